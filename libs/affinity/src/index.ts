@@ -1,0 +1,4 @@
+/**
+ * @switchyard/affinity: session keys, affinity table and load-aware selection
+ */
+export {};

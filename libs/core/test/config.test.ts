@@ -1,0 +1,70 @@
+import { Type } from '@sinclair/typebox';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, CoreErrors, parseCli, parseConfig } from '../src/index.js';
+import { undocumentedCodes } from '@switchyard/testing';
+
+const schema = Type.Object({
+  port: Type.Integer({ minimum: 1, maximum: 65535, default: 5060 }),
+  host: Type.String({ default: '127.0.0.1' }),
+  workers: Type.Object({ min: Type.Integer({ minimum: 0, default: 1 }) }, { default: {} }),
+  verbose: Type.Boolean({ default: false }),
+});
+
+describe('parseConfig', () => {
+  it('applies defaults, converts strings and freezes', () => {
+    const cfg = parseConfig(schema, { port: '7000', workers: { min: '3' } });
+    expect(cfg).toEqual({ port: 7000, host: '127.0.0.1', workers: { min: 3 }, verbose: false });
+    expect(Object.isFrozen(cfg)).toBe(true);
+    expect(Object.isFrozen(cfg.workers)).toBe(true);
+  });
+
+  it('names the bad field in a typed error', () => {
+    try {
+      parseConfig(schema, { workers: { min: -2 } });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).code).toBe('CORE_ERR_CONFIG');
+      expect((err as ConfigError).field).toBe('workers.min');
+    }
+    expect(() => parseConfig(schema, { port: 'x' })).toThrow(/port/);
+  });
+});
+
+describe('parseCli', () => {
+  const spec = {
+    name: 'demo',
+    summary: 'a demo',
+    options: {
+      port: { type: 'string' as const, env: 'DEMO_PORT', doc: 'port to bind', defaultText: '5060' },
+      'min-workers': { type: 'string' as const, field: 'workers.min', doc: 'fewest workers' },
+      verbose: { type: 'boolean' as const, doc: 'talk more' },
+    },
+  };
+
+  it('takes flags over env and maps fields', () => {
+    const r = parseCli(spec, ['--min-workers', '2'], { DEMO_PORT: '6000' });
+    expect(r).toEqual({ help: false, values: { port: '6000', workers: { min: '2' } } });
+    const r2 = parseCli(spec, ['--port', '7000'], { DEMO_PORT: '6000' });
+    expect(r2.help === false && r2.values['port']).toBe('7000');
+  });
+
+  it('prints help listing every flag and env', () => {
+    const r = parseCli(spec, ['--help'], {});
+    expect(r.help).toBe(true);
+    if (r.help) {
+      expect(r.text).toContain('--min-workers');
+      expect(r.text).toContain('DEMO_PORT');
+    }
+  });
+
+  it('rejects unknown flags with a usage error', () => {
+    expect(() => parseCli(spec, ['--nope'], {})).toThrow(expect.objectContaining({ code: 'CORE_ERR_USAGE' }));
+  });
+});
+
+describe('errors', () => {
+  it('every code is documented in the README', () => {
+    expect(undocumentedCodes(CoreErrors, new URL('../README.md', import.meta.url).pathname)).toEqual([]);
+  });
+});

@@ -1,0 +1,4 @@
+/**
+ * @switchyard/gossip: SWIM membership and session-ownership dissemination
+ */
+export {};

@@ -1,0 +1,4 @@
+/**
+ * @switchyard/registry: service records, TTL leases, change feed and push channel
+ */
+export {};

@@ -1,0 +1,4 @@
+/**
+ * @switchyard/bench: benchmarks of Switchyard against its baselines
+ */
+export {};

@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// Runs every check and every test through Nx (build, lint, typecheck, test), then prints one summary line
+// `tests: N passed, N failed` from the Vitest JSON reports. Exits non-zero when anything failed.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const env = { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false' };
+const reports = path.join(root, 'reports/vitest');
+fs.rmSync(reports, { recursive: true, force: true });
+
+const nx = (args) => {
+  console.log(`\n$ nx ${args.join(' ')}`);
+  return spawnSync(path.join(root, 'node_modules/.bin/nx'), args, { cwd: root, env, stdio: 'inherit' }).status ?? 1;
+};
+const started = Date.now();
+let status = nx(['run-many', '-t', 'build', 'lint', 'typecheck', '--output-style=static']);
+// tests after the build; two projects at a time on two cores, each running its files in parallel
+if (status === 0) status = nx(['run-many', '-t', 'test', '--parallel=2', '--output-style=static']);
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+if (fs.existsSync(reports)) {
+  for (const f of fs.readdirSync(reports)) {
+    const r = JSON.parse(fs.readFileSync(path.join(reports, f), 'utf8'));
+    passed += r.numPassedTests ?? 0;
+    failed += r.numFailedTests ?? 0;
+    skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+  }
+}
+console.log(`\nall checks took ${Math.round((Date.now() - started) / 1000)} s`);
+console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
+if (passed === 0 && status === 0) {
+  console.error('no test ran: treating as a failure');
+  status = 1;
+}
+process.exit(status === 0 && failed === 0 ? 0 : 1);

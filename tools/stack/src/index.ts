@@ -1,0 +1,4 @@
+/**
+ * @switchyard/stack: full local stack launcher
+ */
+export {};
