@@ -1,0 +1,219 @@
+/**
+ * The schedule store in process memory, for `--store memory` (one scheduler, no Redis) and for tests of the
+ * logic above the store. Same semantics as the Redis store; every method runs to completion without awaiting, so
+ * each is atomic in the single-threaded event loop.
+ */
+import { SchedulerError } from '../errors.js';
+import { pickServer } from './pick.js';
+import type {
+  Assignment,
+  Candidate,
+  ConferenceRecord,
+  ConferenceRequest,
+  ListPage,
+  PlaceOutcome,
+  RoundSnapshot,
+  ScheduleStore,
+  ServerReservation,
+  ShareReport,
+} from './schedule-store.js';
+
+export class MemoryScheduleStore implements ScheduleStore {
+  private readonly confs = new Map<string, { request: ConferenceRequest; seq: number }>();
+  private seq = 0;
+  private epoch = 0;
+  private readonly pending = new Map<string, number>(); // id -> startAt
+  private readonly claims = new Map<string, { by: string; until: number }>();
+  private readonly schedule = new Map<string, Assignment>();
+  private readonly reserved = new Map<string, number>();
+  private readonly on = new Map<string, Set<string>>();
+  private readonly down = new Set<string>();
+  private readonly unplaceable = new Set<string>();
+  private readonly moves = new Map<string, number>();
+  private readonly rounds = new Map<number, RoundSnapshot>();
+  private readonly shareReports = new Map<string, ShareReport>();
+
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
+
+  async create(request: ConferenceRequest): Promise<ConferenceRecord> {
+    if (this.confs.has(request.id)) throw new SchedulerError('SCH_ERR_DUPLICATE', `conference ${request.id} already exists`);
+    this.confs.set(request.id, { request: { ...request }, seq: ++this.seq });
+    this.pending.set(request.id, request.startAt);
+    return { ...request, state: 'pending' };
+  }
+
+  async get(id: string): Promise<ConferenceRecord | undefined> {
+    return this.record(id);
+  }
+
+  private record(id: string): ConferenceRecord | undefined {
+    const c = this.confs.get(id);
+    if (!c) return undefined;
+    const a = this.schedule.get(id);
+    if (a) return { ...c.request, state: 'placed', assignment: { ...a } };
+    const claim = this.claims.get(id);
+    if (claim) return { ...c.request, state: 'claimed', claimedBy: claim.by };
+    return { ...c.request, state: this.unplaceable.has(id) ? 'unplaceable' : 'pending' };
+  }
+
+  async list(cursor: string | undefined, limit: number): Promise<ListPage> {
+    const after = cursor ? Number(cursor) : 0;
+    const rows = [...this.confs.values()].filter((c) => c.seq > after).sort((a, b) => a.seq - b.seq);
+    const page = rows.slice(0, limit);
+    const items = page.map((c) => this.record(c.request.id)!);
+    return rows.length > limit ? { items, next: String(page[page.length - 1]!.seq) } : { items };
+  }
+
+  async end(id: string): Promise<boolean> {
+    if (!this.confs.has(id)) return false;
+    this.unassign(id);
+    this.confs.delete(id);
+    this.pending.delete(id);
+    this.claims.delete(id);
+    this.unplaceable.delete(id);
+    this.moves.delete(id);
+    return true;
+  }
+
+  private unassign(id: string): Assignment | undefined {
+    const a = this.schedule.get(id);
+    if (!a) return undefined;
+    this.schedule.delete(id);
+    const units = this.confs.get(id)?.request.expectedParticipants ?? 0;
+    this.reserved.set(a.serverId, Math.max(0, (this.reserved.get(a.serverId) ?? 0) - units));
+    this.on.get(a.serverId)?.delete(id);
+    return a;
+  }
+
+  async snapshot(round: number, members: readonly string[], windowEnd: number): Promise<RoundSnapshot> {
+    const have = this.rounds.get(round);
+    if (have) return { ...have, members: [...have.members] };
+    let total = 0;
+    for (const startAt of this.pending.values()) if (startAt <= windowEnd) total++;
+    const snap = { round, total, members: [...members] };
+    this.rounds.set(round, snap);
+    for (const r of this.rounds.keys()) if (r < round - 10) this.rounds.delete(r);
+    return { ...snap, members: [...members] };
+  }
+
+  async reclaimExpired(now: number): Promise<number> {
+    let n = 0;
+    for (const [id, c] of this.claims) {
+      if (c.until > now) continue;
+      this.claims.delete(id);
+      this.pending.set(id, this.confs.get(id)!.request.startAt);
+      n++;
+    }
+    return n;
+  }
+
+  async claim(schedulerId: string, n: number, windowEnd: number, leaseUntil: number): Promise<ConferenceRequest[]> {
+    if (n <= 0) return [];
+    const due = [...this.pending].filter(([, s]) => s <= windowEnd);
+    due.sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    const out: ConferenceRequest[] = [];
+    for (const [id] of due.slice(0, n)) {
+      this.pending.delete(id);
+      this.claims.set(id, { by: schedulerId, until: leaseUntil });
+      out.push({ ...this.confs.get(id)!.request });
+    }
+    return out;
+  }
+
+  async place(schedulerId: string, conferences: readonly ConferenceRequest[], candidates: readonly Candidate[]): Promise<PlaceOutcome[]> {
+    const out: PlaceOutcome[] = [];
+    for (const req of conferences) {
+      const claim = this.claims.get(req.id);
+      if (!claim || claim.by !== schedulerId) {
+        out.push({ id: req.id, ok: false, reason: 'claim-lost' });
+        continue;
+      }
+      if (this.schedule.has(req.id)) {
+        this.claims.delete(req.id);
+        out.push({ id: req.id, ok: false, reason: 'already-placed' });
+        continue;
+      }
+      const units = req.expectedParticipants;
+      const best = pickServer(candidates, units, (id) => this.down.has(id), (id) => this.reserved.get(id) ?? 0);
+      this.claims.delete(req.id);
+      if (!best) {
+        this.pending.set(req.id, req.startAt);
+        this.unplaceable.add(req.id);
+        out.push({ id: req.id, ok: false, reason: 'no-room' });
+        continue;
+      }
+      const a: Assignment = {
+        serverId: best.id,
+        address: best.address,
+        epoch: ++this.epoch,
+        expiresAt: req.startAt + req.durationS * 1000,
+        moves: this.moves.get(req.id) ?? 0,
+      };
+      this.schedule.set(req.id, a);
+      this.reserved.set(best.id, (this.reserved.get(best.id) ?? 0) + units);
+      let set = this.on.get(best.id);
+      if (!set) this.on.set(best.id, (set = new Set()));
+      set.add(req.id);
+      this.unplaceable.delete(req.id);
+      out.push({ id: req.id, ok: true, assignment: { ...a } });
+    }
+    return out;
+  }
+
+  async evacuate(serverId: string): Promise<string[]> {
+    this.down.add(serverId);
+    const ids = [...(this.on.get(serverId) ?? [])];
+    for (const id of ids) {
+      this.unassign(id);
+      this.moves.set(id, (this.moves.get(id) ?? 0) + 1);
+      this.pending.set(id, this.confs.get(id)!.request.startAt);
+    }
+    this.on.delete(serverId);
+    this.reserved.delete(serverId);
+    return ids;
+  }
+
+  async restore(serverId: string): Promise<boolean> {
+    return this.down.delete(serverId);
+  }
+
+  async downServers(): Promise<string[]> {
+    return [...this.down].sort();
+  }
+
+  async reservations(): Promise<ServerReservation[]> {
+    const ids = new Set([...this.reserved.keys(), ...this.on.keys()]);
+    return [...ids].sort().map((serverId) => ({
+      serverId,
+      reserved: this.reserved.get(serverId) ?? 0,
+      conferences: this.on.get(serverId)?.size ?? 0,
+    }));
+  }
+
+  async conferencesOn(serverId: string): Promise<string[]> {
+    return [...(this.on.get(serverId) ?? [])].sort();
+  }
+
+  async sweepExpired(now: number, limit: number): Promise<string[]> {
+    const ids: string[] = [];
+    for (const [id, a] of this.schedule) {
+      if (ids.length >= limit) break;
+      if (a.expiresAt <= now) ids.push(id);
+    }
+    for (const id of ids) await this.end(id);
+    return ids;
+  }
+
+  async recordShare(report: ShareReport): Promise<void> {
+    this.shareReports.set(report.schedulerId, { ...report });
+  }
+
+  async shares(): Promise<ShareReport[]> {
+    return [...this.shareReports.values()].map((r) => ({ ...r }));
+  }
+
+  async counts(): Promise<{ pending: number; claimed: number; placed: number; unplaceable: number }> {
+    return { pending: this.pending.size, claimed: this.claims.size, placed: this.schedule.size, unplaceable: this.unplaceable.size };
+  }
+}

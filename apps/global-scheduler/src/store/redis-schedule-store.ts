@@ -1,0 +1,343 @@
+/**
+ * The schedule store on Redis, shared by every scheduler of a cluster. Keys (all under one hash tag, so every
+ * script touches one slot) are listed in docs/global-scheduler.md with their type and lifetime. Every multi-key
+ * change is one Lua script, so two schedulers can never place the same conference or overfill a server.
+ */
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { SchedulerError } from '../errors.js';
+import { CLAIM, CREATE, END, EVACUATE, PLACE, RECLAIM, SNAPSHOT } from './lua.js';
+import type {
+  Assignment,
+  Candidate,
+  ConferenceRecord,
+  ConferenceRequest,
+  ListPage,
+  PlaceOutcome,
+  RoundSnapshot,
+  ScheduleStore,
+  ServerReservation,
+  ShareReport,
+} from './schedule-store.js';
+
+export interface RedisScheduleStoreInit {
+  /** Key prefix; the hash tag is `{<prefix>:sched}`. Default 'sy'. */
+  prefix?: string;
+}
+
+interface StoredAssignment extends Assignment {
+  units: number;
+  startAt: number;
+}
+
+/** True for errors that mean "Redis is not reachable" rather than "Redis refused this command". */
+function isConnectionError(err: unknown): boolean {
+  const name = (err as { name?: string } | undefined)?.name;
+  return name !== 'ReplyError';
+}
+
+export class RedisScheduleStore implements ScheduleStore {
+  private readonly redis: Redis;
+  private readonly k: {
+    conf: string;
+    index: string;
+    seq: string;
+    pending: string;
+    claims: string;
+    claimer: string;
+    sched: string;
+    reserved: string;
+    down: string;
+    epoch: string;
+    expiry: string;
+    unplaceable: string;
+    moves: string;
+    shares: string;
+  };
+  private readonly tag: string;
+  private readonly shas = new Map<string, string>();
+  /** Redis commands sent (a script or a pipeline counts once per command inside it): the bench's round trips. */
+  roundTrips = 0;
+
+  constructor(components: { redis: Redis }, init: RedisScheduleStoreInit = {}) {
+    this.redis = components.redis;
+    this.tag = `{${init.prefix ?? 'sy'}:sched}`;
+    const key = (s: string) => `${this.tag}:${s}`;
+    this.k = {
+      conf: key('conf'),
+      index: key('index'),
+      seq: key('seq'),
+      pending: key('pending'),
+      claims: key('claims'),
+      claimer: key('claimer'),
+      sched: key('sched'),
+      reserved: key('reserved'),
+      down: key('down'),
+      epoch: key('epoch'),
+      expiry: key('expiry'),
+      unplaceable: key('unplaceable'),
+      moves: key('moves'),
+      shares: key('shares'),
+    };
+  }
+
+  private onKey(serverId: string): string {
+    return `${this.tag}:on:${serverId}`;
+  }
+
+  private roundKey(round: number): string {
+    return `${this.tag}:round:${round}`;
+  }
+
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
+
+  /** EVALSHA, loading the script again when Redis lost it (e.g. after a restart). */
+  private async run(script: string, keys: string[], args: (string | number)[]): Promise<unknown> {
+    let sha = this.shas.get(script);
+    if (!sha) {
+      sha = createHash('sha1').update(script).digest('hex');
+      this.shas.set(script, sha);
+    }
+    return this.call(async () => {
+      this.roundTrips++;
+      try {
+        return await this.redis.evalsha(sha, keys.length, ...keys, ...args);
+      } catch (err) {
+        if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
+        this.roundTrips++;
+        return await this.redis.eval(script, keys.length, ...keys, ...args);
+      }
+    });
+  }
+
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof SchedulerError) throw err;
+      if (isConnectionError(err))
+        throw new SchedulerError('SCH_ERR_STORE_UNAVAILABLE', `redis unavailable: ${(err as Error).message}`, { cause: err });
+      throw err;
+    }
+  }
+
+  async create(request: ConferenceRequest): Promise<ConferenceRecord> {
+    const r = await this.run(CREATE, [this.k.conf, this.k.index, this.k.seq, this.k.pending], [
+      request.id,
+      JSON.stringify(request),
+      request.startAt,
+    ]);
+    if (Number(r) === 0) throw new SchedulerError('SCH_ERR_DUPLICATE', `conference ${request.id} already exists`);
+    return { ...request, state: 'pending' };
+  }
+
+  async get(id: string): Promise<ConferenceRecord | undefined> {
+    return (await this.getMany([id]))[0];
+  }
+
+  private async getMany(ids: string[]): Promise<(ConferenceRecord | undefined)[]> {
+    if (ids.length === 0) return [];
+    const res = await this.call(async () => {
+      this.roundTrips++;
+      return this.redis
+        .multi()
+        .hmget(this.k.conf, ...ids)
+        .hmget(this.k.sched, ...ids)
+        .hmget(this.k.claimer, ...ids)
+        .smismember(this.k.unplaceable, ...ids)
+        .exec();
+    });
+    if (!res) throw new SchedulerError('SCH_ERR_STORE_UNAVAILABLE', 'redis transaction aborted');
+    for (const [err] of res) if (err) throw err;
+    const confs = res[0]![1] as (string | null)[];
+    const scheds = res[1]![1] as (string | null)[];
+    const claimers = res[2]![1] as (string | null)[];
+    const unplaceable = res[3]![1] as number[];
+    return ids.map((_, i) => {
+      const c = confs[i];
+      if (!c) return undefined;
+      const request = JSON.parse(c) as ConferenceRequest;
+      const s = scheds[i];
+      if (s) return { ...request, state: 'placed', assignment: publicAssignment(JSON.parse(s) as StoredAssignment) };
+      const by = claimers[i];
+      if (by) return { ...request, state: 'claimed', claimedBy: by.slice(0, by.lastIndexOf('|')) };
+      return { ...request, state: unplaceable[i] ? 'unplaceable' : 'pending' };
+    });
+  }
+
+  async list(cursor: string | undefined, limit: number): Promise<ListPage> {
+    const after = cursor ? `(${Number(cursor)}` : '-inf';
+    const rows = await this.call(() => {
+      this.roundTrips++;
+      return this.redis.zrangebyscore(this.k.index, after, '+inf', 'WITHSCORES', 'LIMIT', 0, limit + 1);
+    });
+    const ids: string[] = [];
+    const seqs: string[] = [];
+    for (let i = 0; i < rows.length; i += 2) {
+      ids.push(rows[i]!);
+      seqs.push(rows[i + 1]!);
+    }
+    const more = ids.length > limit;
+    const pageIds = ids.slice(0, limit);
+    const items = (await this.getMany(pageIds)).filter((r): r is ConferenceRecord => r !== undefined);
+    return more ? { items, next: seqs[limit - 1]! } : { items };
+  }
+
+  async end(id: string): Promise<boolean> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const a = await this.call(() => {
+        this.roundTrips++;
+        return this.redis.hget(this.k.sched, id);
+      });
+      const serverId = a ? (JSON.parse(a) as StoredAssignment).serverId : '';
+      const r = Number(
+        await this.run(
+          END,
+          [
+            this.k.conf,
+            this.k.index,
+            this.k.pending,
+            this.k.claims,
+            this.k.claimer,
+            this.k.sched,
+            this.k.reserved,
+            this.k.expiry,
+            this.k.unplaceable,
+            this.k.moves,
+            this.onKey(serverId),
+          ],
+          [id, serverId],
+        ),
+      );
+      if (r >= 0) return r === 1;
+    }
+    throw new SchedulerError('SCH_ERR_STORE_UNAVAILABLE', `conference ${id} kept moving while being ended; retry`);
+  }
+
+  async snapshot(round: number, members: readonly string[], windowEnd: number, ttlMs: number): Promise<RoundSnapshot> {
+    const v = await this.run(SNAPSHOT, [this.roundKey(round), this.k.pending], [windowEnd, JSON.stringify(members), ttlMs]);
+    const parsed = JSON.parse(String(v)) as { total: number; members: string[] };
+    return { round, total: parsed.total, members: parsed.members };
+  }
+
+  async reclaimExpired(now: number): Promise<number> {
+    return Number(await this.run(RECLAIM, [this.k.claims, this.k.claimer, this.k.pending], [now]));
+  }
+
+  async claim(schedulerId: string, n: number, windowEnd: number, leaseUntil: number): Promise<ConferenceRequest[]> {
+    if (n <= 0) return [];
+    const rows = (await this.run(CLAIM, [this.k.pending, this.k.claims, this.k.claimer, this.k.conf], [
+      n,
+      windowEnd,
+      leaseUntil,
+      schedulerId,
+    ])) as (string | null)[];
+    return rows.filter((r): r is string => !!r).map((r) => JSON.parse(r) as ConferenceRequest);
+  }
+
+  async place(schedulerId: string, conferences: readonly ConferenceRequest[], candidates: readonly Candidate[]): Promise<PlaceOutcome[]> {
+    if (conferences.length === 0) return [];
+    const keys = [
+      this.k.claims,
+      this.k.claimer,
+      this.k.sched,
+      this.k.reserved,
+      this.k.down,
+      this.k.epoch,
+      this.k.expiry,
+      this.k.unplaceable,
+      this.k.pending,
+      this.k.moves,
+      ...candidates.map((c) => this.onKey(c.id)),
+    ];
+    const args: (string | number)[] = [schedulerId, conferences.length, candidates.length];
+    for (const c of conferences) args.push(c.id, c.expectedParticipants, c.startAt, c.durationS * 1000);
+    for (const c of candidates) args.push(c.id, c.address, c.capacity, c.load, c.tier);
+    const r = (await this.run(PLACE, keys, args)) as number[];
+    return conferences.map((c, i): PlaceOutcome => {
+      const status = r[i * 4]!;
+      if (status === 1) {
+        const cand = candidates[r[i * 4 + 1]! - 1]!;
+        return {
+          id: c.id,
+          ok: true,
+          assignment: {
+            serverId: cand.id,
+            address: cand.address,
+            epoch: r[i * 4 + 2]!,
+            expiresAt: c.startAt + c.durationS * 1000,
+            moves: r[i * 4 + 3]!,
+          },
+        };
+      }
+      return { id: c.id, ok: false, reason: status === 0 ? 'no-room' : status === -1 ? 'claim-lost' : 'already-placed' };
+    });
+  }
+
+  async evacuate(serverId: string): Promise<string[]> {
+    return (await this.run(
+      EVACUATE,
+      [this.k.down, this.onKey(serverId), this.k.sched, this.k.reserved, this.k.expiry, this.k.pending, this.k.moves],
+      [serverId],
+    )) as string[];
+  }
+
+  async restore(serverId: string): Promise<boolean> {
+    return (await this.call(() => {
+      this.roundTrips++;
+      return this.redis.srem(this.k.down, serverId);
+    })) === 1;
+  }
+
+  async downServers(): Promise<string[]> {
+    return (await this.call(() => this.redis.smembers(this.k.down))).sort();
+  }
+
+  async reservations(): Promise<ServerReservation[]> {
+    const reserved = await this.call(() => this.redis.hgetall(this.k.reserved));
+    const ids = Object.keys(reserved).sort();
+    const sizes = await this.call(async () => {
+      const p = this.redis.pipeline();
+      for (const id of ids) p.scard(this.onKey(id));
+      return (await p.exec()) ?? [];
+    });
+    return ids.map((serverId, i) => ({
+      serverId,
+      reserved: Number(reserved[serverId]),
+      conferences: Number(sizes[i]?.[1] ?? 0),
+    }));
+  }
+
+  async conferencesOn(serverId: string): Promise<string[]> {
+    return (await this.call(() => this.redis.smembers(this.onKey(serverId)))).sort();
+  }
+
+  async sweepExpired(now: number, limit: number): Promise<string[]> {
+    const ids = await this.call(() => this.redis.zrangebyscore(this.k.expiry, '-inf', now, 'LIMIT', 0, limit));
+    const ended: string[] = [];
+    for (const id of ids) if (await this.end(id)) ended.push(id);
+    return ended;
+  }
+
+  async recordShare(report: ShareReport): Promise<void> {
+    await this.call(() => this.redis.hset(this.k.shares, report.schedulerId, JSON.stringify(report)));
+  }
+
+  async shares(): Promise<ShareReport[]> {
+    const all = await this.call(() => this.redis.hgetall(this.k.shares));
+    return Object.values(all).map((v) => JSON.parse(v) as ShareReport);
+  }
+
+  async counts(): Promise<{ pending: number; claimed: number; placed: number; unplaceable: number }> {
+    const res = await this.call(async () =>
+      this.redis.multi().zcard(this.k.pending).zcard(this.k.claims).hlen(this.k.sched).scard(this.k.unplaceable).exec(),
+    );
+    const v = (res ?? []).map(([, n]) => Number(n));
+    return { pending: v[0] ?? 0, claimed: v[1] ?? 0, placed: v[2] ?? 0, unplaceable: v[3] ?? 0 };
+  }
+}
+
+function publicAssignment(s: StoredAssignment): Assignment {
+  return { serverId: s.serverId, address: s.address, epoch: s.epoch, expiresAt: s.expiresAt, moves: s.moves };
+}

@@ -1,0 +1,136 @@
+/** One suite, run against every ScheduleStore implementation. */
+import { describe, expect, it } from 'vitest';
+import type { Candidate, ConferenceRequest, ScheduleStore } from '../src/store/schedule-store.js';
+
+const T0 = 1_700_000_000_000;
+
+export function req(id: string, over: Partial<ConferenceRequest> = {}): ConferenceRequest {
+  return { id, region: 'eu', expectedParticipants: 2, startAt: T0, durationS: 600, createdAt: T0, ...over };
+}
+
+export function cand(id: string, capacity: number, over: Partial<Candidate> = {}): Candidate {
+  return { id, address: `127.0.0.1:${id.length}`, capacity, load: 0, tier: 0, ...over };
+}
+
+export function scheduleStoreCompliance(name: string, make: () => Promise<ScheduleStore>): void {
+  describe(`ScheduleStore compliance: ${name}`, () => {
+    it('creates, rejects duplicates, gets and lists with paging', async () => {
+      const s = await make();
+      for (let i = 0; i < 5; i++) await s.create(req(`c${i}`));
+      await expect(s.create(req('c1'))).rejects.toMatchObject({ code: 'SCH_ERR_DUPLICATE' });
+      expect((await s.get('c3'))?.state).toBe('pending');
+      expect(await s.get('nope')).toBeUndefined();
+      const p1 = await s.list(undefined, 2);
+      expect(p1.items.map((c) => c.id)).toEqual(['c0', 'c1']);
+      const p2 = await s.list(p1.next, 2);
+      expect(p2.items.map((c) => c.id)).toEqual(['c2', 'c3']);
+      const p3 = await s.list(p2.next, 2);
+      expect(p3.items.map((c) => c.id)).toEqual(['c4']);
+      expect(p3.next).toBeUndefined();
+    });
+
+    it('fixes a round snapshot for everyone and claims only due conferences, earliest first', async () => {
+      const s = await make();
+      await s.create(req('late', { startAt: T0 + 60_000 }));
+      await s.create(req('b', { startAt: T0 + 10 }));
+      await s.create(req('a', { startAt: T0 }));
+      const snap = await s.snapshot(7, ['s1', 's2'], T0 + 1000, 10_000);
+      expect(snap).toEqual({ round: 7, total: 2, members: ['s1', 's2'] });
+      await s.create(req('c', { startAt: T0 }));
+      expect(await s.snapshot(7, ['s3'], T0 + 1000, 10_000)).toEqual(snap);
+      const got = await s.claim('s1', 2, T0 + 1000, T0 + 5000);
+      expect(got.map((r) => r.id)).toEqual(['a', 'c']);
+      expect((await s.get('a'))?.state).toBe('claimed');
+      expect((await s.get('a'))?.claimedBy).toBe('s1');
+      expect((await s.claim('s2', 5, T0 + 1000, T0 + 5000)).map((r) => r.id)).toEqual(['b']);
+      expect(await s.claim('s2', 5, T0 + 1000, T0 + 5000)).toEqual([]);
+      expect(await s.counts()).toEqual({ pending: 1, claimed: 3, placed: 0, unplaceable: 0 });
+    });
+
+    it('returns expired claims to pending, and a lost claim cannot be placed', async () => {
+      const s = await make();
+      await s.create(req('a'));
+      await s.claim('s1', 1, T0, T0 + 100);
+      expect(await s.reclaimExpired(T0 + 99)).toBe(0);
+      expect(await s.reclaimExpired(T0 + 100)).toBe(1);
+      expect((await s.get('a'))?.state).toBe('pending');
+      const [r] = await s.claim('s2', 1, T0, T0 + 5000);
+      const lost = await s.place('s1', [r!], [cand('x', 10)]);
+      expect(lost).toEqual([{ id: 'a', ok: false, reason: 'claim-lost' }]);
+      const won = await s.place('s2', [r!], [cand('x', 10)]);
+      expect(won[0]).toMatchObject({ ok: true, assignment: { serverId: 'x', epoch: 1, expiresAt: T0 + 600_000, moves: 0 } });
+      expect(await s.place('s2', [r!], [cand('x', 10)])).toEqual([{ id: 'a', ok: false, reason: 'claim-lost' }]);
+    });
+
+    it('places least loaded first, own region before fallback, never past capacity', async () => {
+      const s = await make();
+      const reqs = Array.from({ length: 7 }, (_, i) => req(`c${i}`, { expectedParticipants: 3 }));
+      for (const r of reqs) await s.create(r);
+      const claimed = await s.claim('s1', 7, T0, T0 + 5000);
+      const cands = [cand('a', 6), cand('b', 7, { load: 1 }), cand('fb', 100, { tier: 1 })];
+      const out = await s.place('s1', claimed, cands);
+      expect(out.map((o) => (o.ok ? o.assignment.serverId : o.reason))).toEqual(['a', 'b', 'b', 'a', 'fb', 'fb', 'fb']);
+      expect(out.map((o) => (o.ok ? o.assignment.epoch : 0))).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      expect(await s.reservations()).toEqual([
+        { serverId: 'a', reserved: 6, conferences: 2 },
+        { serverId: 'b', reserved: 6, conferences: 2 },
+        { serverId: 'fb', reserved: 9, conferences: 3 },
+      ]);
+    });
+
+    it('puts a conference with no room back to pending as unplaceable', async () => {
+      const s = await make();
+      await s.create(req('big', { expectedParticipants: 50 }));
+      const claimed = await s.claim('s1', 1, T0, T0 + 5000);
+      expect(await s.place('s1', claimed, [cand('a', 10)])).toEqual([{ id: 'big', ok: false, reason: 'no-room' }]);
+      expect((await s.get('big'))?.state).toBe('unplaceable');
+      const again = await s.claim('s1', 1, T0, T0 + 5000);
+      const ok = await s.place('s1', again, [cand('a', 10), cand('z', 60)]);
+      expect(ok[0]).toMatchObject({ ok: true, assignment: { serverId: 'z' } });
+      expect((await s.counts()).unplaceable).toBe(0);
+    });
+
+    it('evacuates a down server: its conferences go back to pending, are re-placed elsewhere with a new epoch', async () => {
+      const s = await make();
+      for (let i = 0; i < 4; i++) await s.create(req(`c${i}`));
+      const placed = await s.place('s1', await s.claim('s1', 4, T0, T0 + 5000), [cand('a', 4), cand('b', 4)]);
+      const onA = placed.filter((p) => p.ok && p.assignment.serverId === 'a').map((p) => p.id);
+      expect(await s.conferencesOn('a')).toEqual(onA.sort());
+      const moved = await s.evacuate('a');
+      expect(moved.sort()).toEqual(onA);
+      expect(await s.downServers()).toEqual(['a']);
+      expect(await s.conferencesOn('a')).toEqual([]);
+      const again = await s.claim('s2', 10, T0, T0 + 5000);
+      expect(again.map((r) => r.id).sort()).toEqual(onA);
+      const re = await s.place('s2', again, [cand('a', 100), cand('b', 100)]);
+      for (const r of re) expect(r).toMatchObject({ ok: true, assignment: { serverId: 'b', moves: 1 } });
+      for (const r of re) if (r.ok) expect(r.assignment.epoch).toBeGreaterThan(4);
+      expect(await s.restore('a')).toBe(true);
+      expect(await s.downServers()).toEqual([]);
+    });
+
+    it('ends conferences (freeing capacity) and sweeps expired schedule entries', async () => {
+      const s = await make();
+      await s.create(req('x', { durationS: 10 }));
+      await s.create(req('y', { durationS: 100 }));
+      await s.create(req('p'));
+      await s.place('s1', await s.claim('s1', 2, T0, T0 + 5000), [cand('a', 10)]);
+      expect(await s.sweepExpired(T0 + 10_000, 100)).toEqual(['x']);
+      expect(await s.get('x')).toBeUndefined();
+      expect(await s.reservations()).toEqual([{ serverId: 'a', reserved: 2, conferences: 1 }]);
+      expect(await s.end('y')).toBe(true);
+      expect(await s.end('p')).toBe(true);
+      expect(await s.end('y')).toBe(false);
+      expect(await s.counts()).toEqual({ pending: 0, claimed: 0, placed: 0, unplaceable: 0 });
+      expect((await s.reservations()).every((r) => r.reserved === 0)).toBe(true);
+    });
+
+    it('records the last share of each scheduler', async () => {
+      const s = await make();
+      const r = { schedulerId: 's1', round: 3, total: 10, n: 3, share: 4, claimed: 4, placed: 4, unplaceable: 0, at: T0 };
+      await s.recordShare(r);
+      await s.recordShare({ ...r, round: 4, share: 3 });
+      expect(await s.shares()).toEqual([{ ...r, round: 4, share: 3 }]);
+    });
+  });
+}
