@@ -1,0 +1,57 @@
+/** Prometheus metrics of one scheduler (its own prom-client registry, so several can live in one process). */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export class SchedulerMetrics {
+  readonly registry = new Registry();
+  readonly rounds = new Counter({ name: 'scheduler_rounds_total', help: 'rounds run', registers: [this.registry] });
+  readonly roundErrors = new Counter({
+    name: 'scheduler_round_errors_total',
+    help: 'rounds aborted by an error (e.g. Redis unreachable)',
+    registers: [this.registry],
+  });
+  readonly overruns = new Counter({
+    name: 'scheduler_round_overruns_total',
+    help: 'round ticks skipped because the previous round was still running',
+    registers: [this.registry],
+  });
+  readonly placements = new Counter({ name: 'scheduler_placements_total', help: 'conferences placed', registers: [this.registry] });
+  readonly noRoom = new Counter({
+    name: 'scheduler_unplaceable_total',
+    help: 'placements that found no server with room',
+    registers: [this.registry],
+  });
+  readonly claimsLost = new Counter({
+    name: 'scheduler_claims_lost_total',
+    help: 'claims that expired before placement',
+    registers: [this.registry],
+  });
+  readonly evacuations = new Counter({
+    name: 'scheduler_servers_marked_down_total',
+    help: 'servers marked down by keep-alive',
+    registers: [this.registry],
+  });
+  readonly moved = new Counter({
+    name: 'scheduler_conferences_moved_total',
+    help: 'conferences sent back for re-placement off a down server',
+    registers: [this.registry],
+  });
+  readonly probes = new Counter({
+    name: 'scheduler_probes_total',
+    help: 'keep-alive probes by result',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
+  readonly share = new Gauge({ name: 'scheduler_last_share', help: 'share of the last round', registers: [this.registry] });
+  readonly members = new Gauge({ name: 'scheduler_live_schedulers', help: 'N of the last round', registers: [this.registry] });
+  readonly storeUp = new Gauge({
+    name: 'scheduler_store_up',
+    help: '1 when the last store operation succeeded, 0 when Redis was unreachable',
+    registers: [this.registry],
+  });
+  readonly placeSeconds = new Histogram({
+    name: 'scheduler_place_batch_seconds',
+    help: 'duration of one atomic placement call',
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5],
+    registers: [this.registry],
+  });
+}

@@ -1,0 +1,382 @@
+/**
+ * One scheduler of the cluster: registers itself with a TTL lease, runs a round every interval (its share of the
+ * pending set, claimed atomically, placed atomically), keeps the conference servers it owns by rendezvous
+ * hashing under keep-alive probes, and moves all conferences of a server that stops answering.
+ */
+import { hasCode, RateLimitedLog, silentLogger, type Clock, type Logger, type Startable, type TimerHandle } from '@switchyard/core';
+import { SchedulerError } from './errors.js';
+import { KeepAliveTracker } from './keepalive/keepalive.js';
+import { httpProbe, type Probe } from './keepalive/http-probe.js';
+import { SchedulerMetrics } from './metrics.js';
+import type { LeaseFactory, LeaseLike, RegistryStore, ServiceRecord } from './registry-port.js';
+import { chooseOwner } from './rendezvous.js';
+import { RoundMachine, type RoundAction, type RoundEvent } from './round/round-machine.js';
+import { ServerView } from './servers/server-view.js';
+import { SchedulerDefaults, type SchedulerSettings } from './defaults.js';
+import type { ConferenceRequest, PlaceOutcome, ScheduleStore, ShareReport } from './store/schedule-store.js';
+
+export interface SchedulerComponents {
+  store: ScheduleStore;
+  registry: RegistryStore;
+  createLease: LeaseFactory;
+  clock: Clock;
+  logger?: Logger;
+  /** Keep-alive probe; default: HTTP GET of the server's `meta.probe` URL. */
+  probe?: Probe;
+  metrics?: SchedulerMetrics;
+}
+
+export interface SchedulerInit extends Partial<SchedulerSettings> {
+  id: string;
+  /** Where this scheduler's API answers (published in its registry record). */
+  address: string;
+  region?: string;
+  /** Run rounds and probes on timers (default true; tests may drive {@link Scheduler.runRound} themselves). */
+  timers?: boolean;
+}
+
+export type PlacementListener = (conference: ConferenceRequest, outcome: PlaceOutcome) => void;
+
+export class Scheduler implements Startable {
+  readonly settings: Readonly<SchedulerSettings>;
+  readonly metrics: SchedulerMetrics;
+  readonly servers: ServerView;
+  private readonly machine: RoundMachine;
+  private readonly tracker: KeepAliveTracker;
+  private readonly log: Logger;
+  private readonly warn: RateLimitedLog;
+  private readonly probe: Probe;
+  private lease: LeaseLike | undefined;
+  private roundTimer: TimerHandle | undefined;
+  private probeTimer: TimerHandle | undefined;
+  private running: Promise<void> | undefined;
+  private probing = new Set<string>();
+  private members: string[] = [];
+  private listeners: PlacementListener[] = [];
+  private started = false;
+  /** False while the store (Redis) is unreachable; the API answers 503 then. */
+  storeUp = true;
+  lastStoreError: string | undefined;
+
+  constructor(
+    private readonly components: SchedulerComponents,
+    readonly init: SchedulerInit,
+  ) {
+    const { id: _id, address: _address, region: _region, timers: _timers, ...tunables } = init;
+    this.settings = Object.freeze({ ...SchedulerDefaults, ...stripUndefined(tunables) });
+    this.metrics = components.metrics ?? new SchedulerMetrics();
+    this.log = (components.logger ?? silentLogger).child({ scheduler: init.id });
+    this.warn = new RateLimitedLog(this.log, components.clock, 5, 5000);
+    this.probe = components.probe ?? httpProbe(components.clock);
+    this.machine = new RoundMachine({
+      schedulerId: init.id,
+      intervalMs: this.settings.roundIntervalMs,
+      windowMs: this.settings.windowMs,
+      claimLeaseMs: this.settings.claimLeaseMs,
+    });
+    this.tracker = new KeepAliveTracker(this.settings.misses);
+    this.servers = new ServerView(
+      { registry: components.registry, clock: components.clock, logger: this.log },
+      {
+        service: this.settings.serverService,
+        fallbacks: this.settings.fallbacks,
+        fallbackAnyRegion: this.settings.fallbackAnyRegion,
+      },
+    );
+    this.metrics.storeUp.set(1);
+  }
+
+  get id(): string {
+    return this.init.id;
+  }
+
+  get lastShare(): ShareReport | undefined {
+    return this.machine.lastReport;
+  }
+
+  onPlacement(listener: PlacementListener): () => void {
+    this.listeners.push(listener);
+    return () => {
+      this.listeners = this.listeners.filter((l) => l !== listener);
+    };
+  }
+
+  async start(): Promise<void> {
+    if (this.started) throw new SchedulerError('SCH_ERR_BAD_REQUEST', 'scheduler already started');
+    this.started = true;
+    const { clock } = this.components;
+    await this.components.store.start();
+    this.lease = this.components.createLease(
+      { store: this.components.registry, clock, logger: this.log },
+      {
+        record: {
+          id: this.init.id,
+          service: this.settings.schedulerService,
+          address: this.init.address,
+          region: this.init.region ?? 'default',
+          ttlMs: this.settings.leaseTtlMs,
+        },
+      },
+    );
+    this.lease.on((e) => {
+      if (e.type === 'lost' || e.type === 'error') this.warn.warn({ event: e.type, err: e.error }, 'scheduler lease');
+    });
+    await this.lease.start();
+    await this.servers.start();
+    if (this.init.timers !== false) {
+      // rounds start on the interval's boundaries, so all schedulers of the cluster are in the same round
+      const every = this.settings.roundIntervalMs;
+      const first = every - (clock.now() % every);
+      this.roundTimer = clock.setTimeout(() => {
+        this.roundTimer = clock.setInterval(() => void this.runRound(), every);
+        void this.runRound();
+      }, first);
+      this.probeTimer = clock.setInterval(() => void this.probeOnce(), this.settings.probeIntervalMs);
+    }
+    this.log.info({ settings: this.settings }, 'scheduler started');
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    this.components.clock.clearTimeout(this.roundTimer);
+    this.components.clock.clearInterval(this.roundTimer);
+    this.components.clock.clearInterval(this.probeTimer);
+    await this.running;
+    await this.servers.stop();
+    await this.lease?.stop();
+    await this.components.store.stop();
+  }
+
+  /** Runs one round now (the timer calls this). Resolves when the round is over. */
+  runRound(): Promise<void> {
+    if (this.running) {
+      this.handle({ type: 'tick', now: this.components.clock.now() });
+      return this.running;
+    }
+    const p = this.drive({ type: 'tick', now: this.components.clock.now() }).finally(() => {
+      this.running = undefined;
+    });
+    this.running = p;
+    return p;
+  }
+
+  private handle(e: RoundEvent): RoundAction {
+    const a = this.machine.handle(e);
+    if (a.type === 'overrun') this.metrics.overruns.inc();
+    return a;
+  }
+
+  private async drive(first: RoundEvent): Promise<void> {
+    let action = this.handle(first);
+    for (;;) {
+      let next: RoundEvent;
+      try {
+        switch (action.type) {
+          case 'none':
+          case 'overrun':
+            return;
+          case 'abort':
+            this.metrics.roundErrors.inc();
+            this.noteStoreError(action.error);
+            this.warn.warn({ err: action.error, phase: action.phase }, 'round aborted');
+            return;
+          case 'report':
+            this.metrics.rounds.inc();
+            this.metrics.share.set(action.report.share);
+            this.metrics.members.set(action.report.n);
+            this.noteStoreOk();
+            await this.components.store.recordShare(action.report);
+            await this.lease?.update({ meta: { round: String(action.report.round), share: String(action.report.share) } }).catch(() => {});
+            await this.sweep();
+            return;
+          case 'reclaim':
+            next = { type: 'reclaimed', count: await this.components.store.reclaimExpired(action.now) };
+            break;
+          case 'list-members': {
+            const live = await this.components.registry.list(this.settings.schedulerService);
+            this.members = live.map((r) => r.id);
+            next = { type: 'members', ids: this.members };
+            break;
+          }
+          case 'take-snapshot':
+            next = {
+              type: 'snapshot',
+              snapshot: await this.components.store.snapshot(action.round, action.members, action.windowEnd, action.ttlMs),
+            };
+            break;
+          case 'claim':
+            next = {
+              type: 'claimed',
+              conferences: await this.components.store.claim(this.init.id, action.n, action.windowEnd, action.leaseUntil),
+            };
+            break;
+          case 'place':
+            next = { type: 'placed', outcomes: await this.place(action.conferences) };
+            break;
+        }
+      } catch (error) {
+        next = { type: 'failed', error };
+      }
+      action = this.handle(next);
+    }
+  }
+
+  private async place(conferences: ConferenceRequest[]): Promise<PlaceOutcome[]> {
+    const byRegion = new Map<string, ConferenceRequest[]>();
+    for (const c of conferences) {
+      let list = byRegion.get(c.region);
+      if (!list) byRegion.set(c.region, (list = []));
+      list.push(c);
+    }
+    const all: PlaceOutcome[] = [];
+    for (const [region, list] of byRegion) {
+      const candidates = this.servers.candidates(region);
+      for (let i = 0; i < list.length; i += this.settings.placeBatch) {
+        const batch = list.slice(i, i + this.settings.placeBatch);
+        const end = this.metrics.placeSeconds.startTimer();
+        const outcomes = await this.components.store.place(this.init.id, batch, candidates);
+        end();
+        for (let j = 0; j < outcomes.length; j++) {
+          const o = outcomes[j]!;
+          if (o.ok) this.metrics.placements.inc();
+          else if (o.reason === 'no-room') this.metrics.noRoom.inc();
+          else if (o.reason === 'claim-lost') this.metrics.claimsLost.inc();
+          for (const l of this.listeners) l(batch[j]!, o);
+        }
+        await this.publish(batch, outcomes);
+        all.push(...outcomes);
+      }
+    }
+    return all;
+  }
+
+  /** Puts each new assignment on the registry feed, where the conference server (and anyone else) sees it. */
+  private async publish(batch: ConferenceRequest[], outcomes: PlaceOutcome[]): Promise<void> {
+    const service = this.settings.assignmentService;
+    if (!service) return;
+    const now = this.components.clock.now();
+    await Promise.all(
+      outcomes.map(async (o, i) => {
+        if (!o.ok) return;
+        const c = batch[i]!;
+        try {
+          await this.components.registry.put({
+            id: c.id,
+            service,
+            address: o.assignment.address,
+            region: c.region,
+            load: c.expectedParticipants,
+            ttlMs: Math.max(1000, o.assignment.expiresAt - now),
+            meta: { serverId: o.assignment.serverId, epoch: String(o.assignment.epoch), moves: String(o.assignment.moves) },
+          });
+        } catch (err) {
+          // the schedule table is the truth; the feed entry is a notification and is rewritten on the next move
+          this.warn.warn({ err, conference: c.id }, 'could not publish assignment');
+        }
+      }),
+    );
+  }
+
+  private async sweep(): Promise<void> {
+    const ended = await this.components.store.sweepExpired(this.components.clock.now(), this.settings.sweepBatch);
+    if (ended.length && this.settings.assignmentService)
+      await Promise.all(ended.map((id) => this.components.registry.remove(this.settings.assignmentService, id).catch(() => false)));
+  }
+
+  /** Ends a conference (API); removes its feed entry. */
+  async endConference(id: string): Promise<boolean> {
+    const ok = await this.components.store.end(id);
+    if (ok && this.settings.assignmentService)
+      await this.components.registry.remove(this.settings.assignmentService, id).catch(() => false);
+    return ok;
+  }
+
+  private noteStoreError(err: unknown): void {
+    if (hasCode(err, 'SCH_ERR_STORE_UNAVAILABLE') || isUnavailable(err)) {
+      if (this.storeUp) this.log.error({ err }, 'store unavailable');
+      this.storeUp = false;
+      this.lastStoreError = (err as Error).message;
+      this.metrics.storeUp.set(0);
+    }
+  }
+
+  private noteStoreOk(): void {
+    if (!this.storeUp) this.log.info('store reachable again');
+    this.storeUp = true;
+    this.lastStoreError = undefined;
+    this.metrics.storeUp.set(1);
+  }
+
+  /** The live schedulers seen by the last round (or just this one before any). */
+  liveSchedulers(): string[] {
+    return this.members.length ? [...new Set([...this.members, this.init.id])].sort() : [this.init.id];
+  }
+
+  /** Servers this scheduler probes: those whose rendezvous owner it is among the live schedulers. */
+  owns(serverId: string): boolean {
+    return chooseOwner(serverId, this.liveSchedulers()) === this.init.id;
+  }
+
+  /** One keep-alive pass over the servers this scheduler owns (the probe timer calls this). */
+  async probeOnce(): Promise<void> {
+    let down: Set<string>;
+    let reserved: string[];
+    try {
+      down = new Set(await this.components.store.downServers());
+      reserved = (await this.components.store.reservations()).filter((r) => r.conferences > 0).map((r) => r.serverId);
+    } catch (err) {
+      this.noteStoreError(err);
+      return;
+    }
+    const ids = new Set<string>([...this.servers.all().map((r) => r.id), ...reserved, ...down]);
+    await Promise.all(
+      [...ids].map(async (id) => {
+        if (!this.owns(id) || this.probing.has(id)) return;
+        this.probing.add(id);
+        try {
+          await this.check(id, this.servers.get(id), down.has(id));
+        } catch (err) {
+          this.noteStoreError(err);
+          this.warn.warn({ err, server: id }, 'keep-alive step failed');
+        } finally {
+          this.probing.delete(id);
+        }
+      }),
+    );
+  }
+
+  private async check(id: string, record: ServiceRecord | undefined, knownDown: boolean): Promise<void> {
+    // a server whose registry lease lapsed is not heartbeating: that counts as a failed probe
+    const url = record?.meta['probe'];
+    const ok = record !== undefined && url !== undefined && (await this.probe(url, this.settings.probeTimeoutMs));
+    this.metrics.probes.inc({ result: ok ? 'ok' : 'fail' });
+    const action = this.tracker.result(id, ok, knownDown);
+    if (action === 'mark-down') {
+      const moved = await this.components.store.evacuate(id);
+      this.metrics.evacuations.inc();
+      this.metrics.moved.inc(moved.length);
+      this.log.warn({ server: id, moved: moved.length, misses: this.settings.misses }, 'server down: conferences moved');
+      if (record && record.state !== 'down')
+        await this.components.registry.update(this.settings.serverService, id, { state: 'down' }).catch(() => undefined);
+    } else if (action === 'mark-up') {
+      await this.components.store.restore(id);
+      this.log.info({ server: id }, 'server answers again: serving');
+      if (record?.state === 'down')
+        await this.components.registry.update(this.settings.serverService, id, { state: 'serving' }).catch(() => undefined);
+    }
+  }
+}
+
+/** Errors that mean "Redis cannot be reached" from any layer (ours, the registry's, ioredis'). */
+export function isUnavailable(err: unknown): boolean {
+  if (!err || typeof err !== 'object') return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && /UNAVAILABLE|ECONNREFUSED|ECONNRESET|EPIPE/.test(code)) return true;
+  const msg = String((err as { message?: unknown }).message ?? '');
+  return /Connection is closed|ECONNREFUSED|enableOfflineQueue|Stream isn't writeable|max retries|ECONNRESET/i.test(msg);
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,101 @@
+/**
+ * The scheduler's view of conference servers, kept from the registry feed (snapshot, then every change as it
+ * happens), and the candidate list for a region: live, serving, with capacity, own region first, then fallbacks.
+ */
+import type { Clock, Logger } from '@switchyard/core';
+import type { FeedEvent, RegistryStore, ServiceRecord, Watch } from '../registry-port.js';
+import type { Candidate } from '../store/schedule-store.js';
+
+export class ServerView {
+  private readonly records = new Map<string, ServiceRecord>();
+  /** Last known address per server, kept after its record expires: probes and logs still need it. */
+  private readonly lastAddress = new Map<string, ServiceRecord>();
+  private watch: Watch | undefined;
+  private loop: Promise<void> | undefined;
+  private synced = false;
+  /** Called for every change, after the view applied it. */
+  onChange: ((e: FeedEvent) => void) | undefined;
+
+  constructor(
+    private readonly components: { registry: RegistryStore; clock: Clock; logger: Logger },
+    private readonly init: { service: string; fallbacks: Record<string, string[]>; fallbackAnyRegion: boolean },
+  ) {}
+
+  async start(): Promise<void> {
+    this.watch = this.components.registry.watch(this.init.service);
+    const w = this.watch;
+    this.loop = (async () => {
+      try {
+        for await (const e of w) this.apply(e);
+      } catch (err) {
+        this.components.logger.warn({ err }, 'server feed ended');
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.watch?.close();
+    await this.loop;
+  }
+
+  get ready(): boolean {
+    return this.synced;
+  }
+
+  apply(e: FeedEvent): void {
+    switch (e.type) {
+      case 'snapshot':
+        this.records.clear();
+        for (const r of e.records) this.set(r);
+        this.synced = true;
+        break;
+      case 'added':
+      case 'updated':
+        this.set(e.record);
+        break;
+      case 'expired':
+      case 'removed':
+        this.records.delete(e.record.id);
+        break;
+      case 'reset':
+        this.synced = false; // a snapshot follows at once
+        break;
+    }
+    this.onChange?.(e);
+  }
+
+  private set(r: ServiceRecord): void {
+    this.records.set(r.id, r);
+    this.lastAddress.set(r.id, r);
+  }
+
+  get(id: string): ServiceRecord | undefined {
+    return this.records.get(id);
+  }
+
+  /** The last record seen for the server, even if it has expired since. */
+  lastKnown(id: string): ServiceRecord | undefined {
+    return this.lastAddress.get(id);
+  }
+
+  all(): ServiceRecord[] {
+    return [...this.records.values()];
+  }
+
+  /** Serving servers with capacity, tiered: the region (0), its fallbacks in order (1..), then any other region. */
+  candidates(region: string): Candidate[] {
+    const order = [region, ...(this.init.fallbacks[region] ?? [])];
+    const now = this.components.clock.now();
+    const out: Candidate[] = [];
+    for (const r of this.records.values()) {
+      if (r.state !== 'serving' || r.capacity <= 0 || r.expiresAt <= now) continue;
+      let tier = order.indexOf(r.region);
+      if (tier < 0) {
+        if (!this.init.fallbackAnyRegion) continue;
+        tier = order.length;
+      }
+      out.push({ id: r.id, address: r.address, capacity: r.capacity, load: r.load, tier });
+    }
+    return out;
+  }
+}
