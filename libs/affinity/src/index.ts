@@ -17,3 +17,4 @@
  */
 export * from './errors.js';
 export * from './keys.js';
+export * from './affinity-table.js';
