@@ -19,3 +19,4 @@ export * from './errors.js';
 export * from './keys.js';
 export * from './affinity-table.js';
 export * from './least-loaded-queue.js';
+export * from './selection.js';
