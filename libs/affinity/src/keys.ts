@@ -118,6 +118,12 @@ function bytesEqual(b: Uint8Array, s: number, e: number, word: Uint8Array | read
   return true;
 }
 
+// Buffer#latin1Slice skips the argument handling of toString(): measurably faster for short strings.
+type Latin1Sliceable = Buffer & { latin1Slice(start: number, end: number): string };
+function latin1(b: Buffer, s: number, e: number): string {
+  return (b as Latin1Sliceable).latin1Slice(s, e);
+}
+
 function asBuffer(message: Uint8Array): Buffer {
   return Buffer.isBuffer(message)
     ? message
@@ -128,21 +134,7 @@ function methodString(buf: Buffer, s: number, e: number): string {
   for (let i = 0; i < KNOWN_METHOD_BYTES.length; i++) {
     if (bytesEqual(buf, s, e, KNOWN_METHOD_BYTES[i]!)) return KNOWN_METHODS[i]!;
   }
-  return buf.toString('latin1', s, e);
-}
-
-/** End of the line starting at `i` (index of its CR or LF), or -1 when the message ends first. */
-function lineEnd(b: Uint8Array, i: number, n: number): number {
-  for (; i < n; i++) {
-    const c = b[i]!;
-    if (c === LF || c === CR) return i;
-  }
-  return -1;
-}
-
-/** Index just after the line terminator at `e` (CRLF, LF, or a lone CR). */
-function afterEol(b: Uint8Array, e: number, n: number): number {
-  return b[e] === CR && e + 1 < n && b[e + 1] === LF ? e + 2 : e + 1;
+  return latin1(buf, s, e);
 }
 
 /**
@@ -161,8 +153,10 @@ export function extractSipKeys(message: Uint8Array, init?: { maxBytes?: number }
   let p = 0;
   while (p < n && (b[p] === CR || b[p] === LF)) p++;
   if (p === n) return NO_KEY.empty;
-  const sle = lineEnd(b, p, n);
-  if (sle < 0) return NO_KEY.truncated;
+  // Line ends are found with Buffer#indexOf (memchr in native code): most header bytes are never looked at in JS.
+  const slf = b.indexOf(LF, p);
+  if (slf < 0) return NO_KEY.truncated;
+  const sle = b[slf - 1] === CR ? slf - 1 : slf;
 
   let isRequest: boolean;
   let method: string | undefined;
@@ -207,12 +201,12 @@ export function extractSipKeys(message: Uint8Array, init?: { maxBytes?: number }
     }
     if (colon <= us) return NO_KEY['bad-start-line'];
     method = methodString(b, p, m);
-    requestUri = b.toString('latin1', us, ue);
+    requestUri = latin1(b, us, ue);
     if (at > colon + 1) {
       // user[:password]@host: the user part ends at the first ':' after the scheme.
       let ue2 = colon + 1;
       while (ue2 < at && b[ue2] !== COLON) ue2++;
-      if (ue2 > colon + 1) conferenceId = b.toString('latin1', colon + 1, ue2);
+      if (ue2 > colon + 1) conferenceId = latin1(b, colon + 1, ue2);
     }
   }
 
@@ -224,21 +218,29 @@ export function extractSipKeys(message: Uint8Array, init?: { maxBytes?: number }
   let sawTo = false;
   let sawCseq = false;
 
-  p = afterEol(b, sle, n);
+  p = slf + 1;
   for (;;) {
     if (p >= n) return NO_KEY.truncated;
     const c0 = b[p]!;
-    if (c0 === CR || c0 === LF) break; // blank line: end of headers
-    // Logical header line [p, e): physical line plus continuation lines (starting with SP/HT).
-    let e = lineEnd(b, p, n);
-    if (e < 0) return NO_KEY.truncated;
-    let next = afterEol(b, e, n);
-    while (next < n && isWs(b[next]!)) {
-      e = lineEnd(b, next, n);
-      if (e < 0) return NO_KEY.truncated;
-      next = afterEol(b, e, n);
+    if (c0 === LF) break; // blank line: end of headers
+    if (c0 === CR) {
+      if (p + 1 >= n) return NO_KEY.truncated;
+      if (b[p + 1] === LF) break;
     }
-    if (!isWs(c0)) {
+    // Logical header line [p, e): physical line plus continuation lines (starting with SP/HT).
+    let lf = b.indexOf(LF, p);
+    if (lf < 0) return NO_KEY.truncated;
+    let next = lf + 1;
+    while (next < n && isWs(b[next]!)) {
+      lf = b.indexOf(LF, next);
+      if (lf < 0) return NO_KEY.truncated;
+      next = lf + 1;
+    }
+    if (next >= n) return NO_KEY.truncated; // the blank line cannot follow
+    // Only headers whose name starts with c, f, i or t can carry a key: skip the rest without reading them.
+    const l0 = c0 | 0x20;
+    if (l0 === 99 || l0 === 102 || l0 === 105 || l0 === 116) {
+      const e = b[lf - 1] === CR ? lf - 1 : lf;
       let ne = p;
       while (ne < e && TOKEN[b[ne]!] === 1) ne++;
       let colon = ne;
@@ -246,13 +248,12 @@ export function extractSipKeys(message: Uint8Array, init?: { maxBytes?: number }
       if (ne > p && colon < e && b[colon] === COLON) {
         const vs = colon + 1;
         const len = ne - p;
-        const c = lower(b[p]!);
-        if (callId === undefined && ((len === 1 && c === 105) || nameIs(b, p, ne, H_CALL_ID))) {
+        if (callId === undefined && ((len === 1 && l0 === 105) || nameIs(b, p, ne, H_CALL_ID))) {
           callId = word(b, vs, e);
-        } else if (!sawFrom && ((len === 1 && c === 102) || nameIs(b, p, ne, H_FROM))) {
+        } else if (!sawFrom && ((len === 1 && l0 === 102) || nameIs(b, p, ne, H_FROM))) {
           sawFrom = true;
           fromTag = tagParam(b, vs, e);
-        } else if (!sawTo && ((len === 1 && c === 116) || nameIs(b, p, ne, H_TO))) {
+        } else if (!sawTo && ((len === 1 && l0 === 116) || nameIs(b, p, ne, H_TO))) {
           sawTo = true;
           toTag = tagParam(b, vs, e);
         } else if (!sawCseq && nameIs(b, p, ne, H_CSEQ)) {
@@ -279,7 +280,7 @@ function word(b: Buffer, s: number, e: number): string | undefined {
   while (s < e && isLws(b[s]!)) s++;
   let w = s;
   while (w < e && !isLws(b[w]!)) w++;
-  return w > s ? b.toString('latin1', s, w) : undefined;
+  return w > s ? latin1(b, s, w) : undefined;
 }
 
 /** Method token after the sequence number of a CSeq value. */
@@ -349,7 +350,7 @@ function tagParam(b: Buffer, s: number, e: number): string | undefined {
       while (i < e && isLws(b[i]!)) i++;
       const vs = i;
       while (i < e && TOKEN[b[i]!] === 1) i++;
-      return i > vs ? b.toString('latin1', vs, i) : undefined;
+      return i > vs ? latin1(b, vs, i) : undefined;
     }
   }
   return undefined;
