@@ -1,4 +1,5 @@
 import { hasCode, ManualClock } from '@switchyard/core';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AFFINITY_TABLE_TEST_DEFAULTS, AffinityTable, type AffinityEvent } from '../src/index.js';
 
@@ -137,5 +138,132 @@ describe('AffinityTable', () => {
     throwsCode(() => new AffinityTable({ clock }, { maxEntries: 1.5 }), 'AFF_ERR_CONFIG');
     expect(Object.isFrozen(new AffinityTable({ clock }).config)).toBe(true);
     expect(new AffinityTable({ clock }).config).toEqual({ idleTtlMs: 32_000, maxEntries: 1_000_000 });
+  });
+});
+
+describe('AffinityTable property', () => {
+  it('agrees with a simple model under random operations and time (expiry, LRU eviction, refs, events)', () => {
+    type Op =
+      | { k: 'bind'; key: number; owner: number }
+      | { k: 'lookup' | 'get' | 'acquire' | 'release' | 'unbind'; key: number }
+      | { k: 'advance'; ms: number }
+      | { k: 'removeOwner'; owner: number };
+    const key = fc.nat(12);
+    const op: fc.Arbitrary<Op> = fc.oneof(
+      fc.record({ k: fc.constant('bind' as const), key, owner: fc.nat(2) }),
+      fc.record({
+        k: fc.constantFrom(
+          'lookup' as const,
+          'get' as const,
+          'acquire' as const,
+          'release' as const,
+          'unbind' as const,
+        ),
+        key,
+      }),
+      fc.record({ k: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 700 }) }),
+      fc.record({ k: fc.constant('removeOwner' as const), owner: fc.nat(2) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 150 }), (ops) => {
+        const ttl = 1000;
+        const max = 6;
+        const clock = new ManualClock(0);
+        const table = new AffinityTable<number>({ clock }, { idleTtlMs: ttl, maxEntries: max });
+        const events: string[] = [];
+        table.on((e) => events.push(`${e.type}:${e.key}`));
+        const model = new Map<string, { owner: number; refs: number; lastUsed: number; touch: number }>();
+        const want: string[] = [];
+        let touch = 0;
+        const expireModel = () => {
+          const due = [...model.entries()]
+            .filter(([, v]) => v.refs === 0 && v.lastUsed + ttl <= clock.now())
+            .sort((a, b) => a[1].touch - b[1].touch);
+          for (const [k] of due) {
+            model.delete(k);
+            want.push(`expire:${k}`);
+          }
+        };
+        for (const o of ops) {
+          if (o.k === 'advance') {
+            // step through time so the model expires in the same order as the table
+            for (let t = 0; t < o.ms; t += 50) {
+              clock.advance(Math.min(50, o.ms - t));
+              expireModel();
+            }
+            // the table's single timer may fire between our steps; compare as sets at this point
+            expect([...events].sort()).toEqual([...want].sort());
+            continue;
+          }
+          if (o.k === 'removeOwner') {
+            const gone = table.removeOwner(o.owner);
+            const mk = [...model.entries()].filter(([, v]) => v.owner === o.owner).map(([k]) => k);
+            expect([...gone].sort()).toEqual(mk.sort());
+            for (const k of gone) {
+              model.delete(k);
+              want.push(`unbind:${k}`);
+            }
+            continue;
+          }
+          const k = `k${o.key}`;
+          const m = model.get(k);
+          const now = clock.now();
+          if (o.k === 'bind') {
+            if (m && m.owner !== o.owner) {
+              expect(() => table.bind(k, o.owner)).toThrow();
+            } else if (m) {
+              table.bind(k, o.owner);
+              m.lastUsed = now;
+              if (m.refs === 0) m.touch = touch++;
+            } else {
+              if (model.size >= max) {
+                const idle = [...model.entries()]
+                  .filter(([, v]) => v.refs === 0)
+                  .sort((a, b) => a[1].touch - b[1].touch);
+                if (idle.length === 0) {
+                  expect(() => table.bind(k, o.owner)).toThrow();
+                  continue;
+                }
+                model.delete(idle[0]![0]);
+                want.push(`evict:${idle[0]![0]}`);
+              }
+              table.bind(k, o.owner);
+              model.set(k, { owner: o.owner, refs: 0, lastUsed: now, touch: touch++ });
+              want.push(`bind:${k}`);
+            }
+          } else if (o.k === 'lookup') {
+            expect(table.lookup(k)).toBe(m?.owner);
+            if (m) {
+              m.lastUsed = now;
+              if (m.refs === 0) m.touch = touch++;
+            }
+          } else if (o.k === 'get') {
+            expect(table.get(k)?.refs).toBe(m?.refs);
+          } else if (o.k === 'acquire') {
+            if (!m) expect(() => table.acquire(k)).toThrow();
+            else {
+              expect(table.acquire(k)).toBe(++m.refs);
+              m.lastUsed = now;
+            }
+          } else if (o.k === 'release') {
+            expect(table.release(k)).toBe(m ? Math.max(0, m.refs - 1) : 0);
+            if (m) {
+              m.refs = Math.max(0, m.refs - 1);
+              m.lastUsed = now;
+              if (m.refs === 0) m.touch = touch++;
+            }
+          } else if (o.k === 'unbind') {
+            expect(table.unbind(k)).toBe(m !== undefined);
+            if (m) {
+              model.delete(k);
+              want.push(`unbind:${k}`);
+            }
+          }
+          expect(table.size).toBe(model.size);
+          expect(events).toEqual(want);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
