@@ -105,6 +105,19 @@ describe('extractSipKeys', () => {
     expect(keysOf(extractSipKeys(view)).callId).toBe('a84b4c76e66710@pc33.atlanta.example.com');
   });
 
+  it('stays linear on large adversarial inputs up to maxBytes', () => {
+    const cases = [
+      Buffer.alloc(65535, 0x61), // one endless start line
+      Buffer.alloc(65535, 0x0a), // only line feeds
+      enc(`INVITE sip:a@b SIP/2.0\r\n${'f: <'.repeat(16000)}`), // unterminated name-addr, no line end
+      enc(`INVITE sip:a@b SIP/2.0\r\n${'t: "\\'.repeat(100)}\r\n${'x:\r\n '.repeat(10000)}`), // folds forever
+      enc(`SIP/2.0 200 OK\r\n${'From: <sip:x>;a;a;a;a;a;a;a\r\n'.repeat(2000)}`.slice(0, 65535)),
+    ];
+    const t0 = performance.now();
+    for (const c of cases) expect(extractSipKeys(c).ok).toBe(false);
+    expect(performance.now() - t0).toBeLessThan(2000); // microseconds on an idle machine; generous for a shared one
+  });
+
   it('dialogKey joins Call-ID and tags', () => {
     expect(dialogKey({ callId: 'c', fromTag: 'f', toTag: undefined })).toBe('c\nf\n');
   });
