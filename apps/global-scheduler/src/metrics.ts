@@ -3,7 +3,11 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export class SchedulerMetrics {
   readonly registry = new Registry();
-  readonly rounds = new Counter({ name: 'scheduler_rounds_total', help: 'rounds run', registers: [this.registry] });
+  readonly rounds = new Counter({
+    name: 'scheduler_rounds_total',
+    help: 'rounds run',
+    registers: [this.registry],
+  });
   readonly roundErrors = new Counter({
     name: 'scheduler_round_errors_total',
     help: 'rounds aborted by an error (e.g. Redis unreachable)',
@@ -14,7 +18,11 @@ export class SchedulerMetrics {
     help: 'round ticks skipped because the previous round was still running',
     registers: [this.registry],
   });
-  readonly placements = new Counter({ name: 'scheduler_placements_total', help: 'conferences placed', registers: [this.registry] });
+  readonly placements = new Counter({
+    name: 'scheduler_placements_total',
+    help: 'conferences placed',
+    registers: [this.registry],
+  });
   readonly noRoom = new Counter({
     name: 'scheduler_unplaceable_total',
     help: 'placements that found no server with room',
@@ -41,8 +49,16 @@ export class SchedulerMetrics {
     labelNames: ['result'],
     registers: [this.registry],
   });
-  readonly share = new Gauge({ name: 'scheduler_last_share', help: 'share of the last round', registers: [this.registry] });
-  readonly members = new Gauge({ name: 'scheduler_live_schedulers', help: 'N of the last round', registers: [this.registry] });
+  readonly share = new Gauge({
+    name: 'scheduler_last_share',
+    help: 'share of the last round',
+    registers: [this.registry],
+  });
+  readonly members = new Gauge({
+    name: 'scheduler_live_schedulers',
+    help: 'N of the last round',
+    registers: [this.registry],
+  });
   readonly storeUp = new Gauge({
     name: 'scheduler_store_up',
     help: '1 when the last store operation succeeded, 0 when Redis was unreachable',

@@ -29,20 +29,32 @@ export interface RecordInput {
   state?: ServiceState;
   meta?: Record<string, string>;
 }
-export type RecordPatch = Partial<Pick<ServiceRecord, 'address' | 'region' | 'load' | 'capacity' | 'state' | 'meta'>>;
+export type RecordPatch = Partial<
+  Pick<ServiceRecord, 'address' | 'region' | 'load' | 'capacity' | 'state' | 'meta'>
+>;
 export interface WriteOptions {
   expectRevision?: number;
 }
 export type FeedEvent =
   | { type: 'snapshot'; service: string; records: ServiceRecord[]; revision: number }
-  | { type: 'added' | 'updated' | 'expired' | 'removed'; service: string; record: ServiceRecord; revision: number }
+  | {
+      type: 'added' | 'updated' | 'expired' | 'removed';
+      service: string;
+      record: ServiceRecord;
+      revision: number;
+    }
   | { type: 'reset'; service: string; reason: string; revision: number };
 export interface Watch extends AsyncIterable<FeedEvent> {
   close(): void;
 }
 export interface RegistryStore extends Startable {
   put(input: RecordInput, opts?: WriteOptions): Promise<ServiceRecord>;
-  update(service: string, id: string, patch: RecordPatch, opts?: WriteOptions & { ttlMs?: number }): Promise<ServiceRecord>;
+  update(
+    service: string,
+    id: string,
+    patch: RecordPatch,
+    opts?: WriteOptions & { ttlMs?: number },
+  ): Promise<ServiceRecord>;
   renew(service: string, id: string, ttlMs: number): Promise<ServiceRecord>;
   get(service: string, id: string): Promise<ServiceRecord | undefined>;
   list(service: string): Promise<ServiceRecord[]>;
@@ -53,7 +65,9 @@ export interface RegistryStore extends Startable {
 export interface LeaseLike extends Startable {
   readonly record: ServiceRecord | undefined;
   update(patch: RecordPatch): Promise<ServiceRecord>;
-  on(listener: (e: { type: 'registered' | 'renewed' | 'lost' | 'error'; error?: unknown }) => void): () => void;
+  on(
+    listener: (e: { type: 'registered' | 'renewed' | 'lost' | 'error'; error?: unknown }) => void,
+  ): () => void;
 }
 export type LeaseFactory = (
   components: { store: RegistryStore; clock: Clock; logger?: Logger },

@@ -3,7 +3,15 @@
  * pending set, claimed atomically, placed atomically), keeps the conference servers it owns by rendezvous
  * hashing under keep-alive probes, and moves all conferences of a server that stops answering.
  */
-import { hasCode, RateLimitedLog, silentLogger, type Clock, type Logger, type Startable, type TimerHandle } from '@switchyard/core';
+import {
+  hasCode,
+  RateLimitedLog,
+  silentLogger,
+  type Clock,
+  type Logger,
+  type Startable,
+  type TimerHandle,
+} from '@switchyard/core';
 import { SchedulerError } from './errors.js';
 import { KeepAliveTracker } from './keepalive/keepalive.js';
 import { httpProbe, type Probe } from './keepalive/http-probe.js';
@@ -119,7 +127,8 @@ export class Scheduler implements Startable {
       },
     );
     this.lease.on((e) => {
-      if (e.type === 'lost' || e.type === 'error') this.warn.warn({ event: e.type, err: e.error }, 'scheduler lease');
+      if (e.type === 'lost' || e.type === 'error')
+        this.warn.warn({ event: e.type, err: e.error }, 'scheduler lease');
     });
     await this.lease.start();
     await this.servers.start();
@@ -187,7 +196,11 @@ export class Scheduler implements Startable {
             this.metrics.members.set(action.report.n);
             this.noteStoreOk();
             await this.components.store.recordShare(action.report);
-            await this.lease?.update({ meta: { round: String(action.report.round), share: String(action.report.share) } }).catch(() => {});
+            await this.lease
+              ?.update({ meta: { round: String(action.report.round), share: String(action.report.share) } })
+              .catch((err: unknown) =>
+                this.warn.warn({ err }, 'could not publish the share in the lease record'),
+              );
             await this.sweep();
             return;
           case 'reclaim':
@@ -202,13 +215,23 @@ export class Scheduler implements Startable {
           case 'take-snapshot':
             next = {
               type: 'snapshot',
-              snapshot: await this.components.store.snapshot(action.round, action.members, action.windowEnd, action.ttlMs),
+              snapshot: await this.components.store.snapshot(
+                action.round,
+                action.members,
+                action.windowEnd,
+                action.ttlMs,
+              ),
             };
             break;
           case 'claim':
             next = {
               type: 'claimed',
-              conferences: await this.components.store.claim(this.init.id, action.n, action.windowEnd, action.leaseUntil),
+              conferences: await this.components.store.claim(
+                this.init.id,
+                action.n,
+                action.windowEnd,
+                action.leaseUntil,
+              ),
             };
             break;
           case 'place':
@@ -268,7 +291,11 @@ export class Scheduler implements Startable {
             region: c.region,
             load: c.expectedParticipants,
             ttlMs: Math.max(1000, o.assignment.expiresAt - now),
-            meta: { serverId: o.assignment.serverId, epoch: String(o.assignment.epoch), moves: String(o.assignment.moves) },
+            meta: {
+              serverId: o.assignment.serverId,
+              epoch: String(o.assignment.epoch),
+              moves: String(o.assignment.moves),
+            },
           });
         } catch (err) {
           // the schedule table is the truth; the feed entry is a notification and is rewritten on the next move
@@ -279,9 +306,16 @@ export class Scheduler implements Startable {
   }
 
   private async sweep(): Promise<void> {
-    const ended = await this.components.store.sweepExpired(this.components.clock.now(), this.settings.sweepBatch);
+    const ended = await this.components.store.sweepExpired(
+      this.components.clock.now(),
+      this.settings.sweepBatch,
+    );
     if (ended.length && this.settings.assignmentService)
-      await Promise.all(ended.map((id) => this.components.registry.remove(this.settings.assignmentService, id).catch(() => false)));
+      await Promise.all(
+        ended.map((id) =>
+          this.components.registry.remove(this.settings.assignmentService, id).catch(() => false),
+        ),
+      );
   }
 
   /** Ends a conference (API); removes its feed entry. */
@@ -324,7 +358,9 @@ export class Scheduler implements Startable {
     let reserved: string[];
     try {
       down = new Set(await this.components.store.downServers());
-      reserved = (await this.components.store.reservations()).filter((r) => r.conferences > 0).map((r) => r.serverId);
+      reserved = (await this.components.store.reservations())
+        .filter((r) => r.conferences > 0)
+        .map((r) => r.serverId);
     } catch (err) {
       this.noteStoreError(err);
       return;
@@ -349,21 +385,29 @@ export class Scheduler implements Startable {
   private async check(id: string, record: ServiceRecord | undefined, knownDown: boolean): Promise<void> {
     // a server whose registry lease lapsed is not heartbeating: that counts as a failed probe
     const url = record?.meta['probe'];
-    const ok = record !== undefined && url !== undefined && (await this.probe(url, this.settings.probeTimeoutMs));
+    const ok =
+      record !== undefined && url !== undefined && (await this.probe(url, this.settings.probeTimeoutMs));
     this.metrics.probes.inc({ result: ok ? 'ok' : 'fail' });
     const action = this.tracker.result(id, ok, knownDown);
     if (action === 'mark-down') {
       const moved = await this.components.store.evacuate(id);
       this.metrics.evacuations.inc();
       this.metrics.moved.inc(moved.length);
-      this.log.warn({ server: id, moved: moved.length, misses: this.settings.misses }, 'server down: conferences moved');
+      this.log.warn(
+        { server: id, moved: moved.length, misses: this.settings.misses },
+        'server down: conferences moved',
+      );
       if (record && record.state !== 'down')
-        await this.components.registry.update(this.settings.serverService, id, { state: 'down' }).catch(() => undefined);
+        await this.components.registry
+          .update(this.settings.serverService, id, { state: 'down' })
+          .catch(() => undefined);
     } else if (action === 'mark-up') {
       await this.components.store.restore(id);
       this.log.info({ server: id }, 'server answers again: serving');
       if (record?.state === 'down')
-        await this.components.registry.update(this.settings.serverService, id, { state: 'serving' }).catch(() => undefined);
+        await this.components.registry
+          .update(this.settings.serverService, id, { state: 'serving' })
+          .catch(() => undefined);
     }
   }
 }
@@ -374,7 +418,9 @@ export function isUnavailable(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && /UNAVAILABLE|ECONNREFUSED|ECONNRESET|EPIPE/.test(code)) return true;
   const msg = String((err as { message?: unknown }).message ?? '');
-  return /Connection is closed|ECONNREFUSED|enableOfflineQueue|Stream isn't writeable|max retries|ECONNRESET/i.test(msg);
+  return /Connection is closed|ECONNREFUSED|enableOfflineQueue|Stream isn't writeable|max retries|ECONNRESET/i.test(
+    msg,
+  );
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

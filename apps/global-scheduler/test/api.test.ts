@@ -30,16 +30,37 @@ async function setup(store: ScheduleStore = new MemoryScheduleStore()) {
 describe('API (inject)', () => {
   it('creates, gets, lists with paging and ends conferences; placement shows up', async () => {
     const { app, registry, scheduler, clock } = await setup();
-    await registry.put({ id: 'srv-1', service: 'conference-server', address: '127.0.0.1:5060', region: 'eu', capacity: 10, ttlMs: 1e9 });
+    await registry.put({
+      id: 'srv-1',
+      service: 'conference-server',
+      address: '127.0.0.1:5060',
+      region: 'eu',
+      capacity: 10,
+      ttlMs: 1e9,
+    });
     for (let i = 0; i < 3; i++) {
-      const r = await app.inject({ method: 'POST', url: '/v1/conferences', headers: auth, payload: { id: `c${i}`, expectedParticipants: 2 } });
+      const r = await app.inject({
+        method: 'POST',
+        url: '/v1/conferences',
+        headers: auth,
+        payload: { id: `c${i}`, expectedParticipants: 2 },
+      });
       expect(r.statusCode).toBe(201);
-      expect(r.json()).toMatchObject({ id: `c${i}`, region: 'eu', state: 'pending', durationS: 3600, startAt: clock.now() });
+      expect(r.json()).toMatchObject({
+        id: `c${i}`,
+        region: 'eu',
+        state: 'pending',
+        durationS: 3600,
+        startAt: clock.now(),
+      });
     }
     await clock.advanceAsync(100);
     await scheduler.runRound();
     const got = await app.inject({ url: '/v1/conferences/c1' });
-    expect(got.json()).toMatchObject({ state: 'placed', assignment: { serverId: 'srv-1', address: '127.0.0.1:5060' } });
+    expect(got.json()).toMatchObject({
+      state: 'placed',
+      assignment: { serverId: 'srv-1', address: '127.0.0.1:5060' },
+    });
     const p1 = (await app.inject({ url: '/v1/conferences?limit=2' })).json();
     expect(p1.items.map((c: { id: string }) => c.id)).toEqual(['c0', 'c1']);
     const p2 = (await app.inject({ url: `/v1/conferences?limit=2&cursor=${p1.next}` })).json();
@@ -47,11 +68,25 @@ describe('API (inject)', () => {
     expect(p2.next).toBeUndefined();
     const servers = (await app.inject({ url: '/v1/servers' })).json();
     expect(servers).toEqual([
-      expect.objectContaining({ id: 'srv-1', reserved: 6, conferences: 3, state: 'serving', markedDown: false, live: true }),
+      expect.objectContaining({
+        id: 'srv-1',
+        reserved: 6,
+        conferences: 3,
+        state: 'serving',
+        markedDown: false,
+        live: true,
+      }),
     ]);
     const scheds = (await app.inject({ url: '/v1/schedulers' })).json();
-    expect(scheds).toEqual([expect.objectContaining({ id: 'api-sched', lastShare: expect.objectContaining({ share: 3, placed: 3, n: 1 }) })]);
-    expect((await app.inject({ method: 'DELETE', url: '/v1/conferences/c1', headers: auth })).statusCode).toBe(204);
+    expect(scheds).toEqual([
+      expect.objectContaining({
+        id: 'api-sched',
+        lastShare: expect.objectContaining({ share: 3, placed: 3, n: 1 }),
+      }),
+    ]);
+    expect(
+      (await app.inject({ method: 'DELETE', url: '/v1/conferences/c1', headers: auth })).statusCode,
+    ).toBe(204);
     expect((await app.inject({ url: '/v1/conferences/c1' })).statusCode).toBe(404);
     expect((await app.inject({ url: '/v1/servers' })).json()[0].reserved).toBe(4);
     // the assignment went out on the feed
@@ -61,22 +96,51 @@ describe('API (inject)', () => {
 
   it('drain sends no new conferences to a server but keeps its own; undrain serves again', async () => {
     const { app, registry, scheduler, clock } = await setup();
-    await registry.put({ id: 'a', service: 'conference-server', address: 'a', region: 'eu', capacity: 10, ttlMs: 1e9 });
-    await registry.put({ id: 'b', service: 'conference-server', address: 'b', region: 'eu', capacity: 10, ttlMs: 1e9 });
-    await app.inject({ method: 'POST', url: '/v1/conferences', headers: auth, payload: { id: 'x', expectedParticipants: 1 } });
+    await registry.put({
+      id: 'a',
+      service: 'conference-server',
+      address: 'a',
+      region: 'eu',
+      capacity: 10,
+      ttlMs: 1e9,
+    });
+    await registry.put({
+      id: 'b',
+      service: 'conference-server',
+      address: 'b',
+      region: 'eu',
+      capacity: 10,
+      ttlMs: 1e9,
+    });
+    await app.inject({
+      method: 'POST',
+      url: '/v1/conferences',
+      headers: auth,
+      payload: { id: 'x', expectedParticipants: 1 },
+    });
     await clock.advanceAsync(100);
     await scheduler.runRound();
     const on = (await app.inject({ url: '/v1/conferences/x' })).json().assignment.serverId as string;
     const drained = await app.inject({ method: 'POST', url: `/v1/servers/${on}/drain`, headers: auth });
     expect(drained.json()).toMatchObject({ id: on, state: 'draining', conferences: 1 });
     for (let i = 0; i < 4; i++)
-      await app.inject({ method: 'POST', url: '/v1/conferences', headers: auth, payload: { id: `y${i}`, expectedParticipants: 1 } });
+      await app.inject({
+        method: 'POST',
+        url: '/v1/conferences',
+        headers: auth,
+        payload: { id: `y${i}`, expectedParticipants: 1 },
+      });
     await clock.advanceAsync(100);
     await scheduler.runRound();
-    const list = (await app.inject({ url: '/v1/conferences' })).json().items as { id: string; assignment: { serverId: string } }[];
+    const list = (await app.inject({ url: '/v1/conferences' })).json().items as {
+      id: string;
+      assignment: { serverId: string };
+    }[];
     expect(list.find((c) => c.id === 'x')!.assignment.serverId).toBe(on);
     for (const c of list.filter((c) => c.id !== 'x')) expect(c.assignment.serverId).not.toBe(on);
-    expect((await app.inject({ method: 'POST', url: `/v1/servers/${on}/undrain`, headers: auth })).json().state).toBe('serving');
+    expect(
+      (await app.inject({ method: 'POST', url: `/v1/servers/${on}/undrain`, headers: auth })).json().state,
+    ).toBe('serving');
     await scheduler.stop();
   });
 
@@ -99,18 +163,35 @@ describe('API (inject)', () => {
 
   it('400 on a bad query, 401 without or with a wrong token, 404 on unknown ids, 409 on duplicates', async () => {
     const { app, scheduler } = await setup();
-    expect((await app.inject({ url: '/v1/conferences?limit=0' })).json()).toMatchObject({ field: 'querystring.limit' });
+    expect((await app.inject({ url: '/v1/conferences?limit=0' })).json()).toMatchObject({
+      field: 'querystring.limit',
+    });
     const body = { id: 'd', expectedParticipants: 1 };
-    expect((await app.inject({ method: 'POST', url: '/v1/conferences', payload: body })).statusCode).toBe(401);
-    const wrong = await app.inject({ method: 'POST', url: '/v1/conferences', headers: { authorization: 'Bearer nope' }, payload: body });
+    expect((await app.inject({ method: 'POST', url: '/v1/conferences', payload: body })).statusCode).toBe(
+      401,
+    );
+    const wrong = await app.inject({
+      method: 'POST',
+      url: '/v1/conferences',
+      headers: { authorization: 'Bearer nope' },
+      payload: body,
+    });
     expect(wrong.statusCode).toBe(401);
     expect(wrong.json().error).toBe('SCH_ERR_UNAUTHORIZED');
     expect((await app.inject({ method: 'DELETE', url: '/v1/conferences/d' })).statusCode).toBe(401);
     expect((await app.inject({ method: 'POST', url: '/v1/servers/x/drain' })).statusCode).toBe(401);
-    expect((await app.inject({ url: '/v1/conferences/none' })).json()).toMatchObject({ error: 'SCH_ERR_NOT_FOUND' });
-    expect((await app.inject({ method: 'DELETE', url: '/v1/conferences/none', headers: auth })).statusCode).toBe(404);
-    expect((await app.inject({ method: 'POST', url: '/v1/servers/none/drain', headers: auth })).statusCode).toBe(404);
-    expect((await app.inject({ method: 'POST', url: '/v1/conferences', headers: auth, payload: body })).statusCode).toBe(201);
+    expect((await app.inject({ url: '/v1/conferences/none' })).json()).toMatchObject({
+      error: 'SCH_ERR_NOT_FOUND',
+    });
+    expect(
+      (await app.inject({ method: 'DELETE', url: '/v1/conferences/none', headers: auth })).statusCode,
+    ).toBe(404);
+    expect(
+      (await app.inject({ method: 'POST', url: '/v1/servers/none/drain', headers: auth })).statusCode,
+    ).toBe(404);
+    expect(
+      (await app.inject({ method: 'POST', url: '/v1/conferences', headers: auth, payload: body })).statusCode,
+    ).toBe(201);
     const dup = await app.inject({ method: 'POST', url: '/v1/conferences', headers: auth, payload: body });
     expect(dup.statusCode).toBe(409);
     expect(dup.json().error).toBe('SCH_ERR_DUPLICATE');
@@ -122,9 +203,17 @@ describe('API (inject)', () => {
     const doc = (await app.inject({ url: '/openapi.json' })).json();
     expect(doc.openapi).toMatch(/^3\./);
     expect(Object.keys(doc.paths)).toEqual(
-      expect.arrayContaining(['/v1/conferences', '/v1/conferences/{id}', '/v1/servers', '/v1/servers/{id}/drain', '/v1/schedulers']),
+      expect.arrayContaining([
+        '/v1/conferences',
+        '/v1/conferences/{id}',
+        '/v1/servers',
+        '/v1/servers/{id}/drain',
+        '/v1/schedulers',
+      ]),
     );
-    expect(doc.paths['/v1/conferences'].post.requestBody.content['application/json'].schema.required).toContain('expectedParticipants');
+    expect(
+      doc.paths['/v1/conferences'].post.requestBody.content['application/json'].schema.required,
+    ).toContain('expectedParticipants');
     expect((await app.inject({ url: '/metrics' })).body).toContain('scheduler_placements_total');
     expect((await app.inject({ url: '/healthz' })).json()).toMatchObject({ ok: true, store: 'up' });
     await scheduler.stop();
@@ -150,7 +239,7 @@ describe('API over a real socket with Redis', () => {
       maxRetriesPerRequest: 0,
       retryStrategy: () => 50,
     });
-    redis.on('error', () => {}); // refused connects while Redis is down are expected here
+    redis.on('error', () => undefined); // refused connects while Redis is down are expected here
     await new Promise((r) => redis.once('ready', r));
     const { app, scheduler, clock } = await setup(new RedisScheduleStore({ redis }, { prefix: 'api' }));
     const base = await app.listen({ port: 0, host: '127.0.0.1' });
@@ -163,9 +252,21 @@ describe('API over a real socket with Redis', () => {
     expect((await post('s1')).status).toBe(201);
     expect((await post('s1')).status).toBe(409);
     expect((await fetch(`${base}/v1/conferences/zz`)).status).toBe(404);
-    const bad = await fetch(`${base}/v1/conferences`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{"id":' });
+    const bad = await fetch(`${base}/v1/conferences`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: '{"id":',
+    });
     expect(bad.status).toBe(400);
-    expect((await fetch(`${base}/v1/conferences`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).status).toBe(401);
+    expect(
+      (
+        await fetch(`${base}/v1/conferences`, {
+          method: 'POST',
+          body: '{}',
+          headers: { 'content-type': 'application/json' },
+        })
+      ).status,
+    ).toBe(401);
 
     await redisServer.kill();
     const down = await post('s2');

@@ -58,8 +58,13 @@ export function scheduleStoreCompliance(name: string, make: () => Promise<Schedu
       const lost = await s.place('s1', [r!], [cand('x', 10)]);
       expect(lost).toEqual([{ id: 'a', ok: false, reason: 'claim-lost' }]);
       const won = await s.place('s2', [r!], [cand('x', 10)]);
-      expect(won[0]).toMatchObject({ ok: true, assignment: { serverId: 'x', epoch: 1, expiresAt: T0 + 600_000, moves: 0 } });
-      expect(await s.place('s2', [r!], [cand('x', 10)])).toEqual([{ id: 'a', ok: false, reason: 'claim-lost' }]);
+      expect(won[0]).toMatchObject({
+        ok: true,
+        assignment: { serverId: 'x', epoch: 1, expiresAt: T0 + 600_000, moves: 0 },
+      });
+      expect(await s.place('s2', [r!], [cand('x', 10)])).toEqual([
+        { id: 'a', ok: false, reason: 'claim-lost' },
+      ]);
     });
 
     it('places least loaded first, own region before fallback, never past capacity', async () => {
@@ -69,7 +74,15 @@ export function scheduleStoreCompliance(name: string, make: () => Promise<Schedu
       const claimed = await s.claim('s1', 7, T0, T0 + 5000);
       const cands = [cand('a', 6), cand('b', 7, { load: 1 }), cand('fb', 100, { tier: 1 })];
       const out = await s.place('s1', claimed, cands);
-      expect(out.map((o) => (o.ok ? o.assignment.serverId : o.reason))).toEqual(['a', 'b', 'b', 'a', 'fb', 'fb', 'fb']);
+      expect(out.map((o) => (o.ok ? o.assignment.serverId : o.reason))).toEqual([
+        'a',
+        'b',
+        'b',
+        'a',
+        'fb',
+        'fb',
+        'fb',
+      ]);
       expect(out.map((o) => (o.ok ? o.assignment.epoch : 0))).toEqual([1, 2, 3, 4, 5, 6, 7]);
       expect(await s.reservations()).toEqual([
         { serverId: 'a', reserved: 6, conferences: 2 },
@@ -82,7 +95,9 @@ export function scheduleStoreCompliance(name: string, make: () => Promise<Schedu
       const s = await make();
       await s.create(req('big', { expectedParticipants: 50 }));
       const claimed = await s.claim('s1', 1, T0, T0 + 5000);
-      expect(await s.place('s1', claimed, [cand('a', 10)])).toEqual([{ id: 'big', ok: false, reason: 'no-room' }]);
+      expect(await s.place('s1', claimed, [cand('a', 10)])).toEqual([
+        { id: 'big', ok: false, reason: 'no-room' },
+      ]);
       expect((await s.get('big'))?.state).toBe('unplaceable');
       const again = await s.claim('s1', 1, T0, T0 + 5000);
       const ok = await s.place('s1', again, [cand('a', 10), cand('z', 60)]);
@@ -127,7 +142,17 @@ export function scheduleStoreCompliance(name: string, make: () => Promise<Schedu
 
     it('records the last share of each scheduler', async () => {
       const s = await make();
-      const r = { schedulerId: 's1', round: 3, total: 10, n: 3, share: 4, claimed: 4, placed: 4, unplaceable: 0, at: T0 };
+      const r = {
+        schedulerId: 's1',
+        round: 3,
+        total: 10,
+        n: 3,
+        share: 4,
+        claimed: 4,
+        placed: 4,
+        unplaceable: 0,
+        at: T0,
+      };
       await s.recordShare(r);
       await s.recordShare({ ...r, round: 4, share: 3 });
       expect(await s.shares()).toEqual([{ ...r, round: 4, share: 3 }]);

@@ -35,7 +35,11 @@ async function healthServer(): Promise<{ url: string; close: () => Promise<void>
   const { port } = srv.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/healthz`,
-    close: () => new Promise((r) => { srv.closeAllConnections(); srv.close(() => r()); }),
+    close: () =>
+      new Promise((r) => {
+        srv.closeAllConnections();
+        srv.close(() => r());
+      }),
   };
 }
 
@@ -48,7 +52,13 @@ async function cluster(n: number) {
     { length: n },
     (_, i) =>
       new Scheduler(
-        { store: new RedisScheduleStore({ redis }, { prefix }), registry, createLease: standInLease, clock, probe: httpProbe(clock) },
+        {
+          store: new RedisScheduleStore({ redis }, { prefix }),
+          registry,
+          createLease: standInLease,
+          clock,
+          probe: httpProbe(clock),
+        },
         { ...SchedulerTestProfile, id: `sched-${i}`, address: `127.0.0.1:${9000 + i}`, timers: false },
       ),
   );
@@ -66,7 +76,14 @@ describe('scheduler cluster on real Redis', () => {
   it('3 schedulers place 1,000 conferences exactly once, within capacity, shares within 1 of total/N', async () => {
     const { registry, store, schedulers, round, reports } = await cluster(3);
     for (let i = 0; i < 10; i++)
-      await registry.put({ id: `srv-${i}`, service: 'conference-server', address: `127.0.0.1:${7000 + i}`, region: 'eu', capacity: 260, ttlMs: 1e9 });
+      await registry.put({
+        id: `srv-${i}`,
+        service: 'conference-server',
+        address: `127.0.0.1:${7000 + i}`,
+        region: 'eu',
+        capacity: 260,
+        ttlMs: 1e9,
+      });
     const placedOn = new Map<string, string[]>();
     for (const s of schedulers)
       s.onPlacement((c, o) => {
@@ -75,7 +92,14 @@ describe('scheduler cluster on real Redis', () => {
     // the first round sees servers after the feed delivered the snapshot
     await round();
     for (let i = 0; i < 1000; i++)
-      await store.create({ id: `conf-${i}`, region: 'eu', expectedParticipants: 1 + (i % 4), startAt: 1_700_000_000_000, durationS: 3600, createdAt: 0 });
+      await store.create({
+        id: `conf-${i}`,
+        region: 'eu',
+        expectedParticipants: 1 + (i % 4),
+        startAt: 1_700_000_000_000,
+        durationS: 3600,
+        createdAt: 0,
+      });
     for (let r = 0; r < 30 && (await store.counts()).placed < 1000; r++) await round();
     expect(await store.counts()).toEqual({ pending: 0, claimed: 0, placed: 1000, unplaceable: 0 });
     expect(placedOn.size).toBe(1000);
@@ -99,13 +123,32 @@ describe('scheduler cluster on real Redis', () => {
 
   it("a crashed scheduler's claims return after their lease and the others take its share", async () => {
     const { clock, registry, store, schedulers, round } = await cluster(2);
-    await registry.put({ id: 'srv', service: 'conference-server', address: 'x', region: 'eu', capacity: 1000, ttlMs: 1e9 });
+    await registry.put({
+      id: 'srv',
+      service: 'conference-server',
+      address: 'x',
+      region: 'eu',
+      capacity: 1000,
+      ttlMs: 1e9,
+    });
     await round();
     for (let i = 0; i < 10; i++)
-      await store.create({ id: `c${i}`, region: 'eu', expectedParticipants: 1, startAt: clock.now(), durationS: 3600, createdAt: 0 });
+      await store.create({
+        id: `c${i}`,
+        region: 'eu',
+        expectedParticipants: 1,
+        startAt: clock.now(),
+        durationS: 3600,
+        createdAt: 0,
+      });
     // scheduler 1 "crashes" after claiming: its claims are taken through the store directly, then it is gone
     const dead = schedulers[1]!;
-    const claimed = await store.claim(dead.id, 5, clock.now() + 60_000, clock.now() + SchedulerTestProfile.claimLeaseMs);
+    const claimed = await store.claim(
+      dead.id,
+      5,
+      clock.now() + 60_000,
+      clock.now() + SchedulerTestProfile.claimLeaseMs,
+    );
     expect(claimed).toHaveLength(5);
     await dead.stop(); // its lease record disappears like an expired one would
     const alive = [schedulers[0]!];
@@ -120,16 +163,32 @@ describe('scheduler cluster on real Redis', () => {
     const { clock, registry, store, schedulers, round } = await cluster(2);
     const health = await Promise.all([0, 1, 2].map(() => healthServer()));
     for (let i = 0; i < 3; i++)
-      await registry.put({ id: `srv-${i}`, service: 'conference-server', address: `a${i}`, region: 'eu', capacity: 20, ttlMs: 1e9, meta: { probe: health[i]!.url } });
+      await registry.put({
+        id: `srv-${i}`,
+        service: 'conference-server',
+        address: `a${i}`,
+        region: 'eu',
+        capacity: 20,
+        ttlMs: 1e9,
+        meta: { probe: health[i]!.url },
+      });
     await round();
     for (let i = 0; i < 30; i++)
-      await store.create({ id: `c${i}`, region: 'eu', expectedParticipants: 1, startAt: clock.now(), durationS: 3600, createdAt: 0 });
+      await store.create({
+        id: `c${i}`,
+        region: 'eu',
+        expectedParticipants: 1,
+        startAt: clock.now(),
+        durationS: 3600,
+        createdAt: 0,
+      });
     for (let r = 0; r < 5; r++) await round();
     const onDead = await store.conferencesOn('srv-1');
     expect(onDead.length).toBe(10);
     const before = new Map((await store.list(undefined, 100)).items.map((c) => [c.id, c.assignment!.epoch]));
     await health[1]!.close();
-    for (let p = 0; p < SchedulerTestProfile.misses; p++) await Promise.all(schedulers.map((s) => s.probeOnce()));
+    for (let p = 0; p < SchedulerTestProfile.misses; p++)
+      await Promise.all(schedulers.map((s) => s.probeOnce()));
     expect(await store.downServers()).toEqual(['srv-1']);
     expect((await registry.get('conference-server', 'srv-1'))?.state).toBe('down');
     await round();
@@ -155,7 +214,14 @@ describe('scheduler cluster on real Redis', () => {
     const stores = conns.map((c) => new RedisScheduleStore({ redis: c }, { prefix }));
     const T = 1_700_000_000_000;
     for (let i = 0; i < 200; i++)
-      await stores[0]!.create({ id: `r${i}`, region: 'eu', expectedParticipants: 1, startAt: T, durationS: 60, createdAt: T });
+      await stores[0]!.create({
+        id: `r${i}`,
+        region: 'eu',
+        expectedParticipants: 1,
+        startAt: T,
+        durationS: 60,
+        createdAt: T,
+      });
     const cands = ['a', 'b', 'c'].map((id) => ({ id, address: id, capacity: 50, load: 0, tier: 0 }));
     const placed: string[] = [];
     await Promise.all(

@@ -57,7 +57,10 @@ export async function buildApi(components: ApiComponents, init: ApiInit): Promis
   const { scheduler, store, registry, clock } = components;
   const retryAfter = String(init.retryAfterS ?? 1);
   const token = Buffer.from(init.token);
-  const app = Fastify({ logger: init.logger ?? false, ajv: { customOptions: { removeAdditional: false } } }).withTypeProvider<TypeBoxTypeProvider>();
+  const app = Fastify({
+    logger: init.logger ?? false,
+    ajv: { customOptions: { removeAdditional: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
 
   await app.register(swagger, {
     openapi: {
@@ -67,9 +70,17 @@ export async function buildApi(components: ApiComponents, init: ApiInit): Promis
   });
 
   app.setErrorHandler((err: unknown, _req, reply) => {
-    const e = err as { validation?: unknown[]; validationContext?: string; statusCode?: number; message?: string };
+    const e = err as {
+      validation?: unknown[];
+      validationContext?: string;
+      statusCode?: number;
+      message?: string;
+    };
     if (e.validation) {
-      const first = e.validation[0] as { instancePath?: string; params?: { missingProperty?: string; additionalProperty?: string } };
+      const first = e.validation[0] as {
+        instancePath?: string;
+        params?: { missingProperty?: string; additionalProperty?: string };
+      };
       const path = [e.validationContext, ...(first.instancePath ?? '').split('/').filter(Boolean)];
       if (first.params?.missingProperty) path.push(first.params.missingProperty);
       if (first.params?.additionalProperty) path.push(first.params.additionalProperty);
@@ -77,10 +88,14 @@ export async function buildApi(components: ApiComponents, init: ApiInit): Promis
       return reply.code(400).send({ error: 'SCH_ERR_BAD_REQUEST', message: `${field}: ${e.message}`, field });
     }
     if (err instanceof SchedulerError) return sendError(reply, err.code, err.message);
-    if (isUnavailable(err)) return sendError(reply, 'SCH_ERR_STORE_UNAVAILABLE', `store unavailable: ${e.message}`);
-    if (err instanceof SwitchyardError && err.code === 'REG_ERR_NOT_FOUND') return sendError(reply, 'SCH_ERR_NOT_FOUND', err.message);
+    if (isUnavailable(err))
+      return sendError(reply, 'SCH_ERR_STORE_UNAVAILABLE', `store unavailable: ${e.message}`);
+    if (err instanceof SwitchyardError && err.code === 'REG_ERR_NOT_FOUND')
+      return sendError(reply, 'SCH_ERR_NOT_FOUND', err.message);
     if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500)
-      return reply.code(e.statusCode).send({ error: 'SCH_ERR_BAD_REQUEST', message: e.message ?? 'bad request' });
+      return reply
+        .code(e.statusCode)
+        .send({ error: 'SCH_ERR_BAD_REQUEST', message: e.message ?? 'bad request' });
     reply.log.error({ err }, 'internal error');
     return sendError(reply, 'SCH_ERR_INTERNAL', e.message ?? 'internal error');
   });
@@ -102,7 +117,10 @@ export async function buildApi(components: ApiComponents, init: ApiInit): Promis
 
   app.post(
     '/v1/conferences',
-    { onRequest: auth, schema: { body: CreateConference, security, response: { 201: Conference, ...errorResponses } } },
+    {
+      onRequest: auth,
+      schema: { body: CreateConference, security, response: { 201: Conference, ...errorResponses } },
+    },
     async (req, reply) => {
       const now = clock.now();
       const b = req.body;
@@ -118,19 +136,28 @@ export async function buildApi(components: ApiComponents, init: ApiInit): Promis
     },
   );
 
-  app.get('/v1/conferences/:id', { schema: { params: IdParams, response: { 200: Conference, ...errorResponses } } }, async (req) => {
-    const c = await store.get(req.params.id);
-    if (!c) throw new SchedulerError('SCH_ERR_NOT_FOUND', `no conference ${req.params.id}`);
-    return c;
-  });
+  app.get(
+    '/v1/conferences/:id',
+    { schema: { params: IdParams, response: { 200: Conference, ...errorResponses } } },
+    async (req) => {
+      const c = await store.get(req.params.id);
+      if (!c) throw new SchedulerError('SCH_ERR_NOT_FOUND', `no conference ${req.params.id}`);
+      return c;
+    },
+  );
 
-  app.get('/v1/conferences', { schema: { querystring: ListQuery, response: { 200: ConferencePage, ...errorResponses } } }, async (req) =>
-    store.list(req.query.cursor, req.query.limit ?? 100),
+  app.get(
+    '/v1/conferences',
+    { schema: { querystring: ListQuery, response: { 200: ConferencePage, ...errorResponses } } },
+    async (req) => store.list(req.query.cursor, req.query.limit ?? 100),
   );
 
   app.delete(
     '/v1/conferences/:id',
-    { onRequest: auth, schema: { params: IdParams, security, response: { 204: Type.Null(), ...errorResponses } } },
+    {
+      onRequest: auth,
+      schema: { params: IdParams, security, response: { 204: Type.Null(), ...errorResponses } },
+    },
     async (req, reply) => {
       if (!(await scheduler.endConference(req.params.id)))
         throw new SchedulerError('SCH_ERR_NOT_FOUND', `no conference ${req.params.id}`);
@@ -168,7 +195,9 @@ export async function buildApi(components: ApiComponents, init: ApiInit): Promis
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
-  app.get('/v1/servers', { schema: { response: { 200: Type.Array(Server), ...errorResponses } } }, async () => serverList());
+  app.get('/v1/servers', { schema: { response: { 200: Type.Array(Server), ...errorResponses } } }, async () =>
+    serverList(),
+  );
 
   for (const [path, state] of [
     ['drain', 'draining'],
@@ -176,7 +205,10 @@ export async function buildApi(components: ApiComponents, init: ApiInit): Promis
   ] as const) {
     app.post(
       `/v1/servers/:id/${path}`,
-      { onRequest: auth, schema: { params: IdParams, security, response: { 200: Server, ...errorResponses } } },
+      {
+        onRequest: auth,
+        schema: { params: IdParams, security, response: { 200: Server, ...errorResponses } },
+      },
       async (req) => {
         const id = req.params.id;
         const rec = await registry.get(scheduler.settings.serverService, id);
@@ -189,20 +221,43 @@ export async function buildApi(components: ApiComponents, init: ApiInit): Promis
     );
   }
 
-  app.get('/v1/schedulers', { schema: { response: { 200: Type.Array(SchedulerInfo), ...errorResponses } } }, async () => {
-    const [live, shares] = await Promise.all([registry.list(scheduler.settings.schedulerService), store.shares()]);
-    const byId = new Map(shares.map((s) => [s.schedulerId, s]));
-    return live
-      .map((r) => {
-        const s = byId.get(r.id);
-        const lastShare = s && { round: s.round, total: s.total, n: s.n, share: s.share, claimed: s.claimed, placed: s.placed, unplaceable: s.unplaceable, at: s.at };
-        return lastShare ? { id: r.id, address: r.address, region: r.region, lastShare } : { id: r.id, address: r.address, region: r.region };
-      })
-      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  });
+  app.get(
+    '/v1/schedulers',
+    { schema: { response: { 200: Type.Array(SchedulerInfo), ...errorResponses } } },
+    async () => {
+      const [live, shares] = await Promise.all([
+        registry.list(scheduler.settings.schedulerService),
+        store.shares(),
+      ]);
+      const byId = new Map(shares.map((s) => [s.schedulerId, s]));
+      return live
+        .map((r) => {
+          const s = byId.get(r.id);
+          const lastShare = s && {
+            round: s.round,
+            total: s.total,
+            n: s.n,
+            share: s.share,
+            claimed: s.claimed,
+            placed: s.placed,
+            unplaceable: s.unplaceable,
+            at: s.at,
+          };
+          return lastShare
+            ? { id: r.id, address: r.address, region: r.region, lastShare }
+            : { id: r.id, address: r.address, region: r.region };
+        })
+        .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    },
+  );
 
   app.get('/healthz', { schema: { hide: true } }, async (_req, reply) => {
-    const body = { ok: scheduler.storeUp, id: scheduler.id, store: scheduler.storeUp ? 'up' : 'unreachable', error: scheduler.lastStoreError };
+    const body = {
+      ok: scheduler.storeUp,
+      id: scheduler.id,
+      store: scheduler.storeUp ? 'up' : 'unreachable',
+      error: scheduler.lastStoreError,
+    };
     if (!scheduler.storeUp) reply.header('retry-after', retryAfter).code(503);
     return body;
   });

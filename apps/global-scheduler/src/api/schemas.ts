@@ -1,15 +1,26 @@
 /** JSON schemas of the API (TypeBox), shared by validation, the type provider and the OpenAPI document. */
 import { Type, type Static } from '@fastify/type-provider-typebox';
 
-export const ConferenceId = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$', description: 'conference id' });
+export const ConferenceId = Type.String({
+  pattern: '^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$',
+  description: 'conference id',
+});
 
 export const CreateConference = Type.Object(
   {
     id: ConferenceId,
-    region: Type.Optional(Type.String({ pattern: '^[a-z0-9-]{1,32}$', description: "region; default the scheduler's" })),
-    expectedParticipants: Type.Integer({ minimum: 1, maximum: 100_000, description: 'capacity units reserved' }),
+    region: Type.Optional(
+      Type.String({ pattern: '^[a-z0-9-]{1,32}$', description: "region; default the scheduler's" }),
+    ),
+    expectedParticipants: Type.Integer({
+      minimum: 1,
+      maximum: 100_000,
+      description: 'capacity units reserved',
+    }),
     startAt: Type.Optional(Type.Integer({ minimum: 0, description: 'ms since epoch; default now' })),
-    durationS: Type.Optional(Type.Integer({ minimum: 1, maximum: 7 * 86400, description: 'seconds; default 3600' })),
+    durationS: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 7 * 86400, description: 'seconds; default 3600' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -30,12 +41,20 @@ export const Conference = Type.Object({
   startAt: Type.Integer(),
   durationS: Type.Integer(),
   createdAt: Type.Integer(),
-  state: Type.Union([Type.Literal('pending'), Type.Literal('claimed'), Type.Literal('placed'), Type.Literal('unplaceable')]),
+  state: Type.Union([
+    Type.Literal('pending'),
+    Type.Literal('claimed'),
+    Type.Literal('placed'),
+    Type.Literal('unplaceable'),
+  ]),
   assignment: Type.Optional(Assignment),
   claimedBy: Type.Optional(Type.String()),
 });
 
-export const ConferencePage = Type.Object({ items: Type.Array(Conference), next: Type.Optional(Type.String()) });
+export const ConferencePage = Type.Object({
+  items: Type.Array(Conference),
+  next: Type.Optional(Type.String()),
+});
 
 export const ListQuery = Type.Object(
   {
@@ -57,7 +76,9 @@ export const Server = Type.Object({
   reserved: Type.Number(),
   conferences: Type.Integer(),
   markedDown: Type.Boolean(),
-  live: Type.Boolean({ description: 'its registry record is live (false: expired, kept while it holds conferences)' }),
+  live: Type.Boolean({
+    description: 'its registry record is live (false: expired, kept while it holds conferences)',
+  }),
 });
 
 export const SchedulerInfo = Type.Object({

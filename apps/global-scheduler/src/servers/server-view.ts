@@ -18,7 +18,11 @@ export class ServerView {
 
   constructor(
     private readonly components: { registry: RegistryStore; clock: Clock; logger: Logger },
-    private readonly init: { service: string; fallbacks: Record<string, string[]>; fallbackAnyRegion: boolean },
+    private readonly init: {
+      service: string;
+      fallbacks: Record<string, string[]>;
+      fallbackAnyRegion: boolean;
+    },
   ) {}
 
   async start(): Promise<void> {

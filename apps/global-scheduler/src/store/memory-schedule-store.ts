@@ -33,11 +33,16 @@ export class MemoryScheduleStore implements ScheduleStore {
   private readonly rounds = new Map<number, RoundSnapshot>();
   private readonly shareReports = new Map<string, ShareReport>();
 
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {}
+  async start(): Promise<void> {
+    // nothing to open: the state lives in this object
+  }
+  async stop(): Promise<void> {
+    // nothing to close
+  }
 
   async create(request: ConferenceRequest): Promise<ConferenceRecord> {
-    if (this.confs.has(request.id)) throw new SchedulerError('SCH_ERR_DUPLICATE', `conference ${request.id} already exists`);
+    if (this.confs.has(request.id))
+      throw new SchedulerError('SCH_ERR_DUPLICATE', `conference ${request.id} already exists`);
     this.confs.set(request.id, { request: { ...request }, seq: ++this.seq });
     this.pending.set(request.id, request.startAt);
     return { ...request, state: 'pending' };
@@ -108,7 +113,12 @@ export class MemoryScheduleStore implements ScheduleStore {
     return n;
   }
 
-  async claim(schedulerId: string, n: number, windowEnd: number, leaseUntil: number): Promise<ConferenceRequest[]> {
+  async claim(
+    schedulerId: string,
+    n: number,
+    windowEnd: number,
+    leaseUntil: number,
+  ): Promise<ConferenceRequest[]> {
     if (n <= 0) return [];
     const due = [...this.pending].filter(([, s]) => s <= windowEnd);
     due.sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
@@ -121,7 +131,11 @@ export class MemoryScheduleStore implements ScheduleStore {
     return out;
   }
 
-  async place(schedulerId: string, conferences: readonly ConferenceRequest[], candidates: readonly Candidate[]): Promise<PlaceOutcome[]> {
+  async place(
+    schedulerId: string,
+    conferences: readonly ConferenceRequest[],
+    candidates: readonly Candidate[],
+  ): Promise<PlaceOutcome[]> {
     const out: PlaceOutcome[] = [];
     for (const req of conferences) {
       const claim = this.claims.get(req.id);
@@ -135,7 +149,12 @@ export class MemoryScheduleStore implements ScheduleStore {
         continue;
       }
       const units = req.expectedParticipants;
-      const best = pickServer(candidates, units, (id) => this.down.has(id), (id) => this.reserved.get(id) ?? 0);
+      const best = pickServer(
+        candidates,
+        units,
+        (id) => this.down.has(id),
+        (id) => this.reserved.get(id) ?? 0,
+      );
       this.claims.delete(req.id);
       if (!best) {
         this.pending.set(req.id, req.startAt);
@@ -214,6 +233,11 @@ export class MemoryScheduleStore implements ScheduleStore {
   }
 
   async counts(): Promise<{ pending: number; claimed: number; placed: number; unplaceable: number }> {
-    return { pending: this.pending.size, claimed: this.claims.size, placed: this.schedule.size, unplaceable: this.unplaceable.size };
+    return {
+      pending: this.pending.size,
+      claimed: this.claims.size,
+      placed: this.schedule.size,
+      unplaceable: this.unplaceable.size,
+    };
   }
 }

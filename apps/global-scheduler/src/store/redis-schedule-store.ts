@@ -89,8 +89,12 @@ export class RedisScheduleStore implements ScheduleStore {
     return `${this.tag}:round:${round}`;
   }
 
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {}
+  async start(): Promise<void> {
+    // nothing to open: the Redis client is injected and owned by the caller
+  }
+  async stop(): Promise<void> {
+    // the caller closes the client it injected
+  }
 
   /** EVALSHA, loading the script again when Redis lost it (e.g. after a restart). */
   private async run(script: string, keys: string[], args: (string | number)[]): Promise<unknown> {
@@ -117,18 +121,23 @@ export class RedisScheduleStore implements ScheduleStore {
     } catch (err) {
       if (err instanceof SchedulerError) throw err;
       if (isConnectionError(err))
-        throw new SchedulerError('SCH_ERR_STORE_UNAVAILABLE', `redis unavailable: ${(err as Error).message}`, { cause: err });
+        throw new SchedulerError(
+          'SCH_ERR_STORE_UNAVAILABLE',
+          `redis unavailable: ${(err as Error).message}`,
+          { cause: err },
+        );
       throw err;
     }
   }
 
   async create(request: ConferenceRequest): Promise<ConferenceRecord> {
-    const r = await this.run(CREATE, [this.k.conf, this.k.index, this.k.seq, this.k.pending], [
-      request.id,
-      JSON.stringify(request),
-      request.startAt,
-    ]);
-    if (Number(r) === 0) throw new SchedulerError('SCH_ERR_DUPLICATE', `conference ${request.id} already exists`);
+    const r = await this.run(
+      CREATE,
+      [this.k.conf, this.k.index, this.k.seq, this.k.pending],
+      [request.id, JSON.stringify(request), request.startAt],
+    );
+    if (Number(r) === 0)
+      throw new SchedulerError('SCH_ERR_DUPLICATE', `conference ${request.id} already exists`);
     return { ...request, state: 'pending' };
   }
 
@@ -159,7 +168,12 @@ export class RedisScheduleStore implements ScheduleStore {
       if (!c) return undefined;
       const request = JSON.parse(c) as ConferenceRequest;
       const s = scheds[i];
-      if (s) return { ...request, state: 'placed', assignment: publicAssignment(JSON.parse(s) as StoredAssignment) };
+      if (s)
+        return {
+          ...request,
+          state: 'placed',
+          assignment: publicAssignment(JSON.parse(s) as StoredAssignment),
+        };
       const by = claimers[i];
       if (by) return { ...request, state: 'claimed', claimedBy: by.slice(0, by.lastIndexOf('|')) };
       return { ...request, state: unplaceable[i] ? 'unplaceable' : 'pending' };
@@ -212,11 +226,23 @@ export class RedisScheduleStore implements ScheduleStore {
       );
       if (r >= 0) return r === 1;
     }
-    throw new SchedulerError('SCH_ERR_STORE_UNAVAILABLE', `conference ${id} kept moving while being ended; retry`);
+    throw new SchedulerError(
+      'SCH_ERR_STORE_UNAVAILABLE',
+      `conference ${id} kept moving while being ended; retry`,
+    );
   }
 
-  async snapshot(round: number, members: readonly string[], windowEnd: number, ttlMs: number): Promise<RoundSnapshot> {
-    const v = await this.run(SNAPSHOT, [this.roundKey(round), this.k.pending], [windowEnd, JSON.stringify(members), ttlMs]);
+  async snapshot(
+    round: number,
+    members: readonly string[],
+    windowEnd: number,
+    ttlMs: number,
+  ): Promise<RoundSnapshot> {
+    const v = await this.run(
+      SNAPSHOT,
+      [this.roundKey(round), this.k.pending],
+      [windowEnd, JSON.stringify(members), ttlMs],
+    );
     const parsed = JSON.parse(String(v)) as { total: number; members: string[] };
     return { round, total: parsed.total, members: parsed.members };
   }
@@ -225,18 +251,26 @@ export class RedisScheduleStore implements ScheduleStore {
     return Number(await this.run(RECLAIM, [this.k.claims, this.k.claimer, this.k.pending], [now]));
   }
 
-  async claim(schedulerId: string, n: number, windowEnd: number, leaseUntil: number): Promise<ConferenceRequest[]> {
+  async claim(
+    schedulerId: string,
+    n: number,
+    windowEnd: number,
+    leaseUntil: number,
+  ): Promise<ConferenceRequest[]> {
     if (n <= 0) return [];
-    const rows = (await this.run(CLAIM, [this.k.pending, this.k.claims, this.k.claimer, this.k.conf], [
-      n,
-      windowEnd,
-      leaseUntil,
-      schedulerId,
-    ])) as (string | null)[];
+    const rows = (await this.run(
+      CLAIM,
+      [this.k.pending, this.k.claims, this.k.claimer, this.k.conf],
+      [n, windowEnd, leaseUntil, schedulerId],
+    )) as (string | null)[];
     return rows.filter((r): r is string => !!r).map((r) => JSON.parse(r) as ConferenceRequest);
   }
 
-  async place(schedulerId: string, conferences: readonly ConferenceRequest[], candidates: readonly Candidate[]): Promise<PlaceOutcome[]> {
+  async place(
+    schedulerId: string,
+    conferences: readonly ConferenceRequest[],
+    candidates: readonly Candidate[],
+  ): Promise<PlaceOutcome[]> {
     if (conferences.length === 0) return [];
     const keys = [
       this.k.claims,
@@ -271,23 +305,37 @@ export class RedisScheduleStore implements ScheduleStore {
           },
         };
       }
-      return { id: c.id, ok: false, reason: status === 0 ? 'no-room' : status === -1 ? 'claim-lost' : 'already-placed' };
+      return {
+        id: c.id,
+        ok: false,
+        reason: status === 0 ? 'no-room' : status === -1 ? 'claim-lost' : 'already-placed',
+      };
     });
   }
 
   async evacuate(serverId: string): Promise<string[]> {
     return (await this.run(
       EVACUATE,
-      [this.k.down, this.onKey(serverId), this.k.sched, this.k.reserved, this.k.expiry, this.k.pending, this.k.moves],
+      [
+        this.k.down,
+        this.onKey(serverId),
+        this.k.sched,
+        this.k.reserved,
+        this.k.expiry,
+        this.k.pending,
+        this.k.moves,
+      ],
       [serverId],
     )) as string[];
   }
 
   async restore(serverId: string): Promise<boolean> {
-    return (await this.call(() => {
-      this.roundTrips++;
-      return this.redis.srem(this.k.down, serverId);
-    })) === 1;
+    return (
+      (await this.call(() => {
+        this.roundTrips++;
+        return this.redis.srem(this.k.down, serverId);
+      })) === 1
+    );
   }
 
   async downServers(): Promise<string[]> {
@@ -314,7 +362,9 @@ export class RedisScheduleStore implements ScheduleStore {
   }
 
   async sweepExpired(now: number, limit: number): Promise<string[]> {
-    const ids = await this.call(() => this.redis.zrangebyscore(this.k.expiry, '-inf', now, 'LIMIT', 0, limit));
+    const ids = await this.call(() =>
+      this.redis.zrangebyscore(this.k.expiry, '-inf', now, 'LIMIT', 0, limit),
+    );
     const ended: string[] = [];
     for (const id of ids) if (await this.end(id)) ended.push(id);
     return ended;
@@ -331,7 +381,13 @@ export class RedisScheduleStore implements ScheduleStore {
 
   async counts(): Promise<{ pending: number; claimed: number; placed: number; unplaceable: number }> {
     const res = await this.call(async () =>
-      this.redis.multi().zcard(this.k.pending).zcard(this.k.claims).hlen(this.k.sched).scard(this.k.unplaceable).exec(),
+      this.redis
+        .multi()
+        .zcard(this.k.pending)
+        .zcard(this.k.claims)
+        .hlen(this.k.sched)
+        .scard(this.k.unplaceable)
+        .exec(),
     );
     const v = (res ?? []).map(([, n]) => Number(n));
     return { pending: v[0] ?? 0, claimed: v[1] ?? 0, placed: v[2] ?? 0, unplaceable: v[3] ?? 0 };

@@ -94,7 +94,12 @@ export interface ScheduleStore extends Startable {
   /** Removes the conference wherever it is and frees its reservation. False when unknown. */
   end(id: string): Promise<boolean>;
   /** The round's snapshot; the first caller of a round fixes it (total in the window, members), later ones read it. */
-  snapshot(round: number, members: readonly string[], windowEnd: number, ttlMs: number): Promise<RoundSnapshot>;
+  snapshot(
+    round: number,
+    members: readonly string[],
+    windowEnd: number,
+    ttlMs: number,
+  ): Promise<RoundSnapshot>;
   /** Claims past their lease go back to pending. Returns how many. */
   reclaimExpired(now: number): Promise<number>;
   /** Takes up to `n` pending conferences in the window (earliest start first) as claims held until `leaseUntil`. */
@@ -104,7 +109,11 @@ export interface ScheduleStore extends Startable {
    * conference (reservation + schedule entry + epoch). A conference with no room goes back to pending, marked
    * unplaceable. Candidates marked down are skipped.
    */
-  place(schedulerId: string, conferences: readonly ConferenceRequest[], candidates: readonly Candidate[]): Promise<PlaceOutcome[]>;
+  place(
+    schedulerId: string,
+    conferences: readonly ConferenceRequest[],
+    candidates: readonly Candidate[],
+  ): Promise<PlaceOutcome[]>;
   /** Marks the server down and returns all its conferences to pending (they get a new epoch when re-placed). */
   evacuate(serverId: string): Promise<string[]>;
   /** Clears the down mark: the server takes conferences again. */

@@ -2,15 +2,27 @@
  * TEMPORARY stand-in for @switchyard/registry (memory store + Lease), for tests only, until the real lib is merged.
  */
 import type { Clock, TimerHandle } from '@switchyard/core';
-import type { FeedEvent, LeaseLike, RecordInput, RecordPatch, RegistryStore, ServiceRecord, Watch } from '../../src/registry-port.js';
+import type {
+  FeedEvent,
+  LeaseLike,
+  RecordInput,
+  RecordPatch,
+  RegistryStore,
+  ServiceRecord,
+  Watch,
+} from '../../src/registry-port.js';
 
 export class StandInRegistry implements RegistryStore {
   private readonly recs = new Map<string, ServiceRecord>();
   private rev = 0;
   private readonly watchers = new Set<{ service: string; push: (e: FeedEvent) => void }>();
   constructor(private readonly clock: Clock) {}
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {}
+  async start(): Promise<void> {
+    // stand-in: nothing to open
+  }
+  async stop(): Promise<void> {
+    // stand-in: nothing to close
+  }
   private key(s: string, id: string) {
     return `${s}/${id}`;
   }
@@ -28,8 +40,15 @@ export class StandInRegistry implements RegistryStore {
     this.expire();
     const had = this.recs.has(this.key(i.service, i.id));
     const r: ServiceRecord = {
-      id: i.id, service: i.service, address: i.address, region: i.region ?? 'default', load: i.load ?? 0,
-      capacity: i.capacity ?? 0, state: i.state ?? 'serving', meta: i.meta ?? {}, revision: ++this.rev,
+      id: i.id,
+      service: i.service,
+      address: i.address,
+      region: i.region ?? 'default',
+      load: i.load ?? 0,
+      capacity: i.capacity ?? 0,
+      state: i.state ?? 'serving',
+      meta: i.meta ?? {},
+      revision: ++this.rev,
       expiresAt: this.clock.now() + i.ttlMs,
     };
     this.recs.set(this.key(i.service, i.id), r);
@@ -80,7 +99,12 @@ export class StandInRegistry implements RegistryStore {
     let closed = false;
     const w = { service, push: (e: FeedEvent) => (queue.push(e), wake?.()) };
     this.watchers.add(w);
-    queue.push({ type: 'snapshot', service, records: [...this.recs.values()].filter((r) => r.service === service), revision: this.rev });
+    queue.push({
+      type: 'snapshot',
+      service,
+      records: [...this.recs.values()].filter((r) => r.service === service),
+      revision: this.rev,
+    });
     const watchers = this.watchers;
     return {
       close() {
@@ -110,11 +134,14 @@ export function standInLease(
     },
     async start() {
       record = await c.store.put(init.record);
-      timer = c.clock.setInterval(() => {
-        void c.store.renew(init.record.service, init.record.id, init.record.ttlMs).catch(async () => {
-          record = await c.store.put(init.record);
-        });
-      }, init.renewEveryMs ?? init.record.ttlMs / 3);
+      timer = c.clock.setInterval(
+        () => {
+          void c.store.renew(init.record.service, init.record.id, init.record.ttlMs).catch(async () => {
+            record = await c.store.put(init.record);
+          });
+        },
+        init.renewEveryMs ?? init.record.ttlMs / 3,
+      );
     },
     async stop() {
       c.clock.clearInterval(timer);
@@ -125,7 +152,7 @@ export function standInLease(
       return record;
     },
     on() {
-      return () => {};
+      return () => undefined;
     },
   };
 }
