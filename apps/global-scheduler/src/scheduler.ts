@@ -258,7 +258,12 @@ export class Scheduler implements Startable {
       for (let i = 0; i < list.length; i += this.settings.placeBatch) {
         const batch = list.slice(i, i + this.settings.placeBatch);
         const end = this.metrics.placeSeconds.startTimer();
-        const outcomes = await this.components.store.place(this.init.id, batch, candidates);
+        const outcomes = await this.components.store.place(
+          this.init.id,
+          batch,
+          candidates,
+          this.components.clock.now(),
+        );
         end();
         for (let j = 0; j < outcomes.length; j++) {
           const o = outcomes[j]!;

@@ -57,10 +57,10 @@ export function scheduleStoreCompliance(name: string, make: () => Promise<Schedu
       const [r] = await s.claim('s2', 1, T0, T0 + 5000);
       const lost = await s.place('s1', [r!], [cand('x', 10)]);
       expect(lost).toEqual([{ id: 'a', ok: false, reason: 'claim-lost' }]);
-      const won = await s.place('s2', [r!], [cand('x', 10)]);
+      const won = await s.place('s2', [r!], [cand('x', 10)], T0 + 7);
       expect(won[0]).toMatchObject({
         ok: true,
-        assignment: { serverId: 'x', epoch: 1, expiresAt: T0 + 600_000, moves: 0 },
+        assignment: { serverId: 'x', epoch: 1, expiresAt: T0 + 600_000, moves: 0, placedAt: T0 + 7 },
       });
       expect(await s.place('s2', [r!], [cand('x', 10)])).toEqual([
         { id: 'a', ok: false, reason: 'claim-lost' },

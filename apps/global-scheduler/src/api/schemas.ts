@@ -32,6 +32,7 @@ export const Assignment = Type.Object({
   epoch: Type.Integer(),
   expiresAt: Type.Integer(),
   moves: Type.Integer(),
+  placedAt: Type.Integer(),
 });
 
 export const Conference = Type.Object({

@@ -60,7 +60,7 @@ return #ids
 
 /**
  * KEYS claims, claimer, sched, reserved, down, epoch, expiry, unplaceable, pending, moves, on:<cand1> … on:<candK>.
- * ARGV schedulerId, nConf, nCand, then per conference (id, units, startAt, durationMs), then per candidate
+ * ARGV schedulerId, nConf, nCand, placedAt, then per conference (id, units, startAt, durationMs), then per candidate
  * (id, address, capacity, load, tier). For each conference, atomically: check the claim is still ours and the
  * conference is not placed, pick the least-loaded candidate of the lowest tier with room (same rule as pick.ts),
  * take a new epoch, write the schedule entry and the reservation. Returns per conference: status (1 placed,
@@ -71,7 +71,8 @@ local sid = ARGV[1]
 local nConf = tonumber(ARGV[2])
 local nCand = tonumber(ARGV[3])
 local cands = {}
-local base = 3 + nConf * 4
+local placedAt = tonumber(ARGV[4])
+local base = 4 + nConf * 4
 for j = 1, nCand do
   local o = base + (j - 1) * 5
   local id = ARGV[o + 1]
@@ -83,7 +84,7 @@ for j = 1, nCand do
 end
 local out = {}
 for i = 1, nConf do
-  local o = 3 + (i - 1) * 4
+  local o = 4 + (i - 1) * 4
   local id = ARGV[o + 1]
   local units = tonumber(ARGV[o + 2])
   local startAt = ARGV[o + 3]
@@ -117,7 +118,7 @@ for i = 1, nConf do
       local moves = tonumber(redis.call('HGET', KEYS[10], id) or '0')
       local expiresAt = tonumber(startAt) + tonumber(ARGV[o + 4])
       redis.call('HSET', KEYS[3], id, cjson.encode({ serverId = k.id, address = k.address, epoch = epoch,
-        expiresAt = expiresAt, moves = moves, units = units, startAt = tonumber(startAt) }))
+        expiresAt = expiresAt, moves = moves, units = units, startAt = tonumber(startAt), placedAt = placedAt }))
       k.reserved = tonumber(redis.call('HINCRBY', KEYS[4], k.id, units))
       redis.call('SADD', KEYS[10 + best], id)
       redis.call('ZADD', KEYS[7], expiresAt, id)

@@ -135,6 +135,7 @@ export class MemoryScheduleStore implements ScheduleStore {
     schedulerId: string,
     conferences: readonly ConferenceRequest[],
     candidates: readonly Candidate[],
+    placedAt?: number,
   ): Promise<PlaceOutcome[]> {
     const out: PlaceOutcome[] = [];
     for (const req of conferences) {
@@ -168,6 +169,7 @@ export class MemoryScheduleStore implements ScheduleStore {
         epoch: ++this.epoch,
         expiresAt: req.startAt + req.durationS * 1000,
         moves: this.moves.get(req.id) ?? 0,
+        placedAt: placedAt ?? 0,
       };
       this.schedule.set(req.id, a);
       this.reserved.set(best.id, (this.reserved.get(best.id) ?? 0) + units);

@@ -270,6 +270,7 @@ export class RedisScheduleStore implements ScheduleStore {
     schedulerId: string,
     conferences: readonly ConferenceRequest[],
     candidates: readonly Candidate[],
+    placedAt?: number,
   ): Promise<PlaceOutcome[]> {
     if (conferences.length === 0) return [];
     const keys = [
@@ -285,7 +286,7 @@ export class RedisScheduleStore implements ScheduleStore {
       this.k.moves,
       ...candidates.map((c) => this.onKey(c.id)),
     ];
-    const args: (string | number)[] = [schedulerId, conferences.length, candidates.length];
+    const args: (string | number)[] = [schedulerId, conferences.length, candidates.length, placedAt ?? 0];
     for (const c of conferences) args.push(c.id, c.expectedParticipants, c.startAt, c.durationS * 1000);
     for (const c of candidates) args.push(c.id, c.address, c.capacity, c.load, c.tier);
     const r = (await this.run(PLACE, keys, args)) as number[];
@@ -302,6 +303,7 @@ export class RedisScheduleStore implements ScheduleStore {
             epoch: r[i * 4 + 2]!,
             expiresAt: c.startAt + c.durationS * 1000,
             moves: r[i * 4 + 3]!,
+            placedAt: placedAt ?? 0,
           },
         };
       }
@@ -395,5 +397,12 @@ export class RedisScheduleStore implements ScheduleStore {
 }
 
 function publicAssignment(s: StoredAssignment): Assignment {
-  return { serverId: s.serverId, address: s.address, epoch: s.epoch, expiresAt: s.expiresAt, moves: s.moves };
+  return {
+    serverId: s.serverId,
+    address: s.address,
+    epoch: s.epoch,
+    expiresAt: s.expiresAt,
+    moves: s.moves,
+    placedAt: s.placedAt ?? 0,
+  };
 }

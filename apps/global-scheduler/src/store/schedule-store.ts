@@ -24,6 +24,8 @@ export interface Assignment {
   expiresAt: number;
   /** How many times it was moved off a failed server. */
   moves: number;
+  /** When the placing scheduler wrote the entry (its clock), for latency measurements. */
+  placedAt: number;
 }
 
 export type ConferenceState = 'pending' | 'claimed' | 'placed' | 'unplaceable';
@@ -107,12 +109,13 @@ export interface ScheduleStore extends Startable {
   /**
    * Places claimed conferences, each on the least-loaded candidate of the lowest tier with room, atomically per
    * conference (reservation + schedule entry + epoch). A conference with no room goes back to pending, marked
-   * unplaceable. Candidates marked down are skipped.
+   * unplaceable. Candidates marked down are skipped. `placedAt` (ms, default 0 = not given) goes into the entry.
    */
   place(
     schedulerId: string,
     conferences: readonly ConferenceRequest[],
     candidates: readonly Candidate[],
+    placedAt?: number,
   ): Promise<PlaceOutcome[]>;
   /** Marks the server down and returns all its conferences to pending (they get a new epoch when re-placed). */
   evacuate(serverId: string): Promise<string[]>;
