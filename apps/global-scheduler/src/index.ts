@@ -1,4 +1,30 @@
 /**
- * @switchyard/global-scheduler: tier 1: scheduler cluster that shares the conference workload
+ * @switchyard/global-scheduler: tier 1, a cluster of schedulers on Redis that shares the conference workload
+ * (each takes total/N of the pending set per round), places conferences atomically on the least-loaded live
+ * conference server with room, keeps servers alive with probes and moves the conferences of a failed one.
+ *
+ * @example
+ * ```ts
+ * const store = new RedisScheduleStore({ redis }, { prefix: 'sy' });
+ * const scheduler = new Scheduler(
+ *   { store, registry, createLease: (c, i) => new Lease(c, i), clock: systemClock },
+ *   { id: 'sched-1', address: '127.0.0.1:8080' },
+ * );
+ * await scheduler.start();
+ * ```
+ * As a process: `node apps/global-scheduler/dist/main.js --help`.
  */
-export {};
+export * from './errors.js';
+export * from './defaults.js';
+export * from './share.js';
+export * from './scheduler.js';
+export * from './app.js';
+export * from './config.js';
+export * from './api/api.js';
+export * from './round/round-machine.js';
+export * from './keepalive/keepalive.js';
+export * from './keepalive/http-probe.js';
+export * from './store/schedule-store.js';
+export * from './store/memory-schedule-store.js';
+export * from './store/redis-schedule-store.js';
+export { pickServer } from './store/pick.js';

@@ -1,0 +1,76 @@
+/**
+ * One scheduler process put together: the schedule store (Redis or memory), the registry, the scheduler and its
+ * API. `main.ts` builds the components from the command line; tests and tools can start it in-process.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Clock, Logger, Startable } from '@switchyard/core';
+import { Lease, type RegistryStore } from '@switchyard/registry';
+import { buildApi } from './api/api.js';
+import type { SchedulerConfig } from './config.js';
+import { Scheduler } from './scheduler.js';
+import type { ScheduleStore } from './store/schedule-store.js';
+
+export interface SchedulerAppComponents {
+  store: ScheduleStore;
+  registry: RegistryStore;
+  clock: Clock;
+  logger: Logger;
+}
+
+export class SchedulerApp implements Startable {
+  readonly scheduler: Scheduler;
+  private api: FastifyInstance | undefined;
+  /** `http://host:port` once listening. */
+  url: string | undefined;
+
+  constructor(
+    private readonly components: SchedulerAppComponents,
+    private readonly config: Readonly<SchedulerConfig>,
+  ) {
+    this.scheduler = new Scheduler(
+      {
+        store: components.store,
+        registry: components.registry,
+        createLease: (c, i) => new Lease(c, i),
+        clock: components.clock,
+        logger: components.logger,
+      },
+      {
+        id: config.id,
+        // the registry record needs an address before the port is known when --port 0; fixed up below
+        address: config.advertise ?? `${config.host}:${config.port}`,
+        region: config.region,
+        roundIntervalMs: config.roundIntervalMs,
+        windowMs: config.windowMs,
+        claimLeaseMs: config.claimLeaseMs,
+        leaseTtlMs: config.leaseTtlMs,
+        probeIntervalMs: config.probeIntervalMs,
+        misses: config.misses,
+        probeTimeoutMs: config.probeTimeoutMs,
+        placeBatch: config.placeBatch,
+        assignmentService: config.assignmentService,
+        fallbacks: config.fallbackMap,
+        fallbackAnyRegion: config.fallbackAnyRegion,
+      },
+    );
+  }
+
+  async start(): Promise<void> {
+    const { store, registry, clock } = this.components;
+    this.api = await buildApi(
+      { scheduler: this.scheduler, store, registry, clock },
+      { token: this.config.token, region: this.config.region, retryAfterS: Math.max(1, Math.ceil(this.config.leaseTtlMs / 1000)) },
+    );
+    this.url = await this.api.listen({ host: this.config.host, port: this.config.port });
+    if (this.config.port === 0 && !this.config.advertise) {
+      const port = Number(new URL(this.url).port);
+      (this.scheduler.init as { address: string }).address = `${this.config.host}:${port}`;
+    }
+    await this.scheduler.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.api?.close();
+    await this.scheduler.stop();
+  }
+}
