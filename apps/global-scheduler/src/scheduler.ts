@@ -390,10 +390,10 @@ export class Scheduler implements Startable {
   }
 
   private async check(id: string, record: ServiceRecord | undefined, knownDown: boolean): Promise<void> {
-    // a server whose registry lease lapsed is not heartbeating: that counts as a failed probe
-    const url = record?.meta['probe'];
-    const ok =
-      record !== undefined && url !== undefined && (await this.probe(url, this.settings.probeTimeoutMs));
+    // a server whose registry record lapsed is probed at its last known URL: a registry (Redis) outage must not
+    // look like the death of every server; with no URL known at all it counts as a failed probe
+    const url = (record ?? this.servers.lastKnown(id))?.meta['probe'];
+    const ok = url !== undefined && (await this.probe(url, this.settings.probeTimeoutMs));
     this.metrics.probes.inc({ result: ok ? 'ok' : 'fail' });
     const action = this.tracker.result(id, ok, knownDown);
     if (action === 'mark-down') {
