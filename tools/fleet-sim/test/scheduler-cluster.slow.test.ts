@@ -1,0 +1,177 @@
+/**
+ * The scheduler cluster with real processes: 3 scheduler processes, simulated conference servers (fleet-sim
+ * processes of real agents), one persistent redis-server. Waits poll the schedulers' API with bounded waitFor.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stopAllSpawned, waitFor } from '@switchyard/testing';
+import {
+  T,
+  checkInvariants,
+  createConferences,
+  placedCount,
+  roundReports,
+  servers,
+  startFleet,
+  startPersistentRedis,
+  startScheduler,
+  api,
+  type PersistentRedis,
+  type SchedulerProc,
+} from './cluster-harness.js';
+
+let redis: PersistentRedis;
+beforeAll(async () => {
+  redis = await startPersistentRedis();
+});
+afterAll(async () => {
+  await stopAllSpawned();
+  await redis?.stop();
+});
+
+async function cluster(prefix: string, n: number, extra: string[] = []): Promise<SchedulerProc[]> {
+  const out: SchedulerProc[] = [];
+  for (let i = 0; i < n; i++) out.push(await startScheduler(redis.url, prefix, `${prefix}-s${i}`, extra));
+  return out;
+}
+
+function checkShares(schedulers: SchedulerProc[]): number {
+  const reports = schedulers.flatMap((s) => roundReports(s.proc));
+  for (const r of reports) {
+    // each share within 1 of total/N of its round
+    if (Math.abs(r.share - r.total / r.n) >= 1) throw new Error(`share ${r.share} of ${r.total}/${r.n} in round ${r.round}`);
+  }
+  const byRound = new Map<number, typeof reports>();
+  for (const r of reports) byRound.set(r.round, [...(byRound.get(r.round) ?? []), r]);
+  for (const [round, rs] of byRound) {
+    const sum = rs.reduce((a, r) => a + r.share, 0);
+    // all members reported: shares sum to the round's total
+    if (rs.length === rs[0]!.n && sum !== rs[0]!.total) throw new Error(`round ${round}: shares sum ${sum} != ${rs[0]!.total}`);
+  }
+  return reports.length;
+}
+
+describe('scheduler cluster, real processes', () => {
+  it('3 schedulers, 50 servers, 10,000 conferences: each placed exactly once, capacity kept, shares within 1 of total/N', async () => {
+    const prefix = 'big';
+    const fleet = await startFleet(redis.url, prefix, 50, 600);
+    const scheds = await cluster(prefix, 3);
+    const ids = Array.from({ length: 10_000 }, (_, i) => `conf-${i}`);
+    const t0 = Date.now();
+    await createConferences(
+      scheds.map((s) => s.url),
+      ids,
+      (i) => 1 + (i % 4),
+    );
+    await waitFor('10,000 conferences placed', async () => (await placedCount(scheds[0]!.url)) === 10_000, { timeoutMs: 40_000, intervalMs: 250 });
+    const elapsed = Date.now() - t0;
+    const all = await checkInvariants(scheds[0]!.url, ids, 600);
+    expect(all).toHaveLength(10_000);
+    expect(new Set(all.map((c) => c.assignment!.serverId)).size).toBe(50);
+    expect(checkShares(scheds)).toBeGreaterThan(0);
+    // every scheduler took part
+    for (const s of scheds) expect(roundReports(s.proc).some((r) => r.share > 0)).toBe(true);
+    const sched = await api<{ id: string; lastShare?: { n: number } }[]>(`${scheds[0]!.url}/v1/schedulers`);
+    expect(sched.body.map((s) => s.id)).toEqual(scheds.map((s) => s.id));
+    console.log(`10,000 conferences created and placed in ${elapsed} ms`);
+    await Promise.all([...scheds.map((s) => s.proc.stop()), fleet.stop()]);
+  });
+
+  it('kill -9 of a scheduler mid-round: nothing lost, nothing placed twice, its share taken within one lease', async () => {
+    const prefix = 'k9s';
+    const fleet = await startFleet(redis.url, prefix, 10, 1000);
+    // small batches and rounds so the kill lands while placements are under way
+    const scheds = await cluster(prefix, 3, ['--place-batch', '5']);
+    const ids = Array.from({ length: 2000 }, (_, i) => `k${i}`);
+    await createConferences([scheds[0]!.url, scheds[1]!.url], ids, () => 2);
+    await waitFor('some conferences placed', async () => (await placedCount(scheds[0]!.url)) > 100, { timeoutMs: 20_000, intervalMs: 20 });
+    const victim = scheds[2]!;
+    const placedBefore = await placedCount(scheds[0]!.url);
+    await victim.proc.kill9();
+    const killedAt = Date.now();
+    expect(placedBefore).toBeLessThan(2000);
+    await waitFor('all 2,000 placed after the kill', async () => (await placedCount(scheds[0]!.url)) === 2000, { timeoutMs: 30_000, intervalMs: 100 });
+    await checkInvariants(scheds[0]!.url, ids, 1000);
+    // the survivors count N = 2 within one lease TTL (plus a round) of the kill
+    const firstN2 = Math.min(
+      ...scheds.slice(0, 2).flatMap((s) => roundReports(s.proc).filter((r) => r.at >= killedAt - T.round && r.n === 2).map((r) => r.at)),
+    );
+    if (Number.isFinite(firstN2)) expect(firstN2 - killedAt).toBeLessThanOrEqual(T.lease + 2 * T.round);
+    checkShares(scheds.slice(0, 2));
+    const live = await api<{ id: string }[]>(`${scheds[0]!.url}/v1/schedulers`);
+    expect(live.body.map((s) => s.id)).toEqual([scheds[0]!.id, scheds[1]!.id]);
+    await Promise.all([...scheds.slice(0, 2).map((s) => s.proc.stop()), fleet.stop()]);
+  });
+
+  it('kill -9 of a conference server: all its conferences move within probe interval x misses plus one round', async () => {
+    const prefix = 'k9a';
+    const fleet = await startFleet(redis.url, prefix, 5, 400);
+    const solo = await startFleet(redis.url, prefix, 1, 400, 'solo-');
+    const scheds = await cluster(prefix, 3);
+    const ids = Array.from({ length: 600 }, (_, i) => `a${i}`);
+    await createConferences(
+      scheds.map((s) => s.url),
+      ids,
+      () => 2,
+    );
+    await waitFor('600 placed', async () => (await placedCount(scheds[0]!.url)) === 600, { timeoutMs: 20_000, intervalMs: 50 });
+    const onSolo = (await servers(scheds[0]!.url)).find((s) => s.id === 'solo-0')!;
+    expect(onSolo.conferences).toBeGreaterThan(0);
+    await solo.kill9();
+    const killedAt = Date.now();
+    await waitFor(
+      'conferences moved off solo-0',
+      async () => {
+        const s = await servers(scheds[0]!.url);
+        const dead = s.find((x) => x.id === 'solo-0');
+        return (!dead || dead.conferences === 0) && s.reduce((a, x) => a + x.conferences, 0) === 600;
+      },
+      { timeoutMs: 15_000, intervalMs: 20 },
+    );
+    const moveMs = Date.now() - killedAt;
+    const all = await checkInvariants(scheds[0]!.url, ids, 400);
+    expect(all.filter((c) => c.assignment!.serverId === 'solo-0')).toEqual([]);
+    expect(all.filter((c) => c.assignment!.moves === 1)).toHaveLength(onSolo.conferences);
+    const dead = (await servers(scheds[0]!.url)).find((x) => x.id === 'solo-0');
+    if (dead) expect(dead.markedDown).toBe(true);
+    // bound: misses probes + one round, plus one probe timeout and the polling step
+    console.log(`conferences of the killed server moved ${moveMs} ms after the kill`);
+    expect(moveMs).toBeLessThanOrEqual(T.probe * T.misses + T.round + T.probeTimeout + 400);
+    await Promise.all([...scheds.map((s) => s.proc.stop()), fleet.stop()]);
+  });
+
+  it('Redis restarted during a run: schedulers report it, recover, and the invariants hold', async () => {
+    const prefix = 'rr';
+    const fleet = await startFleet(redis.url, prefix, 10, 1000);
+    const scheds = await cluster(prefix, 3);
+    const first = Array.from({ length: 1000 }, (_, i) => `r${i}`);
+    await createConferences(
+      scheds.map((s) => s.url),
+      first,
+      () => 3,
+    );
+    await waitFor('first 1,000 placed', async () => (await placedCount(scheds[0]!.url)) === 1000, { timeoutMs: 20_000, intervalMs: 50 });
+    await redis.kill9();
+    for (const s of scheds)
+      await waitFor(`${s.id} reports Redis unreachable`, async () => (await fetch(`${s.url}/healthz`)).status === 503, { timeoutMs: 10_000, intervalMs: 50 });
+    const refused = await fetch(`${scheds[0]!.url}/v1/conferences`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer cluster-test-token', 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'during', expectedParticipants: 1 }),
+    });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).not.toBeNull();
+    await redis.start();
+    for (const s of scheds)
+      await waitFor(`${s.id} recovers`, async () => (await fetch(`${s.url}/healthz`)).status === 200, { timeoutMs: 15_000, intervalMs: 100 });
+    const second = Array.from({ length: 500 }, (_, i) => `rr${i}`);
+    await createConferences(
+      scheds.map((s) => s.url),
+      second,
+      () => 3,
+    );
+    await waitFor('all 1,500 placed', async () => (await placedCount(scheds[0]!.url)) === 1500, { timeoutMs: 20_000, intervalMs: 50 });
+    await checkInvariants(scheds[0]!.url, [...first, ...second], 1000);
+    for (const s of scheds) expect(s.proc.output()).toContain('store unavailable');
+    await Promise.all([...scheds.map((s) => s.proc.stop()), fleet.stop()]);
+  });
+});
