@@ -21,3 +21,4 @@ export { DEFAULT_LIMITS, type RecordLimits, type RecordBody } from './validate.j
 export * from './feed.js';
 export * from './memory-store.js';
 export * from './lease.js';
+export * from './redis-store.js';
