@@ -22,3 +22,5 @@ export * from './feed.js';
 export * from './memory-store.js';
 export * from './lease.js';
 export * from './redis-store.js';
+export * from './push-protocol.js';
+export * from './push-channel.js';

@@ -364,12 +364,12 @@ export class RedisRegistryStore implements RegistryStore {
     return { ...body, revision: Number(res[1]), expiresAt: Number(res[2]) };
   }
 
+  /** Every put re-adds the service to the sweep set, so the set is rebuilt after a Redis restart. */
   private async remember(service: string): Promise<void> {
-    if (this.known.has(service)) return;
+    this.known.add(service);
     await this.redis.sadd(this.servicesKey, service).catch((err: unknown) => {
       throw backend(err);
     });
-    this.known.add(service);
   }
 
   private async eval(s: Script, service: string, args: string[]): Promise<unknown> {
