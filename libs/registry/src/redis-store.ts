@@ -84,6 +84,16 @@ export const REDIS_STORE_TEST_PROFILE = Object.freeze({
   feedMaxLen: 1000,
 });
 
+/** Key names of one service; see the README's key schema. */
+export interface ServiceKeys {
+  rec: string;
+  rv: string;
+  exp: string;
+  rev: string;
+  feed: string;
+  epoch: string;
+}
+
 type Config = Readonly<Required<Omit<RedisStoreInit, 'limits'>>>;
 
 interface Script {
@@ -143,10 +153,17 @@ export class RedisRegistryStore implements RegistryStore {
     this.limits = checkLimits(limits);
   }
 
-  /** The keys of one service (all share the hash tag `{service}`). */
-  keys(service: string): string[] {
+  /** The keys of one service, in script KEYS order (all share the hash tag `{service}`). */
+  keys(service: string): ServiceKeys {
     const base = `${this.config.prefix}:{${service}}:`;
-    return [`${base}rec`, `${base}rv`, `${base}exp`, `${base}rev`, `${base}feed`, `${base}epoch`];
+    return {
+      rec: `${base}rec`,
+      rv: `${base}rv`,
+      exp: `${base}exp`,
+      rev: `${base}rev`,
+      feed: `${base}feed`,
+      epoch: `${base}epoch`,
+    };
   }
 
   /** The SET of service names the sweepers visit (a single key, outside every script). */
@@ -279,7 +296,7 @@ export class RedisRegistryStore implements RegistryStore {
 
   async currentRevision(service: string): Promise<number> {
     try {
-      const v = await this.redis.get(this.keys(service)[3]!);
+      const v = await this.redis.get(this.keys(service).rev);
       return v === null ? 0 : Number(v);
     } catch (err) {
       return this.errors.rethrow(backend(err));
@@ -330,7 +347,7 @@ export class RedisRegistryStore implements RegistryStore {
   /** @internal decodes one feed entry's fields; throws REG_ERR_BACKEND on anything but what the scripts wrote. */
   decodeEntry(service: string, revision: number, fields: string[]): ChangeEvent {
     const f: Record<string, string> = {};
-    for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
+    for (let i = 0; i + 1 < fields.length; i += 2) f[String(fields[i])] = String(fields[i + 1]);
     const t = f['t'];
     if (t !== 'added' && t !== 'updated' && t !== 'expired' && t !== 'removed')
       throw backend(new Error(`bad feed entry type ${String(t)}`));
@@ -373,7 +390,8 @@ export class RedisRegistryStore implements RegistryStore {
   }
 
   private async eval(s: Script, service: string, args: string[]): Promise<unknown> {
-    const keys = this.keys(service);
+    const k = this.keys(service);
+    const keys = [k.rec, k.rv, k.exp, k.rev, k.feed, k.epoch];
     const argv = [
       String(this.config.feedMaxLen),
       String(this.config.gcTtlMs),
@@ -425,28 +443,30 @@ class RedisWatch {
 
   async run(fromRevision: number | undefined): Promise<void> {
     let started = false;
-    const [, , , , feedKey, epochKey] = this.store.keys(this.service);
+    const { feed: feedKey, epoch: epochKey } = this.store.keys(this.service);
+    let conn: Redis | undefined;
     while (!this.queue.isClosed) {
       try {
         if (!started) {
           await this.begin(fromRevision);
           started = true;
           // a blocking read needs its own connection; it waits out a Redis outage instead of failing
-          this.conn = this.store.client.duplicate({ maxRetriesPerRequest: null, lazyConnect: false });
-          this.conn.on('error', () => undefined); // reported through the read path
-          if (this.queue.isClosed) this.conn.disconnect();
+          conn = this.store.client.duplicate({ maxRetriesPerRequest: null, lazyConnect: false });
+          conn.on('error', () => undefined); // reported through the read path
+          this.conn = conn;
+          if (this.queue.isClosed) conn.disconnect();
         }
-        const res = await this.conn!.xread(
+        const res = await (conn as Redis).xread(
           'COUNT',
           this.config.readBatch,
           'BLOCK',
           this.config.blockMs,
           'STREAMS',
-          feedKey!,
+          feedKey,
           `${this.last}-0`,
         );
         if (this.queue.isClosed) return;
-        const epoch = await this.store.client.get(epochKey!);
+        const epoch = await this.store.client.get(epochKey);
         if (epoch !== this.epoch) {
           await this.reset(
             'the backend lost the data this watch had seen (Redis restarted or its keys were dropped)',
