@@ -214,6 +214,22 @@ export function registryCompliance(name: string, makeHarness: () => Promise<Comp
       expect(w.events.map((e) => e.type)).toEqual(['reset', 'snapshot']);
     });
 
+    it('resuming from a revision older than the kept history gives reset then a complete snapshot', async () => {
+      for (let i = 0; i < 300; i++) await store.put(rec(`r${i % 10}`, { load: i, ttlMs: 60_000 }));
+      const w = collect(store.watch(svc, 1));
+      const snap = await w.waitFor('snapshot', (e) => e.type === 'snapshot');
+      expect(w.events[0]).toMatchObject({ type: 'reset', revision: 300 });
+      expect(snap).toMatchObject({ revision: 300 });
+      expect(snap.type === 'snapshot' && snap.records.map((r) => r.load).sort((a, b) => a - b)).toEqual([
+        290, 291, 292, 293, 294, 295, 296, 297, 298, 299,
+      ]);
+      // a recent revision still resumes without a reset
+      const w2 = collect(store.watch(svc, 295));
+      await store.put(rec('z'));
+      await w2.waitFor('z', isChange('added', 'z'));
+      expect(w2.events.map((e) => e.revision)).toEqual([296, 297, 298, 299, 300, 301]);
+    });
+
     it('concurrent updates of one record from two clients never lose a write', async () => {
       const c1 = store;
       const c2 = await h.client();
