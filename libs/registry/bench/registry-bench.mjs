@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { SystemClock } from '@switchyard/core';
 import { startRedis } from '@switchyard/testing';
-import { MemoryRegistryStore, PushPublisher, PushSubscriber, RedisRegistryStore } from '@switchyard/registry';
+import { MemoryRegistryStore, PushPublisher, PushSubscriber, RedisRegistryStore } from '../dist/index.js'; // the built package, as a consumer would load it
 
 const N = Number(process.env.BENCH_N ?? 5000); // operations per measurement
 const CONC = 50; // operations in flight
