@@ -6,6 +6,7 @@ export class FeedQueue implements Watch {
   private waiter: ((r: IteratorResult<FeedEvent>) => void) | undefined;
   private closed = false;
   private readonly closeHooks: Array<() => void> = [];
+  private space: { below: number; resolve: () => void } | undefined;
 
   constructor(private readonly maxQueued = 10_000) {}
 
@@ -37,6 +38,20 @@ export class FeedQueue implements Watch {
     this.items.length = 0;
   }
 
+  /** Resolves once fewer than `below` events are queued (or the queue closes): backpressure for pulling producers. */
+  waitForSpace(below: number): Promise<void> {
+    if (this.items.length < below || this.closed) return Promise.resolve();
+    return new Promise((resolve) => (this.space = { below, resolve }));
+  }
+
+  private checkSpace(): void {
+    if (this.space && (this.items.length < this.space.below || this.closed)) {
+      const { resolve } = this.space;
+      this.space = undefined;
+      resolve();
+    }
+  }
+
   onClose(fn: () => void): void {
     this.closeHooks.push(fn);
   }
@@ -50,6 +65,7 @@ export class FeedQueue implements Watch {
       this.waiter = undefined;
       w({ value: undefined, done: true });
     }
+    this.checkSpace();
     for (const fn of this.closeHooks) fn();
   }
 
@@ -57,7 +73,10 @@ export class FeedQueue implements Watch {
     return {
       next: () => {
         const item = this.items.shift();
-        if (item) return Promise.resolve({ value: item, done: false });
+        if (item) {
+          this.checkSpace();
+          return Promise.resolve({ value: item, done: false });
+        }
         if (this.closed) return Promise.resolve({ value: undefined, done: true });
         return new Promise((resolve) => (this.waiter = resolve));
       },

@@ -72,7 +72,7 @@ export const REDIS_STORE_DEFAULTS = Object.freeze({
   readBatch: 500, // entries per round trip while catching up
   retryMs: 500, // a down Redis is retried twice a second, not in a busy loop
   maxUpdateRetries: 50, // contention beyond this is reported as REG_ERR_CONFLICT
-  maxQueued: 10_000, // a consumer further behind is reset instead of growing memory
+  maxQueued: 10_000, // events buffered in memory per watch; beyond that the feed waits in Redis (backpressure)
 });
 
 /** Short timers for tests. */
@@ -149,6 +149,8 @@ export class RedisRegistryStore implements RegistryStore {
       if (k !== 'prefix' && (!Number.isInteger(v) || (v as number) <= 0))
         throw new ConfigError(k, `must be a positive integer (got ${String(v)})`);
     }
+    if (config.maxQueued <= config.readBatch)
+      throw new ConfigError('maxQueued', `must exceed readBatch (${config.readBatch})`);
     this.config = Object.freeze(config);
     this.limits = checkLimits(limits);
   }
@@ -460,6 +462,9 @@ class RedisWatch {
           this.conn = conn;
           if (this.queue.isClosed) conn.disconnect();
         }
+        // backpressure: the feed waits in Redis while the consumer is behind, so a slow reader is never reset
+        await this.queue.waitForSpace(this.config.maxQueued - this.config.readBatch);
+        if (this.queue.isClosed) return;
         const res = await (conn as Redis).xread(
           'COUNT',
           this.config.readBatch,
@@ -484,12 +489,17 @@ class RedisWatch {
               await this.reset(`feed gap: expected revision ${this.last + 1}, read ${revision}`);
               break;
             }
-            const ok = this.queue.push(this.store.decodeEntry(this.service, revision, fields));
-            this.last = revision;
-            if (!ok && !this.queue.isClosed) {
-              await this.reset('watcher fell too far behind');
+            let event: ChangeEvent;
+            try {
+              event = this.store.decodeEntry(this.service, revision, fields);
+            } catch (err) {
+              // a foreign or corrupt entry: say so and start from a snapshot rather than retry it forever
+              this.store.countBackendError(err, 'undecodable registry feed entry');
+              await this.reset(`undecodable feed entry ${id}`);
               break;
             }
+            this.queue.push(event);
+            this.last = revision;
           }
         }
       } catch (err) {

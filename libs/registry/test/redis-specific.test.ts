@@ -137,6 +137,36 @@ describe('Redis key schema', () => {
   });
 });
 
+describe('Redis watch backpressure', () => {
+  it('a consumer that does not read is not reset: the feed waits in Redis, then arrives complete and in order', async () => {
+    const clock = new ManualClock();
+    const store = new RedisRegistryStore(
+      { redis, clock },
+      { ...REDIS_STORE_TEST_PROFILE, prefix: 'bp', maxQueued: 30, readBatch: 10, feedMaxLen: 1000 },
+    );
+    await store.start();
+    const w = store.watch('s') as FeedQueue;
+    const it = w[Symbol.asyncIterator]();
+    expect((await it.next()).value).toMatchObject({ type: 'snapshot', revision: 0 });
+    for (let i = 0; i < 200; i++)
+      await store.put({ id: `r${i % 7}`, service: 's', address: 'x', ttlMs: 60_000, load: i });
+    await waitFor('queue filled to its bound', () => w.length >= 20);
+    expect(w.length).toBeLessThanOrEqual(30);
+    const revs: number[] = [];
+    while (revs.length < 200) {
+      const { value } = await it.next();
+      expect(value!.type === 'added' || value!.type === 'updated').toBe(true);
+      revs.push(value!.revision);
+    }
+    expect(revs).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    w.close();
+    await store.stop();
+    expect(() => new RedisRegistryStore({ redis, clock }, { maxQueued: 10, readBatch: 10 })).toThrow(
+      /maxQueued/,
+    );
+  });
+});
+
 describe('error table', () => {
   it('every REG_ERR_ code is documented in the README', () => {
     expect(Object.keys(RegistryErrors).length).toBeGreaterThan(5);
