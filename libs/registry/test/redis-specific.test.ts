@@ -5,6 +5,7 @@ import { ConfigError, ManualClock, SystemClock } from '@switchyard/core';
 import { startRedis, undocumentedCodes, waitFor, type TestRedis } from '@switchyard/testing';
 import {
   Lease,
+  type FeedQueue,
   RedisRegistryStore,
   RegistryErrors,
   REDIS_STORE_TEST_PROFILE,
