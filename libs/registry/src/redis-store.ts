@@ -126,6 +126,8 @@ export class RedisRegistryStore implements RegistryStore {
   private readonly limits: Readonly<RecordLimits>;
   private readonly known = new Set<string>();
   private readonly watches = new Set<RedisWatch>();
+  /** The last epoch any watch of this store saw per service: a resume in this process can tell a restart apart. */
+  private readonly seenEpochs = new Map<string, string>();
   private sweeper: TimerHandle | undefined;
   private sweeping = false;
   private sweepAgain = false;
@@ -340,6 +342,12 @@ export class RedisRegistryStore implements RegistryStore {
   }
 
   /** @internal */
+  epochSeen(service: string, epoch?: string): string | undefined {
+    if (epoch !== undefined) this.seenEpochs.set(service, epoch);
+    return this.seenEpochs.get(service);
+  }
+
+  /** @internal */
   get client(): Redis {
     return this.redis;
   }
@@ -513,7 +521,13 @@ class RedisWatch {
   private async begin(fromRevision: number | undefined): Promise<void> {
     if (fromRevision === undefined) return this.snapshot();
     const r = await this.store.read(this.service, 'none');
-    this.epoch = r.epoch;
+    const seen = this.store.epochSeen(this.service);
+    if (seen !== undefined && seen !== r.epoch) {
+      return this.reset(
+        `the data changed incarnation since revision ${fromRevision} was seen (Redis restarted or its keys were dropped)`,
+      );
+    }
+    this.setEpoch(r.epoch);
     const oldest = r.firstFeedRevision ?? r.revision + 1;
     if (
       !Number.isInteger(fromRevision) ||
@@ -528,9 +542,14 @@ class RedisWatch {
     this.last = fromRevision;
   }
 
+  private setEpoch(epoch: string): void {
+    this.epoch = epoch;
+    this.store.epochSeen(this.service, epoch);
+  }
+
   private async snapshot(): Promise<void> {
     const r = await this.store.read(this.service, 'all');
-    this.epoch = r.epoch;
+    this.setEpoch(r.epoch);
     this.last = r.revision;
     this.queue.push({ type: 'snapshot', service: this.service, records: r.records, revision: r.revision });
   }
@@ -539,7 +558,7 @@ class RedisWatch {
     const r = await this.store.read(this.service, 'all');
     this.queue.clear();
     this.queue.push({ type: 'reset', service: this.service, reason, revision: r.revision });
-    this.epoch = r.epoch;
+    this.setEpoch(r.epoch);
     this.last = r.revision;
     this.queue.push({ type: 'snapshot', service: this.service, records: r.records, revision: r.revision });
   }

@@ -168,6 +168,31 @@ describe('Redis watch backpressure', () => {
   });
 });
 
+describe('resume across a Redis restart in the same process', () => {
+  it('resets even when the new incarnation has already passed the resume revision', async () => {
+    const clock = new ManualClock();
+    const store = new RedisRegistryStore({ redis, clock }, { ...REDIS_STORE_TEST_PROFILE, prefix: 'rr' });
+    await store.start();
+    const w = store.watch('s');
+    const it = w[Symbol.asyncIterator]();
+    await it.next(); // snapshot
+    for (let i = 0; i < 3; i++) await store.put({ id: `a${i}`, service: 's', address: 'x', ttlMs: 60_000 });
+    for (let i = 0; i < 3; i++) await it.next();
+    w.close(); // the subscriber goes away at revision 3
+    await server.kill();
+    await server.restart();
+    await waitFor('redis back', async () => (await redis.ping().catch(() => '')) === 'PONG');
+    for (let i = 0; i < 5; i++) await store.put({ id: `b${i}`, service: 's', address: 'x', ttlMs: 60_000 }); // revisions 1..5 anew
+    const w2 = store.watch('s', 3);
+    const it2 = w2[Symbol.asyncIterator]();
+    expect((await it2.next()).value).toMatchObject({ type: 'reset' });
+    const snap = (await it2.next()).value as FeedEvent;
+    expect(snap.type === 'snapshot' && snap.records.map((r) => r.id)).toEqual(['b0', 'b1', 'b2', 'b3', 'b4']);
+    w2.close();
+    await store.stop();
+  });
+});
+
 describe('error table', () => {
   it('every REG_ERR_ code is documented in the README', () => {
     expect(Object.keys(RegistryErrors).length).toBeGreaterThan(5);
