@@ -166,6 +166,29 @@ export function registryCompliance(name: string, makeHarness: () => Promise<Comp
       if (other !== store) await other.stop();
     });
 
+    it('many records expiring at once under racing sweepers and renewals: each expires exactly once', async () => {
+      const clients = [store, await h.client(), await h.client()];
+      const w = collect(store.watch(svc));
+      await w.waitFor('snapshot', (e) => e.type === 'snapshot');
+      const ids = Array.from({ length: 20 }, (_, i) => `r${i}`);
+      for (const id of ids) await store.put(rec(id, { ttlMs: 400 }));
+      await h.clock.advanceAsync(400);
+      // every client sweeps and tries to renew every record at the same time, on the same (expired) clock
+      const results = await Promise.allSettled(
+        clients.flatMap((c) => ids.map((id) => c.renew(svc, id, 400))),
+      );
+      expect(results.every((r) => r.status === 'rejected' && hasCode(r.reason, 'REG_ERR_NOT_FOUND'))).toBe(
+        true,
+      );
+      await h.clock.advanceAsync(h.sweepMs * 3);
+      await store.put(rec('marker'));
+      await w.waitFor('marker', isChange('added', 'marker'));
+      for (const id of ids) expect(w.of('expired', id), id).toHaveLength(1);
+      expect(w.events.filter((e) => e.type === 'expired')).toHaveLength(ids.length);
+      expect(await store.currentRevision(svc)).toBe(ids.length * 2 + 1);
+      for (const c of clients.slice(1)) if (c !== store) await c.stop();
+    });
+
     it('an expired lease cannot be renewed; put brings it back as added', async () => {
       await store.put(rec('a', { ttlMs: 300 }));
       await h.clock.advanceAsync(300);
