@@ -4,10 +4,11 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Clock, Logger, Startable } from '@switchyard/core';
-import { Lease, type RegistryStore } from '@switchyard/registry';
+import type { RegistryStore } from '@switchyard/registry';
 import { buildApi } from './api/api.js';
 import type { SchedulerConfig } from './config.js';
 import { Scheduler } from './scheduler.js';
+import type { SchedulerMetrics } from './metrics.js';
 import type { ScheduleStore } from './store/schedule-store.js';
 
 export interface SchedulerAppComponents {
@@ -15,6 +16,7 @@ export interface SchedulerAppComponents {
   registry: RegistryStore;
   clock: Clock;
   logger: Logger;
+  metrics?: SchedulerMetrics;
 }
 
 export class SchedulerApp implements Startable {
@@ -31,9 +33,9 @@ export class SchedulerApp implements Startable {
       {
         store: components.store,
         registry: components.registry,
-        createLease: (c, i) => new Lease(c, i),
         clock: components.clock,
         logger: components.logger,
+        ...(components.metrics ? { metrics: components.metrics } : {}),
       },
       {
         id: config.id,

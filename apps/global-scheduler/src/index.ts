@@ -7,7 +7,7 @@
  * ```ts
  * const store = new RedisScheduleStore({ redis }, { prefix: 'sy' });
  * const scheduler = new Scheduler(
- *   { store, registry, createLease: (c, i) => new Lease(c, i), clock: systemClock },
+ *   { store, registry, clock: systemClock },
  *   { id: 'sched-1', address: '127.0.0.1:8080' },
  * );
  * await scheduler.start();

@@ -64,6 +64,11 @@ export class SchedulerMetrics {
     help: '1 when the last store operation succeeded, 0 when Redis was unreachable',
     registers: [this.registry],
   });
+  readonly redisCommands = new Counter({
+    name: 'scheduler_redis_commands_total',
+    help: 'Redis commands sent by this process (schedule store and registry; a script counts once)',
+    registers: [this.registry],
+  });
   readonly placeSeconds = new Histogram({
     name: 'scheduler_place_batch_seconds',
     help: 'duration of one atomic placement call',

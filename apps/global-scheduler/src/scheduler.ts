@@ -16,7 +16,7 @@ import { SchedulerError } from './errors.js';
 import { KeepAliveTracker } from './keepalive/keepalive.js';
 import { httpProbe, type Probe } from './keepalive/http-probe.js';
 import { SchedulerMetrics } from './metrics.js';
-import type { LeaseFactory, LeaseLike, RegistryStore, ServiceRecord } from './registry-port.js';
+import { Lease, type RegistryStore, type ServiceRecord } from '@switchyard/registry';
 import { chooseOwner } from './rendezvous.js';
 import { RoundMachine, type RoundAction, type RoundEvent } from './round/round-machine.js';
 import { ServerView } from './servers/server-view.js';
@@ -26,7 +26,6 @@ import type { ConferenceRequest, PlaceOutcome, ScheduleStore, ShareReport } from
 export interface SchedulerComponents {
   store: ScheduleStore;
   registry: RegistryStore;
-  createLease: LeaseFactory;
   clock: Clock;
   logger?: Logger;
   /** Keep-alive probe; default: HTTP GET of the server's `meta.probe` URL. */
@@ -54,7 +53,7 @@ export class Scheduler implements Startable {
   private readonly log: Logger;
   private readonly warn: RateLimitedLog;
   private readonly probe: Probe;
-  private lease: LeaseLike | undefined;
+  private lease: Lease | undefined;
   private roundTimer: TimerHandle | undefined;
   private probeTimer: TimerHandle | undefined;
   private running: Promise<void> | undefined;
@@ -114,7 +113,7 @@ export class Scheduler implements Startable {
     this.started = true;
     const { clock } = this.components;
     await this.components.store.start();
-    this.lease = this.components.createLease(
+    this.lease = new Lease(
       { store: this.components.registry, clock, logger: this.log },
       {
         record: {
@@ -297,7 +296,8 @@ export class Scheduler implements Startable {
             address: o.assignment.address,
             region: c.region,
             load: c.expectedParticipants,
-            ttlMs: Math.max(1000, o.assignment.expiresAt - now),
+            // the registry caps a TTL at a day; longer conferences are re-published when they move
+            ttlMs: Math.min(86_400_000, Math.max(1000, o.assignment.expiresAt - now)),
             meta: {
               serverId: o.assignment.serverId,
               epoch: String(o.assignment.epoch),

@@ -10,16 +10,17 @@ import { SchedulerErrors } from '../src/errors.js';
 import { MemoryScheduleStore } from '../src/store/memory-schedule-store.js';
 import { RedisScheduleStore } from '../src/store/redis-schedule-store.js';
 import type { ScheduleStore } from '../src/store/schedule-store.js';
-import { StandInRegistry, standInLease } from './support/stand-in-registry.js';
+import { MemoryRegistryStore } from '@switchyard/registry';
 
 const TOKEN = 'test-token-123';
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 async function setup(store: ScheduleStore = new MemoryScheduleStore()) {
   const clock = new ManualClock(1_700_000_000_000);
-  const registry = new StandInRegistry(clock);
+  const registry = new MemoryRegistryStore({ clock });
+  await registry.start();
   const scheduler = new Scheduler(
-    { store, registry, createLease: standInLease, clock },
+    { store, registry, clock },
     { ...SchedulerTestProfile, id: 'api-sched', address: '127.0.0.1:1', timers: false },
   );
   await scheduler.start();
@@ -36,7 +37,7 @@ describe('API (inject)', () => {
       address: '127.0.0.1:5060',
       region: 'eu',
       capacity: 10,
-      ttlMs: 1e9,
+      ttlMs: 3_600_000,
     });
     for (let i = 0; i < 3; i++) {
       const r = await app.inject({
@@ -102,7 +103,7 @@ describe('API (inject)', () => {
       address: 'a',
       region: 'eu',
       capacity: 10,
-      ttlMs: 1e9,
+      ttlMs: 3_600_000,
     });
     await registry.put({
       id: 'b',
@@ -110,7 +111,7 @@ describe('API (inject)', () => {
       address: 'b',
       region: 'eu',
       capacity: 10,
-      ttlMs: 1e9,
+      ttlMs: 3_600_000,
     });
     await app.inject({
       method: 'POST',

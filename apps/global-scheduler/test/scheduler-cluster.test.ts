@@ -1,6 +1,5 @@
 /**
- * Several in-process schedulers sharing one real Redis (the registry is the temporary stand-in until the real lib
- * is merged): shares, exactly-once placement, capacity, claim leases of a crashed scheduler, keep-alive moves.
+ * Several in-process schedulers sharing one real Redis: shares, exactly-once placement, capacity, claim leases of a crashed scheduler, keep-alive moves.
  * Time is a ManualClock; conference servers answer probes over real HTTP sockets.
  */
 import http from 'node:http';
@@ -14,7 +13,7 @@ import { SchedulerTestProfile } from '../src/defaults.js';
 import { httpProbe } from '../src/keepalive/http-probe.js';
 import { RedisScheduleStore } from '../src/store/redis-schedule-store.js';
 import type { ShareReport } from '../src/store/schedule-store.js';
-import { StandInRegistry, standInLease } from './support/stand-in-registry.js';
+import { MemoryRegistryStore } from '@switchyard/registry';
 
 let server: TestRedis;
 let redis: Redis;
@@ -45,7 +44,8 @@ async function healthServer(): Promise<{ url: string; close: () => Promise<void>
 
 async function cluster(n: number) {
   const clock = new ManualClock(1_700_000_000_000);
-  const registry = new StandInRegistry(clock);
+  const registry = new MemoryRegistryStore({ clock });
+  await registry.start();
   const prefix = `c${prefixN++}`;
   const store = new RedisScheduleStore({ redis }, { prefix });
   const schedulers = Array.from(
@@ -55,7 +55,7 @@ async function cluster(n: number) {
         {
           store: new RedisScheduleStore({ redis }, { prefix }),
           registry,
-          createLease: standInLease,
+          
           clock,
           probe: httpProbe(clock),
         },
@@ -82,7 +82,7 @@ describe('scheduler cluster on real Redis', () => {
         address: `127.0.0.1:${7000 + i}`,
         region: 'eu',
         capacity: 260,
-        ttlMs: 1e9,
+        ttlMs: 3_600_000,
       });
     const placedOn = new Map<string, string[]>();
     for (const s of schedulers)
@@ -129,7 +129,7 @@ describe('scheduler cluster on real Redis', () => {
       address: 'x',
       region: 'eu',
       capacity: 1000,
-      ttlMs: 1e9,
+      ttlMs: 3_600_000,
     });
     await round();
     for (let i = 0; i < 10; i++)
@@ -169,7 +169,7 @@ describe('scheduler cluster on real Redis', () => {
         address: `a${i}`,
         region: 'eu',
         capacity: 20,
-        ttlMs: 1e9,
+        ttlMs: 3_600_000,
         meta: { probe: health[i]!.url },
       });
     await round();

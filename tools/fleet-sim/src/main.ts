@@ -70,7 +70,6 @@ async function main(): Promise<void> {
   );
   stopOnSignals(
     {
-      start: async () => undefined,
       stop: async () => {
         await fleet.stop();
         await store.stop();

@@ -15,6 +15,7 @@ import {
   startPersistentRedis,
   startScheduler,
   api,
+  listAll,
   type PersistentRedis,
   type SchedulerProc,
 } from './cluster-harness.js';
@@ -89,7 +90,14 @@ describe('scheduler cluster, real processes', () => {
     await victim.proc.kill9();
     const killedAt = Date.now();
     expect(placedBefore).toBeLessThan(2000);
-    await waitFor('all 2,000 placed after the kill', async () => (await placedCount(scheds[0]!.url)) === 2000, { timeoutMs: 30_000, intervalMs: 100 });
+    await waitFor('all 2,000 placed after the kill', async () => (await placedCount(scheds[0]!.url)) === 2000, { timeoutMs: 20_000, intervalMs: 100 }).catch(async (err) => {
+      const all = await listAll(scheds[0]!.url);
+      const st: Record<string, number> = {};
+      for (const c of all) st[c.state] = (st[c.state] ?? 0) + 1;
+      console.log(JSON.stringify(st), JSON.stringify(all.filter((c) => c.state !== 'placed').slice(0, 3)));
+      for (const sch of scheds.slice(0, 2)) console.log(sch.id, sch.proc.output().split('\n').filter((l) => !l.includes('"msg":"round"')).slice(-15).join('\n'));
+      throw err;
+    });
     await checkInvariants(scheds[0]!.url, ids, 1000);
     // the survivors count N = 2 within one lease TTL (plus a round) of the kill
     const firstN2 = Math.min(
@@ -113,7 +121,10 @@ describe('scheduler cluster, real processes', () => {
       ids,
       () => 2,
     );
-    await waitFor('600 placed', async () => (await placedCount(scheds[0]!.url)) === 600, { timeoutMs: 20_000, intervalMs: 50 });
+    await waitFor('600 placed', async () => (await placedCount(scheds[0]!.url)) === 600, { timeoutMs: 20_000, intervalMs: 50 }).catch(async (err) => {
+      console.log(JSON.stringify(await servers(scheds[0]!.url)), scheds[0]!.proc.output().slice(-3000));
+      throw err;
+    });
     const onSolo = (await servers(scheds[0]!.url)).find((s) => s.id === 'solo-0')!;
     expect(onSolo.conferences).toBeGreaterThan(0);
     await solo.kill9();

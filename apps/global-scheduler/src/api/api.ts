@@ -9,7 +9,7 @@ import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { SwitchyardError, type Clock } from '@switchyard/core';
 import { SchedulerError, type SchedulerErrorCode } from '../errors.js';
 import { isUnavailable, type Scheduler } from '../scheduler.js';
-import type { RegistryStore, ServiceRecord } from '../registry-port.js';
+import type { RegistryStore, ServiceRecord } from '@switchyard/registry';
 import type { ScheduleStore } from '../store/schedule-store.js';
 import {
   Conference,

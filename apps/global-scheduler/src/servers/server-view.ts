@@ -3,7 +3,7 @@
  * happens), and the candidate list for a region: live, serving, with capacity, own region first, then fallbacks.
  */
 import type { Clock, Logger } from '@switchyard/core';
-import type { FeedEvent, RegistryStore, ServiceRecord, Watch } from '../registry-port.js';
+import type { FeedEvent, RegistryStore, ServiceRecord, Watch } from '@switchyard/registry';
 import type { Candidate } from '../store/schedule-store.js';
 
 export class ServerView {
