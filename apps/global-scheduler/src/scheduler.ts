@@ -59,6 +59,9 @@ export class Scheduler implements Startable {
   private running: Promise<void> | undefined;
   private probing = new Set<string>();
   private members: string[] = [];
+  /** What the round in progress is waiting for (for the overrun warning). */
+  private step = 'none';
+  private sharePublishing = false;
   private listeners: PlacementListener[] = [];
   private started = false;
   /** False while the store (Redis) is unreachable; the API answers 503 then. */
@@ -159,7 +162,9 @@ export class Scheduler implements Startable {
   /** Runs one round now (the timer calls this). Resolves when the round is over. */
   runRound(): Promise<void> {
     if (this.running) {
-      this.handle({ type: 'tick', now: this.components.clock.now() });
+      // the machine is not fed this tick: the round in progress finishes first, this tick is skipped
+      this.metrics.overruns.inc();
+      this.warn.warn({ phase: this.machine.currentPhase, step: this.step }, 'round still running at the next tick');
       return this.running;
     }
     const p = this.drive({ type: 'tick', now: this.components.clock.now() }).finally(() => {
@@ -171,7 +176,7 @@ export class Scheduler implements Startable {
 
   private handle(e: RoundEvent): RoundAction {
     const a = this.machine.handle(e);
-    if (a.type === 'overrun') this.metrics.overruns.inc();
+    this.step = a.type;
     return a;
   }
 
@@ -196,13 +201,12 @@ export class Scheduler implements Startable {
             this.metrics.share.set(action.report.share);
             this.metrics.members.set(action.report.n);
             this.noteStoreOk();
+            this.step = 'record-share';
             await this.components.store.recordShare(action.report);
-            await this.lease
-              ?.update({ meta: { round: String(action.report.round), share: String(action.report.share) } })
-              .catch((err: unknown) =>
-                this.warn.warn({ err }, 'could not publish the share in the lease record'),
-              );
+            this.publishShare(action.report);
+            this.step = 'sweep';
             await this.sweep();
+            this.step = 'none';
             return;
           case 'reclaim':
             next = { type: 'reclaimed', count: await this.components.store.reclaimExpired(action.now) };
@@ -246,6 +250,21 @@ export class Scheduler implements Startable {
     }
   }
 
+  /**
+   * The share also goes into this scheduler's registry record, for feed subscribers (the console). Not awaited by
+   * the round: the Lease serialises it behind its heartbeat, which may be slower than a round; one at a time.
+   */
+  private publishShare(report: ShareReport): void {
+    if (this.sharePublishing || !this.lease) return;
+    this.sharePublishing = true;
+    this.lease
+      .update({ meta: { round: String(report.round), share: String(report.share) } })
+      .catch((err: unknown) => this.warn.warn({ err }, 'could not publish the share in the lease record'))
+      .finally(() => {
+        this.sharePublishing = false;
+      });
+  }
+
   private async place(conferences: ConferenceRequest[]): Promise<PlaceOutcome[]> {
     const byRegion = new Map<string, ConferenceRequest[]>();
     for (const c of conferences) {
@@ -273,7 +292,9 @@ export class Scheduler implements Startable {
           else if (o.reason === 'claim-lost') this.metrics.claimsLost.inc();
           for (const l of this.listeners) l(batch[j]!, o);
         }
+        this.step = "publish";
         await this.publish(batch, outcomes);
+        this.step = "place";
         all.push(...outcomes);
       }
     }

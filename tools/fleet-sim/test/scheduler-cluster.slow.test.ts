@@ -20,6 +20,9 @@ import {
   type SchedulerProc,
 } from './cluster-harness.js';
 
+/** Tolerance (ms) on time bounds: timers and polling run late when the machine's cores are busy. */
+const SLACK = 1000;
+
 let redis: PersistentRedis;
 beforeAll(async () => {
   redis = await startPersistentRedis();
@@ -75,7 +78,7 @@ describe('scheduler cluster, real processes', () => {
     expect(sched.body.map((s) => s.id)).toEqual(scheds.map((s) => s.id));
     console.log(`10,000 conferences created and placed in ${elapsed} ms`);
     await Promise.all([...scheds.map((s) => s.proc.stop()), fleet.stop()]);
-  });
+  }, 120_000);
 
   it('kill -9 of a scheduler mid-round: nothing lost, nothing placed twice, its share taken within one lease', async () => {
     const prefix = 'k9s';
@@ -103,12 +106,15 @@ describe('scheduler cluster, real processes', () => {
     const firstN2 = Math.min(
       ...scheds.slice(0, 2).flatMap((s) => roundReports(s.proc).filter((r) => r.at >= killedAt - T.round && r.n === 2).map((r) => r.at)),
     );
-    if (Number.isFinite(firstN2)) expect(firstN2 - killedAt).toBeLessThanOrEqual(T.lease + 2 * T.round);
+    // design bound: one lease TTL plus a round; SLACK allows for timers running late on a loaded shared machine
+    expect(Number.isFinite(firstN2)).toBe(true);
+    console.log(`survivors counted N = 2 ${firstN2 - killedAt} ms after the kill`);
+    expect(firstN2 - killedAt).toBeLessThanOrEqual(T.lease + T.round + SLACK);
     checkShares(scheds.slice(0, 2));
     const live = await api<{ id: string }[]>(`${scheds[0]!.url}/v1/schedulers`);
     expect(live.body.map((s) => s.id)).toEqual([scheds[0]!.id, scheds[1]!.id]);
     await Promise.all([...scheds.slice(0, 2).map((s) => s.proc.stop()), fleet.stop()]);
-  });
+  }, 120_000);
 
   it('kill -9 of a conference server: all its conferences move within probe interval x misses plus one round', async () => {
     const prefix = 'k9a';
@@ -144,11 +150,11 @@ describe('scheduler cluster, real processes', () => {
     expect(all.filter((c) => c.assignment!.moves === 1)).toHaveLength(onSolo.conferences);
     const dead = (await servers(scheds[0]!.url)).find((x) => x.id === 'solo-0');
     if (dead) expect(dead.markedDown).toBe(true);
-    // bound: misses probes + one round, plus one probe timeout and the polling step
+    // design bound: misses probes + one round (+ one probe timeout); SLACK as above
     console.log(`conferences of the killed server moved ${moveMs} ms after the kill`);
-    expect(moveMs).toBeLessThanOrEqual(T.probe * T.misses + T.round + T.probeTimeout + 400);
+    expect(moveMs).toBeLessThanOrEqual(T.probe * T.misses + T.round + T.probeTimeout + SLACK);
     await Promise.all([...scheds.map((s) => s.proc.stop()), fleet.stop()]);
-  });
+  }, 120_000);
 
   it('Redis restarted during a run: schedulers report it, recover, and the invariants hold', async () => {
     const prefix = 'rr';
@@ -184,5 +190,5 @@ describe('scheduler cluster, real processes', () => {
     await checkInvariants(scheds[0]!.url, [...first, ...second], 1000);
     for (const s of scheds) expect(s.proc.output()).toContain('store unavailable');
     await Promise.all([...scheds.map((s) => s.proc.stop()), fleet.stop()]);
-  });
+  }, 120_000);
 });
