@@ -61,7 +61,11 @@ export class SchedulerApp implements Startable {
     const { store, registry, clock } = this.components;
     this.api = await buildApi(
       { scheduler: this.scheduler, store, registry, clock },
-      { token: this.config.token, region: this.config.region, retryAfterS: Math.max(1, Math.ceil(this.config.leaseTtlMs / 1000)) },
+      {
+        token: this.config.token,
+        region: this.config.region,
+        retryAfterS: Math.max(1, Math.ceil(this.config.leaseTtlMs / 1000)),
+      },
     );
     this.url = await this.api.listen({ host: this.config.host, port: this.config.port });
     if (this.config.port === 0 && !this.config.advertise) {

@@ -28,7 +28,10 @@ async function main(): Promise<void> {
   } else {
     // the schedule store fails fast while Redis is down (the API answers 503, rounds abort and resume);
     // the registry has its own connection with ioredis' defaults (it blocks on its stream reads)
-    const fast = redisClient(config.redis, logger, metrics, { enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+    const fast = redisClient(config.redis, logger, metrics, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+    });
     const reg = redisClient(config.redis, logger, metrics, {});
     clients.push(fast, reg);
     await waitReady(fast, logger);
@@ -39,7 +42,9 @@ async function main(): Promise<void> {
   const app = new SchedulerApp({ store, registry, clock, logger, metrics }, config);
   await app.start();
   logger.info({ url: app.url, store: config.store }, 'scheduler listening');
-  process.stdout.write(`${JSON.stringify({ scheduler: 'ready', id: config.id, url: app.url, pid: process.pid })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ scheduler: 'ready', id: config.id, url: app.url, pid: process.pid })}\n`,
+  );
   stopOnSignals(
     {
       stop: async () => {

@@ -164,7 +164,10 @@ export class Scheduler implements Startable {
     if (this.running) {
       // the machine is not fed this tick: the round in progress finishes first, this tick is skipped
       this.metrics.overruns.inc();
-      this.warn.warn({ phase: this.machine.currentPhase, step: this.step }, 'round still running at the next tick');
+      this.warn.warn(
+        { phase: this.machine.currentPhase, step: this.step },
+        'round still running at the next tick',
+      );
       return this.running;
     }
     const p = this.drive({ type: 'tick', now: this.components.clock.now() }).finally(() => {
@@ -197,7 +200,9 @@ export class Scheduler implements Startable {
           case 'report':
             this.metrics.rounds.inc();
             // one line per busy round: the cluster tests check every share against total/N from these
-            if (action.report.total > 0 || action.report.claimed > 0) this.log.info({ report: action.report }, 'round');
+            if (action.report.total > 0 || action.report.claimed > 0)
+              this.log.info({ report: action.report }, 'round');
+            else this.log.debug({ report: action.report }, 'round');
             this.metrics.share.set(action.report.share);
             this.metrics.members.set(action.report.n);
             this.noteStoreOk();
@@ -292,9 +297,9 @@ export class Scheduler implements Startable {
           else if (o.reason === 'claim-lost') this.metrics.claimsLost.inc();
           for (const l of this.listeners) l(batch[j]!, o);
         }
-        this.step = "publish";
+        this.step = 'publish';
         await this.publish(batch, outcomes);
-        this.step = "place";
+        this.step = 'place';
         all.push(...outcomes);
       }
     }

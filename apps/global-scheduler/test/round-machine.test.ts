@@ -41,7 +41,11 @@ describe('RoundMachine', () => {
     const a = m.handle({
       type: 'placed',
       outcomes: [
-        { id: 'x', ok: true, assignment: { serverId: 's', address: 'a', epoch: 1, expiresAt: 1, moves: 0, placedAt: 0 } },
+        {
+          id: 'x',
+          ok: true,
+          assignment: { serverId: 's', address: 'a', epoch: 1, expiresAt: 1, moves: 0, placedAt: 0 },
+        },
         { id: 'y', ok: false, reason: 'no-room' },
       ],
     });

@@ -55,7 +55,7 @@ async function cluster(n: number) {
         {
           store: new RedisScheduleStore({ redis }, { prefix }),
           registry,
-          
+
           clock,
           probe: httpProbe(clock),
         },

@@ -65,7 +65,10 @@ export class ServerAgent {
   ) {
     this.settings = Object.freeze({ ...ServerAgentDefaults, ...init });
     if (!(this.settings.heartbeatMs > 0 && this.settings.heartbeatMs < this.settings.ttlMs))
-      throw new AgentError('AGENT_ERR_CONFIG', `heartbeatMs must be in (0, ttlMs), got ${this.settings.heartbeatMs}`);
+      throw new AgentError(
+        'AGENT_ERR_CONFIG',
+        `heartbeatMs must be in (0, ttlMs), got ${this.settings.heartbeatMs}`,
+      );
     this.log = components.logger ?? silentLogger;
   }
 
@@ -73,7 +76,8 @@ export class ServerAgent {
   async start(opts: AgentStartOptions): Promise<void> {
     if (this.lease) throw new AgentError('AGENT_ERR_STATE', 'agent already started');
     if (!opts.id || !opts.address) throw new AgentError('AGENT_ERR_CONFIG', 'id and address are required');
-    if (!(Number.isFinite(opts.capacity) && opts.capacity >= 0)) throw new AgentError('AGENT_ERR_CONFIG', 'capacity must be >= 0');
+    if (!(Number.isFinite(opts.capacity) && opts.capacity >= 0))
+      throw new AgentError('AGENT_ERR_CONFIG', 'capacity must be >= 0');
     const host = opts.probeHost ?? '127.0.0.1';
     const srv = http.createServer((req, res) => {
       if (req.method === 'GET' && req.url === '/healthz') {
@@ -107,7 +111,8 @@ export class ServerAgent {
       },
     );
     this.lease.on((e) => {
-      if (e.type === 'lost' || e.type === 'error') this.log.warn({ event: e.type, err: e.error, server: opts.id }, 'agent lease');
+      if (e.type === 'lost' || e.type === 'error')
+        this.log.warn({ event: e.type, err: e.error, server: opts.id }, 'agent lease');
     });
     try {
       await this.lease.start();
@@ -116,7 +121,10 @@ export class ServerAgent {
       this.lease = undefined;
       throw err;
     }
-    this.publishTimer = this.components.clock.setInterval(() => void this.publish(), this.settings.publishEveryMs);
+    this.publishTimer = this.components.clock.setInterval(
+      () => void this.publish(),
+      this.settings.publishEveryMs,
+    );
   }
 
   /** The probe URL (`http://host:port/healthz`), once started. */
@@ -130,7 +138,8 @@ export class ServerAgent {
 
   /** Sets the current load and publishes it at once (no-op publish when unchanged). */
   async setLoad(n: number): Promise<void> {
-    if (!(Number.isFinite(n) && n >= 0)) throw new AgentError('AGENT_ERR_CONFIG', `load must be >= 0, got ${n}`);
+    if (!(Number.isFinite(n) && n >= 0))
+      throw new AgentError('AGENT_ERR_CONFIG', `load must be >= 0, got ${n}`);
     if (n === this.load) return;
     this.load = n;
     await this.publish();

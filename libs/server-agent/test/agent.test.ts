@@ -19,7 +19,13 @@ describe('ServerAgent', () => {
     const { store, agent } = await setup();
     await agent.start(opts);
     const rec = await store.get('conference-server', 'srv-1');
-    expect(rec).toMatchObject({ address: '127.0.0.1:5060', region: 'eu', capacity: 100, load: 0, state: 'serving' });
+    expect(rec).toMatchObject({
+      address: '127.0.0.1:5060',
+      region: 'eu',
+      capacity: 100,
+      load: 0,
+      state: 'serving',
+    });
     expect(rec!.meta['probe']).toBe(agent.probeUrl);
     const res = await fetch(agent.probeUrl!);
     expect(res.status).toBe(200);
@@ -56,7 +62,9 @@ describe('ServerAgent', () => {
     await agent.start(opts);
     await expect(agent.start(opts)).rejects.toMatchObject({ code: 'AGENT_ERR_STATE' });
     await expect(agent.setLoad(Number.NaN)).rejects.toMatchObject({ code: 'AGENT_ERR_CONFIG' });
-    expect(() => new ServerAgent({ store, clock: new ManualClock() }, { ttlMs: 100, heartbeatMs: 100 })).toThrow(/heartbeatMs/);
+    expect(
+      () => new ServerAgent({ store, clock: new ManualClock() }, { ttlMs: 100, heartbeatMs: 100 }),
+    ).toThrow(/heartbeatMs/);
     await agent.stop();
     await store.stop();
   });

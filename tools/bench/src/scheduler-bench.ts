@@ -30,7 +30,11 @@ const spec: CliSpec = {
     servers: { type: 'string', doc: 'simulated conference servers', defaultText: '50' },
     'round-ms': { type: 'string', doc: 'round interval of the schedulers', defaultText: '100' },
     'place-batch': { type: 'string', doc: 'conferences per PLACE script', defaultText: '200' },
-    out: { type: 'string', doc: 'directory for scheduler.json and scheduler.md', defaultText: 'docs/benchmarks' },
+    out: {
+      type: 'string',
+      doc: 'directory for scheduler.json and scheduler.md',
+      defaultText: 'docs/benchmarks',
+    },
   },
   examples: ['node tools/bench/dist/scheduler-main.js --conferences 4000 --runs 3'],
 };
@@ -52,7 +56,11 @@ interface RedisBench {
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2) : NaN;
+  return s.length
+    ? s.length % 2
+      ? s[(s.length - 1) / 2]!
+      : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+    : NaN;
 };
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -63,14 +71,47 @@ function progress(msg: string): void {
   process.stderr.write(`\r\u001b[2K[scheduler-bench] ${msg}`);
 }
 
-async function startScheduler(redis: TestRedis, prefix: string, id: string, roundMs: number, batch: number): Promise<{ proc: Spawned; url: string }> {
-  const proc = spawnProcess(process.execPath, [
-    SCHEDULER_MAIN, '--id', id, '--port', '0', '--redis', redis.url, '--prefix', prefix, '--token', TOKEN,
-    '--round-interval-ms', String(roundMs), '--window-ms', '0', '--place-batch', String(batch),
-  ], { env: { ...process.env, LOG_LEVEL: 'warn' } });
-  const line = await waitFor(`scheduler ${id} ready`, () => proc.output().split('\n').find((l) => l.includes('"scheduler":"ready"')), {
-    timeoutMs: 20_000,
-  });
+async function startScheduler(
+  redis: TestRedis,
+  prefix: string,
+  id: string,
+  roundMs: number,
+  batch: number,
+): Promise<{ proc: Spawned; url: string }> {
+  const proc = spawnProcess(
+    process.execPath,
+    [
+      SCHEDULER_MAIN,
+      '--id',
+      id,
+      '--port',
+      '0',
+      '--redis',
+      redis.url,
+      '--prefix',
+      prefix,
+      '--token',
+      TOKEN,
+      '--round-interval-ms',
+      String(roundMs),
+      '--window-ms',
+      '0',
+      '--place-batch',
+      String(batch),
+    ],
+    { env: { ...process.env, LOG_LEVEL: 'warn' } },
+  );
+  const line = await waitFor(
+    `scheduler ${id} ready`,
+    () =>
+      proc
+        .output()
+        .split('\n')
+        .find((l) => l.includes('"scheduler":"ready"')),
+    {
+      timeoutMs: 20_000,
+    },
+  );
   return { proc, url: (JSON.parse(line) as { url: string }).url };
 }
 
@@ -85,15 +126,38 @@ async function placedCount(url: string): Promise<number> {
   return servers.reduce((a, s) => a + s.conferences, 0);
 }
 
-async function oneRun(redis: TestRedis, n: number, m: number, nServers: number, roundMs: number, batch: number, tag: string): Promise<RunResult> {
+async function oneRun(
+  redis: TestRedis,
+  n: number,
+  m: number,
+  nServers: number,
+  roundMs: number,
+  batch: number,
+  tag: string,
+): Promise<RunResult> {
   const prefix = `b${tag}`;
-  const fleet = spawnProcess(process.execPath, [FLEET_MAIN, '--redis', redis.url, '--prefix', prefix, '--count', String(nServers), '--capacity', '100000'], {
-    env: { ...process.env, LOG_LEVEL: 'warn' },
-  });
+  const fleet = spawnProcess(
+    process.execPath,
+    [
+      FLEET_MAIN,
+      '--redis',
+      redis.url,
+      '--prefix',
+      prefix,
+      '--count',
+      String(nServers),
+      '--capacity',
+      '100000',
+    ],
+    {
+      env: { ...process.env, LOG_LEVEL: 'warn' },
+    },
+  );
   const scheds: { proc: Spawned; url: string }[] = [];
   try {
     await waitFor('fleet ready', () => fleet.output().includes('"fleet":"ready"'), { timeoutMs: 30_000 });
-    for (let i = 0; i < n; i++) scheds.push(await startScheduler(redis, prefix, `${prefix}-s${i}`, roundMs, batch));
+    for (let i = 0; i < n; i++)
+      scheds.push(await startScheduler(redis, prefix, `${prefix}-s${i}`, roundMs, batch));
     const urls = scheds.map((s) => s.url);
     // one start time for all, far enough ahead for the creation to finish (checked below)
     const startAt = Date.now() + 2000 + Math.ceil(m * 1.5);
@@ -115,7 +179,11 @@ async function oneRun(redis: TestRedis, n: number, m: number, nServers: number, 
     );
     const createOverran = Date.now() > startAt;
     // background command rate (heartbeats, feed reads, probes) over the last quiet second before startAt
-    const before = async () => (await Promise.all(urls.map((u) => metric(u, 'scheduler_redis_commands_total')))).reduce((a, b) => a + b, 0);
+    const before = async () =>
+      (await Promise.all(urls.map((u) => metric(u, 'scheduler_redis_commands_total')))).reduce(
+        (a, b) => a + b,
+        0,
+      );
     const quietFrom = Math.max(Date.now(), startAt - 1000);
     while (Date.now() < quietFrom) await new Promise((r) => setTimeout(r, 20));
     const q0 = await before();
@@ -124,13 +192,18 @@ async function oneRun(redis: TestRedis, n: number, m: number, nServers: number, 
     const c0 = await before();
     const bgPerMs = (c0 - q0) / Math.max(1, Date.now() - q0t);
     const t0 = Date.now();
-    await waitFor(`${m} placed`, async () => (await placedCount(urls[0]!)) === m, { timeoutMs: 120_000, intervalMs: 20 });
+    await waitFor(`${m} placed`, async () => (await placedCount(urls[0]!)) === m, {
+      timeoutMs: 120_000,
+      intervalMs: 20,
+    });
     const c1 = await before();
     const phaseMs = Date.now() - t0;
     const latencies: number[] = [];
     let cursor: string | undefined;
     for (;;) {
-      const page = (await (await fetch(`${urls[0]}/v1/conferences?limit=1000${cursor ? `&cursor=${cursor}` : ''}`)).json()) as {
+      const page = (await (
+        await fetch(`${urls[0]}/v1/conferences?limit=1000${cursor ? `&cursor=${cursor}` : ''}`)
+      ).json()) as {
         items: { assignment?: { placedAt: number } }[];
         next?: string;
       };
@@ -154,9 +227,13 @@ async function oneRun(redis: TestRedis, n: number, m: number, nServers: number, 
 }
 
 function redisBenchmark(redis: TestRedis): RedisBench {
-  const out = execFileSync('redis-benchmark', ['-h', redis.host, '-p', String(redis.port), '-q', '-n', '100000', '-c', '50', '-t', 'get,set', '--csv'], {
-    encoding: 'utf8',
-  });
+  const out = execFileSync(
+    'redis-benchmark',
+    ['-h', redis.host, '-p', String(redis.port), '-q', '-n', '100000', '-c', '50', '-t', 'get,set', '--csv'],
+    {
+      encoding: 'utf8',
+    },
+  );
   const rate = (name: string) => {
     const line = out.split('\n').find((l) => l.startsWith(`"${name}"`));
     return line ? Number(line.split(',')[1]!.replaceAll('"', '')) : NaN;
@@ -181,7 +258,9 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
   for (const [k, x] of Object.entries({ conferences: m, runs, servers: nServers, roundMs, batch }))
     if (!(Number.isInteger(x) && x > 0)) throw new Error(`--${k} must be a positive integer`);
   if (!fs.existsSync(SCHEDULER_MAIN) || !fs.existsSync(FLEET_MAIN))
-    throw new Error('build first: npx nx run-many -t build -p @switchyard/global-scheduler @switchyard/fleet-sim @switchyard/bench');
+    throw new Error(
+      'build first: npx nx run-many -t build -p @switchyard/global-scheduler @switchyard/fleet-sim @switchyard/bench',
+    );
 
   const redis = await startRedis();
   const ours: RunResult[] = [];
@@ -249,7 +328,12 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
     'the queue behind the others of the same burst. Commands per placement counts every Redis command the schedulers',
     'send (schedule store and registry, including publishing each assignment on the feed), minus their idle background',
     'rate. Everything (Redis, schedulers, fleet, load generator, redis-benchmark) shares the same cores.',
-    ...(rows.some((x) => x.createOverran) ? ['', '**Warning**: creating the conferences overran startAt in some runs; their latency is understated.'] : []),
+    ...(rows.some((x) => x.createOverran)
+      ? [
+          '',
+          '**Warning**: creating the conferences overran startAt in some runs; their latency is understated.',
+        ]
+      : []),
     '',
   ].join('\n');
   fs.writeFileSync(path.join(outDir, 'scheduler.md'), md);

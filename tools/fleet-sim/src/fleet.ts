@@ -83,9 +83,13 @@ export class FleetSim {
         for await (const e of w) {
           if (e.type === 'snapshot') {
             this.assigned.clear();
-            for (const r of e.records) this.assigned.set(r.id, { serverId: r.meta['serverId'] ?? '', load: r.load });
+            for (const r of e.records)
+              this.assigned.set(r.id, { serverId: r.meta['serverId'] ?? '', load: r.load });
           } else if (e.type === 'added' || e.type === 'updated') {
-            this.assigned.set(e.record.id, { serverId: e.record.meta['serverId'] ?? '', load: e.record.load });
+            this.assigned.set(e.record.id, {
+              serverId: e.record.meta['serverId'] ?? '',
+              load: e.record.load,
+            });
           } else if (e.type === 'expired' || e.type === 'removed') {
             this.assigned.delete(e.record.id);
           }

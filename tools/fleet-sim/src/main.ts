@@ -1,7 +1,14 @@
 /** The fleet simulator as a process: starts N agents against a Redis registry, prints one ready line, runs until SIGTERM. */
 import { Type } from '@sinclair/typebox';
 import { Redis } from 'ioredis';
-import { createLogger, parseCli, parseConfig, stopOnSignals, systemClock, type CliSpec } from '@switchyard/core';
+import {
+  createLogger,
+  parseCli,
+  parseConfig,
+  stopOnSignals,
+  systemClock,
+  type CliSpec,
+} from '@switchyard/core';
 import { RedisRegistryStore } from '@switchyard/registry';
 import { FleetDefaults as D, FleetSim } from './fleet.js';
 
@@ -9,14 +16,27 @@ const spec: CliSpec = {
   name: 'fleet-sim',
   summary: 'many simulated conference servers (server agents) registered in a Redis registry',
   options: {
-    redis: { type: 'string', env: 'REDIS_URL', doc: 'Redis URL of the registry', defaultText: 'redis://127.0.0.1:6379' },
+    redis: {
+      type: 'string',
+      env: 'REDIS_URL',
+      doc: 'Redis URL of the registry',
+      defaultText: 'redis://127.0.0.1:6379',
+    },
     prefix: { type: 'string', env: 'REGISTRY_PREFIX', doc: 'registry key prefix', defaultText: 'sy' },
     count: { type: 'string', doc: 'number of servers', defaultText: String(D.count) },
     'id-prefix': { type: 'string', doc: 'server ids are <id-prefix><n>', defaultText: D.idPrefix },
     regions: { type: 'string', doc: 'comma-separated regions, given round-robin', defaultText: 'default' },
-    capacity: { type: 'string', doc: 'capacity of each server (participants)', defaultText: String(D.capacity) },
+    capacity: {
+      type: 'string',
+      doc: 'capacity of each server (participants)',
+      defaultText: String(D.capacity),
+    },
     host: { type: 'string', doc: 'loopback address for probe endpoints', defaultText: D.host },
-    'base-port': { type: 'string', doc: 'first published (simulated) SIP port', defaultText: String(D.basePort) },
+    'base-port': {
+      type: 'string',
+      doc: 'first published (simulated) SIP port',
+      defaultText: String(D.basePort),
+    },
     'ttl-ms': { type: 'string', doc: 'agent lease TTL', defaultText: '3000' },
     'heartbeat-ms': { type: 'string', doc: 'agent heartbeat', defaultText: '1000' },
     'no-follow': { type: 'boolean', doc: 'do not follow assignments (load stays 0)' },

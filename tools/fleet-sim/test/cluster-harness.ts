@@ -15,7 +15,15 @@ export const FLEET_MAIN = path.join(root, 'tools/fleet-sim/dist/main.js');
 export const TOKEN = 'cluster-test-token';
 
 /** Timers of the cluster under test (ms). */
-export const T = { round: 200, lease: 1500, claimLease: 2000, probe: 200, misses: 3, probeTimeout: 150, agentTtl: 1500 };
+export const T = {
+  round: 200,
+  lease: 1500,
+  claimLease: 2000,
+  probe: 200,
+  misses: 3,
+  probeTimeout: 150,
+  agentTtl: 1500,
+};
 
 export interface PersistentRedis {
   port: number;
@@ -45,8 +53,24 @@ export async function startPersistentRedis(): Promise<PersistentRedis> {
   let proc: Spawned | undefined;
   const start = async () => {
     proc = spawnProcess(redisServerPath(), [
-      '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always',
-      '--dir', dir, '--notify-keyspace-events', 'Ex', '--protected-mode', 'no', '--loglevel', 'warning',
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'always',
+      '--dir',
+      dir,
+      '--notify-keyspace-events',
+      'Ex',
+      '--protected-mode',
+      'no',
+      '--loglevel',
+      'warning',
     ]);
     await waitFor(`redis-server on ${port}`, () => ping(port), { timeoutMs: 10_000 });
   };
@@ -69,25 +93,77 @@ export interface SchedulerProc {
   proc: Spawned;
 }
 
-export async function startScheduler(redisUrl: string, prefix: string, id: string, extra: string[] = []): Promise<SchedulerProc> {
-  const proc = spawnProcess(process.execPath, [
-    SCHEDULER_MAIN, '--id', id, '--port', '0', '--redis', redisUrl, '--prefix', prefix, '--token', TOKEN,
-    '--round-interval-ms', String(T.round), '--lease-ttl-ms', String(T.lease), '--claim-lease-ms', String(T.claimLease),
-    '--probe-interval-ms', String(T.probe), '--misses', String(T.misses), '--probe-timeout-ms', String(T.probeTimeout),
-    ...extra,
-  ], { env: { ...process.env, LOG_LEVEL: 'info' } });
+export async function startScheduler(
+  redisUrl: string,
+  prefix: string,
+  id: string,
+  extra: string[] = [],
+): Promise<SchedulerProc> {
+  const proc = spawnProcess(
+    process.execPath,
+    [
+      SCHEDULER_MAIN,
+      '--id',
+      id,
+      '--port',
+      '0',
+      '--redis',
+      redisUrl,
+      '--prefix',
+      prefix,
+      '--token',
+      TOKEN,
+      '--round-interval-ms',
+      String(T.round),
+      '--lease-ttl-ms',
+      String(T.lease),
+      '--claim-lease-ms',
+      String(T.claimLease),
+      '--probe-interval-ms',
+      String(T.probe),
+      '--misses',
+      String(T.misses),
+      '--probe-timeout-ms',
+      String(T.probeTimeout),
+      ...extra,
+    ],
+    { env: { ...process.env, LOG_LEVEL: 'debug' } },
+  );
   const line = await waitFor(
     `scheduler ${id} ready (output: ${proc.output().slice(-400)})`,
-    () => proc.output().split('\n').find((l) => l.includes('"scheduler":"ready"')),
+    () =>
+      proc
+        .output()
+        .split('\n')
+        .find((l) => l.includes('"scheduler":"ready"')),
     { timeoutMs: 15_000 },
   );
   return { id, url: (JSON.parse(line) as { url: string }).url, proc };
 }
 
-export async function startFleet(redisUrl: string, prefix: string, count: number, capacity: number, idPrefix = 'srv-'): Promise<Spawned> {
+export async function startFleet(
+  redisUrl: string,
+  prefix: string,
+  count: number,
+  capacity: number,
+  idPrefix = 'srv-',
+): Promise<Spawned> {
   const proc = spawnProcess(process.execPath, [
-    FLEET_MAIN, '--redis', redisUrl, '--prefix', prefix, '--count', String(count), '--capacity', String(capacity),
-    '--id-prefix', idPrefix, '--ttl-ms', String(T.agentTtl), '--heartbeat-ms', '300',
+    FLEET_MAIN,
+    '--redis',
+    redisUrl,
+    '--prefix',
+    prefix,
+    '--count',
+    String(count),
+    '--capacity',
+    String(capacity),
+    '--id-prefix',
+    idPrefix,
+    '--ttl-ms',
+    String(T.agentTtl),
+    '--heartbeat-ms',
+    '300',
   ]);
   await waitFor(
     `fleet ${idPrefix} ready (output: ${proc.output().slice(-400)})`,
@@ -120,7 +196,12 @@ export async function api<T>(url: string, init: RequestInit = {}): Promise<{ sta
 }
 
 /** Creates `ids` through the schedulers' APIs, round-robin, `concurrency` at a time. Each must answer 201. */
-export async function createConferences(urls: string[], ids: string[], participants: (i: number) => number, concurrency = 16): Promise<void> {
+export async function createConferences(
+  urls: string[],
+  ids: string[],
+  participants: (i: number) => number,
+  concurrency = 16,
+): Promise<void> {
   let next = 0;
   const worker = async () => {
     for (;;) {
@@ -142,7 +223,9 @@ export async function listAll(url: string): Promise<ConferenceOut[]> {
   const out: ConferenceOut[] = [];
   let cursor: string | undefined;
   for (;;) {
-    const r = await api<{ items: ConferenceOut[]; next?: string }>(`${url}/v1/conferences?limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
+    const r = await api<{ items: ConferenceOut[]; next?: string }>(
+      `${url}/v1/conferences?limit=1000${cursor ? `&cursor=${cursor}` : ''}`,
+    );
     if (r.status !== 200) throw new Error(`list: HTTP ${r.status}`);
     out.push(...r.body.items);
     if (!r.body.next) return out;
@@ -161,12 +244,27 @@ export async function placedCount(url: string): Promise<number> {
 }
 
 /** Every share report logged by a scheduler process ('round' lines). */
-export function roundReports(p: Spawned): { round: number; total: number; n: number; share: number; schedulerId: string; at: number }[] {
+export function roundReports(
+  p: Spawned,
+): { round: number; total: number; n: number; share: number; schedulerId: string; at: number }[] {
   const out = [];
   for (const line of p.output().split('\n')) {
     if (!line.includes('"msg":"round"')) continue;
     try {
-      out.push((JSON.parse(line) as { report: { round: number; total: number; n: number; share: number; schedulerId: string; at: number } }).report);
+      out.push(
+        (
+          JSON.parse(line) as {
+            report: {
+              round: number;
+              total: number;
+              n: number;
+              share: number;
+              schedulerId: string;
+              at: number;
+            };
+          }
+        ).report,
+      );
     } catch {
       // a line cut by the output buffer's bound
     }
@@ -178,23 +276,32 @@ export function roundReports(p: Spawned): { round: number; total: number; n: num
  * The invariants: every conference of `ids` placed exactly once (one schedule entry, and the epoch counter shows no
  * placement beyond the final ones plus recorded moves), no server over capacity, reservations match placements.
  */
-export async function checkInvariants(url: string, ids: string[], capacity: number): Promise<ConferenceOut[]> {
+export async function checkInvariants(
+  url: string,
+  ids: string[],
+  capacity: number,
+): Promise<ConferenceOut[]> {
   const all = await listAll(url);
   const byId = new Map(all.map((c) => [c.id, c]));
   const missing = ids.filter((id) => byId.get(id)?.state !== 'placed');
-  if (missing.length) throw new Error(`${missing.length} conferences not placed, e.g. ${missing.slice(0, 5).join(', ')}`);
+  if (missing.length)
+    throw new Error(`${missing.length} conferences not placed, e.g. ${missing.slice(0, 5).join(', ')}`);
   if (all.length !== ids.length) throw new Error(`expected ${ids.length} conferences, found ${all.length}`);
   const epochs = new Set(all.map((c) => c.assignment!.epoch));
   if (epochs.size !== all.length) throw new Error('two conferences share an epoch');
   const moves = all.reduce((a, c) => a + c.assignment!.moves, 0);
   const maxEpoch = Math.max(...epochs);
   // every successful placement takes one epoch: more epochs than placements + moves = something placed twice
-  if (maxEpoch !== ids.length + moves) throw new Error(`max epoch ${maxEpoch} != ${ids.length} placements + ${moves} moves`);
+  if (maxEpoch !== ids.length + moves)
+    throw new Error(`max epoch ${maxEpoch} != ${ids.length} placements + ${moves} moves`);
   const load = new Map<string, number>();
-  for (const c of all) load.set(c.assignment!.serverId, (load.get(c.assignment!.serverId) ?? 0) + c.expectedParticipants);
+  for (const c of all)
+    load.set(c.assignment!.serverId, (load.get(c.assignment!.serverId) ?? 0) + c.expectedParticipants);
   for (const s of await servers(url)) {
-    if (s.reserved > capacity) throw new Error(`server ${s.id} reserved ${s.reserved} > capacity ${capacity}`);
-    if ((load.get(s.id) ?? 0) !== s.reserved) throw new Error(`server ${s.id}: reserved ${s.reserved} != placed ${load.get(s.id) ?? 0}`);
+    if (s.reserved > capacity)
+      throw new Error(`server ${s.id} reserved ${s.reserved} > capacity ${capacity}`);
+    if ((load.get(s.id) ?? 0) !== s.reserved)
+      throw new Error(`server ${s.id}: reserved ${s.reserved} != placed ${load.get(s.id) ?? 0}`);
   }
   return all;
 }

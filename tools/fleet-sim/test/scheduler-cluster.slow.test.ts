@@ -42,14 +42,16 @@ function checkShares(schedulers: SchedulerProc[]): number {
   const reports = schedulers.flatMap((s) => roundReports(s.proc));
   for (const r of reports) {
     // each share within 1 of total/N of its round
-    if (Math.abs(r.share - r.total / r.n) >= 1) throw new Error(`share ${r.share} of ${r.total}/${r.n} in round ${r.round}`);
+    if (Math.abs(r.share - r.total / r.n) >= 1)
+      throw new Error(`share ${r.share} of ${r.total}/${r.n} in round ${r.round}`);
   }
   const byRound = new Map<number, typeof reports>();
   for (const r of reports) byRound.set(r.round, [...(byRound.get(r.round) ?? []), r]);
   for (const [round, rs] of byRound) {
     const sum = rs.reduce((a, r) => a + r.share, 0);
     // all members reported: shares sum to the round's total
-    if (rs.length === rs[0]!.n && sum !== rs[0]!.total) throw new Error(`round ${round}: shares sum ${sum} != ${rs[0]!.total}`);
+    if (rs.length === rs[0]!.n && sum !== rs[0]!.total)
+      throw new Error(`round ${round}: shares sum ${sum} != ${rs[0]!.total}`);
   }
   return reports.length;
 }
@@ -66,7 +68,10 @@ describe('scheduler cluster, real processes', () => {
       ids,
       (i) => 1 + (i % 4),
     );
-    await waitFor('10,000 conferences placed', async () => (await placedCount(scheds[0]!.url)) === 10_000, { timeoutMs: 40_000, intervalMs: 250 });
+    await waitFor('10,000 conferences placed', async () => (await placedCount(scheds[0]!.url)) === 10_000, {
+      timeoutMs: 40_000,
+      intervalMs: 250,
+    });
     const elapsed = Date.now() - t0;
     const all = await checkInvariants(scheds[0]!.url, ids, 600);
     expect(all).toHaveLength(10_000);
@@ -87,24 +92,44 @@ describe('scheduler cluster, real processes', () => {
     const scheds = await cluster(prefix, 3, ['--place-batch', '5']);
     const ids = Array.from({ length: 2000 }, (_, i) => `k${i}`);
     await createConferences([scheds[0]!.url, scheds[1]!.url], ids, () => 2);
-    await waitFor('some conferences placed', async () => (await placedCount(scheds[0]!.url)) > 100, { timeoutMs: 20_000, intervalMs: 20 });
+    await waitFor('some conferences placed', async () => (await placedCount(scheds[0]!.url)) > 100, {
+      timeoutMs: 20_000,
+      intervalMs: 20,
+    });
     const victim = scheds[2]!;
     const placedBefore = await placedCount(scheds[0]!.url);
     await victim.proc.kill9();
     const killedAt = Date.now();
     expect(placedBefore).toBeLessThan(2000);
-    await waitFor('all 2,000 placed after the kill', async () => (await placedCount(scheds[0]!.url)) === 2000, { timeoutMs: 20_000, intervalMs: 100 }).catch(async (err) => {
+    await waitFor(
+      'all 2,000 placed after the kill',
+      async () => (await placedCount(scheds[0]!.url)) === 2000,
+      { timeoutMs: 20_000, intervalMs: 100 },
+    ).catch(async (err) => {
       const all = await listAll(scheds[0]!.url);
       const st: Record<string, number> = {};
       for (const c of all) st[c.state] = (st[c.state] ?? 0) + 1;
       console.log(JSON.stringify(st), JSON.stringify(all.filter((c) => c.state !== 'placed').slice(0, 3)));
-      for (const sch of scheds.slice(0, 2)) console.log(sch.id, sch.proc.output().split('\n').filter((l) => !l.includes('"msg":"round"')).slice(-15).join('\n'));
+      for (const sch of scheds.slice(0, 2))
+        console.log(
+          sch.id,
+          sch.proc
+            .output()
+            .split('\n')
+            .filter((l) => !l.includes('"msg":"round"'))
+            .slice(-15)
+            .join('\n'),
+        );
       throw err;
     });
     await checkInvariants(scheds[0]!.url, ids, 1000);
     // the survivors count N = 2 within one lease TTL (plus a round) of the kill
     const firstN2 = Math.min(
-      ...scheds.slice(0, 2).flatMap((s) => roundReports(s.proc).filter((r) => r.at >= killedAt - T.round && r.n === 2).map((r) => r.at)),
+      ...scheds.slice(0, 2).flatMap((s) =>
+        roundReports(s.proc)
+          .filter((r) => r.at >= killedAt - T.round && r.n === 2)
+          .map((r) => r.at),
+      ),
     );
     // design bound: one lease TTL plus a round; SLACK allows for timers running late on a loaded shared machine
     expect(Number.isFinite(firstN2)).toBe(true);
@@ -127,7 +152,10 @@ describe('scheduler cluster, real processes', () => {
       ids,
       () => 2,
     );
-    await waitFor('600 placed', async () => (await placedCount(scheds[0]!.url)) === 600, { timeoutMs: 20_000, intervalMs: 50 }).catch(async (err) => {
+    await waitFor('600 placed', async () => (await placedCount(scheds[0]!.url)) === 600, {
+      timeoutMs: 20_000,
+      intervalMs: 50,
+    }).catch(async (err) => {
       console.log(JSON.stringify(await servers(scheds[0]!.url)), scheds[0]!.proc.output().slice(-3000));
       throw err;
     });
@@ -166,10 +194,17 @@ describe('scheduler cluster, real processes', () => {
       first,
       () => 3,
     );
-    await waitFor('first 1,000 placed', async () => (await placedCount(scheds[0]!.url)) === 1000, { timeoutMs: 20_000, intervalMs: 50 });
+    await waitFor('first 1,000 placed', async () => (await placedCount(scheds[0]!.url)) === 1000, {
+      timeoutMs: 20_000,
+      intervalMs: 50,
+    });
     await redis.kill9();
     for (const s of scheds)
-      await waitFor(`${s.id} reports Redis unreachable`, async () => (await fetch(`${s.url}/healthz`)).status === 503, { timeoutMs: 10_000, intervalMs: 50 });
+      await waitFor(
+        `${s.id} reports Redis unreachable`,
+        async () => (await fetch(`${s.url}/healthz`)).status === 503,
+        { timeoutMs: 10_000, intervalMs: 50 },
+      );
     const refused = await fetch(`${scheds[0]!.url}/v1/conferences`, {
       method: 'POST',
       headers: { authorization: 'Bearer cluster-test-token', 'content-type': 'application/json' },
@@ -179,14 +214,20 @@ describe('scheduler cluster, real processes', () => {
     expect(refused.headers.get('retry-after')).not.toBeNull();
     await redis.start();
     for (const s of scheds)
-      await waitFor(`${s.id} recovers`, async () => (await fetch(`${s.url}/healthz`)).status === 200, { timeoutMs: 15_000, intervalMs: 100 });
+      await waitFor(`${s.id} recovers`, async () => (await fetch(`${s.url}/healthz`)).status === 200, {
+        timeoutMs: 15_000,
+        intervalMs: 100,
+      });
     const second = Array.from({ length: 500 }, (_, i) => `rr${i}`);
     await createConferences(
       scheds.map((s) => s.url),
       second,
       () => 3,
     );
-    await waitFor('all 1,500 placed', async () => (await placedCount(scheds[0]!.url)) === 1500, { timeoutMs: 20_000, intervalMs: 50 });
+    await waitFor('all 1,500 placed', async () => (await placedCount(scheds[0]!.url)) === 1500, {
+      timeoutMs: 20_000,
+      intervalMs: 50,
+    });
     await checkInvariants(scheds[0]!.url, [...first, ...second], 1000);
     for (const s of scheds) expect(s.proc.output()).toContain('store unavailable');
     await Promise.all([...scheds.map((s) => s.proc.stop()), fleet.stop()]);
