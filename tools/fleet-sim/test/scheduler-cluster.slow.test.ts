@@ -75,7 +75,9 @@ describe('scheduler cluster, real processes', () => {
     const elapsed = Date.now() - t0;
     const all = await checkInvariants(scheds[0]!.url, ids, 600);
     expect(all).toHaveLength(10_000);
-    expect(new Set(all.map((c) => c.assignment!.serverId)).size).toBe(50);
+    // least loaded first spreads them over the fleet (a server wrongly marked down by a probe starved of CPU
+    // would have its conferences moved elsewhere: still correct, hence not "exactly 50")
+    expect(new Set(all.map((c) => c.assignment!.serverId)).size).toBeGreaterThan(40);
     expect(checkShares(scheds)).toBeGreaterThan(0);
     // every scheduler took part
     for (const s of scheds) expect(roundReports(s.proc).some((r) => r.share > 0)).toBe(true);
@@ -124,15 +126,17 @@ describe('scheduler cluster, real processes', () => {
     });
     await checkInvariants(scheds[0]!.url, ids, 1000);
     // the survivors count N = 2 within one lease TTL (plus a round) of the kill
-    const firstN2 = Math.min(
-      ...scheds.slice(0, 2).flatMap((s) =>
-        roundReports(s.proc)
-          .filter((r) => r.at >= killedAt - T.round && r.n === 2)
-          .map((r) => r.at),
-      ),
-    );
-    // design bound: one lease TTL plus a round; SLACK allows for timers running late on a loaded shared machine
-    expect(Number.isFinite(firstN2)).toBe(true);
+    const n2At = () =>
+      Math.min(
+        ...scheds.slice(0, 2).flatMap((s) =>
+          roundReports(s.proc)
+            .filter((r) => r.at >= killedAt - T.round && r.n === 2)
+            .map((r) => r.at),
+        ),
+      );
+    const firstN2 = await waitFor('a survivor counts N = 2', () => Number.isFinite(n2At()) && n2At(), {
+      timeoutMs: 10_000,
+    });
     console.log(`survivors counted N = 2 ${firstN2 - killedAt} ms after the kill`);
     expect(firstN2 - killedAt).toBeLessThanOrEqual(T.lease + T.round + SLACK);
     checkShares(scheds.slice(0, 2));
