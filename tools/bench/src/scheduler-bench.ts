@@ -3,14 +3,18 @@
  * processes against one Redis, Redis commands per placement, and `redis-benchmark` on the same Redis in the same
  * run as the reference limit. Runs alternate ours and the baseline; figures are medians over `--runs`.
  *
- * Method: N scheduler processes (window 0) and a fleet-sim process of 50 servers start on a fresh redis-server;
- * M conferences are created through the APIs with one common `startAt` a little in the future, so all become due
- * at once; placements/s = M / (last placedAt − startAt), latency of a conference = placedAt − startAt (includes
- * the wait for the next round boundary). Commands per placement = the schedulers' own Redis command counters
- * (scheduler_redis_commands_total) over the placement phase / M.
+ * Method: N scheduler processes (window 0) and a fleet-sim process of 50 servers start on a fresh redis-server.
+ * M conferences are created through the APIs with one common `startAt` far enough ahead (from a measured creation
+ * rate) that all are stored before it, so all become due at once. placements/s = M / (last placedAt − startAt);
+ * latency of a conference = placedAt − startAt (includes the wait for the next round boundary and the queue of
+ * the burst). Commands per placement = the schedulers' own Redis command counters (scheduler_redis_commands_total)
+ * over the placement phase, minus their idle rate measured just before startAt, / M. Two variants: `publish`
+ * (each assignment also put on the registry feed, the default) and `core` (--assignment-service '': the
+ * schedule table only).
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseCli, type CliSpec } from '@switchyard/core';
 import { spawnProcess, startRedis, waitFor, type Spawned, type TestRedis } from '@switchyard/testing';
@@ -24,9 +28,14 @@ const spec: CliSpec = {
   name: 'scheduler-bench',
   summary: 'scheduler placements/s and latency for 1..3 schedulers vs the redis-benchmark limit',
   options: {
-    conferences: { type: 'string', doc: 'conferences per run', defaultText: '4000' },
+    conferences: { type: 'string', doc: 'conferences per run', defaultText: '3000' },
     runs: { type: 'string', doc: 'repetitions (median reported)', defaultText: '3' },
     schedulers: { type: 'string', doc: 'scheduler counts to measure', defaultText: '1,2,3' },
+    variants: {
+      type: 'string',
+      doc: 'publish (assignments on the feed) and/or core',
+      defaultText: 'publish,core',
+    },
     servers: { type: 'string', doc: 'simulated conference servers', defaultText: '50' },
     'round-ms': { type: 'string', doc: 'round interval of the schedulers', defaultText: '100' },
     'place-batch': { type: 'string', doc: 'conferences per PLACE script', defaultText: '200' },
@@ -36,17 +45,21 @@ const spec: CliSpec = {
       defaultText: 'docs/benchmarks',
     },
   },
-  examples: ['node tools/bench/dist/scheduler-main.js --conferences 4000 --runs 3'],
+  examples: ['node tools/bench/dist/scheduler-main.js --conferences 3000 --runs 3'],
 };
 
+type Variant = 'publish' | 'core';
+
 interface RunResult {
+  variant: Variant;
   schedulers: number;
   conferences: number;
   placementsPerS: number;
   p50Ms: number;
   p99Ms: number;
   commandsPerPlacement: number;
-  createOverran: boolean;
+  createPerS: number;
+  valid: boolean;
 }
 
 interface RedisBench {
@@ -54,18 +67,16 @@ interface RedisBench {
   setPerS: number;
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length
-    ? s.length % 2
-      ? s[(s.length - 1) / 2]!
-      : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
-    : NaN;
+const median = (xs: number[]): number => {
+  const s = [...xs].filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
-const pct = (xs: number[], p: number) => {
+const pct = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN;
 };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function progress(msg: string): void {
   process.stderr.write(`\r\u001b[2K[scheduler-bench] ${msg}`);
@@ -75,43 +86,31 @@ async function startScheduler(
   redis: TestRedis,
   prefix: string,
   id: string,
-  roundMs: number,
-  batch: number,
+  o: Options,
+  variant: Variant,
 ): Promise<{ proc: Spawned; url: string }> {
-  const proc = spawnProcess(
-    process.execPath,
-    [
-      SCHEDULER_MAIN,
-      '--id',
-      id,
-      '--port',
-      '0',
-      '--redis',
-      redis.url,
-      '--prefix',
-      prefix,
-      '--token',
-      TOKEN,
-      '--round-interval-ms',
-      String(roundMs),
-      '--window-ms',
-      '0',
-      '--place-batch',
-      String(batch),
-    ],
-    { env: { ...process.env, LOG_LEVEL: 'warn' } },
-  );
-  const line = await waitFor(
-    `scheduler ${id} ready`,
-    () =>
-      proc
-        .output()
-        .split('\n')
-        .find((l) => l.includes('"scheduler":"ready"')),
-    {
-      timeoutMs: 20_000,
-    },
-  );
+  const args = [
+    SCHEDULER_MAIN,
+    '--id',
+    id,
+    '--port',
+    '0',
+    '--redis',
+    redis.url,
+    '--prefix',
+    prefix,
+    '--token',
+    TOKEN,
+  ];
+  args.push('--round-interval-ms', String(o.roundMs), '--window-ms', '0', '--place-batch', String(o.batch));
+  if (variant === 'core') args.push('--assignment-service=');
+  const proc = spawnProcess(process.execPath, args, { env: { ...process.env, LOG_LEVEL: 'warn' } });
+  const ready = () =>
+    proc
+      .output()
+      .split('\n')
+      .find((l) => l.includes('"scheduler":"ready"'));
+  const line = await waitFor(`scheduler ${id} ready`, ready, { timeoutMs: 20_000 });
   return { proc, url: (JSON.parse(line) as { url: string }).url };
 }
 
@@ -126,13 +125,40 @@ async function placedCount(url: string): Promise<number> {
   return servers.reduce((a, s) => a + s.conferences, 0);
 }
 
+async function create(urls: string[], ids: string[], startAt: number): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      for (;;) {
+        const i = next++;
+        if (i >= ids.length) return;
+        const r = await fetch(`${urls[i % urls.length]}/v1/conferences`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ id: ids[i], expectedParticipants: 1, startAt, durationS: 3600 }),
+        });
+        if (r.status !== 201) throw new Error(`create ${ids[i]}: HTTP ${r.status}`);
+        await r.arrayBuffer();
+      }
+    }),
+  );
+}
+
+interface Options {
+  m: number;
+  runs: number;
+  counts: number[];
+  variants: Variant[];
+  nServers: number;
+  roundMs: number;
+  batch: number;
+}
+
 async function oneRun(
   redis: TestRedis,
   n: number,
-  m: number,
-  nServers: number,
-  roundMs: number,
-  batch: number,
+  variant: Variant,
+  o: Options,
   tag: string,
 ): Promise<RunResult> {
   const prefix = `b${tag}`;
@@ -145,81 +171,77 @@ async function oneRun(
       '--prefix',
       prefix,
       '--count',
-      String(nServers),
+      String(o.nServers),
       '--capacity',
       '100000',
     ],
-    {
-      env: { ...process.env, LOG_LEVEL: 'warn' },
-    },
+    { env: { ...process.env, LOG_LEVEL: 'warn' } },
   );
   const scheds: { proc: Spawned; url: string }[] = [];
   try {
     await waitFor('fleet ready', () => fleet.output().includes('"fleet":"ready"'), { timeoutMs: 30_000 });
     for (let i = 0; i < n; i++)
-      scheds.push(await startScheduler(redis, prefix, `${prefix}-s${i}`, roundMs, batch));
+      scheds.push(await startScheduler(redis, prefix, `${prefix}-s${i}`, o, variant));
     const urls = scheds.map((s) => s.url);
-    // one start time for all, far enough ahead for the creation to finish (checked below)
-    const startAt = Date.now() + 2000 + Math.ceil(m * 1.5);
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 16 }, async () => {
-        for (;;) {
-          const i = next++;
-          if (i >= m) return;
-          const r = await fetch(`${urls[i % urls.length]}/v1/conferences`, {
-            method: 'POST',
-            headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-            body: JSON.stringify({ id: `c${i}`, expectedParticipants: 1, startAt, durationS: 3600 }),
-          });
-          if (r.status !== 201) throw new Error(`create: HTTP ${r.status}`);
-          await r.arrayBuffer();
-        }
-      }),
+    // warm-up: measure the creation rate with conferences that never fall due (an hour ahead, window 0)
+    const w0 = Date.now();
+    await create(
+      urls,
+      Array.from({ length: 200 }, (_, i) => `warm${i}`),
+      Date.now() + 3_600_000,
     );
-    const createOverran = Date.now() > startAt;
-    // background command rate (heartbeats, feed reads, probes) over the last quiet second before startAt
-    const before = async () =>
+    const createPerS = 200 / ((Date.now() - w0) / 1000);
+    const startAt = Date.now() + 1500 + Math.ceil((1.5 * o.m * 1000) / createPerS);
+    await create(
+      urls,
+      Array.from({ length: o.m }, (_, i) => `c${i}`),
+      startAt,
+    );
+    const createdAt = Date.now();
+    const total = async () =>
       (await Promise.all(urls.map((u) => metric(u, 'scheduler_redis_commands_total')))).reduce(
         (a, b) => a + b,
         0,
       );
-    const quietFrom = Math.max(Date.now(), startAt - 1000);
-    while (Date.now() < quietFrom) await new Promise((r) => setTimeout(r, 20));
-    const q0 = await before();
+    // idle command rate (heartbeats, feed reads, probes) between the end of creation and startAt
+    await sleep(Math.max(0, Math.min(200, startAt - Date.now() - 600)));
+    const q0 = await total();
     const q0t = Date.now();
-    while (Date.now() < startAt) await new Promise((r) => setTimeout(r, 5));
-    const c0 = await before();
+    while (Date.now() < startAt - 20) await sleep(5);
+    const c0 = await total();
     const bgPerMs = (c0 - q0) / Math.max(1, Date.now() - q0t);
     const t0 = Date.now();
-    await waitFor(`${m} placed`, async () => (await placedCount(urls[0]!)) === m, {
-      timeoutMs: 120_000,
+    await waitFor(`${o.m} placed`, async () => (await placedCount(urls[0]!)) === o.m, {
+      timeoutMs: 180_000,
       intervalMs: 20,
     });
-    const c1 = await before();
+    const c1 = await total();
     const phaseMs = Date.now() - t0;
     const latencies: number[] = [];
     let cursor: string | undefined;
     for (;;) {
-      const page = (await (
-        await fetch(`${urls[0]}/v1/conferences?limit=1000${cursor ? `&cursor=${cursor}` : ''}`)
-      ).json()) as {
-        items: { assignment?: { placedAt: number } }[];
+      const res = await fetch(`${urls[0]}/v1/conferences?limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
+      const page = (await res.json()) as {
+        items: { id: string; assignment?: { placedAt: number } }[];
         next?: string;
       };
-      for (const c of page.items) if (c.assignment) latencies.push(c.assignment.placedAt - startAt);
+      for (const c of page.items)
+        if (c.assignment && !c.id.startsWith('warm')) latencies.push(c.assignment.placedAt - startAt);
       if (!page.next) break;
       cursor = page.next;
     }
     const last = Math.max(...latencies);
     return {
+      variant,
       schedulers: n,
-      conferences: m,
-      placementsPerS: m / (Math.max(1, last) / 1000),
+      conferences: o.m,
+      placementsPerS: o.m / (Math.max(1, last) / 1000),
       p50Ms: pct(latencies, 50),
       p99Ms: pct(latencies, 99),
-      commandsPerPlacement: (c1 - c0 - bgPerMs * phaseMs) / m,
-      createOverran,
+      commandsPerPlacement: (c1 - c0 - bgPerMs * phaseMs) / o.m,
+      createPerS,
+      // the burst is only a burst if every conference was stored before startAt
+      valid: createdAt < startAt && latencies.every((l) => l >= 0),
     };
   } finally {
     await Promise.all([...scheds.map((s) => s.proc.stop()), fleet.stop()]);
@@ -230,15 +252,19 @@ function redisBenchmark(redis: TestRedis): RedisBench {
   const out = execFileSync(
     'redis-benchmark',
     ['-h', redis.host, '-p', String(redis.port), '-q', '-n', '100000', '-c', '50', '-t', 'get,set', '--csv'],
-    {
-      encoding: 'utf8',
-    },
+    { encoding: 'utf8' },
   );
   const rate = (name: string) => {
     const line = out.split('\n').find((l) => l.startsWith(`"${name}"`));
     return line ? Number(line.split(',')[1]!.replaceAll('"', '')) : NaN;
   };
   return { getPerS: rate('GET'), setPerS: rate('SET') };
+}
+
+function positiveInt(name: string, v: string | undefined, dflt: number): number {
+  const x = v === undefined ? dflt : Number(v);
+  if (!(Number.isInteger(x) && x > 0)) throw new Error(`--${name} must be a positive integer (got ${v})`);
+  return x;
 }
 
 export async function schedulerBenchMain(argv: string[]): Promise<number> {
@@ -248,15 +274,19 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
     return 0;
   }
   const v = cli.values as Record<string, string | undefined>;
-  const m = Number(v['conferences'] ?? 4000);
-  const runs = Number(v['runs'] ?? 3);
-  const counts = (v['schedulers'] ?? '1,2,3').split(',').map(Number);
-  const nServers = Number(v['servers'] ?? 50);
-  const roundMs = Number(v['roundMs'] ?? 100);
-  const batch = Number(v['placeBatch'] ?? 200);
+  const o: Options = {
+    m: positiveInt('conferences', v['conferences'], 3000),
+    runs: positiveInt('runs', v['runs'], 3),
+    counts: (v['schedulers'] ?? '1,2,3').split(',').map((x) => positiveInt('schedulers', x, 1)),
+    variants: (v['variants'] ?? 'publish,core').split(',').map((x) => {
+      if (x !== 'publish' && x !== 'core') throw new Error(`--variants: publish or core, got ${x}`);
+      return x;
+    }),
+    nServers: positiveInt('servers', v['servers'], 50),
+    roundMs: positiveInt('round-ms', v['roundMs'], 100),
+    batch: positiveInt('place-batch', v['placeBatch'], 200),
+  };
   const outDir = path.resolve(root, v['out'] ?? 'docs/benchmarks');
-  for (const [k, x] of Object.entries({ conferences: m, runs, servers: nServers, roundMs, batch }))
-    if (!(Number.isInteger(x) && x > 0)) throw new Error(`--${k} must be a positive integer`);
   if (!fs.existsSync(SCHEDULER_MAIN) || !fs.existsSync(FLEET_MAIN))
     throw new Error(
       'build first: npx nx run-many -t build -p @switchyard/global-scheduler @switchyard/fleet-sim @switchyard/bench',
@@ -266,12 +296,14 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
   const ours: RunResult[] = [];
   const base: RedisBench[] = [];
   try {
-    for (let r = 0; r < runs; r++) {
-      for (const n of counts) {
-        progress(`run ${r + 1}/${runs}: ${n} scheduler(s), ${m} conferences`);
-        ours.push(await oneRun(redis, n, m, nServers, roundMs, batch, `${r}x${n}`));
-        progress(`run ${r + 1}/${runs}: redis-benchmark`);
-        base.push(redisBenchmark(redis));
+    for (let r = 0; r < o.runs; r++) {
+      for (const variant of o.variants) {
+        for (const n of o.counts) {
+          progress(`run ${r + 1}/${o.runs}: ${variant}, ${n} scheduler(s), ${o.m} conferences`);
+          ours.push(await oneRun(redis, n, variant, o, `${r}${variant[0]}${n}`));
+          progress(`run ${r + 1}/${o.runs}: redis-benchmark`);
+          base.push(redisBenchmark(redis));
+        }
       }
     }
   } finally {
@@ -280,30 +312,42 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
   }
   const getPerS = median(base.map((b) => b.getPerS));
   const setPerS = median(base.map((b) => b.setPerS));
-  const rows = counts.map((n) => {
-    const rs = ours.filter((x) => x.schedulers === n);
-    const placementsPerS = median(rs.map((x) => x.placementsPerS));
-    const commandsPerPlacement = median(rs.map((x) => x.commandsPerPlacement));
-    const limit = getPerS / commandsPerPlacement;
-    return {
-      schedulers: n,
-      placementsPerS: Math.round(placementsPerS),
-      p50Ms: median(rs.map((x) => x.p50Ms)),
-      p99Ms: median(rs.map((x) => x.p99Ms)),
-      commandsPerPlacement: Number(commandsPerPlacement.toFixed(2)),
-      redisLimitPlacementsPerS: Math.round(limit),
-      ratioToLimit: Number((placementsPerS / limit).toFixed(3)),
-      ratioToRedisGet: Number((placementsPerS / getPerS).toFixed(4)),
-      createOverran: rs.some((x) => x.createOverran),
-    };
-  });
+  const rows = o.variants.flatMap((variant) =>
+    o.counts.map((n) => {
+      const rs = ours.filter((x) => x.schedulers === n && x.variant === variant && x.valid);
+      const placementsPerS = median(rs.map((x) => x.placementsPerS));
+      const commandsPerPlacement = median(rs.map((x) => x.commandsPerPlacement));
+      const limit = getPerS / commandsPerPlacement;
+      return {
+        variant,
+        schedulers: n,
+        validRuns: rs.length,
+        placementsPerS: Math.round(placementsPerS),
+        p50Ms: median(rs.map((x) => x.p50Ms)),
+        p99Ms: median(rs.map((x) => x.p99Ms)),
+        commandsPerPlacement: Number(commandsPerPlacement.toFixed(2)),
+        redisLimitPlacementsPerS: Math.round(limit),
+        ratioToLimit: Number((placementsPerS / limit).toFixed(3)),
+      };
+    }),
+  );
   const command = `node tools/bench/dist/scheduler-main.js ${argv.join(' ')}`.trim();
+  const machine = `${process.platform} ${process.arch}, node ${process.version}, ${os.cpus().length} cpus shared with other work, load average ${os
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ')} at the end`;
   const result = {
     benchmark: 'scheduler',
     date: new Date().toISOString(),
     command,
-    machine: `${process.platform} ${process.arch}, node ${process.version}, ${(await import('node:os')).cpus().length} cpus (shared)`,
-    settings: { conferences: m, runs, servers: nServers, roundMs, placeBatch: batch },
+    machine,
+    settings: {
+      conferences: o.m,
+      runs: o.runs,
+      servers: o.nServers,
+      roundMs: o.roundMs,
+      placeBatch: o.batch,
+    },
     redisBenchmark: { getPerS, setPerS, runs: base },
     rows,
     runs: ours,
@@ -313,27 +357,27 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
   const md = [
     '# Scheduler placement benchmark',
     '',
-    `Command: \`${command}\` (after \`npx nx run-many -t build\`). ${result.date}, ${result.machine}.`,
-    `${m} conferences per run, ${nServers} simulated servers, round ${roundMs} ms, PLACE batch ${batch}; medians of ${runs} runs.`,
-    `Baseline in the same run on the same Redis: \`redis-benchmark -c 50 -n 100000 -t get,set\`: GET ${Math.round(getPerS)}/s, SET ${Math.round(setPerS)}/s.`,
+    `Command: \`${command}\` (after \`npx nx run-many -t build -p @switchyard/global-scheduler @switchyard/fleet-sim @switchyard/bench\`).`,
+    `${result.date}; ${machine}.`,
+    `${o.m} conferences per run, all due at once; ${o.nServers} simulated servers (fleet-sim); round ${o.roundMs} ms; PLACE batch ${o.batch};`,
+    `medians of ${o.runs} runs (runs where creating the burst overran its start time are left out: "valid runs").`,
+    `Baseline, same run, same Redis, alternating with ours: \`redis-benchmark -c 50 -n 100000 -t get,set\`: GET ${Math.round(getPerS)}/s, SET ${Math.round(setPerS)}/s.`,
     '',
-    '| schedulers | placements/s | latency p50 (ms) | p99 (ms) | Redis commands / placement | Redis limit (GET/s ÷ commands) | ratio to limit |',
-    '|---|---|---|---|---|---|---|',
+    '| variant | schedulers | valid runs | placements/s | latency p50 (ms) | p99 (ms) | Redis commands / placement | Redis limit (GET/s ÷ commands) | ratio to limit |',
+    '|---|---|---|---|---|---|---|---|---|',
     ...rows.map(
       (x) =>
-        `| ${x.schedulers} | ${x.placementsPerS} | ${x.p50Ms} | ${x.p99Ms} | ${x.commandsPerPlacement} | ${x.redisLimitPlacementsPerS} | ${x.ratioToLimit} |`,
+        `| ${x.variant} | ${x.schedulers} | ${x.validRuns} | ${x.placementsPerS} | ${x.p50Ms} | ${x.p99Ms} | ${x.commandsPerPlacement} | ${x.redisLimitPlacementsPerS} | ${x.ratioToLimit} |`,
     ),
     '',
-    'Latency = placedAt − startAt: all conferences become due at once, so it includes the wait for the next round and',
-    'the queue behind the others of the same burst. Commands per placement counts every Redis command the schedulers',
-    'send (schedule store and registry, including publishing each assignment on the feed), minus their idle background',
-    'rate. Everything (Redis, schedulers, fleet, load generator, redis-benchmark) shares the same cores.',
-    ...(rows.some((x) => x.createOverran)
-      ? [
-          '',
-          '**Warning**: creating the conferences overran startAt in some runs; their latency is understated.',
-        ]
-      : []),
+    '- `publish`: each placement is also put on the registry feed (service `conference`), which the fleet follows to',
+    '  update server loads; `core`: the schedule table only (`--assignment-service ""`).',
+    '- Latency = placedAt − startAt: all conferences fall due at once, so it includes the wait for the next round',
+    '  boundary and the queue behind the rest of the burst; p99 ≈ the time to drain the burst.',
+    '- Commands per placement: every Redis command the scheduler processes send (schedule store and registry),',
+    '  minus their idle rate; a Lua script counts once. The limit column is what Redis could sustain if it did',
+    '  nothing but those commands at the GET rate of redis-benchmark.',
+    '- Redis, the schedulers, the fleet, the load generator and redis-benchmark all share the same cores.',
     '',
   ].join('\n');
   fs.writeFileSync(path.join(outDir, 'scheduler.md'), md);

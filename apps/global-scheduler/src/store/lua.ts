@@ -59,7 +59,8 @@ return #ids
 `;
 
 /**
- * KEYS claims, claimer, sched, reserved, down, epoch, expiry, unplaceable, pending, moves, on:<cand1> … on:<candK>.
+ * KEYS claims, claimer, sched, reserved, down, epoch, expiry, unplaceable, pending, moves, count,
+ * on:<cand1> … on:<candK>.
  * ARGV schedulerId, nConf, nCand, placedAt, then per conference (id, units, startAt, durationMs), then per candidate
  * (id, address, capacity, load, tier). For each conference, atomically: check the claim is still ours and the
  * conference is not placed, pick the least-loaded candidate of the lowest tier with room (same rule as pick.ts),
@@ -120,7 +121,8 @@ for i = 1, nConf do
       redis.call('HSET', KEYS[3], id, cjson.encode({ serverId = k.id, address = k.address, epoch = epoch,
         expiresAt = expiresAt, moves = moves, units = units, startAt = tonumber(startAt), placedAt = placedAt }))
       k.reserved = tonumber(redis.call('HINCRBY', KEYS[4], k.id, units))
-      redis.call('SADD', KEYS[10 + best], id)
+      redis.call('SADD', KEYS[11 + best], id)
+      redis.call('HINCRBY', KEYS[11], k.id, 1)
       redis.call('ZADD', KEYS[7], expiresAt, id)
       redis.call('SREM', KEYS[8], id)
       out[#out + 1] = 1; out[#out + 1] = best; out[#out + 1] = epoch; out[#out + 1] = moves
@@ -131,7 +133,7 @@ return out
 `;
 
 /**
- * KEYS down, on:<server>, sched, reserved, expiry, pending, moves. ARGV serverId.
+ * KEYS down, on:<server>, sched, reserved, expiry, pending, moves, count. ARGV serverId.
  * Marks the server down and sends every conference on it back to pending (the front: their start has passed).
  */
 export const EVACUATE = `
@@ -149,11 +151,12 @@ for _, id in ipairs(ids) do
 end
 redis.call('DEL', KEYS[2])
 redis.call('HDEL', KEYS[4], ARGV[1])
+redis.call('HDEL', KEYS[8], ARGV[1])
 return ids
 `;
 
 /**
- * KEYS conf, index, pending, claims, claimer, sched, reserved, expiry, unplaceable, moves, on:<server>.
+ * KEYS conf, index, pending, claims, claimer, sched, reserved, expiry, unplaceable, moves, on:<server>, count.
  * ARGV id, serverId the caller read ('' when not placed). Returns 1 ended, 0 unknown, -1 placement changed
  * meanwhile (the caller reads again and retries).
  */
@@ -166,6 +169,7 @@ if a then
   if e.serverId ~= ARGV[2] then return -1 end
   local left = redis.call('HINCRBY', KEYS[7], e.serverId, -e.units)
   if left <= 0 then redis.call('HDEL', KEYS[7], e.serverId) end
+  if redis.call('HINCRBY', KEYS[12], e.serverId, -1) <= 0 then redis.call('HDEL', KEYS[12], e.serverId) end
   redis.call('SREM', KEYS[11], id)
   redis.call('HDEL', KEYS[6], id)
 elseif ARGV[2] ~= '' then

@@ -53,6 +53,7 @@ export class RedisScheduleStore implements ScheduleStore {
     unplaceable: string;
     moves: string;
     shares: string;
+    count: string;
   };
   private readonly tag: string;
   private readonly shas = new Map<string, string>();
@@ -78,6 +79,7 @@ export class RedisScheduleStore implements ScheduleStore {
       unplaceable: key('unplaceable'),
       moves: key('moves'),
       shares: key('shares'),
+      count: key('count'),
     };
   }
 
@@ -220,6 +222,7 @@ export class RedisScheduleStore implements ScheduleStore {
             this.k.unplaceable,
             this.k.moves,
             this.onKey(serverId),
+            this.k.count,
           ],
           [id, serverId],
         ),
@@ -284,6 +287,7 @@ export class RedisScheduleStore implements ScheduleStore {
       this.k.unplaceable,
       this.k.pending,
       this.k.moves,
+      this.k.count,
       ...candidates.map((c) => this.onKey(c.id)),
     ];
     const args: (string | number)[] = [schedulerId, conferences.length, candidates.length, placedAt ?? 0];
@@ -326,6 +330,7 @@ export class RedisScheduleStore implements ScheduleStore {
         this.k.expiry,
         this.k.pending,
         this.k.moves,
+        this.k.count,
       ],
       [serverId],
     )) as string[];
@@ -345,17 +350,17 @@ export class RedisScheduleStore implements ScheduleStore {
   }
 
   async reservations(): Promise<ServerReservation[]> {
-    const reserved = await this.call(() => this.redis.hgetall(this.k.reserved));
-    const ids = Object.keys(reserved).sort();
-    const sizes = await this.call(async () => {
-      const p = this.redis.pipeline();
-      for (const id of ids) p.scard(this.onKey(id));
-      return (await p.exec()) ?? [];
+    const res = await this.call(async () => {
+      this.roundTrips++;
+      return this.redis.multi().hgetall(this.k.reserved).hgetall(this.k.count).exec();
     });
-    return ids.map((serverId, i) => ({
+    const reserved = (res?.[0]?.[1] ?? {}) as Record<string, string>;
+    const count = (res?.[1]?.[1] ?? {}) as Record<string, string>;
+    const ids = [...new Set([...Object.keys(reserved), ...Object.keys(count)])].sort();
+    return ids.map((serverId) => ({
       serverId,
-      reserved: Number(reserved[serverId]),
-      conferences: Number(sizes[i]?.[1] ?? 0),
+      reserved: Number(reserved[serverId] ?? 0),
+      conferences: Number(count[serverId] ?? 0),
     }));
   }
 
