@@ -8,11 +8,7 @@ export const SchedulerErrors = {
   SCH_ERR_DUPLICATE: 'a conference with that id already exists (HTTP 409)',
   SCH_ERR_STORE_UNAVAILABLE:
     'Redis (or the registry) cannot be reached; retry after the given seconds (HTTP 503)',
-  SCH_ERR_CLAIM_LOST:
-    'a claim expired (its lease ran out) before the conference was placed; it went back to pending',
   SCH_ERR_INTERNAL: 'an unexpected error (HTTP 500); it is logged',
-  SCH_ERR_NO_ROOM:
-    'no live, serving conference server of the region or its fallbacks has room for the conference',
 } as const;
 export type SchedulerErrorCode = keyof typeof SchedulerErrors;
 

@@ -4,6 +4,7 @@
  * hashing under keep-alive probes, and moves all conferences of a server that stops answering.
  */
 import {
+  CoreError,
   hasCode,
   RateLimitedLog,
   silentLogger,
@@ -12,7 +13,6 @@ import {
   type Startable,
   type TimerHandle,
 } from '@switchyard/core';
-import { SchedulerError } from './errors.js';
 import { KeepAliveTracker } from './keepalive/keepalive.js';
 import { httpProbe, type Probe } from './keepalive/http-probe.js';
 import { SchedulerMetrics } from './metrics.js';
@@ -112,7 +112,7 @@ export class Scheduler implements Startable {
   }
 
   async start(): Promise<void> {
-    if (this.started) throw new SchedulerError('SCH_ERR_BAD_REQUEST', 'scheduler already started');
+    if (this.started) throw new CoreError('CORE_ERR_STATE', 'scheduler already started');
     this.started = true;
     const { clock } = this.components;
     await this.components.store.start();
@@ -207,7 +207,10 @@ export class Scheduler implements Startable {
             this.metrics.members.set(action.report.n);
             this.noteStoreOk();
             this.step = 'record-share';
-            await this.components.store.recordShare(action.report);
+            await this.components.store.recordShare(
+              action.report,
+              this.settings.leaseTtlMs + 2 * this.settings.roundIntervalMs,
+            );
             this.publishShare(action.report);
             this.step = 'sweep';
             await this.sweep();

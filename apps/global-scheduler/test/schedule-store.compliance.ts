@@ -153,9 +153,10 @@ export function scheduleStoreCompliance(name: string, make: () => Promise<Schedu
         unplaceable: 0,
         at: T0,
       };
-      await s.recordShare(r);
-      await s.recordShare({ ...r, round: 4, share: 3 });
-      expect(await s.shares()).toEqual([{ ...r, round: 4, share: 3 }]);
+      await s.recordShare(r, 60_000);
+      await s.recordShare({ ...r, round: 4, share: 3 }, 60_000);
+      expect(await s.shares(['s1', 's2'])).toEqual([{ ...r, round: 4, share: 3 }]);
+      expect(await s.shares([])).toEqual([]);
     });
   });
 }

@@ -45,9 +45,7 @@ const STATUS: Record<SchedulerErrorCode, number> = {
   SCH_ERR_NOT_FOUND: 404,
   SCH_ERR_DUPLICATE: 409,
   SCH_ERR_STORE_UNAVAILABLE: 503,
-  SCH_ERR_CLAIM_LOST: 500,
   SCH_ERR_INTERNAL: 500,
-  SCH_ERR_NO_ROOM: 500,
 };
 
 const errorResponses = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody };
@@ -225,10 +223,8 @@ export async function buildApi(components: ApiComponents, init: ApiInit): Promis
     '/v1/schedulers',
     { schema: { response: { 200: Type.Array(SchedulerInfo), ...errorResponses } } },
     async () => {
-      const [live, shares] = await Promise.all([
-        registry.list(scheduler.settings.schedulerService),
-        store.shares(),
-      ]);
+      const live = await registry.list(scheduler.settings.schedulerService);
+      const shares = await store.shares(live.map((r) => r.id));
       const byId = new Map(shares.map((s) => [s.schedulerId, s]));
       return live
         .map((r) => {

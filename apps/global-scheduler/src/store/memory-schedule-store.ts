@@ -227,11 +227,15 @@ export class MemoryScheduleStore implements ScheduleStore {
   }
 
   async recordShare(report: ShareReport): Promise<void> {
+    // one process, one scheduler: no expiry needed, the entry is replaced every round
     this.shareReports.set(report.schedulerId, { ...report });
   }
 
-  async shares(): Promise<ShareReport[]> {
-    return [...this.shareReports.values()].map((r) => ({ ...r }));
+  async shares(schedulerIds: readonly string[]): Promise<ShareReport[]> {
+    return schedulerIds.flatMap((id) => {
+      const r = this.shareReports.get(id);
+      return r ? [{ ...r }] : [];
+    });
   }
 
   async counts(): Promise<{ pending: number; claimed: number; placed: number; unplaceable: number }> {

@@ -52,7 +52,6 @@ export class RedisScheduleStore implements ScheduleStore {
     expiry: string;
     unplaceable: string;
     moves: string;
-    shares: string;
     count: string;
   };
   private readonly tag: string;
@@ -78,7 +77,6 @@ export class RedisScheduleStore implements ScheduleStore {
       expiry: key('expiry'),
       unplaceable: key('unplaceable'),
       moves: key('moves'),
-      shares: key('shares'),
       count: key('count'),
     };
   }
@@ -377,13 +375,21 @@ export class RedisScheduleStore implements ScheduleStore {
     return ended;
   }
 
-  async recordShare(report: ShareReport): Promise<void> {
-    await this.call(() => this.redis.hset(this.k.shares, report.schedulerId, JSON.stringify(report)));
+  async recordShare(report: ShareReport, ttlMs: number): Promise<void> {
+    await this.call(() => {
+      this.roundTrips++;
+      return this.redis.set(this.shareKey(report.schedulerId), JSON.stringify(report), 'PX', ttlMs);
+    });
   }
 
-  async shares(): Promise<ShareReport[]> {
-    const all = await this.call(() => this.redis.hgetall(this.k.shares));
-    return Object.values(all).map((v) => JSON.parse(v) as ShareReport);
+  async shares(schedulerIds: readonly string[]): Promise<ShareReport[]> {
+    if (schedulerIds.length === 0) return [];
+    const all = await this.call(() => this.redis.mget(...schedulerIds.map((id) => this.shareKey(id))));
+    return all.filter((v): v is string => !!v).map((v) => JSON.parse(v) as ShareReport);
+  }
+
+  private shareKey(schedulerId: string): string {
+    return `${this.tag}:share:${schedulerId}`;
   }
 
   async counts(): Promise<{ pending: number; claimed: number; placed: number; unplaceable: number }> {

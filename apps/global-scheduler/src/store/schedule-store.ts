@@ -127,7 +127,9 @@ export interface ScheduleStore extends Startable {
   conferencesOn(serverId: string): Promise<string[]>;
   /** Ends conferences whose schedule entry expired. Returns their ids. */
   sweepExpired(now: number, limit: number): Promise<string[]>;
-  recordShare(report: ShareReport): Promise<void>;
-  shares(): Promise<ShareReport[]>;
+  /** Keeps the scheduler's last share report for `ttlMs` (it disappears with a scheduler that stops reporting). */
+  recordShare(report: ShareReport, ttlMs: number): Promise<void>;
+  /** The last share reports of the given schedulers (those that have one). */
+  shares(schedulerIds: readonly string[]): Promise<ShareReport[]>;
   counts(): Promise<{ pending: number; claimed: number; placed: number; unplaceable: number }>;
 }
