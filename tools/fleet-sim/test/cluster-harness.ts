@@ -178,6 +178,7 @@ export interface ConferenceOut {
   id: string;
   expectedParticipants: number;
   state: string;
+  claimedBy?: string;
   assignment?: { serverId: string; epoch: number; moves: number; placedAt: number };
 }
 
@@ -202,6 +203,7 @@ export async function createConferences(
   ids: string[],
   participants: (i: number) => number,
   concurrency = 16,
+  startAt?: number,
 ): Promise<void> {
   let next = 0;
   const worker = async () => {
@@ -211,7 +213,7 @@ export async function createConferences(
       const r = await fetch(`${urls[i % urls.length]}/v1/conferences`, {
         method: 'POST',
         headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ id: ids[i], expectedParticipants: participants(i) }),
+        body: JSON.stringify({ id: ids[i], expectedParticipants: participants(i), startAt }),
       });
       if (r.status !== 201) throw new Error(`create ${ids[i]}: HTTP ${r.status} ${await r.text()}`);
       await r.arrayBuffer().catch(() => undefined);

@@ -90,19 +90,27 @@ describe('scheduler cluster, real processes', () => {
   it('kill -9 of a scheduler mid-round: nothing lost, nothing placed twice, its share taken within one lease', async () => {
     const prefix = 'k9s';
     const fleet = await startFleet(redis.url, prefix, 10, 1000);
-    // small batches and rounds so the kill lands while placements are under way
-    const scheds = await cluster(prefix, 3, ['--place-batch', '5']);
+    // all 2,000 fall due at once (window 0) and are placed one per PLACE call: each scheduler holds its share as
+    // claims for a second or so, and the kill lands while the victim holds some
+    const scheds = await cluster(prefix, 3, ['--place-batch', '1', '--window-ms', '0']);
     const ids = Array.from({ length: 2000 }, (_, i) => `k${i}`);
-    await createConferences([scheds[0]!.url, scheds[1]!.url], ids, () => 2);
-    await waitFor('some conferences placed', async () => (await placedCount(scheds[0]!.url)) > 100, {
-      timeoutMs: 20_000,
-      intervalMs: 20,
-    });
     const victim = scheds[2]!;
-    const placedBefore = await placedCount(scheds[0]!.url);
+    const dueAt = Date.now() + 6000;
+    await createConferences([scheds[0]!.url, scheds[1]!.url], ids, () => 2, 16, dueAt);
+    expect(Date.now()).toBeLessThan(dueAt);
+    await waitFor(
+      'the victim holding claims',
+      async () => (await listAll(scheds[0]!.url)).some((c) => c.claimedBy === victim.id),
+      { timeoutMs: 20_000, intervalMs: 0 },
+    );
     await victim.proc.kill9();
     const killedAt = Date.now();
+    const placedBefore = await placedCount(scheds[0]!.url);
     expect(placedBefore).toBeLessThan(2000);
+    // mid-round: it died holding claims, which must come back when their lease runs out
+    const heldByVictim = (await listAll(scheds[0]!.url)).filter((c) => c.claimedBy === victim.id).length;
+    expect(heldByVictim).toBeGreaterThan(0);
+    console.log(`killed ${victim.id} with ${placedBefore} of 2000 placed and ${heldByVictim} claims in hand`);
     await waitFor(
       'all 2,000 placed after the kill',
       async () => (await placedCount(scheds[0]!.url)) === 2000,
