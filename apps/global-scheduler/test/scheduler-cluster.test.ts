@@ -28,9 +28,9 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function healthServer(): Promise<{ url: string; close: () => Promise<void> }> {
+async function healthServer(listenPort = 0): Promise<{ url: string; close: () => Promise<void> }> {
   const srv = http.createServer((_, res) => res.end('ok'));
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => srv.listen(listenPort, '127.0.0.1', r));
   const { port } = srv.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/healthz`,
@@ -204,8 +204,23 @@ describe('scheduler cluster on real Redis', () => {
     // exactly one scheduler probes each server
     const owners = ['srv-0', 'srv-1', 'srv-2'].map((id) => schedulers.filter((s) => s.owns(id)).length);
     expect(owners).toEqual([1, 1, 1]);
+    // the server comes back on the same address: the next probe clears the down mark, it is serving again
+    const back = await healthServer(Number(new URL(health[1]!.url).port));
+    await Promise.all(schedulers.map((s) => s.probeOnce()));
+    expect(await store.downServers()).toEqual([]);
+    expect((await registry.get('conference-server', 'srv-1'))?.state).toBe('serving');
+    await store.create({
+      id: 'late',
+      region: 'eu',
+      expectedParticipants: 1,
+      startAt: clock.now(),
+      durationS: 3600,
+      createdAt: 0,
+    });
+    await round();
+    expect((await store.get('late'))?.assignment?.serverId).toBe('srv-1'); // the least loaded again
     for (const s of schedulers) await s.stop();
-    await Promise.all([health[0]!.close(), health[2]!.close()]);
+    await Promise.all([health[0]!.close(), health[2]!.close(), back.close()]);
   });
 
   it('Lua atomicity: 4 connections claiming and placing at once never overfill a server nor place twice', async () => {
