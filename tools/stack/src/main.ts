@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 /** The full local stack: `npm start`. Starts every deployed tier on loopback and keeps it running until SIGINT/SIGTERM. */
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Type } from '@sinclair/typebox';
 import { createLogger, parseCli, parseConfig, stopOnSignals, type CliSpec } from '@switchyard/core';
 import { Supervisor } from './supervisor.js';
-import { stackComponents, tiersNotDeployed } from './stack.js';
+import { stackComponents, stackUsage, tiersNotDeployed, type StackConfig } from './stack.js';
 
 const cli: CliSpec = {
   name: 'switchyard-stack',
@@ -29,6 +30,18 @@ const cli: CliSpec = {
       doc: "port of the stack's private Redis",
       defaultText: '6390',
     },
+    'scheduler-ports': {
+      type: 'string',
+      env: 'SWITCHYARD_SCHEDULER_PORTS',
+      doc: 'API ports of the schedulers, one scheduler per port',
+      defaultText: '8101,8102',
+    },
+    servers: {
+      type: 'string',
+      env: 'SWITCHYARD_SERVERS',
+      doc: 'simulated conference servers',
+      defaultText: '5',
+    },
     smoke: {
       type: 'boolean',
       doc: 'start everything, check it is ready, then stop (exit 0 when all came up)',
@@ -42,6 +55,8 @@ const schema = Type.Object({
   dir: Type.String({ default: path.join(root, '.switchyard/stack') }),
   host: Type.String({ default: '127.0.0.1', pattern: '^127\\.' }),
   redisPort: Type.Integer({ minimum: 1, maximum: 65535, default: 6390 }),
+  schedulerPorts: Type.String({ pattern: '^\\d+(,\\d+)*$', default: '8101,8102' }),
+  servers: Type.Integer({ minimum: 1, maximum: 500, default: 5 }),
   smoke: Type.Boolean({ default: false }),
 });
 
@@ -54,18 +69,21 @@ async function main(): Promise<void> {
   const cfg = parseConfig(schema, parsed.values);
   const logger = createLogger('stack');
   const supervisor = new Supervisor({ logger });
+  const stack: StackConfig = {
+    root,
+    dir: path.resolve(cfg.dir),
+    host: cfg.host,
+    redisPort: cfg.redisPort,
+    schedulerPorts: cfg.schedulerPorts.split(',').map(Number),
+    servers: cfg.servers,
+    token: randomBytes(24).toString('base64url'),
+  };
   const lines: string[] = [];
   try {
-    for (const c of stackComponents({
-      root,
-      dir: path.resolve(cfg.dir),
-      host: cfg.host,
-      redisPort: cfg.redisPort,
-    })) {
+    for (const c of stackComponents(stack)) {
       await supervisor.start(c);
-      lines.push(
-        `  ${c.name.padEnd(18)} pid ${String(supervisor.pids()[c.name]).padEnd(8)} ${(c.describe ?? []).join('  ')}`,
-      );
+      const pid = String(supervisor.pids()[c.name]);
+      lines.push(`  ${c.name.padEnd(18)} pid ${pid.padEnd(8)} ${(c.describe ?? []).join('  ')}`);
     }
   } catch (err) {
     logger.error({ err }, 'stack failed to start');
@@ -76,13 +94,46 @@ async function main(): Promise<void> {
   process.stdout.write(
     `\nSwitchyard stack is up:\n${lines.join('\n')}\n` +
       (tiersNotDeployed.length ? `  not deployed yet: ${tiersNotDeployed.join(', ')}\n` : '') +
+      `\n${stackUsage(stack)}\n` +
       (cfg.smoke ? '' : '\nCtrl-C stops everything.\n'),
   );
   if (cfg.smoke) {
+    try {
+      const placed = await smokeConference(stack);
+      process.stdout.write(
+        `smoke: conference ${placed.id} placed on ${placed.serverId} (epoch ${placed.epoch})\n`,
+      );
+    } catch (err) {
+      logger.error({ err }, 'smoke check failed');
+      process.exitCode = 1;
+    }
     await supervisor.stop();
     return;
   }
   stopOnSignals(supervisor, logger);
+}
+
+/** Creates a conference through one scheduler and waits (bounded) until another reports it placed. */
+async function smokeConference(stack: StackConfig): Promise<{ id: string; serverId: string; epoch: number }> {
+  const ports = stack.schedulerPorts;
+  const api = (i: number) => `http://${stack.host}:${ports[i % ports.length]}`;
+  const id = `smoke-${process.pid}`;
+  const res = await fetch(`${api(0)}/v1/conferences`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${stack.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ id, expectedParticipants: 4 }),
+  });
+  if (res.status !== 201) throw new Error(`POST /v1/conferences answered ${res.status}: ${await res.text()}`);
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const body = (await (await fetch(`${api(1)}/v1/conferences/${id}`)).json()) as {
+      assignment?: { serverId: string; epoch: number };
+    };
+    if (body.assignment) return { id, ...body.assignment };
+    if (Date.now() > deadline)
+      throw new Error(`conference ${id} not placed within 15 s: ${JSON.stringify(body)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 main().catch((err: unknown) => {

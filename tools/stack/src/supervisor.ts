@@ -14,7 +14,9 @@ export interface ComponentSpec {
   env?: Record<string, string>;
   cwd?: string;
   /** Resolves true once the component serves; polled until `readyTimeoutMs`. */
-  ready: () => Promise<boolean>;
+  ready?: () => Promise<boolean>;
+  /** Or: ready once a line of its output matches. */
+  readyLine?: RegExp;
   readyTimeoutMs?: number;
   /** What to show the operator once it is ready (URLs, example commands). */
   describe?: string[];
@@ -51,6 +53,7 @@ export const defaultSupervisorInit: SupervisorInit = {
 export class Supervisor {
   private readonly running = new Map<string, Running>();
   private readonly order: string[] = [];
+  private readonly sawReadyLine = new Set<string>();
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly init: SupervisorInit;
@@ -73,7 +76,10 @@ export class Supervisor {
     this.order.push(spec.name);
     const timeout = spec.readyTimeoutMs ?? 20_000;
     const deadline = Date.now() + timeout;
-    while (!(await spec.ready().catch(() => false))) {
+    const isReady = async () =>
+      (spec.readyLine ? this.sawReadyLine.has(spec.name) : true) &&
+      (spec.ready ? await spec.ready().catch(() => false) : true);
+    while (!(await isReady())) {
       if (r.child.exitCode !== null || r.child.signalCode !== null) {
         throw new StackError(
           'STACK_ERR_NOT_READY',
@@ -97,9 +103,12 @@ export class Supervisor {
     child.once('error', (err) => this.logger.error({ component: spec.name, err }, 'could not start'));
     for (const stream of [child.stdout, child.stderr]) {
       if (!stream) continue;
-      readline
-        .createInterface({ input: stream })
-        .on('line', (line) => process.stdout.write(`${spec.name.padEnd(12)}| ${line}\n`));
+      readline.createInterface({ input: stream }).on('line', (line) => {
+        if (spec.readyLine?.test(line)) {
+          this.sawReadyLine.add(spec.name);
+        }
+        process.stdout.write(`${spec.name.padEnd(12)}| ${line}\n`);
+      });
     }
     child.once('exit', (code, signal) => this.onExit(spec.name, child, code, signal));
     return child;

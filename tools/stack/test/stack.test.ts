@@ -57,17 +57,35 @@ describe('switchyard-stack', () => {
   it('--help documents every flag', async () => {
     const p = spawnProcess(process.execPath, [main, '--help']);
     await p.exited;
-    for (const flag of ['--dir', '--host', '--redis-port', '--smoke']) expect(p.output()).toContain(flag);
+    for (const flag of ['--dir', '--host', '--redis-port', '--scheduler-ports', '--servers', '--smoke']) {
+      expect(p.output()).toContain(flag);
+    }
   });
 
-  it('--smoke brings the stack up and down', async () => {
-    const port = await freePort();
-    const dir = path.join(here, '../../../tmp/stack-smoke-' + port);
-    const p = spawnProcess(process.execPath, [main, '--smoke', '--redis-port', String(port), '--dir', dir]);
+  it('--smoke brings the stack up, places a conference through it, and brings it down', async () => {
+    const [redisPort, s1, s2] = [await freePort(), await freePort(), await freePort()];
+    const dir = path.join(here, '../../../tmp/stack-smoke-' + redisPort);
+    const p = spawnProcess(process.execPath, [
+      main,
+      '--smoke',
+      '--redis-port',
+      String(redisPort),
+      '--scheduler-ports',
+      `${s1},${s2}`,
+      '--servers',
+      '3',
+      '--dir',
+      dir,
+    ]);
     const { code } = await p.exited;
-    expect(p.output()).toContain('Switchyard stack is up');
+    const out = p.output();
+    expect(out).toContain('Switchyard stack is up');
+    expect(out).toMatch(/smoke: conference smoke-\d+ placed on srv-\d+ \(epoch \d+\)/);
     expect(code).toBe(0);
-  });
+    for (const name of ['redis', 'fleet-sim', 'scheduler-1', 'scheduler-2']) {
+      expect(out).toMatch(new RegExp(`"component":"${name}".*"msg":"stopped"`));
+    }
+  }, 60_000);
 
   it('rejects a bad port naming the field', async () => {
     const p = spawnProcess(process.execPath, [main, '--redis-port', 'x']);
