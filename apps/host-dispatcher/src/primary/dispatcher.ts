@@ -221,9 +221,10 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
   /** Stops a worker now (its dialogs are lost, as in a crash) and starts a replacement. */
   async restartWorker(id: string): Promise<{ stopped: string; started: string }> {
     const w = this.mustGet(id);
+    // the replacement first, so the pool never dips below its minimum
+    const started = this.spawnWorker();
     await this.stopWorker(w);
-    const started = this.liveWorkers() < this.config.minWorkers ? this.spawnWorker() : '';
-    if (started) await this.waitReady(started);
+    await this.waitReady(started);
     return { stopped: id, started };
   }
 
