@@ -22,7 +22,11 @@ const purpose = forIdx >= 0 ? args[forIdx + 1] : 'test';
 const checkOnly = args.includes('--check');
 const table = JSON.parse(fs.readFileSync(path.join(root, 'tools/setup/system-packages.json'), 'utf8'));
 if (!Array.isArray(table[purpose])) {
-  console.error(`bootstrap: unknown purpose "${purpose}" (one of: ${Object.keys(table).filter((k) => k !== '//').join(', ')})`);
+  console.error(
+    `bootstrap: unknown purpose "${purpose}" (one of: ${Object.keys(table)
+      .filter((k) => k !== '//')
+      .join(', ')})`,
+  );
   process.exit(2);
 }
 
@@ -45,7 +49,9 @@ if (missing.length) {
     // a package that installs a service may start it (redis-server does); tests start their own on free ports
     const still = missing.filter((e) => !has(e.command));
     if (still.length) {
-      console.error(`[setup] installed, but still missing commands: ${still.map((e) => e.command).join(' ')}`);
+      console.error(
+        `[setup] installed, but still missing commands: ${still.map((e) => e.command).join(' ')}`,
+      );
       process.exit(1);
     }
   } else {

@@ -13,7 +13,9 @@ fs.rmSync(reports, { recursive: true, force: true });
 
 const nx = (args) => {
   console.log(`\n$ nx ${args.join(' ')}`);
-  return spawnSync(path.join(root, 'node_modules/.bin/nx'), args, { cwd: root, env, stdio: 'inherit' }).status ?? 1;
+  return (
+    spawnSync(path.join(root, 'node_modules/.bin/nx'), args, { cwd: root, env, stdio: 'inherit' }).status ?? 1
+  );
 };
 const started = Date.now();
 let status = nx(['run-many', '-t', 'build', 'lint', 'typecheck', '--output-style=static']);

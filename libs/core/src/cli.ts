@@ -33,13 +33,18 @@ const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.to
 
 /** Parses argv and env; returns the help text when `--help` is given. Throws CORE_ERR_USAGE on unknown flags. */
 export function parseCli(spec: CliSpec, argv: string[], env: NodeJS.ProcessEnv = process.env): CliResult {
-  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { help: { type: 'boolean' } };
-  for (const [flag, o] of Object.entries(spec.options)) options[flag] = { type: o.type, multiple: o.multiple ?? false };
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {
+    help: { type: 'boolean' },
+  };
+  for (const [flag, o] of Object.entries(spec.options))
+    options[flag] = { type: o.type, multiple: o.multiple ?? false };
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
   } catch (err) {
-    throw new CoreError('CORE_ERR_USAGE', `${spec.name}: ${(err as Error).message} (see --help)`, { cause: err });
+    throw new CoreError('CORE_ERR_USAGE', `${spec.name}: ${(err as Error).message} (see --help)`, {
+      cause: err,
+    });
   }
   if (parsed.values['help']) return { help: true, text: helpText(spec) };
   const values: Record<string, unknown> = {};
@@ -48,7 +53,14 @@ export function parseCli(spec: CliSpec, argv: string[], env: NodeJS.ProcessEnv =
     let v: unknown = parsed.values[flag];
     if (v === undefined && o.env && env[o.env] !== undefined) {
       const raw = env[o.env] as string;
-      v = o.multiple ? raw.split(',').map((s) => s.trim()).filter(Boolean) : o.type === 'boolean' ? raw === '1' || raw === 'true' : raw;
+      v = o.multiple
+        ? raw
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : o.type === 'boolean'
+          ? raw === '1' || raw === 'true'
+          : raw;
     }
     if (v !== undefined) setPath(values, field, v);
   }
@@ -65,7 +77,9 @@ function setPath(target: Record<string, unknown>, dotted: string, v: unknown): v
 export function helpText(spec: CliSpec): string {
   const rows = Object.entries(spec.options).map(([flag, o]) => {
     const left = `  --${flag}${o.type === 'string' ? ' <value>' : ''}`;
-    const extra = [o.env ? `env ${o.env}` : '', o.defaultText ? `default ${o.defaultText}` : ''].filter(Boolean).join(', ');
+    const extra = [o.env ? `env ${o.env}` : '', o.defaultText ? `default ${o.defaultText}` : '']
+      .filter(Boolean)
+      .join(', ');
     return `${left.padEnd(34)} ${o.doc}${extra ? ` [${extra}]` : ''}`;
   });
   const ex = spec.examples?.length ? `\nExamples:\n${spec.examples.map((e) => `  ${e}`).join('\n')}\n` : '';

@@ -131,7 +131,14 @@ export class ManualClock implements Clock {
 
   private add(fn: () => void, ms: number, every: number | undefined): TimerHandle {
     const delay = Number.isFinite(ms) && ms > 0 ? ms : 0;
-    const timer: ManualTimer = { __timer: true, due: this.current + delay, seq: this.seq++, fn, every, cancelled: false };
+    const timer: ManualTimer = {
+      __timer: true,
+      due: this.current + delay,
+      seq: this.seq++,
+      fn,
+      every,
+      cancelled: false,
+    };
     this.timers.push(timer);
     return timer;
   }

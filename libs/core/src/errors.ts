@@ -7,7 +7,11 @@ export class SwitchyardError<C extends string = string> extends Error {
   readonly code: C;
   readonly details: Readonly<Record<string, unknown>> | undefined;
 
-  constructor(code: C, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+  constructor(
+    code: C,
+    message: string,
+    options: { cause?: unknown; details?: Record<string, unknown> } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;

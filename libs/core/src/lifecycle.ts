@@ -11,7 +11,11 @@ export interface Startable {
  * Stops `target` on SIGTERM or SIGINT (drain, then stop), forcing exit after `timeoutMs`. A second signal exits at
  * once. Returns a function that removes the handlers.
  */
-export function stopOnSignals(target: Startable, logger: Logger, timeoutMs = 30_000): () => void {
+export function stopOnSignals(
+  target: Pick<Startable, 'stop'>,
+  logger: Logger,
+  timeoutMs = 30_000,
+): () => void {
   let stopping = false;
   const handler = (signal: NodeJS.Signals) => {
     if (stopping) {

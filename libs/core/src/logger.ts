@@ -7,7 +7,17 @@ import type { Clock } from './clock.js';
 
 export type { Logger } from 'pino';
 
-const REDACT = ['token', 'secret', 'password', 'key', '*.token', '*.secret', '*.password', '*.key', 'headers.authorization'];
+const REDACT = [
+  'token',
+  'secret',
+  'password',
+  'key',
+  '*.token',
+  '*.secret',
+  '*.password',
+  '*.key',
+  'headers.authorization',
+];
 
 export function createLogger(name: string, options: LoggerOptions = {}): Logger {
   return pino({

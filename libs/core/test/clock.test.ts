@@ -12,7 +12,11 @@ describe('ManualClock', () => {
     expect(seen).toEqual([['a', 10]]);
     expect(clock.now()).toBe(15);
     clock.advance(5);
-    expect(seen).toEqual([['a', 10], ['b', 20], ['c', 20]]);
+    expect(seen).toEqual([
+      ['a', 10],
+      ['b', 20],
+      ['c', 20],
+    ]);
   });
 
   it('runs intervals repeatedly and stops them when cleared', () => {
