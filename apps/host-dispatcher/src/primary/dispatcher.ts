@@ -37,7 +37,7 @@ import {
 import { DispatcherMetrics } from '../metrics.js';
 import { buildResponse, parseSipMessage, serializeSipMessage } from '../sip/message.js';
 import { frameMessage } from '../sip/framing.js';
-import { AffinityRouter, type Violation } from './router.js';
+import { AffinityRouter, type RouteDecision, type Violation } from './router.js';
 import type { SessionEvent, SessionHost } from '../session-host.js';
 
 export type WorkerStatus = 'starting' | 'ready' | 'draining' | 'stopping';
@@ -279,7 +279,15 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       this.rejectDatagram(msg, address, port, local, r.reason);
       return false;
     }
-    const d = this.router.route(r.keys);
+    let d: RouteDecision;
+    try {
+      d = this.router.route(r.keys);
+    } catch (err) {
+      // e.g. AFF_ERR_TABLE_FULL: lose this datagram (the peer retransmits), keep the primary up
+      this.metrics.dropped.inc({ reason: 'route-error' });
+      this.badInput.warn({ err: String(err) }, 'routing failed');
+      return false;
+    }
     if (d.kind === 'drop') {
       this.metrics.dropped.inc({ reason: d.reason });
       if (d.reason !== 'stray') this.replyStateless(msg, address, port, local, 503);
@@ -293,7 +301,13 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
     }
     const off = writeFrameHeader(this.frame, frameType, local, address, port);
     msg.copy(this.frame, off);
-    conn.write(this.frame, 0, off + msg.length);
+    try {
+      conn.write(this.frame, 0, off + msg.length);
+    } catch {
+      // the worker just died: its exit handler re-homes what it held; the peer retransmits
+      this.metrics.dropped.inc({ reason: 'worker-gone' });
+      return false;
+    }
     w.forwarded.inc();
     if (d.newConference) this.maybeScaleUp();
     return true;
@@ -391,8 +405,13 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
     fail: () => void,
     ok: () => void,
   ): void {
-    const d = this.router.route(keys);
-    const w = d.kind === 'worker' ? this.workers.get(d.worker) : undefined;
+    let d: RouteDecision | undefined;
+    try {
+      d = this.router.route(keys);
+    } catch {
+      d = undefined;
+    }
+    const w = d?.kind === 'worker' ? this.workers.get(d.worker) : undefined;
     if (!w || w.status === 'stopping' || !w.child.connected) {
       fail();
       return;
@@ -422,7 +441,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       },
     );
     this.metrics.handoffs.inc();
-    if (d.kind === 'worker' && d.newConference) this.maybeScaleUp();
+    if (d?.kind === 'worker' && d.newConference) this.maybeScaleUp();
   }
 
   // ---- workers ----

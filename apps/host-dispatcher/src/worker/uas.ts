@@ -83,6 +83,7 @@ export interface UasCounters {
   retransmissionsAbsorbed: number;
   noDialog481: number;
   rejected503: number;
+  strayResponses: number;
 }
 
 interface ServerTransaction {
@@ -211,7 +212,9 @@ export class SipUas {
   }
 
   /** Responses to our own requests: the focus sends none, so they are dropped (RFC 3261 §8.1.3.1 stray). */
-  onResponse(_res: SipResponse, _peer: Peer): void {}
+  onResponse(_res: SipResponse, _peer: Peer): void {
+    this.counters.strayResponses++;
+  }
 
   /** A well-formed-enough request we could not parse fully: 400 (or 513), stateless. */
   rejectMalformed(partial: SipRequest, peer: Peer, status: 400 | 513, why: string): void {
