@@ -129,6 +129,7 @@ export class SipUas {
     retransmissionsAbsorbed: 0,
     noDialog481: 0,
     rejected503: 0,
+    strayResponses: 0,
   };
 
   constructor(
