@@ -2,7 +2,7 @@
  * Running SIPp from tests and benchmarks: each run in its own temp dir (SIPp writes CSV and logs to its cwd), bounded
  * by `-m` and `-timeout`, stopped by pid, results read from its `-trace_stat` CSV.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,6 +26,11 @@ export interface SippRun {
   /** Whole-run cap (`-timeout`), seconds. */
   timeoutS?: number;
   args?: string[];
+  /**
+   * One conference per call, taken in turn from this list: the built-in uac scenario with the Request-URI user read
+   * from an injection file (`-inf`) instead of `-s`.
+   */
+  conferences?: string[];
   /** Called with SIPp's pid once started. */
   onStart?: (pid: number) => void;
 }
@@ -46,10 +51,18 @@ export interface SippResult {
 
 export async function runSipp(run: SippRun): Promise<SippResult> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sipp-'));
+  let scenarioArgs = ['-sn', run.scenario ?? 'uac'];
+  if (run.conferences?.length) {
+    const sf = path.join(dir, 'uac-conferences.xml');
+    fs.writeFileSync(sf, builtinScenario('uac').replaceAll('[service]', '[field0]'));
+    const inf = path.join(dir, 'conferences.csv');
+    fs.writeFileSync(inf, ['SEQUENTIAL', ...run.conferences].join('\n') + '\n');
+    scenarioArgs = ['-sf', sf, '-inf', inf];
+  } else if (run.scenario && !['uac', 'uas'].includes(run.scenario)) {
+    scenarioArgs = ['-sf', run.scenario];
+  }
   const args = [
-    ...(run.scenario === undefined || ['uac', 'uas'].includes(run.scenario)
-      ? ['-sn', run.scenario ?? 'uac']
-      : []),
+    ...scenarioArgs,
     run.target,
     '-i',
     '127.0.0.1',
@@ -117,11 +130,19 @@ export async function runSipp(run: SippRun): Promise<SippResult> {
 }
 
 function readLastStat(dir: string): Record<string, string> {
-  const file = fs.readdirSync(dir).find((f) => f.endsWith('.csv'));
+  const file = fs.readdirSync(dir).find((f) => f.endsWith('_.csv'));
   if (!file) return {};
   const lines = fs.readFileSync(path.join(dir, file), 'utf8').trim().split('\n');
   if (lines.length < 2) return {};
   const head = lines[0]!.split(';');
   const last = lines[lines.length - 1]!.split(';');
   return Object.fromEntries(head.map((h, i) => [h, last[i] ?? '']));
+}
+
+/** The XML of a SIPp built-in scenario (`sipp -sd`). */
+export function builtinScenario(name: 'uac' | 'uas'): string {
+  // `sipp -sd` prints the scenario and exits with 99
+  const r = spawnSync('sipp', ['-sd', name], { encoding: 'utf8' });
+  if (!r.stdout.includes('<scenario')) throw new Error(`sipp -sd ${name} printed no scenario: ${r.stderr}`);
+  return r.stdout;
 }
