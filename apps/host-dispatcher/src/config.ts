@@ -17,7 +17,9 @@ export const DISPATCHER_DEFAULTS = {
   controlToken: '',
   /** Workers started at once and kept at least. */
   minWorkers: 2,
-  /** Never more workers than this. */
+  /** Hot spares: started and connected, promoted at once when a worker crashes or more are needed. */
+  spareWorkers: 1,
+  /** Never more workers than this (spares not counted). */
   maxWorkers: 4,
   /** A worker is "above threshold" with this many Call-ID bindings; when all are, another is started. */
   loadThreshold: 2000,
@@ -58,6 +60,7 @@ export const DispatcherConfigSchema = Type.Object({
   controlPort: Type.Integer({ minimum: 0, maximum: 65535, default: d.controlPort }),
   controlToken: Type.String({ default: d.controlToken }),
   minWorkers: Type.Integer({ minimum: 1, maximum: 64, default: d.minWorkers }),
+  spareWorkers: Type.Integer({ minimum: 0, maximum: 8, default: d.spareWorkers }),
   maxWorkers: Type.Integer({ minimum: 1, maximum: 64, default: d.maxWorkers }),
   loadThreshold: Type.Integer({ minimum: 1, default: d.loadThreshold }),
   maxMessageBytes: Type.Integer({ minimum: 1024, maximum: 65535, default: d.maxMessageBytes }),

@@ -35,6 +35,12 @@ export const CLI: CliSpec = {
       doc: 'workers kept at least',
       defaultText: String(d.minWorkers),
     },
+    'spare-workers': {
+      type: 'string',
+      env: 'SIPDISP_SPARE_WORKERS',
+      doc: 'hot spare workers (take over at once after a crash)',
+      defaultText: String(d.spareWorkers),
+    },
     'max-workers': {
       type: 'string',
       env: 'SIPDISP_MAX_WORKERS',

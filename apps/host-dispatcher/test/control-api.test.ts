@@ -16,11 +16,15 @@ describe('control API on a running dispatcher', () => {
     const h = await fetch(`${d.control}/healthz`);
     expect(h.status).toBe(200);
     const ws = await d.workers();
-    expect(ws.map((w) => w.id)).toEqual(['w1', 'w2']);
+    // two active workers and one hot spare
+    expect(ws.map((w) => [w.id, w.status])).toEqual([
+      ['w1', 'ready'],
+      ['w2', 'ready'],
+      ['w3', 'spare'],
+    ]);
     for (const w of ws) {
       expect(w.pid).toBeGreaterThan(0);
       expect(w.state?.pid).toBe(w.pid);
-      expect(w.status).toBe('ready');
     }
     const r = await runSipp({ target: d.target, service: 'conf-api', calls: 5, rate: 10, timeoutS: 20 });
     expect(r.successful, r.diagnostics).toBe(5);
@@ -37,6 +41,7 @@ describe('control API on a running dispatcher', () => {
     }
     expect(await d.metric('sipdisp_datagrams_total')).toBe(15);
     const loads = (await d.workers()).map((w) => w.load);
+    expect(loads[2]).toBe(0);
     expect(loads.reduce((a, b) => a + b, 0)).toBe(5);
   });
 

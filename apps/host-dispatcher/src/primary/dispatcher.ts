@@ -40,7 +40,8 @@ import { frameMessage } from '../sip/framing.js';
 import { AffinityRouter, type RouteDecision, type Violation } from './router.js';
 import type { SessionEvent, SessionHost } from '../session-host.js';
 
-export type WorkerStatus = 'starting' | 'ready' | 'draining' | 'stopping';
+/** `spare`: started and connected but takes no traffic until a worker dies or more are needed. */
+export type WorkerStatus = 'starting' | 'spare' | 'ready' | 'draining' | 'stopping';
 
 interface WorkerSlot {
   readonly id: string;
@@ -53,6 +54,8 @@ interface WorkerSlot {
   retiring: boolean;
   drainTimer: ReturnType<typeof setTimeout> | undefined;
   dialogs: number;
+  /** A hot spare (promoted to active when needed). */
+  spare: boolean;
   readonly forwarded: { inc(): void };
 }
 
@@ -137,7 +140,8 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
     this.seqServer = server;
     for (const spec of this.config.listen) await this.bindAddress(parseListen(spec));
     const starting = [];
-    for (let i = 0; i < this.config.minWorkers; i++) starting.push(this.spawnWorker());
+    for (let i = 0; i < this.config.minWorkers; i++) starting.push(this.spawnWorker(false));
+    for (let i = 0; i < this.config.spareWorkers; i++) starting.push(this.spawnWorker(true));
     await Promise.all(starting.map((id) => this.waitReady(id)));
     this.logger.info({ addresses: this.addresses, workers: this.config.minWorkers }, 'dispatcher started');
   }
@@ -211,7 +215,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       this.router.workerDraining(id);
       this.sendTo(w, { t: 'drain' });
       // keep the pool at its minimum while this one drains
-      if (this.liveWorkers() - 1 < this.config.minWorkers) this.spawnWorker();
+      if (this.liveWorkers() - 1 < this.config.minWorkers) this.addActive();
       w.drainTimer = setTimeout(() => void this.stopWorker(w), this.config.drainTimeoutMs);
       this.checkDrained(w);
     }
@@ -222,7 +226,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
   async restartWorker(id: string): Promise<{ stopped: string; started: string }> {
     const w = this.mustGet(id);
     // the replacement first, so the pool never dips below its minimum
-    const started = this.spawnWorker();
+    const started = this.addActive();
     await this.stopWorker(w);
     await this.waitReady(started);
     return { stopped: id, started };
@@ -446,7 +450,31 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
 
   // ---- workers ----
 
-  private spawnWorker(): string {
+  /** One more active worker: a ready spare is promoted at once (and a new spare forked), else a fresh fork. */
+  private addActive(): string {
+    for (const w of this.workers.values()) {
+      if (w.spare && w.status === 'spare') {
+        w.spare = false;
+        w.status = 'ready';
+        this.router.workerUp(w.id);
+        this.logger.info({ worker: w.id, pid: w.pid }, 'spare worker promoted');
+        this.updateWorkerGauge();
+        this.ensureSpares();
+        return w.id;
+      }
+    }
+    return this.spawnWorker(false);
+  }
+
+  private ensureSpares(): void {
+    if (this.state !== 'running') return;
+    let spares = 0;
+    for (const w of this.workers.values())
+      if (w.spare && (w.status === 'starting' || w.status === 'spare')) spares++;
+    for (; spares < this.config.spareWorkers; spares++) this.spawnWorker(true);
+  }
+
+  private spawnWorker(spare: boolean): string {
     const id = `w${this.nextWorker++}`;
     const child = fork(this.workerEntry, [], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -462,6 +490,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       retiring: false,
       drainTimer: undefined,
       dialogs: 0,
+      spare,
       forwarded: this.metrics.forwarded.labels({ worker: id }),
     };
     this.workers.set(id, slot);
@@ -520,9 +549,10 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
   /** A worker is ready once it said so over IPC and its seqpacket connection said hello (either order). */
   private maybeReady(w: WorkerSlot): void {
     if (!w.conn || !this.readySignals.has(w.id) || w.status !== 'starting') return;
-    w.status = 'ready';
-    if (this.state === 'running') this.router.workerUp(w.id);
-    else {
+    w.status = w.spare ? 'spare' : 'ready';
+    if (this.state === 'running') {
+      if (!w.spare) this.router.workerUp(w.id);
+    } else {
       this.router.workerDraining(w.id);
       this.sendTo(w, { t: 'drain' });
     }
@@ -598,7 +628,12 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
     this.updateWorkerGauge();
     if (w.retiring || this.state !== 'running') {
       this.logger.info({ worker: w.id, code, signal }, 'worker stopped');
-      if (this.state === 'running' && this.liveWorkers() < this.config.minWorkers) this.spawnWorker();
+      if (this.state === 'running' && this.liveWorkers() < this.config.minWorkers) this.addActive();
+      return;
+    }
+    if (w.spare) {
+      this.logger.error({ worker: w.id, pid: w.pid, code, signal }, 'spare worker died');
+      setTimeout(() => this.ensureSpares(), 100);
       return;
     }
     // a crash: restart at once, backing off only if crashes come in a burst
@@ -613,9 +648,11 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
     );
     const restart = () => {
       if (this.state === 'running' && this.liveWorkers() < Math.max(this.config.minWorkers, 1))
-        this.spawnWorker();
+        this.addActive();
     };
-    if (this.crashBackoffMs) setTimeout(restart, this.crashBackoffMs);
+    // a ready spare takes over at once; a fresh fork waits out the crash backoff
+    const spareReady = [...this.workers.values()].some((x) => x.status === 'spare');
+    if (this.crashBackoffMs && !spareReady) setTimeout(restart, this.crashBackoffMs);
     else restart();
   }
 
@@ -637,20 +674,27 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
 
   private maybeScaleUp(): void {
     if (this.state !== 'running' || this.liveWorkers() >= this.config.maxWorkers) return;
-    if ([...this.workers.values()].some((w) => w.status === 'starting')) return;
+    if ([...this.workers.values()].some((w) => w.status === 'starting' && !w.spare)) return;
     if (!this.router.allAboveThreshold()) return;
-    const id = this.spawnWorker();
+    const id = this.addActive();
     this.logger.info({ worker: id }, 'every worker above the load threshold: started another');
   }
 
   private liveWorkers(): number {
     let n = 0;
-    for (const w of this.workers.values()) if (w.status === 'starting' || w.status === 'ready') n++;
+    for (const w of this.workers.values())
+      if (!w.spare && (w.status === 'starting' || w.status === 'ready')) n++;
     return n;
   }
 
   private updateWorkerGauge(): void {
-    const counts: Record<WorkerStatus, number> = { starting: 0, ready: 0, draining: 0, stopping: 0 };
+    const counts: Record<WorkerStatus, number> = {
+      starting: 0,
+      spare: 0,
+      ready: 0,
+      draining: 0,
+      stopping: 0,
+    };
     for (const w of this.workers.values()) counts[w.status]++;
     for (const [state, n] of Object.entries(counts)) this.metrics.workers.set({ state }, n);
   }
