@@ -40,6 +40,9 @@ export async function startDispatcher(
       String(min),
       '--max-workers',
       String(opts.maxWorkers ?? Math.max(min, 4)),
+      // short drains so that stopping a test dispatcher does not wait for abandoned dialogs
+      '--drain-timeout-ms',
+      '2000',
       ...(opts.args ?? []),
     ],
     { env: { ...process.env, LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn' } },
