@@ -55,7 +55,9 @@ export class StandaloneSipServer implements Startable {
       } catch {
         // capped by the kernel
       }
-      udp.on('message', (msg, r) => this.onMessage(msg, { transport: 'udp', address: r.address, port: r.port, local: 0 }, false));
+      udp.on('message', (msg, r) =>
+        this.onMessage(msg, { transport: 'udp', address: r.address, port: r.port, local: 0 }, false),
+      );
       this.udp = udp;
     }
     if (this.init.tcp !== false) {
@@ -79,7 +81,13 @@ export class StandaloneSipServer implements Startable {
     const id = this.nextConn++;
     this.conns.set(id, sock);
     const framer = new StreamFramer(this.maxBytes);
-    const peer: Peer = { transport: 'tcp', address: sock.remoteAddress ?? '', port: sock.remotePort ?? 0, local: 0, conn: id };
+    const peer: Peer = {
+      transport: 'tcp',
+      address: sock.remoteAddress ?? '',
+      port: sock.remotePort ?? 0,
+      local: 0,
+      conn: id,
+    };
     sock.on('data', (chunk) => {
       framer.push(chunk);
       for (;;) {
@@ -100,7 +108,8 @@ export class StandaloneSipServer implements Startable {
     try {
       const r = parseSipMessage(bytes, { stream, maxBytes: this.maxBytes });
       if (!r.ok) {
-        if (r.partial) this.uas.rejectMalformed(r.partial, peer, r.error === 'too-large' ? 513 : 400, r.error);
+        if (r.partial)
+          this.uas.rejectMalformed(r.partial, peer, r.error === 'too-large' ? 513 : 400, r.error);
         return;
       }
       if (r.message.kind === 'request') this.uas.onRequest(r.message, peer);
