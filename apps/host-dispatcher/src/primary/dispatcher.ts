@@ -96,7 +96,10 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
   private nextWorker = 1;
   private state: 'new' | 'running' | 'draining' | 'stopped' = 'new';
   private queryId = 0;
-  private readonly pendingQueries = new Map<number, (s: WorkerState) => void>();
+  private readonly pendingQueries = new Map<
+    number,
+    { worker: string; resolve: (s: WorkerState | undefined) => void }
+  >();
   /** Reused for every forwarded datagram: header + payload. */
   private readonly frame: Buffer;
   private lastCrashAt = 0;
@@ -595,7 +598,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
         return;
       }
       case 'state':
-        this.pendingQueries.get(m.q)?.(m.state);
+        this.pendingQueries.get(m.q)?.resolve(m.state);
         this.pendingQueries.delete(m.q);
         return;
       case 'malformed':
@@ -620,6 +623,8 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
     this.readySignals.delete(w.id);
     clearTimeout(w.drainTimer);
     const dropped = this.router.workerDown(w.id);
+    // a dead worker will not answer: do not make the control API wait for it
+    for (const p of [...this.pendingQueries.values()]) if (p.worker === w.id) p.resolve(undefined);
     if (w.conn) {
       const c = w.conn;
       setImmediate(() => c.destroy());
@@ -707,9 +712,13 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
         this.pendingQueries.delete(q);
         resolve(undefined);
       }, 1000);
-      this.pendingQueries.set(q, (s) => {
-        clearTimeout(t);
-        resolve(s);
+      this.pendingQueries.set(q, {
+        worker: w.id,
+        resolve: (s) => {
+          clearTimeout(t);
+          this.pendingQueries.delete(q);
+          resolve(s);
+        },
       });
       this.sendTo(w, { t: 'query', q });
     });

@@ -25,6 +25,8 @@ export class StandaloneSipServer implements Startable {
   private nextConn = 1;
   private readonly uas: SipUas;
   private readonly maxBytes: number;
+  /** Dialogs up right now. */
+  dialogs = 0;
 
   constructor(private readonly init: StandaloneInit) {
     this.maxBytes = init.maxMessageBytes ?? 16384;
@@ -33,7 +35,11 @@ export class StandaloneSipServer implements Startable {
         clock: new SystemClock(),
         send: (bytes, to) => this.transmit(bytes, to),
         localAddress: () => ({ address: init.host, port: init.port }),
-        events: { dialogOpened: () => {}, dialogClosed: () => {} },
+        events: {
+          // no primary to tell: a standalone worker only counts
+          dialogOpened: () => void this.dialogs++,
+          dialogClosed: () => void this.dialogs--,
+        },
       },
       init.uas,
     );
