@@ -9,7 +9,14 @@ export default [
   ...nx.configs['flat/typescript'],
   prettier,
   {
-    ignores: ['**/dist', '**/out-tsc', '**/node_modules', '**/.nx', '**/vite.config.*.timestamp*', 'reports/**'],
+    ignores: [
+      '**/dist',
+      '**/out-tsc',
+      '**/node_modules',
+      '**/.nx',
+      '**/vite.config.*.timestamp*',
+      'reports/**',
+    ],
   },
   {
     files: ['**/*.ts', '**/*.mts', '**/*.js', '**/*.mjs'],

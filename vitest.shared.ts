@@ -22,7 +22,10 @@ export function projectTestConfig(projectRoot: string, name: string, overrides: 
       environment: 'node',
       testTimeout: 30_000,
       hookTimeout: 60_000,
-      reporters: ['default', ['json', { outputFile: path.join(workspaceRoot, 'reports/vitest', `${name}.json`) }]],
+      reporters: [
+        'default',
+        ['json', { outputFile: path.join(workspaceRoot, 'reports/vitest', `${name}.json`) }],
+      ],
       ...overrides,
     },
   });

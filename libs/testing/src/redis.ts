@@ -61,12 +61,32 @@ export async function startRedis(opts: { host?: string; port?: number } = {}): P
   let proc: Spawned;
   const launch = async () => {
     proc = spawnProcess(bin, [
-      '--port', String(port), '--bind', host, '--save', '', '--appendonly', 'no', '--dir', dir,
-      '--notify-keyspace-events', 'Ex', '--daemonize', 'no', '--protected-mode', 'no', '--loglevel', 'warning',
+      '--port',
+      String(port),
+      '--bind',
+      host,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      '--notify-keyspace-events',
+      'Ex',
+      '--daemonize',
+      'no',
+      '--protected-mode',
+      'no',
+      '--loglevel',
+      'warning',
     ]);
-    await waitFor(`redis-server on ${host}:${port} (output: ${proc.output().slice(-500)})`, () => ping(host, port), {
-      timeoutMs: 10_000,
-    });
+    await waitFor(
+      `redis-server on ${host}:${port} (output: ${proc.output().slice(-500)})`,
+      () => ping(host, port),
+      {
+        timeoutMs: 10_000,
+      },
+    );
   };
   await launch();
   return {

@@ -34,7 +34,9 @@ describe('startRedis', () => {
 describe('waitFor', () => {
   it('returns the first truthy value', async () => {
     let n = 0;
-    await expect(waitFor('n to reach 3', () => (++n >= 3 ? n : undefined), { intervalMs: 1 })).resolves.toBe(3);
+    await expect(waitFor('n to reach 3', () => (++n >= 3 ? n : undefined), { intervalMs: 1 })).resolves.toBe(
+      3,
+    );
   });
 
   it('fails with a message naming what it waited for', async () => {

@@ -1,0 +1,298 @@
+/**
+ * The direct push channel over TCP: a {@link PushPublisher} (e.g. a container) dials one {@link PushSubscriber}
+ * (e.g. the balancer), sends its full record at once and every heartbeatMs, and a delta at once on every change.
+ * The subscriber reports `failed` when a publisher is silent past deadlineMs or drops without a goodbye.
+ * Garbage on a connection is a typed, counted error that closes that connection only.
+ */
+import net from 'node:net';
+import {
+  ConfigError,
+  RateLimitedLog,
+  silentLogger,
+  type Clock,
+  type Logger,
+  type Startable,
+  type TimerHandle,
+} from '@switchyard/core';
+import { ErrorCounter, RegistryError } from './errors.js';
+import {
+  FrameDecoder,
+  PushPeer,
+  decodeMessage,
+  encodeFrame,
+  type PushEvent,
+  type PushMessage,
+} from './push-protocol.js';
+import type { RecordPatch, ServiceRecord } from './types.js';
+import { applyPatch, checkLimits, normalizeInput, type RecordBody, type RecordLimits } from './validate.js';
+
+export const PUSH_DEFAULTS = Object.freeze({
+  heartbeatMs: 1000, // full record once a second: cheap, and bounds how stale a lost delta can leave a subscriber
+  deadlineMs: 3500, // three missed heartbeats plus slack before a publisher counts as failed
+  maxFrameBytes: 64 * 1024, // far above a record with maximal meta; anything larger is garbage
+  reconnectMs: 500, // a publisher redials twice a second while its subscriber is away
+});
+
+/** Short timers for tests. */
+export const PUSH_TEST_PROFILE = Object.freeze({
+  ...PUSH_DEFAULTS,
+  heartbeatMs: 100,
+  deadlineMs: 350,
+  reconnectMs: 50,
+});
+
+function positive(obj: Record<string, unknown>): void {
+  for (const [k, v] of Object.entries(obj)) {
+    if (!Number.isInteger(v) || (v as number) <= 0)
+      throw new ConfigError(k, `must be a positive integer (got ${String(v)})`);
+  }
+}
+
+/** A subscriber-side event: the peer's state change, or bad input on its connection. */
+export type PushSubscriberEvent =
+  (PushEvent & { peer: string }) | { type: 'error'; peer: string; error: RegistryError };
+
+export interface PushSubscriberInit {
+  host?: string;
+  /** 0 = any free port (read it from address()). */
+  port?: number;
+  deadlineMs?: number;
+  maxFrameBytes?: number;
+  limits?: Partial<RecordLimits>;
+}
+
+export class PushSubscriber implements Startable {
+  readonly errors = new ErrorCounter();
+  private readonly clock: Clock;
+  private readonly log: RateLimitedLog;
+  private readonly config: Readonly<{
+    host: string;
+    port: number;
+    deadlineMs: number;
+    maxFrameBytes: number;
+  }>;
+  private readonly limits: Readonly<RecordLimits>;
+  private server: net.Server | undefined;
+  private ticker: TimerHandle | undefined;
+  private readonly peers = new Map<net.Socket, { name: string; peer: PushPeer }>();
+  private readonly listeners = new Set<(e: PushSubscriberEvent) => void>();
+  private seq = 0;
+
+  constructor(components: { clock: Clock; logger?: Logger }, init: PushSubscriberInit = {}) {
+    this.clock = components.clock;
+    this.log = new RateLimitedLog(components.logger ?? silentLogger, this.clock);
+    const { deadlineMs, maxFrameBytes } = { ...PUSH_DEFAULTS, ...init };
+    positive({ deadlineMs, maxFrameBytes });
+    const port = init.port ?? 0;
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new ConfigError('port', `must be 0..65535 (got ${port})`);
+    this.config = Object.freeze({ host: init.host ?? '127.0.0.1', port, deadlineMs, maxFrameBytes });
+    this.limits = checkLimits(init.limits);
+  }
+
+  on(listener: (e: PushSubscriberEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The records of every live publisher. */
+  records(): ServiceRecord[] {
+    return [...this.peers.values()].flatMap((p) =>
+      p.peer.current && !p.peer.finished ? [p.peer.current] : [],
+    );
+  }
+
+  address(): { host: string; port: number } {
+    const a = this.server?.address();
+    if (!a || typeof a === 'string')
+      throw new RegistryError('REG_ERR_STOPPED', 'push subscriber is not listening');
+    return { host: a.address, port: a.port };
+  }
+
+  async start(): Promise<void> {
+    if (this.server) return;
+    const server = net.createServer((sock) => this.accept(sock));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.config.port, this.config.host, () => resolve());
+    });
+    this.server = server;
+    // a quarter of the deadline: a silent publisher is reported at most deadline * 1.25 after its last message
+    this.ticker = this.clock.setInterval(
+      () => this.tick(),
+      Math.max(1, Math.floor(this.config.deadlineMs / 4)),
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.clock.clearInterval(this.ticker);
+    this.ticker = undefined;
+    const server = this.server;
+    this.server = undefined;
+    for (const sock of this.peers.keys()) sock.destroy();
+    this.peers.clear();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private accept(sock: net.Socket): void {
+    const name = `${sock.remoteAddress}:${sock.remotePort}#${++this.seq}`;
+    const peer = new PushPeer(this.config.deadlineMs, this.clock.now(), this.limits);
+    const decoder = new FrameDecoder(this.config.maxFrameBytes);
+    this.peers.set(sock, { name, peer });
+    sock.setNoDelay(true);
+    sock.on('data', (chunk: Buffer) => {
+      try {
+        for (const body of decoder.push(chunk)) {
+          for (const e of peer.onMessage(decodeMessage(body, this.limits), this.clock.now()))
+            this.emit({ ...e, peer: name });
+          if (peer.finished) sock.end();
+        }
+      } catch (err) {
+        const error =
+          err instanceof RegistryError
+            ? err
+            : new RegistryError('REG_ERR_BAD_MESSAGE', String(err), { cause: err });
+        this.errors.count(error.code);
+        this.log.warn(
+          { peer: name, code: error.code, err: error.message },
+          'bad input on push channel; closing the connection',
+        );
+        this.emit({ type: 'error', peer: name, error });
+        // a byte stream cannot resynchronise after garbage: drop this connection, nothing else
+        for (const e of peer.onClose(`closed after bad input (${error.code})`))
+          this.emit({ ...e, peer: name });
+        sock.destroy();
+      }
+    });
+    sock.on('error', () => undefined); // the close handler reports it
+    sock.on('close', () => {
+      this.peers.delete(sock);
+      for (const e of peer.onClose('connection closed without goodbye')) this.emit({ ...e, peer: name });
+    });
+  }
+
+  private tick(): void {
+    const now = this.clock.now();
+    for (const [sock, { name, peer }] of this.peers) {
+      const events = peer.onTick(now);
+      for (const e of events) this.emit({ ...e, peer: name });
+      if (events.length) sock.destroy();
+    }
+  }
+
+  private emit(e: PushSubscriberEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+}
+
+export interface PushPublisherInit {
+  host: string;
+  port: number;
+  /** The record to publish (no TTL: the subscriber's deadline plays that part). */
+  record: Omit<RecordBody, 'region' | 'load' | 'capacity' | 'state' | 'meta'> & Partial<RecordBody>;
+  heartbeatMs?: number;
+  reconnectMs?: number;
+  limits?: Partial<RecordLimits>;
+}
+
+export class PushPublisher implements Startable {
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly config: Readonly<{ host: string; port: number; heartbeatMs: number; reconnectMs: number }>;
+  private readonly limits: Readonly<RecordLimits>;
+  private body: RecordBody;
+  private sock: net.Socket | undefined;
+  private connected = false;
+  private running = false;
+  private heartbeat: TimerHandle | undefined;
+  private redial: TimerHandle | undefined;
+  private seq = 0;
+  private readonly listeners = new Set<(e: { type: 'connected' | 'disconnected' }) => void>();
+
+  /** Throws REG_ERR_INVALID_RECORD / REG_ERR_META_TOO_LARGE for a bad record. */
+  constructor(components: { clock: Clock; logger?: Logger }, init: PushPublisherInit) {
+    this.clock = components.clock;
+    this.logger = components.logger ?? silentLogger;
+    const { heartbeatMs, reconnectMs } = { ...PUSH_DEFAULTS, ...init };
+    positive({ heartbeatMs, reconnectMs, port: init.port });
+    this.config = Object.freeze({ host: init.host, port: init.port, heartbeatMs, reconnectMs });
+    this.limits = checkLimits(init.limits);
+    this.body = normalizeInput({ ...init.record, ttlMs: 1 }, this.limits).body;
+  }
+
+  get record(): RecordBody {
+    return { ...this.body, meta: { ...this.body.meta } };
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  on(listener: (e: { type: 'connected' | 'disconnected' }) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    this.heartbeat = this.clock.setInterval(
+      () => this.send({ v: 1, k: 'hb', seq: this.seq++, record: this.body }),
+      this.config.heartbeatMs,
+    );
+    await this.dial();
+  }
+
+  /** Applies the change and sends it at once (if connected; otherwise the heartbeat after reconnecting carries it). */
+  update(patch: RecordPatch): RecordBody {
+    this.body = applyPatch(this.body, patch, this.limits);
+    this.send({ v: 1, k: 'delta', seq: this.seq++, patch });
+    return this.record;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.clock.clearInterval(this.heartbeat);
+    this.clock.clearTimeout(this.redial);
+    const sock = this.sock;
+    this.sock = undefined;
+    if (sock && this.connected) {
+      sock.write(encodeFrame({ v: 1, k: 'bye', seq: this.seq++ }));
+      await new Promise<void>((resolve) => {
+        sock.once('close', () => resolve());
+        sock.end();
+      });
+    } else sock?.destroy();
+    this.connected = false;
+  }
+
+  private dial(): Promise<void> {
+    return new Promise((resolve) => {
+      const sock = net.connect({ host: this.config.host, port: this.config.port });
+      this.sock = sock;
+      sock.setNoDelay(true);
+      sock.once('connect', () => {
+        this.connected = true;
+        this.send({ v: 1, k: 'hb', seq: this.seq++, record: this.body }); // full state first, at once
+        for (const l of this.listeners) l({ type: 'connected' });
+        resolve();
+      });
+      sock.on('data', () => undefined); // the subscriber sends nothing; ignore rather than buffer
+      sock.on('error', (err) => this.logger.debug({ err }, 'push channel error'));
+      sock.once('close', () => {
+        const was = this.connected;
+        this.connected = false;
+        if (was) for (const l of this.listeners) l({ type: 'disconnected' });
+        if (this.sock === sock && this.running) {
+          this.redial = this.clock.setTimeout(() => void this.dial(), this.config.reconnectMs);
+        }
+        resolve();
+      });
+    });
+  }
+
+  private send(msg: PushMessage): void {
+    if (this.connected && this.sock) this.sock.write(encodeFrame(msg));
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * Lua scripts of the Redis backend. Every script touches only the keys of ONE service, which share the hash tag
+ * `{service}`, so each runs in one slot (Redis Cluster ready). Time comes from the caller's injected clock (ARGV),
+ * never from the server, so expiry follows the store's Clock.
+ *
+ * KEYS: 1 rec (HASH id→body JSON), 2 rv (HASH id→record revision), 3 exp (ZSET id→expiresAt),
+ *       4 rev (STRING service revision counter), 5 feed (STREAM, entry id `<revision>-0`), 6 epoch (STRING)
+ * ARGV: 1 feed max length, 2 GC TTL ms, 3 now ms, 4 epoch candidate, then per script.
+ */
+const PRELUDE = `
+local rec, rv, exp, rev, feed, epoch = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local maxlen, gcms, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local function touch()
+  redis.call('SET', epoch, ARGV[4], 'NX')
+  for i = 1, 6 do redis.call('PEXPIRE', KEYS[i], gcms) end
+end
+local function emit(t, id, body, recrev, expat)
+  if redis.call('EXISTS', rev) == 0 and redis.call('EXISTS', feed) == 1 then
+    -- the counter was garbage-collected apart from the feed: start a new epoch so watchers reset
+    redis.call('DEL', feed)
+    redis.call('SET', epoch, ARGV[4])
+  end
+  local r = redis.call('INCR', rev)
+  if recrev == nil then recrev = r end
+  redis.call('XADD', feed, 'MAXLEN', '~', maxlen, string.format('%d-0', r), 't', t, 'id', id, 'b', body, 'v', recrev, 'e', expat)
+  return r
+end
+local function drop(id, t)
+  local body = redis.call('HGET', rec, id)
+  local v = redis.call('HGET', rv, id)
+  local e = redis.call('ZSCORE', exp, id)
+  redis.call('HDEL', rec, id)
+  redis.call('HDEL', rv, id)
+  redis.call('ZREM', exp, id)
+  return emit(t, id, body, v, e)
+end
+-- live(id): true if the record exists and is not past expiresAt; a record past it is expired here, atomically,
+-- so whichever caller (sweeper, renew, put) sees it first publishes the one 'expired' event
+local function live(id)
+  local e = redis.call('ZSCORE', exp, id)
+  if not e then return false end
+  if tonumber(e) <= now then
+    drop(id, 'expired')
+    touch()
+    return false
+  end
+  return true
+end
+`;
+
+/** ARGV 5 id, 6 body, 7 expiresAt ('' = keep), 8 expectRevision (-1 = none), 9 mode put|update → {status, revision, expiresAt}. */
+export const WRITE = `${PRELUDE}
+local id, body, expat, expect, mode = ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8]), ARGV[9]
+local isLive = live(id)
+local cur = 0
+if isLive then cur = tonumber(redis.call('HGET', rv, id)) end
+if mode == 'update' and not isLive then return {'NOT_FOUND', 0, 0} end
+if expect >= 0 and cur ~= expect then return {'CONFLICT', cur, 0} end
+if expat == '' then expat = redis.call('ZSCORE', exp, id) end
+local t = 'added'
+if isLive then t = 'updated' end
+local r = emit(t, id, body, nil, expat)
+redis.call('HSET', rec, id, body)
+redis.call('HSET', rv, id, r)
+redis.call('ZADD', exp, expat, id)
+touch()
+return {'OK', r, expat}
+`;
+
+/** ARGV 5 id, 6 expiresAt → {status, revision, body}. */
+export const RENEW = `${PRELUDE}
+local id, expat = ARGV[5], ARGV[6]
+if not live(id) then return {'NOT_FOUND', 0, ''} end
+redis.call('ZADD', exp, 'XX', expat, id)
+touch()
+return {'OK', tonumber(redis.call('HGET', rv, id)), redis.call('HGET', rec, id)}
+`;
+
+/** ARGV 5 id → 1 removed, 0 not live. */
+export const REMOVE = `${PRELUDE}
+local id = ARGV[5]
+if not live(id) then return 0 end
+drop(id, 'removed')
+touch()
+return 1
+`;
+
+/** ARGV 5 limit → number of records expired. */
+export const SWEEP = `${PRELUDE}
+local ids = redis.call('ZRANGEBYSCORE', exp, '-inf', now, 'LIMIT', 0, tonumber(ARGV[5]))
+for _, id in ipairs(ids) do drop(id, 'expired') end
+if #ids > 0 then touch() end
+return #ids
+`;
+
+/**
+ * ARGV 5 mode all|one|none, 6 id → {epoch, revision, firstFeedId, id1, body1, rv1, exp1, ...}. Creates the
+ * epoch if missing, so a watcher can later tell that the data it saw is gone (restart, GC).
+ */
+export const READ = `${PRELUDE}
+redis.call('SET', epoch, ARGV[4], 'NX')
+redis.call('PEXPIRE', epoch, gcms)
+local out = {redis.call('GET', epoch), tonumber(redis.call('GET', rev) or '0'), ''}
+local first = redis.call('XRANGE', feed, '-', '+', 'COUNT', 1)
+if #first > 0 then out[3] = first[1][1] end
+local ids
+if ARGV[5] == 'one' then ids = {ARGV[6]} elseif ARGV[5] == 'all' then ids = redis.call('ZRANGEBYSCORE', exp, '(' .. ARGV[3], '+inf') else ids = {} end
+for _, id in ipairs(ids) do
+  local e = redis.call('ZSCORE', exp, id)
+  if e and tonumber(e) > now then
+    table.insert(out, id)
+    table.insert(out, redis.call('HGET', rec, id))
+    table.insert(out, redis.call('HGET', rv, id))
+    table.insert(out, e)
+  end
+end
+return out
+`;

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '@switchyard/core';
+import { Lease, MemoryRegistryStore, type FeedEvent } from '../src/index.js';
+
+describe('Lease (memory store, manual clock)', () => {
+  const setup = async () => {
+    const clock = new ManualClock();
+    const store = new MemoryRegistryStore({ clock }, { sweepIntervalMs: 50 });
+    await store.start();
+    const lease = new Lease(
+      { store, clock },
+      { record: { id: 's1', service: 'sched', address: '127.0.0.1:9000', ttlMs: 900 } },
+    );
+    const seen: string[] = [];
+    lease.on((e) => seen.push(e.type));
+    return { clock, store, lease, seen };
+  };
+
+  it('puts at start, renews every ttl/3 so the record never expires, removes at stop', async () => {
+    const { clock, store, lease, seen } = await setup();
+    const events: FeedEvent[] = [];
+    const w = store.watch('sched');
+    const reading = (async () => {
+      for await (const e of w) events.push(e);
+    })();
+    await lease.start();
+    expect(lease.record).toMatchObject({ id: 's1', revision: 1 });
+    for (let i = 0; i < 10; i++) await clock.advanceAsync(300);
+    expect(seen.filter((t) => t === 'renewed')).toHaveLength(10);
+    expect(await store.get('sched', 's1')).toBeDefined();
+    await lease.stop();
+    expect(await store.get('sched', 's1')).toBeUndefined();
+    w.close();
+    await reading;
+    expect(events.map((e) => e.type)).toEqual(['snapshot', 'added', 'removed']);
+  });
+
+  it('update publishes at once; a lost lease is re-put and reported', async () => {
+    const { clock, store, lease, seen } = await setup();
+    await lease.start();
+    const r = await lease.update({ load: 4 });
+    expect(r.load).toBe(4);
+    expect((await store.get('sched', 's1'))!.load).toBe(4);
+    // someone else removed it (or it expired while this process stalled): the next heartbeat re-registers
+    await store.remove('sched', 's1');
+    await clock.advanceAsync(300);
+    expect(seen).toEqual(['registered', 'lost', 'registered']);
+    expect((await store.get('sched', 's1'))!.load).toBe(4); // the patch survives the re-put
+    await lease.stop();
+  });
+
+  it('rejects a renew interval that cannot keep the record alive', async () => {
+    const clock = new ManualClock();
+    const store = new MemoryRegistryStore({ clock });
+    expect(
+      () =>
+        new Lease(
+          { store, clock },
+          { record: { id: 'a', service: 's', address: 'x', ttlMs: 100 }, renewEveryMs: 100 },
+        ),
+    ).toThrow(/renewEveryMs/);
+  });
+});
