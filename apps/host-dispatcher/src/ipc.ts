@@ -77,7 +77,8 @@ export type ToWorker =
       statsIntervalMs: number;
     }
   | { t: 'udp'; local: number }
-  | { t: 'tcp'; local: number; peer: LocalAddress; bytes: string }
+  /** `bytes`: what the primary read before the hand-off (a Uint8Array after structured clone). */
+  | { t: 'tcp'; local: number; peer: LocalAddress; bytes: Uint8Array }
   | { t: 'drain' }
   | { t: 'query'; q: number }
   | { t: 'violation'; kind: 'conference' | 'dialog'; key: string; owner: string };

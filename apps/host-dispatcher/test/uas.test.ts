@@ -51,7 +51,7 @@ describe('SipUas', () => {
     const ok = t.sent[2]!;
     expect(ok.body.toString()).toMatch(/^v=0\r\n[\s\S]*m=audio \d+ RTP\/AVP 0\r\n$/);
     const toTag = toTagOf(ok)!;
-    expect(toTag).toMatch(/^[0-9a-f]{12}$/);
+    expect(toTag).toMatch(/^[0-9a-f]{16}$/);
     expect(t.events).toEqual(['open conf-7 call-1@127.0.0.1']);
     expect(t.uas.conferenceViews()).toEqual([
       { id: 'conf-7', participants: [expect.stringContaining('call-1')] },

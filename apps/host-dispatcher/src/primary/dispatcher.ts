@@ -437,7 +437,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
     while ((extra = sock.read() as Buffer | null) !== null) bytes = Buffer.concat([bytes, extra]);
     const peer = { address: sock.remoteAddress ?? '', port: sock.remotePort ?? 0 };
     w.child.send(
-      { t: 'tcp', local, peer, bytes: bytes.toString('base64') } satisfies ToWorker,
+      { t: 'tcp', local, peer, bytes } satisfies ToWorker,
       sock,
       { keepOpen: false },
       (err) => {
@@ -481,6 +481,8 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
     const id = `w${this.nextWorker++}`;
     const child = fork(this.workerEntry, [], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // structured clone: the bytes read before a TCP hand-off travel as a Buffer, not base64 in JSON
+      serialization: 'advanced',
       env: { ...process.env },
     });
     const slot: WorkerSlot = {

@@ -491,8 +491,12 @@ function dialogKeyOf(req: SipRequest, toTag: string): string {
   return `${headerValue(req.headers, 'call-id') ?? ''}\n${tagOf(headerValue(req.headers, 'from')) ?? ''}\n${toTag}`;
 }
 
+/** Unique per process start (random) and per tag (counter): no crypto call per transaction. */
+const TAG_PREFIX = randomBytes(4).toString('hex');
+let tagCounter = 0;
 function newTag(): string {
-  return randomBytes(6).toString('hex');
+  tagCounter = (tagCounter + 1) >>> 0;
+  return `${TAG_PREFIX}${tagCounter.toString(16).padStart(8, '0')}`;
 }
 
 function allow(): SipHeader {
