@@ -39,6 +39,8 @@ export const DISPATCHER_DEFAULTS = {
   t1Ms: 500,
   /** Workers wait this long (ms) between 180 and 200; 0 answers at once. */
   answerDelayMs: 0,
+  /** Workers send 180 Ringing before the 200. */
+  ringing: true,
   /** Directory for the seqpacket socket; empty: a fresh one under the OS temp dir. */
   runtimeDir: '',
 } as const;
@@ -71,6 +73,7 @@ export const DispatcherConfigSchema = Type.Object({
   workerStartTimeoutMs: Type.Integer({ minimum: 100, default: d.workerStartTimeoutMs }),
   t1Ms: Type.Integer({ minimum: 10, maximum: 10_000, default: d.t1Ms }),
   answerDelayMs: Type.Integer({ minimum: 0, maximum: 60_000, default: d.answerDelayMs }),
+  ringing: Type.Boolean({ default: d.ringing }),
   runtimeDir: Type.String({ default: d.runtimeDir }),
 });
 export type DispatcherConfig = Static<typeof DispatcherConfigSchema>;

@@ -81,6 +81,11 @@ export const CLI: CliSpec = {
       doc: 'delay between 180 and 200 in the workers',
       defaultText: String(d.answerDelayMs),
     },
+    'no-ringing': {
+      type: 'boolean',
+      doc: 'workers answer 100 then 200, without 180 (benchmarks behind reordering proxies)',
+      field: 'noRinging',
+    },
     'runtime-dir': {
       type: 'string',
       doc: 'directory for the worker seqpacket socket',
@@ -99,7 +104,8 @@ async function main(): Promise<void> {
     process.stdout.write(cli.text);
     return;
   }
-  const config = parseDispatcherConfig(cli.values);
+  const { noRinging, ...values } = cli.values;
+  const config = parseDispatcherConfig({ ...values, ...(noRinging === true ? { ringing: false } : {}) });
   const logger = createLogger('host-dispatcher');
   const service = new DispatcherService({ logger }, config);
   stopOnSignals(service, logger, config.drainTimeoutMs + 10_000);

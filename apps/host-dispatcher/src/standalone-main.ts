@@ -15,6 +15,7 @@ const cli = parseCli(
     options: {
       listen: { type: 'string', doc: 'host:port for UDP and TCP', defaultText: '127.0.0.1:5070' },
       cluster: { type: 'string', doc: 'run N workers under node:cluster (TCP only)' },
+      'no-ringing': { type: 'boolean', doc: 'answer 100 then 200, without 180', field: 'noRinging' },
       'no-udp': { type: 'boolean', doc: 'TCP only', field: 'noUdp' },
     },
   },
@@ -24,7 +25,7 @@ if (cli.help) {
   process.stdout.write(cli.text);
   process.exit(0);
 }
-const v = cli.values as { listen?: string; cluster?: string; noUdp?: boolean };
+const v = cli.values as { listen?: string; cluster?: string; noUdp?: boolean; noRinging?: boolean };
 const { host, port } = parseListen(v.listen ?? '127.0.0.1:5070');
 const n = Number(v.cluster ?? 0);
 
@@ -39,7 +40,12 @@ if (n > 0 && cluster.isPrimary) {
     process.exit(0);
   });
 } else {
-  const server = new StandaloneSipServer({ host, port, udp: n > 0 ? false : !v.noUdp });
+  const server = new StandaloneSipServer({
+    host,
+    port,
+    udp: n > 0 ? false : !v.noUdp,
+    uas: { ringing: v.noRinging !== true },
+  });
   server.start().then(
     () => {
       if (n === 0) process.stdout.write(`ready ${host}:${port}\n`);

@@ -12,7 +12,7 @@ import { invite } from './sip-fixtures.js';
 
 const peer: Peer = { transport: 'udp', address: '127.0.0.1', port: 5080, local: 0 };
 
-function setup(init: { answerDelayMs?: number } = {}) {
+function setup(init: { answerDelayMs?: number; ringing?: boolean } = {}) {
   const clock = new ManualClock();
   const sent: SipResponse[] = [];
   const events: string[] = [];
@@ -113,6 +113,12 @@ describe('SipUas', () => {
     t.feed(invite({ method: 'ACK', toTag: 'nope', branch: 'z9hG4bK-a', body: '' }));
     expect(t.statuses()).toEqual([481, 200, 200, 501]);
     expect(t.uas.counters.noDialog481).toBe(1);
+  });
+
+  it('can answer without 180 (ringing: false)', () => {
+    const t = setup({ ringing: false });
+    t.feed(invite());
+    expect(t.statuses()).toEqual([100, 200]);
   });
 
   it('gives up a dialog whose 2xx is never ACKed (64*T1), and refuses new conferences when draining', () => {

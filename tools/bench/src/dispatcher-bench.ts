@@ -188,6 +188,8 @@ export function renderMarkdown(r: DispatcherBenchReport): string {
     '',
     '## Highest error-free call rate (SIPp uac, one conference per call from an injection file)',
     '',
+    'Workers answer INVITE with 100 then 200 (`--no-ringing`) in every set-up: through Kamailio a 180 can arrive',
+    "after the 200 (its processes relay in parallel), which SIPp's uac counts as unexpected.",
     `Each step runs ${r.options.durationS} s of calls; a rate counts when every call succeeded, with no unexpected`,
     'message, and SIPp achieved at least 85 % of the asked rate. Doubling from',
     `${r.options.start} calls/s, then ${r.options.refine} bisection steps.`,

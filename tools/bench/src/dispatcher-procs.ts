@@ -56,10 +56,13 @@ async function until(what: string, check: () => boolean | Promise<boolean>, ms =
 }
 
 export async function startStandalone(port: number, opts: { cluster?: number } = {}): Promise<Proc> {
+  // --no-ringing everywhere: Kamailio's several processes can relay a 180 after the 200, which SIPp's uac calls
+  // unexpected; every set-up answers 100 then 200 so that all do the same SIP work
   const args = [
     STANDALONE_MAIN,
     '--listen',
     `127.0.0.1:${port}`,
+    '--no-ringing',
     ...(opts.cluster ? ['--cluster', String(opts.cluster)] : []),
   ];
   const { proc, child } = start(
@@ -89,6 +92,7 @@ export async function startDispatcher(port: number, controlPort: number, workers
     '0',
     '--drain-timeout-ms',
     '1000',
+    '--no-ringing',
   ];
   const { proc, child } = start(`dispatcher-${workers}w`, process.execPath, args);
   await until(`${proc.name} healthy`, async () => {

@@ -22,11 +22,11 @@ export interface SippOutcome {
 
 let scenarioCache: string | undefined;
 function conferenceScenario(): string {
-  // the built-in uac with the Request-URI user read from the injection file (one conference per call), and a 180
-  // accepted at any point: Kamailio's several processes can relay a 180 after the 200 (same scenario for every set-up)
-  scenarioCache ??= spawnSync('sipp', ['-sd', 'uac'], { encoding: 'utf8' })
-    .stdout.replaceAll('[service]', '[field0]')
-    .replace('<recv response="180" optional="true">', '<recv response="180" optional="global">');
+  // the built-in uac with the Request-URI user read from the injection file (one conference per call)
+  scenarioCache ??= spawnSync('sipp', ['-sd', 'uac'], { encoding: 'utf8' }).stdout.replaceAll(
+    '[service]',
+    '[field0]',
+  );
   return scenarioCache;
 }
 

@@ -436,17 +436,12 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
     let bytes: Buffer = read;
     while ((extra = sock.read() as Buffer | null) !== null) bytes = Buffer.concat([bytes, extra]);
     const peer = { address: sock.remoteAddress ?? '', port: sock.remotePort ?? 0 };
-    w.child.send(
-      { t: 'tcp', local, peer, bytes } satisfies ToWorker,
-      sock,
-      { keepOpen: false },
-      (err) => {
-        if (err) {
-          this.metrics.tcpRejected.inc({ reason: 'handoff-failed' });
-          sock.destroy();
-        }
-      },
-    );
+    w.child.send({ t: 'tcp', local, peer, bytes } satisfies ToWorker, sock, { keepOpen: false }, (err) => {
+      if (err) {
+        this.metrics.tcpRejected.inc({ reason: 'handoff-failed' });
+        sock.destroy();
+      }
+    });
     this.metrics.handoffs.inc();
     if (d?.kind === 'worker' && d.newConference) this.maybeScaleUp();
   }
@@ -507,7 +502,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       id,
       seqpacketPath: path.join(this.runtimeDir, 'workers.seqpacket'),
       locals: this.addresses.map((a) => ({ address: a.host, port: a.port })),
-      uas: { t1Ms: this.config.t1Ms, answerDelayMs: this.config.answerDelayMs },
+      uas: { t1Ms: this.config.t1Ms, answerDelayMs: this.config.answerDelayMs, ringing: this.config.ringing },
       maxMessageBytes: this.config.maxMessageBytes,
       tcpIdleMs: this.config.tcpIdleMs,
       statsIntervalMs: 1000,

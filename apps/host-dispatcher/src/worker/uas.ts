@@ -64,6 +64,8 @@ export interface UasInit {
   t4Ms?: number;
   /** Delay between 180 and 200 (0: answer at once); a CANCEL can only win inside this window. */
   answerDelayMs?: number;
+  /** Send 180 Ringing before the 200 (false: 100 then 200; a proxy with several processes may reorder 180/200). */
+  ringing?: boolean;
 }
 
 export const UAS_DEFAULTS = {
@@ -75,6 +77,8 @@ export const UAS_DEFAULTS = {
   t4Ms: 5000,
   /** answer immediately: a conference focus has nobody to ring. */
   answerDelayMs: 0,
+  /** ring, as a UAS normally does. */
+  ringing: true,
 } as const satisfies Required<UasInit>;
 
 export interface UasCounters {
@@ -242,7 +246,7 @@ export class SipUas {
       return;
     }
     this.respond(tx, 100);
-    this.respond(tx, 180);
+    if (this.cfg.ringing) this.respond(tx, 180);
     if (this.cfg.answerDelayMs > 0) {
       tx.answerTimer = this.components.clock.setTimeout(() => {
         tx.answerTimer = undefined;

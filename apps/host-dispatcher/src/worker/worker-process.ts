@@ -101,7 +101,12 @@ export class WorkerProcess {
         return;
       }
       case 'tcp':
-        this.adoptTcp(handle as net.Socket, m.local, m.peer, Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength));
+        this.adoptTcp(
+          handle as net.Socket,
+          m.local,
+          m.peer,
+          Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength),
+        );
         return;
       case 'drain':
         this.draining = true;
