@@ -20,6 +20,7 @@ import {
   type Clock,
   type Logger,
   type Startable,
+  type TimerHandle,
 } from '@switchyard/core';
 import { parseListen, type DispatcherConfig, type ListenAddress } from '../config.js';
 import { DispatcherError } from '../errors.js';
@@ -52,7 +53,7 @@ interface WorkerSlot {
   readonly startedAt: number;
   /** Set when we stop it on purpose (drain, restart, shutdown): its exit is not a crash. */
   retiring: boolean;
-  drainTimer: ReturnType<typeof setTimeout> | undefined;
+  drainTimer: TimerHandle | undefined;
   dialogs: number;
   /** A hot spare (promoted to active when needed). */
   spare: boolean;
@@ -165,9 +166,9 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       this.router.workerDraining(w.id);
       this.sendTo(w, { t: 'drain' });
     }
-    const deadline = Date.now() + this.config.drainTimeoutMs;
-    while (Date.now() < deadline && [...this.workers.values()].some((w) => w.dialogs > 0)) {
-      await new Promise((r) => setTimeout(r, 50));
+    const deadline = this.clock.now() + this.config.drainTimeoutMs;
+    while (this.clock.now() < deadline && [...this.workers.values()].some((w) => w.dialogs > 0)) {
+      await new Promise<void>((r) => this.clock.setTimeout(r, 50));
     }
     this.state = 'stopped';
     await Promise.all([...this.workers.values()].map((w) => this.stopWorker(w)));
@@ -219,7 +220,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       this.sendTo(w, { t: 'drain' });
       // keep the pool at its minimum while this one drains
       if (this.liveWorkers() - 1 < this.config.minWorkers) this.addActive();
-      w.drainTimer = setTimeout(() => void this.stopWorker(w), this.config.drainTimeoutMs);
+      w.drainTimer = this.clock.setTimeout(() => void this.stopWorker(w), this.config.drainTimeoutMs);
       this.checkDrained(w);
     }
     return { id: w.id, pid: w.pid, status: w.status, load: this.router.loadOf(id), state: undefined };
@@ -351,13 +352,13 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
   private onTcpConnection(sock: net.Socket, local: number): void {
     let buf: Buffer = Buffer.alloc(0);
     let done = false;
-    const timer = setTimeout(() => finish('timeout'), this.config.tcpFirstMessageMs);
+    const timer = this.clock.setTimeout(() => finish('timeout'), this.config.tcpFirstMessageMs);
     const finish = (
       reason: 'timeout' | 'too-large' | 'bad-content-length' | 'no-worker' | 'closed' | 'malformed',
     ) => {
       if (done) return;
       done = true;
-      clearTimeout(timer);
+      this.clock.clearTimeout(timer);
       sock.removeListener('data', onData);
       this.metrics.tcpRejected.inc({ reason });
       if (reason !== 'closed' && reason !== 'timeout') {
@@ -395,7 +396,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
         () => finish('no-worker'),
         () => {
           done = true;
-          clearTimeout(timer);
+          this.clock.clearTimeout(timer);
         },
       );
     };
@@ -486,7 +487,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       pid: child.pid ?? -1,
       status: 'starting',
       conn: undefined,
-      startedAt: Date.now(),
+      startedAt: this.clock.now(),
       retiring: false,
       drainTimer: undefined,
       dialogs: 0,
@@ -514,17 +515,17 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
   }
 
   private async waitReady(id: string): Promise<void> {
-    const deadline = Date.now() + this.config.workerStartTimeoutMs;
+    const deadline = this.clock.now() + this.config.workerStartTimeoutMs;
     for (;;) {
       const w = this.workers.get(id);
       if (!w) throw new DispatcherError('DSP_ERR_WORKER_START', `worker ${id} exited before it was ready`);
       if (w.status !== 'starting') return;
-      if (Date.now() > deadline)
+      if (this.clock.now() > deadline)
         throw new DispatcherError(
           'DSP_ERR_WORKER_START',
           `worker ${id} not ready after ${this.config.workerStartTimeoutMs} ms`,
         );
-      await new Promise((r) => setTimeout(r, 10));
+      await new Promise<void>((r) => this.clock.setTimeout(r, 10));
     }
   }
 
@@ -557,7 +558,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       this.sendTo(w, { t: 'drain' });
     }
     this.updateWorkerGauge();
-    this.logger.info({ worker: w.id, pid: w.pid, ms: Date.now() - w.startedAt }, 'worker ready');
+    this.logger.info({ worker: w.id, pid: w.pid, ms: this.clock.now() - w.startedAt }, 'worker ready');
   }
 
   private onWorkerMessage(w: WorkerSlot, m: FromWorker): void {
@@ -618,7 +619,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
   private onWorkerExit(w: WorkerSlot, code: number | null, signal: NodeJS.Signals | null): void {
     this.workers.delete(w.id);
     this.readySignals.delete(w.id);
-    clearTimeout(w.drainTimer);
+    this.clock.clearTimeout(w.drainTimer);
     const dropped = this.router.workerDown(w.id);
     // a dead worker will not answer: do not make the control API wait for it
     for (const p of [...this.pendingQueries.values()]) if (p.worker === w.id) p.resolve(undefined);
@@ -635,12 +636,12 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
     }
     if (w.spare) {
       this.logger.error({ worker: w.id, pid: w.pid, code, signal }, 'spare worker died');
-      setTimeout(() => this.ensureSpares(), 100);
+      this.clock.setTimeout(() => this.ensureSpares(), 100);
       return;
     }
     // a crash: restart at once, backing off only if crashes come in a burst
     this.metrics.restarts.inc();
-    const now = Date.now();
+    const now = this.clock.now();
     this.crashBackoffMs =
       now - this.lastCrashAt < 2000 ? Math.min(5000, Math.max(100, this.crashBackoffMs * 2)) : 0;
     this.lastCrashAt = now;
@@ -654,7 +655,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
     };
     // a ready spare takes over at once; a fresh fork waits out the crash backoff
     const spareReady = [...this.workers.values()].some((x) => x.status === 'spare');
-    if (this.crashBackoffMs && !spareReady) setTimeout(restart, this.crashBackoffMs);
+    if (this.crashBackoffMs && !spareReady) this.clock.setTimeout(restart, this.crashBackoffMs);
     else restart();
   }
 
@@ -663,15 +664,15 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
     w.retiring = true;
     w.status = 'stopping';
     this.router.workerDraining(w.id);
-    clearTimeout(w.drainTimer);
+    this.clock.clearTimeout(w.drainTimer);
     const exited = new Promise<void>((resolve) => {
       if (w.child.exitCode !== null || w.child.signalCode !== null) resolve();
       else w.child.once('exit', () => resolve());
     });
     w.child.kill('SIGTERM');
-    const force = setTimeout(() => w.child.kill('SIGKILL'), 3000);
+    const force = this.clock.setTimeout(() => w.child.kill('SIGKILL'), 3000);
     await exited;
-    clearTimeout(force);
+    this.clock.clearTimeout(force);
   }
 
   private maybeScaleUp(): void {
@@ -705,14 +706,14 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
     if (!w.child.connected) return Promise.resolve(undefined);
     const q = ++this.queryId;
     return new Promise((resolve) => {
-      const t = setTimeout(() => {
+      const t = this.clock.setTimeout(() => {
         this.pendingQueries.delete(q);
         resolve(undefined);
       }, 1000);
       this.pendingQueries.set(q, {
         worker: w.id,
         resolve: (s) => {
-          clearTimeout(t);
+          this.clock.clearTimeout(t);
           this.pendingQueries.delete(q);
           resolve(s);
         },
