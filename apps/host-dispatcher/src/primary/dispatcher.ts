@@ -479,6 +479,8 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       // structured clone: the bytes read before a TCP hand-off travel as a Buffer, not base64 in JSON
       serialization: 'advanced',
+      // workers run the built JS: do not inherit loader flags (e.g. a test runner's source conditions)
+      execArgv: [],
       env: { ...process.env },
     });
     const slot: WorkerSlot = {
