@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { DispatcherError, buildControlApi, type ControlTarget, type WorkerView } from '../src/index.js';
 
-function target(): ControlTarget & { drained: string[] } {
+function target(): ControlTarget & { drained: string[]; scrapes: number } {
   const view: WorkerView = { id: 'w1', pid: 1, status: 'ready', load: 3, state: undefined };
   const drained: string[] = [];
   return {
@@ -17,7 +17,10 @@ function target(): ControlTarget & { drained: string[] } {
     restartWorker: async () => ({ stopped: 'w1', started: 'w2' }),
     health: () => ({ ok: false, state: 'running', ready: 0 }),
     conferenceHost: (c) => (c === 'conf-7' ? 'w1' : undefined),
-    refreshGauges: () => {},
+    scrapes: 0,
+    refreshGauges() {
+      this.scrapes++;
+    },
     metrics: { registry: new Registry() },
   };
 }
@@ -58,6 +61,9 @@ describe('control API handlers', () => {
       boundTo: 'w1',
     });
     expect((await app.inject({ method: 'GET', url: '/conferences/conf-x' })).statusCode).toBe(404);
+    const metrics = await app.inject({ method: 'GET', url: '/metrics' });
+    expect(metrics.statusCode).toBe(200);
+    expect(t.scrapes).toBe(1);
     await app.close();
   });
 
