@@ -36,3 +36,14 @@ export {
   type UasEvents,
   type DialogInfo,
 } from './worker/uas.js';
+export {
+  FRAME_HELLO,
+  FRAME_INJECTED,
+  FRAME_SESSION,
+  FRAME_FIXED,
+  FRAME_MAX_ADDR,
+  POP_HELLO,
+  readFrameHeader,
+  writeFrameHeader,
+  type FrameHeader,
+} from './ipc.js';

@@ -13,6 +13,10 @@ export const FRAME_UDP = 1;
 export const FRAME_INJECTED = 2;
 /** Worker → primary, first packet on the seqpacket connection: the worker id in ASCII. */
 export const FRAME_HELLO = 3;
+/** Primary → POP router: a session event, `JSON.stringify(SessionEvent & { event })` after the type byte. */
+export const FRAME_SESSION = 4;
+/** The hello a POP router sends instead of a worker id. */
+export const POP_HELLO = 'pop';
 /** type(1) local(1) port(2) addrLen(1) */
 export const FRAME_FIXED = 5;
 /** Longest textual address (IPv6 with zone) we carry. */

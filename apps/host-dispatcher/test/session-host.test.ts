@@ -6,11 +6,19 @@
 import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '@switchyard/testing';
+import { SeqpacketSocket } from 'node-unix-socket';
 import {
   Dispatcher,
+  FRAME_FIXED,
+  FRAME_HELLO,
+  FRAME_INJECTED,
+  FRAME_MAX_ADDR,
+  FRAME_SESSION,
+  POP_HELLO,
   parseDispatcherConfig,
-  tagOf,
   parseSipMessage,
+  tagOf,
+  writeFrameHeader,
   type SessionEvent,
 } from '../src/index.js';
 import { invite } from './sip-fixtures.js';
@@ -75,5 +83,40 @@ describe('SessionHost interface of the Dispatcher', () => {
     expect(d.injectEncapsulated(Buffer.from('garbage'), from)).toBe(false);
     expect(await d.metrics.injected.get()).toMatchObject({ values: [{ value: 4 }] });
     peer.close();
+  });
+
+  it('serves a POP router over the seqpacket socket: injected frames in, session events out', async () => {
+    const pop = new SeqpacketSocket();
+    const frames: Buffer[] = [];
+    pop.on('data', (b: Buffer) => frames.push(Buffer.from(b)));
+    await new Promise<void>((r) => pop.connect(d.seqpacketPath, () => r()));
+    pop.write(Buffer.concat([Buffer.from([FRAME_HELLO]), Buffer.from(POP_HELLO)]));
+    const peer = dgram.createSocket('udp4');
+    await new Promise<void>((r) => peer.bind(0, '127.0.0.1', () => r()));
+    const statuses: number[] = [];
+    peer.on('message', (m) => statuses.push(Number(m.toString('latin1', 8, 11))));
+    // a branch of its own: the same branch as the first test's INVITE would be a retransmission of it
+    const msg = invite({ callId: 'pop-1', conf: 'conf-pop2', branch: 'z9hG4bK-pop-1' });
+    const frame = Buffer.alloc(FRAME_FIXED + FRAME_MAX_ADDR + msg.length);
+    const off = writeFrameHeader(frame, FRAME_INJECTED, 0, '127.0.0.1', peer.address().port);
+    msg.copy(frame, off);
+    // the hello may still be in flight: send until the dispatcher answers
+    await waitFor(
+      '200 to the INVITE injected by the POP router',
+      () => {
+        if (!statuses.includes(200)) pop.write(frame, 0, off + msg.length);
+        return statuses.includes(200);
+      },
+      { intervalMs: 100 },
+    );
+    const event = await waitFor('a session frame', () => frames.find((f) => f[0] === FRAME_SESSION));
+    expect(JSON.parse(event.toString('utf8', 1))).toEqual({
+      event: 'sessionOpened',
+      callId: 'pop-1',
+      conferenceId: 'conf-pop2',
+      worker: 'w1',
+    });
+    peer.close();
+    pop.end();
   });
 });

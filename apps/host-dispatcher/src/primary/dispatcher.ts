@@ -26,6 +26,9 @@ import { parseListen, type DispatcherConfig, type ListenAddress } from '../confi
 import { DispatcherError } from '../errors.js';
 import {
   FRAME_HELLO,
+  FRAME_SESSION,
+  POP_HELLO,
+  readFrameHeader,
   FRAME_INJECTED,
   FRAME_MAX_ADDR,
   FRAME_FIXED,
@@ -536,6 +539,10 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
     sock.once('data', (buf: Buffer) => {
       if (buf[0] !== FRAME_HELLO) return;
       const id = buf.toString('latin1', 1);
+      if (id === POP_HELLO) {
+        this.adoptPopConnection(sock);
+        return;
+      }
       const w = this.workers.get(id);
       if (!w) {
         // never destroy inside a data handler (node-unix-socket aborts): defer
@@ -548,6 +555,49 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
   }
 
   private readySignals = new Set<string>();
+  /** POP routers connected over the seqpacket socket (DESIGN: the pop-router talks to us this way). */
+  private readonly popConns = new Set<SeqpacketSocket>();
+
+  /** Where workers and a local POP router connect (SOCK_SEQPACKET). */
+  get seqpacketPath(): string {
+    return path.join(this.runtimeDir, 'workers.seqpacket');
+  }
+
+  /**
+   * A POP router on the seqpacket socket: it sends FRAME_INJECTED frames (same header as the workers' frames) for
+   * datagrams that arrived encapsulated, and receives FRAME_SESSION frames for every session opened or closed.
+   */
+  private adoptPopConnection(sock: SeqpacketSocket): void {
+    this.popConns.add(sock);
+    // the default read buffer would truncate a full-size datagram
+    sock.setInternalReadBufferSize(FRAME_FIXED + FRAME_MAX_ADDR + this.config.maxMessageBytes);
+    const forget = () => this.popConns.delete(sock);
+    sock.on('end', forget);
+    sock.on('close', forget);
+    sock.on('error', forget);
+    sock.on('data', (frame: Buffer) => {
+      const h = readFrameHeader(frame);
+      if (!h || h.type !== FRAME_INJECTED) {
+        this.metrics.malformed.inc({ where: 'primary', reason: 'pop-frame' });
+        return;
+      }
+      this.injectEncapsulated(frame.subarray(h.payloadOffset), { address: h.address, port: h.port }, h.local);
+    });
+    this.logger.info('POP router connected');
+  }
+
+  private publishSession(event: 'sessionOpened' | 'sessionClosed', e: SessionEvent): void {
+    this.emit(event, e);
+    if (this.popConns.size === 0) return;
+    const frame = Buffer.concat([Buffer.from([FRAME_SESSION]), Buffer.from(JSON.stringify({ event, ...e }))]);
+    for (const c of this.popConns) {
+      try {
+        c.write(frame);
+      } catch {
+        this.popConns.delete(c);
+      }
+    }
+  }
 
   /** A worker is ready once it said so over IPC and its seqpacket connection said hello (either order). */
   private maybeReady(w: WorkerSlot): void {
@@ -574,7 +624,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
         const v = this.router.dialogOpened(w.id, m.callId, m.conf);
         if (v) this.onViolation(v);
         this.metrics.sessionsOpened.inc();
-        this.emit('sessionOpened', {
+        this.publishSession('sessionOpened', {
           callId: m.callId,
           conferenceId: m.conf,
           worker: w.id,
@@ -585,7 +635,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
         w.dialogs = Math.max(0, w.dialogs - 1);
         this.router.dialogClosed(w.id, m.callId, m.conf);
         this.metrics.sessionsClosed.inc();
-        this.emit('sessionClosed', {
+        this.publishSession('sessionClosed', {
           callId: m.callId,
           conferenceId: m.conf,
           worker: w.id,
