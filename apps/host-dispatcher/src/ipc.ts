@@ -82,7 +82,7 @@ export type ToWorker =
     }
   | { t: 'udp'; local: number }
   /** `bytes`: what the primary read before the hand-off (a Uint8Array after structured clone). */
-  | { t: 'tcp'; local: number; peer: LocalAddress; bytes: Uint8Array }
+  | { t: 'tcp'; local: number; bytes: Uint8Array }
   | { t: 'drain' }
   | { t: 'query'; q: number }
   | { t: 'violation'; kind: 'conference' | 'dialog'; key: string; owner: string };

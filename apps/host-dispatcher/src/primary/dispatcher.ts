@@ -439,8 +439,8 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
     let extra: Buffer | null;
     let bytes: Buffer = read;
     while ((extra = sock.read() as Buffer | null) !== null) bytes = Buffer.concat([bytes, extra]);
-    const peer = { address: sock.remoteAddress ?? '', port: sock.remotePort ?? 0 };
-    w.child.send({ t: 'tcp', local, peer, bytes } satisfies ToWorker, sock, { keepOpen: false }, (err) => {
+    // no peer address here: getpeername costs two syscalls per connection and the worker can ask its own socket
+    w.child.send({ t: 'tcp', local, bytes } satisfies ToWorker, sock, { keepOpen: false }, (err) => {
       if (err) {
         this.metrics.tcpRejected.inc({ reason: 'handoff-failed' });
         sock.destroy();

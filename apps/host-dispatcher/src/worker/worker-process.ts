@@ -7,14 +7,7 @@ import type dgram from 'node:dgram';
 import type net from 'node:net';
 import { SeqpacketSocket } from 'node-unix-socket';
 import { RateLimitedLog, SystemClock, createLogger, type Logger } from '@switchyard/core';
-import {
-  FRAME_HELLO,
-  readFrameHeader,
-  type FromWorker,
-  type LocalAddress,
-  type ToWorker,
-  type WorkerState,
-} from '../ipc.js';
+import { FRAME_HELLO, readFrameHeader, type FromWorker, type ToWorker, type WorkerState } from '../ipc.js';
 import { parseSipMessage, type SipMessage } from '../sip/message.js';
 import { StreamFramer } from '../sip/framing.js';
 import { SipUas, type Peer } from './uas.js';
@@ -104,7 +97,6 @@ export class WorkerProcess {
         this.adoptTcp(
           handle as net.Socket,
           m.local,
-          m.peer,
           Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength),
         );
         return;
@@ -175,7 +167,7 @@ export class WorkerProcess {
     else this.uas!.onResponse(msg, peer);
   }
 
-  private adoptTcp(sock: net.Socket, local: number, _peer: LocalAddress, first: Buffer): void {
+  private adoptTcp(sock: net.Socket, local: number, first: Buffer): void {
     const id = this.nextConn++;
     const maxBytes = this.init?.maxMessageBytes ?? 65535;
     const framer = new StreamFramer(maxBytes);
