@@ -9,7 +9,7 @@ import { startDispatcher, type RunningDispatcher } from './harness.js';
 
 const CALLS_PER_CLIENT = 6;
 
-async function scenario(d: RunningDispatcher, transport: 'u1' | 't1', confPrefix: string) {
+async function scenario(d: RunningDispatcher, transport: 'u1' | 't1' | 'tn', confPrefix: string) {
   const conf7 = `${confPrefix}-7`;
   const others = ['a', 'b', 'c', 'd'].map((s) => `${confPrefix}-${s}`);
   const clients = [...[1, 2, 3, 4].map(() => conf7), ...others];
@@ -53,7 +53,8 @@ async function scenario(d: RunningDispatcher, transport: 'u1' | 't1', confPrefix
 
 describe.each([
   ['UDP', 'u1' as const, 'u'],
-  ['TCP', 't1' as const, 't'],
+  ['TCP, one connection per client', 't1' as const, 't'],
+  ['TCP, one connection per call', 'tn' as const, 'n'],
 ])('conference affinity over %s with 2 workers', (_name, transport, prefix) => {
   let d: RunningDispatcher;
   beforeAll(async () => {
@@ -81,6 +82,8 @@ describe.each([
     expect(workers.filter((w) => w.status === 'ready')).toHaveLength(2);
     for (const w of workers) expect(w.state?.violations, w.id).toBe(0);
     if (transport === 't1') expect(await d.metric('sipdisp_tcp_handoffs_total')).toBe(8);
+    else if (transport === 'tn')
+      expect(await d.metric('sipdisp_tcp_handoffs_total')).toBe(8 * CALLS_PER_CLIENT);
     else expect(await d.metric('sipdisp_forwarded_total')).toBeGreaterThanOrEqual(8 * CALLS_PER_CLIENT * 3);
   });
 });

@@ -247,6 +247,19 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
   // ---- UDP ----
 
   private async bindAddress(listen: ListenAddress): Promise<void> {
+    // port 0: the kernel picks a UDP port, and TCP must get the same one; retry when TCP holds it elsewhere
+    const attempts = listen.port === 0 ? 10 : 1;
+    for (let i = 1; ; i++) {
+      try {
+        await this.bindOnce(listen);
+        return;
+      } catch (err) {
+        if (i >= attempts) throw err;
+      }
+    }
+  }
+
+  private async bindOnce(listen: ListenAddress): Promise<void> {
     const local = this.bound.length;
     const type = net.isIPv6(listen.host) ? 'udp6' : 'udp4';
     const udp = dgram.createSocket({ type, reuseAddr: false });
@@ -261,6 +274,22 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       );
       udp.bind(listen.port, listen.host, () => resolve());
     });
+    // SIP over TCP uses the same port as UDP
+    const port = udp.address().port;
+    const tcp = net.createServer({ noDelay: true });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', (err) =>
+          reject(
+            new DispatcherError('DSP_ERR_BIND', `cannot bind tcp ${listen.host}:${port}: ${err.message}`),
+          ),
+        );
+        tcp.listen(port, listen.host, 511, () => resolve());
+      });
+    } catch (err) {
+      udp.close();
+      throw err;
+    }
     udp.on('error', (err) => this.logger.warn({ err }, 'udp socket error'));
     try {
       udp.setRecvBufferSize(4 * 1024 * 1024);
@@ -268,15 +297,6 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       // the kernel cap (net.core.rmem_max) applies; the default is enough at low rates
     }
     udp.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo.address, rinfo.port, local, FRAME_UDP));
-    // SIP over TCP uses the same port as UDP
-    const port = udp.address().port;
-    const tcp = net.createServer({ noDelay: true });
-    await new Promise<void>((resolve, reject) => {
-      tcp.once('error', (err) =>
-        reject(new DispatcherError('DSP_ERR_BIND', `cannot bind tcp ${listen.host}:${port}: ${err.message}`)),
-      );
-      tcp.listen(port, listen.host, 511, () => resolve());
-    });
     tcp.on('error', (err) => this.logger.warn({ err }, 'tcp server error'));
     tcp.on('connection', (sock) => this.onTcpConnection(sock, local));
     this.bound.push({ listen: { host: listen.host, port }, udp, tcp });
