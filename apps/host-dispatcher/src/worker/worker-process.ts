@@ -6,7 +6,7 @@
 import type dgram from 'node:dgram';
 import type net from 'node:net';
 import { SeqpacketSocket } from 'node-unix-socket';
-import { RateLimitedLog, SystemClock, createLogger, type Logger } from '@switchyard/core';
+import { RateLimitedLog, SystemClock, createLogger, type Clock, type Logger } from '@switchyard/core';
 import { FRAME_HELLO, readFrameHeader, type FromWorker, type ToWorker, type WorkerState } from '../ipc.js';
 import { parseSipMessage, type SipMessage } from '../sip/message.js';
 import { StreamFramer } from '../sip/framing.js';
@@ -34,12 +34,12 @@ export class WorkerProcess {
   private violations = 0;
   private malformed = 0;
   private draining = false;
-  private readonly clock = new SystemClock();
   private readonly badInput: RateLimitedLog;
 
   constructor(
     private readonly logger: Logger = createLogger('host-dispatcher-worker'),
     private readonly send: (m: FromWorker) => void = (m) => process.send?.(m),
+    private readonly clock: Clock = new SystemClock(),
   ) {
     this.badInput = new RateLimitedLog(logger, this.clock, 5, 1000);
   }
