@@ -1,4 +1,49 @@
 /**
- * @switchyard/host-dispatcher: tier 3: SIP dispatcher with descriptor passing and conference affinity
+ * @switchyard/host-dispatcher: tier 3. A primary process binds the SIP service address, forks SIP worker processes
+ * and passes them the bound UDP socket; it forwards each datagram over SOCK_SEQPACKET to the worker holding its
+ * conference or dialog, and hands whole TCP connections over after their first message.
+ *
+ * @example
+ * ```ts
+ * import { DispatcherService, parseDispatcherConfig } from '@switchyard/host-dispatcher';
+ * const svc = new DispatcherService({ logger }, parseDispatcherConfig({ listen: ['127.0.0.1:5060'], minWorkers: 2 }));
+ * await svc.start();
+ * svc.dispatcher.on('sessionOpened', (e) => console.log(e.conferenceId, e.worker));
+ * ```
  */
-export {};
+export * from './config.js';
+export * from './errors.js';
+export * from './session-host.js';
+export {
+  Dispatcher,
+  type DispatcherComponents,
+  type WorkerView,
+  type WorkerStatus,
+} from './primary/dispatcher.js';
+export { AffinityRouter, type RouteDecision, type Violation } from './primary/router.js';
+export { DispatcherService } from './service.js';
+export { buildControlApi, type ControlTarget } from './control/api.js';
+export type { WorkerState, WorkerConference } from './ipc.js';
+export * from './sip/message.js';
+export * from './sip/framing.js';
+export {
+  SipUas,
+  UAS_DEFAULTS,
+  sdpAnswer,
+  transactionKey,
+  type Peer,
+  type UasInit,
+  type UasEvents,
+  type DialogInfo,
+} from './worker/uas.js';
+export {
+  FRAME_HELLO,
+  FRAME_INJECTED,
+  FRAME_SESSION,
+  FRAME_FIXED,
+  FRAME_MAX_ADDR,
+  POP_HELLO,
+  readFrameHeader,
+  writeFrameHeader,
+  type FrameHeader,
+} from './ipc.js';

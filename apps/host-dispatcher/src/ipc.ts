@@ -1,0 +1,119 @@
+/**
+ * What the primary and its workers say to each other.
+ *
+ * - Datagrams go primary → worker over one SOCK_SEQPACKET connection per worker (node-unix-socket), one datagram per
+ *   packet, with a small binary header carrying the peer address: message boundaries are kept and nothing is parsed
+ *   twice.
+ * - Control messages and descriptors (the bound UDP sockets, accepted TCP connections) go over Node's IPC channel.
+ */
+import type { UasInit } from './worker/uas.js';
+
+export const FRAME_UDP = 1;
+/** A datagram that arrived encapsulated from another host (POP router); answered like a local one. */
+export const FRAME_INJECTED = 2;
+/** Worker → primary, first packet on the seqpacket connection: the worker id in ASCII. */
+export const FRAME_HELLO = 3;
+/** Primary → POP router: a session event, `JSON.stringify(SessionEvent & { event })` after the type byte. */
+export const FRAME_SESSION = 4;
+/** The hello a POP router sends instead of a worker id. */
+export const POP_HELLO = 'pop';
+/** type(1) local(1) port(2) addrLen(1) */
+export const FRAME_FIXED = 5;
+/** Longest textual address (IPv6 with zone) we carry. */
+export const FRAME_MAX_ADDR = 64;
+
+export interface FrameHeader {
+  type: number;
+  local: number;
+  port: number;
+  address: string;
+  payloadOffset: number;
+}
+
+/**
+ * Writes the header into `out` and returns the payload offset. `out` is reused for every datagram (no allocation on
+ * the hot path).
+ */
+export function writeFrameHeader(
+  out: Buffer,
+  type: number,
+  local: number,
+  address: string,
+  port: number,
+): number {
+  out[0] = type;
+  out[1] = local;
+  out.writeUInt16BE(port, 2);
+  const n = out.write(address, FRAME_FIXED, FRAME_MAX_ADDR, 'latin1');
+  out[4] = n;
+  return FRAME_FIXED + n;
+}
+
+/** Reads a frame header; undefined when the frame is too short to be one. */
+export function readFrameHeader(buf: Buffer): FrameHeader | undefined {
+  if (buf.length < FRAME_FIXED) return undefined;
+  const n = buf[4]!;
+  if (buf.length < FRAME_FIXED + n) return undefined;
+  return {
+    type: buf[0]!,
+    local: buf[1]!,
+    port: buf.readUInt16BE(2),
+    address: buf.toString('latin1', FRAME_FIXED, FRAME_FIXED + n),
+    payloadOffset: FRAME_FIXED + n,
+  };
+}
+
+export interface LocalAddress {
+  address: string;
+  port: number;
+}
+
+/** Primary → worker. */
+export type ToWorker =
+  | {
+      t: 'init';
+      id: string;
+      seqpacketPath: string;
+      locals: LocalAddress[];
+      uas: UasInit;
+      maxMessageBytes: number;
+      tcpIdleMs: number;
+      statsIntervalMs: number;
+    }
+  | { t: 'udp'; local: number }
+  /** `bytes`: what the primary read before the hand-off (a Uint8Array after structured clone). */
+  | { t: 'tcp'; local: number; bytes: Uint8Array }
+  | { t: 'drain' }
+  | { t: 'query'; q: number }
+  | { t: 'violation'; kind: 'conference' | 'dialog'; key: string; owner: string };
+
+export interface WorkerConference {
+  id: string;
+  participants: number;
+}
+
+export interface WorkerState {
+  id: string;
+  pid: number;
+  dialogs: number;
+  transactions: number;
+  conferences: WorkerConference[];
+  /** callIds of the worker's dialogs (for the control API's affinity check). */
+  callIds: string[];
+  violations: number;
+  malformed: number;
+  tcpConnections: number;
+  requests: number;
+  retransmissionsAbsorbed: number;
+  draining: boolean;
+}
+
+/** Worker → primary. */
+export type FromWorker =
+  | { t: 'ready' }
+  | { t: 'open'; callId: string; conf: string }
+  | { t: 'close'; callId: string; conf: string }
+  | { t: 'state'; q: number; state: WorkerState }
+  /** An in-dialog request for a dialog this worker does not hold: the primary says whether another worker does. */
+  | { t: 'no-dialog'; callId: string }
+  | { t: 'malformed'; reason: string };

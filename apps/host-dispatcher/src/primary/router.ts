@@ -1,0 +1,201 @@
+/**
+ * The primary's routing decisions, fed the keys of one message; no sockets. Affinity rules:
+ *
+ * 1. A Call-ID already bound goes to its worker (every later message of a call: ACK, BYE, re-INVITE, CANCEL,
+ *    responses, retransmissions).
+ * 2. A request outside a dialog for conference `C` (Request-URI user part) goes to the worker hosting `C`.
+ * 3. Otherwise the least-loaded ready worker that is not draining takes it; an INVITE binds `C` to it.
+ * 4. Responses and ACKs with no binding are strays and are dropped; an in-dialog request with no binding goes to the
+ *    least-loaded worker, which answers 481.
+ *
+ * Bindings are reference-counted by the workers' dialog reports: a conference stays bound while it has a dialog,
+ * then expires after `idleTtlMs` (the transaction timeout) like a Call-ID binding.
+ */
+import { AffinityTable, LeastLoadedQueue, type SipKeys } from '@switchyard/affinity';
+import type { Clock } from '@switchyard/core';
+
+export type RouteDecision =
+  | { kind: 'worker'; worker: string; newConference: boolean }
+  | { kind: 'drop'; reason: 'stray' | 'no-worker' | 'draining' };
+
+export interface RouterInit {
+  /** Idle lifetime of a binding with no dialog (ms). */
+  idleTtlMs: number;
+  /** Bindings per worker above which it counts as loaded. */
+  loadThreshold: number;
+}
+
+/** Violation found by comparing a worker's dialog report with the other workers' reports. */
+export interface Violation {
+  kind: 'conference' | 'dialog';
+  key: string;
+  owner: string;
+  reporter: string;
+}
+
+/** Methods that create or join a conference (a binding of the conference to the chosen worker). */
+const CONFERENCE_METHODS = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'MESSAGE']);
+
+export class AffinityRouter {
+  readonly calls: AffinityTable<string>;
+  readonly conferences: AffinityTable<string>;
+  private readonly queue = new LeastLoadedQueue<string>();
+  /** Call-ID bindings per worker: the load measure. */
+  private readonly load = new Map<string, number>();
+  private readonly draining = new Set<string>();
+  /** Ground truth from the workers' reports: who holds which dialog / conference (for violation checks). */
+  private readonly dialogOwner = new Map<string, string>();
+  private readonly conferenceOwner = new Map<string, { worker: string; dialogs: number }>();
+  private closedForNew = false;
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    components: { clock: Clock },
+    private readonly init: RouterInit,
+  ) {
+    this.calls = new AffinityTable<string>(components, { idleTtlMs: init.idleTtlMs });
+    this.conferences = new AffinityTable<string>(components, { idleTtlMs: init.idleTtlMs });
+    this.unsubscribe = this.calls.on((e) => {
+      const delta = e.type === 'bind' ? 1 : -1;
+      const n = Math.max(0, (this.load.get(e.owner) ?? 0) + delta);
+      this.load.set(e.owner, n);
+      if (this.queue.has(e.owner)) this.queue.update(e.owner, n);
+    });
+  }
+
+  /** Decides where one message goes. Binds the Call-ID (and the conference of a new INVITE) on the way. */
+  route(keys: SipKeys): RouteDecision {
+    const bound = this.calls.lookup(keys.callId);
+    if (bound !== undefined) return { kind: 'worker', worker: bound, newConference: false };
+    if (!keys.isRequest || keys.method === 'ACK') return { kind: 'drop', reason: 'stray' };
+    const conf = keys.conferenceId;
+    const joinsConference =
+      conf !== undefined && keys.toTag === undefined && CONFERENCE_METHODS.has(keys.method ?? '');
+    if (joinsConference) {
+      const host = this.conferences.lookup(conf);
+      if (host !== undefined) {
+        this.calls.bind(keys.callId, host);
+        return { kind: 'worker', worker: host, newConference: false };
+      }
+      if (this.closedForNew) return { kind: 'drop', reason: 'draining' };
+    }
+    const pick = this.queue.peek();
+    if (!pick) return { kind: 'drop', reason: 'no-worker' };
+    // an in-dialog request with no binding is not bound: the worker answers 481 and nothing should stick
+    if (keys.toTag !== undefined) return { kind: 'worker', worker: pick.id, newConference: false };
+    this.calls.bind(keys.callId, pick.id);
+    if (joinsConference) this.conferences.bind(conf, pick.id);
+    return { kind: 'worker', worker: pick.id, newConference: joinsConference };
+  }
+
+  /** A worker is ready for new conferences. */
+  workerUp(id: string): void {
+    this.draining.delete(id);
+    if (!this.queue.has(id)) this.queue.add(id, id, this.load.get(id) ?? 0);
+  }
+
+  /** No new conferences for this worker; its bound ones stay. */
+  workerDraining(id: string): void {
+    this.draining.add(id);
+    this.queue.remove(id);
+  }
+
+  /** The worker is gone: every binding it had is dropped, its conferences are re-homed on their next request. */
+  workerDown(id: string): { calls: number; conferences: number } {
+    this.queue.remove(id);
+    this.draining.delete(id);
+    const calls = this.calls.removeOwner(id).length;
+    const conferences = this.conferences.removeOwner(id).length;
+    this.load.delete(id);
+    for (const [k, w] of this.dialogOwner) if (w === id) this.dialogOwner.delete(k);
+    for (const [k, c] of this.conferenceOwner) if (c.worker === id) this.conferenceOwner.delete(k);
+    return { calls, conferences };
+  }
+
+  /** Dispatcher-wide drain (SIGTERM): no new conferences anywhere. */
+  closeForNew(): void {
+    this.closedForNew = true;
+  }
+
+  /**
+   * A worker reports a dialog: holds the bindings while it lasts. Returns a violation when another worker already
+   * holds that conference or dialog.
+   */
+  dialogOpened(worker: string, callId: string, conf: string): Violation | undefined {
+    let violation: Violation | undefined;
+    const confOwner = this.conferenceOwner.get(conf);
+    if (confOwner && confOwner.worker !== worker) {
+      violation = { kind: 'conference', key: conf, owner: confOwner.worker, reporter: worker };
+    } else if (confOwner) {
+      confOwner.dialogs++;
+    } else {
+      this.conferenceOwner.set(conf, { worker, dialogs: 1 });
+    }
+    const dialogOwner = this.dialogOwner.get(callId);
+    if (!violation && dialogOwner !== undefined && dialogOwner !== worker) {
+      violation = { kind: 'dialog', key: callId, owner: dialogOwner, reporter: worker };
+    }
+    if (violation) return violation;
+    this.dialogOwner.set(callId, worker);
+    this.hold(this.calls, callId, worker);
+    this.hold(this.conferences, conf, worker);
+    return undefined;
+  }
+
+  dialogClosed(worker: string, callId: string, conf: string): void {
+    if (this.dialogOwner.get(callId) === worker) this.dialogOwner.delete(callId);
+    const c = this.conferenceOwner.get(conf);
+    if (c && c.worker === worker && --c.dialogs <= 0) this.conferenceOwner.delete(conf);
+    for (const [table, key] of [
+      [this.calls, callId],
+      [this.conferences, conf],
+    ] as const) {
+      const b = table.get(key);
+      if (b && b.owner === worker && b.refs > 0) table.release(key);
+    }
+  }
+
+  /** A worker got an in-dialog request it does not hold: a violation if another worker holds that dialog. */
+  noDialog(worker: string, callId: string): Violation | undefined {
+    const owner = this.dialogOwner.get(callId);
+    return owner !== undefined && owner !== worker
+      ? { kind: 'dialog', key: callId, owner, reporter: worker }
+      : undefined;
+  }
+
+  /** True when every ready worker is at or above the threshold (time to start another). */
+  allAboveThreshold(): boolean {
+    const least = this.queue.peek();
+    return least === undefined || least.load >= this.init.loadThreshold;
+  }
+
+  loadOf(worker: string): number {
+    return this.load.get(worker) ?? 0;
+  }
+
+  isDraining(worker: string): boolean {
+    return this.draining.has(worker);
+  }
+
+  /** Worker holding a conference per the dialog reports (for the control API). */
+  conferenceHost(conf: string): string | undefined {
+    return this.conferenceOwner.get(conf)?.worker ?? this.conferences.get(conf)?.owner;
+  }
+
+  stop(): void {
+    this.unsubscribe();
+    this.calls.stop();
+    this.conferences.stop();
+  }
+
+  private hold(table: AffinityTable<string>, key: string, worker: string): void {
+    const b = table.get(key);
+    if (b === undefined) {
+      // re-homed or expired between the request and the report: bind it again where it lives
+      table.bind(key, worker);
+    } else if (b.owner !== worker) {
+      return;
+    }
+    table.acquire(key);
+  }
+}

@@ -1,0 +1,541 @@
+/**
+ * The worker's SIP user agent server and conference focus (RFC 3261 §8.2, §12, §13.3, §15, §17.2). Fed decoded
+ * messages with the peer they came from; it answers through the injected `send` and reports dialogs through
+ * `events`. All timers go through the injected clock.
+ *
+ * Behaviour: INVITE → 100, 180, 200 with an SDP answer and a To tag (after `answerDelayMs`); ACK stops the 2xx
+ * retransmissions; BYE → 200; CANCEL of a pending INVITE → 200 + 487; OPTIONS, REGISTER → 200; INFO/UPDATE in a dialog
+ * → 200; any in-dialog request for an unknown dialog → 481; retransmitted requests get the last response again.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Clock, TimerHandle } from '@switchyard/core';
+import {
+  buildResponse,
+  headerValue,
+  parseCSeq,
+  serializeSipMessage,
+  tagOf,
+  topVia,
+  uriUser,
+  viaBranch,
+  type SipHeader,
+  type SipRequest,
+  type SipResponse,
+} from '../sip/message.js';
+
+/** Where a message came from and where its responses go. */
+export interface Peer {
+  readonly transport: 'udp' | 'tcp';
+  readonly address: string;
+  readonly port: number;
+  /** Index of the service address (the bound socket) the message arrived on. */
+  readonly local: number;
+  /** TCP connection id inside the worker. */
+  readonly conn?: number;
+}
+
+export interface DialogInfo {
+  readonly callId: string;
+  readonly conferenceId: string;
+  readonly dialogKey: string;
+}
+
+export interface UasEvents {
+  dialogOpened(d: DialogInfo): void;
+  dialogClosed(d: DialogInfo, why: 'bye' | 'ack-timeout' | 'shutdown'): void;
+  /** An in-dialog request for a dialog this UAS does not hold (answered 481). */
+  noDialog?(callId: string): void;
+}
+
+export interface UasComponents {
+  clock: Clock;
+  send(bytes: Buffer, to: Peer): void;
+  events: UasEvents;
+  /** Service addresses by index, for Contact and SDP. */
+  localAddress(index: number): { address: string; port: number };
+}
+
+export interface UasInit {
+  /** RFC 3261 T1 (RTT estimate): first retransmission interval, ms. */
+  t1Ms?: number;
+  /** RFC 3261 T2: cap of the retransmission interval, ms. */
+  t2Ms?: number;
+  /** RFC 3261 T4: how long a confirmed INVITE transaction absorbs ACK retransmissions, ms. */
+  t4Ms?: number;
+  /** Delay between 180 and 200 (0: answer at once); a CANCEL can only win inside this window. */
+  answerDelayMs?: number;
+  /** Send 180 Ringing before the 200 (false: 100 then 200; a proxy with several processes may reorder 180/200). */
+  ringing?: boolean;
+}
+
+export const UAS_DEFAULTS = {
+  /** 500 ms, RFC 3261 default. */
+  t1Ms: 500,
+  /** 4 s, RFC 3261 default. */
+  t2Ms: 4000,
+  /** 5 s, RFC 3261 default. */
+  t4Ms: 5000,
+  /** answer immediately: a conference focus has nobody to ring. */
+  answerDelayMs: 0,
+  /** ring, as a UAS normally does. */
+  ringing: true,
+} as const satisfies Required<UasInit>;
+
+export interface UasCounters {
+  requests: number;
+  responsesSent: number;
+  retransmissionsAbsorbed: number;
+  noDialog481: number;
+  rejected503: number;
+  strayResponses: number;
+}
+
+interface ServerTransaction {
+  readonly key: string;
+  readonly method: string;
+  readonly peer: Peer;
+  readonly request: SipRequest;
+  /** Last response sent (re-sent on retransmitted requests). */
+  last: Buffer | undefined;
+  lastStatus: number;
+  timer: TimerHandle | undefined;
+  /** INVITE only: pending 200 (answer delay). */
+  answerTimer: TimerHandle | undefined;
+  toTag: string;
+  done: boolean;
+}
+
+interface Dialog extends DialogInfo {
+  readonly peer: Peer;
+  /** 2xx retransmission until ACK (RFC 3261 §13.3.1.4). */
+  okBytes: Buffer | undefined;
+  okCSeq: number;
+  okTimer: TimerHandle | undefined;
+  okInterval: number;
+  okDeadline: number;
+}
+
+export interface ConferenceView {
+  readonly id: string;
+  readonly participants: string[];
+}
+
+export class SipUas {
+  private readonly cfg: Required<UasInit>;
+  private readonly transactions = new Map<string, ServerTransaction>();
+  private readonly dialogs = new Map<string, Dialog>();
+  /** conference id -> dialog keys of its participants */
+  private readonly conferences = new Map<string, Set<string>>();
+  private draining = false;
+  readonly counters: UasCounters = {
+    requests: 0,
+    responsesSent: 0,
+    retransmissionsAbsorbed: 0,
+    noDialog481: 0,
+    rejected503: 0,
+    strayResponses: 0,
+  };
+
+  constructor(
+    private readonly components: UasComponents,
+    init: UasInit = {},
+  ) {
+    this.cfg = { ...UAS_DEFAULTS, ...init };
+  }
+
+  get dialogCount(): number {
+    return this.dialogs.size;
+  }
+  get transactionCount(): number {
+    return this.transactions.size;
+  }
+  hostsConference(id: string): boolean {
+    return this.conferences.has(id);
+  }
+  hasDialog(key: string): boolean {
+    return this.dialogs.has(key);
+  }
+  conferenceViews(): ConferenceView[] {
+    return [...this.conferences].map(([id, set]) => ({ id, participants: [...set] }));
+  }
+  /** No new conferences from now on (existing ones still take participants and finish their dialogs). */
+  drain(): void {
+    this.draining = true;
+  }
+
+  /** Handles one decoded request. */
+  onRequest(req: SipRequest, peer: Peer): void {
+    this.counters.requests++;
+    const txKey = transactionKey(req, peer);
+    if (req.method === 'ACK') {
+      this.onAck(req, txKey);
+      return;
+    }
+    const existing = this.transactions.get(txKey);
+    if (existing) {
+      // RFC 3261 §17.2: a retransmitted request gets the last response again
+      this.counters.retransmissionsAbsorbed++;
+      if (existing.last) this.transmit(existing.last, existing.peer);
+      return;
+    }
+    if (req.method === 'CANCEL') {
+      this.onCancel(req, peer, txKey);
+      return;
+    }
+    const tx = this.newTransaction(txKey, req, peer);
+    const toTag = tagOf(headerValue(req.headers, 'to'));
+    if (toTag !== undefined) {
+      this.inDialog(tx, toTag);
+      return;
+    }
+    switch (req.method) {
+      case 'INVITE':
+        this.onInvite(tx);
+        return;
+      case 'OPTIONS':
+        this.respond(tx, 200, { headers: [allow(), { name: 'accept', value: 'application/sdp' }] });
+        return;
+      case 'REGISTER': {
+        const contact = headerValue(req.headers, 'contact');
+        const extra: SipHeader[] = contact
+          ? [{ name: 'contact', value: withExpires(contact, headerValue(req.headers, 'expires')) }]
+          : [];
+        this.respond(tx, 200, { headers: extra });
+        return;
+      }
+      case 'BYE':
+      case 'INFO':
+      case 'UPDATE':
+      case 'PRACK':
+        // needs a dialog and has no To tag: no such dialog
+        this.counters.noDialog481++;
+        this.respond(tx, 481);
+        return;
+      default:
+        this.respond(tx, 501, { headers: [allow()] });
+    }
+  }
+
+  /** Responses to our own requests: the focus sends none, so they are dropped (RFC 3261 §8.1.3.1 stray). */
+  onResponse(_res: SipResponse, _peer: Peer): void {
+    this.counters.strayResponses++;
+  }
+
+  /** A well-formed-enough request we could not parse fully: 400 (or 513), stateless. */
+  rejectMalformed(partial: SipRequest, peer: Peer, status: 400 | 513, why: string): void {
+    if (partial.method === 'ACK') return;
+    const res = buildResponse(partial, status, {
+      reason: status === 400 ? `Bad Request (${why})` : undefined,
+    });
+    this.transmit(serializeSipMessage(res), peer);
+  }
+
+  /** Ends everything (worker exit): cancels timers, reports dialogs closed. */
+  shutdown(): void {
+    for (const tx of this.transactions.values()) this.clearTx(tx);
+    this.transactions.clear();
+    for (const d of [...this.dialogs.values()]) this.closeDialog(d, 'shutdown');
+  }
+
+  private onInvite(tx: ServerTransaction): void {
+    const req = tx.request;
+    const conferenceId = uriUser(req.uri) ?? 'default';
+    if (this.draining && !this.conferences.has(conferenceId)) {
+      this.counters.rejected503++;
+      this.respond(tx, 503, { headers: [{ name: 'retry-after', value: '5' }] });
+      return;
+    }
+    this.respond(tx, 100);
+    if (this.cfg.ringing) this.respond(tx, 180);
+    if (this.cfg.answerDelayMs > 0) {
+      tx.answerTimer = this.components.clock.setTimeout(() => {
+        tx.answerTimer = undefined;
+        this.answer(tx, conferenceId);
+      }, this.cfg.answerDelayMs);
+    } else {
+      this.answer(tx, conferenceId);
+    }
+  }
+
+  private answer(tx: ServerTransaction, conferenceId: string): void {
+    const req = tx.request;
+    const callId = headerValue(req.headers, 'call-id')!;
+    const fromTag = tagOf(headerValue(req.headers, 'from')) ?? '';
+    const key = `${callId}\n${fromTag}\n${tx.toTag}`;
+    const local = this.components.localAddress(tx.peer.local);
+    const body = sdpAnswer(req.body, local.address, this.dialogs.size);
+    const headers: SipHeader[] = [
+      {
+        name: 'contact',
+        value: `<sip:${conferenceId}@${hostPort(local)}${tx.peer.transport === 'tcp' ? ';transport=tcp' : ''}>`,
+      },
+      allow(),
+      { name: 'content-type', value: 'application/sdp' },
+    ];
+    const ok = this.respond(tx, 200, { headers, body });
+    const cseq = parseCSeq(headerValue(req.headers, 'cseq'))?.seq ?? 0;
+    const existing = this.dialogs.get(key);
+    if (existing) return; // re-INVITE answered on an existing dialog
+    const dialog: Dialog = {
+      callId,
+      conferenceId,
+      dialogKey: key,
+      peer: tx.peer,
+      okBytes: ok,
+      okCSeq: cseq,
+      okTimer: undefined,
+      okInterval: this.cfg.t1Ms,
+      okDeadline: this.components.clock.now() + 64 * this.cfg.t1Ms,
+    };
+    this.dialogs.set(key, dialog);
+    let conf = this.conferences.get(conferenceId);
+    if (!conf) this.conferences.set(conferenceId, (conf = new Set()));
+    conf.add(key);
+    this.components.events.dialogOpened(dialog);
+    if (tx.peer.transport === 'udp') this.scheduleOk(dialog);
+  }
+
+  private scheduleOk(d: Dialog): void {
+    d.okTimer = this.components.clock.setTimeout(() => {
+      d.okTimer = undefined;
+      if (!d.okBytes) return;
+      if (this.components.clock.now() >= d.okDeadline) {
+        // RFC 3261 §13.3.1.4: no ACK within 64*T1 — the dialog is over
+        this.closeDialog(d, 'ack-timeout');
+        return;
+      }
+      this.transmit(d.okBytes, d.peer);
+      d.okInterval = Math.min(d.okInterval * 2, this.cfg.t2Ms);
+      this.scheduleOk(d);
+    }, d.okInterval);
+  }
+
+  private onAck(req: SipRequest, txKey: string): void {
+    const toTag = tagOf(headerValue(req.headers, 'to'));
+    // ACK for a non-2xx final response: same transaction (RFC 3261 §17.2.1)
+    const tx = this.transactions.get(txKey.replace(/\nACK$/, '\nINVITE'));
+    if (tx && tx.lastStatus >= 300) {
+      this.components.clock.clearTimeout(tx.timer);
+      tx.timer = this.components.clock.setTimeout(() => this.dropTx(tx), this.cfg.t4Ms);
+      tx.last = undefined; // confirmed: absorb further ACKs silently
+      return;
+    }
+    if (toTag === undefined) return;
+    const d = this.dialogs.get(dialogKeyOf(req, toTag));
+    if (!d) return; // ACK to nothing: no response is allowed
+    d.okBytes = undefined;
+    this.components.clock.clearTimeout(d.okTimer);
+    d.okTimer = undefined;
+  }
+
+  private onCancel(req: SipRequest, peer: Peer, txKey: string): void {
+    const tx = this.newTransaction(txKey, req, peer);
+    const invite = this.transactions.get(txKey.replace(/\nCANCEL$/, '\nINVITE'));
+    if (!invite) {
+      this.respond(tx, 481);
+      return;
+    }
+    this.respond(tx, 200);
+    if (invite.lastStatus < 200 && invite.answerTimer) {
+      this.components.clock.clearTimeout(invite.answerTimer);
+      invite.answerTimer = undefined;
+      this.respond(invite, 487);
+    }
+  }
+
+  private inDialog(tx: ServerTransaction, toTag: string): void {
+    const req = tx.request;
+    const d = this.dialogs.get(dialogKeyOf(req, toTag));
+    if (!d) {
+      this.counters.noDialog481++;
+      this.respond(tx, 481);
+      this.components.events.noDialog?.(headerValue(req.headers, 'call-id') ?? '');
+      return;
+    }
+    switch (req.method) {
+      case 'BYE':
+        this.respond(tx, 200);
+        this.closeDialog(d, 'bye');
+        return;
+      case 'INVITE': {
+        // re-INVITE: answer with the same session
+        const local = this.components.localAddress(tx.peer.local);
+        const ok = this.respond(tx, 200, {
+          headers: [
+            { name: 'contact', value: `<sip:${d.conferenceId}@${hostPort(local)}>` },
+            { name: 'content-type', value: 'application/sdp' },
+          ],
+          body: sdpAnswer(req.body, local.address, 0),
+        });
+        if (tx.peer.transport === 'udp') {
+          this.components.clock.clearTimeout(d.okTimer);
+          d.okBytes = ok;
+          d.okInterval = this.cfg.t1Ms;
+          d.okDeadline = this.components.clock.now() + 64 * this.cfg.t1Ms;
+          this.scheduleOk(d);
+        }
+        return;
+      }
+      case 'OPTIONS':
+      case 'INFO':
+      case 'UPDATE':
+      case 'NOTIFY':
+      case 'PRACK':
+        this.respond(tx, 200);
+        return;
+      default:
+        this.respond(tx, 501, { headers: [allow()] });
+    }
+  }
+
+  private closeDialog(d: Dialog, why: 'bye' | 'ack-timeout' | 'shutdown'): void {
+    if (!this.dialogs.delete(d.dialogKey)) return;
+    this.components.clock.clearTimeout(d.okTimer);
+    const conf = this.conferences.get(d.conferenceId);
+    if (conf) {
+      conf.delete(d.dialogKey);
+      if (conf.size === 0) this.conferences.delete(d.conferenceId);
+    }
+    this.components.events.dialogClosed(d, why);
+  }
+
+  private newTransaction(key: string, req: SipRequest, peer: Peer): ServerTransaction {
+    const tx: ServerTransaction = {
+      key,
+      method: req.method,
+      peer,
+      request: req,
+      last: undefined,
+      lastStatus: 0,
+      timer: undefined,
+      answerTimer: undefined,
+      toTag: tagOf(headerValue(req.headers, 'to')) ?? newTag(),
+      done: false,
+    };
+    this.transactions.set(key, tx);
+    return tx;
+  }
+
+  private respond(
+    tx: ServerTransaction,
+    status: number,
+    init: { headers?: SipHeader[]; body?: Buffer } = {},
+  ): Buffer {
+    const res = buildResponse(tx.request, status, {
+      toTag: tx.toTag,
+      headers: init.headers,
+      body: init.body,
+      viaReceived: tx.peer.transport === 'udp' ? tx.peer : undefined,
+    });
+    const bytes = serializeSipMessage(res);
+    tx.last = bytes;
+    tx.lastStatus = status;
+    this.transmit(bytes, tx.peer);
+    if (status >= 200) this.completeTx(tx, status);
+    return bytes;
+  }
+
+  private completeTx(tx: ServerTransaction, status: number): void {
+    if (tx.done) return;
+    tx.done = true;
+    const { clock } = this.components;
+    const reliable = tx.peer.transport === 'tcp';
+    if (tx.method === 'INVITE' && status >= 300) {
+      // Timer G retransmits the final response until ACK; Timer H (64*T1) gives up (RFC 3261 §17.2.1)
+      const deadline = clock.now() + 64 * this.cfg.t1Ms;
+      let interval = this.cfg.t1Ms;
+      const tick = () => {
+        if (!tx.last || clock.now() >= deadline) {
+          this.dropTx(tx);
+          return;
+        }
+        if (!reliable) this.transmit(tx.last, tx.peer);
+        interval = Math.min(interval * 2, this.cfg.t2Ms);
+        tx.timer = clock.setTimeout(tick, interval);
+      };
+      tx.timer = clock.setTimeout(tick, interval);
+      return;
+    }
+    // 2xx to INVITE (RFC 6026 Accepted) and non-INVITE (Timer J): absorb retransmissions for 64*T1 on UDP
+    tx.timer = clock.setTimeout(() => this.dropTx(tx), reliable ? 0 : 64 * this.cfg.t1Ms);
+  }
+
+  private dropTx(tx: ServerTransaction): void {
+    this.clearTx(tx);
+    if (this.transactions.get(tx.key) === tx) this.transactions.delete(tx.key);
+  }
+
+  private clearTx(tx: ServerTransaction): void {
+    this.components.clock.clearTimeout(tx.timer);
+    this.components.clock.clearTimeout(tx.answerTimer);
+    tx.timer = undefined;
+    tx.answerTimer = undefined;
+  }
+
+  private transmit(bytes: Buffer, peer: Peer): void {
+    this.counters.responsesSent++;
+    this.components.send(bytes, peer);
+  }
+}
+
+/** Server transaction key (RFC 3261 §17.2.3): top Via branch + sent-by + method; ACK/CANCEL keyed apart. */
+export function transactionKey(req: SipRequest, peer: Peer): string {
+  const via = topVia(req.headers) ?? '';
+  const branch = viaBranch(via);
+  if (branch && branch.startsWith('z9hG4bK')) {
+    const sentBy = /^SIP\/2\.0\/[A-Za-z]+\s+([^;\s]+)/i.exec(via)?.[1] ?? '';
+    return `${branch}\n${sentBy}\n${req.method}`;
+  }
+  // RFC 2543 peers: no magic cookie — fall back on the request's identity
+  const cseq = parseCSeq(headerValue(req.headers, 'cseq'))?.seq ?? 0;
+  return `${headerValue(req.headers, 'call-id') ?? ''}\n${cseq}\n${peer.address}:${peer.port}\n${req.method}`;
+}
+
+function dialogKeyOf(req: SipRequest, toTag: string): string {
+  return `${headerValue(req.headers, 'call-id') ?? ''}\n${tagOf(headerValue(req.headers, 'from')) ?? ''}\n${toTag}`;
+}
+
+/** Unique per process start (random) and per tag (counter): no crypto call per transaction. */
+const TAG_PREFIX = randomBytes(4).toString('hex');
+let tagCounter = 0;
+function newTag(): string {
+  tagCounter = (tagCounter + 1) >>> 0;
+  return `${TAG_PREFIX}${tagCounter.toString(16).padStart(8, '0')}`;
+}
+
+function allow(): SipHeader {
+  return { name: 'allow', value: 'INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, INFO, UPDATE' };
+}
+
+function hostPort(a: { address: string; port: number }): string {
+  return a.address.includes(':') ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+}
+
+function withExpires(contact: string, expires: string | undefined): string {
+  if (/;\s*expires=/i.test(contact) || contact === '*') return contact;
+  return `${contact};expires=${expires && /^\d+$/.test(expires) ? expires : '3600'}`;
+}
+
+/**
+ * SDP answer (RFC 3264): one answer line per offered m= line, keeping the first codec; no offer gives a PCMU offer.
+ * The focus does not mix media yet, so the port is nominal.
+ */
+export function sdpAnswer(offer: Buffer, address: string, n: number): Buffer {
+  const ip = address.includes(':') ? `IP6 ${address}` : `IP4 ${address}`;
+  const port = 20000 + ((n * 2) % 20000);
+  const lines = [`v=0`, `o=switchyard 1 1 IN ${ip}`, `s=switchyard conference`, `c=IN ${ip}`, `t=0 0`];
+  const media = offer
+    .toString('utf8')
+    .split(/\r?\n/)
+    .filter((l) => l.startsWith('m='));
+  if (media.length === 0) {
+    lines.push(`m=audio ${port} RTP/AVP 0`, 'a=rtpmap:0 PCMU/8000');
+  } else {
+    for (const m of media) {
+      const parts = m.slice(2).split(' ');
+      const [type = 'audio', , proto = 'RTP/AVP', first = '0'] = parts;
+      lines.push(`m=${type} ${port} ${proto} ${first}`);
+    }
+  }
+  return Buffer.from(lines.join('\r\n') + '\r\n');
+}

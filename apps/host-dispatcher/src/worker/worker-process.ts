@@ -1,0 +1,236 @@
+/**
+ * A worker process: one SIP protocol-stack instance. It receives the primary's bound UDP sockets over IPC (and
+ * replies from them, so answers leave from the service address), datagrams over its seqpacket connection, and whole
+ * TCP connections handed over with the bytes the primary already read.
+ */
+import type dgram from 'node:dgram';
+import type net from 'node:net';
+import { SeqpacketSocket } from 'node-unix-socket';
+import { RateLimitedLog, SystemClock, createLogger, type Clock, type Logger } from '@switchyard/core';
+import { FRAME_HELLO, readFrameHeader, type FromWorker, type ToWorker, type WorkerState } from '../ipc.js';
+import { parseSipMessage, type SipMessage } from '../sip/message.js';
+import { StreamFramer } from '../sip/framing.js';
+import { SipUas, type Peer } from './uas.js';
+
+type InitMessage = Extract<ToWorker, { t: 'init' }>;
+
+/** Node keeps a dgram socket's handle behind this symbol; there is no public way to stop reading. */
+function stopReceiving(sock: dgram.Socket): void {
+  const sym = Object.getOwnPropertySymbols(sock).find((s) => s.description === 'state symbol');
+  const state = sym
+    ? (sock as unknown as Record<symbol, { handle?: { recvStop?: () => number } }>)[sym]
+    : undefined;
+  if (!state?.handle?.recvStop)
+    throw new Error('cannot stop reading on the passed UDP socket (Node internals changed)');
+  state.handle.recvStop();
+}
+
+export class WorkerProcess {
+  private init: InitMessage | undefined;
+  private uas: SipUas | undefined;
+  private readonly udp: dgram.Socket[] = [];
+  private readonly conns = new Map<number, net.Socket>();
+  private nextConn = 1;
+  private violations = 0;
+  private malformed = 0;
+  private draining = false;
+  private readonly badInput: RateLimitedLog;
+
+  constructor(
+    private readonly logger: Logger = createLogger('host-dispatcher-worker'),
+    private readonly send: (m: FromWorker) => void = (m) => process.send?.(m),
+    private readonly clock: Clock = new SystemClock(),
+  ) {
+    this.badInput = new RateLimitedLog(logger, this.clock, 5, 1000);
+  }
+
+  /** Wires the process: IPC messages in, exit when the primary goes away. */
+  run(): void {
+    process.on('message', (m: ToWorker, handle?: unknown) => {
+      try {
+        this.onMessage(m, handle);
+      } catch (err) {
+        this.logger.error({ err, t: m.t }, 'control message failed');
+      }
+    });
+    process.on('disconnect', () => this.exit(0));
+    process.on('SIGTERM', () => this.exit(0));
+    process.on('SIGINT', () => {
+      // the primary owns the terminal's Ctrl-C: it drains us
+    });
+  }
+
+  private exit(code: number): void {
+    this.uas?.shutdown();
+    process.exit(code);
+  }
+
+  private onMessage(m: ToWorker, handle: unknown): void {
+    switch (m.t) {
+      case 'init':
+        this.init = m;
+        this.logger.setBindings({ worker: m.id });
+        this.uas = new SipUas(
+          {
+            clock: this.clock,
+            send: (bytes, to) => this.transmit(bytes, to),
+            localAddress: (i) => m.locals[i] ?? m.locals[0]!,
+            events: {
+              dialogOpened: (d) => this.send({ t: 'open', callId: d.callId, conf: d.conferenceId }),
+              dialogClosed: (d) => this.send({ t: 'close', callId: d.callId, conf: d.conferenceId }),
+              noDialog: (callId) => this.send({ t: 'no-dialog', callId }),
+            },
+          },
+          m.uas,
+        );
+        return;
+      case 'udp': {
+        const sock = handle as dgram.Socket;
+        // the primary reads this socket; we only send from it. Bound synchronously before any read can happen.
+        stopReceiving(sock);
+        sock.on('error', (err) => this.logger.warn({ err }, 'udp send error'));
+        this.udp[m.local] = sock;
+        if (this.init && this.udp.filter(Boolean).length === this.init.locals.length) this.connect(this.init);
+        return;
+      }
+      case 'tcp':
+        this.adoptTcp(
+          handle as net.Socket,
+          m.local,
+          Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength),
+        );
+        return;
+      case 'drain':
+        this.draining = true;
+        this.uas?.drain();
+        return;
+      case 'query':
+        this.send({ t: 'state', q: m.q, state: this.state() });
+        return;
+      case 'violation':
+        this.violations++;
+        this.logger.error(
+          { kind: m.kind, key: m.key, owner: m.owner },
+          'affinity violation: this belongs to another worker',
+        );
+        return;
+    }
+  }
+
+  private connect(init: InitMessage): void {
+    const seq = new SeqpacketSocket();
+    seq.setInternalReadBufferSize(init.maxMessageBytes + 128);
+    seq.on('error', (err: Error) => {
+      this.logger.error({ err }, 'seqpacket error');
+      this.exit(1);
+    });
+    seq.on('end', () => this.exit(0));
+    seq.on('data', (buf: Buffer) => this.onFrame(buf));
+    seq.connect(init.seqpacketPath, () => {
+      seq.write(Buffer.concat([Buffer.from([FRAME_HELLO]), Buffer.from(init.id, 'latin1')]));
+      this.send({ t: 'ready' });
+    });
+  }
+
+  private onFrame(buf: Buffer): void {
+    const h = readFrameHeader(buf);
+    if (!h) return;
+    const peer: Peer = { transport: 'udp', address: h.address, port: h.port, local: h.local };
+    this.onSip(buf.subarray(h.payloadOffset), peer, false);
+  }
+
+  private onSip(bytes: Buffer, peer: Peer, stream: boolean): void {
+    const uas = this.uas;
+    if (!uas) return;
+    try {
+      const r = parseSipMessage(bytes, { stream, maxBytes: this.init?.maxMessageBytes });
+      if (!r.ok) {
+        this.malformed++;
+        this.send({ t: 'malformed', reason: r.error });
+        this.badInput.warn(
+          { reason: r.error, peer: `${peer.address}:${peer.port}` },
+          'malformed SIP message',
+        );
+        if (r.partial) uas.rejectMalformed(r.partial, peer, r.error === 'too-large' ? 513 : 400, r.error);
+        return;
+      }
+      this.dispatch(r.message, peer);
+    } catch (err) {
+      // a bug must cost one message, not the worker
+      this.malformed++;
+      this.badInput.warn({ err: String(err) }, 'message handling failed');
+    }
+  }
+
+  private dispatch(msg: SipMessage, peer: Peer): void {
+    if (msg.kind === 'request') this.uas!.onRequest(msg, peer);
+    else this.uas!.onResponse(msg, peer);
+  }
+
+  private adoptTcp(sock: net.Socket, local: number, first: Buffer): void {
+    const id = this.nextConn++;
+    const maxBytes = this.init?.maxMessageBytes ?? 65535;
+    const framer = new StreamFramer(maxBytes);
+    this.conns.set(id, sock);
+    const peer: Peer = {
+      transport: 'tcp',
+      address: sock.remoteAddress ?? '',
+      port: sock.remotePort ?? 0,
+      local,
+      conn: id,
+    };
+    const pump = (chunk: Buffer) => {
+      framer.push(chunk);
+      for (;;) {
+        const next = framer.next();
+        if (next === undefined) return;
+        if (!Buffer.isBuffer(next)) {
+          this.malformed++;
+          this.send({ t: 'malformed', reason: `tcp-${next.error}` });
+          this.badInput.warn(
+            { reason: next.error, peer: `${peer.address}:${peer.port}` },
+            'unframeable SIP over TCP; closing',
+          );
+          sock.destroy();
+          return;
+        }
+        this.onSip(next, peer, true);
+      }
+    };
+    sock.setTimeout(this.init?.tcpIdleMs ?? 300_000, () => sock.destroy());
+    sock.on('error', () => sock.destroy());
+    sock.on('close', () => this.conns.delete(id));
+    sock.on('data', pump);
+    if (first.length) pump(first);
+    sock.resume();
+  }
+
+  private transmit(bytes: Buffer, to: Peer): void {
+    if (to.transport === 'tcp') {
+      const c = to.conn === undefined ? undefined : this.conns.get(to.conn);
+      if (c && !c.destroyed) c.write(bytes);
+      return;
+    }
+    const sock = this.udp[to.local] ?? this.udp[0];
+    sock?.send(bytes, to.port, to.address);
+  }
+
+  private state(): WorkerState {
+    const uas = this.uas;
+    const confs = uas?.conferenceViews() ?? [];
+    return {
+      id: this.init?.id ?? '?',
+      pid: process.pid,
+      dialogs: uas?.dialogCount ?? 0,
+      transactions: uas?.transactionCount ?? 0,
+      conferences: confs.map((c) => ({ id: c.id, participants: c.participants.length })),
+      callIds: confs.flatMap((c) => c.participants.map((k) => k.slice(0, k.indexOf('\n')))),
+      violations: this.violations,
+      malformed: this.malformed,
+      tcpConnections: this.conns.size,
+      requests: uas?.counters.requests ?? 0,
+      retransmissionsAbsorbed: uas?.counters.retransmissionsAbsorbed ?? 0,
+      draining: this.draining,
+    };
+  }
+}

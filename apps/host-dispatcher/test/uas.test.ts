@@ -1,0 +1,133 @@
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '@switchyard/core';
+import {
+  SipUas,
+  parseSipMessage,
+  tagOf,
+  type Peer,
+  type SipRequest,
+  type SipResponse,
+} from '../src/index.js';
+import { invite } from './sip-fixtures.js';
+
+const peer: Peer = { transport: 'udp', address: '127.0.0.1', port: 5080, local: 0 };
+
+function setup(init: { answerDelayMs?: number; ringing?: boolean } = {}) {
+  const clock = new ManualClock();
+  const sent: SipResponse[] = [];
+  const events: string[] = [];
+  const uas = new SipUas(
+    {
+      clock,
+      send: (bytes) => {
+        const r = parseSipMessage(bytes);
+        if (!r.ok || r.message.kind !== 'response') throw new Error('UAS sent something unparseable');
+        sent.push(r.message);
+      },
+      localAddress: () => ({ address: '127.0.0.1', port: 5060 }),
+      events: {
+        dialogOpened: (d) => events.push(`open ${d.conferenceId} ${d.callId}`),
+        dialogClosed: (d, why) => events.push(`close ${d.conferenceId} ${d.callId} ${why}`),
+      },
+    },
+    init,
+  );
+  const feed = (raw: Buffer) => {
+    const r = parseSipMessage(raw);
+    if (!r.ok || r.message.kind !== 'request') throw new Error('fixture does not parse');
+    uas.onRequest(r.message as SipRequest, peer);
+  };
+  const statuses = () => sent.map((m) => m.status);
+  return { clock, sent, events, uas, feed, statuses };
+}
+
+const toTagOf = (m: SipResponse) => tagOf(m.headers.find((h) => h.name === 'to')?.value);
+
+describe('SipUas', () => {
+  it('answers INVITE with 100, 180, 200 + SDP and a To tag; ACK stops 2xx retransmission; BYE closes', () => {
+    const t = setup();
+    t.feed(invite());
+    expect(t.statuses()).toEqual([100, 180, 200]);
+    const ok = t.sent[2]!;
+    expect(ok.body.toString()).toMatch(/^v=0\r\n[\s\S]*m=audio \d+ RTP\/AVP 0\r\n$/);
+    const toTag = toTagOf(ok)!;
+    expect(toTag).toMatch(/^[0-9a-f]{16}$/);
+    expect(t.events).toEqual(['open conf-7 call-1@127.0.0.1']);
+    expect(t.uas.conferenceViews()).toEqual([
+      { id: 'conf-7', participants: [expect.stringContaining('call-1')] },
+    ]);
+    // no ACK yet: 200 is retransmitted at T1
+    t.clock.advance(500);
+    expect(t.statuses()).toEqual([100, 180, 200, 200]);
+    t.feed(invite({ method: 'ACK', toTag, branch: 'z9hG4bK-ack', body: '' }));
+    t.clock.advance(10_000);
+    expect(t.statuses()).toEqual([100, 180, 200, 200]);
+    t.feed(invite({ method: 'BYE', toTag, branch: 'z9hG4bK-bye', cseq: 2 }));
+    expect(t.statuses().at(-1)).toBe(200);
+    expect(t.events.at(-1)).toBe('close conf-7 call-1@127.0.0.1 bye');
+    expect(t.uas.dialogCount).toBe(0);
+    expect(t.uas.conferenceViews()).toEqual([]);
+  });
+
+  it('absorbs retransmitted requests with the last response, and forgets transactions after 64*T1', () => {
+    const t = setup();
+    t.feed(invite());
+    t.feed(invite());
+    expect(t.statuses()).toEqual([100, 180, 200, 200]);
+    expect(t.uas.counters.retransmissionsAbsorbed).toBe(1);
+    expect(t.events).toHaveLength(1);
+    const toTag = toTagOf(t.sent[2]!)!;
+    t.feed(invite({ method: 'ACK', toTag, branch: 'z9hG4bK-ack', body: '' }));
+    t.feed(invite({ method: 'BYE', toTag, branch: 'z9hG4bK-bye', cseq: 2 }));
+    t.feed(invite({ method: 'BYE', toTag, branch: 'z9hG4bK-bye', cseq: 2 }));
+    expect(t.statuses().slice(-2)).toEqual([200, 200]);
+    expect(t.uas.transactionCount).toBeGreaterThan(0);
+    t.clock.advance(32_000);
+    expect(t.uas.transactionCount).toBe(0);
+  });
+
+  it('CANCEL of a ringing INVITE: 200 to CANCEL, 487 to INVITE, 487 retransmitted until ACK', () => {
+    const t = setup({ answerDelayMs: 2000 });
+    t.feed(invite());
+    expect(t.statuses()).toEqual([100, 180]);
+    t.feed(invite({ method: 'CANCEL', body: '' }));
+    expect(t.statuses()).toEqual([100, 180, 200, 487]);
+    expect(t.sent[2]!.headers.find((h) => h.name === 'cseq')?.value).toBe('1 CANCEL');
+    t.clock.advance(500);
+    expect(t.statuses().at(-1)).toBe(487);
+    expect(t.statuses()).toHaveLength(5);
+    t.feed(invite({ method: 'ACK', toTag: toTagOf(t.sent[3]!), body: '' }));
+    t.clock.advance(10_000);
+    expect(t.statuses()).toHaveLength(5);
+    expect(t.events).toEqual([]);
+    t.feed(invite({ method: 'CANCEL', branch: 'z9hG4bK-none', body: '' }));
+    expect(t.statuses().at(-1)).toBe(481);
+  });
+
+  it('481 for in-dialog requests to unknown dialogs; OPTIONS and REGISTER 200; unknown methods 501', () => {
+    const t = setup();
+    t.feed(invite({ method: 'BYE', toTag: 'nope', body: '' }));
+    t.feed(invite({ method: 'OPTIONS', branch: 'z9hG4bK-o', body: '' }));
+    t.feed(invite({ method: 'REGISTER', branch: 'z9hG4bK-r', body: '' }));
+    t.feed(invite({ method: 'PUBLISH', branch: 'z9hG4bK-p', body: '' }));
+    t.feed(invite({ method: 'ACK', toTag: 'nope', branch: 'z9hG4bK-a', body: '' }));
+    expect(t.statuses()).toEqual([481, 200, 200, 501]);
+    expect(t.uas.counters.noDialog481).toBe(1);
+  });
+
+  it('can answer without 180 (ringing: false)', () => {
+    const t = setup({ ringing: false });
+    t.feed(invite());
+    expect(t.statuses()).toEqual([100, 200]);
+  });
+
+  it('gives up a dialog whose 2xx is never ACKed (64*T1), and refuses new conferences when draining', () => {
+    const t = setup();
+    t.feed(invite());
+    t.clock.advance(40_000);
+    expect(t.events).toEqual(['open conf-7 call-1@127.0.0.1', 'close conf-7 call-1@127.0.0.1 ack-timeout']);
+    t.uas.drain();
+    t.feed(invite({ callId: 'c2', conf: 'conf-new', branch: 'z9hG4bK-2' }));
+    expect(t.statuses().at(-1)).toBe(503);
+  });
+});

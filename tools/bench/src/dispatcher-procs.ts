@@ -1,0 +1,167 @@
+/**
+ * Processes for the dispatcher benchmark, each started by path (the bench does not import the app) and stopped by
+ * pid: our dispatcher, a standalone SIP worker, a node:cluster of workers, Kamailio's dispatcher module.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const DISPATCHER_MAIN = path.join(root, 'apps/host-dispatcher/dist/main.js');
+export const STANDALONE_MAIN = path.join(root, 'apps/host-dispatcher/dist/standalone-main.js');
+
+export interface Proc {
+  readonly name: string;
+  readonly pid: number;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+function start(name: string, cmd: string, args: string[], cwd?: string): { proc: Proc; child: ChildProcess } {
+  const child = spawn(cmd, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    cwd,
+    env: { ...process.env, LOG_LEVEL: 'warn' },
+  });
+  let out = '';
+  const keep = (b: Buffer) => {
+    out = (out + b.toString()).slice(-20_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const proc: Proc = {
+    name,
+    pid: child.pid ?? -1,
+    output: () => out,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+  return { proc, child };
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`bench: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function startStandalone(port: number, opts: { cluster?: number } = {}): Promise<Proc> {
+  // --no-ringing everywhere: Kamailio's several processes can relay a 180 after the 200, which SIPp's uac calls
+  // unexpected; every set-up answers 100 then 200 so that all do the same SIP work
+  const args = [
+    STANDALONE_MAIN,
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--no-ringing',
+    ...(opts.cluster ? ['--cluster', String(opts.cluster)] : []),
+  ];
+  const { proc, child } = start(
+    opts.cluster ? `cluster-${opts.cluster}` : `standalone-${port}`,
+    process.execPath,
+    args,
+  );
+  await until(`${proc.name} ready`, () => {
+    if (child.exitCode !== null) throw new Error(`${proc.name} exited: ${proc.output()}`);
+    return proc.output().includes('ready ');
+  });
+  return proc;
+}
+
+export async function startDispatcher(port: number, controlPort: number, workers: number): Promise<Proc> {
+  const args = [
+    DISPATCHER_MAIN,
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--control-port',
+    String(controlPort),
+    '--min-workers',
+    String(workers),
+    '--max-workers',
+    String(workers),
+    '--spare-workers',
+    '0',
+    '--drain-timeout-ms',
+    '1000',
+    '--no-ringing',
+  ];
+  const { proc, child } = start(`dispatcher-${workers}w`, process.execPath, args);
+  await until(`${proc.name} healthy`, async () => {
+    if (child.exitCode !== null) throw new Error(`${proc.name} exited: ${proc.output()}`);
+    const r = await fetch(`http://127.0.0.1:${controlPort}/healthz`).catch(() => undefined);
+    return !!r?.ok && ((await r.json()) as { ready: number }).ready >= workers;
+  });
+  return proc;
+}
+
+/**
+ * Kamailio 5.6 `dispatcher` hashing on the Request-URI (algorithm 3) in front of `backends`, stateful (`t_relay`),
+ * no Record-Route: SIPp sends ACK and BYE to Kamailio too, and the same Request-URI hashes to the same backend.
+ */
+export async function startKamailio(port: number, backends: number[]): Promise<Proc & { dir: string }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kamailio-bench-'));
+  fs.writeFileSync(path.join(dir, 'dispatcher.list'), backends.map((p) => `1 sip:127.0.0.1:${p}\n`).join(''));
+  const cfg = `#!KAMAILIO
+debug=1
+log_stderror=yes
+children=4
+auto_aliases=no
+listen=udp:127.0.0.1:${port}
+mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+loadmodule "kex.so"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "textops.so"
+loadmodule "dispatcher.so"
+modparam("dispatcher", "list_file", "${path.join(dir, 'dispatcher.list')}")
+request_route {
+  if (!mf_process_maxfwd_header("10")) { sl_send_reply("483", "Too Many Hops"); exit; }
+  if (is_method("CANCEL")) { if (t_check_trans()) t_relay(); exit; }
+  if (is_method("ACK") && t_check_trans()) { t_relay(); exit; }
+  if (!ds_select_dst("1", "3")) { sl_send_reply("503", "No destination"); exit; }
+  if (!t_relay()) sl_reply_error();
+  exit;
+}
+`;
+  const cfgFile = path.join(dir, 'kamailio.cfg');
+  fs.writeFileSync(cfgFile, cfg);
+  // -DD: stay in the foreground so we hold its pid; -m 1024: less shared memory fails near 2,400 calls/s
+  const { proc, child } = start('kamailio', 'kamailio', [
+    '-f',
+    cfgFile,
+    '-DD',
+    '-E',
+    '-m',
+    '1024',
+    '-M',
+    '16',
+    '-Y',
+    dir,
+    '-w',
+    dir,
+  ]);
+  await until('kamailio listening', () => {
+    if (child.exitCode !== null) throw new Error(`kamailio exited: ${proc.output()}`);
+    return proc.output().includes(`:${port}`);
+  });
+  await new Promise((r) => setTimeout(r, 300));
+  return {
+    ...proc,
+    dir,
+    stop: async () => {
+      await proc.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
