@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 /** The full local stack: `npm start`. Starts every deployed tier on loopback and keeps it running until SIGINT/SIGTERM. */
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Type } from '@sinclair/typebox';
@@ -42,6 +45,18 @@ const cli: CliSpec = {
       doc: 'simulated conference servers',
       defaultText: '5',
     },
+    'sip-listen': {
+      type: 'string',
+      env: 'SWITCHYARD_SIP_LISTEN',
+      doc: 'SIP address of the host dispatcher (UDP and TCP)',
+      defaultText: '127.0.0.1:5060',
+    },
+    'control-port': {
+      type: 'string',
+      env: 'SWITCHYARD_CONTROL_PORT',
+      doc: "host dispatcher's control API port",
+      defaultText: '8160',
+    },
     smoke: {
       type: 'boolean',
       doc: 'start everything, check it is ready, then stop (exit 0 when all came up)',
@@ -57,6 +72,8 @@ const schema = Type.Object({
   redisPort: Type.Integer({ minimum: 1, maximum: 65535, default: 6390 }),
   schedulerPorts: Type.String({ pattern: '^\\d+(,\\d+)*$', default: '8101,8102' }),
   servers: Type.Integer({ minimum: 1, maximum: 500, default: 5 }),
+  sipListen: Type.String({ pattern: '^127\\.[0-9.]+:[0-9]+$', default: '127.0.0.1:5060' }),
+  controlPort: Type.Integer({ minimum: 1, maximum: 65535, default: 8160 }),
   smoke: Type.Boolean({ default: false }),
 });
 
@@ -77,6 +94,8 @@ async function main(): Promise<void> {
     schedulerPorts: cfg.schedulerPorts.split(',').map(Number),
     servers: cfg.servers,
     token: randomBytes(24).toString('base64url'),
+    sipListen: cfg.sipListen,
+    controlPort: cfg.controlPort,
   };
   const lines: string[] = [];
   try {
@@ -103,6 +122,10 @@ async function main(): Promise<void> {
       process.stdout.write(
         `smoke: conference ${placed.id} placed on ${placed.serverId} (epoch ${placed.epoch})\n`,
       );
+      await smokeCalls(stack);
+      process.stdout.write(
+        `smoke: 4 SIPp calls to conference smoke through ${stack.sipListen}: all succeeded\n`,
+      );
     } catch (err) {
       logger.error({ err }, 'smoke check failed');
       process.exitCode = 1;
@@ -111,6 +134,40 @@ async function main(): Promise<void> {
     return;
   }
   stopOnSignals(supervisor, logger);
+}
+
+/** Four real calls with SIPp through the dispatcher; SIPp exits 0 only when every call succeeded. */
+async function smokeCalls(stack: StackConfig): Promise<void> {
+  const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-stack-sipp-'));
+  try {
+    const r = spawnSync(
+      'sipp',
+      [
+        '-sn',
+        'uac',
+        stack.sipListen,
+        '-s',
+        'smoke',
+        '-m',
+        '4',
+        '-r',
+        '4',
+        '-i',
+        stack.host,
+        '-p',
+        '0',
+        '-nostdin',
+        '-timeout',
+        '15s',
+        '-timeout_error',
+      ],
+      { cwd, encoding: 'utf8', timeout: 30_000 },
+    );
+    if (r.status !== 0)
+      throw new Error(`sipp exited ${r.status}: ${(r.stdout ?? '').slice(-800)}${r.stderr ?? ''}`);
+  } finally {
+    fs.rmSync(cwd, { recursive: true, force: true });
+  }
 }
 
 /** Creates a conference through one scheduler and waits (bounded) until another reports it placed. */

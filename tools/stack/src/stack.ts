@@ -22,6 +22,10 @@ export interface StackConfig {
   servers: number;
   /** Bearer token for every control API of the stack (written to `<dir>/token`, mode 0600). */
   token: string;
+  /** SIP service address of the host dispatcher, `ip:port`. */
+  sipListen: string;
+  /** Control API port of the host dispatcher. */
+  controlPort: number;
 }
 
 export const tiersNotDeployed = [
@@ -130,6 +134,25 @@ export function stackComponents(cfg: StackConfig): ComponentSpec[] {
       describe: [`${base}  (API docs: ${base}/openapi.json)`],
     });
   });
+  const control = `http://${cfg.host}:${cfg.controlPort}`;
+  components.push({
+    name: 'dispatcher',
+    command: node,
+    args: [
+      built(cfg.root, 'apps/host-dispatcher/dist/main.js'),
+      '--listen',
+      cfg.sipListen,
+      '--min-workers',
+      '2',
+      '--control-host',
+      cfg.host,
+      '--control-port',
+      String(cfg.controlPort),
+    ],
+    env: { SIPDISP_CONTROL_TOKEN: cfg.token }, // not on the command line, where ps would show it
+    ready: () => httpOk(`${control}/healthz`),
+    describe: [`SIP udp+tcp ${cfg.sipListen}  control ${control}`],
+  });
   return components;
 }
 
@@ -144,5 +167,7 @@ export function stackUsage(cfg: StackConfig): string {
     `       -H 'content-type: application/json' -d '{"id":"conf-42","expectedParticipants":8}'`,
     `  curl -s ${api}/v1/conferences/conf-42      # placed within a round: server, address, epoch`,
     `  curl -s ${api}/v1/schedulers               # live schedulers and their shares`,
+    `  cd "$(mktemp -d)" && sipp -sn uac ${cfg.sipListen} -s conf-42 -m 20 -r 5 -i ${cfg.host} -p 0 -nostdin -timeout 30s`,
+    `  curl -s http://${cfg.host}:${cfg.controlPort}/workers   # which worker holds conf-42`,
   ].join('\n');
 }

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '@switchyard/core';
-import { freePort, spawnProcess, waitFor } from '@switchyard/testing';
+import { freePort, freeTcpUdpPort, spawnProcess, waitFor } from '@switchyard/testing';
 import { Supervisor } from '../src/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -57,13 +57,27 @@ describe('switchyard-stack', () => {
   it('--help documents every flag', async () => {
     const p = spawnProcess(process.execPath, [main, '--help']);
     await p.exited;
-    for (const flag of ['--dir', '--host', '--redis-port', '--scheduler-ports', '--servers', '--smoke']) {
+    for (const flag of [
+      '--dir',
+      '--redis-port',
+      '--scheduler-ports',
+      '--servers',
+      '--sip-listen',
+      '--control-port',
+      '--smoke',
+    ]) {
       expect(p.output()).toContain(flag);
     }
   });
 
   it('--smoke brings the stack up, places a conference through it, and brings it down', async () => {
-    const [redisPort, s1, s2] = [await freePort(), await freePort(), await freePort()];
+    const [redisPort, s1, s2, control] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
+    const sip = await freeTcpUdpPort();
     const dir = path.join(here, '../../../tmp/stack-smoke-' + redisPort);
     const p = spawnProcess(process.execPath, [
       main,
@@ -74,6 +88,10 @@ describe('switchyard-stack', () => {
       `${s1},${s2}`,
       '--servers',
       '3',
+      '--sip-listen',
+      `127.0.0.1:${sip}`,
+      '--control-port',
+      String(control),
       '--dir',
       dir,
     ]);
@@ -82,7 +100,8 @@ describe('switchyard-stack', () => {
     expect(out).toContain('Switchyard stack is up');
     expect(out).toMatch(/smoke: conference smoke-\d+ placed on srv-\d+ \(epoch \d+\)/);
     expect(code).toBe(0);
-    for (const name of ['redis', 'fleet-sim', 'scheduler-1', 'scheduler-2']) {
+    expect(out).toContain('smoke: 4 SIPp calls to conference smoke');
+    for (const name of ['redis', 'fleet-sim', 'scheduler-1', 'scheduler-2', 'dispatcher']) {
       expect(out).toMatch(new RegExp(`"component":"${name}".*"msg":"stopped"`));
     }
   }, 60_000);
