@@ -52,7 +52,8 @@ export const GOSSIP_TEST_PROFILE = {
   deadRetentionMs: 60_000,
 } as const;
 
-const int = (min: number, max: number, def: number) => Type.Integer({ minimum: min, maximum: max, default: def });
+const int = (min: number, max: number, def: number) =>
+  Type.Integer({ minimum: min, maximum: max, default: def });
 const D = GOSSIP_LAN_DEFAULTS;
 
 export const GossipConfigSchema = Type.Object(
@@ -95,10 +96,14 @@ export function parseGossipConfig(input: Partial<GossipConfig> = {}): Readonly<G
   const bad = (field: string, why: string): never => {
     throw new GossipError('GSP_ERR_CONFIG', `invalid config: ${field}: ${why}`, { details: { field } });
   };
-  if (cfg.probeTimeoutMs >= cfg.probeIntervalMs) bad('probeTimeoutMs', 'must be shorter than probeIntervalMs');
+  if (cfg.probeTimeoutMs >= cfg.probeIntervalMs)
+    bad('probeTimeoutMs', 'must be shorter than probeIntervalMs');
   if (cfg.gossipIntervalMs > cfg.probeIntervalMs) bad('gossipIntervalMs', 'must not exceed probeIntervalMs');
   if (cfg.tombstoneTtlMs < 2 * cfg.pushPullIntervalMs) {
-    bad('tombstoneTtlMs', 'must be at least 2 × pushPullIntervalMs, or anti-entropy could resurrect closed sessions');
+    bad(
+      'tombstoneTtlMs',
+      'must be at least 2 × pushPullIntervalMs, or anti-entropy could resurrect closed sessions',
+    );
   }
   return cfg;
 }

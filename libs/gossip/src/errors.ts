@@ -6,9 +6,11 @@ import { SwitchyardError } from '@switchyard/core';
 
 export const GossipErrors = {
   GSP_ERR_CONFIG: 'the gossip configuration is invalid; `field` names the first bad value',
-  GSP_ERR_KEYRING: 'the keyring is empty, has a duplicate key id, a key shorter than 16 bytes, or names a missing primary key',
+  GSP_ERR_KEYRING:
+    'the keyring is empty, has a duplicate key id, a key shorter than 16 bytes, or names a missing primary key',
   GSP_ERR_BAD_ID: 'a host id, address or session id is empty or longer than the wire allows',
-  GSP_ERR_STALE_CLAIM: 'a claim would not win over the entry already known (lower epoch than the current one)',
+  GSP_ERR_STALE_CLAIM:
+    'a claim would not win over the entry already known (lower epoch than the current one)',
   GSP_ERR_NOT_OWNER: 'close() of a session this host does not own',
   GSP_ERR_STATE: 'a lifecycle method was called in the wrong state (claim before start, start twice)',
   GSP_ERR_TOO_LARGE: 'a single event or message cannot fit in one datagram of the configured size',

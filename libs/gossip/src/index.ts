@@ -29,5 +29,6 @@ export { GossipState, type GossipStateInit, type StateCounters } from './node/go
 export * from './node/gossip-node.js';
 export * from './transport/transport.js';
 export * from './transport/memory-transport.js';
+export * from './transport/udp-transport.js';
 export * from './sim/rng.js';
 export * from './sim/simulated-cluster.js';

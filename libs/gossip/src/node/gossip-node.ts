@@ -2,7 +2,15 @@
  * A gossip member: the {@link GossipState} machine wired to a {@link Transport}, a {@link Clock} and the wire codec.
  * It keeps one timer, armed for the state machine's next deadline.
  */
-import { RateLimitedLog, silentLogger, systemClock, type Clock, type Logger, type Startable, type TimerHandle } from '@switchyard/core';
+import {
+  RateLimitedLog,
+  silentLogger,
+  systemClock,
+  type Clock,
+  type Logger,
+  type Startable,
+  type TimerHandle,
+} from '@switchyard/core';
 import { parseGossipConfig, type GossipConfig } from '../config.js';
 import { DropReasons, GossipError, type DropReason } from '../errors.js';
 import type { OwnerEntry } from '../ownership/ownership-map.js';
@@ -82,7 +90,10 @@ export class GossipNode implements Startable {
     this.badInputLog = new RateLimitedLog(this.logger, this.clock);
     this.random = components.random ?? Math.random;
     this.codec = new Codec(createKeyring(init.keyring), this.config);
-    const dropped = Object.fromEntries(Object.keys(DropReasons).map((k) => [k, 0])) as Record<DropReason, number>;
+    const dropped = Object.fromEntries(Object.keys(DropReasons).map((k) => [k, 0])) as Record<
+      DropReason,
+      number
+    >;
     this.counters = {
       sent: { datagrams: 0, bytes: 0 },
       received: { datagrams: 0, bytes: 0 },

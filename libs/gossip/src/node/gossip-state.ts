@@ -177,7 +177,7 @@ export class GossipState {
     if (now >= this.nextProbeAt) this.probeNext(now);
     for (const m of this.suspects.values()) {
       if (m.suspicion && now >= m.suspicion.deadline) {
-        this.originate({ kind: 'dead', id: m.id, inc: m.inc, from: this.self.id }, now);
+        this.suspectOrDead({ kind: 'dead', id: m.id, inc: m.inc, from: this.self.id }, now);
       }
     }
     if (now >= this.nextGossipAt && this.queue.length) {
@@ -225,7 +225,13 @@ export class GossipState {
       case MsgType.PingReq: {
         const seq = this.nextSeq();
         this.relays.set(seq, { to: from, seq: msg.seq, expiresAt: now + this.cfg.probeIntervalMs * 2 });
-        this.send(msg.targetAddr, { type: MsgType.Ping, seq, from: this.self.id, target: msg.target, events: [] });
+        this.send(msg.targetAddr, {
+          type: MsgType.Ping,
+          seq,
+          from: this.self.id,
+          target: msg.target,
+          events: [],
+        });
         break;
       }
       case MsgType.Ack: {
@@ -237,7 +243,12 @@ export class GossipState {
         const relay = this.relays.get(msg.seq);
         if (relay) {
           this.relays.delete(msg.seq);
-          this.send(relay.to, { type: MsgType.Ack, seq: relay.seq, from: this.self.id, events: this.piggyback() });
+          this.send(relay.to, {
+            type: MsgType.Ack,
+            seq: relay.seq,
+            from: this.self.id,
+            events: this.piggyback(),
+          });
         }
         break;
       }
@@ -260,11 +271,16 @@ export class GossipState {
     checkSession(session);
     const cur = this.ownership.get(session);
     const e = epoch ?? cur?.epoch ?? 0;
-    if (!Number.isSafeInteger(e) || e < 0) throw new GossipError('GSP_ERR_STALE_CLAIM', `epoch must be a natural number, got ${e}`);
+    if (!Number.isSafeInteger(e) || e < 0)
+      throw new GossipError('GSP_ERR_STALE_CLAIM', `epoch must be a natural number, got ${e}`);
     if (cur && e < cur.epoch) {
-      throw new GossipError('GSP_ERR_STALE_CLAIM', `claim of ${session} at epoch ${e} < known epoch ${cur.epoch}`, {
-        details: { session, epoch: e, known: cur.epoch },
-      });
+      throw new GossipError(
+        'GSP_ERR_STALE_CLAIM',
+        `claim of ${session} at epoch ${e} < known epoch ${cur.epoch}`,
+        {
+          details: { session, epoch: e, known: cur.epoch },
+        },
+      );
     }
     if (cur && !cur.closed && cur.owner === this.self.id && cur.epoch === e) return this.out;
     const version = cur && cur.epoch === e ? cur.version + 1 : 1;
@@ -281,7 +297,10 @@ export class GossipState {
         details: { session, owner: cur?.owner },
       });
     }
-    this.originate({ kind: 'close', session, owner: this.self.id, epoch: cur.epoch, version: cur.version + 1 }, now);
+    this.originate(
+      { kind: 'close', session, owner: this.self.id, epoch: cur.epoch, version: cur.version + 1 },
+      now,
+    );
     return this.out;
   }
 
@@ -312,7 +331,8 @@ export class GossipState {
   /** Addresses a broadcast goes to in unicast mode: every alive or suspect member but us. */
   broadcastTargets(out: string[]): string[] {
     out.length = 0;
-    for (const m of this.members.values()) if (m.status === 'alive' || m.status === 'suspect') out.push(m.addr);
+    for (const m of this.members.values())
+      if (m.status === 'alive' || m.status === 'suspect') out.push(m.addr);
     return out;
   }
 
@@ -330,7 +350,7 @@ export class GossipState {
       this.awareness = Math.min(this.cfg.awarenessMax, this.awareness + 1);
       const m = this.members.get(p.target);
       if (m && (m.status === 'alive' || m.status === 'suspect')) {
-        this.originate({ kind: 'suspect', id: m.id, inc: m.inc, from: this.self.id }, now);
+        this.suspectOrDead({ kind: 'suspect', id: m.id, inc: m.inc, from: this.self.id }, now);
       }
     } else if (p) {
       this.awareness = Math.max(0, this.awareness - 1);
@@ -342,8 +362,20 @@ export class GossipState {
     if (!target) return;
     const seq = this.nextSeq();
     this.counters.probes++;
-    this.probe = { target: target.id, seq, timeoutAt: now + this.cfg.probeTimeoutMs * scale, indirectSent: false, acked: false };
-    this.send(target.addr, { type: MsgType.Ping, seq, from: this.self.id, target: target.id, events: this.piggyback() });
+    this.probe = {
+      target: target.id,
+      seq,
+      timeoutAt: now + this.cfg.probeTimeoutMs * scale,
+      indirectSent: false,
+      acked: false,
+    };
+    this.send(target.addr, {
+      type: MsgType.Ping,
+      seq,
+      from: this.self.id,
+      target: target.id,
+      events: this.piggyback(),
+    });
   }
 
   private nextProbeTarget(): Member | undefined {
@@ -354,7 +386,8 @@ export class GossipState {
       }
       // a new round: every live member once, in a fresh random order
       this.probeOrder = [];
-      for (const m of this.members.values()) if (m.status === 'alive' || m.status === 'suspect') this.probeOrder.push(m.id);
+      for (const m of this.members.values())
+        if (m.status === 'alive' || m.status === 'suspect') this.probeOrder.push(m.id);
       shuffle(this.probeOrder, this.init.random);
       this.probeIndex = 0;
     }
@@ -391,7 +424,8 @@ export class GossipState {
   }
 
   private gossip(): void {
-    for (const m of this.randomMembers(this.cfg.gossipFanout, undefined)) {
+    // suspects too: a member wrongly suspected must still hear what happens meanwhile (and that it is suspected)
+    for (const m of this.randomMembers(this.cfg.gossipFanout, undefined, true)) {
       const events = this.piggyback();
       if (!events.length) return;
       this.send(m.addr, { type: MsgType.Gossip, from: this.self.id, events });
@@ -402,6 +436,16 @@ export class GossipState {
   private originate(e: GossipEventMsg, now: number): void {
     this.applyEvent(e, now, this.self.id);
     this.out.push({ type: 'broadcast', msg: { type: MsgType.Gossip, from: this.self.id, events: [e] } });
+  }
+
+  /**
+   * Suspicions and deaths we conclude spread by gossip only (queue + the next gossip tick), not by an immediate
+   * send to everyone: every member reaches them on its own timer, and N members each broadcasting N verdicts is
+   * O(N²) datagrams at the worst moment (a partition).
+   */
+  private suspectOrDead(e: GossipEventMsg, now: number): void {
+    this.applyEvent(e, now, this.self.id);
+    this.nextGossipAt = Math.min(this.nextGossipAt, now);
   }
 
   private enqueue(e: GossipEventMsg): void {
@@ -423,12 +467,24 @@ export class GossipState {
         break;
       case 'dead':
       case 'left':
-        changed = this.applyDown(e.id, e.inc, e.kind === 'dead' ? 'dead' : 'left', e.kind === 'dead' ? e.from : e.id, now);
+        changed = this.applyDown(
+          e.id,
+          e.inc,
+          e.kind === 'dead' ? 'dead' : 'left',
+          e.kind === 'dead' ? e.from : e.id,
+          now,
+        );
         break;
       case 'claim':
       case 'close':
         changed = this.applyOwner(
-          { session: e.session, owner: e.owner, epoch: e.epoch, version: e.version, closed: e.kind === 'close' },
+          {
+            session: e.session,
+            owner: e.owner,
+            epoch: e.epoch,
+            version: e.version,
+            closed: e.kind === 'close',
+          },
           now,
         );
         break;
@@ -452,7 +508,8 @@ export class GossipState {
       this.members.set(id, nm);
       this.liveCount++;
       // probe the newcomer within this round, at a random place in the order
-      const at = this.probeIndex + Math.floor(this.init.random() * (this.probeOrder.length - this.probeIndex + 1));
+      const at =
+        this.probeIndex + Math.floor(this.init.random() * (this.probeOrder.length - this.probeIndex + 1));
       this.probeOrder.splice(at, 0, id);
       this.report({ type: 'member-joined', member: view(nm) });
       return true;
@@ -486,7 +543,12 @@ export class GossipState {
     m.inc = inc;
     this.setStatus(m, 'suspect', now);
     const bounds = suspicionBounds(this.liveCount, this.cfg);
-    m.suspicion = { startedAt: now, bounds, from: new Set([from]), deadline: now + suspicionTimeout(0, bounds) };
+    m.suspicion = {
+      startedAt: now,
+      bounds,
+      from: new Set([from]),
+      deadline: now + suspicionTimeout(0, bounds),
+    };
     this.suspects.set(id, m);
     this.report({ type: 'member-suspect', member: view(m) });
     return true;
@@ -585,7 +647,13 @@ export class GossipState {
       }
     }
     for (const o of owners) {
-      const e: GossipEventMsg = { kind: o.closed ? 'close' : 'claim', session: o.session, owner: o.owner, epoch: o.epoch, version: o.version };
+      const e: GossipEventMsg = {
+        kind: o.closed ? 'close' : 'claim',
+        session: o.session,
+        owner: o.owner,
+        epoch: o.epoch,
+        version: o.version,
+      };
       this.applyEvent(e, now, from);
     }
   }
@@ -597,7 +665,14 @@ export class GossipState {
     let used = 0;
     let first = true;
     const flush = () => {
-      this.send(to, { type: MsgType.State, from: this.self.id, reply: reply && first, join, members, owners });
+      this.send(to, {
+        type: MsgType.State,
+        from: this.self.id,
+        reply: reply && first,
+        join,
+        members,
+        owners,
+      });
       first = false;
       members = [];
       owners = [];
@@ -614,7 +689,13 @@ export class GossipState {
     for (const o of this.ownership.values()) {
       const size = this.init.sizeOf([o.session, o.owner, o.epoch, o.version, 0]);
       if (used + size > this.stateBudget) flush();
-      owners.push({ session: o.session, owner: o.owner, epoch: o.epoch, version: o.version, closed: o.closed });
+      owners.push({
+        session: o.session,
+        owner: o.owner,
+        epoch: o.epoch,
+        version: o.version,
+        closed: o.closed,
+      });
       used += size;
     }
     if (members.length || owners.length) flush();
@@ -645,10 +726,12 @@ export class GossipState {
 
   // ---- helpers -------------------------------------------------------------------------------------------------
 
-  /** Up to `n` distinct random alive members, excluding `except`. */
-  private randomMembers(n: number, except: string | undefined): Member[] {
+  /** Up to `n` distinct random alive (and, if asked, suspect) members, excluding `except`. */
+  private randomMembers(n: number, except: string | undefined, withSuspects = false): Member[] {
     const pool: Member[] = [];
-    for (const m of this.members.values()) if (m.status === 'alive' && m.id !== except) pool.push(m);
+    for (const m of this.members.values()) {
+      if ((m.status === 'alive' || (withSuspects && m.status === 'suspect')) && m.id !== except) pool.push(m);
+    }
     const k = Math.min(n, pool.length);
     for (let i = 0; i < k; i++) {
       const j = i + Math.floor(this.init.random() * (pool.length - i));

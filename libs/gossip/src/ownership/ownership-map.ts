@@ -87,7 +87,9 @@ export class OwnershipMap {
 
   /** SHA-256 (hex) over the open entries sorted by session: equal digests mean equal content. */
   digest(): string {
-    const open = [...this.entries.values()].filter((e) => !e.closed).sort((a, b) => (a.session < b.session ? -1 : 1));
+    const open = [...this.entries.values()]
+      .filter((e) => !e.closed)
+      .sort((a, b) => (a.session < b.session ? -1 : 1));
     const h = createHash('sha256');
     for (const e of open) h.update(`${e.session}\u0000${e.owner}\u0000${e.epoch}\u0000${e.version}\n`);
     return h.digest('hex');

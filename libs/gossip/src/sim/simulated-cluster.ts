@@ -19,7 +19,10 @@ export interface SimulatedClusterInit {
 }
 
 /** The keyring used by simulations (not a secret: simulated datagrams never leave the process). */
-export const SIMULATION_KEYRING = { keys: [{ id: 1, secret: 'simulation-key-not-secret-0123456789' }], primary: 1 };
+export const SIMULATION_KEYRING = {
+  keys: [{ id: 1, secret: 'simulation-key-not-secret-0123456789' }],
+  primary: 1,
+};
 
 export class SimulatedCluster {
   readonly clock = new ManualClock();
@@ -29,7 +32,10 @@ export class SimulatedCluster {
 
   private constructor(private readonly init: SimulatedClusterInit) {
     this.random = seededRandom(init.seed);
-    this.network = new MemoryNetwork({ clock: this.clock, random: this.random }, { link: init.link, multicast: init.multicast });
+    this.network = new MemoryNetwork(
+      { clock: this.clock, random: this.random },
+      { link: init.link, multicast: init.multicast },
+    );
   }
 
   static address(i: number): string {
@@ -51,9 +57,14 @@ export class SimulatedCluster {
   async addNode(i: number): Promise<GossipNode> {
     const seedCount = this.init.seeds ?? 1;
     const seeds = [];
-    for (let s = 0; s < Math.min(seedCount, this.init.size); s++) if (s !== i) seeds.push(SimulatedCluster.address(s));
+    for (let s = 0; s < Math.min(seedCount, this.init.size); s++)
+      if (s !== i) seeds.push(SimulatedCluster.address(s));
     const node = new GossipNode(
-      { transport: this.network.createTransport(SimulatedCluster.address(i)), clock: this.clock, random: this.random },
+      {
+        transport: this.network.createTransport(SimulatedCluster.address(i)),
+        clock: this.clock,
+        random: this.random,
+      },
       { id: SimulatedCluster.id(i), keyring: SIMULATION_KEYRING, seeds, config: this.init.config },
     );
     await node.start();

@@ -45,7 +45,14 @@ interface Delivery {
 }
 
 export class MemoryNetwork {
-  readonly stats: NetworkStats = { datagrams: 0, bytes: 0, delivered: 0, lost: 0, duplicated: 0, partitioned: 0 };
+  readonly stats: NetworkStats = {
+    datagrams: 0,
+    bytes: 0,
+    delivered: 0,
+    lost: 0,
+    duplicated: 0,
+    partitioned: 0,
+  };
   private readonly clock: Clock;
   private readonly random: () => number;
   private readonly handlers = new Map<string, DatagramHandler>();
@@ -91,7 +98,8 @@ export class MemoryNetwork {
 
   /** @internal */
   attach(address: string, handler: DatagramHandler): void {
-    if (this.handlers.has(address)) throw new GossipError('GSP_ERR_TRANSPORT', `address ${address} is already attached`);
+    if (this.handlers.has(address))
+      throw new GossipError('GSP_ERR_TRANSPORT', `address ${address} is already attached`);
     this.handlers.set(address, handler);
   }
 

@@ -49,7 +49,10 @@ export class Codec {
     const body = this.packr.pack(messageToWire(msg));
     const total = HEADER_BYTES + body.length + MAC_BYTES;
     if (total > this.init.maxDatagramBytes) {
-      throw new GossipError('GSP_ERR_TOO_LARGE', `message type ${msg.type} needs ${total} bytes > ${this.init.maxDatagramBytes}`);
+      throw new GossipError(
+        'GSP_ERR_TOO_LARGE',
+        `message type ${msg.type} needs ${total} bytes > ${this.init.maxDatagramBytes}`,
+      );
     }
     const out = Buffer.allocUnsafe(total);
     out[0] = WIRE_VERSION;
@@ -57,7 +60,9 @@ export class Codec {
     out[2] = this.keyring.primaryId;
     out.writeUIntBE(Math.max(0, Math.floor(now)), 3, 6);
     body.copy(out, HEADER_BYTES);
-    const mac = createHmac('sha256', this.keyring.primary).update(out.subarray(0, total - MAC_BYTES)).digest();
+    const mac = createHmac('sha256', this.keyring.primary)
+      .update(out.subarray(0, total - MAC_BYTES))
+      .digest();
     mac.copy(out, total - MAC_BYTES);
     return out;
   }

@@ -28,10 +28,12 @@ export function createKeyring(init: KeyringInit): Keyring {
     if (keys.has(k.id)) throw new GossipError('GSP_ERR_KEYRING', `keyring: duplicate key id ${k.id}`);
     const secret = typeof k.secret === 'string' ? Buffer.from(k.secret, 'utf8') : Buffer.from(k.secret);
     // never put the secret in the message
-    if (secret.length < 16) throw new GossipError('GSP_ERR_KEYRING', `keyring: key ${k.id} is shorter than 16 bytes`);
+    if (secret.length < 16)
+      throw new GossipError('GSP_ERR_KEYRING', `keyring: key ${k.id} is shorter than 16 bytes`);
     keys.set(k.id, secret);
   }
   const primary = keys.get(init.primary);
-  if (!primary) throw new GossipError('GSP_ERR_KEYRING', `keyring: primary key ${init.primary} is not in the keyring`);
+  if (!primary)
+    throw new GossipError('GSP_ERR_KEYRING', `keyring: primary key ${init.primary} is not in the keyring`);
   return Object.freeze({ primaryId: init.primary, primary, get: (id: number) => keys.get(id) });
 }

@@ -45,7 +45,14 @@ export interface OwnerRecord {
 
 export type Message =
   | { type: typeof MsgType.Ping; seq: number; from: string; target: string; events: GossipEventMsg[] }
-  | { type: typeof MsgType.PingReq; seq: number; from: string; target: string; targetAddr: string; events: GossipEventMsg[] }
+  | {
+      type: typeof MsgType.PingReq;
+      seq: number;
+      from: string;
+      target: string;
+      targetAddr: string;
+      events: GossipEventMsg[];
+    }
   | { type: typeof MsgType.Ack; seq: number; from: string; events: GossipEventMsg[] }
   | { type: typeof MsgType.Gossip; from: string; events: GossipEventMsg[] }
   | {
@@ -107,7 +114,8 @@ export function messageToWire(m: Message): WireValue[] {
   }
 }
 
-const isStr = (v: unknown, max: number): v is string => typeof v === 'string' && v.length > 0 && v.length <= max;
+const isStr = (v: unknown, max: number): v is string =>
+  typeof v === 'string' && v.length > 0 && v.length <= max;
 const isId = (v: unknown): v is string => isStr(v, MAX_ID_LENGTH);
 const isAddr = (v: unknown): v is string => isStr(v, MAX_ADDR_LENGTH);
 const isSession = (v: unknown): v is string => isStr(v, MAX_SESSION_LENGTH);
@@ -130,7 +138,13 @@ function eventFromWire(v: unknown): GossipEventMsg | undefined {
     case EV_CODE.claim:
     case EV_CODE.close:
       return v.length === 5 && isSession(v[1]) && isId(v[2]) && isNat(v[3]) && isNat(v[4])
-        ? { kind: v[0] === EV_CODE.claim ? 'claim' : 'close', session: v[1], owner: v[2], epoch: v[3], version: v[4] }
+        ? {
+            kind: v[0] === EV_CODE.claim ? 'claim' : 'close',
+            session: v[1],
+            owner: v[2],
+            epoch: v[3],
+            version: v[4],
+          }
         : undefined;
     default:
       return undefined;
@@ -155,7 +169,14 @@ function memberFromWire(v: unknown): MemberRecord | undefined {
 }
 
 function ownerFromWire(v: unknown): OwnerRecord | undefined {
-  if (!Array.isArray(v) || v.length !== 5 || !isSession(v[0]) || !isId(v[1]) || !isNat(v[2]) || !isNat(v[3])) {
+  if (
+    !Array.isArray(v) ||
+    v.length !== 5 ||
+    !isSession(v[0]) ||
+    !isId(v[1]) ||
+    !isNat(v[2]) ||
+    !isNat(v[3])
+  ) {
     return undefined;
   }
   if (v[4] !== 0 && v[4] !== 1) return undefined;
@@ -183,7 +204,8 @@ export function messageFromWire(type: number, body: unknown): Message | undefine
       return events && { type, seq: body[0], from: body[1], target: body[2], events };
     }
     case MsgType.PingReq: {
-      if (body.length !== 5 || !isNat(body[0]) || !isId(body[1]) || !isId(body[2]) || !isAddr(body[3])) return undefined;
+      if (body.length !== 5 || !isNat(body[0]) || !isId(body[1]) || !isId(body[2]) || !isAddr(body[3]))
+        return undefined;
       const events = eventsFromWire(body[4]);
       return events && { type, seq: body[0], from: body[1], target: body[2], targetAddr: body[3], events };
     }
