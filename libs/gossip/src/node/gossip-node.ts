@@ -43,7 +43,8 @@ export interface GossipNodeInit {
 }
 
 export interface GossipStats {
-  sent: { datagrams: number; bytes: number };
+  /** `multicast` counts group datagrams (also included in `datagrams`). */
+  sent: { datagrams: number; bytes: number; multicast: number };
   received: { datagrams: number; bytes: number };
   dropped: Record<DropReason, number>;
   /** Exceptions caught around the state machine (a bug if ever non-zero; the member keeps running). */
@@ -95,7 +96,7 @@ export class GossipNode implements Startable {
       number
     >;
     this.counters = {
-      sent: { datagrams: 0, bytes: 0 },
+      sent: { datagrams: 0, bytes: 0, multicast: 0 },
       received: { datagrams: 0, bytes: 0 },
       dropped,
       internalErrors: 0,
@@ -246,6 +247,7 @@ export class GossipNode implements Startable {
           if (!bytes) break;
           if (this.transport.multicast) {
             this.counters.sent.datagrams++;
+            this.counters.sent.multicast++;
             this.counters.sent.bytes += bytes.length;
             this.transport.broadcast(bytes);
           } else {

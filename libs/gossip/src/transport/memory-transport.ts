@@ -232,6 +232,12 @@ export class MemoryTransport implements Transport {
   }
 
   broadcast(bytes: Uint8Array): void {
+    if (!this.network.multicast) {
+      throw new GossipError(
+        'GSP_ERR_TRANSPORT',
+        'this simulated network has no multicast broadcast; the node fans out',
+      );
+    }
     if (this.started) this.network.broadcast(this.localAddress, bytes);
   }
 

@@ -73,13 +73,20 @@ abstract class UdpTransportBase implements Transport {
     this.rawSend(s, bytes, a.port, a.host);
   }
 
+  private pending = 0;
+  private drained: (() => void) | undefined;
+  private readonly onSent = (err: Error | null) => {
+    if (err) this.udpStats.sendErrors++;
+    if (--this.pending === 0 && this.drained) this.drained();
+  };
+
   protected rawSend(s: dgram.Socket, bytes: Uint8Array, port: number, host: string): void {
     try {
-      s.send(bytes, port, host, (err) => {
-        if (err) this.udpStats.sendErrors++;
-      });
+      this.pending++;
+      s.send(bytes, port, host, this.onSent);
     } catch {
       // a closed socket or an invalid host: counted like a lost datagram
+      this.pending--;
       this.udpStats.sendErrors++;
     }
   }
@@ -107,10 +114,13 @@ abstract class UdpTransportBase implements Transport {
     });
   }
 
+  /** Closes the socket once the datagrams already handed to it are sent (a leave must get out). */
   async stop(): Promise<void> {
     const s = this.socket;
     this.socket = undefined;
-    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+    if (!s) return;
+    if (this.pending > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+    await new Promise<void>((resolve) => s.close(() => resolve()));
   }
 }
 
