@@ -38,6 +38,11 @@ export const GOSSIP_LAN_DEFAULTS = {
   maxMessageAgeMs: 30_000,
   /** Lifeguard local health: probe timeouts are stretched by (1 + score), score in 0..awarenessMax. */
   awarenessMax: 8,
+  /**
+   * Send events we create to every member at once (multicast, or N − 1 unicast datagrams). Off: classic SWIM, the
+   * event only rides on gossip and piggybacks (cheaper in huge unicast clusters, slower; the benchmark's baseline).
+   */
+  broadcastNewEvents: true,
 } as const;
 
 /** Short timers for tests on real sockets (loopback): a round is 200 ms. */
@@ -73,6 +78,7 @@ export const GossipConfigSchema = Type.Object(
     maxDatagramBytes: int(512, 65_000, D.maxDatagramBytes),
     maxMessageAgeMs: int(100, 86_400_000, D.maxMessageAgeMs),
     awarenessMax: int(0, 64, D.awarenessMax),
+    broadcastNewEvents: Type.Boolean({ default: D.broadcastNewEvents }),
   },
   { additionalProperties: false },
 );

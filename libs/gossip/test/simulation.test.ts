@@ -131,3 +131,31 @@ describe(`simulation: ${N} members`, () => {
     expect(await run()).toEqual(await run());
   });
 });
+
+describe('simulation: transports and dissemination modes', () => {
+  it('multicast network: one datagram per new event, everyone has it at once', async () => {
+    const c = await SimulatedCluster.create({ size: 50, seed: 3, multicast: true });
+    expect(c.runUntil(() => c.membershipConverged(), 60 * ROUND, 100)).toBeDefined();
+    c.advance(5 * ROUND);
+    const before = c.nodes[8]!.stats().sent.multicast;
+    c.nodes[8]!.claim('mc', 4);
+    const ms = c.runUntil(() => c.nodes.every((n) => n.owner('mc')?.epoch === 4), 10 * ROUND, 1);
+    expect(ms!).toBeLessThanOrEqual(5);
+    expect(c.nodes[8]!.stats().sent.multicast - before).toBe(1);
+  });
+
+  it('classic SWIM mode (broadcastNewEvents off) still converges, by gossip only, within 2 rounds', async () => {
+    const c = await SimulatedCluster.create({ size: 100, seed: 4, config: { broadcastNewEvents: false } });
+    expect(c.runUntil(() => c.membershipConverged(), 60 * ROUND, 100)).toBeDefined();
+    c.advance(5 * ROUND);
+    c.nodes[1]!.claim('classic', 1);
+    const ms = c.runUntil(
+      () => c.nodes.every((n) => n.owner('classic')?.owner === c.nodes[1]!.id),
+      10 * ROUND,
+      5,
+    );
+    expect(ms).toBeDefined();
+    expect(ms!).toBeGreaterThan(5);
+    expect(ms!).toBeLessThanOrEqual(2 * ROUND);
+  });
+});

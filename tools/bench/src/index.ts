@@ -1,4 +1,20 @@
 /**
- * @switchyard/bench: benchmarks of Switchyard against its baselines
+ * @switchyard/bench: benchmarks of Switchyard against its baselines, run as
+ * `node tools/bench/dist/main.js <subcommand>`; results go to `docs/benchmarks/`.
+ *
+ * @example
+ * ```sh
+ * node tools/bench/dist/main.js gossip-convergence --sizes 10,100,1000
+ * ```
  */
-export {};
+export { SUBCOMMANDS, main, usage } from './main.js';
+export type { Subcommand } from './subcommand.js';
+export {
+  measureCluster,
+  parseOptions,
+  renderReport,
+  runConvergence,
+  type ConvergenceOptions,
+  type PointResult,
+} from './gossip-convergence.js';
+export { renderSvg, type Panel, type Series } from './svg-plot.js';

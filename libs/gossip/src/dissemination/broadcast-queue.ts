@@ -1,39 +1,36 @@
 /**
- * Events waiting to be piggybacked. Each is sent at most `limit` times (λ·log N); the least-sent go first so a new
- * event overtakes old ones; a newer event about the same member or session replaces the queued one.
+ * Events waiting to be piggybacked. Each is sent at most `limit` times (λ·log N); the least-sent go first (fresh
+ * events newest first) so a new event overtakes old ones; a newer event about the same member or session replaces the
+ * queued one. Items sit in one bucket per transmit count, so taking is O(events taken), not a sort of the queue.
  */
 import type { GossipEventMsg } from '../wire/messages.js';
 
 interface Queued {
-  key: string;
-  event: GossipEventMsg;
-  size: number;
+  readonly key: string;
+  readonly event: GossipEventMsg;
+  readonly size: number;
   transmits: number;
-  seq: number;
+  /** Replaced by a newer event with the same key: skipped and dropped when reached. */
+  stale: boolean;
 }
 
 export class BroadcastQueue {
-  private items: Queued[] = [];
+  private readonly buckets: Queued[][] = [];
   private readonly byKey = new Map<string, Queued>();
-  private seq = 0;
+  private readonly moved: Queued[] = [];
 
+  /** Events queued (replaced ones not counted). */
   get length(): number {
-    return this.items.length;
+    return this.byKey.size;
   }
 
   /** Queues `event` under `key` (`m:<id>` or `s:<session>`), replacing any queued event with the same key. */
   enqueue(key: string, event: GossipEventMsg, size: number): void {
     const old = this.byKey.get(key);
-    if (old) {
-      old.event = event;
-      old.size = size;
-      old.transmits = 0;
-      old.seq = this.seq++;
-      return;
-    }
-    const q: Queued = { key, event, size, transmits: 0, seq: this.seq++ };
-    this.items.push(q);
+    if (old) old.stale = true;
+    const q: Queued = { key, event, size, transmits: 0, stale: false };
     this.byKey.set(key, q);
+    (this.buckets[0] ??= []).push(q);
   }
 
   /**
@@ -41,22 +38,29 @@ export class BroadcastQueue {
    * transmission for each; events sent `limit` times leave the queue.
    */
   take(budget: number, limit: number, out: GossipEventMsg[]): void {
-    if (!this.items.length) return;
-    this.items.sort((a, b) => a.transmits - b.transmits || b.seq - a.seq);
+    if (!this.byKey.size) return;
     let used = 0;
-    let spent = false;
-    for (const q of this.items) {
-      if (used + q.size > budget) continue;
-      used += q.size;
-      out.push(q.event);
-      if (++q.transmits >= limit) spent = true;
+    const moved = this.moved;
+    outer: for (let t = 0; t < this.buckets.length; t++) {
+      const b = this.buckets[t];
+      if (!b) continue;
+      while (b.length) {
+        const q = b[b.length - 1]!;
+        if (q.stale) {
+          b.pop();
+          continue;
+        }
+        if (used + q.size > budget) break outer;
+        b.pop();
+        used += q.size;
+        out.push(q.event);
+        q.transmits++;
+        if (q.transmits >= limit) this.byKey.delete(q.key);
+        else moved.push(q);
+      }
     }
-    if (spent) {
-      this.items = this.items.filter((q) => {
-        if (q.transmits < limit) return true;
-        this.byKey.delete(q.key);
-        return false;
-      });
-    }
+    // re-bucket after the walk so an event is taken once per message
+    for (const q of moved) (this.buckets[q.transmits] ??= []).push(q);
+    moved.length = 0;
   }
 }

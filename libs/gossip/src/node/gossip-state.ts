@@ -84,6 +84,8 @@ export class GossipState {
   private readonly self: Member;
   private readonly members = new Map<string, Member>();
   private readonly suspects = new Map<string, Member>();
+  /** Alive and suspect members (not us), for O(1) random picks. */
+  private readonly live = new IndexedSet<Member>();
   private readonly ownership: OwnershipMap;
   private readonly queue = new BroadcastQueue();
   private readonly relays = new Map<number, Relay>();
@@ -435,7 +437,16 @@ export class GossipState {
   /** An event we create: applied here, sent to everyone at once, then piggybacked λ·log N times. */
   private originate(e: GossipEventMsg, now: number): void {
     this.applyEvent(e, now, this.self.id);
-    this.out.push({ type: 'broadcast', msg: { type: MsgType.Gossip, from: this.self.id, events: [e] } });
+    this.broadcastNow(e, now);
+  }
+
+  private broadcastNow(e: GossipEventMsg, now: number): void {
+    if (this.cfg.broadcastNewEvents) {
+      this.out.push({ type: 'broadcast', msg: { type: MsgType.Gossip, from: this.self.id, events: [e] } });
+    } else {
+      // classic SWIM: the next gossip tick (now) carries it to gossipFanout members
+      this.nextGossipAt = Math.min(this.nextGossipAt, now);
+    }
   }
 
   /**
@@ -507,10 +518,14 @@ export class GossipState {
       const nm: Member = { id, addr, inc, status: 'alive', since: now, suspicion: undefined };
       this.members.set(id, nm);
       this.liveCount++;
-      // probe the newcomer within this round, at a random place in the order
+      // probe the newcomer within this round, at a random place among those not yet probed (O(1): swap)
+      this.probeOrder.push(id);
       const at =
-        this.probeIndex + Math.floor(this.init.random() * (this.probeOrder.length - this.probeIndex + 1));
-      this.probeOrder.splice(at, 0, id);
+        this.probeIndex + Math.floor(this.init.random() * (this.probeOrder.length - this.probeIndex));
+      const last = this.probeOrder.length - 1;
+      this.probeOrder[last] = this.probeOrder[at]!;
+      this.probeOrder[at] = id;
+      this.live.add(nm);
       this.report({ type: 'member-joined', member: view(nm) });
       return true;
     }
@@ -590,8 +605,14 @@ export class GossipState {
   private setStatus(m: Member, status: MemberStatus, now: number): void {
     const wasLive = m.status === 'alive' || m.status === 'suspect';
     const isLive = status === 'alive' || status === 'suspect';
-    if (wasLive && !isLive) this.liveCount--;
-    if (!wasLive && isLive) this.liveCount++;
+    if (wasLive && !isLive) {
+      this.liveCount--;
+      this.live.remove(m);
+    }
+    if (!wasLive && isLive) {
+      this.liveCount++;
+      this.live.add(m);
+    }
     m.status = status;
     m.since = now;
     if (status !== 'suspect') {
@@ -608,8 +629,7 @@ export class GossipState {
     this.report({ type: 'self-refuted', inc: this.self.inc });
     const e: GossipEventMsg = { kind: 'alive', id: this.self.id, addr: this.self.addr, inc: this.self.inc };
     this.enqueue(e);
-    this.out.push({ type: 'broadcast', msg: { type: MsgType.Gossip, from: this.self.id, events: [e] } });
-    void now;
+    this.broadcastNow(e, now);
   }
 
   /** The first time we learn of another live member (after joining), we announce ourselves to all at once. */
@@ -618,8 +638,7 @@ export class GossipState {
     this.announced = true;
     const e: GossipEventMsg = { kind: 'alive', id: this.self.id, addr: this.self.addr, inc: this.self.inc };
     this.enqueue(e);
-    this.out.push({ type: 'broadcast', msg: { type: MsgType.Gossip, from: this.self.id, events: [e] } });
-    void now;
+    this.broadcastNow(e, now);
   }
 
   // ---- anti-entropy --------------------------------------------------------------------------------------------
@@ -726,21 +745,33 @@ export class GossipState {
 
   // ---- helpers -------------------------------------------------------------------------------------------------
 
-  /** Up to `n` distinct random alive (and, if asked, suspect) members, excluding `except`. */
+  /**
+   * Up to `n` distinct random alive (and, if asked, suspect) members, excluding `except`: rejection sampling from the
+   * live list (O(n) in a large cluster), falling back to a scan when few members qualify.
+   */
   private randomMembers(n: number, except: string | undefined, withSuspects = false): Member[] {
-    const pool: Member[] = [];
-    for (const m of this.members.values()) {
-      if ((m.status === 'alive' || (withSuspects && m.status === 'suspect')) && m.id !== except) pool.push(m);
+    const ok = (m: Member) =>
+      (m.status === 'alive' || (withSuspects && m.status === 'suspect')) && m.id !== except;
+    const live = this.live.items;
+    const picked: Member[] = [];
+    if (live.length > 4 * n + 8) {
+      for (let attempt = 0; attempt < 8 * n && picked.length < n; attempt++) {
+        const m = live[Math.floor(this.init.random() * live.length)]!;
+        if (ok(m) && !picked.includes(m)) picked.push(m);
+      }
+      if (picked.length === n) return picked;
+      picked.length = 0;
     }
+    const pool = live.filter(ok);
     const k = Math.min(n, pool.length);
     for (let i = 0; i < k; i++) {
       const j = i + Math.floor(this.init.random() * (pool.length - i));
       const t = pool[i]!;
       pool[i] = pool[j]!;
       pool[j] = t;
+      picked.push(pool[i]!);
     }
-    pool.length = k;
-    return pool;
+    return picked;
   }
 
   private send(to: string, msg: Message): void {
@@ -754,6 +785,29 @@ export class GossipState {
   private nextSeq(): number {
     this.seq = (this.seq + 1) % 0x1_0000_0000;
     return this.seq;
+  }
+}
+
+/** An array with O(1) add and remove (swap with the last), for uniform random picks. */
+class IndexedSet<T> {
+  readonly items: T[] = [];
+  private readonly index = new Map<T, number>();
+
+  add(v: T): void {
+    if (this.index.has(v)) return;
+    this.index.set(v, this.items.length);
+    this.items.push(v);
+  }
+
+  remove(v: T): void {
+    const i = this.index.get(v);
+    if (i === undefined) return;
+    const last = this.items.pop()!;
+    this.index.delete(v);
+    if (last !== v) {
+      this.items[i] = last;
+      this.index.set(last, i);
+    }
   }
 }
 

@@ -108,8 +108,16 @@ export class MemoryNetwork {
     this.handlers.delete(address);
   }
 
+  /** Sees every datagram sent (before loss), multicast ones once with `to` = `*`: for traffic accounting. */
+  tap: ((from: string, to: string, bytes: Uint8Array) => void) | undefined;
+
   /** @internal */
   send(from: string, to: string, bytes: Uint8Array): void {
+    this.tap?.(from, to, bytes);
+    this.transmit(from, to, bytes);
+  }
+
+  private transmit(from: string, to: string, bytes: Uint8Array): void {
     this.stats.datagrams++;
     this.stats.bytes += bytes.length;
     if (this.group.size && this.group.get(from) !== this.group.get(to)) {
@@ -130,9 +138,10 @@ export class MemoryNetwork {
 
   /** @internal multicast: one datagram on the wire, a copy to every other attached address. */
   broadcast(from: string, bytes: Uint8Array): void {
+    this.tap?.(from, '*', bytes);
     for (const to of this.handlers.keys()) {
       if (to === from) continue;
-      this.send(from, to, bytes);
+      this.transmit(from, to, bytes);
       // one datagram on the wire, whatever the number of receivers
       this.stats.datagrams--;
       this.stats.bytes -= bytes.length;
@@ -147,7 +156,10 @@ export class MemoryNetwork {
   }
 
   private schedule(from: string, to: string, bytes: Uint8Array, link: LinkConditions): void {
-    const at = this.clock.now() + link.delayMs + (link.jitterMs > 0 ? this.random() * link.jitterMs : 0);
+    // whole milliseconds: deliveries due together share one clock timer firing (hundreds of members stay cheap)
+    const at = Math.ceil(
+      this.clock.now() + link.delayMs + (link.jitterMs > 0 ? this.random() * link.jitterMs : 0),
+    );
     this.push({ at, seq: this.seq++, to, from, bytes });
     if (at < this.timerAt) this.arm(at);
   }
