@@ -3,7 +3,7 @@
  * probe interval (1 s with the LAN defaults used here).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { GOSSIP_LAN_DEFAULTS, SimulatedCluster, type GossipEvent } from '../src/index.js';
+import { GOSSIP_LAN_DEFAULTS, MsgType, SimulatedCluster, type GossipEvent } from '../src/index.js';
 
 const N = 200;
 const ROUND = GOSSIP_LAN_DEFAULTS.probeIntervalMs;
@@ -157,5 +157,39 @@ describe('simulation: transports and dissemination modes', () => {
     expect(ms).toBeDefined();
     expect(ms!).toBeGreaterThan(5);
     expect(ms!).toBeLessThanOrEqual(2 * ROUND);
+  });
+});
+
+describe('simulation: anti-entropy', () => {
+  it('the periodic full-state exchange repairs an event a member missed entirely', async () => {
+    const c = await SimulatedCluster.create({ size: 20, seed: 8 });
+    expect(c.runUntil(() => c.membershipConverged(), 60 * ROUND, 100)).toBeDefined();
+    c.advance(5 * ROUND);
+    const x = c.nodes[13]!;
+    const others = c.nodes.filter((n) => n !== x);
+    // cut x off for 3 rounds: shorter than the suspicion timeout (≥ 5.2 s at N = 20), longer than the event's gossip
+    c.network.partition([others.map((n) => n.address), [x.address]]);
+    c.nodes[2]!.claim('missed', 1);
+    c.advance(3 * ROUND);
+    c.network.heal();
+    // which kind of datagram brings the event to x
+    const carriers = new Set<number>();
+    const needle = Buffer.from('missed');
+    c.network.tap = (_from, to, bytes) => {
+      if (to === x.address && Buffer.from(bytes).indexOf(needle) >= 0) carriers.add(bytes[1]!);
+    };
+    const repaired = c.runUntil(
+      () => x.owner('missed')?.owner === c.nodes[2]!.id,
+      2 * GOSSIP_LAN_DEFAULTS.pushPullIntervalMs,
+      10,
+    );
+    c.network.tap = undefined;
+    expect(repaired, 'repaired by push-pull').toBeDefined();
+    // only full-state (push-pull) datagrams carried it: the gossip of the event was over before the heal
+    expect([...carriers]).toEqual([MsgType.State]);
+    expect(
+      x.stats().state.pushPulls + others.reduce((a, n) => a + n.stats().state.pushPulls, 0),
+    ).toBeGreaterThan(0);
+    expect(c.nodes.every((n) => n.memberStatus(x.id) !== 'dead')).toBe(true);
   });
 });
