@@ -188,36 +188,47 @@ export class MemoryNetwork {
     return a.at < b.at || (a.at === b.at && a.seq < b.seq);
   }
 
+  /** Sift-up without swaps or temporary arrays (one per datagram: a hot path). */
   private push(d: Delivery): void {
     const h = this.heap;
+    let i = h.length;
     h.push(d);
-    let i = h.length - 1;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!this.less(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
+      const parent = h[p] as Delivery;
+      if (!this.less(d, parent)) break;
+      h[i] = parent;
       i = p;
     }
+    h[i] = d;
   }
 
   private pop(): Delivery {
     const h = this.heap;
-    const top = h[0]!;
-    const last = h.pop()!;
-    if (h.length) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
-        if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
+    const top = h[0] as Delivery;
+    const last = h.pop() as Delivery;
+    const n = h.length;
+    if (!n) return top;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const left = h[l] as Delivery;
+      let c = l;
+      let child = left;
+      if (r < n) {
+        const right = h[r] as Delivery;
+        if (this.less(right, left)) {
+          c = r;
+          child = right;
+        }
       }
+      if (!this.less(child, last)) break;
+      h[i] = child;
+      i = c;
     }
+    h[i] = last;
     return top;
   }
 }
