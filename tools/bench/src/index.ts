@@ -1,12 +1,22 @@
 /**
- * @switchyard/bench: benchmarks of Switchyard against its baselines. Run them with
- * `node tools/bench/dist/main.js <benchmark>` (`--help` lists them).
+ * @switchyard/bench: benchmarks of Switchyard against its baselines, run as
+ * `node tools/bench/dist/main.js <subcommand>` (`--help` lists them); results go to `docs/benchmarks/`.
  *
  * @example
- * ```ts
- * import { runAffinityMicro, renderTable } from '@switchyard/bench';
- * console.log(renderTable(runAffinityMicro({ runs: 3, ms: 100 }).cases));
+ * ```sh
+ * node tools/bench/dist/main.js affinity-micro --runs 3
+ * node tools/bench/dist/main.js gossip-convergence --sizes 10,100,1000
  * ```
  */
 export * from './affinity-micro.js';
-export { BENCHMARKS, usage } from './main.js';
+export { SUBCOMMANDS, main, usage } from './main.js';
+export type { Subcommand } from './subcommand.js';
+export {
+  measureCluster,
+  parseOptions,
+  renderReport,
+  runConvergence,
+  type ConvergenceOptions,
+  type PointResult,
+} from './gossip-convergence.js';
+export { renderSvg, type Panel, type Series } from './svg-plot.js';

@@ -1,27 +1,36 @@
 #!/usr/bin/env node
 /**
- * Benchmark dispatcher: `node tools/bench/dist/main.js <benchmark> [options]`. Each benchmark parses its own flags
- * (`<benchmark> --help`). Add a benchmark by adding one line to BENCHMARKS.
+ * Benchmark runner: `node tools/bench/dist/main.js <subcommand> [flags]`; `--help` lists the subcommands, and
+ * `<subcommand> --help` their flags. To add a benchmark, add one line to SUBCOMMANDS.
  */
 import { pathToFileURL } from 'node:url';
 import { hasCode } from '@switchyard/core';
 import { affinityMicroMain } from './affinity-micro.js';
+import { dispatcherBenchMain } from './dispatcher-bench.js';
+import { gossipConvergence } from './gossip-convergence.js';
+import { schedulerBenchMain } from './scheduler-bench.js';
+import type { Subcommand } from './subcommand.js';
 
-interface Benchmark {
-  summary: string;
-  main: (argv: string[]) => number | Promise<number>;
-}
-
-export const BENCHMARKS: Record<string, Benchmark> = {
+export const SUBCOMMANDS: Record<string, Subcommand> = {
   'affinity-micro': {
     summary: 'ops/s of SIP key extraction (vs split+regex), AffinityTable, LeastLoadedQueue with 10k entries',
-    main: (argv) => affinityMicroMain(argv),
+    run: async (argv) => affinityMicroMain(argv),
+  },
+  'gossip-convergence': gossipConvergence,
+  dispatcher: {
+    summary:
+      'SIPp call rate: one worker direct, our dispatcher, Kamailio dispatcher; TCP hand-offs vs node:cluster',
+    run: (argv) => dispatcherBenchMain(argv),
+  },
+  scheduler: {
+    summary: 'placements/s and latency for 1-3 schedulers, Redis commands per placement, vs redis-benchmark',
+    run: (argv) => schedulerBenchMain(argv),
   },
 };
 
 export function usage(): string {
-  const rows = Object.entries(BENCHMARKS).map(([name, b]) => `  ${name.padEnd(20)} ${b.summary}`);
-  return `bench — Switchyard benchmarks\n\nUsage: node tools/bench/dist/main.js <benchmark> [options]\n       node tools/bench/dist/main.js <benchmark> --help\n\nBenchmarks:\n${rows.join('\n')}\n`;
+  const rows = Object.entries(SUBCOMMANDS).map(([name, s]) => `  ${name.padEnd(22)} ${s.summary}`);
+  return `bench — Switchyard benchmarks\n\nUsage: node tools/bench/dist/main.js <subcommand> [flags]   (<subcommand> --help for its flags)\n\nSubcommands:\n${rows.join('\n')}\n`;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -30,13 +39,13 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage());
     return name ? 0 : 2;
   }
-  const bench = BENCHMARKS[name];
-  if (!bench) {
-    process.stderr.write(`bench: unknown benchmark ${JSON.stringify(name)}\n\n${usage()}`);
+  const sub = SUBCOMMANDS[name];
+  if (!sub) {
+    process.stderr.write(`bench: unknown subcommand ${JSON.stringify(name)}\n\n${usage()}`);
     return 2;
   }
   try {
-    return await bench.main(rest);
+    return await sub.run(rest);
   } catch (err) {
     if (hasCode(err, 'CORE_ERR_USAGE')) {
       process.stderr.write(`${(err as Error).message}\n`);
@@ -46,6 +55,14 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  process.exitCode = await main(process.argv.slice(2));
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
 }
