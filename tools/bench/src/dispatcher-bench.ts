@@ -254,8 +254,8 @@ export async function dispatcherBenchMain(argv: string[]): Promise<number> {
         out: { type: 'string', doc: 'report directory', defaultText: 'docs/benchmarks' },
       },
       examples: [
-        'node tools/bench/dist/dispatcher-main.js',
-        'node tools/bench/dist/dispatcher-main.js --quick --out /tmp',
+        'node tools/bench/dist/main.js dispatcher',
+        'node tools/bench/dist/main.js dispatcher --quick --out /tmp',
       ],
     },
     argv,
@@ -280,7 +280,7 @@ export async function dispatcherBenchMain(argv: string[]): Promise<number> {
     out: String(v['out'] ?? 'docs/benchmarks'),
     log: (s) => process.stdout.write(`${s}\n`),
   };
-  const command = `node tools/bench/dist/dispatcher-main.js ${argv.join(' ')}`.trim();
+  const command = `node tools/bench/dist/main.js dispatcher ${argv.join(' ')}`.trim();
   const report = await runDispatcherBench(o, command);
   fs.mkdirSync(o.out, { recursive: true });
   fs.writeFileSync(path.join(o.out, 'host-dispatcher.json'), JSON.stringify(report, null, 2) + '\n');

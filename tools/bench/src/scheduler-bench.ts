@@ -45,7 +45,7 @@ const spec: CliSpec = {
       defaultText: 'docs/benchmarks',
     },
   },
-  examples: ['node tools/bench/dist/scheduler-main.js --conferences 3000 --runs 3'],
+  examples: ['node tools/bench/dist/main.js scheduler --conferences 3000 --runs 3'],
 };
 
 type Variant = 'publish' | 'core';
@@ -348,7 +348,7 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
       };
     }),
   );
-  const command = `node tools/bench/dist/scheduler-main.js ${argv.join(' ')}`.trim();
+  const command = `node tools/bench/dist/main.js scheduler ${argv.join(' ')}`.trim();
   const machine = `${process.platform} ${process.arch}, node ${process.version}, ${os.cpus().length} cpus shared with other work, load average ${os
     .loadavg()
     .map((x) => x.toFixed(1))
