@@ -344,8 +344,11 @@ export function affinityMicroMain(
       '',
       `Produced by \`${command}\` on ${report.date} (Node ${report.node}, ${report.cpus} CPUs).`,
       '',
-      `**The machine was shared with other work (builds and test suites of other engineers) during the run**: figures`,
-      `are medians of ${runs} interleaved runs of about ${ms} ms each, and are noisy; compare ratios within one run.`,
+      `Load average when it ended: ${os
+        .loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' / ')} (above 0.5, other work shared the cores).`,
+      `Figures are medians of ${runs} interleaved runs of about ${ms} ms each; compare ratios within one run.`,
       '',
       table,
       '',

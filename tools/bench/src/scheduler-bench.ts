@@ -349,7 +349,7 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
     }),
   );
   const command = `node tools/bench/dist/main.js scheduler ${argv.join(' ')}`.trim();
-  const machine = `${process.platform} ${process.arch}, node ${process.version}, ${os.cpus().length} cpus shared with other work, load average ${os
+  const machine = `${process.platform} ${process.arch}, node ${process.version}, ${os.cpus().length} cpus (load average above ~0.5 means other work shared them), load average ${os
     .loadavg()
     .map((x) => x.toFixed(1))
     .join(' ')} at the end`;
