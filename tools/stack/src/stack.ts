@@ -28,11 +28,7 @@ export interface StackConfig {
   controlPort: number;
 }
 
-export const tiersNotDeployed = [
-  'pop-router (tier 2)',
-  'host-dispatcher (tier 3)',
-  'container-balancer (tier 4)',
-];
+export const tiersNotDeployed = ['pop-router (tier 2)', 'container-balancer (tier 4)'];
 
 function commandPath(cmd: string): string {
   try {

@@ -101,6 +101,7 @@ describe('switchyard-stack', () => {
     expect(out).toMatch(/smoke: conference smoke-\d+ placed on srv-\d+ \(epoch \d+\)/);
     expect(code).toBe(0);
     expect(out).toContain('smoke: 4 SIPp calls to conference smoke');
+    expect(out).toContain('not deployed yet: pop-router (tier 2), container-balancer (tier 4)');
     for (const name of ['redis', 'fleet-sim', 'scheduler-1', 'scheduler-2', 'dispatcher']) {
       expect(out).toMatch(new RegExp(`"component":"${name}".*"msg":"stopped"`));
     }
