@@ -97,6 +97,8 @@ async function main(): Promise<void> {
       },
     },
     logger,
+    // deregistering needs Redis; when it is unreachable, give up after a few seconds (the leases expire anyway)
+    5_000,
   );
 }
 
