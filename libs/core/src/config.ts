@@ -6,10 +6,23 @@ import { type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { ConfigError } from './errors.js';
 
-export function parseConfig<S extends TSchema>(schema: S, input: unknown): Readonly<Static<S>> {
+export interface ParseConfigOptions {
+  /**
+   * Convert strings (flags, env) to the schema's types; default true. Pass false for init objects built in code,
+   * where `'250'`, `true` or `1.5` for an integer is a mistake to report, not a value to coerce.
+   */
+  convert?: boolean;
+}
+
+/** Throws a {@link ConfigError} naming the first field that does not match `schema` (after defaults). */
+export function parseConfig<S extends TSchema>(
+  schema: S,
+  input: unknown,
+  options: ParseConfigOptions = {},
+): Readonly<Static<S>> {
   let value: unknown = Value.Clone(input ?? {});
   value = Value.Default(schema, value);
-  value = Value.Convert(schema, value);
+  if (options.convert !== false) value = Value.Convert(schema, value);
   const first = Value.Errors(schema, value).First();
   if (first) {
     const field = first.path.replace(/^\//, '').replaceAll('/', '.') || '(root)';

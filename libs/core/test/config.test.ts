@@ -29,6 +29,14 @@ describe('parseConfig', () => {
     }
     expect(() => parseConfig(schema, { port: 'x' })).toThrow(/port/);
   });
+
+  it('leaves values as given with convert: false (init objects built in code)', () => {
+    expect(parseConfig(schema, { port: 1.5 }).port).toBe(1); // converted by default
+    for (const port of [1.5, '7000', true]) {
+      expect(() => parseConfig(schema, { port }, { convert: false })).toThrow(ConfigError);
+    }
+    expect(parseConfig(schema, { port: 7000 }, { convert: false }).port).toBe(7000);
+  });
 });
 
 describe('parseCli', () => {

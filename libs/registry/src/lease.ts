@@ -1,7 +1,9 @@
 /** Keeps one record alive: put at start, renew by heartbeat, re-put after expiry, remove at stop. */
+import { Type } from '@sinclair/typebox';
 import {
   ConfigError,
   hasCode,
+  parseConfig,
   silentLogger,
   type Clock,
   type Logger,
@@ -9,6 +11,12 @@ import {
   type TimerHandle,
 } from '@switchyard/core';
 import type { RecordInput, RecordPatch, RegistryStore, ServiceRecord } from './types.js';
+
+// the rest of the record is checked by the store at put(), with the record's own typed errors
+const LeaseConfigSchema = Type.Object({
+  record: Type.Object({ ttlMs: Type.Number({ exclusiveMinimum: 0 }) }),
+  renewEveryMs: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+});
 
 export type LeaseEvent = { type: 'registered' | 'renewed' | 'lost' | 'error'; error?: unknown };
 
@@ -25,6 +33,7 @@ export class Lease implements Startable {
   private chain: Promise<unknown> = Promise.resolve();
   private readonly listeners = new Set<(e: LeaseEvent) => void>();
 
+  /** Throws a `ConfigError` naming `record.ttlMs` or `renewEveryMs` when either is not a usable interval. */
   constructor(
     components: { store: RegistryStore; clock: Clock; logger?: Logger },
     init: { record: RecordInput; renewEveryMs?: number },
@@ -32,13 +41,12 @@ export class Lease implements Startable {
     this.store = components.store;
     this.clock = components.clock;
     this.logger = components.logger ?? silentLogger;
+    const config = parseConfig(LeaseConfigSchema, init, { convert: false });
     this.input = { ...init.record, meta: { ...(init.record.meta ?? {}) } };
-    const ttl = init.record.ttlMs;
-    if (typeof ttl !== 'number' || !(ttl > 0))
-      throw new ConfigError('record.ttlMs', `must be > 0 (got ${String(ttl)})`);
+    const ttl = config.record.ttlMs;
     // a third of the TTL leaves two renewals' worth of slack before the record expires
-    this.renewEveryMs = init.renewEveryMs ?? Math.max(1, Math.floor(ttl / 3));
-    if (!(this.renewEveryMs > 0 && this.renewEveryMs < ttl)) {
+    this.renewEveryMs = config.renewEveryMs ?? Math.max(1, Math.floor(ttl / 3));
+    if (this.renewEveryMs >= ttl) {
       throw new ConfigError('renewEveryMs', `must be in (0, ttlMs) (got ${this.renewEveryMs})`);
     }
   }

@@ -1,5 +1,6 @@
 /** In-process backend: same semantics as the Redis one, time from the injected clock. */
-import { ConfigError, type Clock, type TimerHandle } from '@switchyard/core';
+import { Type, type Static } from '@sinclair/typebox';
+import { parseConfig, type Clock, type TimerHandle } from '@switchyard/core';
 import { ErrorCounter, RegistryError } from './errors.js';
 import { FeedQueue } from './feed.js';
 import type {
@@ -17,9 +18,10 @@ import {
   bodyOf,
   checkExpect,
   checkKey,
-  checkLimits,
   checkTtl,
+  LimitsSchema,
   normalizeInput,
+  positiveInt,
   type RecordBody,
   type RecordLimits,
 } from './validate.js';
@@ -47,6 +49,13 @@ export const MEMORY_STORE_TEST_PROFILE = Object.freeze({
   historyLimit: 100,
 });
 
+const MemoryStoreConfigSchema = Type.Object({
+  sweepIntervalMs: positiveInt(MEMORY_STORE_DEFAULTS.sweepIntervalMs),
+  historyLimit: positiveInt(MEMORY_STORE_DEFAULTS.historyLimit),
+  maxQueued: positiveInt(MEMORY_STORE_DEFAULTS.maxQueued),
+  limits: LimitsSchema,
+});
+
 interface ServiceState {
   revision: number;
   records: Map<string, ServiceRecord>;
@@ -57,21 +66,16 @@ interface ServiceState {
 export class MemoryRegistryStore implements RegistryStore {
   readonly errors = new ErrorCounter();
   private readonly clock: Clock;
-  private readonly config: Readonly<Required<Omit<MemoryStoreInit, 'limits'>>>;
+  private readonly config: Readonly<Static<typeof MemoryStoreConfigSchema>>;
   private readonly limits: Readonly<RecordLimits>;
   private readonly services = new Map<string, ServiceState>();
   private sweeper: TimerHandle | undefined;
 
+  /** Throws a `ConfigError` naming the first bad field of `init` (e.g. `maxQueued`, `limits.maxTtlMs`). */
   constructor(components: { clock: Clock }, init: MemoryStoreInit = {}) {
     this.clock = components.clock;
-    const { limits, ...rest } = init;
-    const config = { ...MEMORY_STORE_DEFAULTS, ...rest };
-    for (const [k, v] of Object.entries(config)) {
-      if (!Number.isInteger(v) || v <= 0)
-        throw new ConfigError(k, `must be a positive integer (got ${String(v)})`);
-    }
-    this.config = Object.freeze(config);
-    this.limits = checkLimits(limits);
+    this.config = parseConfig(MemoryStoreConfigSchema, init, { convert: false });
+    this.limits = this.config.limits;
   }
 
   async start(): Promise<void> {

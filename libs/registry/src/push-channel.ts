@@ -5,8 +5,9 @@
  * Garbage on a connection is a typed, counted error that closes that connection only.
  */
 import net from 'node:net';
+import { Type } from '@sinclair/typebox';
 import {
-  ConfigError,
+  parseConfig,
   RateLimitedLog,
   silentLogger,
   type Clock,
@@ -24,7 +25,14 @@ import {
   type PushMessage,
 } from './push-protocol.js';
 import type { RecordPatch, ServiceRecord } from './types.js';
-import { applyPatch, checkLimits, normalizeInput, type RecordBody, type RecordLimits } from './validate.js';
+import {
+  applyPatch,
+  LimitsSchema,
+  normalizeInput,
+  positiveInt,
+  type RecordBody,
+  type RecordLimits,
+} from './validate.js';
 
 export const PUSH_DEFAULTS = Object.freeze({
   heartbeatMs: 1000, // full record once a second: cheap, and bounds how stale a lost delta can leave a subscriber
@@ -41,12 +49,22 @@ export const PUSH_TEST_PROFILE = Object.freeze({
   reconnectMs: 50,
 });
 
-function positive(obj: Record<string, unknown>): void {
-  for (const [k, v] of Object.entries(obj)) {
-    if (!Number.isInteger(v) || (v as number) <= 0)
-      throw new ConfigError(k, `must be a positive integer (got ${String(v)})`);
-  }
-}
+const SubscriberConfigSchema = Type.Object({
+  host: Type.String({ default: '127.0.0.1' }), // loopback unless asked: the channel has no authentication
+  port: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }), // 0 = any free port
+  deadlineMs: positiveInt(PUSH_DEFAULTS.deadlineMs),
+  maxFrameBytes: positiveInt(PUSH_DEFAULTS.maxFrameBytes),
+  limits: LimitsSchema,
+});
+
+const PublisherConfigSchema = Type.Object({
+  host: Type.String(),
+  port: Type.Integer({ minimum: 1, maximum: 65535 }),
+  heartbeatMs: positiveInt(PUSH_DEFAULTS.heartbeatMs),
+  reconnectMs: positiveInt(PUSH_DEFAULTS.reconnectMs),
+  limits: LimitsSchema,
+  // the record is checked by normalizeInput, which throws the record's own typed errors
+});
 
 /** A subscriber-side event: the peer's state change, or bad input on its connection. */
 export type PushSubscriberEvent =
@@ -78,16 +96,15 @@ export class PushSubscriber implements Startable {
   private readonly listeners = new Set<(e: PushSubscriberEvent) => void>();
   private seq = 0;
 
+  /** Throws a `ConfigError` naming the first bad field of `init` (e.g. `port`, `deadlineMs`). */
   constructor(components: { clock: Clock; logger?: Logger }, init: PushSubscriberInit = {}) {
     this.clock = components.clock;
     this.log = new RateLimitedLog(components.logger ?? silentLogger, this.clock);
-    const { deadlineMs, maxFrameBytes } = { ...PUSH_DEFAULTS, ...init };
-    positive({ deadlineMs, maxFrameBytes });
-    const port = init.port ?? 0;
-    if (!Number.isInteger(port) || port < 0 || port > 65535)
-      throw new ConfigError('port', `must be 0..65535 (got ${port})`);
-    this.config = Object.freeze({ host: init.host ?? '127.0.0.1', port, deadlineMs, maxFrameBytes });
-    this.limits = checkLimits(init.limits);
+    const { host, port, deadlineMs, maxFrameBytes, limits } = parseConfig(SubscriberConfigSchema, init, {
+      convert: false,
+    });
+    this.config = Object.freeze({ host, port, deadlineMs, maxFrameBytes });
+    this.limits = limits;
   }
 
   on(listener: (e: PushSubscriberEvent) => void): () => void {
@@ -209,14 +226,18 @@ export class PushPublisher implements Startable {
   private seq = 0;
   private readonly listeners = new Set<(e: { type: 'connected' | 'disconnected' }) => void>();
 
-  /** Throws REG_ERR_INVALID_RECORD / REG_ERR_META_TOO_LARGE for a bad record. */
+  /**
+   * Throws a `ConfigError` naming the first bad field of `init` (e.g. `port`, `heartbeatMs`), and
+   * REG_ERR_INVALID_RECORD / REG_ERR_META_TOO_LARGE for a bad record.
+   */
   constructor(components: { clock: Clock; logger?: Logger }, init: PushPublisherInit) {
     this.clock = components.clock;
     this.logger = components.logger ?? silentLogger;
-    const { heartbeatMs, reconnectMs } = { ...PUSH_DEFAULTS, ...init };
-    positive({ heartbeatMs, reconnectMs, port: init.port });
-    this.config = Object.freeze({ host: init.host, port: init.port, heartbeatMs, reconnectMs });
-    this.limits = checkLimits(init.limits);
+    const { host, port, heartbeatMs, reconnectMs, limits } = parseConfig(PublisherConfigSchema, init, {
+      convert: false,
+    });
+    this.config = Object.freeze({ host, port, heartbeatMs, reconnectMs });
+    this.limits = limits;
     this.body = normalizeInput({ ...init.record, ttlMs: 1 }, this.limits).body;
   }
 

@@ -5,9 +5,11 @@
  * "expire if still expired" step. Redis TTLs are only a garbage-collection backstop.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { Type, type Static } from '@sinclair/typebox';
 import type { Redis } from 'ioredis';
 import {
   ConfigError,
+  parseConfig,
   silentLogger,
   RateLimitedLog,
   type Clock,
@@ -31,9 +33,10 @@ import {
   bodyOf,
   checkExpect,
   checkKey,
-  checkLimits,
   checkTtl,
+  LimitsSchema,
   normalizeInput,
+  positiveInt,
   type RecordBody,
   type RecordLimits,
 } from './validate.js';
@@ -94,7 +97,23 @@ export interface ServiceKeys {
   epoch: string;
 }
 
-type Config = Readonly<Required<Omit<RedisStoreInit, 'limits'>>>;
+const D = REDIS_STORE_DEFAULTS;
+const RedisStoreConfigSchema = Type.Object({
+  // braces would change the hash tag, so keys of one service could land in different slots
+  prefix: Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$', default: D.prefix }),
+  sweepIntervalMs: positiveInt(D.sweepIntervalMs),
+  sweepBatch: positiveInt(D.sweepBatch),
+  feedMaxLen: positiveInt(D.feedMaxLen),
+  gcTtlMs: positiveInt(D.gcTtlMs),
+  blockMs: positiveInt(D.blockMs),
+  readBatch: positiveInt(D.readBatch),
+  retryMs: positiveInt(D.retryMs),
+  maxUpdateRetries: positiveInt(D.maxUpdateRetries),
+  maxQueued: positiveInt(D.maxQueued),
+  limits: LimitsSchema,
+});
+
+type Config = Readonly<Static<typeof RedisStoreConfigSchema>>;
 
 interface Script {
   src: string;
@@ -133,28 +152,17 @@ export class RedisRegistryStore implements RegistryStore {
   private sweepAgain = false;
   private stopped = false;
 
+  /** Throws a `ConfigError` naming the first bad field of `init` (e.g. `prefix`, `maxQueued`, `limits.maxTtlMs`). */
   constructor(components: { redis: Redis; clock: Clock; logger?: Logger }, init: RedisStoreInit = {}) {
     this.redis = components.redis;
     this.clock = components.clock;
     this.logger = components.logger ?? silentLogger;
     this.log = new RateLimitedLog(this.logger, this.clock);
-    const { limits, ...rest } = init;
-    const config = { ...REDIS_STORE_DEFAULTS, ...rest };
-    if (typeof config.prefix !== 'string' || !/^[A-Za-z0-9_.:-]{1,64}$/.test(config.prefix)) {
-      // braces would change the hash tag, so keys of one service could land in different slots
-      throw new ConfigError(
-        'prefix',
-        `must match [A-Za-z0-9_.:-]{1,64} (got ${JSON.stringify(config.prefix)})`,
-      );
-    }
-    for (const [k, v] of Object.entries(config)) {
-      if (k !== 'prefix' && (!Number.isInteger(v) || (v as number) <= 0))
-        throw new ConfigError(k, `must be a positive integer (got ${String(v)})`);
-    }
+    const config = parseConfig(RedisStoreConfigSchema, init, { convert: false });
     if (config.maxQueued <= config.readBatch)
       throw new ConfigError('maxQueued', `must exceed readBatch (${config.readBatch})`);
-    this.config = Object.freeze(config);
-    this.limits = checkLimits(limits);
+    this.config = config;
+    this.limits = config.limits;
   }
 
   /** The keys of one service, in script KEYS order (all share the hash tag `{service}`). */

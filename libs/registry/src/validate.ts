@@ -1,5 +1,5 @@
 /** Input checks shared by every backend and the push channel: bad input becomes a typed error, never stored. */
-import { ConfigError } from '@switchyard/core';
+import { Type } from '@sinclair/typebox';
 import { RegistryError } from './errors.js';
 import {
   SERVICE_STATES,
@@ -27,15 +27,19 @@ export const DEFAULT_LIMITS: Readonly<RecordLimits> = Object.freeze({
   maxTtlMs: 24 * 3600_000, // a day: anything longer is a config mistake, not a lease
 });
 
-/** Checks user-supplied limits once and freezes them (a typed error names the field). */
-export function checkLimits(partial: Partial<RecordLimits> | undefined): Readonly<RecordLimits> {
-  const limits = { ...DEFAULT_LIMITS, ...(partial ?? {}) };
-  for (const [k, v] of Object.entries(limits)) {
-    if (!Number.isInteger(v) || v <= 0)
-      throw new ConfigError(`limits.${k}`, `must be a positive integer (got ${String(v)})`);
-  }
-  return Object.freeze(limits);
-}
+/** A positive integer config field with its default (init objects are not converted, so 1.5 or '5' is refused). */
+export const positiveInt = (def: number) => Type.Integer({ exclusiveMinimum: 0, default: def });
+
+/** The `limits` field of every store's and channel's init: missing values take {@link DEFAULT_LIMITS}. */
+export const LimitsSchema = Type.Object(
+  {
+    maxStringLength: positiveInt(DEFAULT_LIMITS.maxStringLength),
+    maxMetaEntries: positiveInt(DEFAULT_LIMITS.maxMetaEntries),
+    maxMetaBytes: positiveInt(DEFAULT_LIMITS.maxMetaBytes),
+    maxTtlMs: positiveInt(DEFAULT_LIMITS.maxTtlMs),
+  },
+  { default: {} },
+);
 
 const bad = (field: string, why: string): RegistryError =>
   new RegistryError('REG_ERR_INVALID_RECORD', `invalid record: ${field} ${why}`, { details: { field } });

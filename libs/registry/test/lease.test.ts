@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '@switchyard/core';
+import { ConfigError, ManualClock } from '@switchyard/core';
 import { Lease, MemoryRegistryStore, type FeedEvent } from '../src/index.js';
+
+/** The ConfigError `fn` throws, so a test can check the field it names. */
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError, nothing was thrown');
+}
 
 describe('Lease (memory store, manual clock)', () => {
   const setup = async () => {
@@ -59,5 +70,20 @@ describe('Lease (memory store, manual clock)', () => {
           { record: { id: 'a', service: 's', address: 'x', ttlMs: 100 }, renewEveryMs: 100 },
         ),
     ).toThrow(/renewEveryMs/);
+  });
+
+  it('throws a ConfigError naming record.ttlMs or renewEveryMs for a bad value', () => {
+    const clock = new ManualClock();
+    const store = new MemoryRegistryStore({ clock });
+    const record = { id: 'a', service: 's', address: 'x', ttlMs: 900 };
+    const field = (init: { record: { ttlMs: unknown }; renewEveryMs?: unknown }) =>
+      configError(() => new Lease({ store, clock }, init as ConstructorParameters<typeof Lease>[1])).field;
+    expect(field({ record: { ...record, ttlMs: 0 } })).toBe('record.ttlMs');
+    expect(field({ record: { ...record, ttlMs: Number.NaN } })).toBe('record.ttlMs');
+    expect(field({ record: { ...record, ttlMs: '900' } })).toBe('record.ttlMs');
+    expect(field({ record, renewEveryMs: -5 })).toBe('renewEveryMs');
+    expect(field({ record, renewEveryMs: 900 })).toBe('renewEveryMs');
+    expect(field({ record: { ...record, ttlMs: 1 } })).toBe('renewEveryMs'); // ttl/3 rounds to 1 = ttl
+    expect(() => new Lease({ store, clock }, { record, renewEveryMs: 899 })).not.toThrow();
   });
 });

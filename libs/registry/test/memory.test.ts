@@ -1,12 +1,24 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '@switchyard/core';
+import { ConfigError, ManualClock } from '@switchyard/core';
 import {
   MemoryRegistryStore,
+  MEMORY_STORE_DEFAULTS,
   MEMORY_STORE_TEST_PROFILE,
   type FeedEvent,
   type FeedQueue,
 } from '../src/index.js';
 import { registryCompliance } from './compliance.js';
+
+/** The ConfigError `fn` throws, so a test can check the field it names. */
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError, nothing was thrown');
+}
 
 // one in-process store is the backend; every "client" is that store (there is no server to restart)
 registryCompliance('memory', async () => {
@@ -45,6 +57,35 @@ describe('memory store: a consumer that does not read', () => {
       ),
     );
     expect(ids.size).toBe(20);
+    await store.stop();
+  });
+});
+
+describe('memory store: config', () => {
+  it('throws a ConfigError naming the first bad field of init', () => {
+    const clock = new ManualClock();
+    const field = (init: object) => configError(() => new MemoryRegistryStore({ clock }, init)).field;
+    expect(field({ sweepIntervalMs: 0 })).toBe('sweepIntervalMs');
+    expect(field({ historyLimit: 1.5 })).toBe('historyLimit');
+    expect(field({ maxQueued: '10' })).toBe('maxQueued'); // init is not converted: a string is a mistake
+    expect(field({ limits: { maxTtlMs: -1 } })).toBe('limits.maxTtlMs');
+    expect(() => new MemoryRegistryStore({ clock }, { limits: { maxTtlMs: 5 } })).not.toThrow();
+  });
+
+  it('applies the defaults of MEMORY_STORE_DEFAULTS and the given limits', async () => {
+    const clock = new ManualClock();
+    const store = new MemoryRegistryStore({ clock }, { limits: { maxTtlMs: 5 } });
+    await expect(store.put({ id: 'a', service: 's', address: 'x', ttlMs: 6 })).rejects.toMatchObject({
+      code: 'REG_ERR_INVALID_TTL',
+    });
+    await store.put({ id: 'a', service: 's', address: 'x', ttlMs: 5 });
+    await store.start();
+    const w = store.watch('s', 1) as FeedQueue;
+    clock.advance(MEMORY_STORE_DEFAULTS.sweepIntervalMs - 1);
+    expect(await store.list('s')).toEqual([]); // expired at 5 ms, but not yet swept and published
+    expect(w.length).toBe(0);
+    clock.advance(1);
+    expect(w.length).toBe(1); // the sweeper ran at the default interval
     await store.stop();
   });
 });

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ManualClock } from '@switchyard/core';
+import { ConfigError, ManualClock } from '@switchyard/core';
 import { waitFor } from '@switchyard/testing';
 import {
   DEFAULT_LIMITS,
@@ -13,6 +13,17 @@ import {
   decodeMessage,
   type PushSubscriberEvent,
 } from '../src/index.js';
+
+/** The ConfigError `fn` throws, so a test can check the field it names. */
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError, nothing was thrown');
+}
 
 const record = { id: 'c1', service: 'mixer', address: '127.0.0.1:9100', load: 1, capacity: 10 };
 
@@ -182,5 +193,26 @@ describe('push channel over real TCP (loopback), manual clock', () => {
     await waitFor('publisher notices', () => !p.isConnected);
     await clock.advanceAsync(PUSH_TEST_PROFILE.reconnectMs);
     await waitFor('second up', () => events.filter((e) => e.type === 'up').length === 2);
+  });
+});
+
+describe('push channel: config', () => {
+  it('throws a ConfigError naming the first bad field of a subscriber or publisher init', () => {
+    const clock = new ManualClock();
+    const sub = (init: object) => configError(() => new PushSubscriber({ clock }, init)).field;
+    expect(sub({ port: 70_000 })).toBe('port');
+    expect(sub({ port: -1 })).toBe('port');
+    expect(sub({ deadlineMs: 0 })).toBe('deadlineMs');
+    expect(sub({ maxFrameBytes: 1.5 })).toBe('maxFrameBytes');
+    expect(sub({ limits: { maxMetaEntries: 0 } })).toBe('limits.maxMetaEntries');
+    const ok = { host: '127.0.0.1', port: 9, record };
+    const pub = (init: object) =>
+      configError(() => new PushPublisher({ clock }, { ...ok, ...init } as typeof ok)).field;
+    expect(pub({ port: 0 })).toBe('port');
+    expect(pub({ heartbeatMs: 1.5 })).toBe('heartbeatMs');
+    expect(pub({ reconnectMs: '50' })).toBe('reconnectMs');
+    expect(pub({ limits: { maxMetaBytes: -1 } })).toBe('limits.maxMetaBytes');
+    expect(() => new PushPublisher({ clock }, ok)).not.toThrow();
+    expect(() => new PushSubscriber({ clock }, { ...PUSH_TEST_PROFILE, port: 0 })).not.toThrow();
   });
 });

@@ -25,6 +25,17 @@ function keySlot(key: string): number {
   return crc % 16384;
 }
 
+/** The ConfigError `fn` throws, so a test can check the field it names. */
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError, nothing was thrown');
+}
+
 let server: TestRedis;
 let redis: Redis;
 beforeAll(async () => {
@@ -197,5 +208,20 @@ describe('error table', () => {
   it('every REG_ERR_ code is documented in the README', () => {
     expect(Object.keys(RegistryErrors).length).toBeGreaterThan(5);
     expect(undocumentedCodes(RegistryErrors, path.join(import.meta.dirname, '..', 'README.md'))).toEqual([]);
+  });
+});
+
+describe('Redis store: config', () => {
+  it('throws a ConfigError naming the first bad field of init', () => {
+    const clock = new ManualClock();
+    const field = (init: object) => configError(() => new RedisRegistryStore({ redis, clock }, init)).field;
+    expect(field({ prefix: 'a{b}' })).toBe('prefix');
+    expect(field({ prefix: 5 })).toBe('prefix');
+    expect(field({ prefix: '' })).toBe('prefix');
+    expect(field({ readBatch: 0 })).toBe('readBatch');
+    expect(field({ gcTtlMs: 1.5 })).toBe('gcTtlMs');
+    expect(field({ maxQueued: 10, readBatch: 10 })).toBe('maxQueued');
+    expect(field({ limits: { maxStringLength: 2.5 } })).toBe('limits.maxStringLength');
+    expect(() => new RedisRegistryStore({ redis, clock }, { ...REDIS_STORE_TEST_PROFILE })).not.toThrow();
   });
 });

@@ -9,6 +9,7 @@
  * ```
  */
 export * from './affinity-micro.js';
+export * from './registry-bench.js';
 export { SUBCOMMANDS, main, usage } from './main.js';
 export type { Subcommand } from './subcommand.js';
 export {

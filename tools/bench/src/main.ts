@@ -8,6 +8,7 @@ import { hasCode } from '@switchyard/core';
 import { affinityMicroMain } from './affinity-micro.js';
 import { dispatcherBenchMain } from './dispatcher-bench.js';
 import { gossipConvergence } from './gossip-convergence.js';
+import { registryBenchMain } from './registry-bench.js';
 import { schedulerBenchMain } from './scheduler-bench.js';
 import type { Subcommand } from './subcommand.js';
 
@@ -25,6 +26,10 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
   scheduler: {
     summary: 'placements/s and latency for 1-3 schedulers, Redis commands per placement, vs redis-benchmark',
     run: (argv) => schedulerBenchMain(argv),
+  },
+  registry: {
+    summary: 'Redis store ops/s vs raw ioredis, memory store, watcher latency',
+    run: registryBenchMain,
   },
 };
 
