@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs every check and every test through Nx (build, lint, typecheck, test), then prints one summary line
+// Runs every check and every test (prettier --check, then through Nx: build, lint, typecheck, test), then prints one summary line
 // `tests: N passed, N failed` from the Vitest JSON reports. Exits non-zero when anything failed.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -18,6 +18,13 @@ const nx = (args) => {
   );
 };
 const started = Date.now();
+console.log('\n$ prettier --check .');
+const formatStatus =
+  spawnSync(path.join(root, 'node_modules/.bin/prettier'), ['--check', '.', '--log-level', 'warn'], {
+    cwd: root,
+    stdio: 'inherit',
+  }).status ?? 1;
+if (formatStatus !== 0) console.error('formatting differs: run `npm run format` (the tests still run)');
 let status = nx(['run-many', '-t', 'build', 'lint', 'typecheck', '--output-style=static']);
 // tests after the build; two projects at a time on two cores, each running its files in parallel
 if (status === 0) status = nx(['run-many', '-t', 'test', '--parallel=2', '--output-style=static']);
@@ -39,4 +46,4 @@ if (passed === 0 && status === 0) {
   console.error('no test ran: treating as a failure');
   status = 1;
 }
-process.exit(status === 0 && failed === 0 ? 0 : 1);
+process.exit(status === 0 && failed === 0 && formatStatus === 0 ? 0 : 1);
