@@ -1,17 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { thrownBy } from '@switchyard/testing';
 import { ConfigError, ManualClock } from '@switchyard/core';
 import { Lease, MemoryRegistryStore, type FeedEvent } from '../src/index.js';
 
-/** The ConfigError `fn` throws, so a test can check the field it names. */
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a ConfigError, nothing was thrown');
-}
+const configError = (fn: () => unknown): ConfigError => thrownBy(fn, ConfigError);
 
 describe('Lease (memory store, manual clock)', () => {
   const setup = async () => {

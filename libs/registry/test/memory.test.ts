@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { thrownBy } from '@switchyard/testing';
 import { ConfigError, ManualClock } from '@switchyard/core';
 import {
   MemoryRegistryStore,
@@ -9,16 +10,7 @@ import {
 } from '../src/index.js';
 import { registryCompliance } from './compliance.js';
 
-/** The ConfigError `fn` throws, so a test can check the field it names. */
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a ConfigError, nothing was thrown');
-}
+const configError = (fn: () => unknown): ConfigError => thrownBy(fn, ConfigError);
 
 // one in-process store is the backend; every "client" is that store (there is no server to restart)
 registryCompliance('memory', async () => {

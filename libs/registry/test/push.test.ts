@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, ManualClock } from '@switchyard/core';
-import { waitFor } from '@switchyard/testing';
+import { waitFor, thrownBy } from '@switchyard/testing';
 import {
   DEFAULT_LIMITS,
   PUSH_TEST_PROFILE,
@@ -14,16 +14,7 @@ import {
   type PushSubscriberEvent,
 } from '../src/index.js';
 
-/** The ConfigError `fn` throws, so a test can check the field it names. */
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a ConfigError, nothing was thrown');
-}
+const configError = (fn: () => unknown): ConfigError => thrownBy(fn, ConfigError);
 
 const record = { id: 'c1', service: 'mixer', address: '127.0.0.1:9100', load: 1, capacity: 10 };
 

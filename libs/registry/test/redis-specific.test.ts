@@ -2,7 +2,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { ConfigError, ManualClock, SystemClock } from '@switchyard/core';
-import { startRedis, undocumentedCodes, waitFor, type TestRedis } from '@switchyard/testing';
+import { startRedis, undocumentedCodes, waitFor, type TestRedis, thrownBy } from '@switchyard/testing';
 import {
   Lease,
   type FeedQueue,
@@ -25,16 +25,7 @@ function keySlot(key: string): number {
   return crc % 16384;
 }
 
-/** The ConfigError `fn` throws, so a test can check the field it names. */
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a ConfigError, nothing was thrown');
-}
+const configError = (fn: () => unknown): ConfigError => thrownBy(fn, ConfigError);
 
 let server: TestRedis;
 let redis: Redis;

@@ -5,3 +5,17 @@ export function undocumentedCodes(table: Record<string, unknown>, readmePath: st
   const text = fs.readFileSync(readmePath, 'utf8');
   return Object.keys(table).filter((code) => !text.includes(`\`${code}\``));
 }
+
+/**
+ * The error `fn` throws synchronously, checked to be an instance of `type`, so a test can inspect its fields
+ * (`code`, `field` …). Throws when `fn` returns normally or throws something else.
+ */
+export function thrownBy<E extends Error>(fn: () => unknown, type: abstract new (...args: never[]) => E): E {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof type) return err;
+    throw err;
+  }
+  throw new Error(`expected ${type.name} to be thrown; nothing was`);
+}

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { freeTcpUdpPort, spawnProcess, startRedis, waitFor } from '../src/index.js';
+import { freeTcpUdpPort, spawnProcess, startRedis, thrownBy, waitFor } from '../src/index.js';
 
 function redisCommand(port: number, cmd: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -58,5 +58,26 @@ describe('spawnProcess', () => {
   it('finds a port free for TCP and UDP', async () => {
     const port = await freeTcpUdpPort();
     expect(port).toBeGreaterThan(0);
+  });
+});
+
+describe('thrownBy', () => {
+  class BadThing extends Error {
+    readonly field = 'x';
+  }
+  it('returns the thrown error of the given class', () => {
+    expect(
+      thrownBy(() => {
+        throw new BadThing('no');
+      }, BadThing).field,
+    ).toBe('x');
+  });
+  it('fails when nothing or something else is thrown', () => {
+    expect(() => thrownBy(() => 1, BadThing)).toThrow(/expected BadThing to be thrown/);
+    expect(() =>
+      thrownBy(() => {
+        throw new TypeError('other');
+      }, BadThing),
+    ).toThrow(TypeError);
   });
 });
