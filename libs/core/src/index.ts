@@ -15,5 +15,6 @@ export * from './clock.js';
 export * from './errors.js';
 export * from './config.js';
 export * from './cli.js';
+export * from './settings.js';
 export * from './logger.js';
 export * from './lifecycle.js';
