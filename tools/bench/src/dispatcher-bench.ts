@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseCli } from '@switchyard/core';
-import { freePort, freeTcpUdpPort } from '@switchyard/testing';
+import { freePort, freeTcpUdpPort } from '@switchyard/launch';
 import { startDispatcher, startKamailio, startStandalone, type Proc } from './dispatcher-procs.js';
 import { maxErrorFreeRate, type SippOutcome } from './dispatcher-sipp.js';
 import { tcpHandoffs, udpRoundTrips } from './dispatcher-load.js';

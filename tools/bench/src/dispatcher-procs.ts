@@ -1,16 +1,14 @@
 /**
- * Processes for the dispatcher benchmark, each started by path (the bench does not import the app) and stopped by
- * pid: our dispatcher, a standalone SIP worker, a node:cluster of workers, Kamailio's dispatcher module.
+ * Processes for the dispatcher benchmark, each started through a bin (the bench does not import the app) and
+ * stopped by pid: our dispatcher (`host-dispatcher`), a standalone SIP worker (`sip-worker-standalone`), a
+ * node:cluster of workers, Kamailio's dispatcher module.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageBin, spawnProcess, untilReady } from '@switchyard/launch';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-export const DISPATCHER_MAIN = path.join(root, 'apps/host-dispatcher/dist/main.js');
-export const STANDALONE_MAIN = path.join(root, 'apps/host-dispatcher/dist/standalone-main.js');
+const DISPATCHER_PACKAGE = '@switchyard/host-dispatcher';
 
 export interface Proc {
   readonly name: string;
@@ -19,67 +17,39 @@ export interface Proc {
   stop(): Promise<void>;
 }
 
-function start(name: string, cmd: string, args: string[], cwd?: string): { proc: Proc; child: ChildProcess } {
-  const child = spawn(cmd, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    cwd,
-    env: { ...process.env, LOG_LEVEL: 'warn' },
-  });
-  let out = '';
-  const keep = (b: Buffer) => {
-    out = (out + b.toString()).slice(-20_000);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+function start(name: string, cmd: string, args: string[], cwd?: string) {
+  const spawned = spawnProcess(cmd, args, { cwd, env: { ...process.env, LOG_LEVEL: 'warn' } });
   const proc: Proc = {
     name,
-    pid: child.pid ?? -1,
-    output: () => out,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(t);
-    },
+    pid: spawned.pid,
+    output: () => spawned.output(),
+    stop: () => spawned.stop(5000),
   };
-  return { proc, child };
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`bench: timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  return { proc, spawned };
 }
 
 export async function startStandalone(port: number, opts: { cluster?: number } = {}): Promise<Proc> {
   // --no-ringing everywhere: Kamailio's several processes can relay a 180 after the 200, which SIPp's uac calls
   // unexpected; every set-up answers 100 then 200 so that all do the same SIP work
   const args = [
-    STANDALONE_MAIN,
+    packageBin(DISPATCHER_PACKAGE, 'sip-worker-standalone'),
     '--listen',
     `127.0.0.1:${port}`,
     '--no-ringing',
     ...(opts.cluster ? ['--cluster', String(opts.cluster)] : []),
   ];
-  const { proc, child } = start(
+  const { proc, spawned } = start(
     opts.cluster ? `cluster-${opts.cluster}` : `standalone-${port}`,
     process.execPath,
     args,
   );
-  await until(`${proc.name} ready`, () => {
-    if (child.exitCode !== null) throw new Error(`${proc.name} exited: ${proc.output()}`);
-    return proc.output().includes('ready ');
-  });
+  await untilReady(spawned, `${proc.name} ready`, () => proc.output().includes('ready '), { intervalMs: 50 });
   return proc;
 }
 
 export async function startDispatcher(port: number, controlPort: number, workers: number): Promise<Proc> {
   const args = [
-    DISPATCHER_MAIN,
+    packageBin(DISPATCHER_PACKAGE, 'host-dispatcher'),
     '--listen',
     `127.0.0.1:${port}`,
     '--control-port',
@@ -94,12 +64,16 @@ export async function startDispatcher(port: number, controlPort: number, workers
     '1000',
     '--no-ringing',
   ];
-  const { proc, child } = start(`dispatcher-${workers}w`, process.execPath, args);
-  await until(`${proc.name} healthy`, async () => {
-    if (child.exitCode !== null) throw new Error(`${proc.name} exited: ${proc.output()}`);
-    const r = await fetch(`http://127.0.0.1:${controlPort}/healthz`).catch(() => undefined);
-    return !!r?.ok && ((await r.json()) as { ready: number }).ready >= workers;
-  });
+  const { proc, spawned } = start(`dispatcher-${workers}w`, process.execPath, args);
+  await untilReady(
+    spawned,
+    `${proc.name} healthy`,
+    async () => {
+      const r = await fetch(`http://127.0.0.1:${controlPort}/healthz`).catch(() => undefined);
+      return !!r?.ok && ((await r.json()) as { ready: number }).ready >= workers;
+    },
+    { intervalMs: 50 },
+  );
   return proc;
 }
 
@@ -137,7 +111,7 @@ request_route {
   const cfgFile = path.join(dir, 'kamailio.cfg');
   fs.writeFileSync(cfgFile, cfg);
   // -DD: stay in the foreground so we hold its pid; -m 1024: less shared memory fails near 2,400 calls/s
-  const { proc, child } = start('kamailio', 'kamailio', [
+  const { proc, spawned } = start('kamailio', 'kamailio', [
     '-f',
     cfgFile,
     '-DD',
@@ -151,9 +125,8 @@ request_route {
     '-w',
     dir,
   ]);
-  await until('kamailio listening', () => {
-    if (child.exitCode !== null) throw new Error(`kamailio exited: ${proc.output()}`);
-    return proc.output().includes(`:${port}`);
+  await untilReady(spawned, 'kamailio listening', () => proc.output().includes(`:${port}`), {
+    intervalMs: 50,
   });
   await new Promise((r) => setTimeout(r, 300));
   return {

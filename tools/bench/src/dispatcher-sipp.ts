@@ -1,11 +1,8 @@
 /**
- * SIPp for the dispatcher benchmark: a run in its own temp dir, bounded by `-m` and `-timeout`, read from its
- * `-trace_stat` CSV; and the search for the highest error-free call rate.
+ * SIPp for the dispatcher benchmark: one run at a rate (through the shared SIPp runner of @switchyard/launch, one
+ * conference per call from an injection file), and the search for the highest error-free call rate.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { runSipp } from '@switchyard/launch';
 
 export interface SippOutcome {
   rate: number;
@@ -20,67 +17,28 @@ export interface SippOutcome {
   ok: boolean;
 }
 
-let scenarioCache: string | undefined;
-function conferenceScenario(): string {
-  // the built-in uac with the Request-URI user read from the injection file (one conference per call)
-  scenarioCache ??= spawnSync('sipp', ['-sd', 'uac'], { encoding: 'utf8' }).stdout.replaceAll(
-    '[service]',
-    '[field0]',
-  );
-  return scenarioCache;
-}
-
 export async function sippAtRate(
   target: string,
   rate: number,
   durationS: number,
   conferences: number,
 ): Promise<SippOutcome> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sipp-bench-'));
   const calls = Math.max(50, Math.round(rate * durationS));
-  fs.writeFileSync(path.join(dir, 'uac.xml'), conferenceScenario());
-  fs.writeFileSync(
-    path.join(dir, 'confs.csv'),
-    ['SEQUENTIAL', ...Array.from({ length: conferences }, (_, i) => `conf-${i}`)].join('\n') + '\n',
-  );
-  const args = [
-    '-sf',
-    'uac.xml',
-    '-inf',
-    'confs.csv',
+  const r = await runSipp({
     target,
-    '-i',
-    '127.0.0.1',
-    '-p',
-    '0',
-    '-m',
-    String(calls),
-    '-r',
-    String(rate),
-    '-l',
-    String(Math.max(100, rate * 3)),
-    '-timeout',
-    `${durationS + 20}s`,
-    '-timeout_error',
-    '-trace_stat',
-    '-fd',
-    '1',
-    '-nostdin',
-    '-buff_size',
-    '4194304',
-  ];
-  const started = Date.now();
-  const child = spawn('sipp', args, { cwd: dir, stdio: 'ignore' });
-  const guard = setTimeout(() => child.kill('SIGKILL'), (durationS + 40) * 1000);
-  await new Promise<void>((r) => child.once('exit', () => r()));
-  clearTimeout(guard);
-  const elapsedS = (Date.now() - started) / 1000;
-  const stat = lastStat(dir);
-  fs.rmSync(dir, { recursive: true, force: true });
-  const n = (k: string) => Number(stat[k] ?? 0);
-  const successful = n('SuccessfulCall(C)');
-  const failed = n('FailedCall(C)');
-  const unexpected = n('FailedUnexpectedMessage(C)');
+    calls,
+    rate,
+    limit: Math.max(100, rate * 3),
+    timeoutS: durationS + 20,
+    conferences: Array.from({ length: conferences }, (_, i) => `conf-${i}`),
+    // at high rates an errors log costs the generator time; the counts say whether a run failed
+    traceErrors: false,
+  });
+  const elapsedS = r.elapsedMs / 1000;
+  const count = (n: number) => (Number.isNaN(n) ? 0 : n);
+  const successful = count(r.successful);
+  const failed = count(r.failed);
+  const unexpected = count(r.unexpected);
   const achieved = successful / elapsedS;
   return {
     rate,
@@ -88,21 +46,12 @@ export async function sippAtRate(
     successful,
     failed,
     unexpected,
-    retransmissions: n('Retransmissions(C)'),
+    retransmissions: count(r.retransmissions),
     elapsedS,
     achieved,
     // error-free, and SIPp really placed calls at (nearly) the asked rate
     ok: failed === 0 && unexpected === 0 && successful === calls && achieved >= rate * 0.85,
   };
-}
-
-function lastStat(dir: string): Record<string, string> {
-  const f = fs.readdirSync(dir).find((x) => x.endsWith('_.csv'));
-  if (!f) return {};
-  const lines = fs.readFileSync(path.join(dir, f), 'utf8').trim().split('\n');
-  const head = lines[0]?.split(';') ?? [];
-  const last = lines[lines.length - 1]?.split(';') ?? [];
-  return Object.fromEntries(head.map((h, i) => [h, last[i] ?? '']));
 }
 
 /** Highest error-free rate: doubling from `start` until a run fails, then `refine` bisection steps. */

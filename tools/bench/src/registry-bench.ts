@@ -15,14 +15,13 @@
  * blocked XREAD waking, its epoch check); baseline = the put pipeline until a blocked XREAD on a second connection
  * returns the entry.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { parseCli, SystemClock, type CliSpec } from '@switchyard/core';
+import { startRedisServer } from '@switchyard/launch';
 import {
   MemoryRegistryStore,
   PushPublisher,
@@ -320,99 +319,24 @@ async function pushLatency(clock: SystemClock, samples: number): Promise<number[
   return lat;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-/** A private redis-server on a free loopback port, no persistence; stopped by its pid. */
-export interface BenchRedis {
-  port: number;
-  version: string;
-  stop(): Promise<void>;
-}
-
-export async function spawnRedis(dir: string): Promise<BenchRedis> {
-  const port = await freePort();
-  const child: ChildProcess = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      dir,
-      '--daemonize',
-      'no',
-      '--loglevel',
-      'warning',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const spawnError = new Promise<never>((_, reject) =>
-    child.once('error', (err) => reject(new Error(`redis-server could not start: ${err.message}`))),
-  );
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-    process.kill(child.pid, 'SIGTERM');
-    const t = setTimeout(() => child.pid !== undefined && process.kill(child.pid, 'SIGKILL'), 5000);
-    await exited;
-    clearTimeout(t);
-  };
-  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null });
-  probe.on('error', () => undefined);
-  try {
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      try {
-        await Promise.race([probe.connect(), spawnError]);
-        const info = await probe.info('server');
-        return { port, version: /redis_version:(\S+)/.exec(info)?.[1] ?? '?', stop };
-      } catch (err) {
-        if (Date.now() > deadline || child.exitCode !== null)
-          throw new Error(`redis-server on port ${port} not ready: ${(err as Error).message} ${stderr}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-  } catch (err) {
-    await stop();
-    throw err;
-  } finally {
-    probe.disconnect();
-  }
-}
-
 export async function runRegistryBench(
   o: Options,
   progress: (line: string) => void = () => undefined,
 ): Promise<Omit<RegistryBenchReport, 'command'>> {
   const clock = new SystemClock({ unref: true });
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'registry-bench-'));
-  const server = await spawnRedis(dir);
+  const server = await startRedisServer();
   const conn = () => new Redis({ host: '127.0.0.1', port: server.port, maxRetriesPerRequest: 1 });
   const oursConn = conn();
   const baseConn = conn();
   const reader = conn();
+  let redisVersion = '?';
   const store = new RedisRegistryStore({ redis: oursConn, clock }, { prefix: 'ours' });
   const base = new RawBaseline(baseConn, 'base');
   const runs: RegistryBenchReport['runs'] = [];
   const lat = { memory: [] as number[], redisOurs: [] as number[], redisBaseline: [] as number[] };
   const push: number[] = [];
   try {
+    redisVersion = /redis_version:(\S+)/.exec(await reader.info('server'))?.[1] ?? '?';
     await store.start();
     for (let r = 0; r < o.runs; r++) {
       const ours = {} as Rates;
@@ -451,7 +375,6 @@ export async function runRegistryBench(
     await store.stop();
     for (const c of [oursConn, baseConn, reader]) c.disconnect();
     await server.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
   }
   const med = (pick: (x: RegistryBenchReport['runs'][number]) => Rates): Rates =>
     Object.fromEntries(OPS.map((op) => [op, Math.round(median(runs.map((x) => pick(x)[op])))])) as Rates;
@@ -466,7 +389,7 @@ export async function runRegistryBench(
     machine: {
       node: process.version,
       cpus: os.availableParallelism(),
-      redis: server.version,
+      redis: redisVersion,
       loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))),
     },
     settings: {

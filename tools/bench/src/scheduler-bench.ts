@@ -17,11 +17,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseCli, type CliSpec } from '@switchyard/core';
-import { spawnProcess, startRedis, waitFor, type Spawned, type TestRedis } from '@switchyard/testing';
+import { startFleetProcess, startSchedulerProcess } from '@switchyard/fleet-sim';
+import { packageBin, startRedisServer, waitFor, type RedisServer, type Spawned } from '@switchyard/launch';
 
 const root = path.resolve(import.meta.dirname, '../../..');
-const SCHEDULER_MAIN = path.join(root, 'apps/global-scheduler/dist/main.js');
-const FLEET_MAIN = path.join(root, 'tools/fleet-sim/dist/main.js');
 const TOKEN = 'bench-token-0123';
 
 const spec: CliSpec = {
@@ -85,35 +84,22 @@ function progress(msg: string): void {
 }
 
 async function startScheduler(
-  redis: TestRedis,
+  redis: RedisServer,
   prefix: string,
   id: string,
   o: Options,
   variant: Variant,
 ): Promise<{ proc: Spawned; url: string }> {
   const args = [
-    SCHEDULER_MAIN,
-    '--id',
-    id,
-    '--port',
+    '--round-interval-ms',
+    String(o.roundMs),
+    '--window-ms',
     '0',
-    '--redis',
-    redis.url,
-    '--prefix',
-    prefix,
-    '--token',
-    TOKEN,
+    '--place-batch',
+    String(o.batch),
   ];
-  args.push('--round-interval-ms', String(o.roundMs), '--window-ms', '0', '--place-batch', String(o.batch));
   if (variant === 'core') args.push('--assignment-service=');
-  const proc = spawnProcess(process.execPath, args, { env: { ...process.env, LOG_LEVEL: 'warn' } });
-  const ready = () =>
-    proc
-      .output()
-      .split('\n')
-      .find((l) => l.includes('"scheduler":"ready"'));
-  const line = await waitFor(`scheduler ${id} ready`, ready, { timeoutMs: 20_000 });
-  return { proc, url: (JSON.parse(line) as { url: string }).url };
+  return startSchedulerProcess({ id, redisUrl: redis.url, prefix, token: TOKEN, args });
 }
 
 async function metric(url: string, name: string): Promise<number> {
@@ -157,31 +143,21 @@ interface Options {
 }
 
 async function oneRun(
-  redis: TestRedis,
+  redis: RedisServer,
   n: number,
   variant: Variant,
   o: Options,
   tag: string,
 ): Promise<RunResult> {
   const prefix = `b${tag}`;
-  const fleet = spawnProcess(
-    process.execPath,
-    [
-      FLEET_MAIN,
-      '--redis',
-      redis.url,
-      '--prefix',
-      prefix,
-      '--count',
-      String(o.nServers),
-      '--capacity',
-      '100000',
-    ],
-    { env: { ...process.env, LOG_LEVEL: 'warn' } },
-  );
+  const fleet = await startFleetProcess({
+    redisUrl: redis.url,
+    prefix,
+    count: o.nServers,
+    capacity: 100_000,
+  });
   const scheds: { proc: Spawned; url: string }[] = [];
   try {
-    await waitFor('fleet ready', () => fleet.output().includes('"fleet":"ready"'), { timeoutMs: 30_000 });
     for (let i = 0; i < n; i++)
       scheds.push(await startScheduler(redis, prefix, `${prefix}-s${i}`, o, variant));
     const urls = scheds.map((s) => s.url);
@@ -261,7 +237,7 @@ async function oneRun(
   }
 }
 
-function redisBenchmark(redis: TestRedis): RedisBench {
+function redisBenchmark(redis: RedisServer): RedisBench {
   const out = execFileSync(
     'redis-benchmark',
     ['-h', redis.host, '-p', String(redis.port), '-q', '-n', '100000', '-c', '50', '-t', 'get,set', '--csv'],
@@ -300,12 +276,16 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
     batch: positiveInt('place-batch', v['placeBatch'], 200),
   };
   const outDir = path.resolve(root, v['out'] ?? 'docs/benchmarks');
-  if (!fs.existsSync(SCHEDULER_MAIN) || !fs.existsSync(FLEET_MAIN))
+  try {
+    packageBin('@switchyard/global-scheduler');
+    packageBin('@switchyard/fleet-sim');
+  } catch (err) {
     throw new Error(
-      'build first: npx nx run-many -t build -p @switchyard/global-scheduler @switchyard/fleet-sim @switchyard/bench',
+      `${(err as Error).message}; build first: npx nx run-many -t build -p @switchyard/global-scheduler @switchyard/fleet-sim @switchyard/bench`,
     );
+  }
 
-  const redis = await startRedis();
+  const redis = await startRedisServer();
   const ours: RunResult[] = [];
   const base: RedisBench[] = [];
   try {

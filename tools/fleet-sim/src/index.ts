@@ -9,6 +9,8 @@
  * // ... run schedulers against the same registry ...
  * await fleet.stop();
  * ```
- * As a process: `node tools/fleet-sim/dist/main.js --redis redis://127.0.0.1:6379 --count 50` (see `--help`).
+ * As a process: the `fleet-sim` bin (`--help`); `startFleetProcess` / `startSchedulerProcess` start a fleet and
+ * schedulers as processes, for tests and benchmarks.
  */
 export * from './fleet.js';
+export * from './processes.js';

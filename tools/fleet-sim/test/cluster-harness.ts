@@ -1,17 +1,11 @@
 /**
- * Real processes for the scheduler cluster tests: scheduler processes (apps/global-scheduler/dist/main.js), fleet
- * simulator processes (dist/main.js), a persistent redis-server (AOF, so it can be restarted with its data), and
- * checks of the invariants through the schedulers' HTTP API.
+ * Real processes for the scheduler cluster tests: scheduler and fleet-sim processes (started through their
+ * packages' bins by this package's `startSchedulerProcess` / `startFleetProcess`), a persistent redis-server (AOF,
+ * so it can be restarted with its data), and checks of the invariants through the schedulers' HTTP API.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import net from 'node:net';
-import { freePort, redisServerPath, spawnProcess, waitFor, type Spawned } from '@switchyard/testing';
+import { startRedisServer, type RedisServer, type Spawned } from '@switchyard/testing';
+import { startFleetProcess, startSchedulerProcess, type SchedulerProcess } from '../src/index.js';
 
-const root = path.resolve(import.meta.dirname, '../../..');
-export const SCHEDULER_MAIN = path.join(root, 'apps/global-scheduler/dist/main.js');
-export const FLEET_MAIN = path.join(root, 'tools/fleet-sim/dist/main.js');
 export const TOKEN = 'cluster-test-token';
 
 /** Timers of the cluster under test (ms). The probe timeout is generous: on a 2-core machine shared with other
@@ -26,94 +20,27 @@ export const T = {
   agentTtl: 1500,
 };
 
-export interface PersistentRedis {
-  port: number;
-  url: string;
-  kill9(): Promise<void>;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-}
-
-function ping(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    s.setTimeout(500, () => (s.destroy(), resolve(false)));
-    s.on('error', () => resolve(false));
-    s.on('connect', () => s.write('PING\r\n'));
-    s.on('data', (d) => (s.destroy(), resolve(d.toString().startsWith('+PONG'))));
-  });
-}
-
 /** A redis-server with AOF (fsync always): a kill -9 and restart keeps its data, as a production Redis would. */
-export async function startPersistentRedis(): Promise<PersistentRedis> {
-  const port = await freePort();
-  // the AOF lives in tmpfs when there is one: a killed redis-server keeps its data, and fsync costs nothing
-  // (on a disk shared with other test suites, fsync-always makes every write wait on the disk)
-  const base = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
-  const dir = fs.mkdtempSync(path.join(base, 'sy-sched-redis-'));
-  let proc: Spawned | undefined;
-  const start = async () => {
-    proc = spawnProcess(redisServerPath(), [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'yes',
-      '--appendfsync',
-      'always',
-      '--dir',
-      dir,
-      '--notify-keyspace-events',
-      'Ex',
-      '--protected-mode',
-      'no',
-      '--loglevel',
-      'warning',
-    ]);
-    await waitFor(`redis-server on ${port}`, () => ping(port), { timeoutMs: 10_000 });
-  };
-  await start();
-  return {
-    port,
-    url: `redis://127.0.0.1:${port}`,
-    kill9: async () => proc?.kill9(),
-    start,
-    stop: async () => {
-      await proc?.stop(3000);
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
+export function startPersistentRedis(): Promise<RedisServer> {
+  return startRedisServer({ persistence: 'aof' });
 }
 
-export interface SchedulerProc {
-  id: string;
-  url: string;
-  proc: Spawned;
-}
+export type SchedulerProc = SchedulerProcess;
 
-export async function startScheduler(
+export function startScheduler(
   redisUrl: string,
   prefix: string,
   id: string,
   extra: string[] = [],
 ): Promise<SchedulerProc> {
-  const proc = spawnProcess(
-    process.execPath,
-    [
-      SCHEDULER_MAIN,
-      '--id',
-      id,
-      '--port',
-      '0',
-      '--redis',
-      redisUrl,
-      '--prefix',
-      prefix,
-      '--token',
-      TOKEN,
+  return startSchedulerProcess({
+    id,
+    redisUrl,
+    prefix,
+    token: TOKEN,
+    logLevel: 'debug',
+    readyTimeoutMs: 15_000,
+    args: [
       '--round-interval-ms',
       String(T.round),
       '--lease-ttl-ms',
@@ -128,50 +55,25 @@ export async function startScheduler(
       String(T.probeTimeout),
       ...extra,
     ],
-    { env: { ...process.env, LOG_LEVEL: 'debug' } },
-  );
-  const line = await waitFor(
-    `scheduler ${id} ready (output: ${proc.output().slice(-400)})`,
-    () =>
-      proc
-        .output()
-        .split('\n')
-        .find((l) => l.includes('"scheduler":"ready"')),
-    { timeoutMs: 15_000 },
-  );
-  return { id, url: (JSON.parse(line) as { url: string }).url, proc };
+  });
 }
 
-export async function startFleet(
+export function startFleet(
   redisUrl: string,
   prefix: string,
   count: number,
   capacity: number,
   idPrefix = 'srv-',
 ): Promise<Spawned> {
-  const proc = spawnProcess(process.execPath, [
-    FLEET_MAIN,
-    '--redis',
+  return startFleetProcess({
     redisUrl,
-    '--prefix',
     prefix,
-    '--count',
-    String(count),
-    '--capacity',
-    String(capacity),
-    '--id-prefix',
-    idPrefix,
-    '--ttl-ms',
-    String(T.agentTtl),
-    '--heartbeat-ms',
-    '300',
-  ]);
-  await waitFor(
-    `fleet ${idPrefix} ready (output: ${proc.output().slice(-400)})`,
-    () => proc.output().includes('"fleet":"ready"'),
-    { timeoutMs: 20_000 },
-  );
-  return proc;
+    count,
+    capacity,
+    logLevel: 'info',
+    readyTimeoutMs: 20_000,
+    args: ['--id-prefix', idPrefix, '--ttl-ms', String(T.agentTtl), '--heartbeat-ms', '300'],
+  });
 }
 
 export interface ConferenceOut {

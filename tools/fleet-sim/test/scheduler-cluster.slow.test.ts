@@ -3,7 +3,7 @@
  * processes of real agents), one persistent redis-server. Waits poll the schedulers' API with bounded waitFor.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stopAllSpawned, waitFor } from '@switchyard/testing';
+import { stopAllSpawned, waitFor, type RedisServer } from '@switchyard/testing';
 import {
   T,
   checkInvariants,
@@ -16,14 +16,13 @@ import {
   startScheduler,
   api,
   listAll,
-  type PersistentRedis,
   type SchedulerProc,
 } from './cluster-harness.js';
 
 /** Tolerance (ms) on time bounds: timers and polling run late when the machine's cores are busy. */
 const SLACK = 1000;
 
-let redis: PersistentRedis;
+let redis: RedisServer;
 beforeAll(async () => {
   redis = await startPersistentRedis();
 });
@@ -210,7 +209,7 @@ describe('scheduler cluster, real processes', () => {
       timeoutMs: 20_000,
       intervalMs: 50,
     });
-    await redis.kill9();
+    await redis.kill();
     for (const s of scheds)
       await waitFor(
         `${s.id} reports Redis unreachable`,
@@ -224,7 +223,7 @@ describe('scheduler cluster, real processes', () => {
     });
     expect(refused.status).toBe(503);
     expect(refused.headers.get('retry-after')).not.toBeNull();
-    await redis.start();
+    await redis.restart();
     for (const s of scheds)
       await waitFor(`${s.id} recovers`, async () => (await fetch(`${s.url}/healthz`)).status === 200, {
         timeoutMs: 15_000,

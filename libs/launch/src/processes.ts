@@ -1,7 +1,13 @@
 /**
- * Child processes for tests, stopped by pid: SIGTERM, then SIGKILL after a grace period. Never by name.
+ * Child processes for tests, benchmarks and tools, stopped by pid: SIGTERM, then SIGKILL after a grace period.
+ * Never by name.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { LaunchError } from './errors.js';
+import { outputSaysAddressInUse } from './ports.js';
+import { waitFor } from './wait.js';
+
+export type SpawnProcessOptions = SpawnOptions;
 
 export interface Spawned {
   readonly child: ChildProcess;
@@ -17,7 +23,7 @@ export interface Spawned {
 
 const live = new Set<Spawned>();
 
-export function spawnProcess(command: string, args: string[], options: SpawnOptions = {}): Spawned {
+export function spawnProcess(command: string, args: string[], options: SpawnProcessOptions = {}): Spawned {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
   if (child.pid === undefined) throw new Error(`could not start ${command}`);
   const chunks: string[] = [];
@@ -57,6 +63,44 @@ export function spawnProcess(command: string, args: string[], options: SpawnOpti
   live.add(handle);
   void exited.then(() => live.delete(handle));
   return handle;
+}
+
+/**
+ * Waits (bounded polling) until `check` returns a value, failing early when the process exits: with
+ * `LNC_ERR_PORT_IN_USE` when its output says the port was taken (so {@link onFreePort} can retry), else
+ * `LNC_ERR_NOT_READY` with the tail of its output.
+ */
+export async function untilReady<T>(
+  proc: Spawned,
+  what: string,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  { timeoutMs = 20_000, intervalMs = 25 }: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<T> {
+  let exited = false;
+  void proc.exited.then(() => (exited = true));
+  try {
+    return await waitFor(
+      what,
+      async () => {
+        if (exited || proc.child.exitCode !== null || proc.child.signalCode !== null) {
+          const out = proc.output();
+          const code = outputSaysAddressInUse(out) ? 'LNC_ERR_PORT_IN_USE' : 'LNC_ERR_NOT_READY';
+          throw new LaunchError(code, `${what}: the process exited; output: ${out.slice(-1500)}`);
+        }
+        return check();
+      },
+      { timeoutMs, intervalMs, rethrow: (err) => err instanceof LaunchError },
+    );
+  } catch (err) {
+    if (err instanceof LaunchError) throw err;
+    throw new LaunchError(
+      'LNC_ERR_NOT_READY',
+      `${(err as Error).message}; output: ${proc.output().slice(-1500)}`,
+      {
+        cause: err,
+      },
+    );
+  }
 }
 
 /** Stops every process this module started that is still running (for afterAll hooks). */

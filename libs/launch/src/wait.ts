@@ -6,7 +6,16 @@
 export async function waitFor<T>(
   what: string,
   check: () => T | undefined | false | Promise<T | undefined | false>,
-  { timeoutMs = 10_000, intervalMs = 25 }: { timeoutMs?: number; intervalMs?: number } = {},
+  {
+    timeoutMs = 10_000,
+    intervalMs = 25,
+    rethrow,
+  }: {
+    timeoutMs?: number;
+    intervalMs?: number;
+    /** An error `check` throws that this accepts ends the wait at once (others are retried until the bound). */
+    rethrow?: (err: unknown) => boolean;
+  } = {},
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
@@ -15,6 +24,7 @@ export async function waitFor<T>(
       const v = await check();
       if (v !== undefined && v !== false) return v as T;
     } catch (err) {
+      if (rethrow?.(err)) throw err;
       lastError = err;
     }
     if (Date.now() >= deadline) {

@@ -1,0 +1,3 @@
+import baseConfig, { allowLaunch } from '../../eslint.config.mjs';
+
+export default [...baseConfig, allowLaunch];

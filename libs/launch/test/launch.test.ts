@@ -1,0 +1,203 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  LaunchErrors,
+  isLaunchError,
+  freePort,
+  freeTcpUdpPort,
+  onFreePort,
+  packageBin,
+  runSipp,
+  spawnBin,
+  spawnProcess,
+  startRedisServer,
+  untilReady,
+  waitFor,
+} from '../src/index.js';
+
+function redisCommand(port: number, cmd: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port }, () => s.write(cmd + '\r\n'));
+    s.once('data', (d) => {
+      s.end();
+      resolve(d.toString());
+    });
+    s.once('error', reject);
+  });
+}
+
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  return p.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (err: unknown) => err,
+  );
+}
+
+describe('startRedisServer', () => {
+  it('starts a private server as Redis ships, survives kill+restart (empty), and stops by pid', async () => {
+    const redis = await startRedisServer();
+    try {
+      expect(await redisCommand(redis.port, 'SET a 1')).toBe('+OK\r\n');
+      // nothing subscribes to keyspace notifications, so the private server runs without them, like production
+      expect(await redisCommand(redis.port, 'CONFIG GET notify-keyspace-events')).toBe(
+        '*2\r\n$22\r\nnotify-keyspace-events\r\n$0\r\n\r\n',
+      );
+      const first = redis.pid;
+      await redis.kill();
+      await redis.restart();
+      expect(redis.pid).not.toBe(first);
+      expect(await redisCommand(redis.port, 'GET a')).toBe('$-1\r\n');
+    } finally {
+      await redis.stop();
+    }
+    await expect(redisCommand(redis.port, 'PING')).rejects.toThrow();
+    expect(fs.existsSync(redis.dir)).toBe(false);
+  });
+
+  it('with persistence "aof" keeps its data through kill -9 and restart', async () => {
+    const redis = await startRedisServer({ persistence: 'aof' });
+    try {
+      expect(await redisCommand(redis.port, 'SET kept yes')).toBe('+OK\r\n');
+      await redis.kill();
+      await redis.restart();
+      expect(await redisCommand(redis.port, 'GET kept')).toBe('$3\r\nyes\r\n');
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  it('on a fixed port that is taken, fails with LNC_ERR_PORT_IN_USE', async () => {
+    // accepts and drops connections, so redis-server cannot bind the port and the readiness ping gets no PONG
+    const blocker = net.createServer((s) => s.destroy());
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const { port } = blocker.address() as net.AddressInfo;
+    try {
+      const err = await rejection(startRedisServer({ port }));
+      expect(isLaunchError(err, 'LNC_ERR_PORT_IN_USE')).toBe(true);
+    } finally {
+      await new Promise((r) => blocker.close(r));
+    }
+  });
+});
+
+describe('onFreePort', () => {
+  it('tries again on another port when the first was taken before the process bound it', async () => {
+    const tried: number[] = [];
+    const port = await onFreePort(async (p) => {
+      tried.push(p);
+      if (tried.length === 1)
+        throw Object.assign(new Error(`listen EADDRINUSE 127.0.0.1:${p}`), { code: 'EADDRINUSE' });
+      return p;
+    });
+    expect(tried).toHaveLength(2);
+    expect(port).toBe(tried[1]);
+  });
+
+  it('throws any other failure at once, and gives up after `attempts`', async () => {
+    let n = 0;
+    await expect(
+      onFreePort(async () => {
+        n++;
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    expect(n).toBe(1);
+    n = 0;
+    const err = await rejection(
+      onFreePort(
+        async () => {
+          n++;
+          throw Object.assign(new Error('taken'), { code: 'EADDRINUSE' });
+        },
+        { attempts: 3 },
+      ),
+    );
+    expect((err as NodeJS.ErrnoException).code).toBe('EADDRINUSE');
+    expect(n).toBe(3);
+  });
+
+  it('a free TCP+UDP port binds for both', async () => {
+    const port = await freeTcpUdpPort();
+    const srv = net.createServer();
+    await new Promise<void>((r) => srv.listen(port, '127.0.0.1', r));
+    await new Promise((r) => srv.close(r));
+    expect(await freePort()).toBeGreaterThan(0);
+  });
+});
+
+describe('processes', () => {
+  it('captures output and stops a process by pid', async () => {
+    const p = spawnProcess(process.execPath, ['-e', 'console.log("hello"); setInterval(() => {}, 1000)']);
+    await waitFor('hello on stdout', () => p.output().includes('hello'));
+    await p.stop(2000);
+    expect((await p.exited).signal).toBe('SIGTERM');
+  });
+
+  it('untilReady fails at once when the process exits, naming a taken port', async () => {
+    const quits = spawnProcess(process.execPath, [
+      '-e',
+      'console.error("Error: listen EADDRINUSE 127.0.0.1:1")',
+    ]);
+    const err = await rejection(untilReady(quits, 'never ready', () => false, { timeoutMs: 20_000 }));
+    expect(isLaunchError(err, 'LNC_ERR_PORT_IN_USE')).toBe(true);
+    const crashes = spawnProcess(process.execPath, ['-e', 'process.exit(3)']);
+    const err2 = await rejection(untilReady(crashes, 'never ready', () => false, { timeoutMs: 20_000 }));
+    expect(isLaunchError(err2, 'LNC_ERR_NOT_READY')).toBe(true);
+  });
+
+  it('waitFor fails with a message naming what it waited for', async () => {
+    await expect(waitFor('the impossible', () => false, { timeoutMs: 30, intervalMs: 5 })).rejects.toThrow(
+      /timed out after 30 ms waiting for the impossible/,
+    );
+  });
+});
+
+describe('package bins', () => {
+  it("runs a package's program through the bin its package.json declares", async () => {
+    const bin = packageBin('vitest');
+    expect(path.basename(bin)).toBe('vitest.mjs');
+    const p = spawnBin('vitest', ['--version']);
+    await p.exited;
+    expect(p.output()).toMatch(/\d+\.\d+\.\d+/);
+  });
+
+  it('a package without that bin fails with LNC_ERR_NO_BIN', () => {
+    expect(() => packageBin('@switchyard/core')).toThrow(expect.objectContaining({ code: 'LNC_ERR_NO_BIN' }));
+    expect(() => packageBin('vitest', 'nope')).toThrow(expect.objectContaining({ code: 'LNC_ERR_NO_BIN' }));
+  });
+});
+
+describe('runSipp', () => {
+  it('runs SIPp uac against a SIPp uas and reads its statistics', async () => {
+    const port = await freeTcpUdpPort();
+    const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-uas-'));
+    const uas = spawnProcess('sipp', ['-sn', 'uas', '-i', '127.0.0.1', '-p', String(port), '-nostdin'], {
+      cwd,
+    });
+    try {
+      const r = await runSipp({
+        target: `127.0.0.1:${port}`,
+        calls: 5,
+        rate: 50,
+        conferences: ['conf-1', 'conf-2'],
+      });
+      expect(r.successful, r.diagnostics).toBe(5);
+      expect(r.failed).toBe(0);
+    } finally {
+      await uas.stop(2000);
+      fs.rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('errors', () => {
+  it('every code is documented in the README', () => {
+    const readme = fs.readFileSync(path.resolve(import.meta.dirname, '../README.md'), 'utf8');
+    expect(Object.keys(LaunchErrors).filter((c) => !readme.includes(`\`${c}\``))).toEqual([]);
+  });
+});
