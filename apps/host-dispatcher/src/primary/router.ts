@@ -42,7 +42,6 @@ export class AffinityRouter {
   private readonly queue = new LeastLoadedQueue<string>();
   /** Call-ID bindings per worker: the load measure. */
   private readonly load = new Map<string, number>();
-  private readonly draining = new Set<string>();
   /** Ground truth from the workers' reports: who holds which dialog / conference (for violation checks). */
   private readonly dialogOwner = new Map<string, string>();
   private readonly conferenceOwner = new Map<string, { worker: string; dialogs: number }>();
@@ -63,47 +62,61 @@ export class AffinityRouter {
     });
   }
 
-  /** Decides where one message goes. Binds the Call-ID (and the conference of a new INVITE) on the way. */
+  /** Decides where one message goes: {@link owned} if a worker here holds it, else {@link place}. */
   route(keys: SipKeys): RouteDecision {
+    return this.owned(keys) ?? this.place(keys);
+  }
+
+  /**
+   * The worker that already holds this message's dialog (Call-ID) or conference, if any. A new request of a bound
+   * conference binds its Call-ID to the conference's worker on the way.
+   */
+  owned(keys: SipKeys): RouteDecision | undefined {
     const bound = this.calls.lookup(keys.callId);
     if (bound !== undefined) return { kind: 'worker', worker: bound, newConference: false };
+    if (!this.joinsConference(keys)) return undefined;
+    const host = this.conferences.lookup(keys.conferenceId!);
+    if (host === undefined) return undefined;
+    this.calls.bind(keys.callId, host);
+    return { kind: 'worker', worker: host, newConference: false };
+  }
+
+  /** A message no worker holds: the least-loaded ready worker takes it (an INVITE binds its conference there). */
+  place(keys: SipKeys): RouteDecision {
     if (!keys.isRequest || keys.method === 'ACK') return { kind: 'drop', reason: 'stray' };
-    const conf = keys.conferenceId;
-    const joinsConference =
-      conf !== undefined && keys.toTag === undefined && CONFERENCE_METHODS.has(keys.method ?? '');
-    if (joinsConference) {
-      const host = this.conferences.lookup(conf);
-      if (host !== undefined) {
-        this.calls.bind(keys.callId, host);
-        return { kind: 'worker', worker: host, newConference: false };
-      }
-      if (this.closedForNew) return { kind: 'drop', reason: 'draining' };
-    }
+    const joinsConference = this.joinsConference(keys);
+    if (joinsConference && this.closedForNew) return { kind: 'drop', reason: 'draining' };
     const pick = this.queue.peek();
     if (!pick) return { kind: 'drop', reason: 'no-worker' };
     // an in-dialog request with no binding is not bound: the worker answers 481 and nothing should stick
     if (keys.toTag !== undefined) return { kind: 'worker', worker: pick.id, newConference: false };
     this.calls.bind(keys.callId, pick.id);
-    if (joinsConference) this.conferences.bind(conf, pick.id);
+    if (joinsConference) this.conferences.bind(keys.conferenceId!, pick.id);
     return { kind: 'worker', worker: pick.id, newConference: joinsConference };
+  }
+
+  private joinsConference(keys: SipKeys): boolean {
+    return (
+      keys.isRequest &&
+      keys.conferenceId !== undefined &&
+      keys.toTag === undefined &&
+      CONFERENCE_METHODS.has(keys.method ?? '')
+    );
   }
 
   /** A worker is ready for new conferences. */
   workerUp(id: string): void {
-    this.draining.delete(id);
     if (!this.queue.has(id)) this.queue.add(id, id, this.load.get(id) ?? 0);
   }
 
   /** No new conferences for this worker; its bound ones stay. */
   workerDraining(id: string): void {
-    this.draining.add(id);
     this.queue.remove(id);
   }
 
   /** The worker is gone: every binding it had is dropped, its conferences are re-homed on their next request. */
   workerDown(id: string): { calls: number; conferences: number } {
     this.queue.remove(id);
-    this.draining.delete(id);
     const calls = this.calls.removeOwner(id).length;
     const conferences = this.conferences.removeOwner(id).length;
     this.load.delete(id);
@@ -171,10 +184,6 @@ export class AffinityRouter {
 
   loadOf(worker: string): number {
     return this.load.get(worker) ?? 0;
-  }
-
-  isDraining(worker: string): boolean {
-    return this.draining.has(worker);
   }
 
   /** Worker holding a conference per the dialog reports (for the control API). */

@@ -149,12 +149,6 @@ export class SipUas {
   get transactionCount(): number {
     return this.transactions.size;
   }
-  hostsConference(id: string): boolean {
-    return this.conferences.has(id);
-  }
-  hasDialog(key: string): boolean {
-    return this.dialogs.has(key);
-  }
   conferenceViews(): ConferenceView[] {
     return [...this.conferences].map(([id, set]) => ({ id, participants: [...set] }));
   }

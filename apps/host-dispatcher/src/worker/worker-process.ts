@@ -54,6 +54,8 @@ export class WorkerProcess {
       }
     });
     process.on('disconnect', () => this.exit(0));
+    // the primary may have gone while this process was still loading: 'disconnect' was emitted before we listened
+    if (!process.connected) this.exit(0);
     process.on('SIGTERM', () => this.exit(0));
     process.on('SIGINT', () => {
       // the primary owns the terminal's Ctrl-C: it drains us
