@@ -13,3 +13,4 @@
 export * from '@switchyard/launch';
 export * from './redis.js';
 export * from './errors-doc.js';
+export * from './redis-cluster.js';
