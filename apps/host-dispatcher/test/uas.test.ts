@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { conferenceOfUri } from '@switchyard/affinity';
 import { ManualClock } from '@switchyard/core';
 import {
   SipUas,
@@ -35,7 +36,8 @@ function setup(init: { answerDelayMs?: number; ringing?: boolean } = {}) {
   const feed = (raw: Buffer) => {
     const r = parseSipMessage(raw);
     if (!r.ok || r.message.kind !== 'request') throw new Error('fixture does not parse');
-    uas.onRequest(r.message as SipRequest, peer);
+    // the primary's routing decision, by the one URI grammar
+    uas.onRequest(r.message as SipRequest, peer, conferenceOfUri(r.message.uri));
   };
   const statuses = () => sent.map((m) => m.status);
   return { clock, sent, events, uas, feed, statuses };

@@ -31,7 +31,7 @@ export class PopLink {
   adopt(sock: SeqpacketSocket): void {
     this.conns.add(sock);
     // the default read buffer would truncate a full-size datagram
-    sock.setInternalReadBufferSize(FRAME_FIXED + FRAME_MAX_ADDR + this.init.maxMessageBytes);
+    sock.setInternalReadBufferSize(FRAME_FIXED + FRAME_MAX_ADDR + 2 * this.init.maxMessageBytes);
     const forget = () => this.conns.delete(sock);
     sock.on('end', forget);
     sock.on('close', forget);

@@ -40,7 +40,8 @@ export class UdpIngress {
     private readonly c: UdpIngressComponents,
     private readonly init: UdpIngressInit,
   ) {
-    this.frame = Buffer.allocUnsafe(FRAME_FIXED + FRAME_MAX_ADDR + init.maxMessageBytes);
+    // the key is a part of the message: at most as long as it
+    this.frame = Buffer.allocUnsafe(FRAME_FIXED + FRAME_MAX_ADDR + 2 * init.maxMessageBytes);
   }
 
   /** One datagram. Returns whether it went to a worker here. */
@@ -80,7 +81,8 @@ export class UdpIngress {
       m.dropped.inc({ reason: 'worker-not-connected' });
       return false;
     }
-    const off = writeFrameHeader(this.frame, frameType, local, address, port);
+    // the routing decision travels with the datagram: the worker uses the conference the primary routed by
+    const off = writeFrameHeader(this.frame, frameType, local, address, port, r.keys.conferenceId);
     msg.copy(this.frame, off);
     try {
       conn.write(this.frame, 0, off + msg.length);

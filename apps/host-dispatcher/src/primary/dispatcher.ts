@@ -467,13 +467,13 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
         const v = this.router.dialogOpened(id, m.callId, m.conf);
         if (v) this.onViolation(v);
         this.metrics.sessionsOpened.inc();
-        this.publishSession('sessionOpened', { callId: m.callId, conferenceId: m.conf, worker: id });
+        this.publishSession('sessionOpened', sessionEvent(m, id));
         return;
       }
       case 'close':
         this.router.dialogClosed(id, m.callId, m.conf);
         this.metrics.sessionsClosed.inc();
-        this.publishSession('sessionClosed', { callId: m.callId, conferenceId: m.conf, worker: id });
+        this.publishSession('sessionClosed', sessionEvent(m, id));
         this.feed({ type: 'dialog-closed', id });
         return;
       case 'no-dialog': {
@@ -513,6 +513,12 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
   private mustGet(id: string): void {
     if (!this.pool.get(id)) throw new DispatcherError('DSP_ERR_NO_WORKER', `no worker ${id}`);
   }
+}
+
+function sessionEvent(m: { callId: string; conf?: string }, worker: string): SessionEvent {
+  return m.conf === undefined
+    ? { callId: m.callId, worker }
+    : { callId: m.callId, conferenceId: m.conf, worker };
 }
 
 function defaultWorkerEntry(): string {

@@ -134,38 +134,41 @@ export class AffinityRouter {
    * A worker reports a dialog: holds the bindings while it lasts. Returns a violation when another worker already
    * holds that conference or dialog.
    */
-  dialogOpened(worker: string, callId: string, conf: string): Violation | undefined {
+  dialogOpened(worker: string, callId: string, conf: string | undefined): Violation | undefined {
     let violation: Violation | undefined;
-    const confOwner = this.conferenceOwner.get(conf);
-    if (confOwner && confOwner.worker !== worker) {
-      violation = { kind: 'conference', key: conf, owner: confOwner.worker, reporter: worker };
-    } else if (confOwner) {
-      confOwner.dialogs++;
-    } else {
-      this.conferenceOwner.set(conf, { worker, dialogs: 1 });
+    if (conf !== undefined) {
+      const confOwner = this.conferenceOwner.get(conf);
+      if (confOwner && confOwner.worker !== worker) {
+        violation = { kind: 'conference', key: conf, owner: confOwner.worker, reporter: worker };
+      } else if (confOwner) {
+        confOwner.dialogs++;
+      } else {
+        this.conferenceOwner.set(conf, { worker, dialogs: 1 });
+      }
     }
     const dialogOwner = this.dialogOwner.get(callId);
     if (!violation && dialogOwner !== undefined && dialogOwner !== worker) {
       violation = { kind: 'dialog', key: callId, owner: dialogOwner, reporter: worker };
     }
+    // the dialog lives on the reporter whatever else holds: its messages must keep reaching it while it lasts
+    this.hold(this.calls, callId, worker);
     if (violation) return violation;
     this.dialogOwner.set(callId, worker);
-    this.hold(this.calls, callId, worker);
-    this.hold(this.conferences, conf, worker);
+    if (conf !== undefined) this.hold(this.conferences, conf, worker);
     return undefined;
   }
 
-  dialogClosed(worker: string, callId: string, conf: string): void {
+  dialogClosed(worker: string, callId: string, conf: string | undefined): void {
     if (this.dialogOwner.get(callId) === worker) this.dialogOwner.delete(callId);
-    const c = this.conferenceOwner.get(conf);
-    if (c && c.worker === worker && --c.dialogs <= 0) this.conferenceOwner.delete(conf);
-    for (const [table, key] of [
-      [this.calls, callId],
-      [this.conferences, conf],
-    ] as const) {
+    const release = (table: AffinityTable<string>, key: string) => {
       const b = table.get(key);
       if (b && b.owner === worker && b.refs > 0) table.release(key);
-    }
+    };
+    release(this.calls, callId);
+    if (conf === undefined) return;
+    const c = this.conferenceOwner.get(conf);
+    if (c && c.worker === worker && --c.dialogs <= 0) this.conferenceOwner.delete(conf);
+    release(this.conferences, conf);
   }
 
   /** A worker got an in-dialog request it does not hold: a violation if another worker holds that dialog. */

@@ -16,7 +16,6 @@ import {
   serializeSipMessage,
   tagOf,
   topVia,
-  uriUser,
   viaBranch,
   type SipHeader,
   type SipRequest,
@@ -36,7 +35,8 @@ export interface Peer {
 
 export interface DialogInfo {
   readonly callId: string;
-  readonly conferenceId: string;
+  /** The conference the primary routed the INVITE by; undefined when its Request-URI has no user part. */
+  readonly conferenceId: string | undefined;
   readonly dialogKey: string;
 }
 
@@ -157,8 +157,11 @@ export class SipUas {
     this.draining = true;
   }
 
-  /** Handles one decoded request. */
-  onRequest(req: SipRequest, peer: Peer): void {
+  /**
+   * Handles one decoded request. `conference`: the routing key the primary decided for it (the Request-URI user
+   * part by the one URI grammar), undefined when it has none: a dialog then belongs to no conference.
+   */
+  onRequest(req: SipRequest, peer: Peer, conference: string | undefined): void {
     this.counters.requests++;
     const txKey = transactionKey(req, peer);
     if (req.method === 'ACK') {
@@ -184,7 +187,7 @@ export class SipUas {
     }
     switch (req.method) {
       case 'INVITE':
-        this.onInvite(tx);
+        this.onInvite(tx, conference);
         return;
       case 'OPTIONS':
         this.respond(tx, 200, { headers: [allow(), { name: 'accept', value: 'application/sdp' }] });
@@ -231,10 +234,8 @@ export class SipUas {
     for (const d of [...this.dialogs.values()]) this.closeDialog(d, 'shutdown');
   }
 
-  private onInvite(tx: ServerTransaction): void {
-    const req = tx.request;
-    const conferenceId = uriUser(req.uri) ?? 'default';
-    if (this.draining && !this.conferences.has(conferenceId)) {
+  private onInvite(tx: ServerTransaction, conferenceId: string | undefined): void {
+    if (this.draining && (conferenceId === undefined || !this.conferences.has(conferenceId))) {
       this.counters.rejected503++;
       this.respond(tx, 503, { headers: [{ name: 'retry-after', value: '5' }] });
       return;
@@ -251,7 +252,7 @@ export class SipUas {
     }
   }
 
-  private answer(tx: ServerTransaction, conferenceId: string): void {
+  private answer(tx: ServerTransaction, conferenceId: string | undefined): void {
     const req = tx.request;
     const callId = headerValue(req.headers, 'call-id')!;
     const fromTag = tagOf(headerValue(req.headers, 'from')) ?? '';
@@ -261,7 +262,7 @@ export class SipUas {
     const headers: SipHeader[] = [
       {
         name: 'contact',
-        value: `<sip:${conferenceId}@${hostPort(local)}${tx.peer.transport === 'tcp' ? ';transport=tcp' : ''}>`,
+        value: `<${contactUri(conferenceId, local)}${tx.peer.transport === 'tcp' ? ';transport=tcp' : ''}>`,
       },
       allow(),
       { name: 'content-type', value: 'application/sdp' },
@@ -282,9 +283,11 @@ export class SipUas {
       okDeadline: this.components.clock.now() + 64 * this.cfg.t1Ms,
     };
     this.dialogs.set(key, dialog);
-    let conf = this.conferences.get(conferenceId);
-    if (!conf) this.conferences.set(conferenceId, (conf = new Set()));
-    conf.add(key);
+    if (conferenceId !== undefined) {
+      let conf = this.conferences.get(conferenceId);
+      if (!conf) this.conferences.set(conferenceId, (conf = new Set()));
+      conf.add(key);
+    }
     this.components.events.dialogOpened(dialog);
     if (tx.peer.transport === 'udp') this.scheduleOk(dialog);
   }
@@ -356,7 +359,7 @@ export class SipUas {
         const local = this.components.localAddress(tx.peer.local);
         const ok = this.respond(tx, 200, {
           headers: [
-            { name: 'contact', value: `<sip:${d.conferenceId}@${hostPort(local)}>` },
+            { name: 'contact', value: `<${contactUri(d.conferenceId, local)}>` },
             { name: 'content-type', value: 'application/sdp' },
           ],
           body: sdpAnswer(req.body, local.address, 0),
@@ -385,10 +388,10 @@ export class SipUas {
   private closeDialog(d: Dialog, why: 'bye' | 'ack-timeout' | 'shutdown'): void {
     if (!this.dialogs.delete(d.dialogKey)) return;
     this.components.clock.clearTimeout(d.okTimer);
-    const conf = this.conferences.get(d.conferenceId);
+    const conf = d.conferenceId === undefined ? undefined : this.conferences.get(d.conferenceId);
     if (conf) {
       conf.delete(d.dialogKey);
-      if (conf.size === 0) this.conferences.delete(d.conferenceId);
+      if (conf.size === 0) this.conferences.delete(d.conferenceId!);
     }
     this.components.events.dialogClosed(d, why);
   }
@@ -499,6 +502,11 @@ function newTag(): string {
 
 function allow(): SipHeader {
   return { name: 'allow', value: 'INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, INFO, UPDATE' };
+}
+
+/** Our Contact: the conference's URI on this service address, or the bare address for a dialog without one. */
+function contactUri(conference: string | undefined, local: { address: string; port: number }): string {
+  return conference === undefined ? `sip:${hostPort(local)}` : `sip:${conference}@${hostPort(local)}`;
 }
 
 function hostPort(a: { address: string; port: number }): string {
