@@ -126,6 +126,11 @@ export class RegistrationServer extends EventEmitter<RegistrationEvents> impleme
     );
   }
 
+  /** Connections accepted that have not registered (or been refused) yet. */
+  get pendingCount(): number {
+    return this.pending;
+  }
+
   address(): { host: string; port: number } {
     const a = this.server?.address();
     if (!a || typeof a === 'string') throw new Error('registration server is not listening');
