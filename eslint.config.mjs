@@ -60,7 +60,7 @@ export default [
               sourceTag: 'type:e2e',
               onlyDependOnLibsWithTags: ['type:lib', 'type:test-lib', 'type:app', 'type:tool'],
             },
-            // Scopes: `shared` libs are for everyone; `pop` libs (gossip, server-agent) are for the tiers that run
+            // Scopes: `shared` libs are for everyone; `pop` libs (gossip) are for the tiers that run
             // on a POP host (the pop-router, and the host dispatcher whose primary holds the data plane); a tier's
             // own code is its own.
             { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },

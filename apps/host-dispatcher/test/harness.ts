@@ -1,7 +1,7 @@
 /** Starts the built dispatcher as a real process, for tests and benchmarks; stopped by pid. */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, freeTcpUdpPort, spawnProcess, waitFor, type Spawned } from '@switchyard/testing';
+import { freePort, onFreePort, spawnProcess, untilReady, type Spawned } from '@switchyard/testing';
 import type { WorkerView } from '../src/index.js';
 
 /** The built entry: `nx test` builds the project first. */
@@ -22,45 +22,57 @@ export interface RunningDispatcher {
 export async function startDispatcher(
   opts: { minWorkers?: number; maxWorkers?: number; args?: string[] } = {},
 ): Promise<RunningDispatcher> {
-  const sipPort = await freeTcpUdpPort();
-  const controlPort = await freePort();
   const token = 'test-token';
   const min = opts.minWorkers ?? 2;
-  const proc = spawnProcess(
-    process.execPath,
-    [
-      DISPATCHER_MAIN,
-      '--listen',
-      `127.0.0.1:${sipPort}`,
-      '--control-port',
-      String(controlPort),
-      '--control-token',
-      token,
-      '--min-workers',
-      String(min),
-      '--max-workers',
-      String(opts.maxWorkers ?? Math.max(min, 4)),
-      // short drains so that stopping a test dispatcher does not wait for abandoned dialogs
-      '--drain-timeout-ms',
-      '2000',
-      // a machine shared with other test runs can take many seconds to fork and load a worker
-      '--worker-start-timeout-ms',
-      '60000',
-      ...(opts.args ?? []),
-    ],
-    { env: { ...process.env, LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn' } },
-  );
-  const control = `http://127.0.0.1:${controlPort}`;
-  await waitFor(
-    `dispatcher on ${sipPort} healthy (output: ${proc.output().slice(-500)})`,
-    async () => {
-      if (proc.child.exitCode !== null) throw new Error(`dispatcher exited: ${proc.output().slice(-2000)}`);
-      const r = await fetch(`${control}/healthz`).catch(() => undefined);
-      if (!r?.ok) return false;
-      const h = (await r.json()) as { ready: number };
-      return h.ready >= min;
+  // the ports are free when picked, not when the dispatcher binds them: under load another process can take one
+  // in between, so a start that fails with EADDRINUSE is tried again on new ports
+  const { proc, sipPort, control } = await onFreePort(
+    async (sipPort) => {
+      const controlPort = await freePort();
+      const proc = spawnProcess(
+        process.execPath,
+        [
+          DISPATCHER_MAIN,
+          '--listen',
+          `127.0.0.1:${sipPort}`,
+          '--control-port',
+          String(controlPort),
+          '--control-token',
+          token,
+          '--min-workers',
+          String(min),
+          '--max-workers',
+          String(opts.maxWorkers ?? Math.max(min, 4)),
+          // short drains so that stopping a test dispatcher does not wait for abandoned dialogs
+          '--drain-timeout-ms',
+          '2000',
+          // a machine shared with other test runs can take many seconds to fork and load a worker
+          '--worker-start-timeout-ms',
+          '60000',
+          ...(opts.args ?? []),
+        ],
+        { env: { ...process.env, LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn' } },
+      );
+      const control = `http://127.0.0.1:${controlPort}`;
+      try {
+        await untilReady(
+          proc,
+          `dispatcher on ${sipPort} healthy`,
+          async () => {
+            const r = await fetch(`${control}/healthz`).catch(() => undefined);
+            if (!r?.ok) return false;
+            const h = (await r.json()) as { ready: number };
+            return h.ready >= min;
+          },
+          { timeoutMs: 60_000, intervalMs: 50 },
+        );
+      } catch (err) {
+        await proc.stop(2000);
+        throw err;
+      }
+      return { proc, sipPort, control };
     },
-    { timeoutMs: 60_000, intervalMs: 50 },
+    { protocols: 'tcp+udp' },
   );
   return {
     proc,

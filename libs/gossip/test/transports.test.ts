@@ -2,7 +2,7 @@ import { ManualClock } from '@switchyard/core';
 import { describe, expect, it } from 'vitest';
 import { MemoryNetwork, seededRandom, UdpUnicastTransport } from '../src/index.js';
 import { waitFor } from '@switchyard/testing';
-import { transportCompliance } from './transport-compliance.js';
+import { transportCompliance } from '../src/compliance/index.js';
 
 for (const multicast of [false, true]) {
   transportCompliance(`memory (multicast ${multicast})`, async () => {

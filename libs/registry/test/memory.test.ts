@@ -8,7 +8,7 @@ import {
   type FeedEvent,
   type FeedQueue,
 } from '../src/index.js';
-import { registryCompliance } from './compliance.js';
+import { registryCompliance } from '../src/compliance/index.js';
 
 const configError = (fn: () => unknown): ConfigError => thrownBy(fn, ConfigError);
 

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { ManualClock } from '@switchyard/core';
 import { startRedis, type TestRedis } from '@switchyard/testing';
 import { RedisRegistryStore, REDIS_STORE_TEST_PROFILE } from '../src/index.js';
-import { declareRestartable, registryCompliance } from './compliance.js';
+import { declareRestartable, registryCompliance } from '../src/compliance/index.js';
 
 // one real redis-server for this file; each test gets its own key prefix, each client its own connection
 let server: TestRedis;

@@ -1,7 +1,7 @@
 /**
  * A conference server's agent: registers the server in the registry with a TTL lease (renewed by heartbeat),
  * publishes its load at once when it changes and again every `publishEveryMs`, and answers the schedulers'
- * keep-alive probe on `GET /healthz`. The host dispatcher embeds one; the fleet simulator runs many.
+ * keep-alive probe on `GET /healthz`. The fleet simulator runs many (nothing else embeds one yet).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';

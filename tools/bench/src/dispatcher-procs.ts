@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { packageBin, spawnProcess, untilReady } from '@switchyard/launch';
+import { packageBin, spawnProcess, untilReady, type Spawned } from '@switchyard/launch';
 
 const DISPATCHER_PACKAGE = '@switchyard/host-dispatcher';
 
@@ -28,6 +28,17 @@ function start(name: string, cmd: string, args: string[], cwd?: string) {
   return { proc, spawned };
 }
 
+/** Waits until `check` holds; a process that never gets there is stopped (by pid) before the error is thrown. */
+async function ready(spawned: Spawned, what: string, check: () => boolean | Promise<boolean>): Promise<void> {
+  try {
+    // a bound for failure only: on a busy 2-core machine a dispatcher can take 20 s to get its workers ready
+    await untilReady(spawned, what, check, { timeoutMs: 60_000, intervalMs: 50 });
+  } catch (err) {
+    await spawned.stop(2000);
+    throw err;
+  }
+}
+
 export async function startStandalone(port: number, opts: { cluster?: number } = {}): Promise<Proc> {
   // --no-ringing everywhere: Kamailio's several processes can relay a 180 after the 200, which SIPp's uac calls
   // unexpected; every set-up answers 100 then 200 so that all do the same SIP work
@@ -43,7 +54,7 @@ export async function startStandalone(port: number, opts: { cluster?: number } =
     process.execPath,
     args,
   );
-  await untilReady(spawned, `${proc.name} ready`, () => proc.output().includes('ready '), { intervalMs: 50 });
+  await ready(spawned, `${proc.name} ready`, () => proc.output().includes('ready '));
   return proc;
 }
 
@@ -65,15 +76,10 @@ export async function startDispatcher(port: number, controlPort: number, workers
     '--no-ringing',
   ];
   const { proc, spawned } = start(`dispatcher-${workers}w`, process.execPath, args);
-  await untilReady(
-    spawned,
-    `${proc.name} healthy`,
-    async () => {
-      const r = await fetch(`http://127.0.0.1:${controlPort}/healthz`).catch(() => undefined);
-      return !!r?.ok && ((await r.json()) as { ready: number }).ready >= workers;
-    },
-    { intervalMs: 50 },
-  );
+  await ready(spawned, `${proc.name} healthy`, async () => {
+    const r = await fetch(`http://127.0.0.1:${controlPort}/healthz`).catch(() => undefined);
+    return !!r?.ok && ((await r.json()) as { ready: number }).ready >= workers;
+  });
   return proc;
 }
 
@@ -125,9 +131,7 @@ request_route {
     '-w',
     dir,
   ]);
-  await untilReady(spawned, 'kamailio listening', () => proc.output().includes(`:${port}`), {
-    intervalMs: 50,
-  });
+  await ready(spawned, 'kamailio listening', () => proc.output().includes(`:${port}`));
   await new Promise((r) => setTimeout(r, 300));
   return {
     ...proc,

@@ -39,7 +39,8 @@ export function startScheduler(
     prefix,
     token: TOKEN,
     logLevel: 'debug',
-    readyTimeoutMs: 15_000,
+    // a bound for failure only: on a 2-core machine shared with other suites a start can take 15+ s
+    readyTimeoutMs: 60_000,
     args: [
       '--round-interval-ms',
       String(T.round),
@@ -71,7 +72,7 @@ export function startFleet(
     count,
     capacity,
     logLevel: 'info',
-    readyTimeoutMs: 20_000,
+    readyTimeoutMs: 60_000,
     args: ['--id-prefix', idPrefix, '--ttl-ms', String(T.agentTtl), '--heartbeat-ms', '300'],
   });
 }

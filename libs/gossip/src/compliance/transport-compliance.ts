@@ -1,6 +1,6 @@
 /** One suite, run against every Transport implementation (memory, UDP unicast, UDP multicast in namespaces). */
 import { describe, expect, it } from 'vitest';
-import type { Transport } from '../src/index.js';
+import type { Transport } from '../index.js';
 
 export interface TransportPair {
   a: Transport;

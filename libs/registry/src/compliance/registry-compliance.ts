@@ -6,7 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hasCode, type ManualClock } from '@switchyard/core';
 import { waitFor } from '@switchyard/testing';
-import type { FeedEvent, RecordInput, RegistryStore, ServiceRecord, Watch } from '../src/index.js';
+import type { FeedEvent, RecordInput, RegistryStore, ServiceRecord, Watch } from '../index.js';
 
 export interface ComplianceHarness {
   clock: ManualClock;
