@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { KeepAliveTracker } from '../src/keepalive/keepalive.js';
+import { probeTargetOf } from '../src/keepalive/probe.js';
 
 describe('KeepAliveTracker', () => {
   it('marks down after `misses` failures in a row, up on the first success after', () => {
@@ -18,5 +19,19 @@ describe('KeepAliveTracker', () => {
     const t = new KeepAliveTracker(2);
     expect(t.result('s', false, true)).toBe('none');
     expect(t.result('s', true, true)).toBe('mark-up');
+  });
+
+  it.each([
+    [{ probe: 'sip' }, { kind: 'sip', address: '127.0.0.1:5060' }],
+    [{ probe: 'http://127.0.0.1:8/healthz' }, { kind: 'http', url: 'http://127.0.0.1:8/healthz' }],
+    [
+      { probe: 'http', probeUrl: 'http://h:1/x' },
+      { kind: 'http', url: 'http://h:1/x' },
+    ],
+    [{ probe: 'http' }, { kind: 'none' }],
+    [{ probe: 'ftp://x' }, { kind: 'none' }],
+    [{}, { kind: 'none' }],
+  ])('probe target of meta %j (contract C1)', (meta, target) => {
+    expect(probeTargetOf({ address: '127.0.0.1:5060', meta })).toEqual(target);
   });
 });

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import type { Cluster, Redis } from 'ioredis';
 import { ManualClock } from '@switchyard/core';
 import { Scheduler } from '../src/scheduler.js';
+import { conference } from './requests.js';
 import { SchedulerTestProfile } from '../src/settings.js';
 import { RedisScheduleStore } from '../src/store/redis-schedule-store.js';
 import type { ShareReport } from '../src/store/schedule-store.js';
@@ -128,15 +129,7 @@ export function schedulerClusterSuite(name: string, backend: RedisBackend): void
         ttlMs: 3_600_000,
       });
       await round();
-      for (let i = 0; i < 10; i++)
-        await store.create({
-          id: `c${i}`,
-          region: 'eu',
-          expectedParticipants: 1,
-          startAt: clock.now(),
-          durationS: 3600,
-          createdAt: 0,
-        });
+      for (let i = 0; i < 10; i++) await store.create(conference(`c${i}`, clock.now()));
       // scheduler 1 "crashes" after claiming: its claims are taken through the store directly, then it is gone
       const dead = schedulers[1]!;
       const claimed = await store.claim(
@@ -169,15 +162,7 @@ export function schedulerClusterSuite(name: string, backend: RedisBackend): void
           meta: { probe: health[i]!.url },
         });
       await round();
-      for (let i = 0; i < 30; i++)
-        await store.create({
-          id: `c${i}`,
-          region: 'eu',
-          expectedParticipants: 1,
-          startAt: clock.now(),
-          durationS: 3600,
-          createdAt: 0,
-        });
+      for (let i = 0; i < 30; i++) await store.create(conference(`c${i}`, clock.now()));
       for (let r = 0; r < 5; r++) await round();
       const onDead = await store.conferencesOn('srv-1');
       expect(onDead.length).toBe(10);
@@ -207,14 +192,7 @@ export function schedulerClusterSuite(name: string, backend: RedisBackend): void
       await Promise.all(schedulers.map((s) => s.probeOnce()));
       expect(await store.downServers()).toEqual([]);
       expect((await registry.get('conference-server', 'srv-1'))?.state).toBe('serving');
-      await store.create({
-        id: 'late',
-        region: 'eu',
-        expectedParticipants: 1,
-        startAt: clock.now(),
-        durationS: 3600,
-        createdAt: 0,
-      });
+      await store.create(conference('late', clock.now()));
       await round();
       expect((await store.get('late'))?.assignment?.serverId).toBe('srv-1'); // the least loaded again
       for (const s of schedulers) await s.stop();

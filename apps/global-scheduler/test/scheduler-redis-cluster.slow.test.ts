@@ -9,6 +9,7 @@ import { ManualClock } from '@switchyard/core';
 import { MemoryRegistryStore } from '@switchyard/registry';
 import { redisCli, startRedisCluster, waitFor, type TestRedisCluster } from '@switchyard/testing';
 import { Scheduler } from '../src/scheduler.js';
+import { conference } from './requests.js';
 import { SchedulerTestProfile } from '../src/settings.js';
 import { RedisScheduleStore } from '../src/store/redis-schedule-store.js';
 import { schedulerClusterSuite } from './scheduler-cluster.suite.js';
@@ -81,15 +82,7 @@ describe('Redis Cluster failover mid-placement', () => {
       });
     const store = new RedisScheduleStore({ redis: connect() }, { prefix });
     const N = 2000;
-    for (let i = 0; i < N; i++)
-      await store.create({
-        id: `f-${i}`,
-        region: 'eu',
-        expectedParticipants: 1,
-        startAt: clock.now(),
-        durationS: 3600,
-        createdAt: 0,
-      });
+    for (let i = 0; i < N; i++) await store.create(conference(`f-${i}`, clock.now()));
     const round = async () => {
       await clock.advanceAsync(SchedulerTestProfile.roundIntervalMs);
       await Promise.all(schedulers.map((s) => s.runRound()));

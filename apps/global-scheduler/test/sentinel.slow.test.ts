@@ -10,6 +10,7 @@ import { RedisRegistryStore } from '@switchyard/registry';
 import { startRedisSentinel, waitFor, type TestRedisSentinel } from '@switchyard/testing';
 import { createRedisClient, type RedisClient } from '../src/redis-clients.js';
 import { Scheduler } from '../src/scheduler.js';
+import { conference } from './requests.js';
 import { SchedulerTestProfile } from '../src/settings.js';
 import { RedisScheduleStore } from '../src/store/redis-schedule-store.js';
 
@@ -61,15 +62,7 @@ describe('schedulers behind Redis Sentinel', () => {
       capacity: 1000,
       ttlMs: 3_600_000,
     });
-    const create = (id: string) =>
-      store.create({
-        id,
-        region: 'eu',
-        expectedParticipants: 1,
-        startAt: clock.now(),
-        durationS: 3600,
-        createdAt: 0,
-      });
+    const create = (id: string) => store.create(conference(id, clock.now()));
     const round = async () => {
       await clock.advanceAsync(SchedulerTestProfile.roundIntervalMs);
       await scheduler.runRound();

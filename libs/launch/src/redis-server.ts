@@ -69,6 +69,39 @@ export function redisServerPath(): string {
   }
 }
 
+/**
+ * The arguments of a private redis-server in the foreground on `host:port` with its files in `dir`: nothing saved
+ * unless `persistent` (then an AOF with fsync on every write), no protected mode, warnings only, then `extra`.
+ */
+export function redisServerArgs(
+  host: string,
+  port: number,
+  dir: string,
+  extra: string[] = [],
+  persistent = false,
+): string[] {
+  return [
+    '--port',
+    String(port),
+    '--bind',
+    host,
+    '--save',
+    '',
+    '--appendonly',
+    persistent ? 'yes' : 'no',
+    ...(persistent ? ['--appendfsync', 'always'] : []),
+    '--dir',
+    dir,
+    '--daemonize',
+    'no',
+    '--protected-mode',
+    'no',
+    '--loglevel',
+    'warning',
+    ...extra,
+  ];
+}
+
 function ping(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect({ host, port });
@@ -105,26 +138,7 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
   const bin = redisServerPath();
   let proc: Spawned | undefined;
   const launch = async (port: number): Promise<void> => {
-    proc = spawnProcess(bin, [
-      '--port',
-      String(port),
-      '--bind',
-      host,
-      '--save',
-      '',
-      '--appendonly',
-      persistent ? 'yes' : 'no',
-      ...(persistent ? ['--appendfsync', 'always'] : []),
-      '--dir',
-      dir,
-      '--daemonize',
-      'no',
-      '--protected-mode',
-      'no',
-      '--loglevel',
-      'warning',
-      ...(opts.args ?? []),
-    ]);
+    proc = spawnProcess(bin, redisServerArgs(host, port, dir, opts.args ?? [], persistent));
     const p = proc;
     try {
       await untilReady(p, `redis-server on ${host}:${port}`, () => ping(host, port), {

@@ -11,9 +11,17 @@ export type Probe = (record: ServiceRecord, timeoutMs: number) => Promise<boolea
 /** How a record asks to be probed. */
 export type ProbeTarget = { kind: 'sip'; address: string } | { kind: 'http'; url: string } | { kind: 'none' };
 
+const isUrl = (s: string | undefined): s is string => s !== undefined && /^https?:\/\//.test(s);
+
+/**
+ * `meta.probe`: `'sip'`; a URL (what the agent publishes); or `'http'` with the URL in `meta.probeUrl`. Anything
+ * else cannot be probed (counts as a failed probe).
+ */
 export function probeTargetOf(record: Pick<ServiceRecord, 'address' | 'meta'>): ProbeTarget {
   const p = record.meta['probe'];
   if (p === 'sip') return { kind: 'sip', address: record.address };
-  if (p !== undefined && /^https?:\/\//.test(p)) return { kind: 'http', url: p };
+  if (isUrl(p)) return { kind: 'http', url: p };
+  const url = record.meta['probeUrl'];
+  if (p === 'http' && isUrl(url)) return { kind: 'http', url };
   return { kind: 'none' };
 }
