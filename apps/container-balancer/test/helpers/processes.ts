@@ -1,7 +1,7 @@
 /** Real balancer processes for the end-to-end tests. */
 import path from 'node:path';
 import { spawnProcess, waitFor, type Spawned } from '@switchyard/testing';
-import { API_TOKEN, HOST, MIXER_MAIN, REG_TOKEN, type MixerProcess } from './start.js';
+import { API_TOKEN, HOST, REG_TOKEN, spawnMixerAt as spawnMixerWith, type MixerProcess } from './start.js';
 
 export const BALANCER_MAIN = path.resolve(import.meta.dirname, '../../dist/main.js');
 
@@ -37,40 +37,9 @@ export async function spawnBalancer(extra: string[] = []): Promise<BalancerProce
   return { proc, url, register };
 }
 
-export async function spawnMixerAt(
-  register: string,
-  id: string,
-  extra: string[] = [],
-): Promise<MixerProcess> {
-  const proc = spawnProcess(
-    process.execPath,
-    [
-      MIXER_MAIN,
-      '--id',
-      id,
-      '--host',
-      HOST,
-      '--rtp-host',
-      HOST,
-      '--balancer',
-      register,
-      '--heartbeat-ms',
-      '100',
-      ...extra,
-    ],
-    { env: { ...process.env, LOG_LEVEL: 'warn', MIXER_REGISTRATION_TOKEN: REG_TOKEN } },
-  );
-  const line = await waitFor(
-    `mixer ${id} ready line`,
-    () =>
-      proc
-        .output()
-        .split('\n')
-        .find((l) => l.includes('"mixer":"ready"')),
-    { timeoutMs: 60_000 },
-  );
-  return { proc, id, url: (JSON.parse(line) as { url: string | null }).url };
-}
+/** Mixers for these tests heartbeat every 100 ms. */
+export const spawnMixerAt = (register: string, id: string, extra: string[] = []): Promise<MixerProcess> =>
+  spawnMixerWith(register, id, ['--heartbeat-ms', '100', ...extra]);
 
 export interface ServiceList {
   services: Array<{
