@@ -8,7 +8,7 @@ import { Cluster } from 'ioredis';
 import { ManualClock } from '@switchyard/core';
 import { startRedisCluster, type TestRedisCluster } from '@switchyard/testing';
 import { RedisRegistryStore, REDIS_STORE_TEST_PROFILE } from '../src/index.js';
-import { registryCompliance } from './compliance.js';
+import { registryCompliance } from '../src/compliance/index.js';
 
 let cluster: TestRedisCluster;
 let n = 0;
