@@ -110,6 +110,24 @@ export const DispatcherSettings = defineSettings({
       'workers wait this long (ms) between 180 and 200; 0 answers at once',
       'SIPDISP_ANSWER_DELAY_MS',
     ),
+    dialogIdleMs: setting(
+      int({ minimum: 1000 }),
+      4 * 3600_000,
+      'a confirmed dialog with no request in it for this long (ms) ends (a vanished peer leaks nothing)',
+      'SIPDISP_DIALOG_IDLE_MS',
+    ),
+    maxDialogsPerWorker: setting(
+      int({ minimum: 1 }),
+      20_000,
+      'new dialogs past this many in one worker get 503 with Retry-After',
+      'SIPDISP_MAX_DIALOGS_PER_WORKER',
+    ),
+    maxDialogsPerSource: setting(
+      int({ minimum: 1 }),
+      1_000,
+      'new dialogs past this many from one source address (per worker) get 503 with Retry-After',
+      'SIPDISP_MAX_DIALOGS_PER_SOURCE',
+    ),
     noRinging: setting(
       Type.Boolean(),
       false,
