@@ -38,6 +38,13 @@ export const DispatcherSettings = defineSettings({
       'SIPDISP_CONTROL_TOKEN',
       { secret: true },
     ),
+    controlReadToken: setting(
+      Type.String(),
+      '',
+      'bearer token for reads that name sessions (GET /workers with sessions, GET /conferences/:id) only',
+      'SIPDISP_CONTROL_READ_TOKEN',
+      { secret: true },
+    ),
     minWorkers: setting(
       int({ minimum: 1, maximum: 64 }),
       2,
@@ -127,6 +134,12 @@ export const DispatcherSettings = defineSettings({
       1_000,
       'new dialogs past this many from one source address (per worker) get 503 with Retry-After',
       'SIPDISP_MAX_DIALOGS_PER_SOURCE',
+    ),
+    newCallsPerWorkerPerS: setting(
+      int({ minimum: 0 }),
+      2_000,
+      'overload control: new calls per second per ready worker past which the primary answers 503 (0: off)',
+      'SIPDISP_NEW_CALLS_PER_WORKER_PER_S',
     ),
     noRinging: setting(
       Type.Boolean(),

@@ -107,14 +107,15 @@ describe('SipUas', () => {
     expect(t.statuses().at(-1)).toBe(481);
   });
 
-  it('481 for in-dialog requests to unknown dialogs; OPTIONS and REGISTER 200; unknown methods 501', () => {
+  it('481 for in-dialog requests to unknown dialogs; OPTIONS and REGISTER 200; PUBLISH 405', () => {
     const t = setup();
     t.feed(invite({ method: 'BYE', toTag: 'nope', body: '' }));
     t.feed(invite({ method: 'OPTIONS', branch: 'z9hG4bK-o', body: '' }));
     t.feed(invite({ method: 'REGISTER', branch: 'z9hG4bK-r', body: '' }));
     t.feed(invite({ method: 'PUBLISH', branch: 'z9hG4bK-p', body: '' }));
     t.feed(invite({ method: 'ACK', toTag: 'nope', branch: 'z9hG4bK-a', body: '' }));
-    expect(t.statuses()).toEqual([481, 200, 200, 501]);
+    // PUBLISH is a SIP method this UAS knows and does not allow (RFC 3261 §8.2.1)
+    expect(t.statuses()).toEqual([481, 200, 200, 405]);
     expect(t.uas.counters.noDialog481).toBe(1);
   });
 

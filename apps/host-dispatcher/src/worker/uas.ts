@@ -9,10 +9,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Clock, TimerHandle } from '@switchyard/core';
+import { allowHeader, checkRequest } from './request-checks.js';
+import { conferenceOfUri } from '@switchyard/affinity';
 import {
   buildResponse,
   headerValue,
   parseCSeq,
+  parseSipMessage,
+  statusForParseError,
+  type SipParseError,
   serializeSipMessage,
   tagOf,
   topVia,
@@ -187,6 +192,29 @@ export class SipUas {
   }
 
   /**
+   * Parses one message and handles it: a request that does not parse is answered 400/505/513 statelessly when SIP
+   * allows (never an ACK, never a response); a response is never answered. `route`: the primary's routing
+   * decision for a datagram; without one (TCP, no primary) the conference is read by the same URI grammar.
+   * Returns the parse error, if any, for the caller's counters.
+   */
+  receive(
+    bytes: Buffer,
+    peer: Peer,
+    route?: { conference: string | undefined },
+    init: { stream?: boolean; maxBytes?: number } = {},
+  ): SipParseError | undefined {
+    const r = parseSipMessage(bytes, init);
+    if (!r.ok) {
+      if (r.partial) this.rejectMalformed(r.partial, peer, statusForParseError(r.error), r.error);
+      return r.error;
+    }
+    const msg = r.message;
+    if (msg.kind === 'response') this.onResponse(msg, peer);
+    else this.onRequest(msg, peer, route ? route.conference : conferenceOfUri(msg.uri));
+    return undefined;
+  }
+
+  /**
    * Handles one decoded request. `conference`: the routing key the primary decided for it (the Request-URI user
    * part by the one URI grammar), undefined when it has none: a dialog then belongs to no conference.
    */
@@ -202,6 +230,12 @@ export class SipUas {
       // RFC 3261 §17.2: a retransmitted request gets the last response again
       this.counters.retransmissionsAbsorbed++;
       if (existing.last) this.transmit(existing.last, existing.peer);
+      return;
+    }
+    // RFC 3261 §8.2: method, URI scheme, Require, body and Accept, before anything else
+    const refusal = checkRequest(req);
+    if (refusal) {
+      this.respond(this.newTransaction(txKey, req, peer), refusal.status, { headers: refusal.headers });
       return;
     }
     if (req.method === 'CANCEL') {
@@ -233,6 +267,7 @@ export class SipUas {
       case 'INFO':
       case 'UPDATE':
       case 'PRACK':
+      case 'NOTIFY':
         // needs a dialog and has no To tag: no such dialog
         this.counters.noDialog481++;
         this.respond(tx, 481);
@@ -248,7 +283,7 @@ export class SipUas {
   }
 
   /** A well-formed-enough request we could not parse fully: 400 (or 513), stateless. */
-  rejectMalformed(partial: SipRequest, peer: Peer, status: 400 | 513, why: string): void {
+  rejectMalformed(partial: SipRequest, peer: Peer, status: 400 | 505 | 513, why: string): void {
     if (partial.method === 'ACK') return;
     const res = buildResponse(partial, status, {
       reason: status === 400 ? `Bad Request (${why})` : undefined,
@@ -568,7 +603,7 @@ function newTag(): string {
 }
 
 function allow(): SipHeader {
-  return { name: 'allow', value: 'INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, INFO, UPDATE' };
+  return allowHeader();
 }
 
 /** Our Contact: the conference's URI on this service address, or the bare address for a dialog without one. */
