@@ -38,6 +38,13 @@ export const DispatcherSettings = defineSettings({
       'SIPDISP_CONTROL_TOKEN',
       { secret: true },
     ),
+    controlReadToken: setting(
+      Type.String(),
+      '',
+      'bearer token for reads that name sessions (GET /workers with sessions, GET /conferences/:id) only',
+      'SIPDISP_CONTROL_READ_TOKEN',
+      { secret: true },
+    ),
     minWorkers: setting(
       int({ minimum: 1, maximum: 64 }),
       2,
@@ -109,6 +116,30 @@ export const DispatcherSettings = defineSettings({
       0,
       'workers wait this long (ms) between 180 and 200; 0 answers at once',
       'SIPDISP_ANSWER_DELAY_MS',
+    ),
+    dialogIdleMs: setting(
+      int({ minimum: 1000 }),
+      4 * 3600_000,
+      'a confirmed dialog with no request in it for this long (ms) ends (a vanished peer leaks nothing)',
+      'SIPDISP_DIALOG_IDLE_MS',
+    ),
+    maxDialogsPerWorker: setting(
+      int({ minimum: 1 }),
+      20_000,
+      'new dialogs past this many in one worker get 503 with Retry-After',
+      'SIPDISP_MAX_DIALOGS_PER_WORKER',
+    ),
+    maxDialogsPerSource: setting(
+      int({ minimum: 1 }),
+      1_000,
+      'new dialogs past this many from one source address (per worker) get 503 with Retry-After',
+      'SIPDISP_MAX_DIALOGS_PER_SOURCE',
+    ),
+    newCallsPerWorkerPerS: setting(
+      int({ minimum: 0 }),
+      2_000,
+      'overload control: new calls per second per ready worker past which the primary answers 503 (0: off)',
+      'SIPDISP_NEW_CALLS_PER_WORKER_PER_S',
     ),
     noRinging: setting(
       Type.Boolean(),

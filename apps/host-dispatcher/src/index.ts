@@ -21,6 +21,9 @@ export {
   type WorkerView,
 } from './primary/dispatcher.js';
 export * from './pool/worker-pool.js';
+export * from './overload/admission.js';
+export { DispatcherMetrics } from './metrics.js';
+export { UdpIngress, type UdpIngressComponents, type UdpIngressInit } from './ingress/udp-ingress.js';
 export {
   decideRoute,
   type IngressDecision,
@@ -47,6 +50,7 @@ export {
 export {
   FRAME_HELLO,
   FRAME_INJECTED,
+  FRAME_UDP,
   FRAME_SESSION,
   FRAME_FIXED,
   FRAME_MAX_ADDR,

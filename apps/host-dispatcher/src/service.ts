@@ -19,7 +19,10 @@ export class DispatcherService implements Startable {
 
   async start(): Promise<void> {
     await this.dispatcher.start();
-    this.api = buildControlApi(this.dispatcher, { token: this.config.controlToken });
+    this.api = buildControlApi(this.dispatcher, {
+      token: this.config.controlToken,
+      readToken: this.config.controlReadToken,
+    });
     this.controlUrl = await this.api.listen({ host: this.config.controlHost, port: this.config.controlPort });
     this.components.logger.info(
       { sip: this.dispatcher.addresses, control: this.controlUrl, workers: this.config.minWorkers },

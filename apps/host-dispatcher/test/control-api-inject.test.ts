@@ -4,7 +4,26 @@ import { Registry } from 'prom-client';
 import { DispatcherError, buildControlApi, type ControlTarget, type WorkerView } from '../src/index.js';
 
 function target(): ControlTarget & { drained: string[]; scrapes: number } {
-  const view: WorkerView = { id: 'w1', pid: 1, status: 'ready', load: 3, state: undefined };
+  const view: WorkerView = {
+    id: 'w1',
+    pid: 1,
+    status: 'ready',
+    load: 3,
+    state: {
+      id: 'w1',
+      pid: 1,
+      dialogs: 1,
+      transactions: 1,
+      conferences: [{ id: 'conf-7', participants: 1 }],
+      callIds: ['call-1'],
+      violations: 0,
+      malformed: 0,
+      tcpConnections: 0,
+      requests: 1,
+      retransmissionsAbsorbed: 0,
+      draining: false,
+    },
+  };
   const drained: string[] = [];
   return {
     drained,
@@ -57,13 +76,41 @@ describe('control API handlers', () => {
       ).statusCode,
     ).toBe(404);
     expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(503);
-    expect((await app.inject({ method: 'GET', url: '/conferences/conf-7' })).json()).toMatchObject({
-      boundTo: 'w1',
-    });
-    expect((await app.inject({ method: 'GET', url: '/conferences/conf-x' })).statusCode).toBe(404);
+    const auth = { authorization: 'Bearer tok' };
+    expect(
+      (await app.inject({ method: 'GET', url: '/conferences/conf-7', headers: auth })).json(),
+    ).toMatchObject({ boundTo: 'w1' });
+    expect((await app.inject({ method: 'GET', url: '/conferences/conf-x', headers: auth })).statusCode).toBe(
+      404,
+    );
     const metrics = await app.inject({ method: 'GET', url: '/metrics' });
     expect(metrics.statusCode).toBe(200);
     expect(t.scrapes).toBe(1);
+    await app.close();
+  });
+
+  it('shows sessions (Call-IDs, conferences) only with the token or the read token', async () => {
+    const app = buildControlApi(target(), { token: 'tok', readToken: 'reader' });
+    const anonymous = (await app.inject({ method: 'GET', url: '/workers' })).json();
+    expect(anonymous.workers[0]).toMatchObject({ id: 'w1', load: 3, state: { dialogs: 1 } });
+    expect(anonymous.workers[0].state.callIds).toEqual([]);
+    expect(anonymous.workers[0].state.conferences).toEqual([]);
+    expect(JSON.stringify(anonymous)).not.toMatch(/call-1|conf-7/);
+    expect((await app.inject({ method: 'GET', url: '/conferences/conf-7' })).statusCode).toBe(401);
+    for (const token of ['tok', 'reader']) {
+      const headers = { authorization: `Bearer ${token}` };
+      const named = (await app.inject({ method: 'GET', url: '/workers', headers })).json();
+      expect(named.workers[0].state.callIds).toEqual(['call-1']);
+      const conf = await app.inject({ method: 'GET', url: '/conferences/conf-7', headers });
+      expect(conf.statusCode).toBe(200);
+    }
+    // the read token changes nothing
+    const drain = await app.inject({
+      method: 'POST',
+      url: '/workers/w1/drain',
+      headers: { authorization: 'Bearer reader' },
+    });
+    expect(drain.statusCode).toBe(401);
     await app.close();
   });
 

@@ -81,7 +81,8 @@ export async function startDispatcher(
     control,
     token,
     async workers() {
-      const r = await fetch(`${control}/workers`);
+      // the sessions (conferences, Call-IDs) are shown only with the token
+      const r = await fetch(`${control}/workers`, { headers: { authorization: `Bearer ${token}` } });
       return ((await r.json()) as { workers: WorkerView[] }).workers;
     },
     async metric(name, labels = {}) {

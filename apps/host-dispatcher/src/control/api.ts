@@ -1,5 +1,7 @@
 /**
- * The control API (fastify, its own port): reads are open, mutations need `Authorization: Bearer <token>`.
+ * The control API (fastify, its own port). Mutations need `Authorization: Bearer <token>`. Reads that name sessions
+ * (Call-IDs, conferences) need the token or the read token: `GET /conferences/:id` is refused without one, and
+ * `GET /workers` then lists the workers without their sessions. `/healthz` and `/metrics` name none and are open.
  *
  * GET /healthz · GET /workers · GET /conferences/:id · POST /workers/:id/drain · POST /workers/:id/restart ·
  * GET /metrics (Prometheus text)
@@ -21,14 +23,30 @@ export interface ControlTarget {
   readonly metrics: { readonly registry: Registry };
 }
 
-export function buildControlApi(target: ControlTarget, init: { token: string }): FastifyInstance {
+/** A worker as shown to a caller without a read token: counts only, no Call-ID or conference. */
+function withoutSessions(w: WorkerView): WorkerView {
+  if (!w.state) return w;
+  return { ...w, state: { ...w.state, conferences: [], callIds: [] } };
+}
+
+export function buildControlApi(
+  target: ControlTarget,
+  init: {
+    /** Mutations and reads. Empty: mutations refused. */
+    token: string;
+    /** Reads that name sessions only. Empty: only `token` opens them. */
+    readToken?: string;
+  },
+): FastifyInstance {
   const app = Fastify({ logger: false });
-  const authorized = (req: FastifyRequest): boolean => {
-    if (!init.token) return false;
+  const bearer = (req: FastifyRequest, token: string | undefined): boolean => {
+    if (!token) return false;
     const got = Buffer.from(String(req.headers.authorization ?? ''));
-    const want = Buffer.from(`Bearer ${init.token}`);
+    const want = Buffer.from(`Bearer ${token}`);
     return got.length === want.length && timingSafeEqual(got, want);
   };
+  const authorized = (req: FastifyRequest): boolean => bearer(req, init.token);
+  const mayRead = (req: FastifyRequest): boolean => authorized(req) || bearer(req, init.readToken);
   const mutation = {
     onRequest: async (req: FastifyRequest, reply: import('fastify').FastifyReply) => {
       if (!authorized(req))
@@ -43,8 +61,16 @@ export function buildControlApi(target: ControlTarget, init: { token: string }):
     const h = target.health();
     return reply.code(h.ok ? 200 : 503).send(h);
   });
-  app.get('/workers', async () => ({ workers: await target.listWorkers() }));
+  app.get('/workers', async (req) => {
+    const workers = await target.listWorkers();
+    return { workers: mayRead(req) ? workers : workers.map(withoutSessions) };
+  });
   app.get<{ Params: { id: string } }>('/conferences/:id', async (req, reply) => {
+    if (!mayRead(req))
+      return reply.code(401).send({
+        error: 'unauthorized',
+        message: 'Authorization: Bearer <control token or read token> required',
+      });
     const host = target.conferenceHost(req.params.id);
     const workers = await target.listWorkers();
     const holders = workers

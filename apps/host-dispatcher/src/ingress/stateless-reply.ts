@@ -1,5 +1,11 @@
 /** The few answers the primary gives itself, statelessly, when no worker will: 400, 503, 513. */
-import { buildResponse, parseSipMessage, serializeSipMessage, type SipRequest } from '../sip/message.js';
+import {
+  buildResponse,
+  parseSipMessage,
+  serializeSipMessage,
+  statusForParseError,
+  type SipRequest,
+} from '../sip/message.js';
 
 export const STATELESS_REPLY_DEFAULTS = {
   /** Retry-After (s) on the primary's 503: long enough for a worker to start or a drain to pass. */
@@ -11,15 +17,23 @@ export const STATELESS_REPLY_DEFAULTS = {
  * ACK: never a response to a response or to an ACK).
  */
 export function answerableRequest(bytes: Buffer, maxBytes: number): SipRequest | undefined {
+  return answerable(bytes, maxBytes)?.req;
+}
+
+/** The request to answer and the status its parse calls for (505 for another SIP version, else 400/513). */
+export function answerable(
+  bytes: Buffer,
+  maxBytes: number,
+): { req: SipRequest; status: 400 | 505 | 513 } | undefined {
   const head = bytes.length > maxBytes ? bytes.subarray(0, maxBytes) : bytes;
   const p = parseSipMessage(head, { maxBytes });
   const req = p.ok ? (p.message.kind === 'request' ? p.message : undefined) : p.partial;
   if (!req || req.method === 'ACK' || !req.headers.some((h) => h.name === 'via')) return undefined;
-  return req;
+  return { req, status: p.ok ? 400 : statusForParseError(p.error) };
 }
 
 /** The serialized stateless answer (503 carries Retry-After). */
-export function statelessResponse(req: SipRequest, status: 400 | 503 | 513): Buffer {
+export function statelessResponse(req: SipRequest, status: 400 | 503 | 505 | 513): Buffer {
   return serializeSipMessage(
     buildResponse(req, status, {
       headers:

@@ -96,6 +96,10 @@ export class TcpIngress {
     let extra: Buffer | null;
     let bytes: Buffer = read;
     while ((extra = sock.read() as Buffer | null) !== null) bytes = Buffer.concat([bytes, extra]);
+    // read() below the high-water mark calls _read(), which starts the handle reading again: stop it once more, or
+    // bytes read between here and the hand-off (the next request on the connection) would be lost with the handle
+    handle?.readStop?.();
+    if (handle) handle.reading = false;
     // no peer address here: getpeername costs two syscalls per connection and the worker can ask its own socket
     child.send({ t: 'tcp', local, bytes } satisfies ToWorker, sock, { keepOpen: false }, (err) => {
       if (err) {

@@ -9,8 +9,9 @@ import type { SeqpacketSocket } from 'node-unix-socket';
 import { FRAME_FIXED, FRAME_INJECTED, FRAME_MAX_ADDR, writeFrameHeader } from '../ipc.js';
 import type { DispatcherMetrics } from '../metrics.js';
 import type { AffinityRouter } from '../primary/router.js';
+import { Admission, ADMISSION_DEFAULTS, type AdmissionInit } from '../overload/admission.js';
 import { decideRoute, type IngressPacket, type PopRouting } from './routing.js';
-import { answerableRequest, statelessResponse } from './stateless-reply.js';
+import { answerable, answerableRequest, statelessResponse } from './stateless-reply.js';
 
 export interface UdpIngressComponents {
   router: AffinityRouter;
@@ -23,10 +24,14 @@ export interface UdpIngressComponents {
   reply(bytes: Buffer, address: string, port: number, local: number): void;
   /** A new conference was placed: the pool may need another worker. */
   newConference(): void;
+  /** The injected clock's now (ms), for admission control. */
+  now(): number;
 }
 
 export interface UdpIngressInit {
   maxMessageBytes: number;
+  /** Overload control of new calls (see {@link Admission}). */
+  admission?: AdmissionInit;
 }
 
 export class UdpIngress {
@@ -35,6 +40,7 @@ export class UdpIngress {
   /** Reused for every forwarded datagram: header + payload. */
   private readonly frame: Buffer;
   private readonly forwarded = new Map<string, { inc(): void }>();
+  private readonly admission: Admission;
 
   constructor(
     private readonly c: UdpIngressComponents,
@@ -42,6 +48,7 @@ export class UdpIngress {
   ) {
     // the key is a part of the message: at most as long as it
     this.frame = Buffer.allocUnsafe(FRAME_FIXED + FRAME_MAX_ADDR + 2 * init.maxMessageBytes);
+    this.admission = new Admission(init.admission ?? ADMISSION_DEFAULTS);
   }
 
   /** One datagram. Returns whether it went to a worker here. */
@@ -61,6 +68,20 @@ export class UdpIngress {
       transport: 'udp',
       injected: frameType === FRAME_INJECTED,
     };
+    const k = r.keys;
+    // a new call (an INVITE outside a dialog whose Call-ID no worker holds: not a retransmission) past capacity is
+    // refused here, statelessly, so that the calls in progress complete
+    if (
+      k.method === 'INVITE' &&
+      k.toTag === undefined &&
+      this.c.router.readyWorkers > 0 &&
+      this.c.router.calls.get(k.callId) === undefined &&
+      !this.admission.admit(this.c.now(), this.c.router.readyWorkers)
+    ) {
+      m.dropped.inc({ reason: 'overload' });
+      this.replyStateless(msg, address, port, local, 503);
+      return false;
+    }
     let d;
     try {
       d = decideRoute(this.c.router, r.keys, packet, this.pop);
@@ -73,7 +94,9 @@ export class UdpIngress {
     if (d.kind === 'forwarded') return false;
     if (d.kind === 'drop') {
       m.dropped.inc({ reason: d.reason });
-      if (d.reason !== 'stray' && d.reason !== 'pop') this.replyStateless(msg, address, port, local, 503);
+      // only a deliberate refusal is answered (a drain); with no worker ready yet, e.g. just after a restart of
+      // the primary, the datagram is dropped and the peer's retransmission finds a worker
+      if (d.reason === 'draining') this.replyStateless(msg, address, port, local, 503);
       return false;
     }
     const conn = this.c.workerConn(d.worker);
@@ -114,7 +137,13 @@ export class UdpIngress {
     this.c.metrics.malformed.inc({ where: 'primary', reason });
     this.c.badInput.warn({ reason, peer: `${address}:${port}`, bytes: msg.length }, 'malformed SIP datagram');
     if (reason === 'empty') return;
-    this.replyStateless(msg, address, port, local, reason === 'too-large' ? 513 : 400);
+    if (reason === 'too-large') {
+      this.replyStateless(msg, address, port, local, 513);
+      return;
+    }
+    // unscannable: 400, or 505 for another SIP version (the scanner calls that not-sip)
+    const a = answerable(msg, this.init.maxMessageBytes);
+    if (a) this.c.reply(statelessResponse(a.req, a.status === 505 ? 505 : 400), address, port, local);
   }
 
   private replyStateless(

@@ -31,6 +31,7 @@ import {
 } from '../ipc.js';
 import { DispatcherMetrics } from '../metrics.js';
 import { PopLink } from '../ingress/pop-link.js';
+import { ADMISSION_DEFAULTS } from '../overload/admission.js';
 import type { PopRouting } from '../ingress/routing.js';
 import { bindServiceAddress, type ServiceSockets } from '../ingress/service-sockets.js';
 import { TcpIngress } from '../ingress/tcp-ingress.js';
@@ -146,7 +147,14 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
           id,
           seqpacketPath: this.seqpacketPath,
           locals: this.addresses.map((a) => ({ address: a.host, port: a.port })),
-          uas: { t1Ms: config.t1Ms, answerDelayMs: config.answerDelayMs, ringing: !config.noRinging },
+          uas: {
+            t1Ms: config.t1Ms,
+            answerDelayMs: config.answerDelayMs,
+            ringing: !config.noRinging,
+            dialogIdleMs: config.dialogIdleMs,
+            maxDialogs: config.maxDialogsPerWorker,
+            maxDialogsPerSource: config.maxDialogsPerSource,
+          },
           maxMessageBytes: config.maxMessageBytes,
           tcpIdleMs: config.tcpIdleMs,
           statsIntervalMs: PRIMARY_DEFAULTS.statsIntervalMs,
@@ -164,8 +172,12 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
         workerConn: (id) => this.procs.conn(id),
         reply: (bytes, address, port, local) => this.bound[local]?.udp.send(bytes, port, address),
         newConference,
+        now: () => this.clock.now(),
       },
-      { maxMessageBytes: config.maxMessageBytes },
+      {
+        maxMessageBytes: config.maxMessageBytes,
+        admission: { ...ADMISSION_DEFAULTS, callsPerWorkerPerS: config.newCallsPerWorkerPerS },
+      },
     );
     this.udpIngress.pop = components.popRouting;
     this.tcpIngress = new TcpIngress(
@@ -461,6 +473,9 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
   }
 
   private onWorkerMessage(id: string, m: FromWorker): void {
+    // Node may deliver a child's last IPC messages after its 'exit': a dialog report from a worker that is gone
+    // would bind its Call-ID and conference to nobody, and every later message of them would be lost
+    if (!this.pool.get(id)) return;
     switch (m.t) {
       case 'open': {
         this.feed({ type: 'dialog-opened', id });

@@ -185,6 +185,11 @@ export class AffinityRouter {
     return least === undefined || least.load >= this.init.loadThreshold;
   }
 
+  /** Workers taking new conferences. */
+  get readyWorkers(): number {
+    return this.queue.size;
+  }
+
   loadOf(worker: string): number {
     return this.load.get(worker) ?? 0;
   }

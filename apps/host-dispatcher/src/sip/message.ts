@@ -17,7 +17,31 @@ export type SipParseError =
   | 'missing-header'
   | 'cseq-mismatch'
   /** The Request-URI does not scan by the one URI grammar (@switchyard/affinity `scanSipUri`). */
-  | 'bad-request-uri';
+  | 'bad-request-uri'
+  /** A SIP version other than 2.0 (answered 505). */
+  | 'bad-version'
+  /** A header that takes one value appears twice, or holds a list (RFC 4475 §3.3.8, §3.3.9). */
+  | 'duplicate-header'
+  /** A value that breaks its header's grammar: unbalanced quotes, empty parameters, out-of-range numbers. */
+  | 'bad-header-value';
+
+/** The status a request that failed to parse is answered with (RFC 3261 §8.2, §21.4): 505, 513 or 400. */
+export function statusForParseError(error: SipParseError): 400 | 505 | 513 {
+  return error === 'bad-version' ? 505 : error === 'too-large' ? 513 : 400;
+}
+
+/** Headers that take exactly one value (RFC 3261 §20): a second one makes the request invalid. */
+const SINGLE_VALUED = new Set([
+  'call-id',
+  'cseq',
+  'from',
+  'to',
+  'max-forwards',
+  'content-length',
+  'content-type',
+  'expires',
+  'min-expires',
+]);
 
 export interface SipHeader {
   /** Canonical lower-case long name (`i` becomes `call-id`). */
@@ -125,7 +149,15 @@ export function parseSipMessage(
   const lines = head.split('\n');
   const first = lines[0] ?? '';
   const startLine = parseStartLine(first);
-  if (!startLine) return { ok: false, error: 'bad-start-line' };
+  if (!startLine) {
+    // RFC 4475 §3.1.2.8–10, §3.1.2.16: a request line with stray spaces or another version is still answered,
+    // when its method and a URI-like target can be read, with 400 or 505 (after the headers, so Via is known)
+    const loose = /^([A-Za-z0-9\-.!%*_+`'~]+)\s+(.+?)\s+SIP\/(\d+\.\d+)\s*$/.exec(first);
+    if (!loose) return { ok: false, error: 'bad-start-line' };
+    const headers = looseHeaders(lines);
+    const line: StartLine = { kind: 'request', method: loose[1]!, uri: loose[2]! };
+    return fail(loose[3] === '2.0' ? 'bad-start-line' : 'bad-version', line, headers);
+  }
   const headers: SipHeader[] = [];
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!;
@@ -143,6 +175,8 @@ export function parseSipMessage(
     const lower = rawName.toLowerCase();
     headers.push({ name: COMPACT[lower] ?? lower, value: line.slice(colon + 1).trim() });
   }
+  const bad = invalidHeaders(headers);
+  if (bad) return fail(bad, startLine, headers);
   // the same URI grammar as the primary's scanner: what it refuses, the worker refuses
   if (startLine.kind === 'request' && !parseSipUri(startLine.uri))
     return fail('bad-request-uri', startLine, headers);
@@ -192,6 +226,74 @@ function parseStartLine(line: string): StartLine | undefined {
   const m = /^([A-Za-z0-9\-.!%*_+`'~]+) (\S+) SIP\/2\.0$/.exec(line);
   if (!m) return undefined;
   return { kind: 'request', method: m[1]!, uri: m[2]! };
+}
+
+/** Headers of a message whose start line failed, for the Via/From/To/Call-ID/CSeq of a 400 or 505. */
+function looseHeaders(lines: string[]): SipHeader[] {
+  const out: SipHeader[] = [];
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(':');
+    if (colon <= 0 || line[0] === ' ' || line[0] === '\t') continue;
+    const lower = line.slice(0, colon).trim().toLowerCase();
+    out.push({ name: COMPACT[lower] ?? lower, value: line.slice(colon + 1).trim() });
+  }
+  return out;
+}
+
+/** Quotes balance, outside quotes no empty `;;` parameter and no empty list element. */
+function wellFormedValue(v: string, list: boolean): boolean {
+  let inQuotes = false;
+  let prev = '';
+  for (let i = 0; i < v.length; i++) {
+    const c = v[i]!;
+    if (inQuotes) {
+      if (c === '\\') i++;
+      else if (c === '"') inQuotes = false;
+      continue;
+    }
+    if (c === '"') inQuotes = true;
+    else if (c === ';' && (prev === ';' || prev === ',')) return false;
+    else if (c === ',' && list && (prev === ',' || prev === ';' || prev === '')) return false;
+    if (c !== ' ' && c !== '\t') prev = c;
+  }
+  if (inQuotes) return false;
+  return !(prev === ';' || (list && prev === ','));
+}
+
+/**
+ * What RFC 4475 calls invalid in the header section (§3.1.2.1, .4, .6; §3.3.8, .9): a single-valued header twice or
+ * with a list, unbalanced quotes, empty parameters or list elements, scalars out of range.
+ */
+function invalidHeaders(headers: readonly SipHeader[]): SipParseError | undefined {
+  const seen = new Set<string>();
+  for (const h of headers) {
+    if (SINGLE_VALUED.has(h.name)) {
+      if (seen.has(h.name)) return 'duplicate-header';
+      seen.add(h.name);
+    }
+    switch (h.name) {
+      case 'from':
+      case 'to':
+        if (!wellFormedValue(h.value, false) || /^[^"<]*,/.test(h.value)) return 'bad-header-value';
+        break;
+      case 'via':
+      case 'contact':
+      case 'route':
+      case 'record-route':
+        if (!wellFormedValue(h.value, true)) return 'bad-header-value';
+        break;
+      case 'max-forwards':
+        if (!/^\d{1,3}$/.test(h.value) || Number(h.value) > 255) return 'bad-header-value';
+        break;
+      case 'expires':
+        if (!/^\d{1,10}$/.test(h.value) || Number(h.value) > 2 ** 32 - 1) return 'bad-header-value';
+        break;
+      case 'cseq':
+        if (!parseCSeq(h.value)) return 'bad-header-value';
+        break;
+    }
+  }
+  return undefined;
 }
 
 function fail(error: SipParseError, startLine: StartLine, headers: SipHeader[]): ParseResult {
@@ -271,11 +373,17 @@ const REASONS: Readonly<Record<number, string>> = {
   200: 'OK',
   400: 'Bad Request',
   405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  415: 'Unsupported Media Type',
+  416: 'Unsupported URI Scheme',
+  420: 'Bad Extension',
+  483: 'Too Many Hops',
   481: 'Call/Transaction Does Not Exist',
   487: 'Request Terminated',
   500: 'Server Internal Error',
   501: 'Not Implemented',
   503: 'Service Unavailable',
+  505: 'Version Not Supported',
   513: 'Message Too Large',
 };
 

@@ -2,11 +2,9 @@
  * One SIP worker listening directly on its own address, with no primary: the baseline "(a) single worker" of the
  * benchmark, the backends Kamailio dispatches to, and (under node:cluster) the TCP hand-off baseline.
  */
-import { conferenceOfUri } from '@switchyard/affinity';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { SystemClock, type Startable } from '@switchyard/core';
-import { parseSipMessage } from '../sip/message.js';
 import { StreamFramer } from '../sip/framing.js';
 import { SipUas, type Peer, type UasInit } from '../worker/uas.js';
 
@@ -113,15 +111,8 @@ export class StandaloneSipServer implements Startable {
 
   private onMessage(bytes: Buffer, peer: Peer, stream: boolean): void {
     try {
-      const r = parseSipMessage(bytes, { stream, maxBytes: this.maxBytes });
-      if (!r.ok) {
-        if (r.partial)
-          this.uas.rejectMalformed(r.partial, peer, r.error === 'too-large' ? 513 : 400, r.error);
-        return;
-      }
-      // no primary in front: the conference by the same URI grammar the primary would route by
-      if (r.message.kind === 'request') this.uas.onRequest(r.message, peer, conferenceOfUri(r.message.uri));
-      else this.uas.onResponse(r.message, peer);
+      // no primary in front: the UAS reads the conference by the same URI grammar the primary would route by
+      this.uas.receive(bytes, peer, undefined, { stream, maxBytes: this.maxBytes });
     } catch {
       // one bad message must not stop the server
     }

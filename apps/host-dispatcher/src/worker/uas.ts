@@ -9,10 +9,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Clock, TimerHandle } from '@switchyard/core';
+import { allowHeader, checkRequest } from './request-checks.js';
+import { conferenceOfUri } from '@switchyard/affinity';
 import {
   buildResponse,
   headerValue,
   parseCSeq,
+  parseSipMessage,
+  statusForParseError,
+  type SipParseError,
   serializeSipMessage,
   tagOf,
   topVia,
@@ -40,9 +45,12 @@ export interface DialogInfo {
   readonly dialogKey: string;
 }
 
+/** Why a dialog ended: every dialog ends by one of these, whatever the transport. */
+export type DialogEnd = 'bye' | 'ack-timeout' | 'idle-timeout' | 'shutdown';
+
 export interface UasEvents {
   dialogOpened(d: DialogInfo): void;
-  dialogClosed(d: DialogInfo, why: 'bye' | 'ack-timeout' | 'shutdown'): void;
+  dialogClosed(d: DialogInfo, why: DialogEnd): void;
   /** An in-dialog request for a dialog this UAS does not hold (answered 481). */
   noDialog?(callId: string): void;
 }
@@ -66,6 +74,14 @@ export interface UasInit {
   answerDelayMs?: number;
   /** Send 180 Ringing before the 200 (false: 100 then 200; a proxy with several processes may reorder 180/200). */
   ringing?: boolean;
+  /** A confirmed dialog with no request in it for this long (ms) ends: a peer that vanished leaks nothing. */
+  dialogIdleMs?: number;
+  /** New dialogs past this many in the worker are refused with 503 and Retry-After. */
+  maxDialogs?: number;
+  /** New dialogs past this many from one source address are refused with 503 and Retry-After. */
+  maxDialogsPerSource?: number;
+  /** Retry-After (s) on a 503 for a cap or a drain. */
+  retryAfterS?: number;
 }
 
 export const UAS_DEFAULTS = {
@@ -79,6 +95,17 @@ export const UAS_DEFAULTS = {
   answerDelayMs: 0,
   /** ring, as a UAS normally does. */
   ringing: true,
+  /**
+   * 4 h: without session timers (RFC 4028) a live call sends nothing in its dialog, so this must exceed any
+   * real call; it only bounds what a vanished peer leaves behind.
+   */
+  dialogIdleMs: 4 * 3600_000,
+  /** 20,000 dialogs: about 200 MB of worker heap at ~10 KB per dialog with its transactions. */
+  maxDialogs: 20_000,
+  /** 1,000 per source address: a busy SBC or gateway stays under it, one flooding host cannot fill the worker. */
+  maxDialogsPerSource: 1_000,
+  /** 5 s, like the primary's own 503. */
+  retryAfterS: 5,
 } as const satisfies Required<UasInit>;
 
 export interface UasCounters {
@@ -87,6 +114,8 @@ export interface UasCounters {
   retransmissionsAbsorbed: number;
   noDialog481: number;
   rejected503: number;
+  /** 503s for the dialog caps (also in rejected503). */
+  overCap503: number;
   strayResponses: number;
 }
 
@@ -107,6 +136,8 @@ interface ServerTransaction {
 
 interface Dialog extends DialogInfo {
   readonly peer: Peer;
+  /** Ends the dialog after `dialogIdleMs` without a request in it (re-armed by each one). */
+  idleTimer: TimerHandle | undefined;
   /** 2xx retransmission until ACK (RFC 3261 §13.3.1.4). */
   okBytes: Buffer | undefined;
   okCSeq: number;
@@ -126,6 +157,8 @@ export class SipUas {
   private readonly dialogs = new Map<string, Dialog>();
   /** conference id -> dialog keys of its participants */
   private readonly conferences = new Map<string, Set<string>>();
+  /** Dialogs per source address, for the per-source cap. */
+  private readonly perSource = new Map<string, number>();
   private draining = false;
   readonly counters: UasCounters = {
     requests: 0,
@@ -133,6 +166,7 @@ export class SipUas {
     retransmissionsAbsorbed: 0,
     noDialog481: 0,
     rejected503: 0,
+    overCap503: 0,
     strayResponses: 0,
   };
 
@@ -158,6 +192,29 @@ export class SipUas {
   }
 
   /**
+   * Parses one message and handles it: a request that does not parse is answered 400/505/513 statelessly when SIP
+   * allows (never an ACK, never a response); a response is never answered. `route`: the primary's routing
+   * decision for a datagram; without one (TCP, no primary) the conference is read by the same URI grammar.
+   * Returns the parse error, if any, for the caller's counters.
+   */
+  receive(
+    bytes: Buffer,
+    peer: Peer,
+    route?: { conference: string | undefined },
+    init: { stream?: boolean; maxBytes?: number } = {},
+  ): SipParseError | undefined {
+    const r = parseSipMessage(bytes, init);
+    if (!r.ok) {
+      if (r.partial) this.rejectMalformed(r.partial, peer, statusForParseError(r.error), r.error);
+      return r.error;
+    }
+    const msg = r.message;
+    if (msg.kind === 'response') this.onResponse(msg, peer);
+    else this.onRequest(msg, peer, route ? route.conference : conferenceOfUri(msg.uri));
+    return undefined;
+  }
+
+  /**
    * Handles one decoded request. `conference`: the routing key the primary decided for it (the Request-URI user
    * part by the one URI grammar), undefined when it has none: a dialog then belongs to no conference.
    */
@@ -173,6 +230,12 @@ export class SipUas {
       // RFC 3261 §17.2: a retransmitted request gets the last response again
       this.counters.retransmissionsAbsorbed++;
       if (existing.last) this.transmit(existing.last, existing.peer);
+      return;
+    }
+    // RFC 3261 §8.2: method, URI scheme, Require, body and Accept, before anything else
+    const refusal = checkRequest(req);
+    if (refusal) {
+      this.respond(this.newTransaction(txKey, req, peer), refusal.status, { headers: refusal.headers });
       return;
     }
     if (req.method === 'CANCEL') {
@@ -204,6 +267,7 @@ export class SipUas {
       case 'INFO':
       case 'UPDATE':
       case 'PRACK':
+      case 'NOTIFY':
         // needs a dialog and has no To tag: no such dialog
         this.counters.noDialog481++;
         this.respond(tx, 481);
@@ -219,7 +283,7 @@ export class SipUas {
   }
 
   /** A well-formed-enough request we could not parse fully: 400 (or 513), stateless. */
-  rejectMalformed(partial: SipRequest, peer: Peer, status: 400 | 513, why: string): void {
+  rejectMalformed(partial: SipRequest, peer: Peer, status: 400 | 505 | 513, why: string): void {
     if (partial.method === 'ACK') return;
     const res = buildResponse(partial, status, {
       reason: status === 400 ? `Bad Request (${why})` : undefined,
@@ -236,8 +300,16 @@ export class SipUas {
 
   private onInvite(tx: ServerTransaction, conferenceId: string | undefined): void {
     if (this.draining && (conferenceId === undefined || !this.conferences.has(conferenceId))) {
-      this.counters.rejected503++;
-      this.respond(tx, 503, { headers: [{ name: 'retry-after', value: '5' }] });
+      this.refuse503(tx);
+      return;
+    }
+    // caps on the state anyone who reaches the port can make us hold (RFC 3261 §21.5.4: 503 with Retry-After)
+    if (
+      this.dialogs.size >= this.cfg.maxDialogs ||
+      (this.perSource.get(tx.peer.address) ?? 0) >= this.cfg.maxDialogsPerSource
+    ) {
+      this.counters.overCap503++;
+      this.refuse503(tx);
       return;
     }
     this.respond(tx, 100);
@@ -250,6 +322,11 @@ export class SipUas {
     } else {
       this.answer(tx, conferenceId);
     }
+  }
+
+  private refuse503(tx: ServerTransaction): void {
+    this.counters.rejected503++;
+    this.respond(tx, 503, { headers: [{ name: 'retry-after', value: String(this.cfg.retryAfterS) }] });
   }
 
   private answer(tx: ServerTransaction, conferenceId: string | undefined): void {
@@ -281,30 +358,51 @@ export class SipUas {
       okTimer: undefined,
       okInterval: this.cfg.t1Ms,
       okDeadline: this.components.clock.now() + 64 * this.cfg.t1Ms,
+      idleTimer: undefined,
     };
     this.dialogs.set(key, dialog);
+    this.perSource.set(tx.peer.address, (this.perSource.get(tx.peer.address) ?? 0) + 1);
     if (conferenceId !== undefined) {
       let conf = this.conferences.get(conferenceId);
       if (!conf) this.conferences.set(conferenceId, (conf = new Set()));
       conf.add(key);
     }
     this.components.events.dialogOpened(dialog);
-    if (tx.peer.transport === 'udp') this.scheduleOk(dialog);
+    // whatever the transport: no ACK within 64*T1 ends the dialog (a TCP peer that closes leaves nothing behind)
+    this.scheduleOk(dialog);
   }
 
+  /**
+   * RFC 3261 §13.3.1.4: the 2xx is retransmitted (T1 doubling to T2) until the ACK; no ACK within 64*T1 ends the
+   * dialog. Over TCP nothing is retransmitted (the connection is reliable), but the deadline holds all the same.
+   */
   private scheduleOk(d: Dialog): void {
-    d.okTimer = this.components.clock.setTimeout(() => {
+    const { clock } = this.components;
+    const reliable = d.peer.transport === 'tcp';
+    const left = Math.max(0, d.okDeadline - clock.now());
+    // the deadline is exact: the last wait is cut short to end at 64*T1
+    const wait = reliable ? left : Math.min(d.okInterval, left);
+    d.okTimer = clock.setTimeout(() => {
       d.okTimer = undefined;
       if (!d.okBytes) return;
-      if (this.components.clock.now() >= d.okDeadline) {
-        // RFC 3261 §13.3.1.4: no ACK within 64*T1 — the dialog is over
+      if (clock.now() >= d.okDeadline) {
         this.closeDialog(d, 'ack-timeout');
         return;
       }
       this.transmit(d.okBytes, d.peer);
       d.okInterval = Math.min(d.okInterval * 2, this.cfg.t2Ms);
       this.scheduleOk(d);
-    }, d.okInterval);
+    }, wait);
+  }
+
+  /** Re-arms the dialog's idle deadline (every request in the dialog, and its ACK). */
+  private touch(d: Dialog): void {
+    const { clock } = this.components;
+    clock.clearTimeout(d.idleTimer);
+    d.idleTimer = clock.setTimeout(() => {
+      d.idleTimer = undefined;
+      this.closeDialog(d, 'idle-timeout');
+    }, this.cfg.dialogIdleMs);
   }
 
   private onAck(req: SipRequest, txKey: string): void {
@@ -323,6 +421,7 @@ export class SipUas {
     d.okBytes = undefined;
     this.components.clock.clearTimeout(d.okTimer);
     d.okTimer = undefined;
+    this.touch(d);
   }
 
   private onCancel(req: SipRequest, peer: Peer, txKey: string): void {
@@ -349,6 +448,7 @@ export class SipUas {
       this.components.events.noDialog?.(headerValue(req.headers, 'call-id') ?? '');
       return;
     }
+    this.touch(d);
     switch (req.method) {
       case 'BYE':
         this.respond(tx, 200);
@@ -364,13 +464,11 @@ export class SipUas {
           ],
           body: sdpAnswer(req.body, local.address, 0),
         });
-        if (tx.peer.transport === 'udp') {
-          this.components.clock.clearTimeout(d.okTimer);
-          d.okBytes = ok;
-          d.okInterval = this.cfg.t1Ms;
-          d.okDeadline = this.components.clock.now() + 64 * this.cfg.t1Ms;
-          this.scheduleOk(d);
-        }
+        this.components.clock.clearTimeout(d.okTimer);
+        d.okBytes = ok;
+        d.okInterval = this.cfg.t1Ms;
+        d.okDeadline = this.components.clock.now() + 64 * this.cfg.t1Ms;
+        this.scheduleOk(d);
         return;
       }
       case 'OPTIONS':
@@ -385,9 +483,13 @@ export class SipUas {
     }
   }
 
-  private closeDialog(d: Dialog, why: 'bye' | 'ack-timeout' | 'shutdown'): void {
+  private closeDialog(d: Dialog, why: DialogEnd): void {
     if (!this.dialogs.delete(d.dialogKey)) return;
     this.components.clock.clearTimeout(d.okTimer);
+    this.components.clock.clearTimeout(d.idleTimer);
+    const n = (this.perSource.get(d.peer.address) ?? 1) - 1;
+    if (n > 0) this.perSource.set(d.peer.address, n);
+    else this.perSource.delete(d.peer.address);
     const conf = d.conferenceId === undefined ? undefined : this.conferences.get(d.conferenceId);
     if (conf) {
       conf.delete(d.dialogKey);
@@ -501,7 +603,7 @@ function newTag(): string {
 }
 
 function allow(): SipHeader {
-  return { name: 'allow', value: 'INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, INFO, UPDATE' };
+  return allowHeader();
 }
 
 /** Our Contact: the conference's URI on this service address, or the bare address for a dialog without one. */

@@ -16,8 +16,6 @@ import {
   type ToWorker,
   type WorkerState,
 } from '../ipc.js';
-import { conferenceOfUri } from '@switchyard/affinity';
-import { parseSipMessage } from '../sip/message.js';
 import { StreamFramer } from '../sip/framing.js';
 import { SipUas, type DialogInfo, type Peer } from './uas.js';
 
@@ -158,6 +156,7 @@ export class WorkerProcess {
   }
 
   /** `route`: the primary's decision for a datagram; for a TCP connection's messages, the worker's own (below). */
+  /** `route`: the primary's decision for a datagram; for a TCP connection's messages, none (the UAS reads it). */
   private onSip(
     bytes: Buffer,
     peer: Peer,
@@ -167,25 +166,14 @@ export class WorkerProcess {
     const uas = this.uas;
     if (!uas) return;
     try {
-      const r = parseSipMessage(bytes, { stream, maxBytes: this.init?.maxMessageBytes });
-      if (!r.ok) {
+      // TCP: the primary routed the connection by its first message; every message on it is read by the UAS with
+      // the same URI grammar the primary's scanner uses (@switchyard/affinity), so both name the same conference
+      const error = uas.receive(bytes, peer, route, { stream, maxBytes: this.init?.maxMessageBytes });
+      if (error) {
         this.malformed++;
-        this.send({ t: 'malformed', reason: r.error });
-        this.badInput.warn(
-          { reason: r.error, peer: `${peer.address}:${peer.port}` },
-          'malformed SIP message',
-        );
-        if (r.partial) uas.rejectMalformed(r.partial, peer, r.error === 'too-large' ? 513 : 400, r.error);
-        return;
+        this.send({ t: 'malformed', reason: error });
+        this.badInput.warn({ reason: error, peer: `${peer.address}:${peer.port}` }, 'malformed SIP message');
       }
-      const msg = r.message;
-      if (msg.kind === 'response') {
-        uas.onResponse(msg, peer);
-        return;
-      }
-      // TCP: the primary routed the connection by its first message; every message on it is read here with the
-      // same URI grammar the primary's scanner uses (@switchyard/affinity), so both name the same conference
-      uas.onRequest(msg, peer, route ? route.conference : conferenceOfUri(msg.uri));
     } catch (err) {
       // a bug must cost one message, not the worker
       this.malformed++;
