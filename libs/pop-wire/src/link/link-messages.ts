@@ -191,3 +191,31 @@ export function decodeDispatcherMessage(frame: Buffer): DispatcherToRouter | und
       return undefined;
   }
 }
+
+/** Frame type of a datagram injected into the dispatcher (same value and layout as the dispatcher's FRAME_INJECTED). */
+export const LINK_FRAME_INJECTED = 2;
+/** type(1) local(1) port(2) addrLen(1), then the address (latin1) and the datagram. */
+export const LINK_INJECTED_FIXED = 5;
+
+/**
+ * Writes an injected-datagram frame into `out` (reused) and returns its length, or -1 when it does not fit or the
+ * address is longer than 64 bytes.
+ */
+export function writeInjectedFrame(
+  out: Buffer,
+  local: number,
+  address: string,
+  port: number,
+  payload: Uint8Array,
+): number {
+  const n = address.length;
+  const total = LINK_INJECTED_FIXED + n + payload.length;
+  if (n > 64 || total > out.length) return -1;
+  out[0] = LINK_FRAME_INJECTED;
+  out[1] = local;
+  out.writeUInt16BE(port, 2);
+  out[4] = n;
+  out.write(address, LINK_INJECTED_FIXED, n, 'latin1');
+  out.set(payload, LINK_INJECTED_FIXED + n);
+  return total;
+}
