@@ -4,7 +4,7 @@
  */
 import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '@switchyard/testing';
+import { stopAllSpawned, waitFor } from '@switchyard/testing';
 import { buildTunnelTemplate, deriveTunnelKeys, TunnelSealer } from '@switchyard/pop-wire';
 import { SECRET } from './helpers.js';
 import { sippUac, startLoopbackPop } from './loopback-pop.js';
@@ -15,9 +15,11 @@ describe('loopback POP (udp encapsulation)', () => {
   let pop: Pop;
   beforeAll(async () => {
     pop = await startLoopbackPop(3);
-  }, 120_000);
+  }, 300_000);
   afterAll(async () => {
     await pop?.stop();
+    // whatever a failed set-up left running
+    await stopAllSpawned();
   });
 
   it('participants of one conference sent to different hosts all reach one worker of the owner; 0 failed calls', async () => {
@@ -73,6 +75,40 @@ describe('loopback POP (udp encapsulation)', () => {
     for (const r of results) expect(r.failed, r.diagnostics).toBe(0);
     for (const h of pop.hosts) expect(await pop.metric(h, 'sipdisp_affinity_violations_total')).toBe(0);
   }, 120_000);
+
+  it('either side restarting resynchronises: a router killed and restarted, a dispatcher restarted', async () => {
+    const [h1, , h3] = pop.hosts as [Pop['hosts'][0], Pop['hosts'][0], Pop['hosts'][0]];
+    const conf = 'conf-pop-c';
+    const long = sippUac(h1.sip, { calls: 10, rate: 5, service: conf, callLengthMs: 12_000, timeoutS: 60 });
+    await waitFor(`every router names h1 as the owner of ${conf}`, async () => {
+      for (const h of pop.hosts) if ((await pop.owner(h, conf)) !== 'h1') return false;
+      return true;
+    });
+    // the owner's router dies mid-call and comes back with an empty table: the dispatcher's `held` list and the
+    // gossip full-state exchange give it its session back
+    await pop.restartRouter(h1, true);
+    await waitFor(
+      `h1's restarted router owns ${conf} again`,
+      async () => (await pop.owner(h1, conf)) === 'h1',
+      {
+        timeoutMs: 20_000,
+      },
+    );
+    // h3's dispatcher restarts: its router reconnects and sends a new snapshot; new participants landing on h3
+    // are forwarded to the owner
+    const connectsBefore = await pop.metric(h3, 'pop_dispatcher_link_connects_total', {}, 'router');
+    await pop.restartDispatcher(h3);
+    await waitFor(
+      'h3 router relinked',
+      async () => (await pop.metric(h3, 'pop_dispatcher_link_connects_total', {}, 'router')) > connectsBefore,
+    );
+    const late = await sippUac(h3.sip, { calls: 5, rate: 5, service: conf, callLengthMs: 200 });
+    expect(late.failed, late.diagnostics).toBe(0);
+    expect(await pop.metric(h3, 'sipdisp_pop_events', { event: 'forwarded' })).toBeGreaterThan(0);
+    expect(await pop.metric(h3, 'sipdisp_sessions_opened_total')).toBe(0);
+    const r = await long;
+    expect(r.failed, r.diagnostics).toBe(0);
+  }, 180_000);
 
   it('garbage, unauthenticated and replayed tunnel packets are dropped and counted; the router stays up', async () => {
     const h1 = pop.hosts[0]!;

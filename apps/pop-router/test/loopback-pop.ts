@@ -24,6 +24,7 @@ export interface PopHostProcs {
   dispatcher: Spawned;
   router: Spawned | undefined;
   routerUrl: string;
+  respawnDispatcher: () => Spawned;
 }
 
 /** A UDP port free on every one of `hosts` (the tunnel port is POP-wide). */
@@ -45,6 +46,33 @@ async function portFreeOnAll(hosts: string[]): Promise<number> {
   throw new Error('no port free on every host');
 }
 
+/** Worker pids seen under each dispatcher primary: a primary that exits during start orphans its workers. */
+const workerPids = new Map<Spawned, Set<number>>();
+
+function noteWorkers(d: Spawned): void {
+  let set = workerPids.get(d);
+  if (!set) workerPids.set(d, (set = new Set()));
+  try {
+    for (const c of fs.readFileSync(`/proc/${d.pid}/task/${d.pid}/children`, 'utf8').trim().split(/\s+/))
+      if (c) set.add(Number(c));
+  } catch {
+    // the primary is gone
+  }
+}
+
+/** Stops a dispatcher and, by pid, every worker it was seen to have. */
+async function stopDispatcher(h: PopHostProcs): Promise<void> {
+  noteWorkers(h.dispatcher);
+  await h.dispatcher.stop();
+  for (const c of workerPids.get(h.dispatcher) ?? []) {
+    try {
+      process.kill(c, 'SIGKILL');
+    } catch {
+      // exited with its primary
+    }
+  }
+}
+
 export async function startLoopbackPop(n: number, third = 3) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pop-loopback-'));
   const keyring = keyringFile(dir, SECRET);
@@ -52,6 +80,31 @@ export async function startLoopbackPop(n: number, third = 3) {
   const tunnelPort = await portFreeOnAll(ips);
   const gossipPort = await portFreeOnAll(ips);
   const hosts: PopHostProcs[] = [];
+
+  // one host at a time, up to three attempts: forking workers on a loaded 2-core machine can exceed the
+  // dispatcher's own worker start timeout (it then exits, and says so)
+  const waitDispatcher = async (h: PopHostProcs) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await waitFor(
+          `dispatcher ${h.id} healthy`,
+          async () => {
+            noteWorkers(h.dispatcher);
+            if (h.dispatcher.child.exitCode !== null)
+              throw new Error(`dispatcher exited: ${h.dispatcher.output().slice(-1000)}`);
+            const r = await fetch(`${h.control}/healthz`).catch(() => undefined);
+            return r?.ok ? ((await r.json()) as { ready: number }).ready >= 2 : false;
+          },
+          { timeoutMs: 60_000, intervalMs: 50 },
+        );
+        return;
+      } catch (err) {
+        await stopDispatcher(h);
+        if (attempt >= 3) throw err;
+        h.dispatcher = h.respawnDispatcher();
+      }
+    }
+  };
 
   const startRouter = async (h: PopHostProcs) => {
     const router = spawnProcess(
@@ -122,29 +175,10 @@ export async function startLoopbackPop(n: number, third = 3) {
         dispatcher: spawnDispatcher(),
         router: undefined,
         routerUrl: '',
+        respawnDispatcher: spawnDispatcher,
       };
       hosts.push(h);
-      // one host at a time, and a second attempt: forking workers on a loaded 2-core machine can exceed the
-      // dispatcher's own worker start timeout (it then exits, and says so)
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await waitFor(
-            `dispatcher ${h.id} healthy`,
-            async () => {
-              if (h.dispatcher.child.exitCode !== null)
-                throw new Error(`dispatcher exited: ${h.dispatcher.output().slice(-1000)}`);
-              const r = await fetch(`${h.control}/healthz`).catch(() => undefined);
-              return r?.ok ? ((await r.json()) as { ready: number }).ready >= 2 : false;
-            },
-            { timeoutMs: 60_000, intervalMs: 50 },
-          );
-          break;
-        } catch (err) {
-          await h.dispatcher.stop();
-          if (attempt >= 3) throw err;
-          h.dispatcher = spawnDispatcher();
-        }
-      }
+      await waitDispatcher(h);
     }
     for (const h of hosts) await startRouter(h);
     await waitFor(
@@ -163,7 +197,7 @@ export async function startLoopbackPop(n: number, third = 3) {
       { timeoutMs: 20_000 },
     );
   } catch (err) {
-    await Promise.all(hosts.flatMap((h) => [h.router?.stop(), h.dispatcher.stop()]));
+    await Promise.all(hosts.flatMap((h) => [h.router?.stop(), stopDispatcher(h)]));
     throw err;
   }
 
@@ -197,8 +231,13 @@ export async function startLoopbackPop(n: number, third = 3) {
       else await h.router?.stop();
       await startRouter(h);
     },
+    async restartDispatcher(h: PopHostProcs) {
+      await stopDispatcher(h);
+      h.dispatcher = h.respawnDispatcher();
+      await waitDispatcher(h);
+    },
     async stop() {
-      await Promise.all(hosts.flatMap((h) => [h.router?.stop(), h.dispatcher.stop()]));
+      await Promise.all(hosts.flatMap((h) => [h.router?.stop(), stopDispatcher(h)]));
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
