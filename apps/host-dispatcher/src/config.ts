@@ -1,96 +1,183 @@
 /**
- * Dispatcher configuration: one schema, defaults in {@link DISPATCHER_DEFAULTS} (one comment per value), a test
- * profile with short timers, validated once by `parseConfig` and frozen.
+ * Dispatcher settings, declared once: each with its type and bounds, default, one-line description and env name.
+ * `--help`, flags, env, defaults and validation all derive from {@link DispatcherSettings}; the result is validated
+ * once (a ConfigError names the field) and frozen.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { ConfigError, parseConfig } from '@switchyard/core';
+import { ConfigError, defineSettings, setting } from '@switchyard/core';
 import { DispatcherError } from './errors.js';
 
-export const DISPATCHER_DEFAULTS = {
-  /** SIP service addresses, UDP and TCP on each. */
-  listen: ['127.0.0.1:5060'],
-  /** Control API (fastify) address; a separate port, never the SIP one. */
-  controlHost: '127.0.0.1',
-  /** Control API port (0: any free port, printed at start). */
-  controlPort: 8060,
-  /** Bearer token for mutating control calls (drain/restart); empty: mutations refused. */
-  controlToken: '',
-  /** Workers started at once and kept at least. */
-  minWorkers: 2,
-  /** Hot spares: started and connected, promoted at once when a worker crashes or more are needed. */
-  spareWorkers: 1,
-  /** Never more workers than this (spares not counted). */
-  maxWorkers: 4,
-  /** A worker is "above threshold" with this many Call-ID bindings; when all are, another is started. */
-  loadThreshold: 2000,
-  /** Largest SIP message accepted (bytes), UDP or TCP; larger ones get 513 when SIP allows. */
-  maxMessageBytes: 16384,
-  /** A TCP peer must finish its first message within this (ms), else it is closed. */
-  tcpFirstMessageMs: 5000,
-  /** A handed-off TCP connection idle this long (ms) is closed by its worker. */
-  tcpIdleMs: 300_000,
-  /** How long a binding with no dialog lives unused (ms): 64*T1, the transaction timeout. */
-  bindingIdleMs: 32_000,
-  /** SIGTERM / per-worker drain: dialogs may finish for this long (ms), then the worker is stopped. */
-  drainTimeoutMs: 30_000,
-  /** A worker must report ready within this (ms). */
-  workerStartTimeoutMs: 10_000,
-  /** RFC 3261 T1 in the workers (ms). */
-  t1Ms: 500,
-  /** Workers wait this long (ms) between 180 and 200; 0 answers at once. */
-  answerDelayMs: 0,
-  /** Workers send 180 Ringing before the 200. */
-  ringing: true,
-  /** Directory for the seqpacket socket; empty: a fresh one under the OS temp dir. */
-  runtimeDir: '',
-} as const;
+const int = (o: { minimum?: number; maximum?: number }) => Type.Integer(o);
 
-/** Short timers for tests. */
-export const DISPATCHER_TEST_PROFILE = {
-  ...DISPATCHER_DEFAULTS,
-  controlPort: 0,
-  bindingIdleMs: 2000,
-  drainTimeoutMs: 3000,
-  tcpFirstMessageMs: 1000,
-  workerStartTimeoutMs: 15_000,
-} as const;
-
-const d = DISPATCHER_DEFAULTS;
-export const DispatcherConfigSchema = Type.Object({
-  listen: Type.Array(Type.String(), { minItems: 1, maxItems: 16, default: [...d.listen] }),
-  controlHost: Type.String({ default: d.controlHost }),
-  controlPort: Type.Integer({ minimum: 0, maximum: 65535, default: d.controlPort }),
-  controlToken: Type.String({ default: d.controlToken }),
-  minWorkers: Type.Integer({ minimum: 1, maximum: 64, default: d.minWorkers }),
-  spareWorkers: Type.Integer({ minimum: 0, maximum: 8, default: d.spareWorkers }),
-  maxWorkers: Type.Integer({ minimum: 1, maximum: 64, default: d.maxWorkers }),
-  loadThreshold: Type.Integer({ minimum: 1, default: d.loadThreshold }),
-  maxMessageBytes: Type.Integer({ minimum: 1024, maximum: 65535, default: d.maxMessageBytes }),
-  tcpFirstMessageMs: Type.Integer({ minimum: 10, default: d.tcpFirstMessageMs }),
-  tcpIdleMs: Type.Integer({ minimum: 1000, default: d.tcpIdleMs }),
-  bindingIdleMs: Type.Integer({ minimum: 100, default: d.bindingIdleMs }),
-  drainTimeoutMs: Type.Integer({ minimum: 0, default: d.drainTimeoutMs }),
-  workerStartTimeoutMs: Type.Integer({ minimum: 100, default: d.workerStartTimeoutMs }),
-  t1Ms: Type.Integer({ minimum: 10, maximum: 10_000, default: d.t1Ms }),
-  answerDelayMs: Type.Integer({ minimum: 0, maximum: 60_000, default: d.answerDelayMs }),
-  ringing: Type.Boolean({ default: d.ringing }),
-  runtimeDir: Type.String({ default: d.runtimeDir }),
+export const DispatcherSettings = defineSettings({
+  name: 'host-dispatcher',
+  summary: 'SIP dispatcher: forks SIP workers and routes every message of a conference to one of them',
+  schema: Type.Object({
+    listen: setting(
+      Type.Array(Type.String(), { minItems: 1, maxItems: 16 }),
+      ['127.0.0.1:5060'],
+      'SIP service address host:port (UDP and TCP on each), repeatable',
+      'SIPDISP_LISTEN',
+    ),
+    controlHost: setting(
+      Type.String(),
+      '127.0.0.1',
+      'control API host (its own port, never the SIP one)',
+      'SIPDISP_CONTROL_HOST',
+    ),
+    controlPort: setting(
+      int({ minimum: 0, maximum: 65535 }),
+      8060,
+      'control API port (0: any free port, logged at start)',
+      'SIPDISP_CONTROL_PORT',
+    ),
+    controlToken: setting(
+      Type.String(),
+      '',
+      'bearer token for the control API (mutations, and reads naming sessions); empty: refused',
+      'SIPDISP_CONTROL_TOKEN',
+      { secret: true },
+    ),
+    minWorkers: setting(
+      int({ minimum: 1, maximum: 64 }),
+      2,
+      'workers started at once and kept at least',
+      'SIPDISP_MIN_WORKERS',
+    ),
+    spareWorkers: setting(
+      int({ minimum: 0, maximum: 8 }),
+      1,
+      'hot spare workers: connected, promoted at once after a crash or when more are needed',
+      'SIPDISP_SPARE_WORKERS',
+    ),
+    maxWorkers: setting(
+      int({ minimum: 1, maximum: 64 }),
+      4,
+      'workers at most (spares not counted)',
+      'SIPDISP_MAX_WORKERS',
+    ),
+    loadThreshold: setting(
+      int({ minimum: 1 }),
+      2000,
+      'Call-ID bindings per worker above which it is loaded; when all are, another worker starts',
+      'SIPDISP_LOAD_THRESHOLD',
+    ),
+    maxMessageBytes: setting(
+      int({ minimum: 1024, maximum: 65535 }),
+      16384,
+      'largest SIP message accepted (bytes), UDP or TCP; larger ones get 513 when SIP allows',
+      'SIPDISP_MAX_MESSAGE_BYTES',
+    ),
+    tcpFirstMessageMs: setting(
+      int({ minimum: 10 }),
+      5000,
+      'a TCP peer must send its first whole message within this (ms), else it is closed',
+      'SIPDISP_TCP_FIRST_MESSAGE_MS',
+    ),
+    tcpIdleMs: setting(
+      int({ minimum: 1000 }),
+      300_000,
+      'a handed-off TCP connection idle this long (ms) is closed by its worker',
+      'SIPDISP_TCP_IDLE_MS',
+    ),
+    bindingIdleMs: setting(
+      int({ minimum: 100 }),
+      32_000,
+      'a routing binding with no dialog lives this long unused (ms): 64*T1, the transaction timeout',
+      'SIPDISP_BINDING_IDLE_MS',
+    ),
+    drainTimeoutMs: setting(
+      int({ minimum: 0 }),
+      30_000,
+      'on SIGTERM or a worker drain, dialogs may finish for this long (ms), then the workers stop',
+      'SIPDISP_DRAIN_TIMEOUT_MS',
+    ),
+    workerStartTimeoutMs: setting(
+      int({ minimum: 100 }),
+      10_000,
+      'a forked worker must be ready within this (ms), else it is killed (start fails if it was an initial one)',
+      'SIPDISP_WORKER_START_TIMEOUT_MS',
+    ),
+    t1Ms: setting(
+      int({ minimum: 10, maximum: 10_000 }),
+      500,
+      'RFC 3261 T1 in the workers (ms)',
+      'SIPDISP_T1_MS',
+    ),
+    answerDelayMs: setting(
+      int({ minimum: 0, maximum: 60_000 }),
+      0,
+      'workers wait this long (ms) between 180 and 200; 0 answers at once',
+      'SIPDISP_ANSWER_DELAY_MS',
+    ),
+    dialogIdleMs: setting(
+      int({ minimum: 1000 }),
+      4 * 3600_000,
+      'a confirmed dialog with no request in it for this long (ms) ends (a vanished peer leaks nothing)',
+      'SIPDISP_DIALOG_IDLE_MS',
+    ),
+    maxDialogsPerWorker: setting(
+      int({ minimum: 1 }),
+      20_000,
+      'new dialogs past this many in one worker get 503 with Retry-After',
+      'SIPDISP_MAX_DIALOGS_PER_WORKER',
+    ),
+    maxDialogsPerSource: setting(
+      int({ minimum: 1 }),
+      1_000,
+      'new dialogs past this many from one source address (per worker) get 503 with Retry-After',
+      'SIPDISP_MAX_DIALOGS_PER_SOURCE',
+    ),
+    noRinging: setting(
+      Type.Boolean(),
+      false,
+      'workers answer 100 then 200, without 180 (benchmarks behind reordering proxies)',
+      'SIPDISP_NO_RINGING',
+    ),
+    runtimeDir: setting(
+      Type.String(),
+      '',
+      'directory for the worker seqpacket socket; empty: a fresh one under the OS temp dir',
+      'SIPDISP_RUNTIME_DIR',
+    ),
+  }),
+  examples: [
+    'host-dispatcher --listen 127.0.0.1:5060 --min-workers 2 --control-port 8060 --control-token s3cret',
+    'sipp -sn uac 127.0.0.1:5060 -s conf-7 -m 10 -r 5 -nostdin',
+  ],
 });
-export type DispatcherConfig = Static<typeof DispatcherConfigSchema>;
+
+export type DispatcherConfig = Static<typeof DispatcherSettings.schema>;
+
+/** The defaults, as the settings declare them. */
+export const DISPATCHER_DEFAULTS: Readonly<DispatcherConfig> = DispatcherSettings.defaults;
 
 export interface ListenAddress {
   host: string;
   port: number;
 }
 
-/** Validates once (typed error naming the field), checks cross-field rules, freezes. */
-export function parseDispatcherConfig(input: unknown): Readonly<DispatcherConfig> {
-  const cfg = parseConfig(DispatcherConfigSchema, input);
+/** Cross-field rules the schema cannot say; throws ConfigError / DSP_ERR_BAD_LISTEN. */
+function checkConfig(cfg: Readonly<DispatcherConfig>): Readonly<DispatcherConfig> {
   if (cfg.maxWorkers < cfg.minWorkers) {
     throw new ConfigError('maxWorkers', `must be >= minWorkers (${cfg.minWorkers})`);
   }
   for (const l of cfg.listen) parseListen(l);
   return cfg;
+}
+
+/** Validates a config built in code once (typed error naming the field), checks cross-field rules, frozen. */
+export function parseDispatcherConfig(input: unknown): Readonly<DispatcherConfig> {
+  return checkConfig(DispatcherSettings.parse(input));
+}
+
+/** Flags > env > defaults, validated and frozen; or the `--help` text. */
+export function loadDispatcherConfig(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): { help: true; text: string } | { help: false; config: Readonly<DispatcherConfig> } {
+  const r = DispatcherSettings.load(argv, env);
+  return r.help ? r : { help: false, config: checkConfig(r.config) };
 }
 
 /** `127.0.0.1:5060`, `[::1]:5060` → host and port; throws DSP_ERR_BAD_LISTEN. */

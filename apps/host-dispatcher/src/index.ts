@@ -16,10 +16,18 @@ export * from './errors.js';
 export * from './session-host.js';
 export {
   Dispatcher,
+  PRIMARY_DEFAULTS,
   type DispatcherComponents,
   type WorkerView,
-  type WorkerStatus,
 } from './primary/dispatcher.js';
+export * from './pool/worker-pool.js';
+export {
+  decideRoute,
+  type IngressDecision,
+  type IngressPacket,
+  type PopRouting,
+  type PopVerdict,
+} from './ingress/routing.js';
 export { AffinityRouter, type RouteDecision, type Violation } from './primary/router.js';
 export { DispatcherService } from './service.js';
 export { buildControlApi, type ControlTarget } from './control/api.js';

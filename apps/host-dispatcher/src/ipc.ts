@@ -17,8 +17,8 @@ export const FRAME_HELLO = 3;
 export const FRAME_SESSION = 4;
 /** The hello a POP router sends instead of a worker id. */
 export const POP_HELLO = 'pop';
-/** type(1) local(1) port(2) addrLen(1) */
-export const FRAME_FIXED = 5;
+/** type(1) local(1) port(2) addrLen(1) keyLen(2), then the address, the routing key and the payload. */
+export const FRAME_FIXED = 7;
 /** Longest textual address (IPv6 with zone) we carry. */
 export const FRAME_MAX_ADDR = 64;
 
@@ -27,12 +27,18 @@ export interface FrameHeader {
   local: number;
   port: number;
   address: string;
+  /**
+   * The primary's routing decision: the conference key it routed a request by (the Request-URI user part by the
+   * one URI grammar of @switchyard/affinity), or undefined when the message has none. The worker uses it as is and
+   * never derives another.
+   */
+  key: string | undefined;
   payloadOffset: number;
 }
 
 /**
  * Writes the header into `out` and returns the payload offset. `out` is reused for every datagram (no allocation on
- * the hot path).
+ * the hot path); it must hold FRAME_FIXED + FRAME_MAX_ADDR + the key's length + the payload.
  */
 export function writeFrameHeader(
   out: Buffer,
@@ -40,26 +46,31 @@ export function writeFrameHeader(
   local: number,
   address: string,
   port: number,
+  key?: string,
 ): number {
   out[0] = type;
   out[1] = local;
   out.writeUInt16BE(port, 2);
   const n = out.write(address, FRAME_FIXED, FRAME_MAX_ADDR, 'latin1');
   out[4] = n;
-  return FRAME_FIXED + n;
+  const k = key === undefined ? 0 : out.write(key, FRAME_FIXED + n, 'latin1');
+  out.writeUInt16BE(k, 5);
+  return FRAME_FIXED + n + k;
 }
 
 /** Reads a frame header; undefined when the frame is too short to be one. */
 export function readFrameHeader(buf: Buffer): FrameHeader | undefined {
   if (buf.length < FRAME_FIXED) return undefined;
   const n = buf[4]!;
-  if (buf.length < FRAME_FIXED + n) return undefined;
+  const k = buf.readUInt16BE(5);
+  if (buf.length < FRAME_FIXED + n + k) return undefined;
   return {
     type: buf[0]!,
     local: buf[1]!,
     port: buf.readUInt16BE(2),
     address: buf.toString('latin1', FRAME_FIXED, FRAME_FIXED + n),
-    payloadOffset: FRAME_FIXED + n,
+    key: k === 0 ? undefined : buf.toString('latin1', FRAME_FIXED + n, FRAME_FIXED + n + k),
+    payloadOffset: FRAME_FIXED + n + k,
   };
 }
 
@@ -111,8 +122,9 @@ export interface WorkerState {
 /** Worker → primary. */
 export type FromWorker =
   | { t: 'ready' }
-  | { t: 'open'; callId: string; conf: string }
-  | { t: 'close'; callId: string; conf: string }
+  /** `conf`: the dialog's conference, absent when its INVITE's Request-URI had no user part. */
+  | { t: 'open'; callId: string; conf?: string }
+  | { t: 'close'; callId: string; conf?: string }
   | { t: 'state'; q: number; state: WorkerState }
   /** An in-dialog request for a dialog this worker does not hold: the primary says whether another worker does. */
   | { t: 'no-dialog'; callId: string }

@@ -5,7 +5,8 @@ import type { EventEmitter } from 'node:events';
 
 export interface SessionEvent {
   callId: string;
-  conferenceId: string;
+  /** The conference (Request-URI user part); absent for a dialog whose Request-URI has no user part. */
+  conferenceId?: string;
   /** Worker id holding the dialog. */
   worker: string;
 }

@@ -4,6 +4,7 @@
  * control API while the calls are up), conferences spread over both workers, 0 violations, 0 failed calls.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '@switchyard/testing';
 import { runSipp, type SippResult } from '../src/testing/sipp.js';
 import { startDispatcher, type RunningDispatcher } from './harness.js';
 
@@ -13,7 +14,7 @@ async function scenario(d: RunningDispatcher, transport: 'u1' | 't1' | 'tn', con
   const conf7 = `${confPrefix}-7`;
   const others = ['a', 'b', 'c', 'd'].map((s) => `${confPrefix}-${s}`);
   const clients = [...[1, 2, 3, 4].map(() => conf7), ...others];
-  // calls last 2 s so that all clients' dialogs overlap while we look
+  // calls last 4 s so that all clients' dialogs overlap while we look
   const runs: Promise<SippResult>[] = clients.map((service) =>
     runSipp({
       target: d.target,
@@ -21,32 +22,35 @@ async function scenario(d: RunningDispatcher, transport: 'u1' | 't1' | 'tn', con
       calls: CALLS_PER_CLIENT,
       rate: 3,
       limit: 10,
-      callLengthMs: 2000,
+      callLengthMs: 4000,
       transport,
       timeoutS: 30,
     }),
   );
-  let sawConf7Participants = 0;
-  const conf7Holders = new Set<string>();
-  const confHolders = new Map<string, Set<string>>();
-  let done = false;
-  const all = Promise.all(runs).finally(() => {
-    done = true;
-  });
-  // watch through the control API while the calls are up
-  while (!done) {
-    for (const w of await d.workers()) {
-      for (const c of w.state?.conferences ?? []) {
-        if (!confHolders.has(c.id)) confHolders.set(c.id, new Set());
-        confHolders.get(c.id)!.add(w.id);
-        if (c.id === conf7) {
-          conf7Holders.add(w.id);
-          sawConf7Participants = Math.max(sawConf7Participants, c.participants);
+  // while the calls are up, conf-7's 4 clients meet on one worker: wait (bounded) until the control API shows it,
+  // then record who holds every conference. A conference split over two workers would also be an affinity
+  // violation, counted by the primary and asserted 0 below.
+  const all = Promise.all(runs);
+  const seen = await waitFor(
+    `${conf7} with 4 participants and the other conferences up`,
+    async () => {
+      const holders = new Map<string, Set<string>>();
+      let conf7Participants = 0;
+      for (const w of await d.workers()) {
+        for (const c of w.state?.conferences ?? []) {
+          if (!holders.has(c.id)) holders.set(c.id, new Set());
+          holders.get(c.id)!.add(w.id);
+          if (c.id === conf7) conf7Participants = Math.max(conf7Participants, c.participants);
         }
       }
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+      const othersUp = others.every((o) => holders.has(o));
+      return conf7Participants >= 4 && othersUp && { holders, conf7Participants };
+    },
+    { timeoutMs: 30_000, intervalMs: 100 },
+  );
+  const confHolders = seen.holders;
+  const conf7Holders = confHolders.get(conf7)!;
+  const sawConf7Participants = seen.conf7Participants;
   const results = await all;
   return { results, conf7Holders, confHolders, sawConf7Participants, conf7, others };
 }
@@ -85,5 +89,5 @@ describe.each([
     else if (transport === 'tn')
       expect(await d.metric('sipdisp_tcp_handoffs_total')).toBe(8 * CALLS_PER_CLIENT);
     else expect(await d.metric('sipdisp_forwarded_total')).toBeGreaterThanOrEqual(8 * CALLS_PER_CLIENT * 3);
-  });
+  }, 90_000);
 });

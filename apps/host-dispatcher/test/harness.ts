@@ -43,6 +43,9 @@ export async function startDispatcher(
       // short drains so that stopping a test dispatcher does not wait for abandoned dialogs
       '--drain-timeout-ms',
       '2000',
+      // a machine shared with other test runs can take many seconds to fork and load a worker
+      '--worker-start-timeout-ms',
+      '60000',
       ...(opts.args ?? []),
     ],
     { env: { ...process.env, LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn' } },
@@ -57,7 +60,7 @@ export async function startDispatcher(
       const h = (await r.json()) as { ready: number };
       return h.ready >= min;
     },
-    { timeoutMs: 20_000, intervalMs: 50 },
+    { timeoutMs: 60_000, intervalMs: 50 },
   );
   return {
     proc,

@@ -8,8 +8,10 @@ import {
   tunnelKeysToWire,
   TunnelOpener,
   vxlanMacFor,
+  writeInjectedFrame,
   type LinkHost,
 } from '@switchyard/pop-wire';
+import { FRAME_INJECTED, readFrameHeader } from '../src/ipc.js';
 import { PopDataPlane } from '../src/primary/pop-data-plane.js';
 
 const keys = deriveTunnelKeys({ primary: 1, keys: [{ id: 1, secret: 'data-plane-test-secret' }] });
@@ -181,4 +183,18 @@ describe('POP data plane', () => {
     expect(p.encapsulate(out, d.host, 0, '::1', 40001, Buffer.from('INVITE'))).toBe(-1);
     expect(p.counters.encapFailed).toBe(1);
   });
+});
+
+it("the router's injected-datagram frame is the primary's frame header", () => {
+  const out = Buffer.alloc(300);
+  const n = writeInjectedFrame(out, 2, '198.18.0.7', 40001, Buffer.from('OPTIONS'));
+  const h = readFrameHeader(out.subarray(0, n));
+  expect(h).toMatchObject({
+    type: FRAME_INJECTED,
+    local: 2,
+    address: '198.18.0.7',
+    port: 40001,
+    key: undefined,
+  });
+  expect(out.toString('latin1', h!.payloadOffset, n)).toBe('OPTIONS');
 });

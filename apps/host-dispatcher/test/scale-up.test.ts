@@ -35,9 +35,18 @@ describe('scaling up on load', () => {
       return x.filter((w) => w.status === 'ready').length === 2 && x;
     });
     expect(ws.map((w) => w.id)).toEqual(['w1', 'w2']);
+    // w1 holds the bindings of the first run for --binding-idle-ms: new conferences go to w2, the least loaded
+    const more = await runSipp({
+      target: d.target,
+      calls: 5,
+      rate: 10,
+      timeoutS: 30,
+      conferences: Array.from({ length: 5 }, (_, i) => `conf-t${i}`),
+    });
+    expect(more.failed, more.diagnostics).toBe(0);
     expect(await d.metric('sipdisp_forwarded_total', { worker: 'w2' })).toBeGreaterThan(0);
     // never more than the maximum
     expect(ws).toHaveLength(2);
     expect(await d.metric('sipdisp_affinity_violations_total')).toBe(0);
-  }, 60_000);
+  }, 90_000);
 });

@@ -85,6 +85,37 @@ describe('SessionHost interface of the Dispatcher', () => {
     peer.close();
   });
 
+  it('names the conference by the one URI grammar; a Request-URI without a user part has none', async () => {
+    const opened: SessionEvent[] = [];
+    const onOpen = (e: SessionEvent) => opened.push(e);
+    d.on('sessionOpened', onOpen);
+    const peer = dgram.createSocket('udp4');
+    await new Promise<void>((r) => peer.bind(0, '127.0.0.1', () => r()));
+    const ok = new Set<string>();
+    peer.on('message', (m) => {
+      const r = parseSipMessage(m);
+      if (r.ok && r.message.kind === 'response' && r.message.status === 200)
+        ok.add(r.message.headers.find((h) => h.name === 'call-id')!.value);
+    });
+    const service = d.addresses[0]!;
+    const cases = [
+      ['g-1', 'sip:127.0.0.1:5060', undefined],
+      ['g-2', 'sip:127.0.0.1:5060', undefined],
+      ['g-3', 'sip:c:pw@h.example', 'c'],
+      ['g-4', 'sip:c;user=phone@h.example', 'c;user=phone'],
+    ] as const;
+    for (const [callId, uri] of cases)
+      peer.send(invite({ callId, uri, branch: `z9hG4bK-${callId}` }), service.port, service.host);
+    await waitFor('200 to every INVITE', () => ok.size === cases.length);
+    await waitFor('a session per INVITE', () => opened.length === cases.length);
+    for (const [callId, , conf] of cases)
+      expect(opened.find((e) => e.callId === callId)?.conferenceId, callId).toBe(conf);
+    // the worker never invents a key: no 'default' conference, no affinity violation
+    expect(await d.metrics.violations.get()).toMatchObject({ values: [] });
+    d.off('sessionOpened', onOpen);
+    peer.close();
+  });
+
   it('serves a POP router over the seqpacket socket: injected frames in, session events out', async () => {
     const pop = new SeqpacketSocket();
     const frames: Buffer[] = [];
@@ -109,7 +140,11 @@ describe('SessionHost interface of the Dispatcher', () => {
       },
       { intervalMs: 100 },
     );
-    const event = await waitFor('a session frame', () => frames.find((f) => f[0] === FRAME_SESSION));
+    // on hello the dispatcher first tells the router what it holds (`held`, for a restarted router to re-claim)
+    expect(JSON.parse(frames[0]!.toString('utf8', 1))).toMatchObject({ event: 'held' });
+    const event = await waitFor('a session frame', () =>
+      frames.find((f) => f[0] === FRAME_SESSION && f.includes('sessionOpened')),
+    );
     expect(JSON.parse(event.toString('utf8', 1))).toEqual({
       event: 'sessionOpened',
       callId: 'pop-1',

@@ -6,8 +6,8 @@ import {
   parseSipMessage,
   serializeSipMessage,
   tagOf,
-  uriUser,
 } from '../src/index.js';
+import { conferenceOfUri } from '@switchyard/affinity';
 import { invite } from './sip-fixtures.js';
 
 describe('parseSipMessage', () => {
@@ -60,7 +60,7 @@ describe('parseSipMessage', () => {
     expect(back.message.status).toBe(180);
     expect(tagOf(back.message.headers.find((h) => h.name === 'to')?.value)).toBe('tt');
     expect(back.message.headers.find((h) => h.name === 'via')?.value).toContain('received=127.0.0.2');
-    expect(uriUser(r.message.uri)).toBe('conf-7');
+    expect(conferenceOfUri(r.message.uri)).toBe('conf-7');
   });
 });
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { conferenceOfUri } from '@switchyard/affinity';
 import { ManualClock } from '@switchyard/core';
 import {
   SipUas,
@@ -6,13 +7,14 @@ import {
   tagOf,
   type Peer,
   type SipRequest,
+  type UasInit,
   type SipResponse,
 } from '../src/index.js';
 import { invite } from './sip-fixtures.js';
 
 const peer: Peer = { transport: 'udp', address: '127.0.0.1', port: 5080, local: 0 };
 
-function setup(init: { answerDelayMs?: number; ringing?: boolean } = {}) {
+function setup(init: UasInit = {}) {
   const clock = new ManualClock();
   const sent: SipResponse[] = [];
   const events: string[] = [];
@@ -32,10 +34,11 @@ function setup(init: { answerDelayMs?: number; ringing?: boolean } = {}) {
     },
     init,
   );
-  const feed = (raw: Buffer) => {
-    const r = parseSipMessage(raw);
+  const feed = (raw: Buffer, from: Peer = peer) => {
+    const r = parseSipMessage(raw, { stream: from.transport === 'tcp' });
     if (!r.ok || r.message.kind !== 'request') throw new Error('fixture does not parse');
-    uas.onRequest(r.message as SipRequest, peer);
+    // the primary's routing decision, by the one URI grammar
+    uas.onRequest(r.message as SipRequest, from, conferenceOfUri(r.message.uri));
   };
   const statuses = () => sent.map((m) => m.status);
   return { clock, sent, events, uas, feed, statuses };
@@ -129,5 +132,67 @@ describe('SipUas', () => {
     t.uas.drain();
     t.feed(invite({ callId: 'c2', conf: 'conf-new', branch: 'z9hG4bK-2' }));
     expect(t.statuses().at(-1)).toBe(503);
+  });
+
+  describe('dialogs never leak', () => {
+    const tcp: Peer = { transport: 'tcp', address: '127.0.0.9', port: 40000, local: 0, conn: 1 };
+
+    it('ends a TCP dialog whose 2xx is never ACKed at 64*T1, without retransmitting on TCP', () => {
+      const t = setup();
+      t.feed(invite({ callId: 'tcp-1' }), tcp);
+      expect(t.statuses()).toEqual([100, 180, 200]);
+      t.clock.advance(64 * 500 - 1);
+      expect(t.uas.dialogCount).toBe(1);
+      t.clock.advance(1);
+      expect(t.uas.dialogCount).toBe(0);
+      expect(t.events.at(-1)).toBe('close conf-7 tcp-1 ack-timeout');
+      // reliable transport: the 2xx was sent once
+      expect(t.statuses()).toEqual([100, 180, 200]);
+    });
+
+    it('ends a confirmed dialog nobody talks in after dialogIdleMs; a request in it re-arms the deadline', () => {
+      const t = setup({ dialogIdleMs: 60_000 });
+      t.feed(invite({ callId: 'idle-1' }));
+      const toTag = toTagOf(t.sent[2]!)!;
+      t.feed(invite({ callId: 'idle-1', method: 'ACK', toTag, branch: 'z9hG4bK-ack', body: '' }));
+      t.clock.advance(50_000);
+      t.feed(invite({ callId: 'idle-1', method: 'OPTIONS', toTag, branch: 'z9hG4bK-o', cseq: 2, body: '' }));
+      t.clock.advance(59_999);
+      expect(t.uas.dialogCount).toBe(1);
+      t.clock.advance(1);
+      expect(t.uas.dialogCount).toBe(0);
+      expect(t.events.at(-1)).toBe('close conf-7 idle-1 idle-timeout');
+    });
+
+    it('refuses new dialogs past the per-worker cap with 503 and Retry-After, and takes them again after a BYE', () => {
+      const t = setup({ maxDialogs: 2 });
+      t.feed(invite({ callId: 'cap-1', branch: 'z9hG4bK-1' }));
+      t.feed(invite({ callId: 'cap-2', branch: 'z9hG4bK-2' }), { ...peer, address: '127.0.0.2' });
+      t.feed(invite({ callId: 'cap-3', branch: 'z9hG4bK-3' }), { ...peer, address: '127.0.0.3' });
+      const refused = t.sent.at(-1)!;
+      expect(refused.status).toBe(503);
+      expect(refused.headers.find((h) => h.name === 'retry-after')?.value).toBe('5');
+      expect(t.uas.counters.overCap503).toBe(1);
+      const toTag = toTagOf(t.sent[2]!)!;
+      t.feed(invite({ callId: 'cap-1', method: 'BYE', toTag, branch: 'z9hG4bK-b', cseq: 2, body: '' }));
+      t.feed(invite({ callId: 'cap-4', branch: 'z9hG4bK-4' }), { ...peer, address: '127.0.0.3' });
+      expect(t.statuses().at(-1)).toBe(200);
+      expect(t.uas.dialogCount).toBe(2);
+    });
+
+    it('refuses new dialogs past the per-source cap with 503; other sources still get through', () => {
+      const t = setup({ maxDialogsPerSource: 2 });
+      t.feed(invite({ callId: 's-1', branch: 'z9hG4bK-1' }));
+      t.feed(invite({ callId: 's-2', branch: 'z9hG4bK-2' }), { ...peer, port: 5081 });
+      t.feed(invite({ callId: 's-3', branch: 'z9hG4bK-3' }), { ...peer, port: 5082 });
+      expect(t.statuses().at(-1)).toBe(503);
+      t.feed(invite({ callId: 's-4', branch: 'z9hG4bK-4' }), { ...peer, address: '127.0.0.4' });
+      expect(t.statuses().at(-1)).toBe(200);
+      // the dialogs of the capped source end by their timers, and the source is welcome again
+      t.clock.advance(64 * 500);
+      expect(t.uas.dialogCount).toBe(0);
+      t.feed(invite({ callId: 's-5', branch: 'z9hG4bK-5' }));
+      expect(t.statuses().at(-1)).toBe(200);
+    });
   });
 });

@@ -17,6 +17,7 @@
  */
 export * from './errors.js';
 export * from './keys.js';
+export * from './sip-uri.js';
 export * from './affinity-table.js';
 export * from './least-loaded-queue.js';
 export * from './selection.js';

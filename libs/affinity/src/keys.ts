@@ -9,6 +9,10 @@
  * the same key, and header values a SIP stack might leave undecoded (non-UTF-8 bytes) still give a stable key.
  */
 import { Buffer } from 'node:buffer';
+import { newSipUriSpans, scanSipUri } from './sip-uri.js';
+
+/** Reused by every scan (the scanner is synchronous). */
+const uriSpans = newSipUriSpans();
 
 export type NoKeyReason = 'empty' | 'too-large' | 'not-sip' | 'bad-start-line' | 'truncated' | 'no-call-id';
 
@@ -55,12 +59,10 @@ const COLON = 58;
 const SEMI = 59;
 const LT = 60;
 const GT = 62;
-const AT = 64;
 const DQUOTE = 34;
 const BACKSLASH = 92;
 const COMMA = 44;
 const EQ = 61;
-const QMARK = 63;
 
 // RFC 3261 token characters: alphanum and -.!%*_+`'~
 const TOKEN = new Uint8Array(256);
@@ -189,25 +191,11 @@ export function extractSipKeys(message: Uint8Array, init?: { maxBytes?: number }
     const us = m + 1;
     const ue = sle - 8;
     if (ue <= us) return NO_KEY['bad-start-line'];
-    let colon = -1;
-    let at = -1;
-    let inHeaders = false; // after '?' come URI headers: an '@' there is not the end of a user part
-    for (let i = us; i < ue; i++) {
-      const c = b[i]!;
-      if (c <= SP || c === 127) return NO_KEY['bad-start-line'];
-      if (c === COLON && colon < 0) colon = i;
-      else if (c === AT && at < 0 && colon >= 0 && !inHeaders) at = i;
-      else if (c === QMARK) inHeaders = true;
-    }
-    if (colon <= us) return NO_KEY['bad-start-line'];
+    if (!scanSipUri(b, us, ue, uriSpans)) return NO_KEY['bad-start-line'];
     method = methodString(b, p, m);
     requestUri = latin1(b, us, ue);
-    if (at > colon + 1) {
-      // user[:password]@host: the user part ends at the first ':' after the scheme.
-      let ue2 = colon + 1;
-      while (ue2 < at && b[ue2] !== COLON) ue2++;
-      if (ue2 > colon + 1) conferenceId = latin1(b, colon + 1, ue2);
-    }
+    // the one URI grammar (sip-uri.ts): the user part, as written, is the conference
+    if (uriSpans.userEnd > uriSpans.userStart) conferenceId = latin1(b, uriSpans.userStart, uriSpans.userEnd);
   }
 
   let callId: string | undefined;

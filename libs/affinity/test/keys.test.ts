@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { dialogKey, extractSipKeys, type KeyResult, type SipKeys } from '../src/index.js';
+import { dialogKey, extractSipKeys, parseSipUri, type KeyResult, type SipKeys } from '../src/index.js';
 
 const enc = (s: string) => Buffer.from(s, 'latin1');
 const crlf = (lines: string[]) => lines.join('\r\n');
@@ -139,8 +139,15 @@ function referenceParse(text: string): Partial<SipKeys> | undefined {
     const req = /^([A-Za-z]+) (\S+) SIP\/2\.0$/.exec(start);
     if (!req) return undefined;
     const uri = req[2]!;
-    const user = /^[a-z]+:([^:@?]+)(?::[^@]*)?@/.exec(uri);
-    Object.assign(out, { isRequest: true, method: req[1], requestUri: uri, conferenceId: user?.[1] });
+    // the full URI parser: the scanner must agree with it
+    const parsed = parseSipUri(uri);
+    if (!parsed) return undefined;
+    Object.assign(out, {
+      isRequest: true,
+      method: req[1],
+      requestUri: uri,
+      conferenceId: parsed.user || undefined,
+    });
   }
   const seen = new Set<string>();
   for (const line of lines) {

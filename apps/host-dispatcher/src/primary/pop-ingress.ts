@@ -1,9 +1,8 @@
 /**
  * The thin adapter between the primary's UDP ingress and the pure {@link PopDataPlane}: decodes the router's table
  * frames, sends forwarded datagrams, passes claims/releases/`held` back to the router, and exposes the counters.
- * The primary calls {@link PopIngress.route} for every datagram once its keys are known.
+ * It is the primary's {@link PopRouting} hook: called for each UDP message no worker here holds.
  */
-import type dgram from 'node:dgram';
 import { Gauge, type Registry } from 'prom-client';
 import type { SipKeys } from '@switchyard/affinity';
 import { RateLimitedLog, type Clock, type Logger } from '@switchyard/core';
@@ -17,13 +16,14 @@ import {
   VXLAN_TEMPLATE_BYTES,
 } from '@switchyard/pop-wire';
 import { PopDataPlane } from './pop-data-plane.js';
+import type { IngressPacket, PopRouting, PopVerdict } from '../ingress/routing.js';
 
 export { LINK_FRAME_TABLE };
 
 /** Largest encapsulation overhead of either mode. */
 const OVERHEAD = Math.max(TUNNEL_MAX_OVERHEAD, VXLAN_TEMPLATE_BYTES);
 
-export class PopIngress {
+export class PopIngress implements PopRouting {
   readonly plane: PopDataPlane;
   private readonly badInput: RateLimitedLog;
 
@@ -32,9 +32,11 @@ export class PopIngress {
     logger: Logger;
     registry: Registry;
     send: (frame: Buffer) => void;
-    boundHere: (callId: string) => boolean;
+    /** Sends an encapsulated datagram from service address `local`'s socket. */
+    sendDatagram: (bytes: Buffer, length: number, address: string, port: number, local: number) => void;
   }) {
-    this.plane = new PopDataPlane({ now: () => components.clock.now(), boundHere: components.boundHere });
+    this.plane = new PopDataPlane({ now: () => components.clock.now() });
+    this.sendDatagram = components.sendDatagram;
     this.badInput = new RateLimitedLog(components.logger, components.clock, 10, 1000);
     this.send = components.send;
     const plane = this.plane;
@@ -55,29 +57,28 @@ export class PopIngress {
     });
   }
   private readonly send: (frame: Buffer) => void;
-
-  /**
-   * Returns true when the datagram was sent on to its owner host (the caller is done with it); false when it is
-   * handled here, by the affinity router as without a POP.
-   */
-  route(
-    keys: SipKeys,
-    msg: Buffer,
+  private readonly sendDatagram: (
+    bytes: Buffer,
+    length: number,
     address: string,
     port: number,
     local: number,
-    encapsulated: boolean,
-    socket: dgram.Socket,
-  ): boolean {
-    const d = this.plane.decide(keys, encapsulated);
+  ) => void;
+
+  /**
+   * The primary's {@link PopRouting} hook, called for a message no worker here holds: `forwarded` when it was
+   * encapsulated to its owner host, `claim` when it is (or becomes) this host's.
+   */
+  unowned(packet: IngressPacket, keys: SipKeys): PopVerdict {
+    const d = this.plane.decide(keys, packet.injected);
     this.flush();
-    if (d.kind === 'local') return false;
+    if (d.kind === 'local') return 'claim';
     // one buffer per forwarded datagram: dgram.send may still read it after returning
-    const out = Buffer.allocUnsafe(msg.length + OVERHEAD);
-    const n = this.plane.encapsulate(out, d.host, local, address, port, msg);
-    if (n < 0) return false;
-    socket.send(out, 0, n, d.host.port, d.host.address);
-    return true;
+    const out = Buffer.allocUnsafe(packet.payload.length + OVERHEAD);
+    const n = this.plane.encapsulate(out, d.host, packet.local, packet.address, packet.port, packet.payload);
+    if (n < 0) return 'claim';
+    this.sendDatagram(out, n, d.host.address, d.host.port, packet.local);
+    return 'forwarded';
   }
 
   /** A frame from the router that is not an injected datagram. */

@@ -42,7 +42,6 @@ export class AffinityRouter {
   private readonly queue = new LeastLoadedQueue<string>();
   /** Call-ID bindings per worker: the load measure. */
   private readonly load = new Map<string, number>();
-  private readonly draining = new Set<string>();
   /** Ground truth from the workers' reports: who holds which dialog / conference (for violation checks). */
   private readonly dialogOwner = new Map<string, string>();
   private readonly conferenceOwner = new Map<string, { worker: string; dialogs: number }>();
@@ -63,47 +62,61 @@ export class AffinityRouter {
     });
   }
 
-  /** Decides where one message goes. Binds the Call-ID (and the conference of a new INVITE) on the way. */
+  /** Decides where one message goes: {@link owned} if a worker here holds it, else {@link place}. */
   route(keys: SipKeys): RouteDecision {
+    return this.owned(keys) ?? this.place(keys);
+  }
+
+  /**
+   * The worker that already holds this message's dialog (Call-ID) or conference, if any. A new request of a bound
+   * conference binds its Call-ID to the conference's worker on the way.
+   */
+  owned(keys: SipKeys): RouteDecision | undefined {
     const bound = this.calls.lookup(keys.callId);
     if (bound !== undefined) return { kind: 'worker', worker: bound, newConference: false };
+    if (!this.joinsConference(keys)) return undefined;
+    const host = this.conferences.lookup(keys.conferenceId!);
+    if (host === undefined) return undefined;
+    this.calls.bind(keys.callId, host);
+    return { kind: 'worker', worker: host, newConference: false };
+  }
+
+  /** A message no worker holds: the least-loaded ready worker takes it (an INVITE binds its conference there). */
+  place(keys: SipKeys): RouteDecision {
     if (!keys.isRequest || keys.method === 'ACK') return { kind: 'drop', reason: 'stray' };
-    const conf = keys.conferenceId;
-    const joinsConference =
-      conf !== undefined && keys.toTag === undefined && CONFERENCE_METHODS.has(keys.method ?? '');
-    if (joinsConference) {
-      const host = this.conferences.lookup(conf);
-      if (host !== undefined) {
-        this.calls.bind(keys.callId, host);
-        return { kind: 'worker', worker: host, newConference: false };
-      }
-      if (this.closedForNew) return { kind: 'drop', reason: 'draining' };
-    }
+    const joinsConference = this.joinsConference(keys);
+    if (joinsConference && this.closedForNew) return { kind: 'drop', reason: 'draining' };
     const pick = this.queue.peek();
     if (!pick) return { kind: 'drop', reason: 'no-worker' };
     // an in-dialog request with no binding is not bound: the worker answers 481 and nothing should stick
     if (keys.toTag !== undefined) return { kind: 'worker', worker: pick.id, newConference: false };
     this.calls.bind(keys.callId, pick.id);
-    if (joinsConference) this.conferences.bind(conf, pick.id);
+    if (joinsConference) this.conferences.bind(keys.conferenceId!, pick.id);
     return { kind: 'worker', worker: pick.id, newConference: joinsConference };
+  }
+
+  private joinsConference(keys: SipKeys): boolean {
+    return (
+      keys.isRequest &&
+      keys.conferenceId !== undefined &&
+      keys.toTag === undefined &&
+      CONFERENCE_METHODS.has(keys.method ?? '')
+    );
   }
 
   /** A worker is ready for new conferences. */
   workerUp(id: string): void {
-    this.draining.delete(id);
     if (!this.queue.has(id)) this.queue.add(id, id, this.load.get(id) ?? 0);
   }
 
   /** No new conferences for this worker; its bound ones stay. */
   workerDraining(id: string): void {
-    this.draining.add(id);
     this.queue.remove(id);
   }
 
   /** The worker is gone: every binding it had is dropped, its conferences are re-homed on their next request. */
   workerDown(id: string): { calls: number; conferences: number } {
     this.queue.remove(id);
-    this.draining.delete(id);
     const calls = this.calls.removeOwner(id).length;
     const conferences = this.conferences.removeOwner(id).length;
     this.load.delete(id);
@@ -121,38 +134,41 @@ export class AffinityRouter {
    * A worker reports a dialog: holds the bindings while it lasts. Returns a violation when another worker already
    * holds that conference or dialog.
    */
-  dialogOpened(worker: string, callId: string, conf: string): Violation | undefined {
+  dialogOpened(worker: string, callId: string, conf: string | undefined): Violation | undefined {
     let violation: Violation | undefined;
-    const confOwner = this.conferenceOwner.get(conf);
-    if (confOwner && confOwner.worker !== worker) {
-      violation = { kind: 'conference', key: conf, owner: confOwner.worker, reporter: worker };
-    } else if (confOwner) {
-      confOwner.dialogs++;
-    } else {
-      this.conferenceOwner.set(conf, { worker, dialogs: 1 });
+    if (conf !== undefined) {
+      const confOwner = this.conferenceOwner.get(conf);
+      if (confOwner && confOwner.worker !== worker) {
+        violation = { kind: 'conference', key: conf, owner: confOwner.worker, reporter: worker };
+      } else if (confOwner) {
+        confOwner.dialogs++;
+      } else {
+        this.conferenceOwner.set(conf, { worker, dialogs: 1 });
+      }
     }
     const dialogOwner = this.dialogOwner.get(callId);
     if (!violation && dialogOwner !== undefined && dialogOwner !== worker) {
       violation = { kind: 'dialog', key: callId, owner: dialogOwner, reporter: worker };
     }
+    // the dialog lives on the reporter whatever else holds: its messages must keep reaching it while it lasts
+    this.hold(this.calls, callId, worker);
     if (violation) return violation;
     this.dialogOwner.set(callId, worker);
-    this.hold(this.calls, callId, worker);
-    this.hold(this.conferences, conf, worker);
+    if (conf !== undefined) this.hold(this.conferences, conf, worker);
     return undefined;
   }
 
-  dialogClosed(worker: string, callId: string, conf: string): void {
+  dialogClosed(worker: string, callId: string, conf: string | undefined): void {
     if (this.dialogOwner.get(callId) === worker) this.dialogOwner.delete(callId);
-    const c = this.conferenceOwner.get(conf);
-    if (c && c.worker === worker && --c.dialogs <= 0) this.conferenceOwner.delete(conf);
-    for (const [table, key] of [
-      [this.calls, callId],
-      [this.conferences, conf],
-    ] as const) {
+    const release = (table: AffinityTable<string>, key: string) => {
       const b = table.get(key);
       if (b && b.owner === worker && b.refs > 0) table.release(key);
-    }
+    };
+    release(this.calls, callId);
+    if (conf === undefined) return;
+    const c = this.conferenceOwner.get(conf);
+    if (c && c.worker === worker && --c.dialogs <= 0) this.conferenceOwner.delete(conf);
+    release(this.conferences, conf);
   }
 
   /** A worker got an in-dialog request it does not hold: a violation if another worker holds that dialog. */
@@ -171,10 +187,6 @@ export class AffinityRouter {
 
   loadOf(worker: string): number {
     return this.load.get(worker) ?? 0;
-  }
-
-  isDraining(worker: string): boolean {
-    return this.draining.has(worker);
   }
 
   /** Worker holding a conference per the dialog reports (for the control API). */

@@ -1,7 +1,9 @@
 /**
  * Full SIP message parsing and serialization (RFC 3261 §7, §20) for the worker's UAS. The primary never uses this on
- * its hot path: it only scans keys with `extractSipKeys` from @switchyard/affinity.
+ * its hot path: it only scans keys with `extractSipKeys` from @switchyard/affinity. Request-URIs are read by the same
+ * grammar as that scanner (`parseSipUri`).
  */
+import { parseSipUri } from '@switchyard/affinity';
 
 /** Why a message could not be parsed. */
 export type SipParseError =
@@ -13,7 +15,9 @@ export type SipParseError =
   | 'bad-content-length'
   | 'truncated-body'
   | 'missing-header'
-  | 'cseq-mismatch';
+  | 'cseq-mismatch'
+  /** The Request-URI does not scan by the one URI grammar (@switchyard/affinity `scanSipUri`). */
+  | 'bad-request-uri';
 
 export interface SipHeader {
   /** Canonical lower-case long name (`i` becomes `call-id`). */
@@ -139,6 +143,9 @@ export function parseSipMessage(
     const lower = rawName.toLowerCase();
     headers.push({ name: COMPACT[lower] ?? lower, value: line.slice(colon + 1).trim() });
   }
+  // the same URI grammar as the primary's scanner: what it refuses, the worker refuses
+  if (startLine.kind === 'request' && !parseSipUri(startLine.uri))
+    return fail('bad-request-uri', startLine, headers);
   const bodyStart = end.index + end.sepLength;
   const clHeader = headers.find((h) => h.name === 'content-length');
   let bodyLength: number;
@@ -242,12 +249,6 @@ export function topVia(headers: readonly SipHeader[]): string | undefined {
 export function viaBranch(via: string | undefined): string | undefined {
   if (!via) return undefined;
   return /;\s*branch=([^;\s,]+)/i.exec(via)?.[1];
-}
-
-/** The user part of a SIP URI (`sip:conf-7@host` gives `conf-7`), or undefined. */
-export function uriUser(uri: string): string | undefined {
-  const m = /^sips?:([^@;?>]+)@/i.exec(uri.trim().replace(/^<|>$/g, ''));
-  return m?.[1];
 }
 
 /** Serializes a message; Content-Length is always written from the body. */

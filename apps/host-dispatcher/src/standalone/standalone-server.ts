@@ -2,6 +2,7 @@
  * One SIP worker listening directly on its own address, with no primary: the baseline "(a) single worker" of the
  * benchmark, the backends Kamailio dispatches to, and (under node:cluster) the TCP hand-off baseline.
  */
+import { conferenceOfUri } from '@switchyard/affinity';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { SystemClock, type Startable } from '@switchyard/core';
@@ -118,7 +119,8 @@ export class StandaloneSipServer implements Startable {
           this.uas.rejectMalformed(r.partial, peer, r.error === 'too-large' ? 513 : 400, r.error);
         return;
       }
-      if (r.message.kind === 'request') this.uas.onRequest(r.message, peer);
+      // no primary in front: the conference by the same URI grammar the primary would route by
+      if (r.message.kind === 'request') this.uas.onRequest(r.message, peer, conferenceOfUri(r.message.uri));
       else this.uas.onResponse(r.message, peer);
     } catch {
       // one bad message must not stop the server

@@ -16,7 +16,6 @@ import {
   serializeSipMessage,
   tagOf,
   topVia,
-  uriUser,
   viaBranch,
   type SipHeader,
   type SipRequest,
@@ -36,13 +35,17 @@ export interface Peer {
 
 export interface DialogInfo {
   readonly callId: string;
-  readonly conferenceId: string;
+  /** The conference the primary routed the INVITE by; undefined when its Request-URI has no user part. */
+  readonly conferenceId: string | undefined;
   readonly dialogKey: string;
 }
 
+/** Why a dialog ended: every dialog ends by one of these, whatever the transport. */
+export type DialogEnd = 'bye' | 'ack-timeout' | 'idle-timeout' | 'shutdown';
+
 export interface UasEvents {
   dialogOpened(d: DialogInfo): void;
-  dialogClosed(d: DialogInfo, why: 'bye' | 'ack-timeout' | 'shutdown'): void;
+  dialogClosed(d: DialogInfo, why: DialogEnd): void;
   /** An in-dialog request for a dialog this UAS does not hold (answered 481). */
   noDialog?(callId: string): void;
 }
@@ -66,6 +69,14 @@ export interface UasInit {
   answerDelayMs?: number;
   /** Send 180 Ringing before the 200 (false: 100 then 200; a proxy with several processes may reorder 180/200). */
   ringing?: boolean;
+  /** A confirmed dialog with no request in it for this long (ms) ends: a peer that vanished leaks nothing. */
+  dialogIdleMs?: number;
+  /** New dialogs past this many in the worker are refused with 503 and Retry-After. */
+  maxDialogs?: number;
+  /** New dialogs past this many from one source address are refused with 503 and Retry-After. */
+  maxDialogsPerSource?: number;
+  /** Retry-After (s) on a 503 for a cap or a drain. */
+  retryAfterS?: number;
 }
 
 export const UAS_DEFAULTS = {
@@ -79,6 +90,17 @@ export const UAS_DEFAULTS = {
   answerDelayMs: 0,
   /** ring, as a UAS normally does. */
   ringing: true,
+  /**
+   * 4 h: without session timers (RFC 4028) a live call sends nothing in its dialog, so this must exceed any
+   * real call; it only bounds what a vanished peer leaves behind.
+   */
+  dialogIdleMs: 4 * 3600_000,
+  /** 20,000 dialogs: about 200 MB of worker heap at ~10 KB per dialog with its transactions. */
+  maxDialogs: 20_000,
+  /** 1,000 per source address: a busy SBC or gateway stays under it, one flooding host cannot fill the worker. */
+  maxDialogsPerSource: 1_000,
+  /** 5 s, like the primary's own 503. */
+  retryAfterS: 5,
 } as const satisfies Required<UasInit>;
 
 export interface UasCounters {
@@ -87,6 +109,8 @@ export interface UasCounters {
   retransmissionsAbsorbed: number;
   noDialog481: number;
   rejected503: number;
+  /** 503s for the dialog caps (also in rejected503). */
+  overCap503: number;
   strayResponses: number;
 }
 
@@ -107,6 +131,8 @@ interface ServerTransaction {
 
 interface Dialog extends DialogInfo {
   readonly peer: Peer;
+  /** Ends the dialog after `dialogIdleMs` without a request in it (re-armed by each one). */
+  idleTimer: TimerHandle | undefined;
   /** 2xx retransmission until ACK (RFC 3261 §13.3.1.4). */
   okBytes: Buffer | undefined;
   okCSeq: number;
@@ -126,6 +152,8 @@ export class SipUas {
   private readonly dialogs = new Map<string, Dialog>();
   /** conference id -> dialog keys of its participants */
   private readonly conferences = new Map<string, Set<string>>();
+  /** Dialogs per source address, for the per-source cap. */
+  private readonly perSource = new Map<string, number>();
   private draining = false;
   readonly counters: UasCounters = {
     requests: 0,
@@ -133,6 +161,7 @@ export class SipUas {
     retransmissionsAbsorbed: 0,
     noDialog481: 0,
     rejected503: 0,
+    overCap503: 0,
     strayResponses: 0,
   };
 
@@ -149,12 +178,6 @@ export class SipUas {
   get transactionCount(): number {
     return this.transactions.size;
   }
-  hostsConference(id: string): boolean {
-    return this.conferences.has(id);
-  }
-  hasDialog(key: string): boolean {
-    return this.dialogs.has(key);
-  }
   conferenceViews(): ConferenceView[] {
     return [...this.conferences].map(([id, set]) => ({ id, participants: [...set] }));
   }
@@ -163,8 +186,11 @@ export class SipUas {
     this.draining = true;
   }
 
-  /** Handles one decoded request. */
-  onRequest(req: SipRequest, peer: Peer): void {
+  /**
+   * Handles one decoded request. `conference`: the routing key the primary decided for it (the Request-URI user
+   * part by the one URI grammar), undefined when it has none: a dialog then belongs to no conference.
+   */
+  onRequest(req: SipRequest, peer: Peer, conference: string | undefined): void {
     this.counters.requests++;
     const txKey = transactionKey(req, peer);
     if (req.method === 'ACK') {
@@ -190,7 +216,7 @@ export class SipUas {
     }
     switch (req.method) {
       case 'INVITE':
-        this.onInvite(tx);
+        this.onInvite(tx, conference);
         return;
       case 'OPTIONS':
         this.respond(tx, 200, { headers: [allow(), { name: 'accept', value: 'application/sdp' }] });
@@ -237,12 +263,18 @@ export class SipUas {
     for (const d of [...this.dialogs.values()]) this.closeDialog(d, 'shutdown');
   }
 
-  private onInvite(tx: ServerTransaction): void {
-    const req = tx.request;
-    const conferenceId = uriUser(req.uri) ?? 'default';
-    if (this.draining && !this.conferences.has(conferenceId)) {
-      this.counters.rejected503++;
-      this.respond(tx, 503, { headers: [{ name: 'retry-after', value: '5' }] });
+  private onInvite(tx: ServerTransaction, conferenceId: string | undefined): void {
+    if (this.draining && (conferenceId === undefined || !this.conferences.has(conferenceId))) {
+      this.refuse503(tx);
+      return;
+    }
+    // caps on the state anyone who reaches the port can make us hold (RFC 3261 §21.5.4: 503 with Retry-After)
+    if (
+      this.dialogs.size >= this.cfg.maxDialogs ||
+      (this.perSource.get(tx.peer.address) ?? 0) >= this.cfg.maxDialogsPerSource
+    ) {
+      this.counters.overCap503++;
+      this.refuse503(tx);
       return;
     }
     this.respond(tx, 100);
@@ -257,7 +289,12 @@ export class SipUas {
     }
   }
 
-  private answer(tx: ServerTransaction, conferenceId: string): void {
+  private refuse503(tx: ServerTransaction): void {
+    this.counters.rejected503++;
+    this.respond(tx, 503, { headers: [{ name: 'retry-after', value: String(this.cfg.retryAfterS) }] });
+  }
+
+  private answer(tx: ServerTransaction, conferenceId: string | undefined): void {
     const req = tx.request;
     const callId = headerValue(req.headers, 'call-id')!;
     const fromTag = tagOf(headerValue(req.headers, 'from')) ?? '';
@@ -267,7 +304,7 @@ export class SipUas {
     const headers: SipHeader[] = [
       {
         name: 'contact',
-        value: `<sip:${conferenceId}@${hostPort(local)}${tx.peer.transport === 'tcp' ? ';transport=tcp' : ''}>`,
+        value: `<${contactUri(conferenceId, local)}${tx.peer.transport === 'tcp' ? ';transport=tcp' : ''}>`,
       },
       allow(),
       { name: 'content-type', value: 'application/sdp' },
@@ -286,28 +323,51 @@ export class SipUas {
       okTimer: undefined,
       okInterval: this.cfg.t1Ms,
       okDeadline: this.components.clock.now() + 64 * this.cfg.t1Ms,
+      idleTimer: undefined,
     };
     this.dialogs.set(key, dialog);
-    let conf = this.conferences.get(conferenceId);
-    if (!conf) this.conferences.set(conferenceId, (conf = new Set()));
-    conf.add(key);
+    this.perSource.set(tx.peer.address, (this.perSource.get(tx.peer.address) ?? 0) + 1);
+    if (conferenceId !== undefined) {
+      let conf = this.conferences.get(conferenceId);
+      if (!conf) this.conferences.set(conferenceId, (conf = new Set()));
+      conf.add(key);
+    }
     this.components.events.dialogOpened(dialog);
-    if (tx.peer.transport === 'udp') this.scheduleOk(dialog);
+    // whatever the transport: no ACK within 64*T1 ends the dialog (a TCP peer that closes leaves nothing behind)
+    this.scheduleOk(dialog);
   }
 
+  /**
+   * RFC 3261 §13.3.1.4: the 2xx is retransmitted (T1 doubling to T2) until the ACK; no ACK within 64*T1 ends the
+   * dialog. Over TCP nothing is retransmitted (the connection is reliable), but the deadline holds all the same.
+   */
   private scheduleOk(d: Dialog): void {
-    d.okTimer = this.components.clock.setTimeout(() => {
+    const { clock } = this.components;
+    const reliable = d.peer.transport === 'tcp';
+    const left = Math.max(0, d.okDeadline - clock.now());
+    // the deadline is exact: the last wait is cut short to end at 64*T1
+    const wait = reliable ? left : Math.min(d.okInterval, left);
+    d.okTimer = clock.setTimeout(() => {
       d.okTimer = undefined;
       if (!d.okBytes) return;
-      if (this.components.clock.now() >= d.okDeadline) {
-        // RFC 3261 §13.3.1.4: no ACK within 64*T1 — the dialog is over
+      if (clock.now() >= d.okDeadline) {
         this.closeDialog(d, 'ack-timeout');
         return;
       }
       this.transmit(d.okBytes, d.peer);
       d.okInterval = Math.min(d.okInterval * 2, this.cfg.t2Ms);
       this.scheduleOk(d);
-    }, d.okInterval);
+    }, wait);
+  }
+
+  /** Re-arms the dialog's idle deadline (every request in the dialog, and its ACK). */
+  private touch(d: Dialog): void {
+    const { clock } = this.components;
+    clock.clearTimeout(d.idleTimer);
+    d.idleTimer = clock.setTimeout(() => {
+      d.idleTimer = undefined;
+      this.closeDialog(d, 'idle-timeout');
+    }, this.cfg.dialogIdleMs);
   }
 
   private onAck(req: SipRequest, txKey: string): void {
@@ -326,6 +386,7 @@ export class SipUas {
     d.okBytes = undefined;
     this.components.clock.clearTimeout(d.okTimer);
     d.okTimer = undefined;
+    this.touch(d);
   }
 
   private onCancel(req: SipRequest, peer: Peer, txKey: string): void {
@@ -352,6 +413,7 @@ export class SipUas {
       this.components.events.noDialog?.(headerValue(req.headers, 'call-id') ?? '');
       return;
     }
+    this.touch(d);
     switch (req.method) {
       case 'BYE':
         this.respond(tx, 200);
@@ -362,18 +424,16 @@ export class SipUas {
         const local = this.components.localAddress(tx.peer.local);
         const ok = this.respond(tx, 200, {
           headers: [
-            { name: 'contact', value: `<sip:${d.conferenceId}@${hostPort(local)}>` },
+            { name: 'contact', value: `<${contactUri(d.conferenceId, local)}>` },
             { name: 'content-type', value: 'application/sdp' },
           ],
           body: sdpAnswer(req.body, local.address, 0),
         });
-        if (tx.peer.transport === 'udp') {
-          this.components.clock.clearTimeout(d.okTimer);
-          d.okBytes = ok;
-          d.okInterval = this.cfg.t1Ms;
-          d.okDeadline = this.components.clock.now() + 64 * this.cfg.t1Ms;
-          this.scheduleOk(d);
-        }
+        this.components.clock.clearTimeout(d.okTimer);
+        d.okBytes = ok;
+        d.okInterval = this.cfg.t1Ms;
+        d.okDeadline = this.components.clock.now() + 64 * this.cfg.t1Ms;
+        this.scheduleOk(d);
         return;
       }
       case 'OPTIONS':
@@ -388,13 +448,17 @@ export class SipUas {
     }
   }
 
-  private closeDialog(d: Dialog, why: 'bye' | 'ack-timeout' | 'shutdown'): void {
+  private closeDialog(d: Dialog, why: DialogEnd): void {
     if (!this.dialogs.delete(d.dialogKey)) return;
     this.components.clock.clearTimeout(d.okTimer);
-    const conf = this.conferences.get(d.conferenceId);
+    this.components.clock.clearTimeout(d.idleTimer);
+    const n = (this.perSource.get(d.peer.address) ?? 1) - 1;
+    if (n > 0) this.perSource.set(d.peer.address, n);
+    else this.perSource.delete(d.peer.address);
+    const conf = d.conferenceId === undefined ? undefined : this.conferences.get(d.conferenceId);
     if (conf) {
       conf.delete(d.dialogKey);
-      if (conf.size === 0) this.conferences.delete(d.conferenceId);
+      if (conf.size === 0) this.conferences.delete(d.conferenceId!);
     }
     this.components.events.dialogClosed(d, why);
   }
@@ -505,6 +569,11 @@ function newTag(): string {
 
 function allow(): SipHeader {
   return { name: 'allow', value: 'INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, INFO, UPDATE' };
+}
+
+/** Our Contact: the conference's URI on this service address, or the bare address for a dialog without one. */
+function contactUri(conference: string | undefined, local: { address: string; port: number }): string {
+  return conference === undefined ? `sip:${hostPort(local)}` : `sip:${conference}@${hostPort(local)}`;
 }
 
 function hostPort(a: { address: string; port: number }): string {

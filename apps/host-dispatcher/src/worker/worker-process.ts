@@ -7,10 +7,25 @@ import type dgram from 'node:dgram';
 import type net from 'node:net';
 import { SeqpacketSocket } from 'node-unix-socket';
 import { RateLimitedLog, SystemClock, createLogger, type Clock, type Logger } from '@switchyard/core';
-import { FRAME_HELLO, readFrameHeader, type FromWorker, type ToWorker, type WorkerState } from '../ipc.js';
-import { parseSipMessage, type SipMessage } from '../sip/message.js';
+import {
+  FRAME_FIXED,
+  FRAME_HELLO,
+  FRAME_MAX_ADDR,
+  readFrameHeader,
+  type FromWorker,
+  type ToWorker,
+  type WorkerState,
+} from '../ipc.js';
+import { conferenceOfUri } from '@switchyard/affinity';
+import { parseSipMessage } from '../sip/message.js';
 import { StreamFramer } from '../sip/framing.js';
-import { SipUas, type Peer } from './uas.js';
+import { SipUas, type DialogInfo, type Peer } from './uas.js';
+
+function dialogMessage(t: 'open' | 'close', d: DialogInfo): FromWorker {
+  return d.conferenceId === undefined
+    ? { t, callId: d.callId }
+    : { t, callId: d.callId, conf: d.conferenceId };
+}
 
 type InitMessage = Extract<ToWorker, { t: 'init' }>;
 
@@ -54,6 +69,8 @@ export class WorkerProcess {
       }
     });
     process.on('disconnect', () => this.exit(0));
+    // the primary may have gone while this process was still loading: 'disconnect' was emitted before we listened
+    if (!process.connected) this.exit(0);
     process.on('SIGTERM', () => this.exit(0));
     process.on('SIGINT', () => {
       // the primary owns the terminal's Ctrl-C: it drains us
@@ -76,8 +93,8 @@ export class WorkerProcess {
             send: (bytes, to) => this.transmit(bytes, to),
             localAddress: (i) => m.locals[i] ?? m.locals[0]!,
             events: {
-              dialogOpened: (d) => this.send({ t: 'open', callId: d.callId, conf: d.conferenceId }),
-              dialogClosed: (d) => this.send({ t: 'close', callId: d.callId, conf: d.conferenceId }),
+              dialogOpened: (d) => this.send(dialogMessage('open', d)),
+              dialogClosed: (d) => this.send(dialogMessage('close', d)),
               noDialog: (callId) => this.send({ t: 'no-dialog', callId }),
             },
           },
@@ -119,7 +136,7 @@ export class WorkerProcess {
 
   private connect(init: InitMessage): void {
     const seq = new SeqpacketSocket();
-    seq.setInternalReadBufferSize(init.maxMessageBytes + 128);
+    seq.setInternalReadBufferSize(FRAME_FIXED + FRAME_MAX_ADDR + 2 * init.maxMessageBytes);
     seq.on('error', (err: Error) => {
       this.logger.error({ err }, 'seqpacket error');
       this.exit(1);
@@ -136,10 +153,17 @@ export class WorkerProcess {
     const h = readFrameHeader(buf);
     if (!h) return;
     const peer: Peer = { transport: 'udp', address: h.address, port: h.port, local: h.local };
-    this.onSip(buf.subarray(h.payloadOffset), peer, false);
+    // the primary's routing decision: the conference it routed by
+    this.onSip(buf.subarray(h.payloadOffset), peer, false, { conference: h.key });
   }
 
-  private onSip(bytes: Buffer, peer: Peer, stream: boolean): void {
+  /** `route`: the primary's decision for a datagram; for a TCP connection's messages, the worker's own (below). */
+  private onSip(
+    bytes: Buffer,
+    peer: Peer,
+    stream: boolean,
+    route?: { conference: string | undefined },
+  ): void {
     const uas = this.uas;
     if (!uas) return;
     try {
@@ -154,17 +178,19 @@ export class WorkerProcess {
         if (r.partial) uas.rejectMalformed(r.partial, peer, r.error === 'too-large' ? 513 : 400, r.error);
         return;
       }
-      this.dispatch(r.message, peer);
+      const msg = r.message;
+      if (msg.kind === 'response') {
+        uas.onResponse(msg, peer);
+        return;
+      }
+      // TCP: the primary routed the connection by its first message; every message on it is read here with the
+      // same URI grammar the primary's scanner uses (@switchyard/affinity), so both name the same conference
+      uas.onRequest(msg, peer, route ? route.conference : conferenceOfUri(msg.uri));
     } catch (err) {
       // a bug must cost one message, not the worker
       this.malformed++;
       this.badInput.warn({ err: String(err) }, 'message handling failed');
     }
-  }
-
-  private dispatch(msg: SipMessage, peer: Peer): void {
-    if (msg.kind === 'request') this.uas!.onRequest(msg, peer);
-    else this.uas!.onResponse(msg, peer);
   }
 
   private adoptTcp(sock: net.Socket, local: number, first: Buffer): void {

@@ -194,8 +194,11 @@ export function decodeDispatcherMessage(frame: Buffer): DispatcherToRouter | und
 
 /** Frame type of a datagram injected into the dispatcher (same value and layout as the dispatcher's FRAME_INJECTED). */
 export const LINK_FRAME_INJECTED = 2;
-/** type(1) local(1) port(2) addrLen(1), then the address (latin1) and the datagram. */
-export const LINK_INJECTED_FIXED = 5;
+/**
+ * type(1) local(1) port(2) addrLen(1) keyLen(2), then the address (latin1), the routing key (none here: the
+ * dispatcher scans the datagram itself) and the datagram — the host dispatcher's frame header.
+ */
+export const LINK_INJECTED_FIXED = 7;
 
 /**
  * Writes an injected-datagram frame into `out` (reused) and returns its length, or -1 when it does not fit or the
@@ -215,6 +218,7 @@ export function writeInjectedFrame(
   out[1] = local;
   out.writeUInt16BE(port, 2);
   out[4] = n;
+  out.writeUInt16BE(0, 5);
   out.write(address, LINK_INJECTED_FIXED, n, 'latin1');
   out.set(payload, LINK_INJECTED_FIXED + n);
   return total;
