@@ -60,3 +60,14 @@ export async function simulatedPop(ids: string[], over: Record<string, unknown> 
     },
   };
 }
+
+/** Host-table settings of host `h1` in the pure tests (ports and addresses as the defaults). */
+export const TABLE_INIT = {
+  self: 'h1',
+  tunnelPort: 4790,
+  vxlanPort: 4789,
+  vni: 42,
+  innerAddress: '198.19.0.101',
+  sipPort: 5060,
+  keyId: 1,
+};

@@ -8,16 +8,9 @@ import {
   vxlanMacFor,
 } from '@switchyard/pop-wire';
 import { HostTable, hostOf } from '../src/index.js';
+import { TABLE_INIT } from './helpers.js';
 
-const base = {
-  self: 'h1',
-  tunnelPort: 4790,
-  vxlanPort: 4789,
-  vni: 42,
-  innerAddress: '198.19.0.101',
-  sipPort: 5060,
-  keyId: 1,
-};
+const base = TABLE_INIT;
 const member = (
   id: string,
   addr: string,

@@ -1,18 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { MemberStatus } from '@switchyard/gossip';
 import { HostTable, RouterCore } from '../src/index.js';
+import { TABLE_INIT } from './helpers.js';
 
 function core(owners: Record<string, { owner: string; ownerStatus: MemberStatus | 'unknown' }> = {}) {
-  const hosts = new HostTable({
-    self: 'h1',
-    mode: 'udp',
-    tunnelPort: 4790,
-    vxlanPort: 4789,
-    vni: 42,
-    innerAddress: '198.19.0.101',
-    sipPort: 5060,
-    keyId: 1,
-  });
+  const hosts = new HostTable({ ...TABLE_INIT, mode: 'udp' });
   return new RouterCore({ ownership: { owner: (s) => owners[s] }, hosts }, { self: 'h1', mode: 'udp' });
 }
 
