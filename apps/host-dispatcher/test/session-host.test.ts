@@ -140,7 +140,11 @@ describe('SessionHost interface of the Dispatcher', () => {
       },
       { intervalMs: 100 },
     );
-    const event = await waitFor('a session frame', () => frames.find((f) => f[0] === FRAME_SESSION));
+    // on hello the dispatcher first tells the router what it holds (`held`, for a restarted router to re-claim)
+    expect(JSON.parse(frames[0]!.toString('utf8', 1))).toMatchObject({ event: 'held' });
+    const event = await waitFor('a session frame', () =>
+      frames.find((f) => f[0] === FRAME_SESSION && f.includes('sessionOpened')),
+    );
     expect(JSON.parse(event.toString('utf8', 1))).toEqual({
       event: 'sessionOpened',
       callId: 'pop-1',

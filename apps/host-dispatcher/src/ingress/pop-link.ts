@@ -14,6 +14,10 @@ export interface PopLinkComponents {
   metrics: DispatcherMetrics;
   /** An injected datagram, to be routed as if it arrived on service address `local`. */
   inject(payload: Buffer, from: { address: string; port: number }, local: number): void;
+  /** Any other frame from the router (its table: snapshot and deltas, `@switchyard/pop-wire`). */
+  routerFrame?(frame: Buffer): void;
+  /** A router said hello (it then expects what we hold, to re-claim it). */
+  routerConnected?(): void;
 }
 
 export class PopLink {
@@ -37,6 +41,7 @@ export class PopLink {
     sock.on('close', forget);
     sock.on('error', forget);
     sock.on('data', (frame: Buffer) => {
+      if (frame[0] !== FRAME_INJECTED && this.c.routerFrame) return this.c.routerFrame(frame);
       const h = readFrameHeader(frame);
       if (!h || h.type !== FRAME_INJECTED) {
         this.c.metrics.malformed.inc({ where: 'primary', reason: 'pop-frame' });
@@ -45,11 +50,16 @@ export class PopLink {
       this.c.inject(frame.subarray(h.payloadOffset), { address: h.address, port: h.port }, h.local);
     });
     this.c.logger.info('POP router connected');
+    this.c.routerConnected?.();
   }
 
   publish(event: 'sessionOpened' | 'sessionClosed', e: SessionEvent): void {
     if (this.conns.size === 0) return;
-    const frame = Buffer.concat([Buffer.from([FRAME_SESSION]), Buffer.from(JSON.stringify({ event, ...e }))]);
+    this.send(Buffer.concat([Buffer.from([FRAME_SESSION]), Buffer.from(JSON.stringify({ event, ...e }))]));
+  }
+
+  /** Sends one frame to every connected router. */
+  send(frame: Buffer): void {
     for (const c of this.conns) {
       try {
         c.write(frame);

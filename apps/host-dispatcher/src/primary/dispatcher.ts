@@ -32,6 +32,7 @@ import {
 import { DispatcherMetrics } from '../metrics.js';
 import { PopLink } from '../ingress/pop-link.js';
 import { ADMISSION_DEFAULTS } from '../overload/admission.js';
+import { PopIngress } from './pop-ingress.js';
 import type { PopRouting } from '../ingress/routing.js';
 import { bindServiceAddress, type ServiceSockets } from '../ingress/service-sockets.js';
 import { TcpIngress } from '../ingress/tcp-ingress.js';
@@ -179,7 +180,6 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
         admission: { ...ADMISSION_DEFAULTS, callsPerWorkerPerS: config.newCallsPerWorkerPerS },
       },
     );
-    this.udpIngress.pop = components.popRouting;
     this.tcpIngress = new TcpIngress(
       {
         clock: this.clock,
@@ -199,10 +199,25 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
         logger: this.logger,
         metrics: this.metrics,
         inject: (payload, from, local) => this.injectEncapsulated(payload, from, local),
+        routerFrame: (frame) => this.pop.onRouterFrame(frame),
+        routerConnected: () => this.pop.routerConnected(),
       },
       { maxMessageBytes: config.maxMessageBytes },
     );
+    this.pop = new PopIngress({
+      clock: this.clock,
+      logger: this.logger,
+      registry: this.metrics.registry,
+      send: (frame) => this.popLink.send(frame),
+      sendDatagram: (bytes, length, address, port, local) =>
+        this.bound[local]?.udp.send(bytes, 0, length, port, address),
+    });
+    // the POP data plane: inactive (every message claimed here, as without a POP) until a pop-router sends its table
+    this.udpIngress.pop = components.popRouting ?? this.pop;
   }
+
+  /** The POP data plane fed by the local pop-router (tier 2). */
+  readonly pop: PopIngress;
 
   /** Installs (or removes) the POP data plane's routing hook. */
   setPopRouting(hook: PopRouting | undefined): void {
@@ -479,6 +494,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
     switch (m.t) {
       case 'open': {
         this.feed({ type: 'dialog-opened', id });
+        this.pop.dialogOpened(m.conf || m.callId, m.callId);
         const v = this.router.dialogOpened(id, m.callId, m.conf);
         if (v) this.onViolation(v);
         this.metrics.sessionsOpened.inc();
@@ -487,6 +503,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       }
       case 'close':
         this.router.dialogClosed(id, m.callId, m.conf);
+        this.pop.dialogClosed(m.conf || m.callId, m.callId);
         this.metrics.sessionsClosed.inc();
         this.publishSession('sessionClosed', sessionEvent(m, id));
         this.feed({ type: 'dialog-closed', id });

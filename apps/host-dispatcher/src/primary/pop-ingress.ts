@@ -1,0 +1,112 @@
+/**
+ * The thin adapter between the primary's UDP ingress and the pure {@link PopDataPlane}: decodes the router's table
+ * frames, sends forwarded datagrams, passes claims/releases/`held` back to the router, and exposes the counters.
+ * It is the primary's {@link PopRouting} hook: called for each UDP message no worker here holds.
+ */
+import { Gauge, type Registry } from 'prom-client';
+import type { SipKeys } from '@switchyard/affinity';
+import { RateLimitedLog, type Clock, type Logger } from '@switchyard/core';
+import {
+  decodeRouterMessage,
+  encodeLinkFrame,
+  heldChunks,
+  LINK_FRAME_SESSION,
+  LINK_FRAME_TABLE,
+  TUNNEL_MAX_OVERHEAD,
+  VXLAN_TEMPLATE_BYTES,
+} from '@switchyard/pop-wire';
+import { PopDataPlane } from './pop-data-plane.js';
+import type { IngressPacket, PopRouting, PopVerdict } from '../ingress/routing.js';
+
+export { LINK_FRAME_TABLE };
+
+/** Largest encapsulation overhead of either mode. */
+const OVERHEAD = Math.max(TUNNEL_MAX_OVERHEAD, VXLAN_TEMPLATE_BYTES);
+
+export class PopIngress implements PopRouting {
+  readonly plane: PopDataPlane;
+  private readonly badInput: RateLimitedLog;
+
+  constructor(components: {
+    clock: Clock;
+    logger: Logger;
+    registry: Registry;
+    send: (frame: Buffer) => void;
+    /** Sends an encapsulated datagram from service address `local`'s socket. */
+    sendDatagram: (bytes: Buffer, length: number, address: string, port: number, local: number) => void;
+  }) {
+    this.plane = new PopDataPlane({ now: () => components.clock.now() });
+    this.sendDatagram = components.sendDatagram;
+    this.badInput = new RateLimitedLog(components.logger, components.clock, 10, 1000);
+    this.send = components.send;
+    const plane = this.plane;
+    new Gauge({
+      name: 'sipdisp_pop_events',
+      help: 'POP data plane so far: forwarded, claimed, disagreements, encap_failed, bad_table; owners = table size',
+      labelNames: ['event'] as const,
+      registers: [components.registry],
+      collect() {
+        const c = plane.counters;
+        this.set({ event: 'forwarded' }, c.forwarded);
+        this.set({ event: 'claimed' }, c.claimed);
+        this.set({ event: 'disagreements' }, c.disagreements);
+        this.set({ event: 'encap_failed' }, c.encapFailed);
+        this.set({ event: 'bad_table' }, c.badTable);
+        this.set({ event: 'owners' }, plane.ownerCount);
+      },
+    });
+  }
+  private readonly send: (frame: Buffer) => void;
+  private readonly sendDatagram: (
+    bytes: Buffer,
+    length: number,
+    address: string,
+    port: number,
+    local: number,
+  ) => void;
+
+  /**
+   * The primary's {@link PopRouting} hook, called for a message no worker here holds: `forwarded` when it was
+   * encapsulated to its owner host, `claim` when it is (or becomes) this host's.
+   */
+  unowned(packet: IngressPacket, keys: SipKeys): PopVerdict {
+    const d = this.plane.decide(keys, packet.injected);
+    this.flush();
+    if (d.kind === 'local') return 'claim';
+    // one buffer per forwarded datagram: dgram.send may still read it after returning
+    const out = Buffer.allocUnsafe(packet.payload.length + OVERHEAD);
+    const n = this.plane.encapsulate(out, d.host, packet.local, packet.address, packet.port, packet.payload);
+    if (n < 0) return 'claim';
+    this.sendDatagram(out, n, d.host.address, d.host.port, packet.local);
+    return 'forwarded';
+  }
+
+  /** A frame from the router that is not an injected datagram. */
+  onRouterFrame(frame: Buffer): void {
+    const m = decodeRouterMessage(frame);
+    if (!m) {
+      this.plane.counters.badTable++;
+      this.badInput.warn({ bytes: frame.length }, 'malformed table frame from the pop-router');
+      return;
+    }
+    this.plane.apply(m);
+  }
+
+  /** A router (re)connected: tell it what we hold so it re-claims it. */
+  routerConnected(): void {
+    for (const m of heldChunks(this.plane.held())) this.send(encodeLinkFrame(LINK_FRAME_SESSION, m));
+  }
+
+  dialogOpened(session: string, callId: string): void {
+    this.plane.dialogOpened(session, callId);
+  }
+
+  dialogClosed(session: string, callId: string): void {
+    this.plane.dialogClosed(session, callId);
+    this.flush();
+  }
+
+  private flush(): void {
+    for (const m of this.plane.takeOutbox()) this.send(encodeLinkFrame(LINK_FRAME_SESSION, m));
+  }
+}
