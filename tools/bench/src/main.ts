@@ -6,6 +6,7 @@
 import { pathToFileURL } from 'node:url';
 import { hasCode } from '@switchyard/core';
 import { affinityMicroMain } from './affinity-micro.js';
+import { consoleBenchMain } from './console-bench.js';
 import { dispatcherBenchMain } from './dispatcher-bench.js';
 import { gossipConvergence } from './gossip-convergence.js';
 import { registryBenchMain } from './registry-bench.js';
@@ -30,6 +31,10 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
   registry: {
     summary: 'Redis store ops/s vs raw ioredis, memory store, watcher latency',
     run: registryBenchMain,
+  },
+  console: {
+    summary: 'admin console page render time with 1,000 POP hosts and 50,000 sessions (Chromium)',
+    run: (argv) => consoleBenchMain(argv),
   },
 };
 
