@@ -111,9 +111,9 @@ export async function startRealStack(opts: { servers: string[]; capacity: number
     });
     const agents = new Map<string, ServerAgent>();
     for (const [i, id] of opts.servers.entries()) {
-      // the production lease (3 s TTL): the test profile's 600 ms lapses on a loaded machine, and a lapsed lease
-      // re-registers the server as 'serving', which would undo a drain
-      const a = new ServerAgent({ store, clock: systemClock }, ServerAgentDefaults);
+      // a long lease: a lease that lapses (a loaded machine stalls the heartbeat past a short TTL) re-registers the
+      // server as 'serving', which undoes a drain (a server-agent behaviour, reported; not the console's)
+      const a = new ServerAgent({ store, clock: systemClock }, { ...ServerAgentDefaults, ttlMs: 30_000 });
       await a.start({
         id,
         address: `${HOST}:${5100 + i}`,

@@ -19,6 +19,8 @@ export interface ConsoleProbe {
   lastRenderMs: number;
   /** ms from the same arrival to the end of the next painted frame. */
   lastFrameMs: number;
+  /** What the last event carried (so a measurement can tell which event it timed). */
+  lastEvent: { kind: string; bytes: number; sections: string[] } | null;
   renders: number;
 }
 
@@ -36,7 +38,7 @@ export class Live {
   private source: EventSource | undefined;
 
   constructor() {
-    window.__console = { seq: 0, events: 0, lastRenderMs: 0, lastFrameMs: 0, renders: 0 };
+    window.__console = { seq: 0, events: 0, lastRenderMs: 0, lastFrameMs: 0, renders: 0, lastEvent: null };
   }
 
   connect(url = '/api/events'): void {
@@ -47,12 +49,16 @@ export class Live {
     // receivedAt is taken before parsing, so the render time the page reports includes the JSON parse
     es.addEventListener('snapshot', (ev) => {
       const receivedAt = performance.now();
-      const snap = JSON.parse((ev as MessageEvent<string>).data) as Snapshot;
+      const data = (ev as MessageEvent<string>).data;
+      const snap = JSON.parse(data) as Snapshot;
+      window.__console.lastEvent = { kind: 'snapshot', bytes: data.length, sections: Object.keys(snap) };
       this.set({ connected: true, snapshot: snap, receivedAt });
     });
     es.addEventListener('patch', (ev) => {
       const receivedAt = performance.now();
-      const p = JSON.parse((ev as MessageEvent<string>).data) as Patch;
+      const data = (ev as MessageEvent<string>).data;
+      const p = JSON.parse(data) as Patch;
+      window.__console.lastEvent = { kind: 'patch', bytes: data.length, sections: Object.keys(p.sections) };
       const prev = this.status.snapshot;
       if (!prev) return;
       this.set({ snapshot: { ...prev, ...p.sections, seq: p.seq, at: p.at }, receivedAt });
