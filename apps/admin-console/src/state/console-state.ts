@@ -20,6 +20,7 @@ import type {
   TierName,
   WorkerRow,
 } from '../shared/model.js';
+import { SECTIONS } from '../shared/model.js';
 import type { BalancerData, DispatcherData, PopRouterData, SchedulerData } from './tier-data.js';
 
 export type FeedKind = 'servers' | 'assignments' | 'schedulers';
@@ -42,6 +43,8 @@ export const StateDefaults: Readonly<StateLimits> = Object.freeze({
 interface EndpointState {
   endpoint: Endpoint;
   data: unknown;
+  /** The last answer, serialised (a poll that answers the same changes nothing). */
+  sig?: string;
 }
 
 export class ConsoleState {
@@ -77,20 +80,7 @@ export class ConsoleState {
         endpoint: { tier: 'registry', url: registryUrl, up: false },
         data: null,
       });
-    for (const s of [
-      'endpoints',
-      'schedulers',
-      'servers',
-      'conferences',
-      'hosts',
-      'sessions',
-      'workers',
-      'queues',
-      'audit',
-      'series',
-      'rates',
-    ] as const)
-      this.dirty.add(s);
+    for (const s of SECTIONS) this.dirty.add(s);
   }
 
   /** A registry feed event of one of the watched services. */
@@ -130,8 +120,12 @@ export class ConsoleState {
   pollOk(tier: TierName, url: string, data: unknown, now: number, latencyMs: number): void {
     const s = this.endpoints.get(key(tier, url));
     if (!s) return;
-    s.data = data;
     this.setEndpoint(tier, url, { up: true, lastOkAt: now, latencyMs });
+    // most polls answer what the last one did: then nothing is rebuilt or pushed (50,000 sessions are 3 MB)
+    const sig = JSON.stringify(data);
+    if (s.data !== null && sig === s.sig) return;
+    s.sig = sig;
+    s.data = data;
     this.dirty.add(SECTION_OF[tier]);
     if (tier === 'scheduler') {
       this.dirty.add('servers');
