@@ -3,12 +3,14 @@
 import { createLogger, parseCli, stopOnSignals, type CliSpec } from '@switchyard/core';
 import { DISPATCHER_DEFAULTS, parseDispatcherConfig } from './config.js';
 import { DispatcherService } from './service.js';
+import { MediaSettings, splitMediaFlags } from './worker/media.js';
 
 const d = DISPATCHER_DEFAULTS;
 export const CLI: CliSpec = {
   name: 'host-dispatcher',
   summary: 'SIP dispatcher: forks SIP workers and routes every message of a conference to one of them',
   options: {
+    ...MediaSettings.cli.options, // C7: --balancer-url, --balancer-token, --media-service, --media-timeout-ms
     listen: {
       type: 'string',
       multiple: true,
@@ -104,7 +106,9 @@ async function main(): Promise<void> {
     process.stdout.write(cli.text);
     return;
   }
-  const { noRinging, ...values } = cli.values;
+  const media = splitMediaFlags(cli.values);
+  Object.assign(process.env, media.env); // the workers inherit them
+  const { noRinging, ...values } = media.rest;
   const config = parseDispatcherConfig({ ...values, ...(noRinging === true ? { ringing: false } : {}) });
   const logger = createLogger('host-dispatcher');
   const service = new DispatcherService({ logger }, config);

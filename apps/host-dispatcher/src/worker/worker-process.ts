@@ -11,6 +11,7 @@ import { FRAME_HELLO, readFrameHeader, type FromWorker, type ToWorker, type Work
 import { parseSipMessage, type SipMessage } from '../sip/message.js';
 import { StreamFramer } from '../sip/framing.js';
 import { SipUas, type Peer } from './uas.js';
+import { mediaSourceFromEnv } from './media.js';
 
 type InitMessage = Extract<ToWorker, { t: 'init' }>;
 
@@ -75,6 +76,7 @@ export class WorkerProcess {
             clock: this.clock,
             send: (bytes, to) => this.transmit(bytes, to),
             localAddress: (i) => m.locals[i] ?? m.locals[0]!,
+            media: mediaSourceFromEnv(process.env), // C7: inherited SIPDISP_BALANCER_URL etc.
             events: {
               dialogOpened: (d) => this.send({ t: 'open', callId: d.callId, conf: d.conferenceId }),
               dialogClosed: (d) => this.send({ t: 'close', callId: d.callId, conf: d.conferenceId }),
