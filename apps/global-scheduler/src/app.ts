@@ -8,6 +8,7 @@ import type { RegistryStore } from '@switchyard/registry';
 import { buildApi } from './api/api.js';
 import type { SchedulerConfig } from './config.js';
 import { Scheduler } from './scheduler.js';
+import { tunablesOf } from './settings.js';
 import type { SchedulerMetrics } from './metrics.js';
 import type { ScheduleStore } from './store/schedule-store.js';
 
@@ -24,6 +25,7 @@ export class SchedulerApp implements Startable {
   private api: FastifyInstance | undefined;
   /** `http://host:port` once listening. */
   url: string | undefined;
+  private boundAddress: string | undefined;
 
   constructor(
     private readonly components: SchedulerAppComponents,
@@ -38,21 +40,11 @@ export class SchedulerApp implements Startable {
         ...(components.metrics ? { metrics: components.metrics } : {}),
       },
       {
+        ...tunablesOf(config),
         id: config.id,
-        // the registry record needs an address before the port is known when --port 0; fixed up below
-        address: config.advertise ?? `${config.host}:${config.port}`,
+        // read at start(), after the API is listening: with --port 0 the bound port is known by then
+        address: () => config.advertise || this.boundAddress || `${config.host}:${config.port}`,
         region: config.region,
-        roundIntervalMs: config.roundIntervalMs,
-        windowMs: config.windowMs,
-        claimLeaseMs: config.claimLeaseMs,
-        leaseTtlMs: config.leaseTtlMs,
-        probeIntervalMs: config.probeIntervalMs,
-        misses: config.misses,
-        probeTimeoutMs: config.probeTimeoutMs,
-        placeBatch: config.placeBatch,
-        assignmentService: config.assignmentService,
-        fallbacks: config.fallbackMap,
-        fallbackAnyRegion: config.fallbackAnyRegion,
       },
     );
   }
@@ -68,10 +60,7 @@ export class SchedulerApp implements Startable {
       },
     );
     this.url = await this.api.listen({ host: this.config.host, port: this.config.port });
-    if (this.config.port === 0 && !this.config.advertise) {
-      const port = Number(new URL(this.url).port);
-      (this.scheduler.init as { address: string }).address = `${this.config.host}:${port}`;
-    }
+    this.boundAddress = `${this.config.host}:${new URL(this.url).port}`;
     await this.scheduler.start();
   }
 

@@ -15,7 +15,7 @@
  * As a process: `node apps/global-scheduler/dist/main.js --help`.
  */
 export * from './errors.js';
-export * from './defaults.js';
+export * from './settings.js';
 export * from './share.js';
 export * from './scheduler.js';
 export * from './app.js';
@@ -24,6 +24,10 @@ export * from './api/api.js';
 export * from './round/round-machine.js';
 export * from './keepalive/keepalive.js';
 export * from './keepalive/http-probe.js';
+export * from './keepalive/probe.js';
+export * from './keepalive/sip-options-probe.js';
+export * from './store/redis-errors.js';
+export * from './redis-clients.js';
 export * from './store/schedule-store.js';
 export * from './store/memory-schedule-store.js';
 export * from './store/redis-schedule-store.js';

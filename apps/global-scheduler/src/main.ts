@@ -1,24 +1,24 @@
 /** The scheduler process: flags and env (`--help`), config validated once, Redis or memory store, graceful stop. */
-import { Redis } from 'ioredis';
-import { createLogger, parseCli, stopOnSignals, systemClock, type Logger } from '@switchyard/core';
+import { createLogger, stopOnSignals, systemClock } from '@switchyard/core';
 import { MemoryRegistryStore, RedisRegistryStore, type RegistryStore } from '@switchyard/registry';
 import { SchedulerApp } from './app.js';
 import { SchedulerMetrics } from './metrics.js';
-import { cliSpec, loadConfig } from './config.js';
+import { loadConfig } from './config.js';
+import { createRedisClient, waitReady, type RedisClient } from './redis-clients.js';
 import { MemoryScheduleStore } from './store/memory-schedule-store.js';
 import { RedisScheduleStore } from './store/redis-schedule-store.js';
 import type { ScheduleStore } from './store/schedule-store.js';
 
 async function main(): Promise<void> {
-  const cli = parseCli(cliSpec, process.argv.slice(2));
-  if (cli.help) {
-    process.stdout.write(cli.text);
+  const loaded = loadConfig(process.argv.slice(2), process.env);
+  if (loaded.help) {
+    process.stdout.write(loaded.text);
     return;
   }
-  const config = loadConfig(cli.values);
+  const config = loaded.config;
   const logger = createLogger('global-scheduler').child({ scheduler: config.id });
   const clock = systemClock;
-  const clients: Redis[] = [];
+  const clients: RedisClient[] = [];
   const metrics = new SchedulerMetrics();
   let store: ScheduleStore;
   let registry: RegistryStore;
@@ -28,11 +28,11 @@ async function main(): Promise<void> {
   } else {
     // the schedule store fails fast while Redis is down (the API answers 503, rounds abort and resume);
     // the registry has its own connection with ioredis' defaults (it blocks on its stream reads)
-    const fast = redisClient(config.redis, logger, metrics, {
+    const fast = createRedisClient(config, logger, metrics, {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
     });
-    const reg = redisClient(config.redis, logger, metrics, {});
+    const reg = createRedisClient(config, logger, metrics);
     clients.push(fast, reg);
     await waitReady(fast, logger);
     store = new RedisScheduleStore({ redis: fast }, { prefix: config.prefix });
@@ -55,37 +55,6 @@ async function main(): Promise<void> {
     },
     logger,
   );
-}
-
-function redisClient(
-  url: string,
-  logger: Logger,
-  metrics: SchedulerMetrics,
-  extra: { enableOfflineQueue?: boolean; maxRetriesPerRequest?: number },
-): Redis {
-  const c = new Redis(url, { retryStrategy: (n) => Math.min(100 * n, 1000), ...extra });
-  // count every command this process sends (the benchmark's "Redis commands per placement")
-  const send = c.sendCommand.bind(c);
-  c.sendCommand = ((...args: Parameters<Redis['sendCommand']>) => {
-    metrics.redisCommands.inc();
-    return send(...args);
-  }) as Redis['sendCommand'];
-  let down = false;
-  c.on('error', (err) => {
-    if (!down) logger.error({ err: err.message }, 'redis connection error');
-    down = true;
-  });
-  c.on('ready', () => {
-    if (down) logger.info('redis connection ready again');
-    down = false;
-  });
-  return c;
-}
-
-async function waitReady(c: Redis, logger: Logger): Promise<void> {
-  if (c.status === 'ready') return;
-  logger.info('waiting for redis');
-  await new Promise<void>((resolve) => c.once('ready', () => resolve()));
 }
 
 main().catch((err: unknown) => {

@@ -1,8 +1,11 @@
 /** Prometheus metrics of one scheduler (its own prom-client registry, so several can live in one process). */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { UNPLACEABLE_REASONS, type UnplaceableReason } from './store/schedule-store.js';
 
 export class SchedulerMetrics {
   readonly registry = new Registry();
+  /** Read at every scrape for the unplaceable gauge (the scheduler sets it to its store's counts). */
+  collectUnplaceable: (() => Promise<Record<UnplaceableReason, number>>) | undefined;
   readonly rounds = new Counter({
     name: 'scheduler_rounds_total',
     help: 'rounds run',
@@ -25,9 +28,25 @@ export class SchedulerMetrics {
   });
   readonly noRoom = new Counter({
     name: 'scheduler_unplaceable_total',
-    help: 'placements that found no server with room',
+    help: 'placement attempts that found no server to take the conference, by reason',
+    labelNames: ['reason'],
     registers: [this.registry],
   });
+  readonly unplaceable: Gauge<'reason'> = (() => {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- prom-client calls collect with the gauge as this
+    const self = this;
+    return new Gauge({
+      name: 'scheduler_unplaceable_conferences',
+      help: 'conferences no server can take now (shared by the cluster), by reason: no-servers, too-large, no-room',
+      labelNames: ['reason'],
+      registers: [this.registry],
+      async collect() {
+        const counts = await self.collectUnplaceable?.().catch(() => undefined);
+        if (!counts) return;
+        for (const r of UNPLACEABLE_REASONS) this.set({ reason: r }, counts[r]);
+      },
+    });
+  })();
   readonly claimsLost = new Counter({
     name: 'scheduler_claims_lost_total',
     help: 'claims that expired before placement',

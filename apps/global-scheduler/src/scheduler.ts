@@ -6,6 +6,7 @@
 import {
   CoreError,
   hasCode,
+  parseConfig,
   RateLimitedLog,
   silentLogger,
   type Clock,
@@ -14,13 +15,16 @@ import {
   type TimerHandle,
 } from '@switchyard/core';
 import { KeepAliveTracker } from './keepalive/keepalive.js';
-import { httpProbe, type Probe } from './keepalive/http-probe.js';
+import { httpProbe } from './keepalive/http-probe.js';
+import { probeTargetOf, type Probe } from './keepalive/probe.js';
+import { SipOptionsProbe } from './keepalive/sip-options-probe.js';
 import { SchedulerMetrics } from './metrics.js';
 import { Lease, type RegistryStore, type ServiceRecord } from '@switchyard/registry';
 import { chooseOwner } from './rendezvous.js';
 import { RoundMachine, type RoundAction, type RoundEvent } from './round/round-machine.js';
 import { ServerView } from './servers/server-view.js';
-import { SchedulerDefaults, type SchedulerSettings } from './defaults.js';
+import { parseFallbacks, SchedulerTunables, tunablesOf, type SchedulerSettings } from './settings.js';
+import { fromRegistryCode } from './errors.js';
 import type { ConferenceRequest, PlaceOutcome, ScheduleStore, ShareReport } from './store/schedule-store.js';
 
 export interface SchedulerComponents {
@@ -28,15 +32,18 @@ export interface SchedulerComponents {
   registry: RegistryStore;
   clock: Clock;
   logger?: Logger;
-  /** Keep-alive probe; default: HTTP GET of the server's `meta.probe` URL. */
+  /** Keep-alive probe; default: by the record's `meta.probe`, SIP OPTIONS ('sip') or HTTP GET (a URL). */
   probe?: Probe;
   metrics?: SchedulerMetrics;
 }
 
 export interface SchedulerInit extends Partial<SchedulerSettings> {
   id: string;
-  /** Where this scheduler's API answers (published in its registry record). */
-  address: string;
+  /**
+   * Where this scheduler's API answers (published in its registry record). A function is called at start(), so an
+   * API bound to port 0 can publish the port it got.
+   */
+  address: string | (() => string);
   region?: string;
   /** Run rounds and probes on timers (default true; tests may drive {@link Scheduler.runRound} themselves). */
   timers?: boolean;
@@ -53,11 +60,15 @@ export class Scheduler implements Startable {
   private readonly log: Logger;
   private readonly warn: RateLimitedLog;
   private readonly probe: Probe;
+  /** The default probe's SIP socket (none when a probe is injected). */
+  private readonly sipProbe: SipOptionsProbe | undefined;
+  private unsubscribeStore: (() => void) | undefined;
   private lease: Lease | undefined;
   private roundTimer: TimerHandle | undefined;
   private probeTimer: TimerHandle | undefined;
   private running: Promise<void> | undefined;
   private probing = new Set<string>();
+  private probePass: Promise<void> | undefined;
   private members: string[] = [];
   /** What the round in progress is waiting for (for the overrun warning). */
   private step = 'none';
@@ -72,12 +83,23 @@ export class Scheduler implements Startable {
     private readonly components: SchedulerComponents,
     readonly init: SchedulerInit,
   ) {
-    const { id: _id, address: _address, region: _region, timers: _timers, ...tunables } = init;
-    this.settings = Object.freeze({ ...SchedulerDefaults, ...stripUndefined(tunables) });
+    // validated against the same schema as the command line; a bad value throws a ConfigError naming it
+    this.settings = parseConfig(SchedulerTunables, tunablesOf(init), { convert: false });
     this.metrics = components.metrics ?? new SchedulerMetrics();
     this.log = (components.logger ?? silentLogger).child({ scheduler: init.id });
     this.warn = new RateLimitedLog(this.log, components.clock, 5, 5000);
-    this.probe = components.probe ?? httpProbe(components.clock);
+    if (components.probe) this.probe = components.probe;
+    else {
+      const sip = new SipOptionsProbe({ clock: components.clock });
+      const http = httpProbe(components.clock);
+      this.sipProbe = sip;
+      this.probe = async (record, timeoutMs) => {
+        const t = probeTargetOf(record);
+        if (t.kind === 'sip') return sip.probe(t.address, timeoutMs);
+        if (t.kind === 'http') return http(t.url, timeoutMs);
+        return false;
+      };
+    }
     this.machine = new RoundMachine({
       schedulerId: init.id,
       intervalMs: this.settings.roundIntervalMs,
@@ -89,11 +111,20 @@ export class Scheduler implements Startable {
       { registry: components.registry, clock: components.clock, logger: this.log },
       {
         service: this.settings.serverService,
-        fallbacks: this.settings.fallbacks,
+        fallbacks: parseFallbacks(this.settings.fallbacks),
         fallbackAnyRegion: this.settings.fallbackAnyRegion,
       },
     );
+    // a server that joined, grew or came back may take what nobody could: retry the unplaceable at the next round
+    this.servers.onCapacity = (id) => this.wake('capacity', id);
     this.metrics.storeUp.set(1);
+    this.metrics.collectUnplaceable = () => this.components.store.unplaceableByReason();
+  }
+
+  private wake(kind: 'capacity' | 'room', serverId: string): void {
+    this.components.store
+      .wake(kind)
+      .catch((err: unknown) => this.warn.warn({ err, server: serverId }, 'could not flag new capacity'));
   }
 
   get id(): string {
@@ -116,13 +147,19 @@ export class Scheduler implements Startable {
     this.started = true;
     const { clock } = this.components;
     await this.components.store.start();
+    // health follows the store's connection as it changes, not a round later
+    this.unsubscribeStore = this.components.store.onAvailability?.((up, reason) =>
+      up ? this.noteStoreOk() : this.markStoreDown(reason ?? 'connection lost'),
+    );
+    await this.sipProbe?.start();
+    const address = typeof this.init.address === 'function' ? this.init.address() : this.init.address;
     this.lease = new Lease(
       { store: this.components.registry, clock, logger: this.log },
       {
         record: {
           id: this.init.id,
           service: this.settings.schedulerService,
-          address: this.init.address,
+          address,
           region: this.init.region ?? 'default',
           ttlMs: this.settings.leaseTtlMs,
         },
@@ -154,8 +191,11 @@ export class Scheduler implements Startable {
     this.components.clock.clearInterval(this.roundTimer);
     this.components.clock.clearInterval(this.probeTimer);
     await this.running;
+    await this.probePass;
     await this.servers.stop();
     await this.lease?.stop();
+    this.unsubscribeStore?.();
+    await this.sipProbe?.stop();
     await this.components.store.stop();
   }
 
@@ -286,18 +326,17 @@ export class Scheduler implements Startable {
       for (let i = 0; i < list.length; i += this.settings.placeBatch) {
         const batch = list.slice(i, i + this.settings.placeBatch);
         const end = this.metrics.placeSeconds.startTimer();
-        const outcomes = await this.components.store.place(
-          this.init.id,
-          batch,
-          candidates,
-          this.components.clock.now(),
-        );
+        const outcomes = await this.components.store.place(this.init.id, batch, candidates, {
+          now: this.components.clock.now(),
+          backoffMs: this.settings.backoffMs,
+          backoffMaxMs: this.settings.backoffMaxMs,
+        });
         end();
         for (let j = 0; j < outcomes.length; j++) {
           const o = outcomes[j]!;
           if (o.ok) this.metrics.placements.inc();
-          else if (o.reason === 'no-room') this.metrics.noRoom.inc();
           else if (o.reason === 'claim-lost') this.metrics.claimsLost.inc();
+          else if (o.reason !== 'already-placed') this.metrics.noRoom.inc({ reason: o.reason });
           for (const l of this.listeners) l(batch[j]!, o);
         }
         this.step = 'publish';
@@ -363,12 +402,15 @@ export class Scheduler implements Startable {
   }
 
   private noteStoreError(err: unknown): void {
-    if (hasCode(err, 'SCH_ERR_STORE_UNAVAILABLE') || isUnavailable(err)) {
-      if (this.storeUp) this.log.error({ err }, 'store unavailable');
-      this.storeUp = false;
-      this.lastStoreError = (err as Error).message;
-      this.metrics.storeUp.set(0);
-    }
+    if (hasCode(err, 'SCH_ERR_STORE_UNAVAILABLE') || fromRegistryCode(err) === 'SCH_ERR_STORE_UNAVAILABLE')
+      this.markStoreDown(err instanceof Error ? err.message : String(err), err);
+  }
+
+  private markStoreDown(reason: string, err?: unknown): void {
+    if (this.storeUp) this.log.error({ err, reason }, 'store unavailable');
+    this.storeUp = false;
+    this.lastStoreError = reason;
+    this.metrics.storeUp.set(0);
   }
 
   private noteStoreOk(): void {
@@ -389,7 +431,15 @@ export class Scheduler implements Startable {
   }
 
   /** One keep-alive pass over the servers this scheduler owns (the probe timer calls this). */
-  async probeOnce(): Promise<void> {
+  probeOnce(): Promise<void> {
+    const p = this.probeAll().finally(() => {
+      if (this.probePass === p) this.probePass = undefined;
+    });
+    this.probePass = p;
+    return p;
+  }
+
+  private async probeAll(): Promise<void> {
     let down: Set<string>;
     let reserved: string[];
     try {
@@ -401,13 +451,21 @@ export class Scheduler implements Startable {
       this.noteStoreError(err);
       return;
     }
+    const now = this.components.clock.now();
+    const holding = new Set(reserved);
     const ids = new Set<string>([...this.servers.all().map((r) => r.id), ...reserved, ...down]);
     await Promise.all(
       [...ids].map(async (id) => {
         if (!this.owns(id) || this.probing.has(id)) return;
         this.probing.add(id);
         try {
-          await this.check(id, this.servers.get(id), down.has(id));
+          const live = this.servers.get(id);
+          // gone from the registry, holding nothing, silent for the grace: forget it (and its shared down mark)
+          if (!live && !holding.has(id) && now - this.servers.lastSeen(id) >= this.settings.downGraceMs) {
+            await this.drop(id, down.has(id));
+            return;
+          }
+          await this.check(id, live, down.has(id));
         } catch (err) {
           this.noteStoreError(err);
           this.warn.warn({ err, server: id }, 'keep-alive step failed');
@@ -418,12 +476,20 @@ export class Scheduler implements Startable {
     );
   }
 
+  private async drop(id: string, markedDown: boolean): Promise<void> {
+    if (markedDown) await this.components.store.restore(id);
+    this.tracker.forget(id);
+    this.servers.forget(id);
+    this.log.info({ server: id, graceMs: this.settings.downGraceMs }, 'dead server dropped after its grace');
+  }
+
   private async check(id: string, record: ServiceRecord | undefined, knownDown: boolean): Promise<void> {
-    // a server whose registry record lapsed is probed at its last known URL: a registry (Redis) outage must not
-    // look like the death of every server; with no URL known at all it counts as a failed probe
-    const url = (record ?? this.servers.lastKnown(id))?.meta['probe'];
-    const ok = url !== undefined && (await this.probe(url, this.settings.probeTimeoutMs));
+    // a server whose registry record lapsed is probed at its last known address: a registry (Redis) outage must
+    // not look like the death of every server; with no address known at all it counts as a failed probe
+    const target = record ?? this.servers.lastKnown(id);
+    const ok = target !== undefined && (await this.probe(target, this.settings.probeTimeoutMs));
     this.metrics.probes.inc({ result: ok ? 'ok' : 'fail' });
+    if (ok) this.servers.seen(id);
     const action = this.tracker.result(id, ok, knownDown);
     if (action === 'mark-down') {
       const moved = await this.components.store.evacuate(id);
@@ -439,6 +505,7 @@ export class Scheduler implements Startable {
           .catch(() => undefined);
     } else if (action === 'mark-up') {
       await this.components.store.restore(id);
+      this.wake('capacity', id);
       this.log.info({ server: id }, 'server answers again: serving');
       if (record?.state === 'down')
         await this.components.registry
@@ -446,19 +513,4 @@ export class Scheduler implements Startable {
           .catch(() => undefined);
     }
   }
-}
-
-/** Errors that mean "Redis cannot be reached" from any layer (ours, the registry's, ioredis'). */
-export function isUnavailable(err: unknown): boolean {
-  if (!err || typeof err !== 'object') return false;
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string' && /UNAVAILABLE|ECONNREFUSED|ECONNRESET|EPIPE/.test(code)) return true;
-  const msg = String((err as { message?: unknown }).message ?? '');
-  return /Connection is closed|ECONNREFUSED|enableOfflineQueue|Stream isn't writeable|max retries|ECONNRESET/i.test(
-    msg,
-  );
-}
-
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

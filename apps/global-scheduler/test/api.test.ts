@@ -1,11 +1,13 @@
 /** The API through inject() (memory store) and through a real socket (Redis store), every error case included. */
+import net from 'node:net';
+import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { ManualClock } from '@switchyard/core';
 import { startRedis, undocumentedCodes, type TestRedis } from '@switchyard/testing';
 import { buildApi } from '../src/api/api.js';
 import { Scheduler } from '../src/scheduler.js';
-import { SchedulerTestProfile } from '../src/defaults.js';
+import { SchedulerTestProfile } from '../src/settings.js';
 import { SchedulerErrors } from '../src/errors.js';
 import { MemoryScheduleStore } from '../src/store/memory-schedule-store.js';
 import { RedisScheduleStore } from '../src/store/redis-schedule-store.js';
@@ -153,6 +155,17 @@ describe('API (inject)', () => {
     [{ id: 'ok', expectedParticipants: 1, durationS: -5 }, 'body.durationS'],
     [{ id: 'ok', expectedParticipants: 1, region: 'EU WEST' }, 'body.region'],
     [{ id: 'ok', expectedParticipants: 1, colour: 'red' }, 'body.colour'],
+    // no type coercion: a number is not an id, a string or a boolean is not a count
+    [{ id: 5, expectedParticipants: 1 }, 'body.id'],
+    [{ id: 'ok', expectedParticipants: '5' }, 'body.expectedParticipants'],
+    [{ id: 'ok', expectedParticipants: true }, 'body.expectedParticipants'],
+    [{ id: 'ok', expectedParticipants: 1, durationS: '60' }, 'body.durationS'],
+    [{ id: 'x'.repeat(129), expectedParticipants: 1 }, 'body.id'],
+    // startAt bounded: not long past (it would be placed then swept unseen), not beyond the horizon
+    [{ id: 'ok', expectedParticipants: 1, startAt: 0 }, 'body.startAt'],
+    [{ id: 'ok', expectedParticipants: 1, startAt: 9e15 }, 'body.startAt'],
+    [{ id: 'ok', expectedParticipants: 1, startAt: 1e300 }, 'body.startAt'],
+    [{ id: 'ok', expectedParticipants: 1, startAt: 1_700_000_000_000 + 366 * 86_400_000 }, 'body.startAt'],
   ])('400 naming the field for %j', async (payload, field) => {
     const { app, scheduler } = await setup();
     const r = await app.inject({ method: 'POST', url: '/v1/conferences', headers: auth, payload });
@@ -196,6 +209,88 @@ describe('API (inject)', () => {
     const dup = await app.inject({ method: 'POST', url: '/v1/conferences', headers: auth, payload: body });
     expect(dup.statusCode).toBe(409);
     expect(dup.json().error).toBe('SCH_ERR_DUPLICATE');
+    await scheduler.stop();
+  });
+
+  it('one id limit for every route: a 128-character id is created, read and ended; 129 is refused everywhere', async () => {
+    const { app, scheduler } = await setup();
+    const id = `a${'b'.repeat(127)}`;
+    const created = await app.inject({
+      method: 'POST',
+      url: '/v1/conferences',
+      headers: auth,
+      payload: { id, expectedParticipants: 1 },
+    });
+    expect(created.statusCode).toBe(201);
+    expect((await app.inject({ url: `/v1/conferences/${id}` })).statusCode).toBe(200);
+    expect(
+      (await app.inject({ method: 'DELETE', url: `/v1/conferences/${id}`, headers: auth })).statusCode,
+    ).toBe(204);
+    for (const method of ['GET', 'DELETE'] as const) {
+      const r = await app.inject({ method, url: `/v1/conferences/${id}x`, headers: auth });
+      expect(r.statusCode).toBe(414);
+      expect(r.json()).toMatchObject({ error: 'SCH_ERR_URI_TOO_LONG' });
+    }
+    await scheduler.stop();
+  });
+
+  it('every error in the SCH_ERR format: unknown route, bad URL, __proto__, bad JSON, big body, bad media type', async () => {
+    const { app, scheduler } = await setup();
+    const cases: Array<[InjectOptions, number, string, string?]> = [
+      [{ url: '/nowhere' }, 404, 'SCH_ERR_NOT_FOUND'],
+      [{ method: 'PUT', url: '/v1/conferences' }, 404, 'SCH_ERR_NOT_FOUND'],
+      [{ url: '/v1/conferences/%E0%A4%A' }, 400, 'SCH_ERR_BAD_REQUEST'],
+      [
+        {
+          method: 'POST',
+          url: '/v1/conferences',
+          headers: { ...auth, 'content-type': 'application/json' },
+          payload: '{"id":"p","expectedParticipants":1,"__proto__":{"x":1}}',
+        },
+        400,
+        'SCH_ERR_BAD_REQUEST',
+        'body.__proto__',
+      ],
+      [
+        {
+          method: 'POST',
+          url: '/v1/conferences',
+          headers: { ...auth, 'content-type': 'application/json' },
+          payload: '{"id":',
+        },
+        400,
+        'SCH_ERR_BAD_REQUEST',
+        'body',
+      ],
+      [
+        {
+          method: 'POST',
+          url: '/v1/conferences',
+          headers: { ...auth, 'content-type': 'application/xml' },
+          payload: '<hello/>',
+        },
+        415,
+        'SCH_ERR_UNSUPPORTED_MEDIA',
+      ],
+      [
+        {
+          method: 'POST',
+          url: '/v1/conferences',
+          headers: { ...auth, 'content-type': 'application/json' },
+          payload: `{"id":"big","pad":"${'x'.repeat(1_100_000)}"}`,
+        },
+        413,
+        'SCH_ERR_TOO_LARGE',
+      ],
+      [{ url: '/v1/conferences?limit=5.5' }, 400, 'SCH_ERR_BAD_REQUEST', 'querystring.limit'],
+      [{ url: '/v1/conferences?limit=true' }, 400, 'SCH_ERR_BAD_REQUEST', 'querystring.limit'],
+    ];
+    for (const [req, status, error, field] of cases) {
+      const r = await app.inject(req);
+      expect({ url: req.url, status: r.statusCode }).toEqual({ url: req.url, status });
+      expect(r.json()).toMatchObject({ error, ...(field ? { field } : {}) });
+      expect(typeof r.json().message).toBe('string');
+    }
     await scheduler.stop();
   });
 
@@ -289,5 +384,30 @@ describe('API over a real socket with Redis', () => {
     await app.close();
     await scheduler.stop();
     redis.disconnect();
+  });
+
+  it('oversized headers (431) and a malformed request line (400) are answered in the SCH_ERR format', async () => {
+    const { app, scheduler } = await setup();
+    const base = new URL(await app.listen({ port: 0, host: '127.0.0.1' }));
+    const raw = (text: string) =>
+      new Promise<string>((resolve, reject) => {
+        const sock = net.connect(Number(base.port), base.hostname, () => sock.write(text));
+        let buf = '';
+        sock.on('data', (d) => (buf += d.toString()));
+        sock.on('end', () => resolve(buf));
+        sock.on('error', reject);
+      });
+    const big = await raw(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(big).toMatch(/^HTTP\/1\.1 431 /);
+    expect(JSON.parse(big.slice(big.indexOf('\r\n\r\n') + 4))).toMatchObject({
+      error: 'SCH_ERR_HEADERS_TOO_LARGE',
+    });
+    const bad = await raw('GARBAGE\r\n\r\n');
+    expect(bad).toMatch(/^HTTP\/1\.1 400 /);
+    expect(JSON.parse(bad.slice(bad.indexOf('\r\n\r\n') + 4))).toMatchObject({
+      error: 'SCH_ERR_BAD_REQUEST',
+    });
+    await app.close();
+    await scheduler.stop();
   });
 });

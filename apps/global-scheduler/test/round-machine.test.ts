@@ -46,7 +46,7 @@ describe('RoundMachine', () => {
           ok: true,
           assignment: { serverId: 's', address: 'a', epoch: 1, expiresAt: 1, moves: 0, placedAt: 0 },
         },
-        { id: 'y', ok: false, reason: 'no-room' },
+        { id: 'y', ok: false, reason: 'no-room', retryAt: 2, attempts: 1 },
       ],
     });
     expect(a).toEqual({

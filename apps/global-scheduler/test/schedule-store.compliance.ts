@@ -57,7 +57,7 @@ export function scheduleStoreCompliance(name: string, make: () => Promise<Schedu
       const [r] = await s.claim('s2', 1, T0, T0 + 5000);
       const lost = await s.place('s1', [r!], [cand('x', 10)]);
       expect(lost).toEqual([{ id: 'a', ok: false, reason: 'claim-lost' }]);
-      const won = await s.place('s2', [r!], [cand('x', 10)], T0 + 7);
+      const won = await s.place('s2', [r!], [cand('x', 10)], { now: T0 + 7 });
       expect(won[0]).toMatchObject({
         ok: true,
         assignment: { serverId: 'x', epoch: 1, expiresAt: T0 + 600_000, moves: 0, placedAt: T0 + 7 },
@@ -91,18 +91,57 @@ export function scheduleStoreCompliance(name: string, make: () => Promise<Schedu
       ]);
     });
 
-    it('puts a conference with no room back to pending as unplaceable', async () => {
+    it('an unplaceable conference leaves pending for a back-off, with its reason; it does not crowd out others', async () => {
       const s = await make();
       await s.create(req('big', { expectedParticipants: 50 }));
-      const claimed = await s.claim('s1', 1, T0, T0 + 5000);
-      expect(await s.place('s1', claimed, [cand('a', 10)])).toEqual([
-        { id: 'big', ok: false, reason: 'no-room' },
+      await s.create(req('small', { expectedParticipants: 3, startAt: T0 + 1 }));
+      const opts = { now: T0, backoffMs: 100, backoffMaxMs: 250 };
+      const first = await s.place('s1', await s.claim('s1', 1, T0 + 10, T0 + 5000), [cand('a', 10)], opts);
+      expect(first).toEqual([{ id: 'big', ok: false, reason: 'too-large', retryAt: T0 + 100, attempts: 1 }]);
+      expect(await s.get('big')).toMatchObject({
+        state: 'unplaceable',
+        unplaceable: { reason: 'too-large', attempts: 1, retryAt: T0 + 100 },
+      });
+      // the next claim (same round, another scheduler) gets the placeable one, not big again
+      const next = await s.claim('s2', 1, T0 + 10, T0 + 5000);
+      expect(next.map((r) => r.id)).toEqual(['small']);
+      expect((await s.place('s2', next, [cand('a', 10)], opts))[0]).toMatchObject({ ok: true });
+      expect(await s.reclaimExpired(T0 + 99)).toBe(0);
+      expect(await s.claim('s1', 5, T0 + 10, T0 + 5000)).toEqual([]);
+      // back-off over: tried again, doubling (capped), still too large; with no servers at all the reason says so
+      expect(await s.reclaimExpired(T0 + 100)).toBe(1);
+      const again = await s.claim('s1', 5, T0 + 10, T0 + 5000);
+      expect(await s.place('s1', again, [], { ...opts, now: T0 + 100 })).toEqual([
+        { id: 'big', ok: false, reason: 'no-servers', retryAt: T0 + 300, attempts: 2 },
       ]);
-      expect((await s.get('big'))?.state).toBe('unplaceable');
-      const again = await s.claim('s1', 1, T0, T0 + 5000);
-      const ok = await s.place('s1', again, [cand('a', 10), cand('z', 60)]);
+      expect(await s.unplaceableByReason()).toEqual({ 'no-servers': 1, 'too-large': 0, 'no-room': 0 });
+      expect((await s.listUnplaceable(10)).map((c) => c.id)).toEqual(['big']);
+      expect(await s.counts()).toMatchObject({ pending: 0, unplaceable: 1, placed: 1 });
+      // a conference ending frees room: 'room' wakes all but the too-large; new capacity wakes everything
+      await s.wake('capacity');
+      expect(await s.reclaimExpired(T0 + 101)).toBe(1);
+      const woken = await s.claim('s1', 5, T0 + 10, T0 + 5000);
+      const ok = await s.place('s1', woken, [cand('a', 10), cand('z', 60)], { ...opts, now: T0 + 101 });
       expect(ok[0]).toMatchObject({ ok: true, assignment: { serverId: 'z' } });
+      expect((await s.get('big'))?.unplaceable).toBeUndefined();
       expect((await s.counts()).unplaceable).toBe(0);
+      expect(await s.unplaceableByReason()).toEqual({ 'no-servers': 0, 'too-large': 0, 'no-room': 0 });
+    });
+
+    it('ending a placed conference wakes the no-room ones at the next reclaim, not the too-large', async () => {
+      const s = await make();
+      await s.create(req('p', { expectedParticipants: 8 }));
+      await s.place('s1', await s.claim('s1', 1, T0, T0 + 5000), [cand('a', 10)]);
+      await s.create(req('q', { expectedParticipants: 5 }));
+      await s.create(req('huge', { expectedParticipants: 11 }));
+      const opts = { now: T0, backoffMs: 10_000, backoffMaxMs: 10_000 };
+      const out = await s.place('s1', await s.claim('s1', 2, T0, T0 + 5000), [cand('a', 10)], opts);
+      expect(out.map((o) => (o.ok ? 'ok' : o.reason)).sort()).toEqual(['no-room', 'too-large']);
+      expect(await s.reclaimExpired(T0 + 1)).toBe(0);
+      expect(await s.end('p')).toBe(true);
+      expect(await s.reclaimExpired(T0 + 2)).toBe(1);
+      expect((await s.claim('s1', 5, T0, T0 + 5000)).map((r) => r.id)).toEqual(['q']);
+      expect(await s.reclaimExpired(T0 + 3)).toBe(0); // the wake was used up
     });
 
     it('evacuates a down server: its conferences go back to pending, are re-placed elsewhere with a new epoch', async () => {

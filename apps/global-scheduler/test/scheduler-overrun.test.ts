@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { flushEventLoop, ManualClock } from '@switchyard/core';
 import { MemoryRegistryStore } from '@switchyard/registry';
 import { Scheduler } from '../src/scheduler.js';
-import { SchedulerTestProfile } from '../src/defaults.js';
+import { SchedulerTestProfile } from '../src/settings.js';
 import { MemoryScheduleStore } from '../src/store/memory-schedule-store.js';
 
 describe('Scheduler round overrun', () => {

@@ -10,6 +10,8 @@ export const RegistryErrors = {
   REG_ERR_CONFLICT: 'compare-and-set failed: the stored revision differs from `expectRevision`',
   REG_ERR_BACKEND:
     'the backend (Redis) failed or answered something unexpected; nothing was changed by this call',
+  REG_ERR_UNAVAILABLE:
+    'the backend (Redis) cannot be reached now (connection closed or refused, failover in progress); retry later',
   REG_ERR_STOPPED: 'the store or channel is stopped',
   REG_ERR_BAD_FRAME:
     'push channel: a frame is oversized or malformed; the connection is closed, nothing else is affected',

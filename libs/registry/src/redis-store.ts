@@ -6,7 +6,10 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
-import type { Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
+
+/** One Redis, or a Redis Cluster (every script's keys share the service's hash tag, so each runs on one shard). */
+export type RedisLike = Redis | Cluster;
 import {
   ConfigError,
   parseConfig,
@@ -137,7 +140,7 @@ interface ReadResult {
 
 export class RedisRegistryStore implements RegistryStore {
   readonly errors = new ErrorCounter();
-  private readonly redis: Redis;
+  private readonly redis: RedisLike;
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly log: RateLimitedLog;
@@ -153,7 +156,7 @@ export class RedisRegistryStore implements RegistryStore {
   private stopped = false;
 
   /** Throws a `ConfigError` naming the first bad field of `init` (e.g. `prefix`, `maxQueued`, `limits.maxTtlMs`). */
-  constructor(components: { redis: Redis; clock: Clock; logger?: Logger }, init: RedisStoreInit = {}) {
+  constructor(components: { redis: RedisLike; clock: Clock; logger?: Logger }, init: RedisStoreInit = {}) {
     this.redis = components.redis;
     this.clock = components.clock;
     this.logger = components.logger ?? silentLogger;
@@ -356,7 +359,7 @@ export class RedisRegistryStore implements RegistryStore {
   }
 
   /** @internal */
-  get client(): Redis {
+  get client(): RedisLike {
     return this.redis;
   }
 
@@ -449,7 +452,7 @@ export class RedisRegistryStore implements RegistryStore {
 /** One watcher: a snapshot (or resume), then XREAD BLOCK on its own connection, checking the epoch after each. */
 class RedisWatch {
   readonly queue: FeedQueue;
-  private conn: Redis | undefined;
+  private conn: RedisLike | undefined;
   private epoch = '';
   private last = 0;
 
@@ -466,14 +469,20 @@ class RedisWatch {
   async run(fromRevision: number | undefined): Promise<void> {
     let started = false;
     const { feed: feedKey, epoch: epochKey } = this.store.keys(this.service);
-    let conn: Redis | undefined;
+    let conn: RedisLike | undefined;
     while (!this.queue.isClosed) {
       try {
         if (!started) {
           await this.begin(fromRevision);
           started = true;
           // a blocking read needs its own connection; it waits out a Redis outage instead of failing
-          conn = this.store.client.duplicate({ maxRetriesPerRequest: null, lazyConnect: false });
+          const client = this.store.client;
+          conn =
+            client instanceof Cluster
+              ? client.duplicate(undefined, {
+                  redisOptions: { ...client.options.redisOptions, maxRetriesPerRequest: null },
+                })
+              : client.duplicate({ maxRetriesPerRequest: null, lazyConnect: false });
           conn.on('error', () => undefined); // reported through the read path
           this.conn = conn;
           if (this.queue.isClosed) conn.disconnect();
@@ -481,7 +490,7 @@ class RedisWatch {
         // backpressure: the feed waits in Redis while the consumer is behind, so a slow reader is never reset
         await this.queue.waitForSpace(this.config.maxQueued - this.config.readBatch);
         if (this.queue.isClosed) return;
-        const res = await (conn as Redis).xread(
+        const res = await conn!.xread(
           'COUNT',
           this.config.readBatch,
           'BLOCK',
@@ -578,9 +587,26 @@ function notFound(service: string, id: string): RegistryError {
   });
 }
 
+/**
+ * Where ioredis errors enter the registry, translated by kind, never by message text: a `ReplyError` is Redis
+ * refusing a command (REG_ERR_BACKEND) unless its Redis error code says "not now" (a failover or a loading
+ * replica); anything else ioredis rejects with (connection closed, offline queue off, retries exhausted, a socket
+ * errno) means Redis cannot be reached (REG_ERR_UNAVAILABLE).
+ */
 function backend(err: unknown): RegistryError {
   if (err instanceof RegistryError) return err;
-  return new RegistryError('REG_ERR_BACKEND', `redis: ${err instanceof Error ? err.message : String(err)}`, {
-    cause: err,
-  });
+  const message = `redis: ${err instanceof Error ? err.message : String(err)}`;
+  const isReply = err instanceof Error && err.name === 'ReplyError';
+  const replyCode = isReply ? (err as Error).message.split(' ', 1)[0]! : '';
+  const code = !isReply || TRANSIENT_REPLY_CODES.has(replyCode) ? 'REG_ERR_UNAVAILABLE' : 'REG_ERR_BACKEND';
+  return new RegistryError(code, message, { cause: err });
 }
+
+/** Redis error codes of replies that mean "retry later" (cluster failover, replica loading, read-only replica). */
+const TRANSIENT_REPLY_CODES: ReadonlySet<string> = new Set([
+  'CLUSTERDOWN',
+  'LOADING',
+  'MASTERDOWN',
+  'READONLY',
+  'TRYAGAIN',
+]);

@@ -17,8 +17,14 @@ export interface AgentStartOptions {
   region: string;
   /** Capacity in participants. */
   capacity: number;
-  /** Port of the `/healthz` probe endpoint; 0 picks a free one. */
-  probePort: number;
+  /** Port of the `/healthz` probe endpoint; 0 picks a free one. Not used with `probe: 'sip'`. */
+  probePort?: number;
+  /**
+   * How the schedulers check this server is alive (contract C1). `'http'` (default): the agent serves
+   * `GET /healthz` and publishes its URL in `meta.probe`. `'sip'`: the agent serves nothing; the record carries
+   * `meta.probe = 'sip'` and the schedulers send SIP OPTIONS to `address`, which the server's SIP stack answers.
+   */
+  probe?: 'http' | 'sip';
   /** Address the probe endpoint binds to (default `127.0.0.1`). */
   probeHost?: string;
 }
@@ -78,22 +84,11 @@ export class ServerAgent {
     if (!opts.id || !opts.address) throw new AgentError('AGENT_ERR_CONFIG', 'id and address are required');
     if (!(Number.isFinite(opts.capacity) && opts.capacity >= 0))
       throw new AgentError('AGENT_ERR_CONFIG', 'capacity must be >= 0');
-    const host = opts.probeHost ?? '127.0.0.1';
-    const srv = http.createServer((req, res) => {
-      if (req.method === 'GET' && req.url === '/healthz') {
-        res.writeHead(this.healthy ? 200 : 503, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ id: opts.id, ok: this.healthy, load: this.load }));
-      } else {
-        res.writeHead(404).end();
-      }
-    });
-    await new Promise<void>((resolve, reject) => {
-      srv.once('error', reject);
-      srv.listen(opts.probePort, host, () => resolve());
-    });
-    this.httpServer = srv;
-    const { port } = srv.address() as AddressInfo;
-    this.url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/healthz`;
+    let probe = 'sip';
+    if (opts.probe !== 'sip') {
+      await this.listenHttp(opts);
+      probe = this.url!;
+    }
     this.lease = new Lease(
       { store: this.components.store, clock: this.components.clock, logger: this.log },
       {
@@ -105,7 +100,7 @@ export class ServerAgent {
           capacity: opts.capacity,
           load: this.load,
           ttlMs: this.settings.ttlMs,
-          meta: { probe: this.url },
+          meta: { probe },
         },
         renewEveryMs: this.settings.heartbeatMs,
       },
@@ -127,7 +122,26 @@ export class ServerAgent {
     );
   }
 
-  /** The probe URL (`http://host:port/healthz`), once started. */
+  private async listenHttp(opts: AgentStartOptions): Promise<void> {
+    const host = opts.probeHost ?? '127.0.0.1';
+    const srv = http.createServer((req, res) => {
+      if (req.method === 'GET' && req.url === '/healthz') {
+        res.writeHead(this.healthy ? 200 : 503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ id: opts.id, ok: this.healthy, load: this.load }));
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(opts.probePort ?? 0, host, () => resolve());
+    });
+    this.httpServer = srv;
+    const { port } = srv.address() as AddressInfo;
+    this.url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/healthz`;
+  }
+
+  /** The probe URL (`http://host:port/healthz`), once started; undefined with `probe: 'sip'`. */
   get probeUrl(): string | undefined {
     return this.url;
   }

@@ -39,6 +39,17 @@ describe('ServerAgent', () => {
     await store.stop();
   });
 
+  it("probe 'sip' (contract C1): registers meta.probe = 'sip' and serves no HTTP endpoint", async () => {
+    const { store, agent } = await setup();
+    await agent.start({ id: 'srv-sip', address: '127.0.0.1:5062', region: 'eu', capacity: 10, probe: 'sip' });
+    const rec = await store.get('conference-server', 'srv-sip');
+    expect(rec?.meta).toEqual({ probe: 'sip' });
+    expect(agent.probeUrl).toBeUndefined();
+    await agent.stop();
+    expect(await store.get('conference-server', 'srv-sip')).toBeUndefined();
+    await store.stop();
+  });
+
   it('publishes a load change at once, and keeps the record alive by heartbeat', async () => {
     const { clock, store, agent } = await setup();
     await agent.start(opts);

@@ -14,3 +14,4 @@ export * from './wait.js';
 export * from './processes.js';
 export * from './redis.js';
 export * from './errors-doc.js';
+export * from './redis-cluster.js';

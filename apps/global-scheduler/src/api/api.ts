@@ -6,20 +6,25 @@ import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { SwitchyardError, type Clock } from '@switchyard/core';
-import { SchedulerError, type SchedulerErrorCode } from '../errors.js';
-import { isUnavailable, type Scheduler } from '../scheduler.js';
+import type { Clock } from '@switchyard/core';
+import { asSchedulerError, SchedulerError, SchedulerErrorTable, type SchedulerErrorCode } from '../errors.js';
+import type { Scheduler } from '../scheduler.js';
 import type { RegistryStore, ServiceRecord } from '@switchyard/registry';
+import { probeTargetOf } from '../keepalive/probe.js';
 import type { ScheduleStore } from '../store/schedule-store.js';
+import { clientErrorHandler, FASTIFY_CODES, parseJsonBody } from './boundary.js';
 import {
   Conference,
   ConferencePage,
+  ConferenceParams,
   CreateConference,
   ErrorBody,
-  IdParams,
+  ID_MAX_LENGTH,
   ListQuery,
   SchedulerInfo,
   Server,
+  ServerParams,
+  UnplaceableList,
 } from './schemas.js';
 
 export interface ApiComponents {
@@ -39,15 +44,6 @@ export interface ApiInit {
   logger?: boolean;
 }
 
-const STATUS: Record<SchedulerErrorCode, number> = {
-  SCH_ERR_BAD_REQUEST: 400,
-  SCH_ERR_UNAUTHORIZED: 401,
-  SCH_ERR_NOT_FOUND: 404,
-  SCH_ERR_DUPLICATE: 409,
-  SCH_ERR_STORE_UNAVAILABLE: 503,
-  SCH_ERR_INTERNAL: 500,
-};
-
 const errorResponses = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody };
 
 export async function buildApi(components: ApiComponents, init: ApiInit): Promise<FastifyInstance> {
@@ -57,8 +53,24 @@ export async function buildApi(components: ApiComponents, init: ApiInit): Promis
   const token = Buffer.from(init.token);
   const app = Fastify({
     logger: init.logger ?? false,
-    ajv: { customOptions: { removeAdditional: false } },
+    // no type coercion anywhere: "5" is not a count, 5 is not an id (query strings are matched as text)
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+    // one id limit for every route: the router refuses longer path parameters with 414, in our error format
+    routerOptions: { maxParamLength: ID_MAX_LENGTH },
+    clientErrorHandler,
+    frameworkErrors: (err, _req, reply) => {
+      const code = FASTIFY_CODES[(err as { code?: string }).code ?? ''] ?? 'SCH_ERR_BAD_REQUEST';
+      void sendError(reply, code, err.message);
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.removeContentTypeParser(['application/json']);
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, parseJsonBody(body as string));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
 
   await app.register(swagger, {
     openapi: {
@@ -67,13 +79,12 @@ export async function buildApi(components: ApiComponents, init: ApiInit): Promis
     },
   });
 
-  app.setErrorHandler((err: unknown, _req, reply) => {
-    const e = err as {
-      validation?: unknown[];
-      validationContext?: string;
-      statusCode?: number;
-      message?: string;
-    };
+  app.setNotFoundHandler((req, reply) =>
+    sendError(reply, 'SCH_ERR_NOT_FOUND', `no route ${req.method} ${req.url.slice(0, 200)}`),
+  );
+
+  app.setErrorHandler((err: unknown, req, reply) => {
+    const e = err as { validation?: unknown[]; validationContext?: string; code?: string; message?: string };
     if (e.validation) {
       const first = e.validation[0] as {
         instancePath?: string;
@@ -83,24 +94,22 @@ export async function buildApi(components: ApiComponents, init: ApiInit): Promis
       if (first.params?.missingProperty) path.push(first.params.missingProperty);
       if (first.params?.additionalProperty) path.push(first.params.additionalProperty);
       const field = path.filter(Boolean).join('.');
-      return reply.code(400).send({ error: 'SCH_ERR_BAD_REQUEST', message: `${field}: ${e.message}`, field });
+      return sendError(reply, 'SCH_ERR_BAD_REQUEST', `${field}: ${e.message}`, field);
     }
-    if (err instanceof SchedulerError) return sendError(reply, err.code, err.message);
-    if (isUnavailable(err))
-      return sendError(reply, 'SCH_ERR_STORE_UNAVAILABLE', `store unavailable: ${e.message}`);
-    if (err instanceof SwitchyardError && err.code === 'REG_ERR_NOT_FOUND')
-      return sendError(reply, 'SCH_ERR_NOT_FOUND', err.message);
-    if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500)
-      return reply
-        .code(e.statusCode)
-        .send({ error: 'SCH_ERR_BAD_REQUEST', message: e.message ?? 'bad request' });
-    reply.log.error({ err }, 'internal error');
-    return sendError(reply, 'SCH_ERR_INTERNAL', e.message ?? 'internal error');
+    // fastify's own errors (body too large, bad media type …) by their code; everything else by ours
+    const fst = e.code ? FASTIFY_CODES[e.code] : undefined;
+    if (fst) return sendError(reply, fst, e.message ?? fst);
+    const se = asSchedulerError(err);
+    if (se.code === 'SCH_ERR_INTERNAL') req.log.error({ err }, 'internal error');
+    const field = se.details?.['field'];
+    return sendError(reply, se.code, se.message, typeof field === 'string' ? field : undefined);
   });
 
   function sendError(reply: FastifyReply, code: SchedulerErrorCode, message: string, field?: string) {
     if (code === 'SCH_ERR_STORE_UNAVAILABLE') reply.header('retry-after', retryAfter);
-    return reply.code(STATUS[code]).send(field ? { error: code, message, field } : { error: code, message });
+    return reply
+      .code(SchedulerErrorTable[code].status)
+      .send(field ? { error: code, message, field } : { error: code, message });
   }
 
   const auth = async (req: FastifyRequest) => {
@@ -122,6 +131,16 @@ export async function buildApi(components: ApiComponents, init: ApiInit): Promis
     async (req, reply) => {
       const now = clock.now();
       const b = req.body;
+      const { maxStartAheadMs, maxStartBehindMs } = scheduler.settings;
+      if (
+        b.startAt !== undefined &&
+        (b.startAt < now - maxStartBehindMs || b.startAt > now + maxStartAheadMs)
+      )
+        throw new SchedulerError(
+          'SCH_ERR_BAD_REQUEST',
+          `body.startAt: must lie between ${now - maxStartBehindMs} and ${now + maxStartAheadMs} (now ${now})`,
+          { details: { field: 'body.startAt' } },
+        );
       const rec = await store.create({
         id: b.id,
         region: b.region ?? init.region ?? 'default',
@@ -136,7 +155,7 @@ export async function buildApi(components: ApiComponents, init: ApiInit): Promis
 
   app.get(
     '/v1/conferences/:id',
-    { schema: { params: IdParams, response: { 200: Conference, ...errorResponses } } },
+    { schema: { params: ConferenceParams, response: { 200: Conference, ...errorResponses } } },
     async (req) => {
       const c = await store.get(req.params.id);
       if (!c) throw new SchedulerError('SCH_ERR_NOT_FOUND', `no conference ${req.params.id}`);
@@ -147,14 +166,25 @@ export async function buildApi(components: ApiComponents, init: ApiInit): Promis
   app.get(
     '/v1/conferences',
     { schema: { querystring: ListQuery, response: { 200: ConferencePage, ...errorResponses } } },
-    async (req) => store.list(req.query.cursor, req.query.limit ?? 100),
+    async (req) =>
+      store.list(req.query.cursor, req.query.limit === undefined ? 100 : Number(req.query.limit)),
+  );
+
+  app.get(
+    '/v1/unplaceable',
+    { schema: { querystring: ListQuery, response: { 200: UnplaceableList, ...errorResponses } } },
+    async (req) => {
+      const limit = req.query.limit === undefined ? 100 : Number(req.query.limit);
+      const [counts, items] = await Promise.all([store.unplaceableByReason(), store.listUnplaceable(limit)]);
+      return { counts, items };
+    },
   );
 
   app.delete(
     '/v1/conferences/:id',
     {
       onRequest: auth,
-      schema: { params: IdParams, security, response: { 204: Type.Null(), ...errorResponses } },
+      schema: { params: ConferenceParams, security, response: { 204: Type.Null(), ...errorResponses } },
     },
     async (req, reply) => {
       if (!(await scheduler.endConference(req.params.id)))
@@ -173,23 +203,35 @@ export async function buildApi(components: ApiComponents, init: ApiInit): Promis
     const downSet = new Set(down);
     const byId = new Map<string, { record: ServiceRecord; live: boolean }>();
     for (const r of records) byId.set(r.id, { record: r, live: true });
-    for (const id of [...res.keys(), ...down]) {
+    // a server whose record lapsed stays listed, down, while it holds conferences, is marked down, or for a grace
+    const now = clock.now();
+    const recent = (id: string) => now - scheduler.servers.lastSeen(id) < scheduler.settings.downGraceMs;
+    for (const id of [...res.keys(), ...down, ...scheduler.servers.known()]) {
       const last = scheduler.servers.lastKnown(id);
-      if (!byId.has(id) && last) byId.set(id, { record: last, live: false });
+      if (byId.has(id) || !last) continue;
+      if ((res.get(id)?.conferences ?? 0) > 0 || downSet.has(id) || recent(id))
+        byId.set(id, { record: last, live: false });
     }
     return [...byId.values()]
-      .map(({ record: r, live }) => ({
-        id: r.id,
-        address: r.address,
-        region: r.region,
-        state: r.state,
-        load: r.load,
-        capacity: r.capacity,
-        reserved: res.get(r.id)?.reserved ?? 0,
-        conferences: res.get(r.id)?.conferences ?? 0,
-        markedDown: downSet.has(r.id),
-        live,
-      }))
+      .map(({ record: r, live }) => {
+        const down = !live || downSet.has(r.id) || r.state === 'down';
+        return {
+          id: r.id,
+          address: r.address,
+          region: r.region,
+          state: down ? 'down' : r.state,
+          // a dead server's last report is not its load now
+          load: down ? 0 : r.load,
+          capacity: r.capacity,
+          reserved: res.get(r.id)?.reserved ?? 0,
+          conferences: res.get(r.id)?.conferences ?? 0,
+          markedDown: downSet.has(r.id),
+          live,
+          down,
+          lastSeenAt: live && !downSet.has(r.id) ? now : scheduler.servers.lastSeen(r.id),
+          probe: probeTargetOf(r).kind,
+        };
+      })
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
@@ -205,7 +247,7 @@ export async function buildApi(components: ApiComponents, init: ApiInit): Promis
       `/v1/servers/:id/${path}`,
       {
         onRequest: auth,
-        schema: { params: IdParams, security, response: { 200: Server, ...errorResponses } },
+        schema: { params: ServerParams, security, response: { 200: Server, ...errorResponses } },
       },
       async (req) => {
         const id = req.params.id;

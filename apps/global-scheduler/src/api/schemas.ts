@@ -1,10 +1,17 @@
 /** JSON schemas of the API (TypeBox), shared by validation, the type provider and the OpenAPI document. */
 import { Type, type Static } from '@fastify/type-provider-typebox';
 
+/** One id length for every route: what can be created can be read and ended (the router's limit is the same). */
+export const ID_MAX_LENGTH = 128;
+
 export const ConferenceId = Type.String({
-  pattern: '^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$',
+  pattern: `^[A-Za-z0-9][A-Za-z0-9._:@-]{0,${ID_MAX_LENGTH - 1}}$`,
+  maxLength: ID_MAX_LENGTH,
   description: 'conference id',
 });
+
+/** The latest representable start (year 9999); the configured horizon (maxStartAheadMs) is checked as well. */
+const START_MAX = 253_402_300_799_999;
 
 export const CreateConference = Type.Object(
   {
@@ -17,7 +24,13 @@ export const CreateConference = Type.Object(
       maximum: 100_000,
       description: 'capacity units reserved',
     }),
-    startAt: Type.Optional(Type.Integer({ minimum: 0, description: 'ms since epoch; default now' })),
+    startAt: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: START_MAX,
+        description: 'ms since epoch; default now; at most maxStartBehindMs ago and maxStartAheadMs ahead',
+      }),
+    ),
     durationS: Type.Optional(
       Type.Integer({ minimum: 1, maximum: 7 * 86400, description: 'seconds; default 3600' }),
     ),
@@ -35,6 +48,20 @@ export const Assignment = Type.Object({
   placedAt: Type.Integer(),
 });
 
+export const UnplaceableReason = Type.Union(
+  [Type.Literal('no-servers'), Type.Literal('too-large'), Type.Literal('no-room')],
+  {
+    description:
+      'no-servers: no live serving server; too-large: more participants than any server holds; no-room: none has room now',
+  },
+);
+
+export const Unplaceable = Type.Object({
+  reason: UnplaceableReason,
+  attempts: Type.Integer({ description: 'placements tried and failed in a row' }),
+  retryAt: Type.Integer({ description: 'next try at the latest (ms); earlier when capacity appears' }),
+});
+
 export const Conference = Type.Object({
   id: Type.String(),
   region: Type.String(),
@@ -50,6 +77,7 @@ export const Conference = Type.Object({
   ]),
   assignment: Type.Optional(Assignment),
   claimedBy: Type.Optional(Type.String()),
+  unplaceable: Type.Optional(Unplaceable),
 });
 
 export const ConferencePage = Type.Object({
@@ -57,15 +85,31 @@ export const ConferencePage = Type.Object({
   next: Type.Optional(Type.String()),
 });
 
+// query strings are text: the limit is matched as digits (no type coercion anywhere), then converted
 export const ListQuery = Type.Object(
   {
     cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+    limit: Type.Optional(
+      Type.String({ pattern: '^(1000|[1-9][0-9]{0,2})$', description: '1..1000, default 100' }),
+    ),
   },
   { additionalProperties: false },
 );
 
-export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
+export const ConferenceParams = Type.Object({ id: ConferenceId }, { additionalProperties: false });
+export const ServerParams = Type.Object(
+  { id: Type.String({ minLength: 1, maxLength: ID_MAX_LENGTH }) },
+  { additionalProperties: false },
+);
+
+export const UnplaceableList = Type.Object({
+  counts: Type.Object({
+    'no-servers': Type.Integer(),
+    'too-large': Type.Integer(),
+    'no-room': Type.Integer(),
+  }),
+  items: Type.Array(Conference, { description: 'up to `limit` of them, any order' }),
+});
 
 export const Server = Type.Object({
   id: Type.String(),
@@ -78,8 +122,12 @@ export const Server = Type.Object({
   conferences: Type.Integer(),
   markedDown: Type.Boolean(),
   live: Type.Boolean({
-    description: 'its registry record is live (false: expired, kept while it holds conferences)',
+    description:
+      'its registry record is live (false: expired, kept while it holds conferences or for a grace)',
   }),
+  down: Type.Boolean({ description: 'marked down by keep-alive, or its record lapsed' }),
+  lastSeenAt: Type.Integer({ description: 'ms; when it was last known alive (now for a live record)' }),
+  probe: Type.String({ description: "keep-alive mode: 'sip' (OPTIONS), 'http' (GET) or 'none'" }),
 });
 
 export const SchedulerInfo = Type.Object({

@@ -13,8 +13,12 @@ export class ServerView {
   private watch: Watch | undefined;
   private loop: Promise<void> | undefined;
   private synced = false;
+  /** When each server was last known alive (a feed event about it, a probe answered), ms on the clock. */
+  private readonly seenAt = new Map<string, number>();
   /** Called for every change, after the view applied it. */
   onChange: ((e: FeedEvent) => void) | undefined;
+  /** Called when a server may take more than before: it joined, grew, or turned serving. */
+  onCapacity: ((serverId: string) => void) | undefined;
 
   constructor(
     private readonly components: { registry: RegistryStore; clock: Clock; logger: Logger },
@@ -48,18 +52,21 @@ export class ServerView {
 
   apply(e: FeedEvent): void {
     switch (e.type) {
-      case 'snapshot':
+      case 'snapshot': {
+        const before = new Map(this.records);
         this.records.clear();
-        for (const r of e.records) this.set(r);
+        for (const r of e.records) this.set(r, before.get(r.id));
         this.synced = true;
         break;
+      }
       case 'added':
       case 'updated':
-        this.set(e.record);
+        this.set(e.record, this.records.get(e.record.id));
         break;
       case 'expired':
       case 'removed':
         this.records.delete(e.record.id);
+        this.seen(e.record.id); // alive until now, as far as the registry knew
         break;
       case 'reset':
         this.synced = false; // a snapshot follows at once
@@ -68,9 +75,33 @@ export class ServerView {
     this.onChange?.(e);
   }
 
-  private set(r: ServiceRecord): void {
+  private set(r: ServiceRecord, before: ServiceRecord | undefined): void {
     this.records.set(r.id, r);
     this.lastAddress.set(r.id, r);
+    this.seen(r.id);
+    const grew =
+      r.state === 'serving' &&
+      r.capacity > 0 &&
+      (!before || before.state !== 'serving' || r.capacity > before.capacity);
+    if (grew) this.onCapacity?.(r.id);
+  }
+
+  /** Notes that the server was alive now (a probe answered). */
+  seen(id: string): void {
+    this.seenAt.set(id, this.components.clock.now());
+  }
+
+  /** When the server was last known alive; a server never seen by this process counts from now. */
+  lastSeen(id: string): number {
+    let t = this.seenAt.get(id);
+    if (t === undefined) this.seenAt.set(id, (t = this.components.clock.now()));
+    return t;
+  }
+
+  /** Drops everything known about a dead server (after its grace). */
+  forget(id: string): void {
+    this.seenAt.delete(id);
+    if (!this.records.has(id)) this.lastAddress.delete(id);
   }
 
   get(id: string): ServiceRecord | undefined {
@@ -80,6 +111,11 @@ export class ServerView {
   /** The last record seen for the server, even if it has expired since. */
   lastKnown(id: string): ServiceRecord | undefined {
     return this.lastAddress.get(id);
+  }
+
+  /** Every server id this view has seen and not forgotten, live or not. */
+  known(): string[] {
+    return [...this.lastAddress.keys()];
   }
 
   all(): ServiceRecord[] {

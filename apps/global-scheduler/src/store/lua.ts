@@ -43,7 +43,28 @@ end
 return out
 `;
 
-/** KEYS claims, claimer, pending. ARGV now. Expired claims go back to pending with their start time. */
+/**
+ * Shared Lua helper: forget a conference's unplaceable entry (KEYS unplaceable, ucount, backoff given as
+ * arguments), keeping the per-reason counts right.
+ */
+const CLEAR_UNPLACEABLE = `
+local function clearUnplaceable(uKey, countKey, backoffKey, id)
+  local prev = redis.call('HGET', uKey, id)
+  if prev then
+    redis.call('HINCRBY', countKey, cjson.decode(prev).reason, -1)
+    redis.call('HDEL', uKey, id)
+  end
+  redis.call('ZREM', backoffKey, id)
+end
+`;
+
+/**
+ * KEYS claims, claimer, pending, backoff, unplaceable, wake. ARGV now, wakeLimit.
+ * Expired claims go back to pending with their start time. Unplaceable conferences whose retry time has come go
+ * back to pending too; so do all of them when capacity appeared (wake flag 'capacity': a server joined, grew, came
+ * back) and all but the too-large ones when room was freed (wake flag 'room': a placed conference ended).
+ * Returns how many went back to pending.
+ */
 export const RECLAIM = `
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 for _, id in ipairs(ids) do
@@ -55,25 +76,64 @@ for _, id in ipairs(ids) do
     redis.call('ZADD', KEYS[3], startAt, id)
   end
 end
-return #ids
+local now = tonumber(ARGV[1])
+local wake = redis.call('GET', KEYS[6])
+local due
+if wake then
+  redis.call('DEL', KEYS[6])
+  due = redis.call('ZRANGE', KEYS[4], 0, tonumber(ARGV[2]) - 1, 'WITHSCORES')
+else
+  due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+end
+local woken = 0
+for i = 1, #due, 2 do
+  local id = due[i]
+  local info = redis.call('HGET', KEYS[5], id)
+  if not info then
+    redis.call('ZREM', KEYS[4], id)
+  else
+    local e = cjson.decode(info)
+    if wake ~= 'room' or e.reason ~= 'too-large' or tonumber(due[i + 1]) <= now then
+      redis.call('ZREM', KEYS[4], id)
+      redis.call('ZADD', KEYS[3], e.startAt, id)
+      woken = woken + 1
+    end
+  end
+end
+return #ids + woken
+`;
+
+/** KEYS wake. ARGV kind ('capacity' | 'room'). 'capacity' wins over 'room'; the next reclaim consumes it. */
+export const WAKE = `
+if ARGV[1] == 'capacity' then redis.call('SET', KEYS[1], 'capacity') else redis.call('SET', KEYS[1], 'room', 'NX') end
+return 1
 `;
 
 /**
- * KEYS claims, claimer, sched, reserved, down, epoch, expiry, unplaceable, pending, moves, count,
+ * KEYS claims, claimer, sched, reserved, down, epoch, expiry, unplaceable, pending, moves, count, ucount, backoff,
  * on:<cand1> … on:<candK>.
- * ARGV schedulerId, nConf, nCand, placedAt, then per conference (id, units, startAt, durationMs), then per candidate
- * (id, address, capacity, load, tier). For each conference, atomically: check the claim is still ours and the
- * conference is not placed, pick the least-loaded candidate of the lowest tier with room (same rule as pick.ts),
- * take a new epoch, write the schedule entry and the reservation. Returns per conference: status (1 placed,
- * 0 no room, -1 claim lost, -2 already placed), candidate index (1-based), epoch, moves.
+ * ARGV schedulerId, nConf, nCand, now, backoffMs, backoffMaxMs, then per conference (id, units, startAt,
+ * durationMs), then per candidate (id, address, capacity, load, tier). For each conference, atomically: check the
+ * claim is still ours and the conference is not placed, pick the least-loaded candidate of the lowest tier with
+ * room (same rule as pick.ts), take a new epoch, write the schedule entry and the reservation. A conference no
+ * candidate can take leaves the pending set for a back-off (doubling per miss, capped), with its reason: no
+ * candidate at all, larger than every candidate, or no room now. Returns per conference: status (1 placed, 0 no
+ * room, -3 too large, -4 no servers, -1 claim lost, -2 already placed), candidate index (1-based) or the retry
+ * time, epoch, moves.
  */
-export const PLACE = `
+export const PLACE =
+  CLEAR_UNPLACEABLE +
+  `
 local sid = ARGV[1]
 local nConf = tonumber(ARGV[2])
 local nCand = tonumber(ARGV[3])
+local now = tonumber(ARGV[4])
+local backoffMs = tonumber(ARGV[5])
+local backoffMax = tonumber(ARGV[6])
+local H = 6
 local cands = {}
-local placedAt = tonumber(ARGV[4])
-local base = 4 + nConf * 4
+local maxCap = 0
+local base = H + nConf * 4
 for j = 1, nCand do
   local o = base + (j - 1) * 5
   local id = ARGV[o + 1]
@@ -82,10 +142,11 @@ for j = 1, nCand do
     tier = tonumber(ARGV[o + 5]), down = redis.call('SISMEMBER', KEYS[5], id) == 1,
     reserved = tonumber(redis.call('HGET', KEYS[4], id) or '0')
   }
+  if (not cands[j].down) and cands[j].capacity > maxCap then maxCap = cands[j].capacity end
 end
 local out = {}
 for i = 1, nConf do
-  local o = 4 + (i - 1) * 4
+  local o = H + (i - 1) * 4
   local id = ARGV[o + 1]
   local units = tonumber(ARGV[o + 2])
   local startAt = ARGV[o + 3]
@@ -110,21 +171,35 @@ for i = 1, nConf do
     redis.call('ZREM', KEYS[1], id)
     redis.call('HDEL', KEYS[2], id)
     if best == nil then
-      redis.call('ZADD', KEYS[9], startAt, id)
-      redis.call('SADD', KEYS[8], id)
-      out[#out + 1] = 0; out[#out + 1] = 0; out[#out + 1] = 0; out[#out + 1] = 0
+      local reason, status = 'no-room', 0
+      if maxCap == 0 then reason, status = 'no-servers', -4 elseif units > maxCap then reason, status = 'too-large', -3 end
+      local attempts = 1
+      local prev = redis.call('HGET', KEYS[8], id)
+      if prev then
+        local p = cjson.decode(prev)
+        attempts = p.attempts + 1
+        redis.call('HINCRBY', KEYS[12], p.reason, -1)
+      end
+      local delay = backoffMs * math.pow(2, math.min(attempts - 1, 30))
+      if delay > backoffMax then delay = backoffMax end
+      local retryAt = now + delay
+      redis.call('HSET', KEYS[8], id, cjson.encode({ reason = reason, attempts = attempts, retryAt = retryAt,
+        startAt = tonumber(startAt) }))
+      redis.call('HINCRBY', KEYS[12], reason, 1)
+      redis.call('ZADD', KEYS[13], retryAt, id)
+      out[#out + 1] = status; out[#out + 1] = retryAt; out[#out + 1] = attempts; out[#out + 1] = 0
     else
       local k = cands[best]
       local epoch = redis.call('INCR', KEYS[6])
       local moves = tonumber(redis.call('HGET', KEYS[10], id) or '0')
       local expiresAt = tonumber(startAt) + tonumber(ARGV[o + 4])
       redis.call('HSET', KEYS[3], id, cjson.encode({ serverId = k.id, address = k.address, epoch = epoch,
-        expiresAt = expiresAt, moves = moves, units = units, startAt = tonumber(startAt), placedAt = placedAt }))
+        expiresAt = expiresAt, moves = moves, units = units, startAt = tonumber(startAt), placedAt = now }))
       k.reserved = tonumber(redis.call('HINCRBY', KEYS[4], k.id, units))
-      redis.call('SADD', KEYS[11 + best], id)
+      redis.call('SADD', KEYS[13 + best], id)
       redis.call('HINCRBY', KEYS[11], k.id, 1)
       redis.call('ZADD', KEYS[7], expiresAt, id)
-      redis.call('SREM', KEYS[8], id)
+      clearUnplaceable(KEYS[8], KEYS[12], KEYS[13], id)
       out[#out + 1] = 1; out[#out + 1] = best; out[#out + 1] = epoch; out[#out + 1] = moves
     end
   end
@@ -156,11 +231,14 @@ return ids
 `;
 
 /**
- * KEYS conf, index, pending, claims, claimer, sched, reserved, expiry, unplaceable, moves, on:<server>, count.
- * ARGV id, serverId the caller read ('' when not placed). Returns 1 ended, 0 unknown, -1 placement changed
- * meanwhile (the caller reads again and retries).
+ * KEYS conf, index, pending, claims, claimer, sched, reserved, expiry, unplaceable, moves, on:<server>, count,
+ * ucount, backoff, wake. ARGV id, serverId the caller read ('' when not placed). Returns 1 ended, 0 unknown, -1
+ * placement changed meanwhile (the caller reads again and retries). Ending a placed conference frees room: the
+ * next round retries the unplaceable conferences (wake flag 'room').
  */
-export const END = `
+export const END =
+  CLEAR_UNPLACEABLE +
+  `
 local id = ARGV[1]
 if redis.call('HEXISTS', KEYS[1], id) == 0 then return 0 end
 local a = redis.call('HGET', KEYS[6], id)
@@ -172,6 +250,7 @@ if a then
   if redis.call('HINCRBY', KEYS[12], e.serverId, -1) <= 0 then redis.call('HDEL', KEYS[12], e.serverId) end
   redis.call('SREM', KEYS[11], id)
   redis.call('HDEL', KEYS[6], id)
+  redis.call('SET', KEYS[15], 'room', 'NX')
 elseif ARGV[2] ~= '' then
   return -1
 end
@@ -181,7 +260,7 @@ redis.call('ZREM', KEYS[3], id)
 redis.call('ZREM', KEYS[4], id)
 redis.call('HDEL', KEYS[5], id)
 redis.call('ZREM', KEYS[8], id)
-redis.call('SREM', KEYS[9], id)
+clearUnplaceable(KEYS[9], KEYS[13], KEYS[14], id)
 redis.call('HDEL', KEYS[10], id)
 return 1
 `;

@@ -5,6 +5,14 @@
  */
 import { SchedulerError } from '../errors.js';
 import { pickServer } from './pick.js';
+import {
+  PLACE_DEFAULTS,
+  UNPLACEABLE_REASONS,
+  type PlaceOptions,
+  type Unplaceable,
+  type UnplaceableReason,
+  type WakeKind,
+} from './schedule-store.js';
 import type {
   Assignment,
   Candidate,
@@ -28,7 +36,11 @@ export class MemoryScheduleStore implements ScheduleStore {
   private readonly reserved = new Map<string, number>();
   private readonly on = new Map<string, Set<string>>();
   private readonly down = new Set<string>();
-  private readonly unplaceable = new Set<string>();
+  /** Unplaceable conferences, with their reason and retry time (also while back in pending for a retry). */
+  private readonly unplaceable = new Map<string, Unplaceable>();
+  /** Unplaceable conferences waiting out their back-off (out of pending): id → retryAt. */
+  private readonly backoff = new Map<string, number>();
+  private wakeFlag: WakeKind | undefined;
   private readonly moves = new Map<string, number>();
   private readonly rounds = new Map<number, RoundSnapshot>();
   private readonly shareReports = new Map<string, ShareReport>();
@@ -57,9 +69,11 @@ export class MemoryScheduleStore implements ScheduleStore {
     if (!c) return undefined;
     const a = this.schedule.get(id);
     if (a) return { ...c.request, state: 'placed', assignment: { ...a } };
+    const u = this.unplaceable.get(id);
+    const info = u ? { unplaceable: { ...u } } : {};
     const claim = this.claims.get(id);
-    if (claim) return { ...c.request, state: 'claimed', claimedBy: claim.by };
-    return { ...c.request, state: this.unplaceable.has(id) ? 'unplaceable' : 'pending' };
+    if (claim) return { ...c.request, ...info, state: 'claimed', claimedBy: claim.by };
+    return { ...c.request, ...info, state: u ? 'unplaceable' : 'pending' };
   }
 
   async list(cursor: string | undefined, limit: number): Promise<ListPage> {
@@ -72,11 +86,12 @@ export class MemoryScheduleStore implements ScheduleStore {
 
   async end(id: string): Promise<boolean> {
     if (!this.confs.has(id)) return false;
-    this.unassign(id);
+    if (this.unassign(id) && this.wakeFlag === undefined) this.wakeFlag = 'room';
     this.confs.delete(id);
     this.pending.delete(id);
     this.claims.delete(id);
     this.unplaceable.delete(id);
+    this.backoff.delete(id);
     this.moves.delete(id);
     return true;
   }
@@ -110,7 +125,21 @@ export class MemoryScheduleStore implements ScheduleStore {
       this.pending.set(id, this.confs.get(id)!.request.startAt);
       n++;
     }
+    const wake = this.wakeFlag;
+    this.wakeFlag = undefined;
+    for (const [id, retryAt] of this.backoff) {
+      const u = this.unplaceable.get(id);
+      const due = retryAt <= now || wake === 'capacity' || (wake === 'room' && u?.reason !== 'too-large');
+      if (!due) continue;
+      this.backoff.delete(id);
+      this.pending.set(id, this.confs.get(id)!.request.startAt);
+      n++;
+    }
     return n;
+  }
+
+  async wake(kind: WakeKind): Promise<void> {
+    if (kind === 'capacity' || this.wakeFlag === undefined) this.wakeFlag = kind;
   }
 
   async claim(
@@ -135,8 +164,13 @@ export class MemoryScheduleStore implements ScheduleStore {
     schedulerId: string,
     conferences: readonly ConferenceRequest[],
     candidates: readonly Candidate[],
-    placedAt?: number,
+    options: PlaceOptions = {},
   ): Promise<PlaceOutcome[]> {
+    const now = options.now ?? 0;
+    const backoffMs = options.backoffMs ?? PLACE_DEFAULTS.backoffMs;
+    const backoffMaxMs = options.backoffMaxMs ?? PLACE_DEFAULTS.backoffMaxMs;
+    let maxCap = 0;
+    for (const c of candidates) if (!this.down.has(c.id)) maxCap = Math.max(maxCap, c.capacity);
     const out: PlaceOutcome[] = [];
     for (const req of conferences) {
       const claim = this.claims.get(req.id);
@@ -158,9 +192,13 @@ export class MemoryScheduleStore implements ScheduleStore {
       );
       this.claims.delete(req.id);
       if (!best) {
-        this.pending.set(req.id, req.startAt);
-        this.unplaceable.add(req.id);
-        out.push({ id: req.id, ok: false, reason: 'no-room' });
+        const reason: UnplaceableReason =
+          maxCap <= 0 ? 'no-servers' : units > maxCap ? 'too-large' : 'no-room';
+        const attempts = (this.unplaceable.get(req.id)?.attempts ?? 0) + 1;
+        const retryAt = now + Math.min(backoffMaxMs, backoffMs * 2 ** Math.min(attempts - 1, 30));
+        this.unplaceable.set(req.id, { reason, attempts, retryAt });
+        this.backoff.set(req.id, retryAt);
+        out.push({ id: req.id, ok: false, reason, retryAt, attempts });
         continue;
       }
       const a: Assignment = {
@@ -169,7 +207,7 @@ export class MemoryScheduleStore implements ScheduleStore {
         epoch: ++this.epoch,
         expiresAt: req.startAt + req.durationS * 1000,
         moves: this.moves.get(req.id) ?? 0,
-        placedAt: placedAt ?? 0,
+        placedAt: now,
       };
       this.schedule.set(req.id, a);
       this.reserved.set(best.id, (this.reserved.get(best.id) ?? 0) + units);
@@ -177,6 +215,7 @@ export class MemoryScheduleStore implements ScheduleStore {
       if (!set) this.on.set(best.id, (set = new Set()));
       set.add(req.id);
       this.unplaceable.delete(req.id);
+      this.backoff.delete(req.id);
       out.push({ id: req.id, ok: true, assignment: { ...a } });
     }
     return out;
@@ -236,6 +275,19 @@ export class MemoryScheduleStore implements ScheduleStore {
       const r = this.shareReports.get(id);
       return r ? [{ ...r }] : [];
     });
+  }
+
+  async listUnplaceable(limit: number): Promise<ConferenceRecord[]> {
+    return [...this.unplaceable.keys()].slice(0, limit).map((id) => this.record(id)!);
+  }
+
+  async unplaceableByReason(): Promise<Record<UnplaceableReason, number>> {
+    const out = Object.fromEntries(UNPLACEABLE_REASONS.map((r) => [r, 0])) as Record<
+      UnplaceableReason,
+      number
+    >;
+    for (const u of this.unplaceable.values()) out[u.reason]++;
+    return out;
   }
 
   async counts(): Promise<{ pending: number; claimed: number; placed: number; unplaceable: number }> {

@@ -4,9 +4,18 @@
  * change is one Lua script, so two schedulers can never place the same conference or overfill a server.
  */
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { SchedulerError } from '../errors.js';
-import { CLAIM, CREATE, END, EVACUATE, PLACE, RECLAIM, SNAPSHOT } from './lua.js';
+import { CLAIM, CREATE, END, EVACUATE, PLACE, RECLAIM, SNAPSHOT, WAKE } from './lua.js';
+import { replyCode, translateRedisError } from './redis-errors.js';
+import {
+  PLACE_DEFAULTS,
+  UNPLACEABLE_REASONS,
+  type PlaceOptions,
+  type Unplaceable,
+  type UnplaceableReason,
+  type WakeKind,
+} from './schedule-store.js';
 import type {
   Assignment,
   Candidate,
@@ -30,14 +39,11 @@ interface StoredAssignment extends Assignment {
   startAt: number;
 }
 
-/** True for errors that mean "Redis is not reachable" rather than "Redis refused this command". */
-function isConnectionError(err: unknown): boolean {
-  const name = (err as { name?: string } | undefined)?.name;
-  return name !== 'ReplyError';
-}
+/** Most unplaceable conferences one reclaim sends back to pending (bounds one script's time). */
+const WAKE_LIMIT = 10_000;
 
 export class RedisScheduleStore implements ScheduleStore {
-  private readonly redis: Redis;
+  private readonly redis: Redis | Cluster;
   private readonly k: {
     conf: string;
     index: string;
@@ -53,13 +59,16 @@ export class RedisScheduleStore implements ScheduleStore {
     unplaceable: string;
     moves: string;
     count: string;
+    ucount: string;
+    backoff: string;
+    wake: string;
   };
   private readonly tag: string;
   private readonly shas = new Map<string, string>();
   /** Redis commands sent (a script or a pipeline counts once per command inside it): the bench's round trips. */
   roundTrips = 0;
 
-  constructor(components: { redis: Redis }, init: RedisScheduleStoreInit = {}) {
+  constructor(components: { redis: Redis | Cluster }, init: RedisScheduleStoreInit = {}) {
     this.redis = components.redis;
     this.tag = `{${init.prefix ?? 'sy'}:sched}`;
     const key = (s: string) => `${this.tag}:${s}`;
@@ -78,6 +87,9 @@ export class RedisScheduleStore implements ScheduleStore {
       unplaceable: key('unplaceable'),
       moves: key('moves'),
       count: key('count'),
+      ucount: key('ucount'),
+      backoff: key('backoff'),
+      wake: key('wake'),
     };
   }
 
@@ -91,6 +103,20 @@ export class RedisScheduleStore implements ScheduleStore {
 
   async start(): Promise<void> {
     // nothing to open: the Redis client is injected and owned by the caller
+  }
+
+  onAvailability(listener: (up: boolean, reason?: string) => void): () => void {
+    const up = () => listener(true);
+    const down = () => listener(false, `redis connection ${this.redis.status}`);
+    this.redis.on('ready', up);
+    this.redis.on('close', down);
+    this.redis.on('end', down);
+    if (this.redis.status !== 'ready') down();
+    return () => {
+      this.redis.off('ready', up);
+      this.redis.off('close', down);
+      this.redis.off('end', down);
+    };
   }
   async stop(): Promise<void> {
     // the caller closes the client it injected
@@ -108,7 +134,7 @@ export class RedisScheduleStore implements ScheduleStore {
       try {
         return await this.redis.evalsha(sha, keys.length, ...keys, ...args);
       } catch (err) {
-        if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
+        if (replyCode(err) !== 'NOSCRIPT') throw err;
         this.roundTrips++;
         return await this.redis.eval(script, keys.length, ...keys, ...args);
       }
@@ -119,14 +145,7 @@ export class RedisScheduleStore implements ScheduleStore {
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof SchedulerError) throw err;
-      if (isConnectionError(err))
-        throw new SchedulerError(
-          'SCH_ERR_STORE_UNAVAILABLE',
-          `redis unavailable: ${(err as Error).message}`,
-          { cause: err },
-        );
-      throw err;
+      throw translateRedisError(err);
     }
   }
 
@@ -154,15 +173,15 @@ export class RedisScheduleStore implements ScheduleStore {
         .hmget(this.k.conf, ...ids)
         .hmget(this.k.sched, ...ids)
         .hmget(this.k.claimer, ...ids)
-        .smismember(this.k.unplaceable, ...ids)
+        .hmget(this.k.unplaceable, ...ids)
         .exec();
     });
     if (!res) throw new SchedulerError('SCH_ERR_STORE_UNAVAILABLE', 'redis transaction aborted');
-    for (const [err] of res) if (err) throw err;
+    for (const [err] of res) if (err) throw translateRedisError(err);
     const confs = res[0]![1] as (string | null)[];
     const scheds = res[1]![1] as (string | null)[];
     const claimers = res[2]![1] as (string | null)[];
-    const unplaceable = res[3]![1] as number[];
+    const unplaceable = res[3]![1] as (string | null)[];
     return ids.map((_, i) => {
       const c = confs[i];
       if (!c) return undefined;
@@ -174,9 +193,11 @@ export class RedisScheduleStore implements ScheduleStore {
           state: 'placed',
           assignment: publicAssignment(JSON.parse(s) as StoredAssignment),
         };
+      const u = unplaceable[i];
+      const info = u ? { unplaceable: publicUnplaceable(JSON.parse(u) as Unplaceable) } : {};
       const by = claimers[i];
-      if (by) return { ...request, state: 'claimed', claimedBy: by.slice(0, by.lastIndexOf('|')) };
-      return { ...request, state: unplaceable[i] ? 'unplaceable' : 'pending' };
+      if (by) return { ...request, ...info, state: 'claimed', claimedBy: by.slice(0, by.lastIndexOf('|')) };
+      return { ...request, ...info, state: u ? 'unplaceable' : 'pending' };
     });
   }
 
@@ -221,6 +242,9 @@ export class RedisScheduleStore implements ScheduleStore {
             this.k.moves,
             this.onKey(serverId),
             this.k.count,
+            this.k.ucount,
+            this.k.backoff,
+            this.k.wake,
           ],
           [id, serverId],
         ),
@@ -249,7 +273,17 @@ export class RedisScheduleStore implements ScheduleStore {
   }
 
   async reclaimExpired(now: number): Promise<number> {
-    return Number(await this.run(RECLAIM, [this.k.claims, this.k.claimer, this.k.pending], [now]));
+    return Number(
+      await this.run(
+        RECLAIM,
+        [this.k.claims, this.k.claimer, this.k.pending, this.k.backoff, this.k.unplaceable, this.k.wake],
+        [now, WAKE_LIMIT],
+      ),
+    );
+  }
+
+  async wake(kind: WakeKind): Promise<void> {
+    await this.run(WAKE, [this.k.wake], [kind]);
   }
 
   async claim(
@@ -271,9 +305,10 @@ export class RedisScheduleStore implements ScheduleStore {
     schedulerId: string,
     conferences: readonly ConferenceRequest[],
     candidates: readonly Candidate[],
-    placedAt?: number,
+    options: PlaceOptions = {},
   ): Promise<PlaceOutcome[]> {
     if (conferences.length === 0) return [];
+    const now = options.now ?? 0;
     const keys = [
       this.k.claims,
       this.k.claimer,
@@ -286,9 +321,18 @@ export class RedisScheduleStore implements ScheduleStore {
       this.k.pending,
       this.k.moves,
       this.k.count,
+      this.k.ucount,
+      this.k.backoff,
       ...candidates.map((c) => this.onKey(c.id)),
     ];
-    const args: (string | number)[] = [schedulerId, conferences.length, candidates.length, placedAt ?? 0];
+    const args: (string | number)[] = [
+      schedulerId,
+      conferences.length,
+      candidates.length,
+      now,
+      options.backoffMs ?? PLACE_DEFAULTS.backoffMs,
+      options.backoffMaxMs ?? PLACE_DEFAULTS.backoffMaxMs,
+    ];
     for (const c of conferences) args.push(c.id, c.expectedParticipants, c.startAt, c.durationS * 1000);
     for (const c of candidates) args.push(c.id, c.address, c.capacity, c.load, c.tier);
     const r = (await this.run(PLACE, keys, args)) as number[];
@@ -305,15 +349,14 @@ export class RedisScheduleStore implements ScheduleStore {
             epoch: r[i * 4 + 2]!,
             expiresAt: c.startAt + c.durationS * 1000,
             moves: r[i * 4 + 3]!,
-            placedAt: placedAt ?? 0,
+            placedAt: now,
           },
         };
       }
-      return {
-        id: c.id,
-        ok: false,
-        reason: status === 0 ? 'no-room' : status === -1 ? 'claim-lost' : 'already-placed',
-      };
+      const unplaceable = UNPLACEABLE_STATUS.get(status);
+      if (unplaceable)
+        return { id: c.id, ok: false, reason: unplaceable, retryAt: r[i * 4 + 1]!, attempts: r[i * 4 + 2]! };
+      return { id: c.id, ok: false, reason: status === -1 ? 'claim-lost' : 'already-placed' };
     });
   }
 
@@ -392,6 +435,20 @@ export class RedisScheduleStore implements ScheduleStore {
     return `${this.tag}:share:${schedulerId}`;
   }
 
+  async listUnplaceable(limit: number): Promise<ConferenceRecord[]> {
+    const [, flat] = await this.call(() => this.redis.hscan(this.k.unplaceable, '0', 'COUNT', limit));
+    const ids: string[] = [];
+    for (let i = 0; i < flat.length && ids.length < limit; i += 2) ids.push(flat[i]!);
+    return (await this.getMany(ids)).filter((r): r is ConferenceRecord => r !== undefined);
+  }
+
+  async unplaceableByReason(): Promise<Record<UnplaceableReason, number>> {
+    const raw = (await this.call(() => this.redis.hgetall(this.k.ucount))) as Record<string, string>;
+    const out = {} as Record<UnplaceableReason, number>;
+    for (const r of UNPLACEABLE_REASONS) out[r] = Math.max(0, Number(raw[r] ?? 0));
+    return out;
+  }
+
   async counts(): Promise<{ pending: number; claimed: number; placed: number; unplaceable: number }> {
     const res = await this.call(async () =>
       this.redis
@@ -399,12 +456,22 @@ export class RedisScheduleStore implements ScheduleStore {
         .zcard(this.k.pending)
         .zcard(this.k.claims)
         .hlen(this.k.sched)
-        .scard(this.k.unplaceable)
+        .hlen(this.k.unplaceable)
         .exec(),
     );
     const v = (res ?? []).map(([, n]) => Number(n));
     return { pending: v[0] ?? 0, claimed: v[1] ?? 0, placed: v[2] ?? 0, unplaceable: v[3] ?? 0 };
   }
+}
+
+const UNPLACEABLE_STATUS: ReadonlyMap<number, UnplaceableReason> = new Map([
+  [0, 'no-room'],
+  [-3, 'too-large'],
+  [-4, 'no-servers'],
+]);
+
+function publicUnplaceable(u: Unplaceable): Unplaceable {
+  return { reason: u.reason, attempts: u.attempts, retryAt: u.retryAt };
 }
 
 function publicAssignment(s: StoredAssignment): Assignment {

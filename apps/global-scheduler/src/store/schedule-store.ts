@@ -30,11 +30,26 @@ export interface Assignment {
 
 export type ConferenceState = 'pending' | 'claimed' | 'placed' | 'unplaceable';
 
+/** Why no server took a conference: none is live, none is big enough, or none has room now. */
+export type UnplaceableReason = 'no-servers' | 'too-large' | 'no-room';
+export const UNPLACEABLE_REASONS: readonly UnplaceableReason[] = ['no-servers', 'too-large', 'no-room'];
+
+/** A conference no server could take: it waits out a back-off, or until capacity appears, then is tried again. */
+export interface Unplaceable {
+  reason: UnplaceableReason;
+  /** Placements tried and failed in a row. */
+  attempts: number;
+  /** When it is tried again at the latest (earlier when capacity appears). */
+  retryAt: number;
+}
+
 export interface ConferenceRecord extends ConferenceRequest {
   state: ConferenceState;
   assignment?: Assignment;
   /** Scheduler holding the claim, while claimed. */
   claimedBy?: string;
+  /** Set while the conference is unplaceable (also while it waits in pending for its retry). */
+  unplaceable?: Unplaceable;
 }
 
 /** A conference server that may take a conference, as the scheduler sees it from the registry. */
@@ -58,11 +73,24 @@ export interface RoundSnapshot {
 
 export type PlaceOutcome =
   | { id: string; ok: true; assignment: Assignment }
-  | { id: string; ok: false; reason: 'no-room' | 'claim-lost' | 'already-placed' };
+  | { id: string; ok: false; reason: UnplaceableReason; retryAt: number; attempts: number }
+  | { id: string; ok: false; reason: 'claim-lost' | 'already-placed' };
 
-export interface ClaimedConference {
-  request: ConferenceRequest;
+/** Options of {@link ScheduleStore.place}. */
+export interface PlaceOptions {
+  /** The placing scheduler's clock: goes into the entry as `placedAt`, and starts back-offs. Default 0. */
+  now?: number;
+  /** First back-off of an unplaceable conference (doubles per miss). Default 1000. */
+  backoffMs?: number;
+  /** Longest back-off. Default 30000. */
+  backoffMaxMs?: number;
 }
+
+/** Back-off defaults of the stores (the scheduler passes its settings). */
+export const PLACE_DEFAULTS = { backoffMs: 1000, backoffMaxMs: 30_000 } as const;
+
+/** What made room appear: 'capacity' (a server joined, grew or came back) or 'room' (a conference ended). */
+export type WakeKind = 'capacity' | 'room';
 
 export interface ShareReport {
   schedulerId: string;
@@ -89,6 +117,11 @@ export interface ListPage {
 }
 
 export interface ScheduleStore extends Startable {
+  /**
+   * Calls `listener` whenever the store's connection comes up or goes down (the Redis client's events), so health
+   * follows the store at once; returns the unsubscribe. Absent where the store cannot fail (memory).
+   */
+  onAvailability?(listener: (up: boolean, reason?: string) => void): () => void;
   /** Adds a conference to the pending set. Throws SCH_ERR_DUPLICATE when the id exists. */
   create(request: ConferenceRequest): Promise<ConferenceRecord>;
   get(id: string): Promise<ConferenceRecord | undefined>;
@@ -102,20 +135,26 @@ export interface ScheduleStore extends Startable {
     windowEnd: number,
     ttlMs: number,
   ): Promise<RoundSnapshot>;
-  /** Claims past their lease go back to pending. Returns how many. */
+  /**
+   * Claims past their lease go back to pending, and so do unplaceable conferences whose back-off is over (all of
+   * them after a {@link wake}: 'capacity' wakes all, 'room' all but the too-large). Returns how many.
+   */
   reclaimExpired(now: number): Promise<number>;
+  /** Says room may have appeared: the next {@link reclaimExpired} (of any scheduler) retries unplaceables early. */
+  wake(kind: WakeKind): Promise<void>;
   /** Takes up to `n` pending conferences in the window (earliest start first) as claims held until `leaseUntil`. */
   claim(schedulerId: string, n: number, windowEnd: number, leaseUntil: number): Promise<ConferenceRequest[]>;
   /**
    * Places claimed conferences, each on the least-loaded candidate of the lowest tier with room, atomically per
-   * conference (reservation + schedule entry + epoch). A conference with no room goes back to pending, marked
-   * unplaceable. Candidates marked down are skipped. `placedAt` (ms, default 0 = not given) goes into the entry.
+   * conference (reservation + schedule entry + epoch). A conference no candidate can take is marked unplaceable
+   * with its reason and leaves the pending set until its back-off is over or room appears ({@link wake}), so it
+   * cannot crowd out the conferences that can be placed. Candidates marked down are skipped.
    */
   place(
     schedulerId: string,
     conferences: readonly ConferenceRequest[],
     candidates: readonly Candidate[],
-    placedAt?: number,
+    options?: PlaceOptions,
   ): Promise<PlaceOutcome[]>;
   /** Marks the server down and returns all its conferences to pending (they get a new epoch when re-placed). */
   evacuate(serverId: string): Promise<string[]>;
@@ -132,4 +171,8 @@ export interface ScheduleStore extends Startable {
   /** The last share reports of the given schedulers (those that have one). */
   shares(schedulerIds: readonly string[]): Promise<ShareReport[]>;
   counts(): Promise<{ pending: number; claimed: number; placed: number; unplaceable: number }>;
+  /** Up to about `limit` unplaceable conferences, in no particular order (the API's view of them). */
+  listUnplaceable(limit: number): Promise<ConferenceRecord[]>;
+  /** Unplaceable conferences by reason (the /metrics gauge). */
+  unplaceableByReason(): Promise<Record<UnplaceableReason, number>>;
 }
