@@ -1,0 +1,143 @@
+/**
+ * One balancer process put together: the container table (pure core), the registration server, the upstreams
+ * (one per container), the forwarder and the HTTP API. `main.ts` builds it from the command line; tests start
+ * it in-process with a ManualClock or the system clock.
+ */
+import type net from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { Clock, Logger, Startable } from '@switchyard/core';
+import { buildApi } from './api/api.js';
+import { BalancerMetrics } from './metrics.js';
+import { ContainerTable, type ContainerView } from './queues/container-table.js';
+import { RegistrationServer } from './registration/registration-server.js';
+import { Forwarder } from './routing/forwarder.js';
+import type { BalancerConfig } from './settings.js';
+import { DirectUpstream } from './upstream/direct-upstream.js';
+import { ReverseUpstream } from './upstream/reverse-upstream.js';
+import type { Upstream } from './upstream/upstream.js';
+
+export interface BalancerAppComponents {
+  clock: Clock;
+  logger: Logger;
+  metrics?: BalancerMetrics;
+}
+
+export class BalancerApp implements Startable {
+  readonly table: ContainerTable;
+  readonly metrics: BalancerMetrics;
+  readonly registration: RegistrationServer;
+  private readonly upstreams = new Map<string, Upstream>();
+  private readonly forwarder: Forwarder;
+  private api: FastifyInstance | undefined;
+  /** `http://host:port` once listening. */
+  url: string | undefined;
+
+  constructor(
+    private readonly components: BalancerAppComponents,
+    private readonly config: Readonly<BalancerConfig>,
+  ) {
+    const { clock, logger } = components;
+    this.metrics = components.metrics ?? new BalancerMetrics();
+    this.table = new ContainerTable(
+      { clock },
+      {
+        maxContainers: config.maxContainers,
+        maxStickyKeys: config.maxStickyKeys,
+        pickLogSize: config.pickLogSize,
+      },
+    );
+    this.metrics.watch(this.table);
+    this.registration = new RegistrationServer(
+      { table: this.table, clock, logger },
+      {
+        host: config.registerHost,
+        port: config.registerPort,
+        token: config.registrationTokenValue,
+        deadlineMs: config.deadlineMs,
+        checkEveryMs: config.checkEveryMs,
+        helloTimeoutMs: config.helloTimeoutMs,
+        maxFrameBytes: config.maxFrameBytes,
+        maxPendingConnections: config.maxPendingConnections,
+        registrationsPerSecond: config.registrationsPerSecond,
+        registrationBurst: config.registrationBurst,
+      },
+    );
+    this.registration.on('registered', (v) => this.onRegistered(v));
+    this.registration.on('reverse', (id, sock) => this.onReverse(id, sock));
+    this.registration.on('dropped', (v, reason) => this.onDropped(v, reason));
+    this.registration.on('rejected', (code) => this.metrics.rejected.inc({ code }));
+    this.forwarder = new Forwarder(
+      { table: this.table, upstreams: this.upstreams, metrics: this.metrics },
+      { retries: config.retries, upstreamTimeoutMs: config.upstreamTimeoutMs },
+    );
+  }
+
+  /** The registration endpoint's address once started. */
+  registrationAddress(): { host: string; port: number } {
+    return this.registration.address();
+  }
+
+  async start(): Promise<void> {
+    await this.registration.start();
+    this.api = await buildApi(
+      {
+        table: this.table,
+        forwarder: this.forwarder,
+        metrics: this.metrics,
+        evict: (id) => this.registration.disconnect(id),
+      },
+      {
+        apiToken: this.config.apiTokenValue,
+        retryAfterS: this.config.retryAfterS,
+        maxRetryBodyBytes: this.config.maxRetryBodyBytes,
+      },
+    );
+    await this.api.listen({ host: this.config.host, port: this.config.port });
+    const a = this.api.server.address() as net.AddressInfo;
+    this.url = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+  }
+
+  /** Graceful: stop taking registrations and requests, let in-flight requests finish, then close containers. */
+  async stop(): Promise<void> {
+    await this.api?.close(); // waits for in-flight requests
+    this.api = undefined;
+    await this.registration.stop();
+    await Promise.all([...this.upstreams.values()].map((u) => u.destroy()));
+    this.upstreams.clear();
+  }
+
+  private onRegistered(v: ContainerView): void {
+    this.metrics.registrations.inc({ service: v.service });
+    this.components.logger.info(
+      { id: v.id, service: v.service, mode: v.mode, address: v.address },
+      'container registered',
+    );
+    if (v.mode === 'direct' && v.address)
+      this.upstreams.set(
+        v.id,
+        new DirectUpstream(v.address, {
+          connections: this.config.poolConnections,
+          connectTimeoutMs: this.config.connectTimeoutMs,
+        }),
+      );
+  }
+
+  private onReverse(id: string, sock: net.Socket): void {
+    const up = new ReverseUpstream(sock);
+    this.upstreams.set(id, up);
+    this.table.attach(id);
+    this.components.logger.info({ id }, 'reverse connection attached');
+    // the HTTP/2 connection is the only way to this container: when it ends, the container leaves
+    void up.ended.then(() => {
+      if (this.upstreams.get(id) === up) this.registration.disconnect(id);
+    });
+  }
+
+  private onDropped(v: ContainerView, reason: string): void {
+    this.metrics.dropped.inc({ service: v.service });
+    this.components.logger.warn({ id: v.id, service: v.service, reason }, 'container dropped from its queue');
+    const up = this.upstreams.get(v.id);
+    this.upstreams.delete(v.id);
+    void up?.destroy();
+  }
+}

@@ -1,0 +1,181 @@
+/** The balancer's settings, declared once: flags, env, --help, defaults and validation all derive from this. */
+import fs from 'node:fs';
+import { Type, type Static } from '@sinclair/typebox';
+import { ConfigError, defineSettings, setting } from '@switchyard/core';
+import { BALANCER_DEFAULTS as D } from './defaults.js';
+
+const int = (min: number, max = 2 ** 31 - 1) => Type.Integer({ minimum: min, maximum: max });
+
+export const BalancerSettings = defineSettings({
+  name: 'container-balancer',
+  summary:
+    'tier 4: containers dial in and register; least-loaded queues per service; routing and allocations',
+  schema: Type.Object({
+    host: setting(
+      Type.String({ minLength: 1 }),
+      '127.0.0.1',
+      'HTTP listen address (API, allocations, /svc proxy)',
+      'BALANCER_HOST',
+    ),
+    port: setting(int(0, 65535), 8700, 'HTTP listen port (0 = any free port)', 'BALANCER_PORT'),
+    registerHost: setting(
+      Type.String({ minLength: 1 }),
+      '127.0.0.1',
+      'registration listen address (containers dial in here)',
+      'BALANCER_REGISTER_HOST',
+    ),
+    registerPort: setting(
+      int(0, 65535),
+      8701,
+      'registration listen port (0 = any free port)',
+      'BALANCER_REGISTER_PORT',
+    ),
+    registrationToken: setting(
+      Type.String(),
+      '',
+      'token containers present to register (prefer the file)',
+      'BALANCER_REGISTRATION_TOKEN',
+      { secret: true },
+    ),
+    registrationTokenFile: setting(
+      Type.String(),
+      '',
+      'file holding the registration token',
+      'BALANCER_REGISTRATION_TOKEN_FILE',
+    ),
+    apiToken: setting(
+      Type.String(),
+      '',
+      'bearer token for changes: drain, undrain, evict, allocations (prefer the file)',
+      'BALANCER_API_TOKEN',
+      { secret: true },
+    ),
+    apiTokenFile: setting(Type.String(), '', 'file holding the API bearer token', 'BALANCER_API_TOKEN_FILE'),
+    deadlineMs: setting(
+      int(10),
+      D.deadlineMs,
+      'a container silent this long is dropped',
+      'BALANCER_DEADLINE_MS',
+    ),
+    checkEveryMs: setting(int(5), D.checkEveryMs, 'how often silence is checked', 'BALANCER_CHECK_EVERY_MS'),
+    helloTimeoutMs: setting(
+      int(10),
+      D.helloTimeoutMs,
+      'a connection must register within this',
+      'BALANCER_HELLO_TIMEOUT_MS',
+    ),
+    maxFrameBytes: setting(
+      int(256, 1 << 24),
+      D.maxFrameBytes,
+      'largest registration frame',
+      'BALANCER_MAX_FRAME_BYTES',
+    ),
+    maxContainers: setting(
+      int(1),
+      D.maxContainers,
+      'containers at most (all services)',
+      'BALANCER_MAX_CONTAINERS',
+    ),
+    maxPendingConnections: setting(
+      int(1),
+      D.maxPendingConnections,
+      'connections not yet registered at most',
+      'BALANCER_MAX_PENDING',
+    ),
+    registrationsPerSecond: setting(
+      int(1),
+      D.registrationsPerSecond,
+      'accepted hellos per second (sustained)',
+      'BALANCER_REGISTRATIONS_PER_S',
+    ),
+    registrationBurst: setting(
+      int(1),
+      D.registrationBurst,
+      'accepted hellos in a burst',
+      'BALANCER_REGISTRATION_BURST',
+    ),
+    retries: setting(
+      int(0, 10),
+      D.retries,
+      'extra containers an idempotent request may be tried on',
+      'BALANCER_RETRIES',
+    ),
+    upstreamTimeoutMs: setting(
+      int(1),
+      D.upstreamTimeoutMs,
+      'response headers from a container within this, or 504',
+      'BALANCER_UPSTREAM_TIMEOUT_MS',
+    ),
+    connectTimeoutMs: setting(
+      int(1),
+      D.connectTimeoutMs,
+      'connect timeout to a direct container',
+      'BALANCER_CONNECT_TIMEOUT_MS',
+    ),
+    poolConnections: setting(
+      int(1, 1024),
+      64,
+      'keep-alive connections per direct container',
+      'BALANCER_POOL_CONNECTIONS',
+    ),
+    retryAfterS: setting(
+      int(0, 3600),
+      D.retryAfterS,
+      'Retry-After of a 503 when no container serves',
+      'BALANCER_RETRY_AFTER_S',
+    ),
+    maxStickyKeys: setting(
+      int(1),
+      D.maxStickyKeys,
+      'allocation keys remembered (oldest forgotten first)',
+      'BALANCER_MAX_STICKY_KEYS',
+    ),
+    pickLogSize: setting(
+      int(0, 1_000_000),
+      D.pickLogSize,
+      'picks recorded with every candidate score (GET /v1/picks); 0 = off',
+      'BALANCER_PICK_LOG_SIZE',
+    ),
+    maxRetryBodyBytes: setting(
+      int(0),
+      D.maxRetryBodyBytes,
+      'body of an idempotent request buffered at most (to re-send)',
+      'BALANCER_MAX_RETRY_BODY_BYTES',
+    ),
+  }),
+  examples: [
+    'container-balancer --port 8700 --register-port 8701 --registration-token-file /run/secrets/reg --api-token-file /run/secrets/api',
+  ],
+});
+
+export type BalancerSettingsValues = Static<typeof BalancerSettings.schema>;
+
+/** Settings with the tokens read from their files; the registration token is required. */
+export interface BalancerConfig extends BalancerSettingsValues {
+  registrationTokenValue: string;
+  apiTokenValue: string | undefined;
+}
+
+function readToken(field: string, value: string, file: string): string | undefined {
+  if (value) return value;
+  if (!file) return undefined;
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new ConfigError(field, `cannot read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}
+
+/** Resolves the tokens (flag or file) once. Throws ConfigError naming the field. */
+export function resolveConfig(values: Readonly<BalancerSettingsValues>): Readonly<BalancerConfig> {
+  const reg = readToken('registrationTokenFile', values.registrationToken, values.registrationTokenFile);
+  if (!reg || reg.length < 8)
+    throw new ConfigError(
+      'registrationToken',
+      'a registration token of at least 8 characters is required (--registration-token-file or env)',
+    );
+  const api = readToken('apiTokenFile', values.apiToken, values.apiTokenFile);
+  if (api !== undefined && api.length < 8)
+    throw new ConfigError('apiToken', 'the API token must have at least 8 characters');
+  return Object.freeze({ ...values, registrationTokenValue: reg, apiTokenValue: api });
+}

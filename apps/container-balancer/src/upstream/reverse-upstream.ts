@@ -1,0 +1,91 @@
+/**
+ * A reverse-mode container: the balancer is the HTTP/2 client on the connection the container dialed (the
+ * container serves). Multiplexed streams, one session per container.
+ */
+import http2 from 'node:http2';
+import type net from 'node:net';
+import type { Readable } from 'node:stream';
+import {
+  UpstreamFailure,
+  type Upstream,
+  type UpstreamHeaders,
+  type UpstreamRequest,
+  type UpstreamResponse,
+} from './upstream.js';
+
+export class ReverseUpstream implements Upstream {
+  private readonly session: http2.ClientHttp2Session;
+  private closed = false;
+  /** Resolves when the session ends for any reason (the container is then dropped). */
+  readonly ended: Promise<void>;
+
+  constructor(socket: net.Socket) {
+    this.session = http2.connect('http://reverse.container', { createConnection: () => socket });
+    this.ended = new Promise((resolve) => {
+      this.session.once('close', () => {
+        this.closed = true;
+        resolve();
+      });
+    });
+    this.session.on('error', () => undefined); // 'close' follows
+    socket.resume();
+  }
+
+  request(req: UpstreamRequest): Promise<UpstreamResponse> {
+    if (this.closed || this.session.destroyed || this.session.closed)
+      return Promise.reject(new UpstreamFailure('connect', 'reverse session is closed'));
+    return new Promise((resolve, reject) => {
+      let stream: http2.ClientHttp2Stream;
+      try {
+        stream = this.session.request({ ...req.headers, ':method': req.method, ':path': req.path });
+      } catch (err) {
+        reject(new UpstreamFailure('connect', 'reverse session refused a new stream', { cause: err }));
+        return;
+      }
+      let answered = false;
+      const timer = setTimeout(() => {
+        if (answered) return;
+        answered = true;
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+        reject(new UpstreamFailure('timeout', `no response headers within ${req.timeoutMs} ms`));
+      }, req.timeoutMs);
+      stream.once('response', (headers) => {
+        if (answered) return;
+        answered = true;
+        clearTimeout(timer);
+        const out: UpstreamHeaders = {};
+        for (const [k, v] of Object.entries(headers)) if (!k.startsWith(':') && v !== undefined) out[k] = v;
+        resolve({ status: Number(headers[':status']), headers: out, body: stream as Readable });
+      });
+      stream.once('error', (err) => {
+        if (answered) return;
+        answered = true;
+        clearTimeout(timer);
+        // REFUSED_STREAM means the container never saw the request: safe to treat as a connect failure
+        const code = (err as { code?: string }).code;
+        const refused =
+          code === 'ERR_HTTP2_STREAM_ERROR' && stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM;
+        reject(
+          new UpstreamFailure(refused ? 'connect' : 'reset', `reverse stream failed (${code})`, {
+            cause: err,
+          }),
+        );
+      });
+      stream.once('close', () => {
+        if (answered) return;
+        answered = true;
+        clearTimeout(timer);
+        reject(new UpstreamFailure('reset', 'reverse stream closed before a response'));
+      });
+      if (req.body === undefined) stream.end();
+      else if (Buffer.isBuffer(req.body)) stream.end(req.body);
+      else req.body.pipe(stream);
+    });
+  }
+
+  async destroy(): Promise<void> {
+    if (this.closed) return;
+    this.session.destroy();
+    await this.ended;
+  }
+}
