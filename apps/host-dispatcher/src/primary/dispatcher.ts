@@ -42,6 +42,7 @@ import { DispatcherMetrics } from '../metrics.js';
 import { buildResponse, parseSipMessage, serializeSipMessage } from '../sip/message.js';
 import { frameMessage } from '../sip/framing.js';
 import { AffinityRouter, type RouteDecision, type Violation } from './router.js';
+import { LINK_FRAME_TABLE, PopIngress } from './pop-ingress.js';
 import type { SessionEvent, SessionHost } from '../session-host.js';
 
 /** `spare`: started and connected but takes no traffic until a worker dies or more are needed. */
@@ -123,7 +124,16 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       { idleTtlMs: config.bindingIdleMs, loadThreshold: config.loadThreshold },
     );
     this.frame = Buffer.allocUnsafe(FRAME_FIXED + FRAME_MAX_ADDR + config.maxMessageBytes);
+    this.pop = new PopIngress({
+      clock: this.clock,
+      logger: this.logger,
+      registry: this.metrics.registry,
+      send: (frame) => this.toPopRouters(frame),
+    });
   }
+
+  /** The POP data plane (tier 2): inactive, every datagram local, until a pop-router sends its table. */
+  readonly pop: PopIngress;
 
   /** Addresses actually bound (port 0 resolved). */
   get addresses(): ListenAddress[] {
@@ -310,6 +320,11 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       this.rejectDatagram(msg, address, port, local, r.reason);
       return false;
     }
+    if (
+      this.pop.plane.active &&
+      this.pop.route(r.keys, msg, address, port, local, frameType === FRAME_INJECTED, this.bound[local]!.udp)
+    )
+      return true;
     let d: RouteDecision;
     try {
       d = this.router.route(r.keys);
@@ -596,6 +611,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
     sock.on('close', forget);
     sock.on('error', forget);
     sock.on('data', (frame: Buffer) => {
+      if (frame[0] === LINK_FRAME_TABLE) return this.pop.onRouterFrame(frame);
       const h = readFrameHeader(frame);
       if (!h || h.type !== FRAME_INJECTED) {
         this.metrics.malformed.inc({ where: 'primary', reason: 'pop-frame' });
@@ -604,12 +620,10 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       this.injectEncapsulated(frame.subarray(h.payloadOffset), { address: h.address, port: h.port }, h.local);
     });
     this.logger.info('POP router connected');
+    this.pop.routerConnected();
   }
 
-  private publishSession(event: 'sessionOpened' | 'sessionClosed', e: SessionEvent): void {
-    this.emit(event, e);
-    if (this.popConns.size === 0) return;
-    const frame = Buffer.concat([Buffer.from([FRAME_SESSION]), Buffer.from(JSON.stringify({ event, ...e }))]);
+  private toPopRouters(frame: Buffer): void {
     for (const c of this.popConns) {
       try {
         c.write(frame);
@@ -617,6 +631,14 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
         this.popConns.delete(c);
       }
     }
+  }
+
+  private publishSession(event: 'sessionOpened' | 'sessionClosed', e: SessionEvent): void {
+    this.emit(event, e);
+    if (this.popConns.size === 0) return;
+    this.toPopRouters(
+      Buffer.concat([Buffer.from([FRAME_SESSION]), Buffer.from(JSON.stringify({ event, ...e }))]),
+    );
   }
 
   /** A worker is ready once it said so over IPC and its seqpacket connection said hello (either order). */
@@ -641,6 +663,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
         return;
       case 'open': {
         w.dialogs++;
+        this.pop.dialogOpened(m.conf || m.callId);
         const v = this.router.dialogOpened(w.id, m.callId, m.conf);
         if (v) this.onViolation(v);
         this.metrics.sessionsOpened.inc();
@@ -654,6 +677,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       case 'close':
         w.dialogs = Math.max(0, w.dialogs - 1);
         this.router.dialogClosed(w.id, m.callId, m.conf);
+        this.pop.dialogClosed(m.conf || m.callId);
         this.metrics.sessionsClosed.inc();
         this.publishSession('sessionClosed', {
           callId: m.callId,

@@ -1,0 +1,207 @@
+/**
+ * The POP data plane in the primary (tier 2's forwarding; the pop-router is its control plane). Pure: fed the keys
+ * of each datagram and the router's table messages, it decides; the primary's ingress adapter sends.
+ *
+ * Per datagram, the session key is the conference (Request-URI user part; in-dialog requests carry it too, since
+ * the worker's Contact is `sip:<conference>@…`), else the Call-ID:
+ * - owned here → the worker, as without a POP (no extra hop);
+ * - owned by another live host → encapsulated with that host's template and sent straight to it;
+ * - no live owner, and a request that opens a session → claimed here (the router gossips the claim);
+ * - a datagram that arrived encapsulated is handled here whatever the table says: one forward at most, never a
+ *   bounce (counted as a disagreement when the table names another owner).
+ * A draining host claims nothing new: it forwards a new session to a live host chosen by rendezvous hashing.
+ */
+import type { SipKeys } from '@switchyard/affinity';
+import { rendezvousOwner } from '@switchyard/affinity';
+import {
+  encapsulateVxlan,
+  TunnelSealer,
+  tunnelKeysFromWire,
+  type DispatcherToRouter,
+  type Encapsulation,
+  type LinkHost,
+  type RouterToDispatcher,
+} from '@switchyard/pop-wire';
+
+/** A destination host as the data plane keeps it: the template decoded once. */
+export interface PopHost {
+  readonly id: string;
+  readonly address: string;
+  readonly port: number;
+  readonly template: Buffer;
+  readonly alive: boolean;
+}
+
+export type PopDecision = { kind: 'local' } | { kind: 'forward'; host: PopHost };
+
+export interface PopCounters {
+  forwarded: number;
+  claimed: number;
+  /** Arrived encapsulated although our table names another live owner (tables disagreed; handled here). */
+  disagreements: number;
+  /** Could not encapsulate (IPv6 client in vxlan mode, too large): handled here instead. */
+  encapFailed: number;
+  /** Table messages that failed to apply (bad keys). */
+  badTable: number;
+}
+
+/** Methods that create or join a session (as in the affinity router). */
+const OPENING = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'MESSAGE']);
+/** Longest session id the gossip wire carries. */
+const MAX_SESSION = 128;
+const LOCAL: PopDecision = { kind: 'local' };
+
+export class PopDataPlane {
+  readonly counters: PopCounters = {
+    forwarded: 0,
+    claimed: 0,
+    disagreements: 0,
+    encapFailed: 0,
+    badTable: 0,
+  };
+  private self = '';
+  private mode: Encapsulation = 'udp';
+  private draining = false;
+  private sealer: TunnelSealer | undefined;
+  private readonly hosts = new Map<string, PopHost>();
+  private readonly owners = new Map<string, string>();
+  /** Dialogs per session on our workers: a session is released when its last dialog ends. */
+  private readonly dialogs = new Map<string, number>();
+  private outbox: DispatcherToRouter[] = [];
+
+  constructor(private readonly components: { now: () => number }) {}
+
+  /** True once a router has sent its snapshot; before that every datagram is local (no POP). */
+  get active(): boolean {
+    return this.self !== '';
+  }
+
+  get ownerCount(): number {
+    return this.owners.size;
+  }
+
+  ownerOf(session: string): string | undefined {
+    return this.owners.get(session);
+  }
+
+  apply(m: RouterToDispatcher): void {
+    if (m.kind === 'snapshot') {
+      this.self = m.self;
+      this.mode = m.mode;
+      this.draining = m.draining;
+      this.hosts.clear();
+      this.owners.clear();
+      try {
+        this.sealer = m.tunnelKeys
+          ? new TunnelSealer(this.components, tunnelKeysFromWire(m.tunnelKeys))
+          : undefined;
+      } catch {
+        this.counters.badTable++;
+        this.sealer = undefined;
+      }
+      for (const h of m.hosts) this.setHost(h);
+      return;
+    }
+    if (m.draining !== undefined) this.draining = m.draining;
+    for (const h of m.hosts ?? []) this.setHost(h);
+    for (const id of m.hostsRemoved ?? []) this.hosts.delete(id);
+    for (const [s, o] of m.owners ?? []) {
+      if (o === null) this.owners.delete(s);
+      else this.owners.set(s, o);
+    }
+  }
+
+  /** Where one datagram goes. May queue a claim in the outbox. */
+  decide(keys: SipKeys, encapsulated: boolean): PopDecision {
+    if (!this.active) return LOCAL;
+    const key = keys.conferenceId ?? keys.callId;
+    const owner = this.owners.get(key);
+    if (owner === this.self) return LOCAL;
+    if (owner !== undefined) {
+      const h = this.hosts.get(owner);
+      if (h?.alive) {
+        if (!encapsulated) return { kind: 'forward', host: h };
+        this.counters.disagreements++;
+        return LOCAL;
+      }
+    }
+    // no live owner
+    const opens = keys.isRequest && keys.toTag === undefined && OPENING.has(keys.method ?? '');
+    if (!opens || key.length > MAX_SESSION) return LOCAL;
+    if (this.draining && !encapsulated) {
+      const target = this.pickUndrained(key);
+      if (target) return { kind: 'forward', host: target };
+      return LOCAL;
+    }
+    this.owners.set(key, this.self);
+    this.counters.claimed++;
+    this.outbox.push({ event: 'claim', session: key });
+    return LOCAL;
+  }
+
+  /**
+   * Encapsulates `payload` for `host` into `out` and returns the length, or -1 (IPv6 client in vxlan mode, no key,
+   * too large): the caller then handles the datagram locally.
+   */
+  encapsulate(
+    out: Buffer,
+    host: PopHost,
+    local: number,
+    address: string,
+    port: number,
+    payload: Uint8Array,
+  ): number {
+    const n =
+      this.mode === 'vxlan'
+        ? encapsulateVxlan(out, host.template, address, port, payload)
+        : (this.sealer?.seal(out, host.template, local, address, port, payload) ?? -1);
+    if (n < 0) this.counters.encapFailed++;
+    else this.counters.forwarded++;
+    return n;
+  }
+
+  dialogOpened(session: string): void {
+    this.dialogs.set(session, (this.dialogs.get(session) ?? 0) + 1);
+  }
+
+  dialogClosed(session: string): void {
+    const n = (this.dialogs.get(session) ?? 0) - 1;
+    if (n > 0) {
+      this.dialogs.set(session, n);
+      return;
+    }
+    this.dialogs.delete(session);
+    if (this.active && this.owners.get(session) === this.self)
+      this.outbox.push({ event: 'release', session });
+  }
+
+  /** Sessions with dialogs here (sent to a router that (re)connects, so it re-claims them). */
+  held(): string[] {
+    return [...this.dialogs.keys()].filter((s) => s.length <= MAX_SESSION);
+  }
+
+  /** Messages for the router queued by the decisions since the last call. */
+  takeOutbox(): DispatcherToRouter[] {
+    if (!this.outbox.length) return this.outbox;
+    const out = this.outbox;
+    this.outbox = [];
+    return out;
+  }
+
+  private setHost(h: LinkHost): void {
+    this.hosts.set(h.id, {
+      id: h.id,
+      address: h.address,
+      port: h.port,
+      template: Buffer.from(h.template, 'base64'),
+      alive: h.alive,
+    });
+  }
+
+  private pickUndrained(key: string): PopHost | undefined {
+    const live: string[] = [];
+    for (const h of this.hosts.values()) if (h.alive && h.id !== this.self) live.push(h.id);
+    if (!live.length) return undefined;
+    return this.hosts.get(rendezvousOwner(key, live)!);
+  }
+}

@@ -1,0 +1,156 @@
+import { describe, expect, it } from 'vitest';
+import { extractSipKeys, type SipKeys } from '@switchyard/affinity';
+import {
+  buildTunnelTemplate,
+  buildVxlanTemplate,
+  decodeVxlan,
+  deriveTunnelKeys,
+  tunnelKeysToWire,
+  TunnelOpener,
+  vxlanMacFor,
+  type LinkHost,
+} from '@switchyard/pop-wire';
+import { PopDataPlane } from '../src/primary/pop-data-plane.js';
+
+const keys = deriveTunnelKeys({ primary: 1, keys: [{ id: 1, secret: 'data-plane-test-secret' }] });
+const now = { now: () => 1_700_000_000_000 };
+
+function sip(method: string, conf: string, callId: string, toTag?: string): SipKeys {
+  const msg =
+    `${method} sip:${conf}@pop SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5000;branch=z9hG4bK1\r\n` +
+    `From: <sip:a@x>;tag=f\r\nTo: <sip:${conf}@pop>${toTag ? `;tag=${toTag}` : ''}\r\nCall-ID: ${callId}\r\n` +
+    `CSeq: 1 ${method}\r\nContent-Length: 0\r\n\r\n`;
+  const r = extractSipKeys(Buffer.from(msg));
+  if (!r.ok) throw new Error(r.reason);
+  return r.keys;
+}
+
+const host = (id: string, alive = true): LinkHost => ({
+  id,
+  address: `127.0.3.${id.slice(1)}`,
+  port: 4790,
+  template: buildTunnelTemplate({ from: 'h1', to: id, keyId: 1 }).toString('base64'),
+  alive,
+});
+
+function plane(draining = false) {
+  const p = new PopDataPlane(now);
+  p.apply({
+    kind: 'snapshot',
+    self: 'h1',
+    mode: 'udp',
+    draining,
+    tunnelKeys: tunnelKeysToWire(keys),
+    hosts: [host('h1'), host('h2'), host('h3')],
+  });
+  return p;
+}
+
+describe('POP data plane', () => {
+  it('inactive until the router sends a snapshot: everything local', () => {
+    const p = new PopDataPlane(now);
+    expect(p.decide(sip('INVITE', 'conf-1', 'c1'), false)).toEqual({ kind: 'local' });
+    expect(p.takeOutbox()).toEqual([]);
+  });
+
+  it('no owner → claimed here (once), then local', () => {
+    const p = plane();
+    expect(p.decide(sip('INVITE', 'conf-1', 'c1'), false)).toEqual({ kind: 'local' });
+    expect(p.takeOutbox()).toEqual([{ event: 'claim', session: 'conf-1' }]);
+    expect(p.decide(sip('INVITE', 'conf-1', 'c2'), false)).toEqual({ kind: 'local' });
+    expect(p.takeOutbox()).toEqual([]);
+    expect(p.ownerOf('conf-1')).toBe('h1');
+  });
+
+  it('owned by another live host → forwarded with its template; the owner opens it with the client address', () => {
+    const p = plane();
+    p.apply({ kind: 'delta', owners: [['conf-2', 'h2']] });
+    const d = p.decide(sip('BYE', 'conf-2', 'c1', 'totag'), false);
+    expect(d).toMatchObject({ kind: 'forward', host: { id: 'h2', address: '127.0.3.2', port: 4790 } });
+    if (d.kind !== 'forward') return;
+    const out = Buffer.alloc(3000);
+    const n = p.encapsulate(out, d.host, 1, '127.0.0.1', 40000, Buffer.from('BYE …'));
+    const r = new TunnelOpener(now, { self: 'h2', keys, maxAgeMs: 1000 }).open(out.subarray(0, n));
+    expect(r).toMatchObject({ ok: true, from: 'h1', local: 1, address: '127.0.0.1', port: 40000 });
+    expect(p.counters.forwarded).toBe(1);
+  });
+
+  it('one forward at most: an encapsulated arrival is handled here, counted when the table names another owner', () => {
+    const p = plane();
+    p.apply({ kind: 'delta', owners: [['conf-3', 'h3']] });
+    expect(p.decide(sip('INVITE', 'conf-3', 'c1'), true)).toEqual({ kind: 'local' });
+    expect(p.counters.disagreements).toBe(1);
+    expect(p.takeOutbox()).toEqual([]);
+  });
+
+  it('owner dead → the next opening request claims the session here; non-opening requests stay local unclaimed', () => {
+    const p = plane();
+    p.apply({ kind: 'delta', owners: [['conf-4', 'h3']], hosts: [host('h3', false)] });
+    expect(p.decide(sip('BYE', 'conf-4', 'c1', 't'), false)).toEqual({ kind: 'local' });
+    expect(p.takeOutbox()).toEqual([]);
+    expect(p.decide(sip('INVITE', 'conf-4', 'c2'), false)).toEqual({ kind: 'local' });
+    expect(p.takeOutbox()).toEqual([{ event: 'claim', session: 'conf-4' }]);
+  });
+
+  it('draining: a new session is forwarded to a live host chosen by rendezvous hashing, never claimed here', () => {
+    const p = plane(true);
+    const d = p.decide(sip('INVITE', 'conf-5', 'c1'), false);
+    expect(d.kind).toBe('forward');
+    if (d.kind === 'forward') expect(['h2', 'h3']).toContain(d.host.id);
+    expect(p.takeOutbox()).toEqual([]);
+    // the same session always goes to the same host
+    const again = p.decide(sip('INVITE', 'conf-5', 'c2'), false);
+    expect(again).toEqual(d);
+  });
+
+  it('releases a session owned here when its last dialog ends; held lists sessions with dialogs', () => {
+    const p = plane();
+    p.decide(sip('INVITE', 'conf-6', 'c1'), false);
+    p.takeOutbox();
+    p.dialogOpened('conf-6');
+    p.dialogOpened('conf-6');
+    expect(p.held()).toEqual(['conf-6']);
+    p.dialogClosed('conf-6');
+    expect(p.takeOutbox()).toEqual([]);
+    p.dialogClosed('conf-6');
+    expect(p.takeOutbox()).toEqual([{ event: 'release', session: 'conf-6' }]);
+    expect(p.held()).toEqual([]);
+  });
+
+  it('a new snapshot (router restarted) replaces the table', () => {
+    const p = plane();
+    p.apply({ kind: 'delta', owners: [['conf-7', 'h2']] });
+    p.apply({ kind: 'snapshot', self: 'h1', mode: 'udp', draining: false, hosts: [host('h1')] });
+    expect(p.ownerOf('conf-7')).toBeUndefined();
+  });
+
+  it('vxlan mode: the template carries the client address; an IPv6 client cannot be encapsulated (handled here)', () => {
+    const p = new PopDataPlane(now);
+    const t = buildVxlanTemplate({
+      vni: 42,
+      dstMac: vxlanMacFor('h2'),
+      srcMac: vxlanMacFor('h1'),
+      innerAddress: '198.19.0.101',
+      innerPort: 5060,
+    });
+    p.apply({
+      kind: 'snapshot',
+      self: 'h1',
+      mode: 'vxlan',
+      draining: false,
+      hosts: [{ id: 'h2', address: '198.18.1.2', port: 4789, template: t.toString('base64'), alive: true }],
+    });
+    p.apply({ kind: 'delta', owners: [['conf-8', 'h2']] });
+    const d = p.decide(sip('INVITE', 'conf-8', 'c1'), false);
+    if (d.kind !== 'forward') throw new Error('expected a forward');
+    const out = Buffer.alloc(2000);
+    const n = p.encapsulate(out, d.host, 0, '198.18.0.7', 40001, Buffer.from('INVITE'));
+    expect(decodeVxlan(out.subarray(0, n))).toMatchObject({
+      srcAddress: '198.18.0.7',
+      srcPort: 40001,
+      dstPort: 5060,
+    });
+    expect(p.encapsulate(out, d.host, 0, '::1', 40001, Buffer.from('INVITE'))).toBe(-1);
+    expect(p.counters.encapFailed).toBe(1);
+  });
+});
