@@ -1,0 +1,44 @@
+/** The console's Prometheus metrics (its own registry, served on /metrics). */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class ConsoleMetrics {
+  readonly registry = new Registry();
+  readonly sseClients = new Gauge({
+    name: 'console_sse_clients',
+    help: 'pages connected to the event stream',
+    registers: [this.registry],
+  });
+  readonly pushes = new Counter({
+    name: 'console_pushes_total',
+    help: 'patches pushed to the pages (one per change batch)',
+    registers: [this.registry],
+  });
+  readonly pollErrors = new Counter({
+    name: 'console_poll_errors_total',
+    help: "failed polls of a tier's control API",
+    labelNames: ['tier'] as const,
+    registers: [this.registry],
+  });
+  readonly actions = new Counter({
+    name: 'console_actions_total',
+    help: 'operator actions forwarded to the tiers, by action and result',
+    labelNames: ['action', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly logins = new Counter({
+    name: 'console_logins_total',
+    help: 'login attempts by result (ok, bad-password, rate-limited)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly badRequests = new Counter({
+    name: 'console_bad_requests_total',
+    help: 'requests refused as malformed, unauthorized or forbidden, by code',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(defaults = false) {
+    if (defaults) collectDefaultMetrics({ register: this.registry });
+  }
+}

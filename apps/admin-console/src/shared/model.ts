@@ -1,0 +1,198 @@
+/**
+ * The console's state snapshot: what the server builds from the registry feed and the tiers' control APIs, and
+ * what the page renders. Shared by the server and the page (no Node imports here).
+ */
+
+export type TierName = 'registry' | 'scheduler' | 'dispatcher' | 'pop-router' | 'balancer';
+
+/** One process of a tier that the console reads (a configured URL, or the Redis registry). */
+export interface Endpoint {
+  tier: TierName;
+  url: string;
+  up: boolean;
+  /** Why it is down (connection refused, HTTP status, timeout …). */
+  error?: string;
+  /** Ms since epoch of the last good answer. */
+  lastOkAt?: number;
+  /** Round trip of the last poll. */
+  latencyMs?: number;
+}
+
+export interface ShareInfo {
+  round: number;
+  total: number;
+  n: number;
+  share: number;
+  claimed: number;
+  placed: number;
+  unplaceable: number;
+  at: number;
+}
+
+export interface SchedulerRow {
+  id: string;
+  address: string;
+  region: string;
+  /** Its registry record is live. */
+  live: boolean;
+  lastShare?: ShareInfo;
+}
+
+export type ServerHealth = 'up' | 'draining' | 'marked-down' | 'expired';
+
+export interface ServerRow {
+  id: string;
+  address: string;
+  region: string;
+  /** The registry state ('serving' | 'draining' | 'down'). */
+  state: string;
+  load: number;
+  capacity: number;
+  /** Participants the schedulers reserved on it (from a scheduler's /v1/servers). */
+  reserved: number;
+  conferences: number;
+  health: ServerHealth;
+}
+
+export interface MoveRow {
+  from: string | null;
+  to: string;
+  epoch: number;
+  at: number;
+}
+
+export interface ConferenceRow {
+  id: string;
+  /** 'placed' from the assignment feed; 'pending' | 'claimed' | 'unplaceable' from a scheduler. */
+  state: string;
+  region: string;
+  participants: number;
+  serverId: string | null;
+  epoch: number | null;
+  moves: number;
+  /** Placements the console saw (since it started), oldest first. */
+  history: MoveRow[];
+}
+
+export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
+
+export interface PopHostRow {
+  id: string;
+  address: string;
+  tunnel: string;
+  state: MemberState;
+  incarnation: number;
+  draining: boolean;
+  sessions: number;
+  /** The pop-router URL that answers for this host (when the console is configured with it). */
+  router: string | null;
+}
+
+export interface SessionRow {
+  id: string;
+  owner: string;
+  epoch: number;
+  version: number;
+}
+
+export interface WorkerRow {
+  /** The dispatcher's control URL. */
+  dispatcher: string;
+  id: string;
+  pid: number;
+  status: string;
+  load: number;
+  dialogs: number;
+  conferences: string[];
+}
+
+export interface ContainerRow {
+  id: string;
+  mode: string;
+  address: string | null;
+  capacity: number;
+  reportedLoad: number;
+  inFlight: number;
+  score: number;
+  state: string;
+  registeredAt: number;
+}
+
+export interface ServiceQueue {
+  balancer: string;
+  service: string;
+  /** Queue order: head first. */
+  containers: ContainerRow[];
+}
+
+export interface AuditEntry {
+  seq: number;
+  at: number;
+  role: string;
+  action: string;
+  target: string;
+  ok: boolean;
+  status: number | null;
+  detail: string;
+}
+
+/** Load over time of every conference server: `t` ms since epoch, `load[i]` aligned with `t`. */
+export interface LoadSeries {
+  t: number[];
+  servers: { id: string; load: (number | null)[] }[];
+}
+
+/** Rates derived by the console from what it sees (per second, over the last sampling window). */
+export interface Rates {
+  placementsPerS: number;
+  movesPerS: number;
+}
+
+export interface Snapshot {
+  /** Grows by one per change pushed. */
+  seq: number;
+  /** Server time when this snapshot was built. */
+  at: number;
+  endpoints: Endpoint[];
+  schedulers: SchedulerRow[];
+  servers: ServerRow[];
+  conferences: ConferenceRow[];
+  hosts: PopHostRow[];
+  sessions: SessionRow[];
+  workers: WorkerRow[];
+  queues: ServiceQueue[];
+  audit: AuditEntry[];
+  series: LoadSeries;
+  rates: Rates;
+}
+
+/** The parts of a snapshot pushed separately: only the sections that changed go over the wire. */
+export const SECTIONS = [
+  'endpoints',
+  'schedulers',
+  'servers',
+  'conferences',
+  'hosts',
+  'sessions',
+  'workers',
+  'queues',
+  'audit',
+  'series',
+  'rates',
+] as const;
+export type Section = (typeof SECTIONS)[number];
+
+/** An SSE `patch` event: the sections that changed since the previous event. */
+export interface Patch {
+  seq: number;
+  at: number;
+  sections: Partial<Pick<Snapshot, Section>>;
+}
+
+export type Role = 'viewer' | 'operator';
+
+export interface SessionInfo {
+  role: Role;
+  /** The CSRF token to send as `x-csrf-token` with every mutation (operators only). */
+  csrf: string | null;
+}

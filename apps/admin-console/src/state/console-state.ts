@@ -1,0 +1,456 @@
+/**
+ * The console's pure core: fed registry feed events and poll results (with `now`), it keeps one model of the
+ * deployment and builds the snapshot sections that changed since the last take(). No I/O, no timers.
+ */
+import type { FeedEvent, ServiceRecord } from '@switchyard/registry';
+import type {
+  AuditEntry,
+  ConferenceRow,
+  Endpoint,
+  LoadSeries,
+  MoveRow,
+  PopHostRow,
+  Rates,
+  SchedulerRow,
+  Section,
+  ServerRow,
+  ServiceQueue,
+  SessionRow,
+  Snapshot,
+  TierName,
+  WorkerRow,
+} from '../shared/model.js';
+import type { BalancerData, DispatcherData, PopRouterData, SchedulerData } from './tier-data.js';
+
+export type FeedKind = 'servers' | 'assignments' | 'schedulers';
+
+export interface StateLimits {
+  /** Load samples kept per server. */
+  samples: number;
+  /** Audit entries kept. */
+  auditSize: number;
+  /** Placements kept per conference in its history. */
+  historyPerConference: number;
+}
+
+export const StateDefaults: Readonly<StateLimits> = Object.freeze({
+  samples: 300, // five minutes at one sample a second
+  auditSize: 1000, // the page shows the latest; every entry is also logged
+  historyPerConference: 20, // a conference that moved twenty times has a bigger problem than its history
+});
+
+interface EndpointState {
+  endpoint: Endpoint;
+  data: unknown;
+}
+
+export class ConsoleState {
+  private readonly limits: StateLimits;
+  private readonly records: Record<FeedKind, Map<string, ServiceRecord>> = {
+    servers: new Map(),
+    assignments: new Map(),
+    schedulers: new Map(),
+  };
+  private readonly endpoints = new Map<string, EndpointState>();
+  private readonly history = new Map<string, MoveRow[]>();
+  private readonly audit: AuditEntry[] = [];
+  private auditSeq = 0;
+  private readonly series: LoadSeries = { t: [], servers: [] };
+  private placementsInWindow = 0;
+  private movesInWindow = 0;
+  private rates: Rates = { placementsPerS: 0, movesPerS: 0 };
+  private lastSampleAt: number | undefined;
+  private readonly dirty = new Set<Section>();
+  private readonly built = new Map<Section, unknown>();
+  private seq = 0;
+
+  constructor(
+    endpoints: { tier: TierName; url: string }[],
+    init: Partial<StateLimits> = {},
+    private readonly registryUrl: string | null = null,
+  ) {
+    this.limits = { ...StateDefaults, ...init };
+    for (const e of endpoints)
+      this.endpoints.set(key(e.tier, e.url), { endpoint: { ...e, up: false }, data: null });
+    if (registryUrl)
+      this.endpoints.set(key('registry', registryUrl), {
+        endpoint: { tier: 'registry', url: registryUrl, up: false },
+        data: null,
+      });
+    for (const s of [
+      'endpoints',
+      'schedulers',
+      'servers',
+      'conferences',
+      'hosts',
+      'sessions',
+      'workers',
+      'queues',
+      'audit',
+      'series',
+      'rates',
+    ] as const)
+      this.dirty.add(s);
+  }
+
+  /** A registry feed event of one of the watched services. */
+  feed(kind: FeedKind, e: FeedEvent, now: number): void {
+    const map = this.records[kind];
+    if (e.type === 'reset') return;
+    if (e.type === 'snapshot') {
+      map.clear();
+      for (const r of e.records) {
+        map.set(r.id, r);
+        if (kind === 'assignments') this.notePlacement(r, now, false);
+      }
+    } else if (e.type === 'added' || e.type === 'updated') {
+      if (kind === 'assignments') this.notePlacement(e.record, now, true);
+      map.set(e.record.id, e.record);
+    } else {
+      map.delete(e.record.id);
+      if (kind === 'assignments') this.history.delete(e.record.id);
+    }
+    this.markFeed(kind);
+  }
+
+  /** The registry connection is up or down (shown as the registry endpoint's health). */
+  registryStatus(up: boolean, now: number, error?: string): void {
+    if (!this.registryUrl) return;
+    this.setEndpoint(
+      'registry',
+      this.registryUrl,
+      up ? { up, lastOkAt: now } : { up, error: error ?? 'down' },
+    );
+  }
+
+  pollOk(tier: 'scheduler', url: string, data: SchedulerData, now: number, latencyMs: number): void;
+  pollOk(tier: 'dispatcher', url: string, data: DispatcherData, now: number, latencyMs: number): void;
+  pollOk(tier: 'pop-router', url: string, data: PopRouterData, now: number, latencyMs: number): void;
+  pollOk(tier: 'balancer', url: string, data: BalancerData, now: number, latencyMs: number): void;
+  pollOk(tier: TierName, url: string, data: unknown, now: number, latencyMs: number): void {
+    const s = this.endpoints.get(key(tier, url));
+    if (!s) return;
+    s.data = data;
+    this.setEndpoint(tier, url, { up: true, lastOkAt: now, latencyMs });
+    this.dirty.add(SECTION_OF[tier]);
+    if (tier === 'scheduler') {
+      this.dirty.add('servers');
+      this.dirty.add('conferences');
+    }
+    if (tier === 'pop-router') this.dirty.add('sessions');
+  }
+
+  /** A poll failed: the endpoint shows down; its last data is dropped (the page must not show stale rows as live). */
+  pollFailed(tier: TierName, url: string, error: string): void {
+    const s = this.endpoints.get(key(tier, url));
+    if (!s) return;
+    const hadData = s.data !== null;
+    s.data = null;
+    this.setEndpoint(tier, url, { up: false, error });
+    if (hadData) {
+      this.dirty.add(SECTION_OF[tier]);
+      if (tier === 'scheduler') {
+        this.dirty.add('servers');
+        this.dirty.add('conferences');
+      }
+      if (tier === 'pop-router') this.dirty.add('sessions');
+    }
+  }
+
+  addAudit(e: Omit<AuditEntry, 'seq'>): AuditEntry {
+    const entry = { ...e, seq: ++this.auditSeq };
+    this.audit.push(entry);
+    if (this.audit.length > this.limits.auditSize)
+      this.audit.splice(0, this.audit.length - this.limits.auditSize);
+    this.dirty.add('audit');
+    return entry;
+  }
+
+  /** Takes one load sample of every conference server and updates the rates. */
+  sample(now: number): void {
+    const servers = this.serverRows();
+    const s = this.series;
+    s.t.push(now);
+    const byId = new Map(s.servers.map((x) => [x.id, x]));
+    for (const row of servers) {
+      if (!byId.has(row.id)) {
+        const line = { id: row.id, load: new Array<number | null>(s.t.length - 1).fill(null) };
+        s.servers.push(line);
+        byId.set(row.id, line);
+      }
+    }
+    const present = new Map(servers.map((r) => [r.id, r.load]));
+    for (const line of s.servers) line.load.push(present.get(line.id) ?? null);
+    if (s.t.length > this.limits.samples) {
+      const drop = s.t.length - this.limits.samples;
+      s.t.splice(0, drop);
+      for (const line of s.servers) line.load.splice(0, drop);
+    }
+    // a server absent for the whole window leaves the plot
+    s.servers = s.servers.filter((l) => l.load.some((v) => v !== null));
+    const dt = this.lastSampleAt === undefined ? 0 : (now - this.lastSampleAt) / 1000;
+    this.lastSampleAt = now;
+    if (dt > 0) {
+      this.rates = {
+        placementsPerS: round2(this.placementsInWindow / dt),
+        movesPerS: round2(this.movesInWindow / dt),
+      };
+      this.dirty.add('rates');
+    }
+    this.placementsInWindow = 0;
+    this.movesInWindow = 0;
+    this.dirty.add('series');
+  }
+
+  /** True when a section changed since the last take(). */
+  get changed(): boolean {
+    return this.dirty.size > 0;
+  }
+
+  /** The sections that changed since the last call, rebuilt; the sequence number grows by one. */
+  take(now: number): { seq: number; at: number; sections: Partial<Pick<Snapshot, Section>> } {
+    const sections: Partial<Record<Section, unknown>> = {};
+    for (const s of this.dirty) {
+      const v = this.build(s);
+      this.built.set(s, v);
+      sections[s] = v;
+    }
+    this.dirty.clear();
+    return { seq: ++this.seq, at: now, sections: sections as Partial<Pick<Snapshot, Section>> };
+  }
+
+  /** The whole snapshot as of the last take() (what a page that just connected receives). */
+  snapshot(now: number): Snapshot {
+    if (this.dirty.size || this.built.size === 0) this.take(now);
+    const out: Record<string, unknown> = { seq: this.seq, at: now };
+    for (const [s, v] of this.built) out[s] = v;
+    return out as unknown as Snapshot;
+  }
+
+  private build(s: Section): unknown {
+    switch (s) {
+      case 'endpoints':
+        return [...this.endpoints.values()].map((e) => ({ ...e.endpoint }));
+      case 'schedulers':
+        return this.schedulerRows();
+      case 'servers':
+        return this.serverRows();
+      case 'conferences':
+        return this.conferenceRows();
+      case 'hosts':
+        return this.hostRows();
+      case 'sessions':
+        return this.sessionRows();
+      case 'workers':
+        return this.workerRows();
+      case 'queues':
+        return this.queueRows();
+      case 'audit':
+        return [...this.audit];
+      case 'series':
+        return {
+          t: [...this.series.t],
+          servers: this.series.servers.map((l) => ({ id: l.id, load: [...l.load] })),
+        };
+      case 'rates':
+        return { ...this.rates };
+    }
+  }
+
+  private markFeed(kind: FeedKind): void {
+    this.dirty.add(kind === 'servers' ? 'servers' : kind === 'assignments' ? 'conferences' : 'schedulers');
+  }
+
+  private notePlacement(r: ServiceRecord, now: number, live: boolean): void {
+    const epoch = Number(r.meta['epoch'] ?? NaN);
+    const to = r.meta['serverId'] ?? r.address;
+    const h = this.history.get(r.id) ?? [];
+    const last = h[h.length - 1];
+    if (last && last.epoch === epoch) return;
+    h.push({ from: last ? last.to : null, to, epoch, at: now });
+    if (h.length > this.limits.historyPerConference) h.shift();
+    this.history.set(r.id, h);
+    if (live) {
+      if (last) this.movesInWindow++;
+      else this.placementsInWindow++;
+    }
+  }
+
+  private setEndpoint(tier: TierName, url: string, patch: Partial<Endpoint>): void {
+    const s = this.endpoints.get(key(tier, url));
+    if (!s) return;
+    const next: Endpoint = { tier, url, up: patch.up ?? s.endpoint.up };
+    const lastOkAt = patch.lastOkAt ?? s.endpoint.lastOkAt;
+    if (lastOkAt !== undefined) next.lastOkAt = lastOkAt;
+    if (patch.up && patch.latencyMs !== undefined) next.latencyMs = patch.latencyMs;
+    if (!next.up) next.error = patch.error ?? s.endpoint.error ?? 'down';
+    const before = s.endpoint;
+    s.endpoint = next;
+    // lastOkAt and latency move on every poll: only a change of health is worth a push
+    if (before.up !== next.up || before.error !== next.error) this.dirty.add('endpoints');
+  }
+
+  private dataOf<T>(tier: TierName): { url: string; data: T }[] {
+    const out: { url: string; data: T }[] = [];
+    for (const s of this.endpoints.values())
+      if (s.endpoint.tier === tier && s.data !== null) out.push({ url: s.endpoint.url, data: s.data as T });
+    return out;
+  }
+
+  private firstScheduler(): SchedulerData | undefined {
+    return this.dataOf<SchedulerData>('scheduler')[0]?.data;
+  }
+
+  private schedulerRows(): SchedulerRow[] {
+    const polled = this.firstScheduler()?.schedulers ?? [];
+    const byId = new Map<string, SchedulerRow>();
+    for (const r of this.records.schedulers.values())
+      byId.set(r.id, { id: r.id, address: r.address, region: r.region, live: true });
+    for (const p of polled) {
+      const row: SchedulerRow = { id: p.id, address: p.address, region: p.region, live: true };
+      if (p.lastShare) row.lastShare = p.lastShare;
+      byId.set(p.id, row);
+    }
+    return [...byId.values()].sort(byIdOrder);
+  }
+
+  private serverRows(): ServerRow[] {
+    const polled = new Map((this.firstScheduler()?.servers ?? []).map((s) => [s.id, s]));
+    const rows = new Map<string, ServerRow>();
+    for (const r of this.records.servers.values()) {
+      const p = polled.get(r.id);
+      rows.set(r.id, {
+        id: r.id,
+        address: r.address,
+        region: r.region,
+        state: r.state,
+        load: r.load,
+        capacity: r.capacity,
+        reserved: p?.reserved ?? 0,
+        conferences: p?.conferences ?? 0,
+        health: p?.markedDown
+          ? 'marked-down'
+          : r.state === 'draining'
+            ? 'draining'
+            : r.state === 'down'
+              ? 'marked-down'
+              : 'up',
+      });
+    }
+    for (const p of polled.values()) {
+      if (rows.has(p.id)) continue;
+      // known to the schedulers only: without a registry feed it is live when the scheduler says so
+      const live = p.live && this.records.servers.size === 0;
+      rows.set(p.id, {
+        id: p.id,
+        address: p.address,
+        region: p.region,
+        state: p.state,
+        load: p.load,
+        capacity: p.capacity,
+        reserved: p.reserved,
+        conferences: p.conferences,
+        health: p.markedDown ? 'marked-down' : !live ? 'expired' : p.state === 'draining' ? 'draining' : 'up',
+      });
+    }
+    return [...rows.values()].sort(byIdOrder);
+  }
+
+  private conferenceRows(): ConferenceRow[] {
+    const rows = new Map<string, ConferenceRow>();
+    for (const c of this.firstScheduler()?.conferences ?? []) {
+      rows.set(c.id, {
+        id: c.id,
+        state: c.state,
+        region: c.region,
+        participants: c.expectedParticipants,
+        serverId: c.assignment?.serverId ?? null,
+        epoch: c.assignment?.epoch ?? null,
+        moves: c.assignment?.moves ?? 0,
+        history: this.history.get(c.id) ?? [],
+      });
+    }
+    // the feed is newer than a poll for placed conferences
+    for (const r of this.records.assignments.values()) {
+      const epoch = Number(r.meta['epoch'] ?? NaN);
+      rows.set(r.id, {
+        id: r.id,
+        state: 'placed',
+        region: r.region,
+        participants: r.load,
+        serverId: r.meta['serverId'] ?? null,
+        epoch: Number.isFinite(epoch) ? epoch : null,
+        moves: Number(r.meta['moves'] ?? 0) || 0,
+        history: [...(this.history.get(r.id) ?? [])],
+      });
+    }
+    return [...rows.values()].sort(byIdOrder);
+  }
+
+  private hostRows(): PopHostRow[] {
+    const rows = new Map<string, PopHostRow>();
+    for (const { url, data } of this.dataOf<PopRouterData>('pop-router')) {
+      for (const h of data.hosts) {
+        const prev = rows.get(h.id);
+        // the view with the higher incarnation is the newer one; a host's own view of itself wins a tie
+        if (prev && prev.incarnation > h.incarnation) continue;
+        if (prev && prev.incarnation === h.incarnation && h.id !== data.self) continue;
+        rows.set(h.id, { ...h, router: h.id === data.self ? url : (prev?.router ?? null) });
+      }
+      const self = rows.get(data.self);
+      if (self) self.router = url;
+    }
+    return [...rows.values()].sort(byIdOrder);
+  }
+
+  private sessionRows(): SessionRow[] {
+    const out: SessionRow[] = [];
+    for (const { data } of this.dataOf<PopRouterData>('pop-router'))
+      for (const s of data.sessions) out.push(s);
+    return out.sort(byIdOrder);
+  }
+
+  private workerRows(): WorkerRow[] {
+    const out: WorkerRow[] = [];
+    for (const { url, data } of this.dataOf<DispatcherData>('dispatcher'))
+      for (const w of data.workers)
+        out.push({
+          dispatcher: url,
+          id: w.id,
+          pid: w.pid,
+          status: w.status,
+          load: w.load,
+          dialogs: w.state?.dialogs ?? 0,
+          conferences: (w.state?.conferences ?? []).map((c) => c.id),
+        });
+    return out;
+  }
+
+  private queueRows(): ServiceQueue[] {
+    const out: ServiceQueue[] = [];
+    for (const { url, data } of this.dataOf<BalancerData>('balancer'))
+      for (const s of data.services)
+        out.push({ balancer: url, service: s.service, containers: s.containers });
+    return out;
+  }
+}
+
+const SECTION_OF: Record<TierName, Section> = {
+  registry: 'endpoints',
+  scheduler: 'schedulers',
+  dispatcher: 'workers',
+  'pop-router': 'hosts',
+  balancer: 'queues',
+};
+
+function key(tier: TierName, url: string): string {
+  return `${tier} ${url}`;
+}
+
+function byIdOrder(a: { id: string }, b: { id: string }): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+function round2(n: number): number {
+  return Math.round(n * 100) / 100;
+}
