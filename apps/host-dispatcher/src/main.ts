@@ -77,6 +77,12 @@ export const CLI: CliSpec = {
       doc: 'how long dialogs may finish on drain',
       defaultText: String(d.drainTimeoutMs),
     },
+    'worker-start-timeout-ms': {
+      type: 'string',
+      env: 'SIPDISP_WORKER_START_TIMEOUT_MS',
+      doc: 'a worker must report ready within this (a loaded machine needs more)',
+      defaultText: String(d.workerStartTimeoutMs),
+    },
     't1-ms': { type: 'string', doc: 'SIP T1 in the workers', defaultText: String(d.t1Ms) },
     'answer-delay-ms': {
       type: 'string',

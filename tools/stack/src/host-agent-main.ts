@@ -40,6 +40,18 @@ const HostAgentSettings = defineSettings({
     dispatcherToken: setting(Type.String(), '', "the dispatcher's control token", 'SIPDISP_CONTROL_TOKEN', {
       secret: true,
     }),
+    routerUrl: setting(
+      Type.String({ pattern: '^(https?://.+)?$' }),
+      '',
+      "the local pop-router's control API; empty: conferences are not claimed here",
+      'HOST_ROUTER_URL',
+    ),
+    routerToken: setting(Type.String(), '', "the pop-router's control token", 'POPR_TOKEN', { secret: true }),
+    assignmentService: setting(
+      Type.String({ minLength: 1 }),
+      'conference',
+      'registry service of assignments',
+    ),
     loadEveryMs: setting(Type.Integer({ minimum: 50 }), 1000, 'how often the load is read, ms'),
     ttlMs: setting(Type.Integer({ minimum: 100 }), 3000, 'registry lease TTL, ms'),
     heartbeatMs: setting(Type.Integer({ minimum: 10 }), 1000, 'lease heartbeat, ms'),
@@ -70,6 +82,9 @@ async function main(): Promise<void> {
       dispatcherUrl: cfg.dispatcherUrl,
       dispatcherToken: cfg.dispatcherToken,
       loadEveryMs: cfg.loadEveryMs,
+      routerUrl: cfg.routerUrl,
+      routerToken: cfg.routerToken,
+      assignmentService: cfg.assignmentService,
       agent: { ttlMs: cfg.ttlMs, heartbeatMs: cfg.heartbeatMs },
     },
   );

@@ -77,9 +77,69 @@ export async function* runSmoke(cfg: StackConfig): AsyncGenerator<string> {
     return;
   }
   const routers = 'file' in binOf(cfg.root, 'apps/pop-router');
+  if (routers) {
+    const claim = await waitClaimed(owner.router, id, placed.epoch);
+    yield `pop-router of ${owner.id} holds ${id}: owner ${claim.owner}, epoch ${claim.epoch}`;
+  }
+  const mixers = mixerUrls(cfg);
+  const before = await mixerTotals(mixers);
   const entry = routers ? (hosts.find((h) => h !== owner) ?? owner) : owner;
   sippCalls({ target: entry.sip, local: entry.address, conf: id, calls: 4 });
   yield `4 SIPp calls (with RTP) to conference ${id} through ${entry.sip}${
     entry === owner ? ' (the owner itself: no pop-router on this branch)' : ` (not the owner ${owner.id})`
   }: all succeeded`;
+  if (mixers.length) {
+    const after = await mixerTotals(mixers);
+    const received = after.received - before.received;
+    const relayed = after.relayed - before.relayed;
+    if (received <= 0) throw new Error(`the mixers received no RTP (stats ${JSON.stringify(after)})`);
+    yield `mixers received ${received} RTP packets and relayed ${relayed}`;
+  }
+}
+
+/** Mixer control URLs when the stack runs them. */
+export function mixerUrls(cfg: StackConfig): string[] {
+  const t = cfg.topology;
+  if (!('file' in binOf(cfg.root, 'apps/mixer')) || !('file' in binOf(cfg.root, 'apps/container-balancer')))
+    return [];
+  return Array.from(
+    { length: t.balancer.mixers },
+    (_, i) => `http://${t.host}:${t.balancer.mixerBasePort + i}`,
+  );
+}
+
+/** Sum of the mixers' RTP counters (`GET /v1/stats`); a mixer that does not answer counts 0. */
+export async function mixerTotals(urls: string[]): Promise<{ received: number; relayed: number }> {
+  let received = 0;
+  let relayed = 0;
+  for (const u of urls) {
+    const s = (await fetch(`${u}/v1/stats`, { signal: AbortSignal.timeout(2000) })
+      .then((r) => r.json())
+      .catch(() => ({}))) as { received?: number; relayed?: number };
+    received += s.received ?? 0;
+    relayed += s.relayed ?? 0;
+  }
+  return { received, relayed };
+}
+
+/** Waits (bounded) until the owner's pop-router reports the conference claimed with at least `epoch`. */
+export async function waitClaimed(
+  routerUrl: string,
+  id: string,
+  epoch: number,
+): Promise<{ owner: string; epoch: number }> {
+  const deadline = Date.now() + 15_000;
+  let last = '';
+  for (;;) {
+    const r = await fetch(`${routerUrl}/v1/sessions/${id}`, { signal: AbortSignal.timeout(2000) }).catch(
+      () => undefined,
+    );
+    if (r?.ok) {
+      const s = (await r.json()) as { owner: string; epoch: number };
+      if (s.epoch >= epoch) return s;
+      last = JSON.stringify(s);
+    } else last = `status ${r?.status}`;
+    if (Date.now() > deadline) throw new Error(`${id} not claimed with epoch ${epoch} within 15 s: ${last}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
 }

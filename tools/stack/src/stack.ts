@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { ComponentSpec } from './supervisor.js';
 import { popHosts, type Topology } from './topology.js';
@@ -58,6 +59,7 @@ export function binOf(root: string, project: string, name?: string): { file: str
 
 async function redisReady(host: string, port: number): Promise<boolean> {
   const r = new Redis({ host, port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  r.on('error', () => undefined); // not up yet: connect() rejects, and we poll again
   try {
     await r.connect();
     return (await r.ping()) === 'PONG';
@@ -168,8 +170,19 @@ export function stackComponents(cfg: StackConfig): StackPlan {
 
   const balancer = balancerUrl(t);
   const balancerBuilt = 'file' in binOf(cfg.root, 'apps/container-balancer');
-  for (const h of popHosts(t)) {
+  const routersBuilt = 'file' in binOf(cfg.root, 'apps/pop-router');
+  const keyringFile = path.join(cfg.dir, 'pop-keyring.json');
+  // the POP's gossip and tunnel keyring: a fresh secret per stack run, readable by its owner only
+  fs.writeFileSync(
+    keyringFile,
+    JSON.stringify({ primary: 1, keys: [{ id: 1, secret: randomBytes(32).toString('base64url') }] }),
+    { mode: 0o600 },
+  );
+  const hosts = popHosts(t);
+  for (const h of hosts) {
     const n = h.id.slice(h.id.lastIndexOf('host') + 4);
+    const runtimeDir = path.join(cfg.dir, h.id);
+    fs.mkdirSync(runtimeDir, { recursive: true });
     app(`dispatcher-${n}`, 'apps/host-dispatcher', {
       args: [
         '--listen',
@@ -182,6 +195,10 @@ export function stackComponents(cfg: StackConfig): StackPlan {
         String(t.pop.controlPort),
         '--drain-timeout-ms',
         '3000', // Ctrl-C stops the whole stack within 10 s
+        '--runtime-dir',
+        runtimeDir, // its pop-router connects to <runtime-dir>/workers.seqpacket
+        '--worker-start-timeout-ms',
+        '60000', // a shared machine under load starts a worker slowly
       ],
       // secrets by env, not on the command line where ps would show them; workers inherit the media settings
       env: {
@@ -196,18 +213,22 @@ export function stackComponents(cfg: StackConfig): StackPlan {
     });
     app(`pop-router-${n}`, 'apps/pop-router', {
       args: [
-        '--id',
-        h.id,
-        '--host',
-        h.address,
-        '--port',
-        String(t.pop.routerPort),
-        '--registry-url',
-        redis,
-        '--server-id',
-        h.id,
+        ...['--id', h.id, '--address', h.address, '--gossip-port', String(t.pop.gossipPort)],
+        // loopback has no multicast between addresses: unicast fan-out, every other host a seed
+        '--gossip-transport',
+        'unicast',
+        ...hosts.filter((o) => o !== h).flatMap((o) => ['--seeds', `${o.address}:${t.pop.gossipPort}`]),
+        ...[
+          '--keyring-file',
+          keyringFile,
+          '--encapsulation',
+          'udp',
+          '--tunnel-port',
+          String(t.pop.tunnelPort),
+        ],
+        ...['--dispatcher-socket', path.join(runtimeDir, 'workers.seqpacket')],
+        ...['--host', h.address, '--port', String(t.pop.routerPort), '--token-file', tokenFile],
       ],
-      env: { POP_ROUTER_TOKEN: cfg.token },
       ready: () => httpOk(`${h.router}/healthz`),
       phase: 2,
       describe: [`control ${h.router}`],
@@ -227,8 +248,9 @@ export function stackComponents(cfg: StackConfig): StackPlan {
         String(t.pop.capacity),
         '--dispatcher-url',
         h.control,
+        ...(routersBuilt ? ['--router-url', h.router] : []),
       ],
-      env: { SIPDISP_CONTROL_TOKEN: cfg.token },
+      env: { SIPDISP_CONTROL_TOKEN: cfg.token, POPR_TOKEN: cfg.token },
       readyLine: /"msg":"registered"/,
       phase: 2, // after its dispatcher: the schedulers may place conferences on it at once
       describe: [`conference server ${h.id} at ${h.sip}`],
@@ -237,7 +259,11 @@ export function stackComponents(cfg: StackConfig): StackPlan {
 
   if (t.balancer.mixers > 0) {
     app('balancer', 'apps/container-balancer', {
-      args: ['--host', t.host, '--port', String(t.balancer.port), '--token-file', tokenFile],
+      args: [
+        ...['--host', t.host, '--port', String(t.balancer.port)],
+        ...['--register-host', t.host, '--register-port', String(t.balancer.registerPort)],
+        ...['--registration-token-file', tokenFile, '--api-token-file', tokenFile],
+      ],
       ready: () => httpOk(`${balancer}/healthz`),
       phase: 1,
       describe: [`${balancer}/v1/services`],
@@ -245,7 +271,11 @@ export function stackComponents(cfg: StackConfig): StackPlan {
     for (let i = 0; i < t.balancer.mixers; i++) {
       const port = t.balancer.mixerBasePort + i;
       app(`mixer-${i + 1}`, 'apps/mixer', {
-        args: ['--host', t.host, '--port', String(port), '--balancer-url', balancer],
+        args: [
+          ...['--id', `mixer-${i + 1}`, '--mode', 'direct', '--host', t.host, '--port', String(port)],
+          ...['--balancer', `${t.host}:${t.balancer.registerPort}`, '--registration-token-file', tokenFile],
+          ...['--rtp-host', t.host],
+        ],
         ready: () => httpOk(`http://${t.host}:${port}/healthz`),
         phase: 2, // mixers dial in to the balancer
         describe: [`http://${t.host}:${port}/v1/stats`],

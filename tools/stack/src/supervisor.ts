@@ -182,6 +182,8 @@ export class Supervisor {
     code: number | null,
     signal: NodeJS.Signals | null,
   ): void {
+    // what it forked dies with it (a dispatcher's workers hold its bound sockets: a restart could not bind)
+    signalGroup(child, 'SIGKILL');
     const r = this.running.get(name);
     if (!r || r.child !== child || r.stopping || this.closed) return;
     const now = this.clock.now();
@@ -203,6 +205,29 @@ export class Supervisor {
       r.child = this.launch(r.spec);
       this.emit({ type: 'restarted', name, pid: r.child.pid });
     }, this.init.restartDelayMs);
+  }
+
+  /**
+   * Sends `signal` to a component's process group (failure tests: `kill -9` of one host's processes). With
+   * `restart: false` it stays down (as a machine that is gone) until {@link Supervisor.revive}.
+   */
+  kill(name: string, signal: NodeJS.Signals, opts: { restart: boolean }): number | undefined {
+    const r = this.running.get(name);
+    if (!r) throw new StackError('STACK_ERR_START', `no component ${name}`);
+    if (!opts.restart) r.stopping = true;
+    signalGroup(r.child, signal);
+    return r.child.pid;
+  }
+
+  /** Starts again a component that {@link Supervisor.kill} left down, and waits until it is ready. */
+  async revive(name: string): Promise<void> {
+    const r = this.running.get(name);
+    if (!r) throw new StackError('STACK_ERR_START', `no component ${name}`);
+    r.stopping = false;
+    r.leftDown = false;
+    r.child = this.launch(r.spec);
+    this.emit({ type: 'restarted', name, pid: r.child.pid });
+    await this.waitReady(r);
   }
 
   /**

@@ -52,6 +52,7 @@ export const TopologySchema = Type.Object(
         controlPort: port(8160, "every host's dispatcher control API port on its own address"),
         routerPort: port(8170, "every host's pop-router control API port on its own address"),
         gossipPort: port(7946, "every host's pop-router gossip port on its own address"),
+        tunnelPort: port(4790, "every host's pop-router udp tunnel port on its own address"),
         workers: Type.Integer({ minimum: 1, maximum: 16, default: 2, description: 'SIP workers per host' }),
         capacity: Type.Integer({
           minimum: 1,
@@ -64,6 +65,7 @@ export const TopologySchema = Type.Object(
     balancer: Type.Object(
       {
         port: port(8180, 'container balancer API port'),
+        registerPort: port(8181, 'container balancer registration port (mixers dial in)'),
         mixers: Type.Integer({ minimum: 0, maximum: 16, default: 3, description: 'mixer containers' }),
         mixerBasePort: port(8190, 'control port of the first mixer; the others follow'),
       },

@@ -9,7 +9,14 @@
  * no knowledge of them; `--balancer-url` etc. on the dispatcher's command line set the same variables.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { defineSettings, setting } from '@switchyard/core';
+import {
+  RateLimitedLog,
+  defineSettings,
+  setting,
+  systemClock,
+  type Clock,
+  type Logger,
+} from '@switchyard/core';
 import { DispatcherError } from '../errors.js';
 
 export const MediaSettings = defineSettings({
@@ -33,8 +40,8 @@ export const MediaSettings = defineSettings({
     ),
     mediaTimeoutMs: setting(
       Type.Integer({ minimum: 10, maximum: 30_000 }),
-      2000,
-      'one allocation request timeout, ms (below SIP Timer B: the caller is still waiting)',
+      5000,
+      'one allocation request timeout, ms (well below SIP Timer B, 32 s: the caller retransmits and gets 100)',
       'SIPDISP_MEDIA_TIMEOUT_MS',
     ),
   }),
@@ -68,11 +75,16 @@ export class BalancerMediaSource implements MediaSource {
   private readonly cache = new Map<string, MediaAddress>();
   private readonly pending = new Map<string, Promise<MediaAddress>>();
   readonly counters = { allocations: 0, failures: 0, cacheHits: 0 };
+  private readonly log: RateLimitedLog | undefined;
 
   constructor(
-    private readonly components: { fetch?: typeof fetch },
+    private readonly components: { fetch?: typeof fetch; logger?: Logger; clock?: Clock },
     private readonly config: Readonly<MediaConfig>,
-  ) {}
+  ) {
+    const { logger } = components;
+    // failures are logged at a bounded rate: a balancer outage must not flood the log
+    if (logger) this.log = new RateLimitedLog(logger, components.clock ?? systemClock, 5, 1000);
+  }
 
   cached(conferenceId: string): MediaAddress | undefined {
     const a = this.cache.get(conferenceId);
@@ -85,7 +97,12 @@ export class BalancerMediaSource implements MediaSource {
     if (hit) return Promise.resolve(hit);
     let p = this.pending.get(conferenceId);
     if (!p) {
-      p = this.request(conferenceId).finally(() => this.pending.delete(conferenceId));
+      p = this.request(conferenceId)
+        .catch((err: unknown) => {
+          this.log?.warn({ err, conference: conferenceId }, 'media allocation failed');
+          throw err;
+        })
+        .finally(() => this.pending.delete(conferenceId));
       this.pending.set(conferenceId, p);
     }
     return p;
@@ -148,10 +165,13 @@ export class BalancerMediaSource implements MediaSource {
 }
 
 /** The worker's media source from its environment, or undefined when no balancer is configured. */
-export function mediaSourceFromEnv(env: NodeJS.ProcessEnv): BalancerMediaSource | undefined {
+export function mediaSourceFromEnv(
+  env: NodeJS.ProcessEnv,
+  components: { logger?: Logger; clock?: Clock } = {},
+): BalancerMediaSource | undefined {
   const r = MediaSettings.load([], env);
   if (r.help || !r.config.balancerUrl) return undefined;
-  return new BalancerMediaSource({}, r.config);
+  return new BalancerMediaSource(components, r.config);
 }
 
 /**

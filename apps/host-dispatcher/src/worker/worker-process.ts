@@ -76,7 +76,8 @@ export class WorkerProcess {
             clock: this.clock,
             send: (bytes, to) => this.transmit(bytes, to),
             localAddress: (i) => m.locals[i] ?? m.locals[0]!,
-            media: mediaSourceFromEnv(process.env), // C7: inherited SIPDISP_BALANCER_URL etc.
+            // C7: inherited SIPDISP_BALANCER_URL etc.
+            media: mediaSourceFromEnv(process.env, { logger: this.logger, clock: this.clock }),
             events: {
               dialogOpened: (d) => this.send({ t: 'open', callId: d.callId, conf: d.conferenceId }),
               dialogClosed: (d) => this.send({ t: 'close', callId: d.callId, conf: d.conferenceId }),
