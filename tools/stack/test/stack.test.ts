@@ -197,3 +197,11 @@ describe('switchyard-stack', () => {
     }
   });
 });
+
+describe('errors', () => {
+  it('documents every error code in the README', async () => {
+    const { undocumentedCodes } = await import('@switchyard/testing');
+    const { StackErrors } = await import('../src/index.js');
+    expect(undocumentedCodes(StackErrors, path.join(here, '../README.md'))).toEqual([]);
+  });
+});
