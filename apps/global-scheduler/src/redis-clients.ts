@@ -28,6 +28,9 @@ export function createRedisClient(
   if (config.clusterNodes.length) {
     c = new Cluster([...config.clusterNodes], {
       clusterRetryStrategy: retryStrategy,
+      // ioredis refreshes its slot map on MOVED/ASK only; after a master dies and its replica is promoted nothing
+      // is redirected (the old connection is simply closed), so the map is refreshed every second
+      slotsRefreshInterval: 1000,
       ...(extra.enableOfflineQueue === undefined ? {} : { enableOfflineQueue: extra.enableOfflineQueue }),
       redisOptions:
         extra.maxRetriesPerRequest === undefined ? {} : { maxRetriesPerRequest: extra.maxRetriesPerRequest },

@@ -19,7 +19,7 @@ import { httpProbe } from './keepalive/http-probe.js';
 import { probeTargetOf, type Probe } from './keepalive/probe.js';
 import { SipOptionsProbe } from './keepalive/sip-options-probe.js';
 import { SchedulerMetrics } from './metrics.js';
-import { Lease, type RegistryStore, type ServiceRecord } from '@switchyard/registry';
+import { Lease, type RecordInput, type RegistryStore, type ServiceRecord } from '@switchyard/registry';
 import { chooseOwner } from './rendezvous.js';
 import { RoundMachine, type RoundAction, type RoundEvent } from './round/round-machine.js';
 import { ServerView } from './servers/server-view.js';
@@ -348,36 +348,53 @@ export class Scheduler implements Startable {
     return all;
   }
 
-  /** Puts each new assignment on the registry feed, where the conference server (and anyone else) sees it. */
+  /**
+   * Puts each new assignment on the registry feed, where the conference server (and anyone else) sees it: one
+   * `putMany` for the batch (one Redis script), or one put each where the registry has no putMany.
+   */
   private async publish(batch: ConferenceRequest[], outcomes: PlaceOutcome[]): Promise<void> {
     const service = this.settings.assignmentService;
     if (!service) return;
     const now = this.components.clock.now();
-    await Promise.all(
-      outcomes.map(async (o, i) => {
-        if (!o.ok) return;
-        const c = batch[i]!;
-        try {
-          await this.components.registry.put({
-            id: c.id,
-            service,
-            address: o.assignment.address,
-            region: c.region,
-            load: c.expectedParticipants,
-            // the registry caps a TTL at a day; longer conferences are re-published when they move
-            ttlMs: Math.min(86_400_000, Math.max(1000, o.assignment.expiresAt - now)),
-            meta: {
-              serverId: o.assignment.serverId,
-              epoch: String(o.assignment.epoch),
-              moves: String(o.assignment.moves),
-            },
-          });
-        } catch (err) {
-          // the schedule table is the truth; the feed entry is a notification and is rewritten on the next move
-          this.warn.warn({ err, conference: c.id }, 'could not publish assignment');
-        }
-      }),
-    );
+    const records: RecordInput[] = [];
+    for (let i = 0; i < outcomes.length; i++) {
+      const o = outcomes[i]!;
+      if (!o.ok) continue;
+      const c = batch[i]!;
+      records.push({
+        id: c.id,
+        service,
+        address: o.assignment.address,
+        region: c.region,
+        load: c.expectedParticipants,
+        // the registry caps a TTL at a day; longer conferences are re-published when they move
+        ttlMs: Math.min(86_400_000, Math.max(1000, o.assignment.expiresAt - now)),
+        meta: {
+          serverId: o.assignment.serverId,
+          epoch: String(o.assignment.epoch),
+          moves: String(o.assignment.moves),
+        },
+      });
+    }
+    if (records.length === 0) return;
+    const { registry } = this.components;
+    // the schedule table is the truth; the feed entry is a notification and is rewritten on the next move
+    if (registry.putMany)
+      await registry
+        .putMany(records)
+        .catch((err: unknown) =>
+          this.warn.warn({ err, count: records.length }, 'could not publish assignments'),
+        );
+    else
+      await Promise.all(
+        records.map((r) =>
+          registry
+            .put(r)
+            .catch((err: unknown) =>
+              this.warn.warn({ err, conference: r.id }, 'could not publish assignment'),
+            ),
+        ),
+      );
   }
 
   private async sweep(): Promise<void> {

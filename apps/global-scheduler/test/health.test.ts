@@ -9,6 +9,7 @@ import { MemoryRegistryStore } from '@switchyard/registry';
 import { startRedis, waitFor, type TestRedis } from '@switchyard/testing';
 import { buildApi } from '../src/api/api.js';
 import { Scheduler } from '../src/scheduler.js';
+import { conference } from './requests.js';
 import { SchedulerTestProfile } from '../src/settings.js';
 import { MemoryScheduleStore } from '../src/store/memory-schedule-store.js';
 import { RedisScheduleStore } from '../src/store/redis-schedule-store.js';
@@ -94,14 +95,7 @@ describe('dead servers', () => {
       meta: { probe: 'sip' },
     });
     await flushEventLoop();
-    await store.create({
-      id: 'c1',
-      region: 'eu',
-      expectedParticipants: 1,
-      startAt: clock.now(),
-      durationS: 3600,
-      createdAt: clock.now(),
-    });
+    await store.create(conference('c1', clock.now()));
     await clock.advanceAsync(SchedulerTestProfile.roundIntervalMs);
     await scheduler.runRound();
     expect(await store.conferencesOn('gone')).toEqual(['c1']);

@@ -13,6 +13,7 @@ import { MemoryRegistryStore } from '@switchyard/registry';
 import { ServerAgent, ServerAgentTestProfile } from '@switchyard/server-agent';
 import { freeTcpUdpPort, spawnProcess, waitFor, type Spawned } from '@switchyard/testing';
 import { Scheduler } from '../src/scheduler.js';
+import { conference } from './requests.js';
 import { SchedulerTestProfile } from '../src/settings.js';
 import { SipOptionsProbe } from '../src/keepalive/sip-options-probe.js';
 import { MemoryScheduleStore } from '../src/store/memory-schedule-store.js';
@@ -92,15 +93,7 @@ describe('SIP OPTIONS keep-alive', () => {
     const other = new ServerAgent({ store: registry, clock }, ServerAgentTestProfile);
     await other.start({ id: 'http-srv', address: '127.0.0.1:9', region: 'eu', capacity: 10, probePort: 0 });
     await flushEventLoop();
-    for (let i = 0; i < 6; i++)
-      await store.create({
-        id: `c${i}`,
-        region: 'eu',
-        expectedParticipants: 1,
-        startAt: clock.now(),
-        durationS: 3600,
-        createdAt: clock.now(),
-      });
+    for (let i = 0; i < 6; i++) await store.create(conference(`c${i}`, clock.now()));
     await clock.advanceAsync(SchedulerTestProfile.roundIntervalMs);
     await scheduler.runRound();
     const onSip = await store.conferencesOn('sip-srv');

@@ -8,7 +8,7 @@ import { SchedulerProcessSettings } from '../src/settings.js';
 const MAIN = path.resolve(import.meta.dirname, '../dist/main.js');
 
 describe('global-scheduler main', () => {
-  it('--help lists every setting with its real default and env name', async () => {
+  it('--help lists every setting with its real default and env name', { timeout: 90_000 }, async () => {
     const p = spawnProcess(process.execPath, [MAIN, '--help']);
     expect((await p.exited).code).toBe(0);
     const lines = p.output().split('\n');
@@ -53,14 +53,14 @@ describe('global-scheduler main', () => {
       '--misses',
       '0',
     ]);
+    const q = spawnProcess(process.execPath, [MAIN, '--store', 'memory']);
     expect((await p.exited).code).toBe(1);
     expect(p.output()).toMatch(/misses/);
-    const q = spawnProcess(process.execPath, [MAIN, '--store', 'memory']);
     expect((await q.exited).code).toBe(1);
     expect(q.output()).toMatch(/token/);
-  });
+  }, 90_000); // two node processes starting on a shared, loaded machine
 
-  it('--store memory serves the API without Redis and stops on SIGTERM', async () => {
+  it('--store memory serves the API without Redis and stops on SIGTERM', { timeout: 90_000 }, async () => {
     const p = spawnProcess(
       process.execPath,
       [MAIN, '--store', 'memory', '--port', '0', '--token', 'memory-token-1'],

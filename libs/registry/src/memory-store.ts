@@ -117,6 +117,24 @@ export class MemoryRegistryStore implements RegistryStore {
     }
   }
 
+  async putMany(inputs: readonly RecordInput[]): Promise<ServiceRecord[]> {
+    try {
+      // validate all first: a bad record writes nothing
+      const items = inputs.map((i) => normalizeInput(i, this.limits));
+      if (items.some((x) => x.body.service !== items[0]!.body.service))
+        throw new RegistryError('REG_ERR_INVALID_RECORD', 'invalid record: service differs within putMany', {
+          details: { field: 'service' },
+        });
+      return items.map(({ body, ttlMs }) => {
+        const s = this.state(body.service);
+        const cur = this.live(s, body.id);
+        return this.write(s, body, this.clock.now() + ttlMs, cur ? 'updated' : 'added');
+      });
+    } catch (err) {
+      return this.errors.rethrow(err);
+    }
+  }
+
   async update(
     service: string,
     id: string,

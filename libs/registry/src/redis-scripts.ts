@@ -67,6 +67,28 @@ touch()
 return {'OK', r, expat}
 `;
 
+/**
+ * Many puts of one service in one call (no compare-and-set). ARGV 5 n, then per record (id, body, expiresAt) →
+ * {revision1, expiresAt1, …}. Each record is published like a put.
+ */
+export const WRITE_MANY = `${PRELUDE}
+local n = tonumber(ARGV[5])
+local out = {}
+for i = 0, n - 1 do
+  local id, body, expat = ARGV[6 + i * 3], ARGV[7 + i * 3], ARGV[8 + i * 3]
+  local t = 'added'
+  if live(id) then t = 'updated' end
+  local r = emit(t, id, body, nil, expat)
+  redis.call('HSET', rec, id, body)
+  redis.call('HSET', rv, id, r)
+  redis.call('ZADD', exp, expat, id)
+  out[#out + 1] = r
+  out[#out + 1] = expat
+end
+touch()
+return out
+`;
+
 /** ARGV 5 id, 6 expiresAt → {status, revision, body}. */
 export const RENEW = `${PRELUDE}
 local id, expat = ARGV[5], ARGV[6]

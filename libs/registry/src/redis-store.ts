@@ -21,7 +21,7 @@ import {
 } from '@switchyard/core';
 import { ErrorCounter, RegistryError } from './errors.js';
 import { FeedQueue } from './feed.js';
-import { READ, REMOVE, RENEW, SWEEP, WRITE } from './redis-scripts.js';
+import { READ, REMOVE, RENEW, SWEEP, WRITE, WRITE_MANY } from './redis-scripts.js';
 import type {
   ChangeEvent,
   RecordInput,
@@ -125,6 +125,7 @@ interface Script {
 const script = (src: string): Script => ({ src, sha: createHash('sha1').update(src).digest('hex') });
 const SCRIPTS = {
   write: script(WRITE),
+  writeMany: script(WRITE_MANY),
   renew: script(RENEW),
   remove: script(REMOVE),
   sweep: script(SWEEP),
@@ -234,6 +235,38 @@ export class RedisRegistryStore implements RegistryStore {
         this.write(body, this.clock.now() + ttlMs, expect ?? -1, 'put'),
       ]);
       return record;
+    } catch (err) {
+      return this.errors.rethrow(err);
+    }
+  }
+
+  async putMany(inputs: readonly RecordInput[]): Promise<ServiceRecord[]> {
+    try {
+      if (inputs.length === 0) return [];
+      const now = this.clock.now();
+      const items = inputs.map((i) => normalizeInput(i, this.limits));
+      const service = items[0]!.body.service;
+      const args: string[] = [String(items.length)];
+      for (const { body, ttlMs } of items) {
+        if (body.service !== service)
+          throw new RegistryError(
+            'REG_ERR_INVALID_RECORD',
+            'invalid record: service differs within putMany',
+            {
+              details: { field: 'service' },
+            },
+          );
+        args.push(body.id, JSON.stringify(body), String(now + ttlMs));
+      }
+      const [, res] = await Promise.all([
+        this.remember(service),
+        this.eval(SCRIPTS.writeMany, service, args) as Promise<Array<number | string>>,
+      ]);
+      return items.map(({ body }, i) => ({
+        ...body,
+        revision: Number(res[i * 2]),
+        expiresAt: Number(res[i * 2 + 1]),
+      }));
     } catch (err) {
       return this.errors.rethrow(err);
     }
@@ -429,7 +462,7 @@ export class RedisRegistryStore implements RegistryStore {
         return await this.redis.evalsha(s.sha, keys.length, ...keys, ...argv);
       } catch (err) {
         // scripts vanish with a restarted server: load again
-        if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err;
+        if (redisReplyCode(err) !== 'NOSCRIPT') throw err;
         return await this.redis.eval(s.src, keys.length, ...keys, ...argv);
       }
     } catch (err) {
@@ -587,26 +620,39 @@ function notFound(service: string, id: string): RegistryError {
   });
 }
 
-/**
- * Where ioredis errors enter the registry, translated by kind, never by message text: a `ReplyError` is Redis
- * refusing a command (REG_ERR_BACKEND) unless its Redis error code says "not now" (a failover or a loading
- * replica); anything else ioredis rejects with (connection closed, offline queue off, retries exhausted, a socket
- * errno) means Redis cannot be reached (REG_ERR_UNAVAILABLE).
- */
-function backend(err: unknown): RegistryError {
-  if (err instanceof RegistryError) return err;
-  const message = `redis: ${err instanceof Error ? err.message : String(err)}`;
-  const isReply = err instanceof Error && err.name === 'ReplyError';
-  const replyCode = isReply ? (err as Error).message.split(' ', 1)[0]! : '';
-  const code = !isReply || TRANSIENT_REPLY_CODES.has(replyCode) ? 'REG_ERR_UNAVAILABLE' : 'REG_ERR_BACKEND';
-  return new RegistryError(code, message, { cause: err });
-}
-
 /** Redis error codes of replies that mean "retry later" (cluster failover, replica loading, read-only replica). */
-const TRANSIENT_REPLY_CODES: ReadonlySet<string> = new Set([
+export const TRANSIENT_REDIS_REPLY_CODES: ReadonlySet<string> = new Set([
   'CLUSTERDOWN',
   'LOADING',
   'MASTERDOWN',
   'READONLY',
   'TRYAGAIN',
+  'BUSY',
 ]);
+
+/**
+ * The Redis error code of an ioredis reply error (`NOSCRIPT No matching script` → `NOSCRIPT`: the first word of a
+ * RESP error is its code), or undefined when `err` is not a reply from Redis.
+ */
+export function redisReplyCode(err: unknown): string | undefined {
+  if (!(err instanceof Error) || err.name !== 'ReplyError') return undefined;
+  return err.message.split(' ', 1)[0];
+}
+
+/**
+ * True when an ioredis error means Redis cannot be reached now: anything but a reply (connection closed, offline
+ * queue off, retries exhausted, a socket errno), or a reply whose code says "retry later".
+ */
+export function isRedisUnavailable(err: unknown): boolean {
+  const code = redisReplyCode(err);
+  return code === undefined || TRANSIENT_REDIS_REPLY_CODES.has(code);
+}
+
+/** Where ioredis errors enter the registry, translated by kind and code, never by message text. */
+function backend(err: unknown): RegistryError {
+  if (err instanceof RegistryError) return err;
+  const message = `redis: ${err instanceof Error ? err.message : String(err)}`;
+  return new RegistryError(isRedisUnavailable(err) ? 'REG_ERR_UNAVAILABLE' : 'REG_ERR_BACKEND', message, {
+    cause: err,
+  });
+}

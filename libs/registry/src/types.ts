@@ -66,6 +66,12 @@ export interface Watch extends AsyncIterable<FeedEvent> {
 export interface RegistryStore extends Startable {
   /** Create or replace; publishes added/updated at once. Throws REG_ERR_INVALID_*, REG_ERR_META_TOO_LARGE, REG_ERR_CONFLICT. */
   put(input: RecordInput, opts?: WriteOptions): Promise<ServiceRecord>;
+  /**
+   * Puts several records of ONE service at once (one round trip and one script on Redis), each published as by
+   * put(); no compare-and-set. Validates every record first: a bad one throws and nothing is written.
+   * Throws REG_ERR_INVALID_* (also when the services differ), REG_ERR_META_TOO_LARGE.
+   */
+  putMany?(inputs: readonly RecordInput[]): Promise<ServiceRecord[]>;
   /** Patch a live record; publishes updated. Throws REG_ERR_NOT_FOUND, REG_ERR_CONFLICT, REG_ERR_INVALID_*. */
   update(
     service: string,

@@ -75,6 +75,31 @@ export function registryCompliance(name: string, makeHarness: () => Promise<Comp
       await h.close();
     });
 
+    it('putMany writes and publishes each record like put; one bad record writes nothing', async () => {
+      await store.put(rec('x'));
+      const w = store.watch(svc, await store.currentRevision(svc));
+      const c = new Collector(w);
+      collectors.push(c);
+      const out = await store.putMany!([rec('x', { load: 2 }), rec('y', { meta: { k: 'v' } })]);
+      expect(out.map((r) => [r.id, r.revision, r.expiresAt])).toEqual([
+        ['x', 2, h.clock.now() + 1000],
+        ['y', 3, h.clock.now() + 1000],
+      ]);
+      expect(await store.get(svc, 'x')).toEqual(out[0]);
+      expect(await store.get(svc, 'y')).toEqual(out[1]);
+      await c.waitFor('updated x', isChange('updated', 'x'));
+      await c.waitFor('added y', isChange('added', 'y'));
+      await expect(store.putMany!([rec('z'), rec('bad', { ttlMs: -1 })])).rejects.toMatchObject({
+        code: 'REG_ERR_INVALID_TTL',
+      });
+      await expect(store.putMany!([rec('z'), { ...rec('w'), service: `${svc}-2` }])).rejects.toMatchObject({
+        code: 'REG_ERR_INVALID_RECORD',
+      });
+      expect(await store.get(svc, 'z')).toBeUndefined();
+      expect(await store.currentRevision(svc)).toBe(3);
+      expect(await store.putMany!([])).toEqual([]);
+    });
+
     it('put fills defaults, get/list return live records, revisions count per service', async () => {
       const a = await store.put(rec('a'));
       expect(a).toMatchObject({

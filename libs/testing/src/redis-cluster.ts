@@ -6,13 +6,14 @@
  * Nodes can be killed (`kill -9`) one by one to test failover.
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { freePort } from './ports.js';
 import { spawnProcess, type Spawned } from './processes.js';
-import { redisServerPath } from './redis.js';
+import { redisServerArgs, redisServerPath } from './redis.js';
 import { waitFor } from './wait.js';
 
 const run = promisify(execFile);
@@ -39,51 +40,25 @@ export async function redisCli(port: number, host: string, ...args: string[]): P
   return stdout;
 }
 
+function canListen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, host, () => s.close(() => resolve(true)));
+  });
+}
+
+/** A port p free on `host` whose cluster bus port p + 10000 is free too. */
 async function freeClusterPort(host: string): Promise<number> {
-  // the cluster bus listens on port + 10000: both must be free
   for (let i = 0; i < 50; i++) {
     const p = await freePort(host);
-    if (p + 10000 > 65535) continue;
-    const bus = await freePort(host).catch(() => 0);
-    if (bus !== p + 10000) {
-      // the kernel handed out another port: check p + 10000 directly by binding it
-      const ok = await new Promise<boolean>((resolve) => {
-        import('node:net').then(
-          ({ default: net }) => {
-            const s = net.createServer();
-            s.once('error', () => resolve(false));
-            s.listen(p + 10000, host, () => s.close(() => resolve(true)));
-          },
-          () => resolve(false),
-        );
-      });
-      if (!ok) continue;
-    }
-    return p;
+    if (p + 10000 <= 65535 && (await canListen(host, p + 10000))) return p;
   }
   throw new Error(`no port pair (p, p + 10000) free on ${host}`);
 }
 
 function launchNode(host: string, port: number, dir: string, extra: string[]): Spawned {
-  return spawnProcess(redisServerPath(), [
-    '--port',
-    String(port),
-    '--bind',
-    host,
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-    '--dir',
-    dir,
-    '--protected-mode',
-    'no',
-    '--daemonize',
-    'no',
-    '--loglevel',
-    'warning',
-    ...extra,
-  ]);
+  return spawnProcess(redisServerPath(), redisServerArgs(host, port, dir, extra));
 }
 
 function node(host: string, port: number, proc: Spawned): RedisNode {

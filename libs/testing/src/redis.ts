@@ -53,6 +53,29 @@ function ping(host: string, port: number): Promise<boolean> {
   });
 }
 
+/** The arguments of a private, non-persistent redis-server in the foreground on `host:port` with its files in `dir`. */
+export function redisServerArgs(host: string, port: number, dir: string, extra: string[] = []): string[] {
+  return [
+    '--port',
+    String(port),
+    '--bind',
+    host,
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+    '--daemonize',
+    'no',
+    '--protected-mode',
+    'no',
+    '--loglevel',
+    'warning',
+    ...extra,
+  ];
+}
+
 export async function startRedis(opts: { host?: string; port?: number } = {}): Promise<TestRedis> {
   const host = opts.host ?? '127.0.0.1';
   const port = opts.port ?? (await freePort(host));
@@ -60,26 +83,7 @@ export async function startRedis(opts: { host?: string; port?: number } = {}): P
   const bin = redisServerPath();
   let proc: Spawned;
   const launch = async () => {
-    proc = spawnProcess(bin, [
-      '--port',
-      String(port),
-      '--bind',
-      host,
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      dir,
-      '--notify-keyspace-events',
-      'Ex',
-      '--daemonize',
-      'no',
-      '--protected-mode',
-      'no',
-      '--loglevel',
-      'warning',
-    ]);
+    proc = spawnProcess(bin, redisServerArgs(host, port, dir, ['--notify-keyspace-events', 'Ex']));
     await waitFor(
       `redis-server on ${host}:${port} (output: ${proc.output().slice(-500)})`,
       () => ping(host, port),
