@@ -97,6 +97,7 @@ describe('registration endpoint', () => {
     expect(replies.filter((r) => r.code === 'BAL_ERR_REGISTRATION_LIMIT')).toHaveLength(16);
     expect(rejected('BAL_ERR_REGISTRATION_LIMIT')).toBe(16);
     expect(b.table.get('keep')).toBeDefined();
+    expect(keep.sock.destroyed).toBe(false);
     // a second later the bucket holds one token again (and 'keep' is well inside its deadline)
     clock.advance(1000);
     expect(b.table.get('keep')).toBeDefined();

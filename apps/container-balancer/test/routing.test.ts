@@ -6,14 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '@switchyard/core';
 import { stopAllSpawned, waitFor } from '@switchyard/testing';
 import type { BalancerApp } from '../src/index.js';
-import {
-  API_TOKEN,
-  json,
-  spawnMixer,
-  startBalancer,
-  waitForQueue,
-  type MixerProcess,
-} from './helpers/start.js';
+import { API_TOKEN, json, spawnMixer, startBalancer, waitForQueue } from './helpers/start.js';
 
 interface Alloc {
   service: string;
@@ -24,7 +17,6 @@ interface Alloc {
 
 describe('balancer with real mixers', () => {
   let b: BalancerApp;
-  let mixers: MixerProcess[];
   const auth = { authorization: `Bearer ${API_TOKEN}` };
   const allocate = (key: string, headers: Record<string, string> = auth) =>
     fetch(`${b.url}/v1/allocations`, {
@@ -35,7 +27,7 @@ describe('balancer with real mixers', () => {
 
   beforeAll(async () => {
     b = await startBalancer(systemClock);
-    mixers = await Promise.all(['m1', 'm2'].map((id) => spawnMixer(b, id)));
+    await Promise.all(['m1', 'm2'].map((id) => spawnMixer(b, id)));
     await waitForQueue(b, ['m1', 'm2']);
   });
   afterAll(async () => {

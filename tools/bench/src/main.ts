@@ -6,6 +6,7 @@
 import { pathToFileURL } from 'node:url';
 import { hasCode } from '@switchyard/core';
 import { affinityMicroMain } from './affinity-micro.js';
+import { balancerBenchMain } from './balancer-bench.js';
 import { dispatcherBenchMain } from './dispatcher-bench.js';
 import { gossipConvergence } from './gossip-convergence.js';
 import { registryBenchMain } from './registry-bench.js';
@@ -30,6 +31,10 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
   registry: {
     summary: 'Redis store ops/s vs raw ioredis, memory store, watcher latency',
     run: registryBenchMain,
+  },
+  balancer: {
+    summary: 'req/s and p99 through the container balancer vs HAProxy leastconn, same 2 backends, wrk',
+    run: balancerBenchMain,
   },
 };
 

@@ -45,14 +45,12 @@ export interface MixerProcess {
   url: string | null;
 }
 
-/** A real mixer process dialing `balancer` (bounded wait for its ready line). */
-export async function spawnMixer(
-  balancer: BalancerApp,
+/** A real mixer process dialing the registration address `register` (bounded wait for its ready line). */
+export async function spawnMixerAt(
+  register: string,
   id: string,
   extra: string[] = [],
-  token = REG_TOKEN,
 ): Promise<MixerProcess> {
-  const reg = balancer.registrationAddress();
   const proc = spawnProcess(
     process.execPath,
     [
@@ -64,14 +62,12 @@ export async function spawnMixer(
       '--rtp-host',
       HOST,
       '--balancer',
-      `${reg.host}:${reg.port}`,
-      '--heartbeat-ms',
-      '50',
+      register,
       '--reconnect-ms',
       '50',
       ...extra,
     ],
-    { env: { ...process.env, LOG_LEVEL: 'warn', MIXER_REGISTRATION_TOKEN: token } },
+    { env: { ...process.env, LOG_LEVEL: 'warn', MIXER_REGISTRATION_TOKEN: REG_TOKEN } },
   );
   const line = await waitFor(
     `mixer ${id} ready line`,
@@ -83,6 +79,12 @@ export async function spawnMixer(
     { timeoutMs: 60_000 }, // a shared, loaded machine can take many seconds to start a Node process
   );
   return { proc, id, url: (JSON.parse(line) as { url: string | null }).url };
+}
+
+/** A real mixer process dialing the in-process `balancer`, heartbeating every 50 ms. */
+export function spawnMixer(balancer: BalancerApp, id: string, extra: string[] = []): Promise<MixerProcess> {
+  const reg = balancer.registrationAddress();
+  return spawnMixerAt(`${reg.host}:${reg.port}`, id, ['--heartbeat-ms', '50', ...extra]);
 }
 
 /** Waits (bounded) until the balancer's queue for `service` holds exactly `ids` (any order). */
