@@ -107,14 +107,42 @@ describe('POP data plane', () => {
     const p = plane();
     p.decide(sip('INVITE', 'conf-6', 'c1'), false);
     p.takeOutbox();
-    p.dialogOpened('conf-6');
-    p.dialogOpened('conf-6');
+    p.dialogOpened('conf-6', 'c1');
+    p.dialogOpened('conf-6', 'c2');
     expect(p.held()).toEqual(['conf-6']);
-    p.dialogClosed('conf-6');
+    p.dialogClosed('conf-6', 'c1');
     expect(p.takeOutbox()).toEqual([]);
-    p.dialogClosed('conf-6');
+    p.dialogClosed('conf-6', 'c2');
     expect(p.takeOutbox()).toEqual([{ event: 'release', session: 'conf-6' }]);
     expect(p.held()).toEqual([]);
+  });
+
+  it('after a lost conflict, dialogs held here stay here; new dialogs follow the winner', () => {
+    const p = plane();
+    p.decide(sip('INVITE', 'conf-9', 'mine'), false);
+    p.dialogOpened('conf-9', 'mine');
+    p.apply({ kind: 'delta', owners: [['conf-9', 'h2']] });
+    expect(p.decide(sip('BYE', 'conf-9', 'mine', 't'), false)).toEqual({ kind: 'local' });
+    expect(p.decide(sip('INVITE', 'conf-9', 'new'), false)).toMatchObject({
+      kind: 'forward',
+      host: { id: 'h2' },
+    });
+  });
+
+  it('a Call-ID bound here by the affinity router (INVITE retransmission before the dialog opened) stays here', () => {
+    const bound = new Set(['retrans']);
+    const p = new PopDataPlane({ ...now, boundHere: (c) => bound.has(c) });
+    p.apply({
+      kind: 'snapshot',
+      self: 'h1',
+      mode: 'udp',
+      draining: false,
+      tunnelKeys: tunnelKeysToWire(keys),
+      hosts: [host('h2')],
+    });
+    p.apply({ kind: 'delta', owners: [['conf-10', 'h2']] });
+    expect(p.decide(sip('INVITE', 'conf-10', 'retrans'), false)).toEqual({ kind: 'local' });
+    expect(p.decide(sip('INVITE', 'conf-10', 'other'), false).kind).toBe('forward');
   });
 
   it('a new snapshot (router restarted) replaces the table', () => {

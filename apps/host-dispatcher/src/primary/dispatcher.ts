@@ -129,6 +129,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       logger: this.logger,
       registry: this.metrics.registry,
       send: (frame) => this.toPopRouters(frame),
+      boundHere: (callId) => this.router.calls.lookup(callId) !== undefined,
     });
   }
 
@@ -663,7 +664,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
         return;
       case 'open': {
         w.dialogs++;
-        this.pop.dialogOpened(m.conf || m.callId);
+        this.pop.dialogOpened(m.conf || m.callId, m.callId);
         const v = this.router.dialogOpened(w.id, m.callId, m.conf);
         if (v) this.onViolation(v);
         this.metrics.sessionsOpened.inc();
@@ -677,7 +678,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       case 'close':
         w.dialogs = Math.max(0, w.dialogs - 1);
         this.router.dialogClosed(w.id, m.callId, m.conf);
-        this.pop.dialogClosed(m.conf || m.callId);
+        this.pop.dialogClosed(m.conf || m.callId, m.callId);
         this.metrics.sessionsClosed.inc();
         this.publishSession('sessionClosed', {
           callId: m.callId,

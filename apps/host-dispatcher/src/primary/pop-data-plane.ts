@@ -67,9 +67,17 @@ export class PopDataPlane {
   private readonly owners = new Map<string, string>();
   /** Dialogs per session on our workers: a session is released when its last dialog ends. */
   private readonly dialogs = new Map<string, number>();
+  /** Call-IDs of dialogs our workers hold: they stay here even when the session's owner is (now) another host. */
+  private readonly localCalls = new Set<string>();
   private outbox: DispatcherToRouter[] = [];
 
-  constructor(private readonly components: { now: () => number }) {}
+  constructor(
+    private readonly components: {
+      now: () => number;
+      /** Whether this host's affinity router holds a binding for the Call-ID (a transaction or dialog here). */
+      boundHere?: (callId: string) => boolean;
+    },
+  ) {}
 
   /** True once a router has sent its snapshot; before that every datagram is local (no POP). */
   get active(): boolean {
@@ -114,6 +122,8 @@ export class PopDataPlane {
   /** Where one datagram goes. May queue a claim in the outbox. */
   decide(keys: SipKeys, encapsulated: boolean): PopDecision {
     if (!this.active) return LOCAL;
+    // a call of ours stays ours (retransmissions, ACK, BYE): after a lost conflict only new calls follow the winner
+    if (this.localCalls.has(keys.callId) || this.components.boundHere?.(keys.callId)) return LOCAL;
     const key = keys.conferenceId ?? keys.callId;
     const owner = this.owners.get(key);
     if (owner === this.self) return LOCAL;
@@ -160,11 +170,13 @@ export class PopDataPlane {
     return n;
   }
 
-  dialogOpened(session: string): void {
+  dialogOpened(session: string, callId: string): void {
+    this.localCalls.add(callId);
     this.dialogs.set(session, (this.dialogs.get(session) ?? 0) + 1);
   }
 
-  dialogClosed(session: string): void {
+  dialogClosed(session: string, callId: string): void {
+    this.localCalls.delete(callId);
     const n = (this.dialogs.get(session) ?? 0) - 1;
     if (n > 0) {
       this.dialogs.set(session, n);

@@ -32,8 +32,9 @@ export class PopIngress {
     logger: Logger;
     registry: Registry;
     send: (frame: Buffer) => void;
+    boundHere: (callId: string) => boolean;
   }) {
-    this.plane = new PopDataPlane({ now: () => components.clock.now() });
+    this.plane = new PopDataPlane({ now: () => components.clock.now(), boundHere: components.boundHere });
     this.badInput = new RateLimitedLog(components.logger, components.clock, 10, 1000);
     this.send = components.send;
     const plane = this.plane;
@@ -95,12 +96,12 @@ export class PopIngress {
     for (const m of heldChunks(this.plane.held())) this.send(encodeLinkFrame(LINK_FRAME_SESSION, m));
   }
 
-  dialogOpened(session: string): void {
-    this.plane.dialogOpened(session);
+  dialogOpened(session: string, callId: string): void {
+    this.plane.dialogOpened(session, callId);
   }
 
-  dialogClosed(session: string): void {
-    this.plane.dialogClosed(session);
+  dialogClosed(session: string, callId: string): void {
+    this.plane.dialogClosed(session, callId);
     this.flush();
   }
 
