@@ -146,7 +146,7 @@ export class ConsoleApp implements Startable {
             .snapshot(this.clock.now())
             .endpoints.some((e) => e.tier === tier && e.url === url && e.up),
       },
-      { urls: this.urls, tokens: this.tokens, timeoutMs: c.pollTimeoutMs },
+      { urls: this.urls, tokens: this.tokens, timeoutMs: c.actionTimeoutMs },
     );
     this.server = await buildServer(
       {

@@ -95,8 +95,14 @@ export const ConsoleSettings = defineSettings({
     pollTimeoutMs: setting(
       Type.Integer({ minimum: 10, maximum: 60_000 }),
       1000,
-      'one poll or forwarded action times out after this',
+      'one poll of a tier times out after this',
       'CONSOLE_POLL_TIMEOUT_MS',
+    ),
+    actionTimeoutMs: setting(
+      Type.Integer({ minimum: 100, maximum: 600_000 }),
+      30_000,
+      'a forwarded operator action times out after this (a worker restart waits for its replacement)',
+      'CONSOLE_ACTION_TIMEOUT_MS',
     ),
     pushMs: setting(
       Type.Integer({ minimum: 10, maximum: 10_000 }),

@@ -15,8 +15,10 @@ export interface LiveStatus {
 export interface ConsoleProbe {
   seq: number;
   events: number;
-  /** ms from an event's arrival to the end of the render it caused (set by the app). */
+  /** ms from an event's arrival (before its JSON parse) to the DOM commit of the render it caused. */
   lastRenderMs: number;
+  /** ms from the same arrival to the end of the next painted frame. */
+  lastFrameMs: number;
   renders: number;
 }
 
@@ -34,7 +36,7 @@ export class Live {
   private source: EventSource | undefined;
 
   constructor() {
-    window.__console = { seq: 0, events: 0, lastRenderMs: 0, renders: 0 };
+    window.__console = { seq: 0, events: 0, lastRenderMs: 0, lastFrameMs: 0, renders: 0 };
   }
 
   connect(url = '/api/events'): void {
@@ -42,15 +44,18 @@ export class Live {
     this.source = es;
     es.addEventListener('open', () => this.set({ connected: true }));
     es.addEventListener('error', () => this.set({ connected: false }));
+    // receivedAt is taken before parsing, so the render time the page reports includes the JSON parse
     es.addEventListener('snapshot', (ev) => {
+      const receivedAt = performance.now();
       const snap = JSON.parse((ev as MessageEvent<string>).data) as Snapshot;
-      this.set({ connected: true, snapshot: snap, receivedAt: performance.now() });
+      this.set({ connected: true, snapshot: snap, receivedAt });
     });
     es.addEventListener('patch', (ev) => {
+      const receivedAt = performance.now();
       const p = JSON.parse((ev as MessageEvent<string>).data) as Patch;
       const prev = this.status.snapshot;
       if (!prev) return;
-      this.set({ snapshot: { ...prev, ...p.sections, seq: p.seq, at: p.at }, receivedAt: performance.now() });
+      this.set({ snapshot: { ...prev, ...p.sections, seq: p.seq, at: p.at }, receivedAt });
     });
   }
 

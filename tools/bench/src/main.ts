@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { hasCode } from '@switchyard/core';
 import { affinityMicroMain } from './affinity-micro.js';
 import { balancerBenchMain } from './balancer-bench.js';
+import { consoleBenchMain } from './console-bench.js';
 import { dispatcherBenchMain } from './dispatcher-bench.js';
 import { gossipConvergence } from './gossip-convergence.js';
 import { registryBenchMain } from './registry-bench.js';
@@ -35,6 +36,10 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
   balancer: {
     summary: 'req/s and p99 through the container balancer vs HAProxy leastconn, same 2 backends, wrk',
     run: balancerBenchMain,
+  },
+  console: {
+    summary: 'admin console page render time with 1,000 POP hosts and 50,000 sessions (Chromium)',
+    run: (argv) => consoleBenchMain(argv),
   },
 };
 

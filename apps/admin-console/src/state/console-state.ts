@@ -20,6 +20,7 @@ import type {
   TierName,
   WorkerRow,
 } from '../shared/model.js';
+import { SECTIONS } from '../shared/model.js';
 import type { BalancerData, DispatcherData, PopRouterData, SchedulerData } from './tier-data.js';
 
 export type FeedKind = 'servers' | 'assignments' | 'schedulers';
@@ -77,20 +78,7 @@ export class ConsoleState {
         endpoint: { tier: 'registry', url: registryUrl, up: false },
         data: null,
       });
-    for (const s of [
-      'endpoints',
-      'schedulers',
-      'servers',
-      'conferences',
-      'hosts',
-      'sessions',
-      'workers',
-      'queues',
-      'audit',
-      'series',
-      'rates',
-    ] as const)
-      this.dirty.add(s);
+    for (const s of SECTIONS) this.dirty.add(s);
   }
 
   /** A registry feed event of one of the watched services. */
