@@ -154,4 +154,38 @@ describe('one conference through all four tiers', () => {
     expect(r, r.output).toMatchObject({ successful: 4, failed: 0 });
     for (const c of [`dispatcher-${n}`, `pop-router-${n}`, `agent-${n}`]) await s.sup.revive(c);
   }, 240_000);
+
+  it('Redis restarted mid-run: calls of a placed conference succeed while it is down; placement resumes after', async () => {
+    const hosts = hostsOf(s);
+    const conf = `e2e-redis-${process.pid}`;
+    const placed = await placeConference(s.cfg, conf, 8);
+    const owner = hosts.find((h) => h.id === placed.serverId)!;
+    await waitClaimed(owner.router, conf, placed.epoch);
+    s.sup.kill('redis', 'SIGKILL', { restart: false });
+    const api = `http://${s.cfg.topology.host}:${s.cfg.topology.schedulers.basePort}`;
+    await waitFor(
+      'the scheduler to see its store down',
+      async () => {
+        const r = await fetch(`${api}/healthz`).catch(() => undefined);
+        return r?.status === 503 || undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
+    // signalling and media need no Redis: the claim, the workers and the mixers hold the state
+    const during = await sipp({ target: owner.sip, local: owner.address, conf, calls: 4, pauseMs: 500 });
+    expect(during, during.output).toMatchObject({ successful: 4, failed: 0 });
+    await s.sup.revive('redis');
+    // until its connection is back the scheduler answers 503 with Retry-After (a client retries): wait for that
+    await waitFor(
+      'the scheduler to see its store up again',
+      async () => (await fetch(`${api}/healthz`).catch(() => undefined))?.status === 200 || undefined,
+      { timeoutMs: 30_000 },
+    );
+    const next = `e2e-redis2-${process.pid}`;
+    const again = await placeConference(s.cfg, next, 4);
+    const h = hosts.find((x) => x.id === again.serverId)!;
+    await waitClaimed(h.router, next, again.epoch);
+    const after = await sipp({ target: h.sip, local: h.address, conf: next, calls: 4, pauseMs: 500 });
+    expect(after, after.output).toMatchObject({ successful: 4, failed: 0 });
+  }, 240_000);
 });

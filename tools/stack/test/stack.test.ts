@@ -4,8 +4,16 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, silentLogger } from '@switchyard/core';
-import { freePort, freeTcpUdpPort, spawnProcess, stopAllSpawned, waitFor } from '@switchyard/testing';
 import {
+  freePort,
+  freeTcpUdpPort,
+  spawnProcess,
+  stopAllSpawned,
+  undocumentedCodes,
+  waitFor,
+} from '@switchyard/testing';
+import {
+  StackErrors,
   Supervisor,
   binOf,
   loadTopology,
@@ -199,9 +207,7 @@ describe('switchyard-stack', () => {
 });
 
 describe('errors', () => {
-  it('documents every error code in the README', async () => {
-    const { undocumentedCodes } = await import('@switchyard/testing');
-    const { StackErrors } = await import('../src/index.js');
+  it('documents every error code in the README', () => {
     expect(undocumentedCodes(StackErrors, path.join(here, '../README.md'))).toEqual([]);
   });
 });
