@@ -6,6 +6,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { ConfigError, defineSettings, setting } from '@switchyard/core';
 import { DispatcherError } from './errors.js';
+import { MediaSettings } from './worker/media.js';
 
 const int = (o: { minimum?: number; maximum?: number }) => Type.Integer(o);
 
@@ -13,6 +14,8 @@ export const DispatcherSettings = defineSettings({
   name: 'host-dispatcher',
   summary: 'SIP dispatcher: forks SIP workers and routes every message of a conference to one of them',
   schema: Type.Object({
+    // C7: --balancer-url, --balancer-token, --media-service, --media-timeout-ms (the workers read them from env)
+    ...MediaSettings.schema.properties,
     listen: setting(
       Type.Array(Type.String(), { minItems: 1, maxItems: 16 }),
       ['127.0.0.1:5060'],

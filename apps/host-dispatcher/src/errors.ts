@@ -7,6 +7,8 @@ export const DispatcherErrors = {
   DSP_ERR_WORKER_START: 'a worker process did not become ready in time',
   DSP_ERR_NO_WORKER: 'no worker with that id',
   DSP_ERR_STATE: 'start/stop called in the wrong state',
+  DSP_ERR_MEDIA_UNAVAILABLE: 'the balancer has no mixer now (it answered 503): the INVITE gets 503',
+  DSP_ERR_MEDIA_FAILED: 'the balancer was unreachable, timed out, or answered without an RTP address',
 } as const;
 export type DispatcherErrorCode = keyof typeof DispatcherErrors;
 export class DispatcherError extends SwitchyardError<DispatcherErrorCode> {}

@@ -3,6 +3,7 @@
 import { createLogger, stopOnSignals } from '@switchyard/core';
 import { loadDispatcherConfig } from './config.js';
 import { DispatcherService } from './service.js';
+import { mediaEnv } from './worker/media.js';
 
 /** Beyond the drain, workers get this long (ms) to exit before the signal handler gives up. */
 const STOP_GRACE_MS = 10_000;
@@ -13,6 +14,7 @@ async function main(): Promise<void> {
     process.stdout.write(r.text);
     return;
   }
+  Object.assign(process.env, mediaEnv(r.config)); // the forked workers inherit them
   const logger = createLogger('host-dispatcher');
   const service = new DispatcherService({ logger }, r.config);
   stopOnSignals(service, logger, r.config.drainTimeoutMs + STOP_GRACE_MS);

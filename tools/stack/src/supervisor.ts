@@ -18,6 +18,8 @@ export interface ComponentSpec {
   /** Or: ready once a line of its output matches. */
   readyLine?: RegExp;
   readyTimeoutMs?: number;
+  /** Start phase: components of one phase start together, after every earlier phase is ready (default 0). */
+  phase?: number;
   /** What to show the operator once it is ready (URLs, example commands). */
   describe?: string[];
 }
@@ -33,10 +35,24 @@ interface Running {
   child: ChildProcess;
   restarts: number[];
   stopping: boolean;
+  /** Exited too often: not restarted any more. */
+  leftDown?: boolean;
+  /** Last line of output: the reason shown when it fails to start. */
+  lastLine?: string;
 }
 
+/** What the operator is shown while the stack runs. */
+export type SupervisorEvent =
+  | { type: 'starting'; name: string; pid: number | undefined }
+  | { type: 'ready'; name: string; pid: number | undefined }
+  | { type: 'failed'; name: string; reason: string }
+  | { type: 'exited'; name: string; pid: number | undefined; code: number | null; signal: string | null }
+  | { type: 'restarted'; name: string; pid: number | undefined }
+  | { type: 'left-down'; name: string }
+  | { type: 'stopped'; name: string; pid: number | undefined };
+
 export interface SupervisorInit {
-  /** Grace period between SIGTERM and SIGKILL when stopping. */
+  /** Grace period between SIGTERM and SIGKILL when stopping (for all components together). */
   stopGraceMs: number;
   /** Most restarts of one component within a minute before it is left down. */
   maxRestartsPerMinute: number;
@@ -45,10 +61,20 @@ export interface SupervisorInit {
 }
 
 export const defaultSupervisorInit: SupervisorInit = {
-  stopGraceMs: 10_000, // a dispatcher drains dialogs on SIGTERM; give it time
+  stopGraceMs: 8_000, // Ctrl-C must stop everything within 10 s: SIGKILL what is still up after 8
   maxRestartsPerMinute: 5, // a component crashing in a loop is left down and reported
   restartDelayMs: 500, // keeps a crash loop from spinning
 };
+
+/** Signals the process group of `child` (its pid, as it leads its group); falls back to the child alone. */
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    child.kill(signal);
+  }
+}
 
 export class Supervisor {
   private readonly running = new Map<string, Running>();
@@ -57,11 +83,25 @@ export class Supervisor {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly init: SupervisorInit;
+  private readonly emit: (e: SupervisorEvent) => void;
+  private readonly output: (name: string, line: string) => void;
   private closed = false;
 
-  constructor(components: { logger: Logger; clock?: Clock }, init: Partial<SupervisorInit> = {}) {
+  constructor(
+    components: {
+      logger: Logger;
+      clock?: Clock;
+      events?: (e: SupervisorEvent) => void;
+      /** Where a component's output lines go (default: this process's stdout, prefixed with the name). */
+      output?: (name: string, line: string) => void;
+    },
+    init: Partial<SupervisorInit> = {},
+  ) {
     this.clock = components.clock ?? systemClock;
     this.logger = components.logger;
+    this.emit = components.events ?? (() => undefined);
+    this.output =
+      components.output ?? ((name, line) => process.stdout.write(`${name.padEnd(12)}| ${line}\n`));
     this.init = { ...defaultSupervisorInit, ...init };
   }
 
@@ -74,16 +114,34 @@ export class Supervisor {
     const r: Running = { spec, child: this.launch(spec), restarts: [], stopping: false };
     this.running.set(spec.name, r);
     this.order.push(spec.name);
-    const timeout = spec.readyTimeoutMs ?? 20_000;
+    this.emit({ type: 'starting', name: spec.name, pid: r.child.pid });
+    try {
+      await this.waitReady(r);
+    } catch (err) {
+      this.emit({
+        type: 'failed',
+        name: spec.name,
+        reason: err instanceof Error ? err.message : String(err),
+      });
+      throw err;
+    }
+    this.emit({ type: 'ready', name: spec.name, pid: r.child.pid });
+  }
+
+  private async waitReady(r: Running): Promise<void> {
+    const { spec } = r;
+    const timeout = spec.readyTimeoutMs ?? 60_000; // a shared 2-core machine under load starts a Node app in seconds
     const deadline = Date.now() + timeout;
     const isReady = async () =>
       (spec.readyLine ? this.sawReadyLine.has(spec.name) : true) &&
       (spec.ready ? await spec.ready().catch(() => false) : true);
     while (!(await isReady())) {
-      if (r.child.exitCode !== null || r.child.signalCode !== null) {
+      // a component that exits while starting is restarted like any other (a loaded machine makes a first start
+      // time out); it fails only when it is left down
+      if (r.leftDown) {
         throw new StackError(
           'STACK_ERR_NOT_READY',
-          `${spec.name} exited while starting (code ${r.child.exitCode})`,
+          `${spec.name} exited while starting, ${this.init.maxRestartsPerMinute} restarts did not help (code ${r.child.exitCode}${r.lastLine ? `: ${r.lastLine}` : ''})`,
         );
       }
       if (Date.now() > deadline) {
@@ -99,6 +157,8 @@ export class Supervisor {
       cwd: spec.cwd,
       env: { ...process.env, ...spec.env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // its own process group (id = its pid): stopping it also stops what it forked (a dispatcher's workers)
+      detached: true,
     });
     child.once('error', (err) => this.logger.error({ component: spec.name, err }, 'could not start'));
     for (const stream of [child.stdout, child.stderr]) {
@@ -107,7 +167,9 @@ export class Supervisor {
         if (spec.readyLine?.test(line)) {
           this.sawReadyLine.add(spec.name);
         }
-        process.stdout.write(`${spec.name.padEnd(12)}| ${line}\n`);
+        const r = this.running.get(spec.name);
+        if (r) r.lastLine = line.slice(0, 300);
+        this.output(spec.name, line);
       });
     }
     child.once('exit', (code, signal) => this.onExit(spec.name, child, code, signal));
@@ -120,12 +182,17 @@ export class Supervisor {
     code: number | null,
     signal: NodeJS.Signals | null,
   ): void {
+    // what it forked dies with it (a dispatcher's workers hold its bound sockets: a restart could not bind)
+    signalGroup(child, 'SIGKILL');
     const r = this.running.get(name);
     if (!r || r.child !== child || r.stopping || this.closed) return;
     const now = this.clock.now();
     r.restarts = r.restarts.filter((t) => now - t < 60_000);
+    this.emit({ type: 'exited', name, pid: child.pid, code, signal });
     if (r.restarts.length >= this.init.maxRestartsPerMinute) {
       this.logger.error({ component: name, code, signal }, 'exited too often; left down');
+      this.emit({ type: 'left-down', name });
+      r.leftDown = true;
       return;
     }
     r.restarts.push(now);
@@ -134,25 +201,66 @@ export class Supervisor {
       'exited; restarting',
     );
     this.clock.setTimeout(() => {
-      if (!this.closed && !r.stopping) r.child = this.launch(r.spec);
+      if (this.closed || r.stopping) return;
+      r.child = this.launch(r.spec);
+      this.emit({ type: 'restarted', name, pid: r.child.pid });
     }, this.init.restartDelayMs);
   }
 
-  /** Stops every component, last started first, by pid. */
+  /**
+   * Sends `signal` to a component's process group (failure tests: `kill -9` of one host's processes). With
+   * `restart: false` it stays down (as a machine that is gone) until {@link Supervisor.revive}.
+   */
+  kill(name: string, signal: NodeJS.Signals, opts: { restart: boolean }): number | undefined {
+    const r = this.running.get(name);
+    if (!r) throw new StackError('STACK_ERR_START', `no component ${name}`);
+    if (!opts.restart) r.stopping = true;
+    signalGroup(r.child, signal);
+    return r.child.pid;
+  }
+
+  /** Starts again a component that {@link Supervisor.kill} left down, and waits until it is ready. */
+  async revive(name: string): Promise<void> {
+    const r = this.running.get(name);
+    if (!r) throw new StackError('STACK_ERR_START', `no component ${name}`);
+    r.stopping = false;
+    r.leftDown = false;
+    r.child = this.launch(r.spec);
+    this.emit({ type: 'restarted', name, pid: r.child.pid });
+    await this.waitReady(r);
+  }
+
+  /**
+   * Stops every component by pid: SIGTERM to all but the first started (the store the others use) at once, SIGKILL
+   * to whatever is still up when the grace period ends; then the first one the same way.
+   */
   async stop(): Promise<void> {
     this.closed = true;
-    for (const name of [...this.order].reverse()) {
-      const r = this.running.get(name);
-      if (!r) continue;
-      r.stopping = true;
-      const { child } = r;
-      if (child.exitCode !== null || child.signalCode !== null) continue;
-      const gone = new Promise<void>((res) => child.once('exit', () => res()));
-      child.kill('SIGTERM');
-      const force = setTimeout(() => child.kill('SIGKILL'), this.init.stopGraceMs);
-      await gone;
-      clearTimeout(force);
-      this.logger.info({ component: name, pid: child.pid }, 'stopped');
+    const [first, ...rest] = this.order;
+    const deadline = Date.now() + this.init.stopGraceMs;
+    await Promise.all(rest.reverse().map((name) => this.stopOne(name, deadline)));
+    if (first) await this.stopOne(first, Math.max(deadline, Date.now() + 1000));
+  }
+
+  private async stopOne(name: string, deadline: number): Promise<void> {
+    const r = this.running.get(name);
+    if (!r) return;
+    r.stopping = true;
+    const { child } = r;
+    if (child.exitCode !== null || child.signalCode !== null) {
+      signalGroup(child, 'SIGKILL'); // its leftovers, if any
+      return;
     }
+    const gone = new Promise<void>((res) => child.once('exit', () => res()));
+    signalGroup(child, 'SIGTERM');
+    const force = setTimeout(() => signalGroup(child, 'SIGKILL'), Math.max(0, deadline - Date.now()));
+    await gone;
+    clearTimeout(force);
+    // what it forked and left behind (holding our pipes) goes with it
+    signalGroup(child, 'SIGKILL');
+    child.stdout?.destroy();
+    child.stderr?.destroy();
+    this.logger.info({ component: name, pid: child.pid }, 'stopped');
+    this.emit({ type: 'stopped', name, pid: child.pid });
   }
 }

@@ -26,6 +26,7 @@ import {
   type SipRequest,
   type SipResponse,
 } from '../sip/message.js';
+import type { MediaAddress, MediaSource } from './media.js';
 
 /** Where a message came from and where its responses go. */
 export interface Peer {
@@ -61,6 +62,8 @@ export interface UasComponents {
   events: UasEvents;
   /** Service addresses by index, for Contact and SDP. */
   localAddress(index: number): { address: string; port: number };
+  /** Mixer allocation (worker/media.ts); absent: the SDP answer gives the worker's own address. */
+  media?: MediaSource;
 }
 
 export interface UasInit {
@@ -317,10 +320,10 @@ export class SipUas {
     if (this.cfg.answerDelayMs > 0) {
       tx.answerTimer = this.components.clock.setTimeout(() => {
         tx.answerTimer = undefined;
-        this.answer(tx, conferenceId);
+        this.answerWithMedia(tx, conferenceId);
       }, this.cfg.answerDelayMs);
     } else {
-      this.answer(tx, conferenceId);
+      this.answerWithMedia(tx, conferenceId);
     }
   }
 
@@ -329,13 +332,33 @@ export class SipUas {
     this.respond(tx, 503, { headers: [{ name: 'retry-after', value: String(this.cfg.retryAfterS) }] });
   }
 
-  private answer(tx: ServerTransaction, conferenceId: string | undefined): void {
+  /** The conference's first INVITE here allocates its mixer; later ones use the cached address. */
+  private answerWithMedia(tx: ServerTransaction, conferenceId: string | undefined): void {
+    const media = this.components.media;
+    // a call with no conference (no user part in the Request-URI) has no mixer to share
+    if (!media || conferenceId === undefined) return this.answer(tx, conferenceId);
+    const hit = media.cached(conferenceId);
+    if (hit) return this.answer(tx, conferenceId, hit);
+    media.allocate(conferenceId).then(
+      (a) => {
+        if (tx.lastStatus < 200) this.answer(tx, conferenceId, a);
+      },
+      () => {
+        // counted and logged by the media source; the caller may retry
+        if (tx.lastStatus < 200) this.refuse503(tx);
+      },
+    );
+  }
+
+  private answer(tx: ServerTransaction, conferenceId: string | undefined, media?: MediaAddress): void {
     const req = tx.request;
     const callId = headerValue(req.headers, 'call-id')!;
     const fromTag = tagOf(headerValue(req.headers, 'from')) ?? '';
     const key = `${callId}\n${fromTag}\n${tx.toTag}`;
     const local = this.components.localAddress(tx.peer.local);
-    const body = sdpAnswer(req.body, local.address, this.dialogs.size);
+    const body = media
+      ? sdpAnswer(req.body, media.address, 0, media.port)
+      : sdpAnswer(req.body, local.address, this.dialogs.size);
     const headers: SipHeader[] = [
       {
         name: 'contact',
@@ -457,12 +480,16 @@ export class SipUas {
       case 'INVITE': {
         // re-INVITE: answer with the same session
         const local = this.components.localAddress(tx.peer.local);
+        const media =
+          d.conferenceId === undefined ? undefined : this.components.media?.cached(d.conferenceId);
         const ok = this.respond(tx, 200, {
           headers: [
             { name: 'contact', value: `<${contactUri(d.conferenceId, local)}>` },
             { name: 'content-type', value: 'application/sdp' },
           ],
-          body: sdpAnswer(req.body, local.address, 0),
+          body: media
+            ? sdpAnswer(req.body, media.address, 0, media.port)
+            : sdpAnswer(req.body, local.address, 0),
         });
         this.components.clock.clearTimeout(d.okTimer);
         d.okBytes = ok;
@@ -493,7 +520,10 @@ export class SipUas {
     const conf = d.conferenceId === undefined ? undefined : this.conferences.get(d.conferenceId);
     if (conf) {
       conf.delete(d.dialogKey);
-      if (conf.size === 0) this.conferences.delete(d.conferenceId!);
+      if (conf.size === 0) {
+        this.conferences.delete(d.conferenceId!);
+        this.components.media?.release(d.conferenceId!);
+      }
     }
     this.components.events.dialogClosed(d, why);
   }
@@ -622,11 +652,11 @@ function withExpires(contact: string, expires: string | undefined): string {
 
 /**
  * SDP answer (RFC 3264): one answer line per offered m= line, keeping the first codec; no offer gives a PCMU offer.
- * The focus does not mix media yet, so the port is nominal.
+ * With a mixer (worker/media.ts) `address`/`mediaPort` are its RTP address; without one the port is nominal.
  */
-export function sdpAnswer(offer: Buffer, address: string, n: number): Buffer {
+export function sdpAnswer(offer: Buffer, address: string, n: number, mediaPort?: number): Buffer {
   const ip = address.includes(':') ? `IP6 ${address}` : `IP4 ${address}`;
-  const port = 20000 + ((n * 2) % 20000);
+  const port = mediaPort ?? 20000 + ((n * 2) % 20000);
   const lines = [`v=0`, `o=switchyard 1 1 IN ${ip}`, `s=switchyard conference`, `c=IN ${ip}`, `t=0 0`];
   const media = offer
     .toString('utf8')

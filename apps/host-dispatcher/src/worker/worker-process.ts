@@ -24,6 +24,7 @@ function dialogMessage(t: 'open' | 'close', d: DialogInfo): FromWorker {
     ? { t, callId: d.callId }
     : { t, callId: d.callId, conf: d.conferenceId };
 }
+import { mediaSourceFromEnv } from './media.js';
 
 type InitMessage = Extract<ToWorker, { t: 'init' }>;
 
@@ -90,6 +91,8 @@ export class WorkerProcess {
             clock: this.clock,
             send: (bytes, to) => this.transmit(bytes, to),
             localAddress: (i) => m.locals[i] ?? m.locals[0]!,
+            // C7: inherited SIPDISP_BALANCER_URL etc.
+            media: mediaSourceFromEnv(process.env, { logger: this.logger, clock: this.clock }),
             events: {
               dialogOpened: (d) => this.send(dialogMessage('open', d)),
               dialogClosed: (d) => this.send(dialogMessage('close', d)),

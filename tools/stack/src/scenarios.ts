@@ -1,0 +1,56 @@
+/**
+ * SIPp scenarios of the composed system. `uacRtpScenario`: SIPp's built-in `uac_pcap` made usable anywhere: INVITE
+ * with an SDP offer, ACK, then RTP (G.711 A-law from the pcap Debian's sip-tester ships) to the address the 200's SDP
+ * gave (the mixer's), a pause, BYE. SIPp plays the pcap from its media port (`-mp`) to the answered address.
+ */
+export const G711_PCAP = '/usr/share/sip-tester/g711a.pcap';
+
+export function uacRtpScenario(o: { pauseMs: number; pcap?: string }): string {
+  const from = 'From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag09[call_number]';
+  const to = 'To: [service] <sip:[service]@[remote_ip]:[remote_port]>';
+  const common = (method: string, cseq: number) =>
+    [
+      `${method} sip:[service]@[remote_ip]:[remote_port] SIP/2.0`,
+      'Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]',
+      from,
+      method === 'INVITE' ? to : `${to}[peer_tag_param]`,
+      'Call-ID: [call_id]',
+      `CSeq: ${cseq} ${method}`,
+      'Contact: sip:sipp@[local_ip]:[local_port]',
+      'Max-Forwards: 70',
+    ].join('\n');
+  return `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="Switchyard participant with RTP">
+  <send retrans="500"><![CDATA[
+${common('INVITE', 1)}
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 8
+a=rtpmap:8 PCMA/8000
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rtd="true"/>
+  <send><![CDATA[
+${common('ACK', 1)}
+Content-Length: 0
+
+]]></send>
+  <nop><action><exec play_pcap_audio="${o.pcap ?? G711_PCAP}"/></action></nop>
+  <pause milliseconds="${o.pauseMs}"/>
+  <send retrans="500"><![CDATA[
+${common('BYE', 2)}
+Content-Length: 0
+
+]]></send>
+  <recv response="200" crlf="true"/>
+</scenario>
+`;
+}
