@@ -11,12 +11,14 @@ import {
   SipUas,
   mediaSourceFromEnv,
   parseSipMessage,
-  splitMediaFlags,
+  loadDispatcherConfig,
+  mediaEnv,
   type Peer,
   type SipRequest,
   type SipResponse,
 } from '../src/index.js';
 import { invite } from './sip-fixtures.js';
+import { conferenceOfUri } from '@switchyard/affinity';
 
 interface Seen {
   auth: string | undefined;
@@ -113,10 +115,16 @@ describe('BalancerMediaSource', () => {
     expect(mediaSourceFromEnv({ SIPDISP_BALANCER_URL: 'http://127.0.0.1:9' })).toBeInstanceOf(
       BalancerMediaSource,
     );
-    const { rest, env } = splitMediaFlags({ listen: ['x'], balancerUrl: 'http://b:1', mediaService: 'mix' });
-    expect(rest).toEqual({ listen: ['x'] });
-    expect(env).toEqual({ SIPDISP_BALANCER_URL: 'http://b:1', SIPDISP_MEDIA_SERVICE: 'mix' });
-    expect(() => splitMediaFlags({ balancerUrl: 'ftp://x' })).toThrow(ConfigError);
+    // the media settings are the dispatcher's own flags; the primary hands them to its workers by env
+    const r = loadDispatcherConfig(['--balancer-url', 'http://b:1', '--media-service', 'mix'], {});
+    if (r.help) throw new Error('help');
+    expect(mediaEnv(r.config)).toEqual({
+      SIPDISP_BALANCER_URL: 'http://b:1',
+      SIPDISP_BALANCER_TOKEN: '',
+      SIPDISP_MEDIA_SERVICE: 'mix',
+      SIPDISP_MEDIA_TIMEOUT_MS: '5000',
+    });
+    expect(() => loadDispatcherConfig(['--balancer-url', 'ftp://x'], {})).toThrow(ConfigError);
   });
 });
 
@@ -142,7 +150,8 @@ describe('SipUas with worker media', () => {
     const feed = (raw: Buffer) => {
       const r = parseSipMessage(raw);
       if (!r.ok || r.message.kind !== 'request') throw new Error('fixture does not parse');
-      uas.onRequest(r.message as SipRequest, peer);
+      // the primary's routing key: the Request-URI's user part
+      uas.onRequest(r.message as SipRequest, peer, conferenceOfUri((r.message as SipRequest).uri));
     };
     return { sent, feed, uas };
   }
