@@ -91,13 +91,14 @@ describe('Redis Cluster failover mid-placement', () => {
     await killed;
     expect(killed).toBeDefined();
     // the replica was promoted: another node now reports itself master of the schedule's slots
-    const nodesView = await redisCli(
-      cluster.nodes.find((x) => x !== master)!.port,
-      '127.0.0.1',
-      'cluster',
-      'nodes',
+    // the other nodes mark it failed after cluster-node-timeout: poll, bounded
+    const failed = new RegExp(`:${master.port}@\\d+ master,fail`);
+    const other = cluster.nodes.find((x) => x !== master)!;
+    await waitFor(
+      `node ${master.port} marked master,fail by the cluster`,
+      async () => failed.test(await redisCli(other.port, '127.0.0.1', 'cluster', 'nodes')),
+      { timeoutMs: 30_000, intervalMs: 100 },
     );
-    expect(nodesView).toMatch(new RegExp(`:${master.port}@\\d+ master,fail`));
     // rounds keep running (aborting while the slot has no master) until the promoted replica serves it
     await waitFor(
       'the promoted replica to serve the schedule',

@@ -184,7 +184,8 @@ describe('SipUas with worker media', () => {
     await until('a final response', () => t.sent.some((m) => m.status >= 200));
     const final = t.sent.find((m) => m.status >= 200)!;
     expect(final.status).toBe(503);
-    expect(final.headers.find((h) => h.name === 'retry-after')?.value).toBe('2');
+    // the UAS's one Retry-After for every 503 it sends (UAS_DEFAULTS.retryAfterS)
+    expect(final.headers.find((h) => h.name === 'retry-after')?.value).toBe('5');
     expect(t.uas.dialogCount).toBe(0);
   });
 });
