@@ -4,8 +4,7 @@
  * control API while the calls are up), conferences spread over both workers, 0 violations, 0 failed calls.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '@switchyard/testing';
-import { runSipp, type SippResult } from '../src/testing/sipp.js';
+import { waitFor, runSipp, type SippResult } from '@switchyard/testing';
 import { startDispatcher, type RunningDispatcher } from './harness.js';
 
 const CALLS_PER_CLIENT = 6;

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '@switchyard/testing';
-import { runSipp } from '../src/testing/sipp.js';
+import { waitFor, runSipp } from '@switchyard/testing';
 import { startDispatcher, type RunningDispatcher } from './harness.js';
 
 describe('control API on a running dispatcher', () => {

@@ -3,8 +3,7 @@
  * and later calls succeed. How fast the replacement is is measured by the `dispatcher` benchmark, not asserted here.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '@switchyard/testing';
-import { runSipp } from '../src/testing/sipp.js';
+import { waitFor, runSipp } from '@switchyard/testing';
 import { startDispatcher, type RunningDispatcher } from './harness.js';
 
 const RATE = 40;

@@ -1,8 +1,7 @@
 /** SIGTERM drains: no new conferences (503), dialogs in progress finish, then the dispatcher exits 0. */
 import dgram from 'node:dgram';
 import { describe, expect, it } from 'vitest';
-import { waitFor } from '@switchyard/testing';
-import { runSipp } from '../src/testing/sipp.js';
+import { waitFor, runSipp } from '@switchyard/testing';
 import { startDispatcher } from './harness.js';
 import { invite } from './sip-fixtures.js';
 

@@ -6,8 +6,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededRng, type Rng } from '@switchyard/affinity';
-import { waitFor } from '@switchyard/testing';
-import { runSipp } from '../src/testing/sipp.js';
+import { waitFor, runSipp } from '@switchyard/testing';
 import { startDispatcher, type RunningDispatcher } from './harness.js';
 import { invite } from './sip-fixtures.js';
 

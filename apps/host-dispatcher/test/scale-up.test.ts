@@ -1,7 +1,6 @@
 /** When every worker is above the load threshold and the maximum is not reached, the primary starts another. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '@switchyard/testing';
-import { runSipp } from '../src/testing/sipp.js';
+import { waitFor, runSipp } from '@switchyard/testing';
 import { startDispatcher, type RunningDispatcher } from './harness.js';
 
 describe('scaling up on load', () => {

@@ -1,6 +1,6 @@
 /** SIPp uac → dispatcher with 2 workers over UDP: 2,000 calls at 100 calls/s, 0 failed, 0 unexpected (≈ 20 s). */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runSipp } from '../src/testing/sipp.js';
+import { runSipp } from '@switchyard/testing';
 import { startDispatcher, type RunningDispatcher } from './harness.js';
 
 describe('2,000 calls over UDP through 2 workers', () => {

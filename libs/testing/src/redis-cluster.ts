@@ -94,6 +94,11 @@ export async function startRedisCluster(
         'nodes.conf',
         '--cluster-node-timeout',
         '1000',
+        // a replica always stands for election when its master dies, however long ago it last heard from it
+        // (the default factor 10 lets a replica whose link was down > 10 × node-timeout refuse, leaving the slots
+        // with no master)
+        '--cluster-replica-validity-factor',
+        '0',
         '--notify-keyspace-events',
         'Ex',
       ]);
