@@ -4,9 +4,9 @@
  * container balancer and its mixers, the admin console. Every app starts through its package.json `bin`. An app that
  * does not exist on this branch, or is not built, is returned in `skipped` with the reason: never faked.
  */
+import { redisServerArgs, redisServerPath } from '@switchyard/launch';
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { ComponentSpec } from './supervisor.js';
@@ -30,14 +30,6 @@ export interface SkippedComponent {
 export interface StackPlan {
   components: ComponentSpec[];
   skipped: SkippedComponent[];
-}
-
-function commandPath(cmd: string): string {
-  try {
-    return execFileSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).trim();
-  } catch {
-    throw new Error(`${cmd} not found: run \`npm run setup -- --for stack\``);
-  }
 }
 
 /**
@@ -116,24 +108,10 @@ export function stackComponents(cfg: StackConfig): StackPlan {
 
   components.push({
     name: 'redis',
-    command: commandPath('redis-server'),
-    // AOF on: pending and placed conferences survive a restart of the stack's Redis
-    args: [
-      '--port',
-      String(t.redis.port),
-      '--bind',
-      t.host,
-      '--save',
-      '',
-      '--appendonly',
-      'yes',
-      '--dir',
-      redisDir,
-      '--daemonize',
-      'no',
-      '--loglevel',
-      'warning',
-    ],
+    command: redisServerPath(),
+    // the one private-redis recipe (@switchyard/launch), with AOF on: pending and placed conferences survive a
+    // restart of the stack's Redis
+    args: redisServerArgs(t.host, t.redis.port, redisDir, [], true),
     ready: () => redisReady(t.host, t.redis.port),
     phase: 0,
     describe: [redis],
