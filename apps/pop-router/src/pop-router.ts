@@ -291,6 +291,7 @@ export class PopRouter implements Startable, PopControl {
     m.core.set({ event: 'claims_refused_draining' }, c.claimsRefusedDraining);
     m.core.set({ event: 'lost_with_dialogs' }, c.lostWithDialogs);
     m.core.set({ event: 'held_elsewhere' }, c.heldElsewhere);
+    m.core.set({ event: 'kept_assigned' }, c.keptAssigned);
     for (const [reason, n] of Object.entries(this.node.stats().dropped)) m.gossipDropped.set({ reason }, n);
   }
 

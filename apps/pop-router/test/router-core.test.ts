@@ -3,7 +3,9 @@ import type { MemberStatus } from '@switchyard/gossip';
 import { HostTable, RouterCore } from '../src/index.js';
 import { TABLE_INIT } from './helpers.js';
 
-function core(owners: Record<string, { owner: string; ownerStatus: MemberStatus | 'unknown' }> = {}) {
+function core(
+  owners: Record<string, { owner: string; ownerStatus: MemberStatus | 'unknown'; epoch?: number }> = {},
+) {
   const hosts = new HostTable({ ...TABLE_INIT, mode: 'udp' });
   return new RouterCore({ ownership: { owner: (s) => owners[s] }, hosts }, { self: 'h1', mode: 'udp' });
 }
@@ -42,6 +44,18 @@ describe('router core', () => {
       { type: 'close', session: 'mine' },
     ]);
     expect(c.onDispatcher({ event: 'release', session: 'theirs' })).toEqual([]);
+  });
+
+  it("a scheduler's assignment (epoch > 0) outlives its dialogs: the data plane's release keeps it", () => {
+    const c = core({
+      assigned: { owner: 'h1', ownerStatus: 'alive', epoch: 3 },
+      adhoc: { owner: 'h1', ownerStatus: 'alive', epoch: 0 },
+    });
+    expect(c.onDispatcher({ event: 'release', session: 'assigned' })).toEqual([]);
+    expect(c.counters.keptAssigned).toBe(1);
+    expect(c.onDispatcher({ event: 'release', session: 'adhoc' })).toEqual([
+      { type: 'close', session: 'adhoc' },
+    ]);
   });
 
   it('held after a router restart: unknown sessions are re-claimed, sessions owned elsewhere are reported', () => {

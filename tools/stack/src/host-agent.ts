@@ -75,9 +75,26 @@ export class HostAgent implements Startable {
       for await (const e of w) {
         if (e.type === 'snapshot') for (const r of e.records) await this.onAssignment(r);
         else if (e.type === 'added' || e.type === 'updated') await this.onAssignment(e.record);
-        else if (e.type === 'expired' || e.type === 'removed') this.claimed.delete(e.record.id);
+        else if (e.type === 'expired' || e.type === 'removed') await this.onAssignmentGone(e.record.id);
       }
     })().catch((err: unknown) => this.log.warn({ err }, 'assignment feed ended'));
+  }
+
+  /** The conference ended (or its assignment lapsed): release it in the POP, which keeps assigned ones till then. */
+  private async onAssignmentGone(id: string): Promise<void> {
+    if (!this.claimed.delete(id)) return;
+    try {
+      const res = await fetch(`${this.init.routerUrl}/v1/sessions/${encodeURIComponent(id)}`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${this.init.routerToken}` },
+        signal: AbortSignal.timeout(2000),
+      });
+      // 404 / 409: already gone, or another host owns it now; nothing of ours to release
+      if (!res.ok && res.status !== 404 && res.status !== 409)
+        throw new Error(`pop-router answered ${res.status}`);
+    } catch (err) {
+      this.log.warn({ err, conference: id }, 'could not release an ended conference');
+    }
   }
 
   private async onAssignment(r: ServiceRecord, attempt = 1): Promise<void> {

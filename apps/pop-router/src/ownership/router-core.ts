@@ -15,7 +15,10 @@ import type { HostTable } from '../hosts/host-table.js';
 
 export interface OwnershipReader {
   /** The open entry of a session and its owner's status here; undefined for unknown or closed. */
-  owner(session: string): { owner: string; ownerStatus: MemberStatus | 'unknown' } | undefined;
+  /** `epoch` > 0: the claim came from a scheduler's assignment (the data plane claims at epoch 0). */
+  owner(
+    session: string,
+  ): { owner: string; ownerStatus: MemberStatus | 'unknown'; epoch?: number } | undefined;
 }
 
 export type RouterCommand =
@@ -32,6 +35,8 @@ export interface RouterCounters {
   lostWithDialogs: number;
   /** `held` sessions owned by another live host (tables disagreed; the other owner keeps them). */
   heldElsewhere: number;
+  /** Data-plane releases not carried out: the session was assigned here by a scheduler (epoch > 0). */
+  keptAssigned: number;
 }
 
 const live = (s: MemberStatus | 'unknown') => s === 'alive' || s === 'suspect';
@@ -42,6 +47,7 @@ export class RouterCore {
     claimsRefusedDraining: 0,
     lostWithDialogs: 0,
     heldElsewhere: 0,
+    keptAssigned: 0,
   };
   /** Dialogs per session on this host's workers, from the dispatcher's reports. */
   readonly localDialogs = new Map<string, number>();
@@ -116,7 +122,14 @@ export class RouterCore {
         return this.claim(m.session);
       case 'release': {
         const o = this.components.ownership.owner(m.session);
-        return o?.owner === this.init.self ? [{ type: 'close', session: m.session }] : [];
+        if (o?.owner !== this.init.self) return [];
+        // a conference the schedulers assigned here stays here between participants (its last dialog ending is
+        // not the end of the assignment): released only when the assignment goes (DELETE /v1/sessions/:id)
+        if ((o.epoch ?? 0) > 0) {
+          this.counters.keptAssigned++;
+          return [];
+        }
+        return [{ type: 'close', session: m.session }];
       }
       case 'held': {
         const out: RouterCommand[] = [];
