@@ -76,7 +76,7 @@ export class PopRouterMetrics {
   });
   readonly core = new Gauge({
     name: 'pop_router_events',
-    help: 'router decisions so far: claims_redirected, claims_refused_draining, lost_with_dialogs, held_elsewhere',
+    help: 'router decisions so far: claims_redirected, claims_refused_draining, lost_with_dialogs, held_elsewhere, kept_assigned',
     labelNames: ['event'] as const,
     registers: this.r,
   });
