@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseCli, type CliSpec } from '@switchyard/core';
+import { packageBin } from '@switchyard/launch';
 
 export const BALANCER_BENCH_CLI: CliSpec = {
   name: 'bench balancer',
@@ -129,7 +130,7 @@ export async function balancerBenchMain(argv: string[]): Promise<number> {
     const bal = await spawnReady(
       process.execPath,
       [
-        path.join(repo, 'apps/container-balancer/dist/main.js'),
+        packageBin('@switchyard/container-balancer'),
         '--host',
         HOST,
         '--port',
