@@ -47,16 +47,22 @@ export {
   type UasInit,
   type UasEvents,
   type DialogInfo,
+  type DialogEnd,
 } from './worker/uas.js';
+export * from './worker/dialog-state.js';
+export { MirrorOutbox } from './worker/mirror-outbox.js';
+export * from './primary/dialog-mirror.js';
 export {
   FRAME_HELLO,
   FRAME_INJECTED,
   FRAME_UDP,
   FRAME_SESSION,
+  FRAME_MIRROR,
   FRAME_FIXED,
   FRAME_MAX_ADDR,
   POP_HELLO,
   readFrameHeader,
   writeFrameHeader,
   type FrameHeader,
+  type MirrorFrame,
 } from './ipc.js';

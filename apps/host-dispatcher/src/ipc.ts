@@ -7,6 +7,7 @@
  * - Control messages and descriptors (the bound UDP sockets, accepted TCP connections) go over Node's IPC channel.
  */
 import type { UasInit } from './worker/uas.js';
+import type { DialogState } from './worker/dialog-state.js';
 
 export const FRAME_UDP = 1;
 /** A datagram that arrived encapsulated from another host (POP router); answered like a local one. */
@@ -15,6 +16,17 @@ export const FRAME_INJECTED = 2;
 export const FRAME_HELLO = 3;
 /** Primary → POP router: a session event, `JSON.stringify(SessionEvent & { event })` after the type byte. */
 export const FRAME_SESSION = 4;
+/**
+ * Primary → worker: dialogs to adopt from a worker that crashed (issue 9 §6), JSON {@link MirrorFrame} after the
+ * type byte. On the seqpacket connection, so it reaches the worker before any datagram routed to it afterwards.
+ */
+export const FRAME_MIRROR = 5;
+export interface MirrorFrame {
+  /** Dialogs to hold from now on. */
+  put?: DialogState[];
+  /** Dialog keys that ended on the worker that crashed (late news): to end here too. */
+  del?: string[];
+}
 /** The hello a POP router sends instead of a worker id. */
 export const POP_HELLO = 'pop';
 /** type(1) local(1) port(2) addrLen(1) keyLen(2), then the address, the routing key and the payload. */
@@ -122,9 +134,15 @@ export interface WorkerState {
 /** Worker → primary. */
 export type FromWorker =
   | { t: 'ready' }
-  /** `conf`: the dialog's conference, absent when its INVITE's Request-URI had no user part. */
-  | { t: 'open'; callId: string; conf?: string }
-  | { t: 'close'; callId: string; conf?: string }
+  /**
+   * `conf`: the dialog's conference, absent when its INVITE's Request-URI had no user part. `d`: the dialog's state,
+   * mirrored by the primary; `adopted`: taken over from a worker that crashed (not a new session).
+   */
+  | { t: 'open'; callId: string; conf?: string; d?: DialogState; adopted?: boolean }
+  /** `key`: the dialog key (the mirror's), when the worker mirrors dialogs. */
+  | { t: 'close'; callId: string; conf?: string; key?: string }
+  /** Changed dialog states (confirmed, target refresh, CSeq), coalesced per event-loop turn. */
+  | { t: 'mirror'; put: DialogState[] }
   | { t: 'state'; q: number; state: WorkerState }
   /** An in-dialog request for a dialog this worker does not hold: the primary says whether another worker does. */
   | { t: 'no-dialog'; callId: string }

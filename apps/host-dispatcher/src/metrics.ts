@@ -75,4 +75,20 @@ export class DispatcherMetrics {
     help: 'dialogs ended',
     registers: [this.registry],
   });
+  readonly dialogsMirrored = new Gauge({
+    name: 'sipdisp_dialogs_mirrored',
+    help: 'dialogs whose state the primary holds (a worker crash hands them to another worker)',
+    registers: [this.registry],
+  });
+  readonly dialogsHandedOver = new Counter({
+    name: 'sipdisp_dialogs_handed_over_total',
+    help: 'dialogs of crashed workers adopted by another worker',
+    registers: [this.registry],
+  });
+  readonly dialogsNotMirrored = new Counter({
+    name: 'sipdisp_dialogs_not_mirrored_total',
+    help: 'dialogs not mirrored (over the per-worker bound, or state too large): lost if their worker crashes',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
 }

@@ -47,6 +47,8 @@ import {
 import { WorkerProcesses } from '../pool/worker-processes.js';
 import type { SessionEvent, SessionHost } from '../session-host.js';
 import { AffinityRouter, type Violation } from './router.js';
+import { DialogHandover } from './dialog-handover.js';
+import { DIALOG_MIRROR_DEFAULTS } from './dialog-mirror.js';
 
 export type { WorkerStatus } from '../pool/worker-pool.js';
 
@@ -96,6 +98,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
   private readonly udpIngress: UdpIngress;
   private readonly tcpIngress: TcpIngress;
   private readonly popLink: PopLink;
+  private readonly handover: DialogHandover;
   private readonly bound: ServiceSockets[] = [];
   private seqServer: SeqpacketServer | undefined;
   private runtimeDir = '';
@@ -162,6 +165,26 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
         }),
         udpSockets: () => this.bound.map((b) => b.udp),
         queryTimeoutMs: PRIMARY_DEFAULTS.queryTimeoutMs,
+      },
+    );
+    this.handover = new DialogHandover(
+      {
+        logger: this.logger,
+        metrics: this.metrics,
+        router: this.router,
+        write: (id, packet) => {
+          const conn = this.procs.conn(id);
+          if (!conn) return false;
+          conn.write(packet);
+          return true;
+        },
+      },
+      {
+        ...DIALOG_MIRROR_DEFAULTS,
+        maxDialogsPerWorker: config.maxDialogsPerWorker,
+        // a state comes from one message; the workers read packets of twice the largest message
+        maxStateBytes: Math.min(DIALOG_MIRROR_DEFAULTS.maxStateBytes, config.maxMessageBytes),
+        maxPacketBytes: 2 * config.maxMessageBytes,
       },
     );
     const newConference = () => this.maybeScaleUp();
@@ -361,7 +384,12 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
 
   /** Refreshes the per-worker load gauge (called on scrape). */
   refreshGauges(): void {
-    for (const w of this.pool.list()) this.metrics.workerLoad.set({ worker: w.id }, this.router.loadOf(w.id));
+    let mirrored = 0;
+    for (const w of this.pool.list()) {
+      this.metrics.workerLoad.set({ worker: w.id }, this.router.loadOf(w.id));
+      mirrored += this.handover.mirror.count(w.id);
+    }
+    this.metrics.dialogsMirrored.set(mirrored);
   }
 
   /** Which worker holds a conference (per the workers' dialog reports), for the control API. */
@@ -374,6 +402,8 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
   private feed(e: PoolEvent): PoolAction[] {
     const actions = this.pool.handle(e);
     for (const a of actions) this.apply(a);
+    // dialogs of a crashed worker go to the spare promoted for it (else the least-loaded ready worker)
+    this.handover.settle(actions.find((a) => a.type === 'promoted')?.id);
     if (actions.length) this.updateWorkerGauge();
     return actions;
   }
@@ -393,6 +423,8 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
         return;
       case 'route-forget': {
         const dropped = this.router.workerDown(a.id);
+        // whatever it still held when it exited (a crash, a kill at the drain deadline) is adopted by another
+        this.handover.workerGone(a.id, this.phase === 'running');
         this.udpIngress.forget(a.id);
         this.metrics.workerLoad.remove({ worker: a.id });
         this.settleWaiters(a.id, new DispatcherError('DSP_ERR_WORKER_START', `worker ${a.id} exited`));
@@ -490,13 +522,20 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
   private onWorkerMessage(id: string, m: FromWorker): void {
     // Node may deliver a child's last IPC messages after its 'exit': a dialog report from a worker that is gone
     // would bind its Call-ID and conference to nobody, and every later message of them would be lost
-    if (!this.pool.get(id)) return;
+    // (the dialog mirror passes such reports on to the worker that adopted its dialogs)
+    if (!this.pool.get(id)) {
+      this.handover.lateReport(id, m);
+      return;
+    }
+    const adopted = this.handover.report(id, m);
     switch (m.t) {
       case 'open': {
         this.feed({ type: 'dialog-opened', id });
-        this.pop.dialogOpened(m.conf || m.callId, m.callId);
         const v = this.router.dialogOpened(id, m.callId, m.conf);
         if (v) this.onViolation(v);
+        // an adopted dialog is the same session, opened when its first worker answered it
+        if (adopted) return;
+        this.pop.dialogOpened(m.conf || m.callId, m.callId);
         this.metrics.sessionsOpened.inc();
         this.publishSession('sessionOpened', sessionEvent(m, id));
         return;
@@ -518,6 +557,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
         return;
       case 'ready':
       case 'state':
+      case 'mirror':
         return;
     }
   }

@@ -125,6 +125,24 @@ export class AffinityRouter {
     return { calls, conferences };
   }
 
+  /**
+   * `worker` adopted a dialog of a worker that crashed (issue 9 §6): its Call-ID and conference go to `worker` from
+   * now on (the worker's `open` report then holds them). A key already bound elsewhere since the crash stays there.
+   */
+  adopt(worker: string, callId: string, conf: string | undefined): void {
+    const bind = (table: AffinityTable<string>, key: string) => {
+      const b = table.get(key);
+      if (b === undefined) table.bind(key, worker);
+    };
+    bind(this.calls, callId);
+    if (conf !== undefined) bind(this.conferences, conf);
+  }
+
+  /** The ready worker with the least load, if any. */
+  leastLoaded(): string | undefined {
+    return this.queue.peek()?.id;
+  }
+
   /** Dispatcher-wide drain (SIGTERM): no new conferences anywhere. */
   closeForNew(): void {
     this.closedForNew = true;

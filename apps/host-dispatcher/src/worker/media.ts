@@ -64,6 +64,8 @@ export interface MediaSource {
   allocate(conferenceId: string): Promise<MediaAddress>;
   /** The conference ended here: forget its allocation. */
   release(conferenceId: string): void;
+  /** A dialog adopted from a crashed worker brings its conference's allocation: cache it (issue 9 §6). */
+  adopt?(conferenceId: string, address: MediaAddress): void;
 }
 
 interface AllocationAnswer {
@@ -110,6 +112,10 @@ export class BalancerMediaSource implements MediaSource {
 
   release(conferenceId: string): void {
     this.cache.delete(conferenceId);
+  }
+
+  adopt(conferenceId: string, address: MediaAddress): void {
+    if (!this.cache.has(conferenceId)) this.cache.set(conferenceId, { ...address });
   }
 
   private async request(conferenceId: string): Promise<MediaAddress> {

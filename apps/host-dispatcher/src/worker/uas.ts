@@ -27,6 +27,12 @@ import {
   type SipResponse,
 } from '../sip/message.js';
 import type { MediaAddress, MediaSource } from './media.js';
+import {
+  applyInDialogRequest,
+  dialogStateKey,
+  dialogStateOfInvite,
+  type DialogState,
+} from './dialog-state.js';
 
 /** Where a message came from and where its responses go. */
 export interface Peer {
@@ -44,14 +50,20 @@ export interface DialogInfo {
   /** The conference the primary routed the INVITE by; undefined when its Request-URI has no user part. */
   readonly conferenceId: string | undefined;
   readonly dialogKey: string;
+  /** The dialog's state (ids, tags, route set, remote target, CSeqs, media): what is mirrored out of the worker. */
+  readonly state: DialogState;
+  /** Adopted from a mirror (a worker that crashed held it), not created here by a 2xx. */
+  readonly adopted?: boolean;
 }
 
 /** Why a dialog ended: every dialog ends by one of these, whatever the transport. */
-export type DialogEnd = 'bye' | 'ack-timeout' | 'idle-timeout' | 'shutdown';
+export type DialogEnd = 'bye' | 'ack-timeout' | 'idle-timeout' | 'shutdown' | 'ended-elsewhere';
 
 export interface UasEvents {
   dialogOpened(d: DialogInfo): void;
   dialogClosed(d: DialogInfo, why: DialogEnd): void;
+  /** The dialog's state changed (confirmed by its ACK, target refresh, CSeq): mirrored out of the worker. */
+  dialogUpdated?(d: DialogInfo): void;
   /** An in-dialog request for a dialog this UAS does not hold (answered 481). */
   noDialog?(callId: string): void;
 }
@@ -371,10 +383,13 @@ export class SipUas {
     const cseq = parseCSeq(headerValue(req.headers, 'cseq'))?.seq ?? 0;
     const existing = this.dialogs.get(key);
     if (existing) return; // re-INVITE answered on an existing dialog
+    const state = dialogStateOfInvite(req, tx.peer, tx.toTag, conferenceId);
+    if (media) state.media = { address: media.address, port: media.port, containerId: media.containerId };
     const dialog: Dialog = {
       callId,
       conferenceId,
       dialogKey: key,
+      state,
       peer: tx.peer,
       okBytes: ok,
       okCSeq: cseq,
@@ -383,16 +398,92 @@ export class SipUas {
       okDeadline: this.components.clock.now() + 64 * this.cfg.t1Ms,
       idleTimer: undefined,
     };
-    this.dialogs.set(key, dialog);
-    this.perSource.set(tx.peer.address, (this.perSource.get(tx.peer.address) ?? 0) + 1);
-    if (conferenceId !== undefined) {
-      let conf = this.conferences.get(conferenceId);
-      if (!conf) this.conferences.set(conferenceId, (conf = new Set()));
-      conf.add(key);
-    }
-    this.components.events.dialogOpened(dialog);
+    this.hold(dialog);
     // whatever the transport: no ACK within 64*T1 ends the dialog (a TCP peer that closes leaves nothing behind)
     this.scheduleOk(dialog);
+  }
+
+  private hold(dialog: Dialog): void {
+    this.dialogs.set(dialog.dialogKey, dialog);
+    const source = dialog.peer.address;
+    this.perSource.set(source, (this.perSource.get(source) ?? 0) + 1);
+    if (dialog.conferenceId !== undefined) {
+      let conf = this.conferences.get(dialog.conferenceId);
+      if (!conf) this.conferences.set(dialog.conferenceId, (conf = new Set()));
+      conf.add(dialog.dialogKey);
+    }
+    this.components.events.dialogOpened(dialog);
+  }
+
+  /**
+   * Takes over dialogs another worker held (it crashed; the primary mirrored them): from now on their in-dialog
+   * requests are answered here as if this worker had answered their INVITE. An unconfirmed one still ends by the
+   * ACK timeout (64*T1 from now; its 2xx is not retransmitted from here); a confirmed one by the idle timeout.
+   * A dialog already held here is updated in place. The caps do not apply: these calls were admitted already.
+   */
+  adopt(states: readonly DialogState[]): void {
+    const { clock } = this.components;
+    for (const s of states) {
+      const key = dialogStateKey(s);
+      const held = this.dialogs.get(key);
+      if (held) {
+        Object.assign(held.state, s, { confirmed: held.state.confirmed || s.confirmed });
+        continue;
+      }
+      const state: DialogState = { ...s, routeSet: [...s.routeSet], peer: { ...s.peer } };
+      const d: Dialog = {
+        callId: s.callId,
+        conferenceId: s.conferenceId,
+        dialogKey: key,
+        state,
+        adopted: true,
+        peer: { ...s.peer },
+        okBytes: undefined,
+        okCSeq: s.remoteCSeq,
+        okTimer: undefined,
+        okInterval: this.cfg.t1Ms,
+        okDeadline: clock.now() + 64 * this.cfg.t1Ms,
+        idleTimer: undefined,
+      };
+      if (s.media && s.conferenceId !== undefined) this.components.media?.adopt?.(s.conferenceId, s.media);
+      this.hold(d);
+      this.touch(d);
+      if (!state.confirmed)
+        d.okTimer = clock.setTimeout(() => {
+          d.okTimer = undefined;
+          this.closeDialog(d, 'ack-timeout');
+        }, 64 * this.cfg.t1Ms);
+    }
+  }
+
+  /** Dialogs that ended on the worker that held them before this one adopted them (late news of a crash). */
+  forget(keys: readonly string[]): void {
+    for (const k of keys) {
+      const d = this.dialogs.get(k);
+      if (d) this.closeDialog(d, 'ended-elsewhere');
+    }
+  }
+
+  /** The state of one dialog (by {@link DialogInfo.dialogKey}), or undefined. Do not mutate: use {@link updateDialog}. */
+  dialogState(key: string): Readonly<DialogState> | undefined {
+    return this.dialogs.get(key)?.state;
+  }
+
+  /** Every dialog's state. */
+  dialogStates(): Readonly<DialogState>[] {
+    return [...this.dialogs.values()].map((d) => d.state);
+  }
+
+  /** Code that sends requests in a dialog (e.g. re-INVITEs) records its local CSeq here, so that it is mirrored. */
+  updateDialog(
+    key: string,
+    patch: Partial<Pick<DialogState, 'localCSeq' | 'remoteTarget' | 'media'>>,
+  ): boolean {
+    const d = this.dialogs.get(key);
+    if (!d) return false;
+    Object.assign(d.state, patch);
+    this.components.events.dialogUpdated?.(d);
+    return true;
   }
 
   /**
@@ -445,6 +536,14 @@ export class SipUas {
     this.components.clock.clearTimeout(d.okTimer);
     d.okTimer = undefined;
     this.touch(d);
+    this.confirm(d);
+  }
+
+  /** The ACK (or, for an adopted dialog whose ACK reached the dead worker, any later request) confirms it. */
+  private confirm(d: Dialog): void {
+    if (d.state.confirmed) return;
+    d.state.confirmed = true;
+    this.components.events.dialogUpdated?.(d);
   }
 
   private onCancel(req: SipRequest, peer: Peer, txKey: string): void {
@@ -472,6 +571,16 @@ export class SipUas {
       return;
     }
     this.touch(d);
+    if (req.method !== 'BYE') {
+      if (d.adopted && !d.state.confirmed && d.okBytes === undefined) {
+        // a request in the dialog: the caller had our 2xx, its ACK went to the worker that crashed
+        this.components.clock.clearTimeout(d.okTimer);
+        d.okTimer = undefined;
+        d.state.confirmed = true;
+        applyInDialogRequest(d.state, req);
+        this.components.events.dialogUpdated?.(d);
+      } else if (applyInDialogRequest(d.state, req)) this.components.events.dialogUpdated?.(d);
+    }
     switch (req.method) {
       case 'BYE':
         this.respond(tx, 200);

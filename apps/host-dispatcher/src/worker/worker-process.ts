@@ -11,20 +11,27 @@ import {
   FRAME_FIXED,
   FRAME_HELLO,
   FRAME_MAX_ADDR,
+  FRAME_MIRROR,
   readFrameHeader,
+  type MirrorFrame,
   type FromWorker,
   type ToWorker,
   type WorkerState,
 } from '../ipc.js';
 import { StreamFramer } from '../sip/framing.js';
 import { SipUas, type DialogInfo, type Peer } from './uas.js';
-
-function dialogMessage(t: 'open' | 'close', d: DialogInfo): FromWorker {
-  return d.conferenceId === undefined
-    ? { t, callId: d.callId }
-    : { t, callId: d.callId, conf: d.conferenceId };
-}
 import { mediaSourceFromEnv } from './media.js';
+import { MirrorOutbox } from './mirror-outbox.js';
+
+/** The dialog report, with the dialog's state for the primary's mirror (issue 9 §6). */
+function dialogMessage(t: 'open' | 'close', d: DialogInfo): FromWorker {
+  const m: FromWorker =
+    t === 'open'
+      ? { t, callId: d.callId, d: d.state, ...(d.adopted ? { adopted: true } : {}) }
+      : { t, callId: d.callId, key: d.dialogKey };
+  if (d.conferenceId !== undefined) m.conf = d.conferenceId;
+  return m;
+}
 
 type InitMessage = Extract<ToWorker, { t: 'init' }>;
 
@@ -49,6 +56,7 @@ export class WorkerProcess {
   private malformed = 0;
   private draining = false;
   private readonly badInput: RateLimitedLog;
+  private readonly mirror = new MirrorOutbox((put) => this.send({ t: 'mirror', put }));
 
   constructor(
     private readonly logger: Logger = createLogger('host-dispatcher-worker'),
@@ -77,6 +85,7 @@ export class WorkerProcess {
   }
 
   private exit(code: number): void {
+    this.mirror.flush();
     this.uas?.shutdown();
     process.exit(code);
   }
@@ -95,7 +104,11 @@ export class WorkerProcess {
             media: mediaSourceFromEnv(process.env, { logger: this.logger, clock: this.clock }),
             events: {
               dialogOpened: (d) => this.send(dialogMessage('open', d)),
-              dialogClosed: (d) => this.send(dialogMessage('close', d)),
+              dialogClosed: (d) => {
+                this.mirror.ended(d.dialogKey);
+                this.send(dialogMessage('close', d));
+              },
+              dialogUpdated: (d) => this.mirror.changed(d.dialogKey, d.state),
               noDialog: (callId) => this.send({ t: 'no-dialog', callId }),
             },
           },
@@ -151,6 +164,10 @@ export class WorkerProcess {
   }
 
   private onFrame(buf: Buffer): void {
+    if (buf[0] === FRAME_MIRROR) {
+      this.onMirrorFrame(buf);
+      return;
+    }
     const h = readFrameHeader(buf);
     if (!h) return;
     const peer: Peer = { transport: 'udp', address: h.address, port: h.port, local: h.local };
@@ -158,7 +175,18 @@ export class WorkerProcess {
     this.onSip(buf.subarray(h.payloadOffset), peer, false, { conference: h.key });
   }
 
-  /** `route`: the primary's decision for a datagram; for a TCP connection's messages, the worker's own (below). */
+  /** Dialogs of a worker that crashed, to answer from now on (the primary's mirror). */
+  private onMirrorFrame(buf: Buffer): void {
+    try {
+      const f = JSON.parse(buf.toString('utf8', 1)) as MirrorFrame;
+      if (f.put?.length) this.uas?.adopt(f.put);
+      if (f.del?.length) this.uas?.forget(f.del);
+      if (f.put?.length) this.logger.info({ dialogs: f.put.length }, 'adopted dialogs of a crashed worker');
+    } catch (err) {
+      this.logger.error({ err }, 'bad mirror frame from the primary');
+    }
+  }
+
   /** `route`: the primary's decision for a datagram; for a TCP connection's messages, none (the UAS reads it). */
   private onSip(
     bytes: Buffer,
