@@ -52,8 +52,8 @@ describe('kill -9 of a worker during a run', () => {
     expect(replacement.id).toBe('w3');
     expect(replacement.pid).not.toBe(victim.pid);
     const r = await run;
-    // calls whose dialog lived on the dead worker lose their BYE (481); calls mid-INVITE are retransmitted and
-    // answered by a live worker. Bound: the dialogs held at the kill plus one call-length of new calls.
+    // dialogs of the dead worker are handed to the promoted spare (dialog-handover.slow.test.ts asserts 0 failed
+    // calls); this run keeps the older, looser bound: the dialogs held at the kill plus one call-length of calls.
     const bound = heldAtKill + RATE * (CALL_LENGTH_MS / 1000) + 10;
     expect(r.failed, r.diagnostics).toBeLessThanOrEqual(bound);
     expect(r.successful + r.failed, r.diagnostics).toBe(400);
