@@ -92,10 +92,13 @@ describe('dialog state in the UAS', () => {
       conferenceId: 'conf-7',
       peer: { transport: 'udp', address: '127.0.0.1', port: 5080, local: 0 },
       confirmed: false,
+      // the 2xx itself, until the ACK (an heir sends it again)
+      answer: expect.stringMatching(/^SIP\/2\.0 200 OK\r\n/),
     });
     expect(dialogStateKey(s)).toBe(a.opened[0]!.dialogKey);
     a.feed(invite({ method: 'ACK', toTag, branch: 'z9hG4bK-ack', body: '' }));
     expect(a.updated.map((u) => u.confirmed)).toEqual([true]);
+    expect(a.updated[0]!.answer).toBeUndefined();
     // a target refresh moves the remote target and the remote CSeq
     const reinvite = invite({ toTag, branch: 'z9hG4bK-re', cseq: 2 })
       .toString()
@@ -149,6 +152,21 @@ describe('an heir UAS adopts the dialogs of a crashed worker', () => {
     expect([b.last().status, tagOf(header(b.last(), 'to'))]).toEqual([200, toTag]);
     expect(b.closed).toEqual(['call-1@127.0.0.1 bye']);
     expect(b.uas.counters.noDialog481).toBe(0);
+  });
+
+  it('sends the 2xx of an unconfirmed adopted dialog at once and until its ACK (it may have died with the worker)', () => {
+    const a = uasUnderTest();
+    a.feed(invited());
+    const s = structuredClone(a.uas.dialogStates()[0]!) as DialogState;
+    const b = uasUnderTest();
+    b.uas.adopt([s]);
+    expect(b.sent.map((m) => [m.status, tagOf(header(m, 'to'))])).toEqual([[200, s.localTag]]);
+    b.clock.advance(500);
+    expect(b.sent).toHaveLength(2);
+    b.feed(invite({ method: 'ACK', toTag: s.localTag, branch: 'z9hG4bK-ack', body: '' }));
+    b.clock.advance(10_000);
+    expect(b.sent).toHaveLength(2);
+    expect(b.updated.map((u) => [u.confirmed, u.answer])).toEqual([[true, undefined]]);
   });
 
   it('an unconfirmed adopted dialog ends at 64*T1 without its ACK; with it, it lives on', () => {

@@ -64,7 +64,7 @@ describe('the primary dies: its workers exit', () => {
     expect(workers.every(running)).toBe(true);
     await d.proc.kill9();
     await allExit(workers, 'after start');
-  });
+  }, 150_000);
 
   it('during start: kill -9 of the primary as soon as it has forked ends the workers it forked', async () => {
     const proc = spawnProcess(
@@ -96,5 +96,5 @@ describe('the primary dies: its workers exit', () => {
     // a fork may have been under way at the kill
     workers = [...new Set([...workers, ...childrenOf(proc.pid)])];
     await allExit(workers, 'during start');
-  });
+  }, 150_000);
 });

@@ -47,6 +47,11 @@ export interface DialogState {
   confirmed: boolean;
   /** The conference's mixer (contract C7) when the worker allocated one. */
   media?: DialogMedia;
+  /**
+   * Over UDP, until the ACK: our 2xx to the INVITE (latin1). A worker that adopts the dialog unconfirmed sends it
+   * again until the ACK (RFC 3261 §13.3.1.4), so a caller whose 2xx was lost with the dead worker still gets it.
+   */
+  answer?: string;
 }
 
 /** `callId \n remoteTag \n localTag`: the UAS's dialog key (RFC 3261 §12: Call-ID, remote tag, local tag). */

@@ -385,6 +385,8 @@ export class SipUas {
     if (existing) return; // re-INVITE answered on an existing dialog
     const state = dialogStateOfInvite(req, tx.peer, tx.toTag, conferenceId);
     if (media) state.media = { address: media.address, port: media.port, containerId: media.containerId };
+    // mirrored with the dialog until its ACK: an heir can send it again if this worker dies before it leaves
+    if (tx.peer.transport === 'udp') state.answer = ok.toString('latin1');
     const dialog: Dialog = {
       callId,
       conferenceId,
@@ -428,6 +430,7 @@ export class SipUas {
       const held = this.dialogs.get(key);
       if (held) {
         Object.assign(held.state, s, { confirmed: held.state.confirmed || s.confirmed });
+        if (held.state.confirmed) delete held.state.answer;
         continue;
       }
       const state: DialogState = { ...s, routeSet: [...s.routeSet], peer: { ...s.peer } };
@@ -448,11 +451,18 @@ export class SipUas {
       if (s.media && s.conferenceId !== undefined) this.components.media?.adopt?.(s.conferenceId, s.media);
       this.hold(d);
       this.touch(d);
-      if (!state.confirmed)
+      if (state.confirmed) continue;
+      if (state.answer !== undefined) {
+        // our 2xx may have died with the worker: send it now and retransmit it until the ACK, as its worker would
+        d.okBytes = Buffer.from(state.answer, 'latin1');
+        this.transmit(d.okBytes, d.peer);
+        this.scheduleOk(d);
+      } else {
         d.okTimer = clock.setTimeout(() => {
           d.okTimer = undefined;
           this.closeDialog(d, 'ack-timeout');
         }, 64 * this.cfg.t1Ms);
+      }
     }
   }
 
@@ -543,6 +553,7 @@ export class SipUas {
   private confirm(d: Dialog): void {
     if (d.state.confirmed) return;
     d.state.confirmed = true;
+    delete d.state.answer;
     this.components.events.dialogUpdated?.(d);
   }
 
@@ -572,13 +583,13 @@ export class SipUas {
     }
     this.touch(d);
     if (req.method !== 'BYE') {
-      if (d.adopted && !d.state.confirmed && d.okBytes === undefined) {
+      if (d.adopted && !d.state.confirmed) {
         // a request in the dialog: the caller had our 2xx, its ACK went to the worker that crashed
         this.components.clock.clearTimeout(d.okTimer);
         d.okTimer = undefined;
-        d.state.confirmed = true;
+        d.okBytes = undefined;
         applyInDialogRequest(d.state, req);
-        this.components.events.dialogUpdated?.(d);
+        this.confirm(d);
       } else if (applyInDialogRequest(d.state, req)) this.components.events.dialogUpdated?.(d);
     }
     switch (req.method) {
