@@ -87,6 +87,7 @@ describe('dialog state in the UAS', () => {
       localUri: '<sip:conf-7@127.0.0.1:5060>',
       remoteTarget: 'sip:sipp@127.0.0.1:5080',
       routeSet: ['<sip:p1.example;lr>', '<sip:p2.example;lr>', '<sip:p3.example;lr>'],
+      inviteCSeq: 1,
       remoteCSeq: 1,
       localCSeq: 0,
       conferenceId: 'conf-7',
@@ -163,9 +164,18 @@ describe('an heir UAS adopts the dialogs of a crashed worker', () => {
     expect(b.sent.map((m) => [m.status, tagOf(header(m, 'to'))])).toEqual([[200, s.localTag]]);
     b.clock.advance(500);
     expect(b.sent).toHaveLength(2);
+    // a retransmission of the INVITE (its transaction died with the worker) is the dialog's, not a new call
+    b.feed(invited());
+    expect(b.sent.map((m) => [m.status, tagOf(header(m, 'to'))])).toEqual([
+      [200, s.localTag],
+      [200, s.localTag],
+      [200, s.localTag],
+    ]);
     b.feed(invite({ method: 'ACK', toTag: s.localTag, branch: 'z9hG4bK-ack', body: '' }));
+    b.feed(invited());
     b.clock.advance(10_000);
-    expect(b.sent).toHaveLength(2);
+    expect(b.sent).toHaveLength(3);
+    expect(b.opened).toHaveLength(1);
     expect(b.updated.map((u) => [u.confirmed, u.answer])).toEqual([[true, undefined]]);
   });
 

@@ -35,6 +35,8 @@ export interface DialogState {
   remoteTarget: string;
   /** Record-Route entries of the INVITE in the order received (RFC 3261 §12.1.1, the UAS's route set). */
   readonly routeSet: readonly string[];
+  /** CSeq number of the INVITE that created the dialog (its retransmissions are recognised by it). */
+  readonly inviteCSeq?: number;
   /** Highest CSeq number received in the dialog. */
   remoteCSeq: number;
   /** CSeq number of the last request we sent in the dialog (0: none yet; the focus sends none by itself). */
@@ -75,6 +77,7 @@ export function dialogStateOfInvite(
     localUri: to,
     remoteTarget: contactTarget(req) ?? '',
     routeSet: headerValues(req.headers, 'record-route').flatMap(splitHeaderList),
+    inviteCSeq: parseCSeq(headerValue(req.headers, 'cseq'))?.seq ?? 0,
     remoteCSeq: parseCSeq(headerValue(req.headers, 'cseq'))?.seq ?? 0,
     localCSeq: 0,
     peer: { transport: peer.transport, address: peer.address, port: peer.port, local: peer.local },

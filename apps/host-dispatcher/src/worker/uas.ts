@@ -172,6 +172,11 @@ export class SipUas {
   private readonly dialogs = new Map<string, Dialog>();
   /** conference id -> dialog keys of its participants */
   private readonly conferences = new Map<string, Set<string>>();
+  /**
+   * Adopted dialogs by their INVITE (`callId \n fromTag \n cseq`): a retransmission of that INVITE reaching this
+   * worker (the dead worker held its transaction) is the dialog's, not a new call.
+   */
+  private readonly adoptedInvites = new Map<string, Dialog>();
   /** Dialogs per source address, for the per-source cap. */
   private readonly perSource = new Map<string, number>();
   private draining = false;
@@ -264,9 +269,18 @@ export class SipUas {
       return;
     }
     switch (req.method) {
-      case 'INVITE':
+      case 'INVITE': {
+        const adopted = this.adoptedInvites.size ? this.adoptedInvites.get(inviteKey(req)) : undefined;
+        if (adopted) {
+          // RFC 6026 Accepted: a retransmitted INVITE is absorbed; the 2xx goes again while it is not ACKed
+          this.transactions.delete(txKey);
+          this.counters.retransmissionsAbsorbed++;
+          if (adopted.okBytes) this.transmit(adopted.okBytes, adopted.peer);
+          return;
+        }
         this.onInvite(tx, conference);
         return;
+      }
       case 'OPTIONS':
         this.respond(tx, 200, { headers: [allow(), { name: 'accept', value: 'application/sdp' }] });
         return;
@@ -449,6 +463,7 @@ export class SipUas {
         idleTimer: undefined,
       };
       if (s.media && s.conferenceId !== undefined) this.components.media?.adopt?.(s.conferenceId, s.media);
+      this.adoptedInvites.set(`${s.callId}\n${s.remoteTag}\n${s.inviteCSeq ?? s.remoteCSeq}`, d);
       this.hold(d);
       this.touch(d);
       if (state.confirmed) continue;
@@ -632,6 +647,8 @@ export class SipUas {
 
   private closeDialog(d: Dialog, why: DialogEnd): void {
     if (!this.dialogs.delete(d.dialogKey)) return;
+    if (d.adopted)
+      this.adoptedInvites.delete(`${d.callId}\n${d.state.remoteTag}\n${d.state.inviteCSeq ?? d.okCSeq}`);
     this.components.clock.clearTimeout(d.okTimer);
     this.components.clock.clearTimeout(d.idleTimer);
     const n = (this.perSource.get(d.peer.address) ?? 1) - 1;
@@ -738,6 +755,12 @@ export function transactionKey(req: SipRequest, peer: Peer): string {
   // RFC 2543 peers: no magic cookie — fall back on the request's identity
   const cseq = parseCSeq(headerValue(req.headers, 'cseq'))?.seq ?? 0;
   return `${headerValue(req.headers, 'call-id') ?? ''}\n${cseq}\n${peer.address}:${peer.port}\n${req.method}`;
+}
+
+/** An INVITE's identity without its To tag: Call-ID, From tag, CSeq number. */
+function inviteKey(req: SipRequest): string {
+  const cseq = parseCSeq(headerValue(req.headers, 'cseq'))?.seq ?? 0;
+  return `${headerValue(req.headers, 'call-id') ?? ''}\n${tagOf(headerValue(req.headers, 'from')) ?? ''}\n${cseq}`;
 }
 
 function dialogKeyOf(req: SipRequest, toTag: string): string {
