@@ -14,7 +14,19 @@ import { parseCli } from '@switchyard/core';
 import { freePort, freeTcpUdpPort } from '@switchyard/launch';
 import { startDispatcher, startKamailio, startStandalone, type Proc } from './dispatcher-procs.js';
 import { maxErrorFreeRate, type SippOutcome } from './dispatcher-sipp.js';
-import { tcpHandoffs, udpRoundTrips } from './dispatcher-load.js';
+import { tcpHandoffs } from './dispatcher-load.js';
+import {
+  cpuPerCall,
+  latencyAlternating,
+  overloadGoodput,
+  type CpuPerCall,
+  type LatencyRuns,
+  type OverloadRun,
+} from './dispatcher-extra.js';
+
+/** The parts of the benchmark, each runnable alone (`--sections`). */
+export const DISPATCHER_SECTIONS = ['rate', 'tcp', 'latency', 'cpu', 'overload'] as const;
+export type DispatcherSection = (typeof DISPATCHER_SECTIONS)[number];
 
 export interface DispatcherBenchOptions {
   durationS: number;
@@ -25,6 +37,13 @@ export interface DispatcherBenchOptions {
   tcpConcurrency: number;
   tcpMs: number;
   latencyCount: number;
+  /** Alternating latency runs (the report gives their median). */
+  latencyRuns: number;
+  /** Calls/s of the CPU-per-call run. */
+  cpuRate: number;
+  /** Capacity for the overload run when the call-rate search did not run (else its result for 2 workers). */
+  capacity: number;
+  sections: DispatcherSection[];
   kamailio: boolean;
   out: string;
   log: (s: string) => void;
@@ -37,7 +56,9 @@ export interface DispatcherBenchReport {
   options: Omit<DispatcherBenchOptions, 'log' | 'out'>;
   callRate: Record<string, { best: number; runs: SippOutcome[] }>;
   tcpHandoffs: Record<string, { perSecond: number; done: number; errors: number }>;
-  latencyUs: Record<string, { p50: number; p90: number; p99: number; lost: number }>;
+  latency: LatencyRuns | undefined;
+  cpu: CpuPerCall | undefined;
+  overload: OverloadRun | undefined;
   ratios: Record<string, number>;
 }
 
@@ -64,75 +85,85 @@ export async function runDispatcherBench(
       log: o.log,
     });
 
-  o.log('(a) one worker listening directly');
-  {
-    const port = await freeTcpUdpPort();
-    const w = await startStandalone(port);
-    callRate['a: 1 worker, direct'] = await withProcs([w], () => search(`127.0.0.1:${port}`));
-  }
-  for (const n of [1, 2]) {
-    o.log(`(b) our dispatcher, ${n} worker(s)`);
-    const port = await freeTcpUdpPort();
-    const d = await startDispatcher(port, await freePort(), n);
-    callRate[`b: dispatcher, ${n} worker${n > 1 ? 's' : ''}`] = await withProcs([d], () =>
-      search(`127.0.0.1:${port}`),
-    );
-  }
-  if (o.kamailio) {
-    o.log('(c) Kamailio dispatcher (R-URI hash) in front of 2 workers');
-    const p1 = await freeTcpUdpPort();
-    const w1 = await startStandalone(p1);
-    const p2 = await freeTcpUdpPort();
-    const w2 = await startStandalone(p2);
-    const kp = await freeTcpUdpPort();
-    const k = await startKamailio(kp, [p1, p2]);
-    callRate['c: Kamailio, 2 workers'] = await withProcs([w1, w2, k], () => search(`127.0.0.1:${kp}`));
+  const want = (s: DispatcherSection) => o.sections.includes(s);
+  if (want('rate')) {
+    o.log('(a) one worker listening directly');
+    {
+      const port = await freeTcpUdpPort();
+      const w = await startStandalone(port);
+      callRate['a: 1 worker, direct'] = await withProcs([w], () => search(`127.0.0.1:${port}`));
+    }
+    for (const n of [1, 2]) {
+      o.log(`(b) our dispatcher, ${n} worker(s)`);
+      const port = await freeTcpUdpPort();
+      const d = await startDispatcher(port, await freePort(), n);
+      callRate[`b: dispatcher, ${n} worker${n > 1 ? 's' : ''}`] = await withProcs([d], () =>
+        search(`127.0.0.1:${port}`),
+      );
+    }
+    if (o.kamailio) {
+      o.log('(c) Kamailio dispatcher (R-URI hash) in front of 2 workers');
+      const p1 = await freeTcpUdpPort();
+      const w1 = await startStandalone(p1);
+      const p2 = await freeTcpUdpPort();
+      const w2 = await startStandalone(p2);
+      const kp = await freeTcpUdpPort();
+      const k = await startKamailio(kp, [p1, p2]);
+      callRate['c: Kamailio, 2 workers'] = await withProcs([w1, w2, k], () => search(`127.0.0.1:${kp}`));
+    }
   }
 
-  o.log('TCP hand-offs/s');
   const tcp: DispatcherBenchReport['tcpHandoffs'] = {};
-  {
-    const port = await freeTcpUdpPort();
-    const d = await startDispatcher(port, await freePort(), 2);
-    tcp['ours: dispatcher, 2 workers'] = await withProcs([d], () =>
-      tcpHandoffs(port, o.tcpConcurrency, o.tcpMs),
-    );
-    o.log(`    ours: ${JSON.stringify(tcp['ours: dispatcher, 2 workers'])}`);
-  }
-  {
-    const port = await freeTcpUdpPort();
-    const c = await startStandalone(port, { cluster: 2 });
-    tcp['node:cluster, 2 workers'] = await withProcs([c], () => tcpHandoffs(port, o.tcpConcurrency, o.tcpMs));
-    o.log(`    cluster: ${JSON.stringify(tcp['node:cluster, 2 workers'])}`);
-  }
-  {
-    const port = await freeTcpUdpPort();
-    const w = await startStandalone(port);
-    tcp['1 worker, direct (no hand-off)'] = await withProcs([w], () =>
-      tcpHandoffs(port, o.tcpConcurrency, o.tcpMs),
-    );
-    o.log(`    direct: ${JSON.stringify(tcp['1 worker, direct (no hand-off)'])}`);
+  if (want('tcp')) {
+    o.log('TCP hand-offs/s');
+    {
+      const port = await freeTcpUdpPort();
+      const d = await startDispatcher(port, await freePort(), 2);
+      tcp['ours: dispatcher, 2 workers'] = await withProcs([d], () =>
+        tcpHandoffs(port, o.tcpConcurrency, o.tcpMs),
+      );
+      o.log(`    ours: ${JSON.stringify(tcp['ours: dispatcher, 2 workers'])}`);
+    }
+    {
+      const port = await freeTcpUdpPort();
+      const c = await startStandalone(port, { cluster: 2 });
+      tcp['node:cluster, 2 workers'] = await withProcs([c], () =>
+        tcpHandoffs(port, o.tcpConcurrency, o.tcpMs),
+      );
+      o.log(`    cluster: ${JSON.stringify(tcp['node:cluster, 2 workers'])}`);
+    }
+    {
+      const port = await freeTcpUdpPort();
+      const w = await startStandalone(port);
+      tcp['1 worker, direct (no hand-off)'] = await withProcs([w], () =>
+        tcpHandoffs(port, o.tcpConcurrency, o.tcpMs),
+      );
+      o.log(`    direct: ${JSON.stringify(tcp['1 worker, direct (no hand-off)'])}`);
+    }
   }
 
-  o.log('latency per datagram (OPTIONS round trip, one in flight)');
-  const latencyUs: DispatcherBenchReport['latencyUs'] = {};
-  {
-    const port = await freeTcpUdpPort();
-    const w = await startStandalone(port);
-    latencyUs['direct'] = await withProcs([w], () => udpRoundTrips(port, o.latencyCount, 200));
+  let latency: LatencyRuns | undefined;
+  if (want('latency')) {
+    o.log(`latency per datagram: ${o.latencyRuns} alternating runs of ${o.latencyCount} OPTIONS round trips`);
+    latency = await latencyAlternating(o.latencyRuns, o.latencyCount);
+    o.log(
+      `    added p50 ${latency.addedP50Us.toFixed(0)} µs, p99 ${latency.addedP99Us.toFixed(0)} µs (medians)`,
+    );
   }
-  {
-    const port = await freeTcpUdpPort();
-    const d = await startDispatcher(port, await freePort(), 1);
-    latencyUs['through dispatcher'] = await withProcs([d], () => udpRoundTrips(port, o.latencyCount, 200));
+  let cpu: CpuPerCall | undefined;
+  if (want('cpu')) {
+    o.log(`CPU per call at ${o.cpuRate} calls/s: the primary vs Kamailio`);
+    cpu = await cpuPerCall(o.cpuRate, o.durationS * 2, o.conferences, o.kamailio);
+    o.log(`    ${JSON.stringify(cpu)}`);
   }
-  latencyUs['added by the dispatcher'] = {
-    p50: latencyUs['through dispatcher']!.p50 - latencyUs['direct']!.p50,
-    p90: latencyUs['through dispatcher']!.p90 - latencyUs['direct']!.p90,
-    p99: latencyUs['through dispatcher']!.p99 - latencyUs['direct']!.p99,
-    lost: 0,
-  };
-  o.log(`    ${JSON.stringify(latencyUs)}`);
+  let overload: OverloadRun | undefined;
+  if (want('overload')) {
+    const found = callRate['b: dispatcher, 2 workers']?.best;
+    const capacity = found && found > 0 ? found : o.capacity;
+    o.log(`goodput at 2 × ${capacity} calls/s with overload control`);
+    overload = await overloadGoodput(capacity, o.durationS * 2, o.conferences);
+    o.log(`    ${JSON.stringify(overload)}`);
+  }
 
   const best = (k: string) => callRate[k]?.best ?? NaN;
   const ratios: Record<string, number> = {
@@ -141,7 +172,10 @@ export async function runDispatcherBench(
     'dispatcher 2w / dispatcher 1w': best('b: dispatcher, 2 workers') / best('b: dispatcher, 1 worker'),
     'dispatcher 2w / Kamailio 2w': best('b: dispatcher, 2 workers') / best('c: Kamailio, 2 workers'),
     'TCP hand-offs ours / node:cluster':
-      tcp['ours: dispatcher, 2 workers']!.perSecond / tcp['node:cluster, 2 workers']!.perSecond,
+      (tcp['ours: dispatcher, 2 workers']?.perSecond ?? NaN) /
+      (tcp['node:cluster, 2 workers']?.perSecond ?? NaN),
+    'CPU per call: primary / Kamailio': (cpu?.primaryUs ?? NaN) / (cpu?.kamailioUs ?? NaN),
+    'goodput at 2x capacity / capacity': overload?.ratio ?? NaN,
   };
   const version = (cmd: string, args: string[]) => {
     try {
@@ -171,7 +205,9 @@ export async function runDispatcherBench(
     options,
     callRate,
     tcpHandoffs: tcp,
-    latencyUs,
+    latency,
+    cpu,
+    overload,
     ratios,
   };
 }
@@ -186,57 +222,119 @@ export function renderMarkdown(r: DispatcherBenchReport): string {
     'SIPp, the dispatcher, its workers and Kamailio all share the same cores, so every figure is a floor set by this',
     'machine, and the ratios matter more than the absolute numbers.',
     '',
-    '## Highest error-free call rate (SIPp uac, one conference per call from an injection file)',
-    '',
-    'Workers answer INVITE with 100 then 200 (`--no-ringing`) in every set-up: through Kamailio a 180 can arrive',
-    "after the 200 (its processes relay in parallel), which SIPp's uac counts as unexpected.",
-    `Each step runs ${r.options.durationS} s of calls; a rate counts when every call succeeded, with no unexpected`,
-    'message, and SIPp achieved at least 85 % of the asked rate (retransmissions allowed: they are counted, and the',
-    'next column gives the highest rate among those runs with retransmissions under 1 % of calls). Doubling from',
-    `${r.options.start} calls/s, then ${r.options.refine} bisection steps.`,
-    '',
-    '| set-up | highest error-free calls/s | of which with < 1 % retransmissions | runs (calls/s: result, retransmissions) |',
-    '|---|---:|---:|---|',
-    ...Object.entries(r.callRate).map(([k, v]) => {
-      const clean = Math.max(
-        0,
-        ...v.runs.filter((x) => x.ok && x.retransmissions < x.calls * 0.01).map((x) => x.rate),
-      );
-      const runs = v.runs
-        .map(
-          (x) =>
-            `${x.rate}: ${x.ok ? 'ok' : `FAIL (${x.failed} failed, ${x.unexpected} unexp., ${x.achieved.toFixed(0)}/s achieved)`}, ${x.retransmissions} rtx`,
-        )
-        .join('; ');
-      return `| ${k} | ${v.best} | ${clean} | ${runs} |`;
-    }),
-    '',
-    '## TCP hand-offs per second',
-    '',
-    `${r.options.tcpConcurrency} client loops for ${r.options.tcpMs} ms, each: connect, one OPTIONS, read the 200, close.`,
-    '',
-    '| set-up | connections/s | completed | errors |',
-    '|---|---:|---:|---:|',
-    ...Object.entries(r.tcpHandoffs).map(
-      ([k, v]) => `| ${k} | ${v.perSecond.toFixed(0)} | ${v.done} | ${v.errors} |`,
-    ),
-    '',
-    '## Latency per datagram (OPTIONS → 200, one in flight), microseconds',
-    '',
-    '| path | p50 | p90 | p99 | lost |',
-    '|---|---:|---:|---:|---:|',
-    ...Object.entries(r.latencyUs).map(
-      ([k, v]) => `| ${k} | ${v.p50.toFixed(0)} | ${v.p90.toFixed(0)} | ${v.p99.toFixed(0)} | ${v.lost} |`,
-    ),
-    '',
+    ...(Object.keys(r.callRate).length === 0
+      ? []
+      : [
+          '## Highest error-free call rate (SIPp uac, one conference per call from an injection file)',
+          '',
+          'Workers answer INVITE with 100 then 200 (`--no-ringing`) in every set-up: through Kamailio a 180 can arrive',
+          "after the 200 (its processes relay in parallel), which SIPp's uac counts as unexpected.",
+          `Each step runs ${r.options.durationS} s of calls; a rate counts when every call succeeded, with no unexpected`,
+          'message, and SIPp achieved at least 85 % of the asked rate (retransmissions allowed: they are counted, and the',
+          'next column gives the highest rate among those runs with retransmissions under 1 % of calls). Doubling from',
+          `${r.options.start} calls/s, then ${r.options.refine} bisection steps.`,
+          '',
+          '| set-up | highest error-free calls/s | of which with < 1 % retransmissions | runs (calls/s: result, retransmissions) |',
+          '|---|---:|---:|---|',
+          ...Object.entries(r.callRate).map(([k, v]) => {
+            const clean = Math.max(
+              0,
+              ...v.runs.filter((x) => x.ok && x.retransmissions < x.calls * 0.01).map((x) => x.rate),
+            );
+            const runs = v.runs
+              .map(
+                (x) =>
+                  `${x.rate}: ${x.ok ? 'ok' : `FAIL (${x.failed} failed, ${x.unexpected} unexp., ${x.achieved.toFixed(0)}/s achieved)`}, ${x.retransmissions} rtx`,
+              )
+              .join('; ');
+            return `| ${k} | ${v.best} | ${clean} | ${runs} |`;
+          }),
+          '',
+        ]),
+    ...(Object.keys(r.tcpHandoffs).length === 0
+      ? []
+      : [
+          '## TCP hand-offs per second',
+          '',
+          `${r.options.tcpConcurrency} client loops for ${r.options.tcpMs} ms, each: connect, one OPTIONS, read the 200, close.`,
+          '',
+          '| set-up | connections/s | completed | errors |',
+          '|---|---:|---:|---:|',
+          ...Object.entries(r.tcpHandoffs).map(
+            ([k, v]) => `| ${k} | ${v.perSecond.toFixed(0)} | ${v.done} | ${v.errors} |`,
+          ),
+          '',
+        ]),
+    ...latencySection(r.latency),
+    ...cpuSection(r.cpu),
+    ...overloadSection(r.overload),
     '## Ratios',
     '',
     '| ratio | value |',
     '|---|---:|',
-    ...Object.entries(r.ratios).map(([k, v]) => `| ${k} | ${Number.isFinite(v) ? v.toFixed(2) : 'n/a'} |`),
+    ...Object.entries(r.ratios)
+      .filter(([, v]) => Number.isFinite(v))
+      .map(([k, v]) => `| ${k} | ${v.toFixed(2)} |`),
     '',
   ];
   return lines.join('\n');
+}
+
+function latencySection(l: LatencyRuns | undefined): string[] {
+  if (!l) return [];
+  const f = (x: number) => x.toFixed(0);
+  return [
+    '## Latency added per datagram (OPTIONS → 200, one in flight), microseconds',
+    '',
+    `${l.runs} runs alternating between one worker listening directly and the dispatcher with one worker (both`,
+    'running throughout; each run measures both, the order alternating). Goal (issue 9): added p50 ≤ 25 µs,',
+    'p99 ≤ 250 µs, as the median over the runs.',
+    '',
+    '| run | direct p50 | direct p99 | dispatcher p50 | dispatcher p99 | added p50 | added p99 |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...l.perRun.map(
+      (r, i) =>
+        `| ${i + 1} | ${f(r.direct.p50)} | ${f(r.direct.p99)} | ${f(r.dispatcher.p50)} | ${f(r.dispatcher.p99)} | ${f(r.dispatcher.p50 - r.direct.p50)} | ${f(r.dispatcher.p99 - r.direct.p99)} |`,
+    ),
+    `| **median** | | | | | **${f(l.addedP50Us)}** | **${f(l.addedP99Us)}** |`,
+    '',
+    `Lost datagrams: ${l.lost}.`,
+    '',
+  ];
+}
+
+function cpuSection(c: CpuPerCall | undefined): string[] {
+  if (!c) return [];
+  const f = (x: number | undefined) => (x === undefined ? 'n/a' : x.toFixed(1));
+  return [
+    '## CPU time per call (from /proc, user + system)',
+    '',
+    `SIPp uac at ${c.rate} calls/s (${c.calls} calls, ${c.successful} successful through ours): the same calls through`,
+    'our dispatcher (2 workers) and through Kamailio (all its processes) in front of 2 standalone workers.',
+    '',
+    '| process | µs CPU per call |',
+    '|---|---:|',
+    `| our primary (routing only) | ${f(c.primaryUs)} |`,
+    `| our 2 workers (the SIP work) | ${f(c.ourWorkersUs)} |`,
+    `| Kamailio dispatcher, all processes | ${f(c.kamailioUs)} |`,
+    '',
+  ];
+}
+
+function overloadSection(o: OverloadRun | undefined): string[] {
+  if (!o) return [];
+  return [
+    '## Goodput at twice the capacity (overload control on)',
+    '',
+    `Capacity ${o.capacity} calls/s (admission set to it: ${Math.round(o.capacity / 2)} new calls/s per worker, 2 workers);`,
+    `SIPp offers ${o.offered} calls/s for ${o.durationS} s. Refused calls get 503 from the primary (they fail in SIPp).`,
+    'Goal (issue 9): goodput ≥ 90 % of capacity.',
+    '',
+    '| capacity | offered | successful | failed (refused) | goodput calls/s | goodput / capacity |',
+    '|---:|---:|---:|---:|---:|---:|',
+    `| ${o.capacity} | ${o.offered} | ${o.successful} | ${o.failed} | ${o.goodput.toFixed(0)} | ${o.ratio.toFixed(2)} |`,
+    '',
+  ];
 }
 
 export async function dispatcherBenchMain(argv: string[]): Promise<number> {
@@ -251,6 +349,16 @@ export async function dispatcherBenchMain(argv: string[]): Promise<number> {
         max: { type: 'string', doc: 'highest call rate tried', defaultText: '16000' },
         refine: { type: 'string', doc: 'bisection steps after the first failure', defaultText: '3' },
         'no-kamailio': { type: 'boolean', doc: 'skip the Kamailio baseline', field: 'noKamailio' },
+        sections: {
+          type: 'string',
+          doc: `comma-separated parts to run (${DISPATCHER_SECTIONS.join(',')})`,
+          defaultText: 'all',
+        },
+        capacity: {
+          type: 'string',
+          doc: 'capacity (calls/s) for the overload run when the rate search is not run',
+          defaultText: '4000',
+        },
         out: { type: 'string', doc: 'report directory', defaultText: 'docs/benchmarks' },
       },
       examples: [
@@ -276,6 +384,10 @@ export async function dispatcherBenchMain(argv: string[]): Promise<number> {
     tcpConcurrency: 32,
     tcpMs: quick ? 1000 : 4000,
     latencyCount: quick ? 300 : 3000,
+    latencyRuns: quick ? 3 : 5,
+    cpuRate: quick ? 100 : 2000,
+    capacity: num('capacity', quick ? 100 : 4000),
+    sections: parseSections(v['sections']),
     kamailio: v['noKamailio'] !== true,
     out: String(v['out'] ?? 'docs/benchmarks'),
     log: (s) => process.stdout.write(`${s}\n`),
@@ -288,4 +400,16 @@ export async function dispatcherBenchMain(argv: string[]): Promise<number> {
   fs.writeFileSync(path.join(o.out, 'host-dispatcher.md'), md);
   process.stdout.write(`\n${md}\nwritten to ${path.join(o.out, 'host-dispatcher.md')}\n`);
   return 0;
+}
+
+function parseSections(v: string | boolean | undefined): DispatcherSection[] {
+  if (v === undefined || v === true || v === 'all') return [...DISPATCHER_SECTIONS];
+  const parts = String(v)
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+  for (const p of parts)
+    if (!(DISPATCHER_SECTIONS as readonly string[]).includes(p))
+      throw new Error(`unknown section ${p} (known: ${DISPATCHER_SECTIONS.join(', ')})`);
+  return parts as DispatcherSection[];
 }

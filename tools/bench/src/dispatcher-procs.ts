@@ -58,7 +58,12 @@ export async function startStandalone(port: number, opts: { cluster?: number } =
   return proc;
 }
 
-export async function startDispatcher(port: number, controlPort: number, workers: number): Promise<Proc> {
+export async function startDispatcher(
+  port: number,
+  controlPort: number,
+  workers: number,
+  extraArgs: string[] = [],
+): Promise<Proc> {
   const args = [
     packageBin(DISPATCHER_PACKAGE, 'host-dispatcher'),
     '--listen',
@@ -73,7 +78,11 @@ export async function startDispatcher(port: number, controlPort: number, workers
     '0',
     '--drain-timeout-ms',
     '1000',
+    // a shared 2-core machine can take far longer than the default 10 s to fork and load a worker
+    '--worker-start-timeout-ms',
+    '60000',
     '--no-ringing',
+    ...extraArgs,
   ];
   const { proc, spawned } = start(`dispatcher-${workers}w`, process.execPath, args);
   await ready(spawned, `${proc.name} healthy`, async () => {

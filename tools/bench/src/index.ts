@@ -21,3 +21,10 @@ export {
   type PointResult,
 } from './gossip-convergence.js';
 export { renderSvg, type Panel, type Series } from './svg-plot.js';
+export {
+  DISPATCHER_SECTIONS,
+  dispatcherBenchMain,
+  renderMarkdown as renderDispatcherMarkdown,
+  type DispatcherBenchReport,
+  type DispatcherSection,
+} from './dispatcher-bench.js';

@@ -1,0 +1,48 @@
+/**
+ * Smoke test of the `dispatcher` benchmark in `--quick` mode, on the sections that need no Kamailio: it runs real
+ * processes and SIPp and must write a well-formed report (JSON and markdown). It checks the shape, never the speed.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { dispatcherBenchMain, type DispatcherBenchReport } from '../src/index.js';
+
+describe('dispatcher bench --quick', () => {
+  it('runs the latency, CPU-per-call and overload sections alone and writes the report', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dispatcher-bench-'));
+    try {
+      const argv = ['--quick', '--no-kamailio', '--sections', 'latency,cpu,overload', '--out', dir];
+      expect(await dispatcherBenchMain(argv)).toBe(0);
+      const r = JSON.parse(
+        fs.readFileSync(path.join(dir, 'host-dispatcher.json'), 'utf8'),
+      ) as DispatcherBenchReport;
+      expect(r.command).toBe(`node tools/bench/dist/main.js dispatcher ${argv.join(' ')}`);
+      // sections not asked for are not run
+      expect(r.callRate).toEqual({});
+      expect(r.tcpHandoffs).toEqual({});
+      expect(r.latency!.perRun).toHaveLength(r.latency!.runs);
+      for (const run of r.latency!.perRun)
+        for (const v of [run.direct.p50, run.direct.p99, run.dispatcher.p50, run.dispatcher.p99])
+          expect(v).toBeGreaterThan(0);
+      expect(Number.isFinite(r.latency!.addedP50Us)).toBe(true);
+      expect(r.cpu!.successful).toBeGreaterThan(0);
+      expect(r.cpu!.primaryUs).toBeGreaterThanOrEqual(0);
+      expect(r.cpu!.kamailioUs).toBeUndefined();
+      expect(r.overload!.offered).toBe(2 * r.overload!.capacity);
+      expect(r.overload!.successful + r.overload!.failed).toBeGreaterThan(0);
+      const md = fs.readFileSync(path.join(dir, 'host-dispatcher.md'), 'utf8');
+      for (const heading of [
+        '## Latency added per datagram',
+        '## CPU time per call',
+        '## Goodput at twice the capacity',
+        '## Ratios',
+      ])
+        expect(md).toContain(heading);
+      expect(md).not.toContain('## Highest error-free call rate');
+      expect(md).toContain('| **median** |');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 240_000);
+});
