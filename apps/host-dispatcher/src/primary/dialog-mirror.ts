@@ -153,33 +153,28 @@ export function mirrorPackets(
   const out: Buffer[] = [];
   const emit = (f: { put?: DialogState[]; del?: string[] }) =>
     out.push(Buffer.concat([Buffer.from([frameType]), Buffer.from(JSON.stringify(f), 'utf8')]));
+  for (const batch of batches(put, maxBytes)) emit({ put: batch });
+  for (const batch of batches(del, maxBytes)) emit({ del: batch });
+  return out;
+}
+
+/** Splits items into runs whose JSON (with a packet's overhead) stays within `maxBytes`; one item per run at least. */
+function batches<T>(items: readonly T[], maxBytes: number): T[][] {
   // a JSON document's overhead beyond its items: `{"put":[` … `]}` and the type byte
   const overhead = 16;
-  let batch: DialogState[] = [];
+  const out: T[][] = [];
+  let batch: T[] = [];
   let size = overhead;
-  for (const s of put) {
-    const n = Buffer.byteLength(JSON.stringify(s)) + 1;
+  for (const item of items) {
+    const n = Buffer.byteLength(JSON.stringify(item)) + 1;
     if (batch.length > 0 && size + n > maxBytes) {
-      emit({ put: batch });
+      out.push(batch);
       batch = [];
       size = overhead;
     }
-    batch.push(s);
+    batch.push(item);
     size += n;
   }
-  if (batch.length) emit({ put: batch });
-  let keys: string[] = [];
-  size = overhead;
-  for (const k of del) {
-    const n = Buffer.byteLength(JSON.stringify(k)) + 1;
-    if (keys.length > 0 && size + n > maxBytes) {
-      emit({ del: keys });
-      keys = [];
-      size = overhead;
-    }
-    keys.push(k);
-    size += n;
-  }
-  if (keys.length) emit({ del: keys });
+  if (batch.length) out.push(batch);
   return out;
 }
