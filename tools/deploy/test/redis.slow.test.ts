@@ -3,8 +3,9 @@
  * install (only the port, address, data directory, pid file and log file rewritten, and the sentinels' monitored
  * master moved to the test's loopback master), then real global-scheduler processes started with the documented
  * flags: `--redis-cluster` against the cluster, `--redis-sentinels`/`--redis-sentinel-name` against the sentinels.
- * Two schedulers see each other in the registry and one reads the conference the other created: the schedule and the
- * registry both live in the Redis the files describe. Every process is stopped by pid.
+ * Two schedulers see each other in the registry and one reads the conference the other created, and a POP host
+ * agent started with the same flags is listed by a scheduler as a conference server: the schedule and the registry
+ * live in the Redis the files describe. Every process is stopped by pid.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -111,6 +112,32 @@ async function scheduler(id: string, redisArgs: string[]): Promise<string> {
   return (JSON.parse(line) as { url: string }).url;
 }
 
+const agentMain = path.join(ROOT, mainOf(PROGRAMS.find((p) => p.name === 'host-agent')!));
+
+/**
+ * A real POP host agent on the same Redis (flags as the scheduler's); resolves once a scheduler lists it as a
+ * conference server: the agent's registration reached the registry through that Redis topology.
+ */
+async function agentSeenBy(schedulerUrl: string, id: string, redisArgs: string[]): Promise<void> {
+  const sipPort = await freePort(HOST);
+  const p = spawnProcess(process.execPath, [
+    agentMain,
+    ...['--id', id, '--sip', `${HOST}:${sipPort}`, '--prefix', 'deploy', '--region', 'default'],
+    // no dispatcher or pop-router here: the agent only registers (its load reads fail and are logged)
+    ...['--dispatcher-url', `http://${HOST}:1`],
+    ...redisArgs,
+  ]);
+  procs.push(p);
+  await waitFor(
+    `scheduler to list the host agent ${id} (${p.output().slice(-300)})`,
+    async () => {
+      const r = await json<Array<{ id: string }>>(`${schedulerUrl}/v1/servers`);
+      return r.body.some((s) => s.id === id) || undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 200 },
+  );
+}
+
 async function json<T>(url: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
   const r = await fetch(url, init);
   return { status: r.status, body: (await r.json()) as T };
@@ -184,6 +211,8 @@ describe('tools/deploy/redis', () => {
     const a = await scheduler('deploy-cluster-1', ['--redis-cluster', seeds.slice(0, 2).join(',')]);
     const b = await scheduler('deploy-cluster-2', ['--redis-cluster', seeds.slice(3, 5).join(',')]);
     await twoSchedulersShareRedis(a, b, 'deploy-cluster-conf');
+    // a POP host's agent registers through the cluster too (the same flag and env name)
+    await agentSeenBy(b, 'deploy-cluster-host', ['--redis-cluster', seeds.slice(1, 3).join(',')]);
     // the keys were spread over the cluster's masters (hash tags keep each script on one slot, not one node)
     let masters = 0;
     for (const n of nodes) {
@@ -234,6 +263,7 @@ describe('tools/deploy/redis', () => {
     const a = await scheduler('deploy-sentinel-1', flags);
     const b = await scheduler('deploy-sentinel-2', flags);
     await twoSchedulersShareRedis(a, b, 'deploy-sentinel-conf');
+    await agentSeenBy(a, 'deploy-sentinel-host', flags);
     // written to the master the sentinels name, and replicated
     expect(Number((await redisCli(master.port, HOST, 'dbsize')).trim())).toBeGreaterThan(0);
     await waitFor(
