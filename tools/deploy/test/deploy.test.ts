@@ -74,6 +74,36 @@ describe('tools/deploy matches every program', () => {
     expect(problems).toEqual([]);
   });
 
+  it('the tiers dial each other at the right Service ports', () => {
+    const svcPort = (svc: string, name: string) =>
+      docs
+        .find((d) => d.doc.kind === 'Service' && d.doc.metadata.name === svc)!
+        .doc.spec!.ports!.find((p) => p.name === name)!.port;
+    const env = (image: string, name: string) =>
+      containers
+        .find((c) => c.image.startsWith(`switchyard/${image}:`))!
+        .container.env!.find((e) => e.name === name)?.value;
+    // mixers dial in on the registration port; the workers allocate and the console polls on the API port
+    expect(env('mixer', 'MIXER_BALANCER')).toBe(
+      `container-balancer:${svcPort('container-balancer', 'register')}`,
+    );
+    expect(env('host-dispatcher', 'SIPDISP_BALANCER_URL')).toBe(
+      `http://container-balancer:${svcPort('container-balancer', 'http')}`,
+    );
+    expect(env('admin-console', 'CONSOLE_BALANCER_URLS')).toBe(
+      `http://container-balancer:${svcPort('container-balancer', 'http')}`,
+    );
+    expect(env('admin-console', 'CONSOLE_SCHEDULER_URLS')).toBe(
+      `http://global-scheduler:${svcPort('global-scheduler', 'http')}`,
+    );
+    // the host agent reaches its own host's dispatcher and pop-router at the ports they bind
+    const pop = daemonSet().spec!.template!.spec.containers;
+    const port = (c: string) =>
+      pop.find((x) => x.name === c)!.ports!.find((p) => p.name === 'http')!.containerPort;
+    expect(env('host-agent', 'HOST_DISPATCHER_URL')).toBe(`http://$(HOST_ADDR):${port('host-dispatcher')}`);
+    expect(env('host-agent', 'HOST_ROUTER_URL')).toBe(`http://$(HOST_ADDR):${port('pop-router')}`);
+  });
+
   it('every Secret the manifests use is documented in docs/deploy.md, with its keys', () => {
     const { references } = checkManifests(docs, helps);
     expect([...references.secrets.keys()].sort()).toEqual([
@@ -128,12 +158,12 @@ describe('tools/deploy matches every program', () => {
 });
 
 describe('the checks catch a renamed setting', () => {
+  /** Every program's real help, but `program`'s `env` (and its flag) renamed. */
+  const withRenamed = (program: string, env: string, newEnv: string, newFlag: string) =>
+    new Map(helps).set(program, renamed(helps.get(program)!, env, newEnv, newFlag));
+
   it('a renamed env name of the pop-router fails the manifests, pop-host.env and the units', () => {
-    const h = new Map(helps);
-    h.set(
-      'pop-router',
-      renamed(helps.get('pop-router')!, 'POPR_KEYRING_FILE', 'POPR_KEYS_FILE', '--keys-file'),
-    );
+    const h = withRenamed('pop-router', 'POPR_KEYRING_FILE', 'POPR_KEYS_FILE', '--keys-file');
     const k8s = checkManifests(docs, h).problems;
     expect(k8s.some((p) => p.includes('env POPR_KEYRING_FILE is not a setting of pop-router'))).toBe(true);
     const sd = checkUnits(units, h);
@@ -141,11 +171,7 @@ describe('the checks catch a renamed setting', () => {
   });
 
   it('a renamed flag of the balancer fails its manifest args and its Dockerfile CMD', () => {
-    const h = new Map(helps);
-    h.set(
-      'container-balancer',
-      renamed(helps.get('container-balancer')!, 'BALANCER_REGISTER_HOST', 'BALANCER_REG_HOST', '--reg-host'),
-    );
+    const h = withRenamed('container-balancer', 'BALANCER_REGISTER_HOST', 'BALANCER_REG_HOST', '--reg-host');
     expect(checkManifests(docs, h).problems).toContainEqual(
       expect.stringContaining('--register-host is not a flag of container-balancer'),
     );
@@ -155,11 +181,7 @@ describe('the checks catch a renamed setting', () => {
   });
 
   it('a renamed port setting fails the port check of every container that binds it', () => {
-    const h = new Map(helps);
-    h.set(
-      'host-dispatcher',
-      renamed(helps.get('host-dispatcher')!, 'SIPDISP_CONTROL_PORT', 'SIPDISP_API_PORT', '--api-port'),
-    );
+    const h = withRenamed('host-dispatcher', 'SIPDISP_CONTROL_PORT', 'SIPDISP_API_PORT', '--api-port');
     expect(checkManifests(docs, h).problems).toContainEqual(
       expect.stringContaining('port http: SIPDISP_CONTROL_PORT is not a setting of host-dispatcher'),
     );
