@@ -66,6 +66,8 @@ export function programOfUnit(u: Unit): { program?: Program; args: string[] } {
 export function checkUnits(units: Unit[], helps: Map<string, Help>): string[] {
   const problems: string[] = [];
   const loaders = new Map<string, Program[]>(); // env file → programs whose units load it
+  const runtimeDirs: string[] = [];
+  const sockets: string[] = [];
   for (const u of units) {
     const { program, args } = programOfUnit(u);
     if (!program) {
@@ -96,15 +98,25 @@ export function checkUnits(units: Unit[], helps: Map<string, Help>): string[] {
     }
     for (const req of program.required)
       if (!req.some((n) => set.has(n))) problems.push(`${u.file}: ${program.name} needs ${req.join(' or ')}`);
-    // the dispatcher's runtime directory is the one systemd creates for it, and the pop-router's socket lies in it
+    // the dispatcher's runtime directory lies in the one systemd creates for it, and is made before it starts
     const runtime = get(u, 'RuntimeDirectory')[0];
     const dir = set.get('SIPDISP_RUNTIME_DIR');
-    if (program.name === 'host-dispatcher' && (!runtime || `/run/${runtime}` !== dir))
-      problems.push(`${u.file}: RuntimeDirectory=${String(runtime)} but SIPDISP_RUNTIME_DIR=${String(dir)}`);
+    if (program.name === 'host-dispatcher') {
+      if (!runtime || !dir?.startsWith(`/run/${runtime}/`))
+        problems.push(
+          `${u.file}: SIPDISP_RUNTIME_DIR=${String(dir)} is not under RuntimeDirectory=${String(runtime)}`,
+        );
+      if (!get(u, 'ExecStartPre').includes('/usr/bin/mkdir -p ${SIPDISP_RUNTIME_DIR}'))
+        problems.push(`${u.file}: nothing creates SIPDISP_RUNTIME_DIR before the dispatcher starts`);
+      runtimeDirs.push(dir ?? '');
+    }
     const sock = set.get('POPR_DISPATCHER_SOCKET');
-    if (program.name === 'pop-router' && sock && path.dirname(sock) !== '/run/switchyard/dispatcher')
-      problems.push(`${u.file}: POPR_DISPATCHER_SOCKET=${sock} is not in the dispatcher's runtime directory`);
+    if (program.name === 'pop-router') sockets.push(sock ?? '');
   }
+  // the pop-router connects to the socket the dispatcher makes in its runtime directory
+  for (const sock of sockets)
+    if (!runtimeDirs.some((d) => sock === `${d}/workers.seqpacket`))
+      problems.push(`POPR_DISPATCHER_SOCKET=${sock} is not <SIPDISP_RUNTIME_DIR>/workers.seqpacket`);
   // every name in an env file is a setting of a program that loads it (commented alternatives included)
   for (const [name, programs] of loaders) {
     for (const l of parseEnvFile(path.join(DEPLOY, ENV_FILES[name]!))) {
