@@ -47,7 +47,8 @@ export function completeConfig(base: Readonly<SchedulerProcessConfig>): Readonly
   });
 }
 
-function hostPorts(list: readonly string[]): { host: string; port: number }[] {
+/** `host:port` entries (repeated, or comma lists) as ioredis seeds. */
+export function hostPorts(list: readonly string[]): { host: string; port: number }[] {
   return list
     .flatMap((s) => s.split(','))
     .map((s) => {

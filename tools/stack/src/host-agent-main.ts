@@ -1,8 +1,20 @@
 #!/usr/bin/env node
 /** `switchyard-host-agent`: registers one POP host as a conference server. See src/host-agent.ts. */
 import { Type } from '@sinclair/typebox';
-import { Redis } from 'ioredis';
-import { createLogger, defineSettings, setting, stopOnSignals, systemClock } from '@switchyard/core';
+import {
+  ConfigError,
+  createLogger,
+  defineSettings,
+  setting,
+  stopOnSignals,
+  systemClock,
+} from '@switchyard/core';
+import {
+  createRedisClient,
+  hostPorts,
+  SchedulerProcessSettings,
+  waitReady,
+} from '@switchyard/global-scheduler';
 import { RedisRegistryStore } from '@switchyard/registry';
 import { HostAgent } from './host-agent.js';
 
@@ -16,6 +28,11 @@ const HostAgentSettings = defineSettings({
       'Redis URL of the registry',
       'REDIS_URL',
     ),
+    // the registry behind Redis Cluster or Sentinel: the schedulers' own settings (same flags, env names and
+    // defaults), so one site env file configures both
+    redisCluster: SchedulerProcessSettings.schema.properties.redisCluster,
+    redisSentinels: SchedulerProcessSettings.schema.properties.redisSentinels,
+    redisSentinelName: SchedulerProcessSettings.schema.properties.redisSentinelName,
     prefix: setting(Type.String(), 'sy', 'registry key prefix', 'REGISTRY_PREFIX'),
     id: setting(
       Type.String({ minLength: 1 }),
@@ -56,7 +73,10 @@ const HostAgentSettings = defineSettings({
     ttlMs: setting(Type.Integer({ minimum: 100 }), 3000, 'registry lease TTL, ms'),
     heartbeatMs: setting(Type.Integer({ minimum: 10 }), 1000, 'lease heartbeat, ms'),
   }),
-  examples: ['switchyard-host-agent --redis redis://127.0.0.1:6390 --id pop1-host2 --sip 127.0.1.2:5060'],
+  examples: [
+    'switchyard-host-agent --redis redis://127.0.0.1:6390 --id pop1-host2 --sip 127.0.1.2:5060',
+    'switchyard-host-agent --redis-cluster 10.0.0.21:6379,10.0.0.22:6379 --id pop1-host2 --sip 10.0.1.2:5060',
+  ],
 });
 
 async function main(): Promise<void> {
@@ -67,9 +87,20 @@ async function main(): Promise<void> {
   }
   const cfg = r.config;
   const logger = createLogger('host-agent');
-  const redis = new Redis(cfg.redis, { lazyConnect: true });
-  redis.on('error', (err) => logger.debug({ err }, 'redis'));
-  await redis.connect();
+  if (cfg.redisCluster.length && cfg.redisSentinels.length)
+    throw new ConfigError('redisCluster', 'give either --redis-cluster or --redis-sentinels, not both');
+  // one Redis (--redis), Redis Cluster (follows MOVED and failovers) or the master the sentinels name
+  const redis = createRedisClient(
+    {
+      redis: cfg.redis,
+      clusterNodes: hostPorts(cfg.redisCluster),
+      sentinelNodes: hostPorts(cfg.redisSentinels),
+      redisSentinelName: cfg.redisSentinelName,
+    },
+    logger,
+    undefined,
+  );
+  await waitReady(redis, logger);
   const store = new RedisRegistryStore({ redis, clock: systemClock, logger }, { prefix: cfg.prefix });
   await store.start();
   const agent = new HostAgent(
