@@ -27,6 +27,7 @@ import {
   type SipResponse,
 } from '../sip/message.js';
 import type { MediaAddress, MediaSource } from './media.js';
+import { dialogTargetOfInvite, type DialogTarget } from './media-move.js';
 
 /** Where a message came from and where its responses go. */
 export interface Peer {
@@ -47,7 +48,7 @@ export interface DialogInfo {
 }
 
 /** Why a dialog ended: every dialog ends by one of these, whatever the transport. */
-export type DialogEnd = 'bye' | 'ack-timeout' | 'idle-timeout' | 'shutdown';
+export type DialogEnd = 'bye' | 'ack-timeout' | 'idle-timeout' | 'shutdown' | 'gone';
 
 export interface UasEvents {
   dialogOpened(d: DialogInfo): void;
@@ -64,6 +65,8 @@ export interface UasComponents {
   localAddress(index: number): { address: string; port: number };
   /** Mixer allocation (worker/media.ts); absent: the SDP answer gives the worker's own address. */
   media?: MediaSource;
+  /** Responses to requests the worker sent in a dialog (worker/media-move.ts re-INVITEs); absent: strays. */
+  onResponse?(res: SipResponse, peer: Peer): boolean;
 }
 
 export interface UasInit {
@@ -139,6 +142,8 @@ interface ServerTransaction {
 
 interface Dialog extends DialogInfo {
   readonly peer: Peer;
+  /** What a re-INVITE of this participant needs (worker/media-move.ts). */
+  readonly target: DialogTarget;
   /** Ends the dialog after `dialogIdleMs` without a request in it (re-armed by each one). */
   idleTimer: TimerHandle | undefined;
   /** 2xx retransmission until ACK (RFC 3261 §13.3.1.4). */
@@ -280,9 +285,26 @@ export class SipUas {
     }
   }
 
-  /** Responses to our own requests: the focus sends none, so they are dropped (RFC 3261 §8.1.3.1 stray). */
-  onResponse(_res: SipResponse, _peer: Peer): void {
-    this.counters.strayResponses++;
+  /** Responses to our own requests (re-INVITEs after a mixer moved); any other is a stray (RFC 3261 §8.1.3.1). */
+  onResponse(res: SipResponse, peer: Peer): void {
+    if (!this.components.onResponse?.(res, peer)) this.counters.strayResponses++;
+  }
+
+  /** The re-INVITE targets of a conference's dialogs here. */
+  conferenceDialogs(conferenceId: string): DialogTarget[] {
+    const keys = this.conferences.get(conferenceId);
+    return keys ? [...keys].flatMap((k) => this.dialogs.get(k)?.target ?? []) : [];
+  }
+
+  /** Conferences with at least one dialog here. */
+  conferenceIds(): IterableIterator<string> {
+    return this.conferences.keys();
+  }
+
+  /** Ends a dialog the other side no longer has (a re-INVITE got 481/408 or no answer). */
+  endDialog(dialogKey: string): void {
+    const d = this.dialogs.get(dialogKey);
+    if (d) this.closeDialog(d, 'gone');
   }
 
   /** A well-formed-enough request we could not parse fully: 400 (or 513), stateless. */
@@ -376,6 +398,7 @@ export class SipUas {
       conferenceId,
       dialogKey: key,
       peer: tx.peer,
+      target: dialogTargetOfInvite(req, tx.peer, tx.toTag, key),
       okBytes: ok,
       okCSeq: cseq,
       okTimer: undefined,
