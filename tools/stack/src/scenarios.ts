@@ -34,16 +34,7 @@ export function uacRtpScenario(o: {
 <scenario name="Switchyard participant with RTP">
   <send retrans="500"><![CDATA[
 ${common('INVITE', 1)}
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 8
-a=rtpmap:8 PCMA/8000
+${sdpBody(2353687637)}
 ]]></send>
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
@@ -84,18 +75,23 @@ SIP/2.0 200 OK
 [last_Call-ID:]
 [last_CSeq:]
 Contact: <sip:sipp@[local_ip]:[local_port]>
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=user1 53655765 2353687638 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 8
-a=rtpmap:8 PCMA/8000
+${sdpBody(2353687638)}
 ]]></send>
   <recv request="ACK"/>
   <nop><action><exec play_pcap_audio="${pcap}"/></action></nop>
 `;
+}
+
+/** The participant's SDP (G.711 A-law on SIPp's media port), session version `version`, with its headers. */
+function sdpBody(version: number): string {
+  return `Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 ${version} IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 8
+a=rtpmap:8 PCMA/8000`;
 }
