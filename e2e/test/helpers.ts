@@ -4,79 +4,20 @@
  * SIPp runs asynchronously, several processes at once (each process is one RTP source port, so the mixer sees
  * several participants and relays between them).
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { silentLogger } from '@switchyard/core';
-import {
-  Supervisor,
-  parseTopology,
-  popHosts,
-  stackComponents,
-  uacRtpScenario,
-  type StackConfig,
-  type StackPlan,
-} from '@switchyard/stack';
-import { freePort, freeTcpUdpPort, spawnProcess } from '@switchyard/testing';
+import { popHosts, startComposedStack, uacRtpScenario, type ComposedStack } from '@switchyard/stack';
+import { spawnProcess } from '@switchyard/testing';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-export interface E2eStack {
-  cfg: StackConfig;
-  plan: StackPlan;
-  sup: Supervisor;
-  dir: string;
-  stop(): Promise<void>;
-}
+export type E2eStack = ComposedStack;
 
-/** Starts the whole composed stack (every tier this branch has built), phase by phase; throws if any fails. */
-export async function startStack(o: { hosts: number; mixers: number }): Promise<E2eStack> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-e2e-'));
-  const prefix = `127.14.${1 + Math.floor(Math.random() * 250)}`;
-  const topology = parseTopology({
-    redis: { port: await freePort() },
-    schedulers: { count: 2, basePort: await freePort() },
-    pop: {
-      hosts: o.hosts,
-      addressPrefix: prefix,
-      sipPort: await freeTcpUdpPort(`${prefix}.1`),
-      controlPort: await freePort(`${prefix}.1`),
-      routerPort: await freePort(`${prefix}.1`),
-      gossipPort: await freeTcpUdpPort(`${prefix}.1`),
-      tunnelPort: await freeTcpUdpPort(`${prefix}.1`),
-      workers: 1,
-    },
-    balancer: {
-      port: await freePort(),
-      registerPort: await freePort(),
-      mixers: o.mixers,
-      mixerBasePort: await freePort(),
-    },
-    console: { enabled: false },
-  });
-  const cfg: StackConfig = { root, dir, topology, token: randomBytes(24).toString('base64url') };
-  const plan = stackComponents(cfg);
-  const logs = path.join(dir, 'logs');
-  fs.mkdirSync(logs);
-  const sup = new Supervisor({
-    logger: silentLogger,
-    output: (name, line) => fs.appendFileSync(path.join(logs, `${name}.log`), line + '\n'),
-  });
-  const stop = async () => {
-    await sup.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-  };
-  try {
-    const phases = [...new Set(plan.components.map((c) => c.phase ?? 0))].sort((a, b) => a - b);
-    for (const phase of phases)
-      await Promise.all(plan.components.filter((c) => (c.phase ?? 0) === phase).map((c) => sup.start(c)));
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  return { cfg, plan, sup, dir, stop };
+/** Starts the whole composed stack (every tier this branch has built), POP hosts on 127.14.<random>.N. */
+export function startStack(o: { hosts: number; mixers: number }): Promise<E2eStack> {
+  return startComposedStack({ root, ...o, addressPrefix: `127.14.${1 + Math.floor(Math.random() * 250)}` });
 }
 
 export interface SippResult {
@@ -94,16 +35,32 @@ export async function sipp(o: {
   calls: number;
   rate?: number;
   pauseMs?: number;
+  /** Each participant waits this long for a re-INVITE (a new mixer) and accepts it (see uacRtpScenario). */
+  reinviteWaitMs?: number;
+  /** SIPp's whole-run cap (`-timeout`), s (default 60). */
+  timeoutS?: number;
 }): Promise<SippResult> {
   const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-e2e-sipp-'));
   try {
-    fs.writeFileSync(path.join(cwd, 'uac-rtp.xml'), uacRtpScenario({ pauseMs: o.pauseMs ?? 3000 }));
+    fs.writeFileSync(
+      path.join(cwd, 'uac-rtp.xml'),
+      uacRtpScenario({ pauseMs: o.pauseMs ?? 3000, reinviteWaitMs: o.reinviteWaitMs }),
+    );
     const p = spawnProcess(
       'sipp',
       [
         ...['-sf', 'uac-rtp.xml', o.target, '-s', o.conf, '-m', String(o.calls), '-r', String(o.rate ?? 10)],
         ...['-l', String(o.calls), '-i', o.local, '-p', '0', '-mi', o.local, '-mp', '0'],
-        ...['-nostdin', '-timeout', '60s', '-timeout_error', '-trace_stat', '-fd', '1'],
+        ...[
+          '-nostdin',
+          '-timeout',
+          `${o.timeoutS ?? 60}s`,
+          '-timeout_error',
+          '-trace_stat',
+          '-trace_err',
+          '-fd',
+          '1',
+        ],
       ],
       { cwd },
     );
@@ -115,7 +72,13 @@ export async function sipp(o: {
       successful: row ? Number(row['SuccessfulCall(C)']) : 0,
       failed: row ? Number(row['FailedCall(C)']) : o.calls,
       code,
-      output: out.slice(-1500),
+      output:
+        out.slice(-1500) +
+        fs
+          .readdirSync(cwd)
+          .filter((f) => f.endsWith('_errors.log'))
+          .map((f) => fs.readFileSync(path.join(cwd, f), 'utf8').slice(-3000))
+          .join('\n'),
     };
   } finally {
     fs.rmSync(cwd, { recursive: true, force: true });
@@ -131,3 +94,14 @@ function statRow(csv: string): Record<string, string> {
 }
 
 export const hostsOf = (s: E2eStack) => popHosts(s.cfg.topology);
+
+/** The tail of a component's log (for failure messages). */
+export function logTail(s: E2eStack, name: string, grep?: RegExp, chars = 3000): string {
+  try {
+    const text = fs.readFileSync(path.join(s.dir, 'logs', `${name}.log`), 'utf8');
+    const lines = grep ? text.split('\n').filter((l) => grep.test(l)) : text.split('\n');
+    return `--- ${name} ---\n` + lines.join('\n').slice(-chars);
+  } catch {
+    return `--- ${name}: no log ---`;
+  }
+}

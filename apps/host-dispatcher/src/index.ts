@@ -14,6 +14,7 @@
 export * from './config.js';
 export * from './errors.js';
 export * from './worker/media.js';
+export * from './worker/media-move.js';
 export * from './session-host.js';
 export {
   Dispatcher,

@@ -70,6 +70,7 @@ const config = (balancerUrl: string) => ({
   balancerToken: 'tok',
   mediaService: 'mixer',
   mediaTimeoutMs: 2000,
+  mediaCheckMs: 1000,
 });
 
 describe('BalancerMediaSource', () => {
@@ -123,6 +124,7 @@ describe('BalancerMediaSource', () => {
       SIPDISP_BALANCER_TOKEN: '',
       SIPDISP_MEDIA_SERVICE: 'mix',
       SIPDISP_MEDIA_TIMEOUT_MS: '5000',
+      SIPDISP_MEDIA_CHECK_MS: '1000',
     });
     expect(() => loadDispatcherConfig(['--balancer-url', 'ftp://x'], {})).toThrow(ConfigError);
   });

@@ -37,6 +37,8 @@ export interface SippRun {
   traceErrors?: boolean;
   /** Called with SIPp's pid once started. */
   onStart?: (pid: number) => void;
+  /** Record every call's response time (`-trace_rtt -rtt_freq 1`: the scenario's `rtd` timer, e.g. INVITE → 200). */
+  rtt?: boolean;
 }
 
 export interface SippResult {
@@ -51,6 +53,8 @@ export interface SippResult {
   elapsedMs: number;
   /** stderr/stdout tail and the errors log when something failed. */
   diagnostics: string;
+  /** With `rtt`: each successful call's response time (ms), in SIPp's order. */
+  rttMs: number[];
 }
 
 /**
@@ -91,6 +95,7 @@ export async function runSipp(run: SippRun): Promise<SippResult> {
     '-timeout_error',
     '-trace_stat',
     ...(run.traceErrors === false ? [] : ['-trace_err']),
+    ...(run.rtt ? ['-trace_rtt', '-rtt_freq', '1'] : []),
     '-fd',
     '1',
     '-nostdin',
@@ -135,6 +140,7 @@ export async function runSipp(run: SippRun): Promise<SippResult> {
     .filter((f) => f.endsWith('_errors.log'))
     .map((f) => fs.readFileSync(path.join(dir, f), 'utf8').slice(0, 4000))
     .join('\n');
+  const rttMs = run.rtt ? readRtt(dir) : [];
   fs.rmSync(dir, { recursive: true, force: true });
   const n = (k: string) => Number(stat[k] ?? NaN);
   return {
@@ -148,7 +154,21 @@ export async function runSipp(run: SippRun): Promise<SippResult> {
     created: n('TotalCallCreated'),
     elapsedMs,
     diagnostics: `sipp ${args.join(' ')}\n${out.slice(-3000)}\n${errors}`,
+    rttMs,
   };
+}
+
+/** SIPp's `_rtt.csv`: one row per call, the response time in whole ms (column `response_time_ms`). */
+function readRtt(dir: string): number[] {
+  const file = fs.readdirSync(dir).find((f) => f.endsWith('_rtt.csv'));
+  if (!file) return [];
+  const lines = fs.readFileSync(path.join(dir, file), 'utf8').trim().split('\n');
+  const col = (lines[0] ?? '').split(';').findIndex((h) => h.trim().startsWith('response_time'));
+  if (col < 0) return [];
+  return lines
+    .slice(1)
+    .map((l) => Number(l.split(';')[col]))
+    .filter((x) => Number.isFinite(x));
 }
 
 function readLastStat(dir: string): Record<string, string> {

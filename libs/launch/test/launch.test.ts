@@ -185,9 +185,13 @@ describe('runSipp', () => {
         calls: 5,
         rate: 50,
         conferences: ['conf-1', 'conf-2'],
+        rtt: true,
       });
       expect(r.successful, r.diagnostics).toBe(5);
       expect(r.failed).toBe(0);
+      // -trace_rtt: one response time (whole ms, INVITE → 200) per call
+      expect(r.rttMs).toHaveLength(5);
+      for (const ms of r.rttMs) expect(Number.isInteger(ms) && ms >= 0).toBe(true);
     } finally {
       await uas.stop(2000);
       fs.rmSync(cwd, { recursive: true, force: true });

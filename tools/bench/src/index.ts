@@ -10,6 +10,7 @@
  */
 export * from './affinity-micro.js';
 export * from './registry-bench.js';
+export * from './end-to-end-bench.js';
 export { SUBCOMMANDS, main, usage } from './main.js';
 export type { Subcommand } from './subcommand.js';
 export {

@@ -9,6 +9,7 @@ import { affinityMicroMain } from './affinity-micro.js';
 import { balancerBenchMain } from './balancer-bench.js';
 import { consoleBenchMain } from './console-bench.js';
 import { dispatcherBenchMain } from './dispatcher-bench.js';
+import { endToEndBenchMain } from './end-to-end-bench.js';
 import { gossipConvergence } from './gossip-convergence.js';
 import { registryBenchMain } from './registry-bench.js';
 import { schedulerBenchMain } from './scheduler-bench.js';
@@ -36,6 +37,11 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
   balancer: {
     summary: 'req/s and p99 through the container balancer vs HAProxy leastconn, same 2 backends, wrk',
     run: balancerBenchMain,
+  },
+  'end-to-end': {
+    summary:
+      'call set-up p50/p99 through all four tiers vs the host dispatcher alone; conferences placed+connected/s',
+    run: (argv) => endToEndBenchMain(argv),
   },
   console: {
     summary: 'admin console page render time with 1,000 POP hosts and 50,000 sessions (Chromium)',

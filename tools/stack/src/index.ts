@@ -17,3 +17,4 @@ export * from './stack.js';
 export * from './host-agent.js';
 export * from './scenarios.js';
 export * from './smoke.js';
+export * from './composed.js';

@@ -44,6 +44,12 @@ export const MediaSettings = defineSettings({
       'one allocation request timeout, ms (well below SIP Timer B, 32 s: the caller retransmits and gets 100)',
       'SIPDISP_MEDIA_TIMEOUT_MS',
     ),
+    mediaCheckMs: setting(
+      Type.Integer({ minimum: 100, maximum: 600_000 }),
+      1000,
+      'how often a worker checks the balancer still lists the mixers of its conferences, ms; one that vanished gets its conference a new mixer and its participants a re-INVITE',
+      'SIPDISP_MEDIA_CHECK_MS',
+    ),
   }),
 });
 export type MediaConfig = Static<typeof MediaSettings.schema>;

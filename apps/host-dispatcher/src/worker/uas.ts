@@ -33,6 +33,7 @@ import {
   dialogStateOfInvite,
   type DialogState,
 } from './dialog-state.js';
+import { dialogTargetOfInvite, type DialogTarget } from './media-move.js';
 
 /** Where a message came from and where its responses go. */
 export interface Peer {
@@ -57,7 +58,7 @@ export interface DialogInfo {
 }
 
 /** Why a dialog ended: every dialog ends by one of these, whatever the transport. */
-export type DialogEnd = 'bye' | 'ack-timeout' | 'idle-timeout' | 'shutdown' | 'ended-elsewhere';
+export type DialogEnd = 'bye' | 'ack-timeout' | 'idle-timeout' | 'shutdown' | 'ended-elsewhere' | 'gone';
 
 export interface UasEvents {
   dialogOpened(d: DialogInfo): void;
@@ -76,6 +77,8 @@ export interface UasComponents {
   localAddress(index: number): { address: string; port: number };
   /** Mixer allocation (worker/media.ts); absent: the SDP answer gives the worker's own address. */
   media?: MediaSource;
+  /** Responses to requests the worker sent in a dialog (worker/media-move.ts re-INVITEs); absent: strays. */
+  onResponse?(res: SipResponse, peer: Peer): boolean;
 }
 
 export interface UasInit {
@@ -151,6 +154,11 @@ interface ServerTransaction {
 
 interface Dialog extends DialogInfo {
   readonly peer: Peer;
+  /**
+   * What a re-INVITE of this participant needs (worker/media-move.ts). Absent on a dialog adopted from a crashed
+   * worker: the mirror does not carry the caller's SDP offer, so such a participant is not re-INVITEd on a mixer move.
+   */
+  readonly target?: DialogTarget;
   /** Ends the dialog after `dialogIdleMs` without a request in it (re-armed by each one). */
   idleTimer: TimerHandle | undefined;
   /** 2xx retransmission until ACK (RFC 3261 §13.3.1.4). */
@@ -306,9 +314,32 @@ export class SipUas {
     }
   }
 
-  /** Responses to our own requests: the focus sends none, so they are dropped (RFC 3261 §8.1.3.1 stray). */
-  onResponse(_res: SipResponse, _peer: Peer): void {
-    this.counters.strayResponses++;
+  /** Responses to our own requests (re-INVITEs after a mixer moved); any other is a stray (RFC 3261 §8.1.3.1). */
+  onResponse(res: SipResponse, peer: Peer): void {
+    if (!this.components.onResponse?.(res, peer)) this.counters.strayResponses++;
+  }
+
+  /** The re-INVITE targets of a conference's dialogs here. */
+  conferenceDialogs(conferenceId: string): DialogTarget[] {
+    const keys = this.conferences.get(conferenceId);
+    return keys
+      ? [...keys].flatMap((k) => {
+          const d = this.dialogs.get(k);
+          // the mirrored local CSeq: a re-INVITE after a hand-over continues from what the dead worker sent
+          return d?.target ? [{ ...d.target, localCSeq: d.state.localCSeq }] : [];
+        })
+      : [];
+  }
+
+  /** Conferences with at least one dialog here. */
+  conferenceIds(): IterableIterator<string> {
+    return this.conferences.keys();
+  }
+
+  /** Ends a dialog the other side no longer has (a re-INVITE got 481/408 or no answer). */
+  endDialog(dialogKey: string): void {
+    const d = this.dialogs.get(dialogKey);
+    if (d) this.closeDialog(d, 'gone');
   }
 
   /** A well-formed-enough request we could not parse fully: 400 (or 513), stateless. */
@@ -407,6 +438,7 @@ export class SipUas {
       dialogKey: key,
       state,
       peer: tx.peer,
+      target: dialogTargetOfInvite(req, tx.peer, tx.toTag, key),
       okBytes: ok,
       okCSeq: cseq,
       okTimer: undefined,

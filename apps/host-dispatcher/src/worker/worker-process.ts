@@ -21,6 +21,7 @@ import {
 import { StreamFramer } from '../sip/framing.js';
 import { SipUas, type DialogInfo, type Peer } from './uas.js';
 import { mediaSourceFromEnv } from './media.js';
+import { mediaMoverFromEnv, type MediaMover } from './media-move.js';
 import { MirrorOutbox } from './mirror-outbox.js';
 
 /** The dialog report, with the dialog's state for the primary's mirror (issue 9 §6). */
@@ -49,6 +50,8 @@ function stopReceiving(sock: dgram.Socket): void {
 export class WorkerProcess {
   private init: InitMessage | undefined;
   private uas: SipUas | undefined;
+  /** Moves conferences whose mixer died (absent without a balancer). */
+  private mover: MediaMover | undefined;
   private readonly udp: dgram.Socket[] = [];
   private readonly conns = new Map<number, net.Socket>();
   private nextConn = 1;
@@ -86,6 +89,7 @@ export class WorkerProcess {
 
   private exit(code: number): void {
     this.mirror.flush();
+    this.mover?.stop();
     this.uas?.shutdown();
     process.exit(code);
   }
@@ -95,25 +99,47 @@ export class WorkerProcess {
       case 'init':
         this.init = m;
         this.logger.setBindings({ worker: m.id });
-        this.uas = new SipUas(
-          {
-            clock: this.clock,
-            send: (bytes, to) => this.transmit(bytes, to),
-            localAddress: (i) => m.locals[i] ?? m.locals[0]!,
-            // C7: inherited SIPDISP_BALANCER_URL etc.
-            media: mediaSourceFromEnv(process.env, { logger: this.logger, clock: this.clock }),
-            events: {
-              dialogOpened: (d) => this.send(dialogMessage('open', d)),
-              dialogClosed: (d) => {
-                this.mirror.ended(d.dialogKey);
-                this.send(dialogMessage('close', d));
+        {
+          const localAddress = (i: number) => m.locals[i] ?? m.locals[0]!;
+          // C7: inherited SIPDISP_BALANCER_URL etc.
+          const media = mediaSourceFromEnv(process.env, { logger: this.logger, clock: this.clock });
+          const uas = new SipUas(
+            {
+              clock: this.clock,
+              send: (bytes, to) => this.transmit(bytes, to),
+              localAddress,
+              media,
+              onResponse: (res) => this.mover?.onResponse(res) ?? false,
+              events: {
+                dialogOpened: (d) => this.send(dialogMessage('open', d)),
+                dialogClosed: (d) => {
+                  this.mover?.dialogClosed(d.dialogKey);
+                  this.mirror.ended(d.dialogKey);
+                  this.send(dialogMessage('close', d));
+                },
+                dialogUpdated: (d) => this.mirror.changed(d.dialogKey, d.state),
+                noDialog: (callId) => this.send({ t: 'no-dialog', callId }),
               },
-              dialogUpdated: (d) => this.mirror.changed(d.dialogKey, d.state),
-              noDialog: (callId) => this.send({ t: 'no-dialog', callId }),
             },
-          },
-          m.uas,
-        );
+            m.uas,
+          );
+          this.uas = uas;
+          // issue 13: a conference whose mixer died gets a new one and its participants a re-INVITE
+          this.mover = media
+            ? mediaMoverFromEnv(process.env, {
+                clock: this.clock,
+                logger: this.logger,
+                media,
+                conferences: () => uas.conferenceIds(),
+                dialogs: (c) => uas.conferenceDialogs(c),
+                endDialog: (k) => uas.endDialog(k),
+                recordLocalCSeq: (k, seq) => void uas.updateDialog(k, { localCSeq: seq }),
+                localAddress,
+                send: (bytes, to) => this.transmit(bytes, { ...to }),
+              })
+            : undefined;
+          this.mover?.start();
+        }
         return;
       case 'udp': {
         const sock = handle as dgram.Socket;
