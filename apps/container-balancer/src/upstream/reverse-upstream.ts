@@ -42,7 +42,7 @@ export class ReverseUpstream implements Upstream {
     return new Promise((resolve, reject) => {
       let stream: http2.ClientHttp2Stream;
       try {
-        stream = this.session.request({ ...req.headers, ':method': req.method, ':path': req.path });
+        stream = this.session.request(toHttp2Headers(req));
       } catch (err) {
         reject(new UpstreamFailure('connect', 'reverse session refused a new stream', { cause: err }));
         return;
@@ -94,4 +94,16 @@ export class ReverseUpstream implements Upstream {
     this.session.destroy();
     await this.ended;
   }
+}
+
+/** HTTP/2 wants a headers object; a repeated name becomes a list. */
+function toHttp2Headers(req: UpstreamRequest): http2.OutgoingHttpHeaders {
+  const out: http2.OutgoingHttpHeaders = { ':method': req.method, ':path': req.path };
+  const h = req.headers;
+  for (let i = 0; i < h.length; i += 2) {
+    const k = h[i]!;
+    const prev = out[k];
+    out[k] = prev === undefined ? h[i + 1]! : [...(Array.isArray(prev) ? prev : [String(prev)]), h[i + 1]!];
+  }
+  return out;
 }
