@@ -51,6 +51,8 @@ const HOST = '127.0.41.20';
 const TOKEN = 'bench-registration-token';
 const here = path.dirname(new URL(import.meta.url).pathname);
 const repo = path.resolve(here, '../../..');
+/** The helper processes run from the build (also when this file runs from src/ under vitest). */
+const dist = path.resolve(here, '../dist');
 
 interface Figure {
   rps: number;
@@ -259,6 +261,7 @@ export async function balancerBenchMain(argv: string[]): Promise<number> {
     threads: num('threads', 2, 1),
     qualityDuration: num('qualityDuration', 5, 1),
     containers: num('containers', 10_000, 1_000),
+    delayUnitMs: num('delayUnitMs', 20, 5),
   };
   for (const bin of ['wrk', 'haproxy'])
     try {
@@ -288,16 +291,18 @@ export async function balancerBenchMain(argv: string[]): Promise<number> {
     for (const id of ['b1', 'b2']) {
       const b = await spawnReady(
         process.execPath,
-        [path.join(here, 'balancer-backend.js'), HOST, register, id, TOKEN],
+        [path.join(dist, 'balancer-backend.js'), HOST, register, id, TOKEN],
         '"backend":"ready"',
       );
       children.push(b.child);
       backends.push((JSON.parse(b.line) as { port: number }).port);
     }
-    const delays = [1, 1, 2, 2, 4, 4, 8, 8, 16, 16];
+    // service times long against a proxy's own cost, so that in flight at the servers measures the choice, not how
+    // fast the proxy itself can pass requests on a busy machine
+    const delays = [1, 1, 2, 2, 4, 4, 8, 8, 16, 16].map((x) => x * o.delayUnitMs);
     const un = await spawnReady(
       process.execPath,
-      [path.join(here, 'balancer-uneven.js'), HOST, register, TOKEN, delays.join(',')],
+      [path.join(dist, 'balancer-uneven.js'), HOST, register, TOKEN, delays.join(',')],
       '"uneven":"ready"',
     );
     children.push(un.child);
@@ -425,6 +430,7 @@ export function report(r: BalancerBenchResult): string {
     `| ${name} | ${f0(f.rps)} | ${f.p99Ms} | ${f0(f.cpuUsPerRequest)} | ${f.errors} |`;
   const qrow = (name: string, x: Quality) =>
     `| ${name} | ${f2(x.maxOverMean)} | ${x.avgInFlight.map(f2).join(' / ')} | ${x.peak} | ${x.served.join(' / ')} |`;
+  const total = (x: Quality) => x.served.reduce((a, n) => a + n, 0);
   const sel = r.selection.cases.map((c) => `| ${c.case} | ${c.nsPerOp.toFixed(0)} |`);
   return `# Container balancer benchmark
 
@@ -477,6 +483,10 @@ random(1)\` (one draw, no load information).
 ${qrow('container balancer (ours)', q.ours)}
 ${qrow('HAProxy leastconn', q.haproxyLeastconn)}
 ${qrow('random choice', q.random)}
+
+Requests served in total: ours ${total(q.ours)}, HAProxy leastconn ${total(q.haproxyLeastconn)}, random
+${total(q.random)}. A proxy that passes fewer requests per second leaves fewer in flight at the servers, where every
+choice looks alike; the ratios compare the choices only where these totals are of the same order.
 
 ## 3. Selection cost with ${r.selection.containers.toLocaleString('en-US')} containers in one service
 

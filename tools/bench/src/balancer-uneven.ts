@@ -9,8 +9,8 @@
  */
 import http from 'node:http';
 import type net from 'node:net';
-import { systemClock } from '@switchyard/core';
-import { ContainerLink } from '@switchyard/container-link';
+import type { ContainerLink } from '@switchyard/container-link';
+import { registerDirect } from './balancer-link.js';
 
 const [host = '127.0.0.1', balancer = '127.0.0.1:8701', token = '', delayList = '1,2,4,8'] =
   process.argv.slice(2);
@@ -46,7 +46,6 @@ function listen(server: http.Server): Promise<number> {
 
 const ports: number[] = [];
 const links: ContainerLink[] = [];
-const i = balancer.lastIndexOf(':');
 for (const [n, delay] of delays.entries()) {
   const server = http.createServer((_req, res) => {
     inFlight[n]!++;
@@ -60,17 +59,12 @@ for (const [n, delay] of delays.entries()) {
   server.keepAliveTimeout = 60_000;
   const port = await listen(server);
   ports.push(port);
-  const link = new ContainerLink(
-    { clock: systemClock },
-    {
-      host: balancer.slice(0, i),
-      port: Number(balancer.slice(i + 1)),
-      token,
-      mode: 'direct',
-      record: { id: `u${n}`, service: 'uneven', capacity: 100, address: `${host}:${port}` },
-    },
-  );
-  void link.start();
+  const link = registerDirect(balancer, token, {
+    id: `u${n}`,
+    service: 'uneven',
+    capacity: 100,
+    address: `${host}:${port}`,
+  });
   links.push(link);
 }
 
