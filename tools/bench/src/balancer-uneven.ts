@@ -88,6 +88,9 @@ const control = http.createServer((req, res) => {
     }),
   );
 });
+// the bench reads the stats after a run longer than Node's default 5 s keep-alive: a reused idle socket closed by
+// the server at that moment fails the read
+control.keepAliveTimeout = 600_000;
 const controlPort = await listen(control);
 process.stdout.write(`${JSON.stringify({ uneven: 'ready', ports, controlPort, delays })}\n`);
 process.on('SIGTERM', () => {
