@@ -123,7 +123,7 @@ export class BalancerApp implements Startable {
   }
 
   private onReverse(id: string, sock: net.Socket): void {
-    const up = new ReverseUpstream(sock);
+    const up = new ReverseUpstream({ clock: this.components.clock }, sock);
     this.upstreams.set(id, up);
     this.table.attach(id);
     this.components.logger.info({ id }, 'reverse connection attached');

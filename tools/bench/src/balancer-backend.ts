@@ -7,8 +7,7 @@
  */
 import http from 'node:http';
 import type net from 'node:net';
-import { systemClock } from '@switchyard/core';
-import { ContainerLink } from '@switchyard/container-link';
+import { registerDirect } from './balancer-link.js';
 
 const [host = '127.0.0.1', balancer = '127.0.0.1:8701', id = 'b1', token = process.env['BENCH_TOKEN'] ?? ''] =
   process.argv.slice(2);
@@ -20,18 +19,12 @@ const server = http.createServer((_req, res) => {
 server.keepAliveTimeout = 60_000;
 server.listen(0, host, () => {
   const port = (server.address() as net.AddressInfo).port;
-  const i = balancer.lastIndexOf(':');
-  const link = new ContainerLink(
-    { clock: systemClock },
-    {
-      host: balancer.slice(0, i),
-      port: Number(balancer.slice(i + 1)),
-      token,
-      mode: 'direct',
-      record: { id, service: 'bench', capacity: 1000, address: `${host}:${port}` },
-    },
-  );
-  void link.start();
+  const link = registerDirect(balancer, token, {
+    id,
+    service: 'bench',
+    capacity: 1000,
+    address: `${host}:${port}`,
+  });
   process.stdout.write(`${JSON.stringify({ backend: 'ready', id, port })}\n`);
   process.on('SIGTERM', () => {
     void link.stop().then(() => server.close(() => process.exit(0)));

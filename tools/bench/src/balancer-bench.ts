@@ -10,22 +10,40 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseCli, type CliSpec } from '@switchyard/core';
 import { packageBin } from '@switchyard/launch';
+import { measureSelection, type SelectionFigure } from './balancer-selection.js';
 
 export const BALANCER_BENCH_CLI: CliSpec = {
   name: 'bench balancer',
   summary:
-    'req/s and p99 through the container balancer vs HAProxy leastconn (same 2 backends, wrk); writes docs/benchmarks/container-balancer.{json,md}',
+    'container balancer vs HAProxy: req/s, p99 and CPU per request (leastconn, 1 thread, same 2 backends, wrk); balance quality over 10 uneven containers (ours, HAProxy leastconn, random); selection cost with 10,000 containers; writes docs/benchmarks/container-balancer.{json,md}',
   options: {
-    duration: { type: 'string', doc: 'seconds per measurement', defaultText: '5' },
-    runs: { type: 'string', doc: 'runs (median reported)', defaultText: '3' },
+    duration: { type: 'string', doc: 'seconds per throughput measurement', defaultText: '5' },
+    runs: { type: 'string', doc: 'alternating runs (medians reported)', defaultText: '5' },
+    warmup: {
+      type: 'string',
+      doc: 'seconds of unrecorded load on each target first (JIT, pools; a loaded machine needs long)',
+      defaultText: '10',
+    },
     connections: { type: 'string', doc: 'wrk connections', defaultText: '64' },
     threads: { type: 'string', doc: 'wrk threads', defaultText: '2' },
+    'quality-duration': { type: 'string', doc: 'seconds per balance-quality measurement', defaultText: '5' },
+    containers: {
+      type: 'string',
+      doc: 'containers in one service for the selection cost',
+      defaultText: '10000',
+    },
+    quick: { type: 'boolean', doc: 'a short smoke run (1 s measurements, 1 run, 1,000 containers)' },
+    'balancer-main': {
+      type: 'string',
+      doc: 'run this balancer main.js instead of the package bin (before/after comparisons)',
+      defaultText: 'the package bin',
+    },
     'out-dir': { type: 'string', doc: 'where to write the report', defaultText: '<repo>/docs/benchmarks' },
-    'no-write': { type: 'boolean', doc: 'print the table only' },
+    'no-write': { type: 'boolean', doc: 'print the tables only' },
   },
   examples: [
     'node tools/bench/dist/main.js balancer',
-    'node tools/bench/dist/main.js balancer --duration 2 --runs 1 --no-write',
+    'node tools/bench/dist/main.js balancer --quick --no-write',
   ],
 };
 
@@ -33,12 +51,36 @@ const HOST = '127.0.41.20';
 const TOKEN = 'bench-registration-token';
 const here = path.dirname(new URL(import.meta.url).pathname);
 const repo = path.resolve(here, '../../..');
+/** The helper processes run from the build (also when this file runs from src/ under vitest). */
+const dist = path.resolve(here, '../dist');
 
 interface Figure {
   rps: number;
   p99Ms: number;
   errors: number;
+  requests: number;
+  /** CPU time of the proxy process (ours or HAProxy) per request, µs; NaN for the direct target. */
+  cpuUsPerRequest: number;
 }
+
+/** utime + stime of a process in ms (Linux /proc; clock ticks of 10 ms). */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * (1000 / CLK_TCK);
+  } catch {
+    return NaN;
+  }
+}
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
 
 function spawnReady(
   cmd: string,
@@ -73,7 +115,12 @@ function toMs(v: string): number {
   return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
 }
 
-function wrk(url: string, o: { duration: number; connections: number; threads: number }): Figure {
+function wrk(
+  url: string,
+  o: { duration: number; connections: number; threads: number },
+  pid?: number,
+): Figure {
+  const before = cpuMs(pid);
   const out = execFileSync(
     'wrk',
     [`-t${o.threads}`, `-c${o.connections}`, `-d${o.duration}s`, '--latency', url],
@@ -84,7 +131,9 @@ function wrk(url: string, o: { duration: number; connections: number; threads: n
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
   const sockErr = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const errors = non2xx + (sockErr ? sockErr.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
-  return { rps, p99Ms: p99, errors };
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
+  const cpuUsPerRequest = ((cpuMs(pid) - before) * 1000) / requests;
+  return { rps, p99Ms: p99, errors, requests, cpuUsPerRequest };
 }
 
 const median = (xs: number[]) => {
@@ -104,6 +153,93 @@ async function freePortOn(host: string): Promise<number> {
   });
 }
 
+async function waitForServices(url: string, service: string, n: number): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const s = (await (await fetch(`${url}/v1/services`)).json()) as {
+      services: Array<{ service: string; containers: unknown[] }>;
+    };
+    if ((s.services.find((x) => x.service === service)?.containers.length ?? 0) >= n) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`bench balancer: ${n} containers of ${service} did not register in 60 s`);
+}
+
+async function waitForOk(url: string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`bench balancer: ${url} did not answer in 30 s`);
+}
+
+function haproxyConfig(
+  hport: number,
+  backends: number[],
+  uneven: { lcPort: number; randPort: number; ports: number[] },
+): string {
+  const servers = (ports: number[]) => ports.map((p, i) => `  server s${i + 1} ${HOST}:${p}`);
+  return [
+    'global',
+    '  nbthread 1',
+    '  maxconn 4000', // under the default FD limit of this machine (20,000)
+    'defaults',
+    '  mode http',
+    '  timeout connect 1s',
+    '  timeout client 30s',
+    '  timeout server 30s',
+    '  http-reuse always',
+    'frontend fe',
+    `  bind ${HOST}:${hport}`,
+    '  default_backend be',
+    'backend be',
+    '  balance leastconn',
+    ...servers(backends),
+    'frontend fe_lc',
+    `  bind ${HOST}:${uneven.lcPort}`,
+    '  default_backend uneven_lc',
+    'backend uneven_lc',
+    '  balance leastconn',
+    ...servers(uneven.ports),
+    'frontend fe_rand',
+    `  bind ${HOST}:${uneven.randPort}`,
+    '  default_backend uneven_rand',
+    'backend uneven_rand',
+    '  balance random(1)', // one draw: a plain random choice (the default of 2 draws is power-of-two-choices)
+    ...servers(uneven.ports),
+    '',
+  ].join('\n');
+}
+
+interface Quality {
+  samples: number;
+  /** Each server's in flight, averaged over the samples. */
+  avgInFlight: number[];
+  /** max / mean of avgInFlight (1 = even). */
+  maxOverMean: number;
+  ratioMax: number;
+  peak: number;
+  served: number[];
+}
+
+export interface BalancerBenchResult {
+  command: string;
+  date: string;
+  options: Record<string, number | boolean>;
+  loadAverage: { start: string; end: string };
+  throughput: {
+    runs: Record<'ours' | 'haproxy' | 'direct', Figure[]>;
+    medians: Record<'ours' | 'haproxy' | 'direct', Figure>;
+    ratio: number;
+    cpuRatio: number;
+  };
+  quality: { delaysMs: number[]; ours: Quality; haproxyLeastconn: Quality; random: Quality };
+  selection: { containers: number; cases: SelectionFigure[] };
+}
+
 export async function balancerBenchMain(argv: string[]): Promise<number> {
   const cli = parseCli(BALANCER_BENCH_CLI, argv);
   if (cli.help) {
@@ -111,11 +247,21 @@ export async function balancerBenchMain(argv: string[]): Promise<number> {
     return 0;
   }
   const v = cli.values as Record<string, string | boolean | undefined>;
+  const quick = v['quick'] === true;
+  const num = (k: string, normal: number, short: number) => {
+    const x = v[k] === undefined ? (quick ? short : normal) : Math.round(Number(v[k]));
+    if (!(x > 0)) throw new Error(`bench balancer: --${k} must be a number > 0`);
+    return x;
+  };
   const o = {
-    duration: Number(v['duration'] ?? 5),
-    runs: Number(v['runs'] ?? 3),
-    connections: Number(v['connections'] ?? 64),
-    threads: Number(v['threads'] ?? 2),
+    duration: num('duration', 5, 1),
+    runs: num('runs', 5, 1),
+    warmup: num('warmup', 10, 1),
+    connections: num('connections', 64, 16),
+    threads: num('threads', 2, 1),
+    qualityDuration: num('qualityDuration', 5, 1),
+    containers: num('containers', 10_000, 1_000),
+    delayUnitMs: num('delayUnitMs', 20, 5),
   };
   for (const bin of ['wrk', 'haproxy'])
     try {
@@ -124,22 +270,18 @@ export async function balancerBenchMain(argv: string[]): Promise<number> {
       process.stderr.write(`bench balancer: ${bin} is not installed (apt-get install ${bin})\n`);
       return 1;
     }
+  const loadStart = loadAverage();
   const children: ChildProcess[] = [];
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-bench-balancer-'));
+  const log = (line: string) => process.stderr.write(`${line}\n`);
   try {
+    const main =
+      typeof v['balancerMain'] === 'string'
+        ? path.resolve(v['balancerMain'])
+        : packageBin('@switchyard/container-balancer');
     const bal = await spawnReady(
       process.execPath,
-      [
-        packageBin('@switchyard/container-balancer'),
-        '--host',
-        HOST,
-        '--port',
-        '0',
-        '--register-host',
-        HOST,
-        '--register-port',
-        '0',
-      ],
+      [main, '--host', HOST, '--port', '0', '--register-host', HOST, '--register-port', '0'],
       '"balancer":"ready"',
       { BALANCER_REGISTRATION_TOKEN: TOKEN },
     );
@@ -149,105 +291,122 @@ export async function balancerBenchMain(argv: string[]): Promise<number> {
     for (const id of ['b1', 'b2']) {
       const b = await spawnReady(
         process.execPath,
-        [path.join(here, 'balancer-backend.js'), HOST, register, id, TOKEN],
+        [path.join(dist, 'balancer-backend.js'), HOST, register, id, TOKEN],
         '"backend":"ready"',
       );
       children.push(b.child);
       backends.push((JSON.parse(b.line) as { port: number }).port);
     }
-    for (let i = 0; i < 600; i++) {
-      const s = (await (await fetch(`${url}/v1/services`)).json()) as {
-        services: Array<{ containers: unknown[] }>;
-      };
-      if (s.services[0]?.containers.length === 2) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    const hport = await freePortOn(HOST);
-    const cfg = path.join(tmp, 'haproxy.cfg');
-    fs.writeFileSync(
-      cfg,
-      [
-        'global',
-        '  nbthread 1',
-        '  maxconn 4000', // under the default FD limit of this machine (20,000)
-        'defaults',
-        '  mode http',
-        '  timeout connect 1s',
-        '  timeout client 30s',
-        '  timeout server 30s',
-        '  http-reuse always',
-        'frontend fe',
-        `  bind ${HOST}:${hport}`,
-        '  default_backend be',
-        'backend be',
-        '  balance leastconn',
-        ...backends.map((p, i) => `  server s${i + 1} ${HOST}:${p}`),
-        '',
-      ].join('\n'),
+    // service times long against a proxy's own cost, so that in flight at the servers measures the choice, not how
+    // fast the proxy itself can pass requests on a busy machine
+    const delays = [1, 1, 2, 2, 4, 4, 8, 8, 16, 16].map((x) => x * o.delayUnitMs);
+    const un = await spawnReady(
+      process.execPath,
+      [path.join(dist, 'balancer-uneven.js'), HOST, register, TOKEN, delays.join(',')],
+      '"uneven":"ready"',
     );
+    children.push(un.child);
+    const uneven = JSON.parse(un.line) as { ports: number[]; controlPort: number };
+    await waitForServices(url, 'bench', 2);
+    await waitForServices(url, 'uneven', delays.length);
+
+    const hport = await freePortOn(HOST);
+    const lcPort = await freePortOn(HOST);
+    const randPort = await freePortOn(HOST);
+    const cfg = path.join(tmp, 'haproxy.cfg');
+    fs.writeFileSync(cfg, haproxyConfig(hport, backends, { lcPort, randPort, ports: uneven.ports }));
     const hap = spawn('haproxy', ['-f', cfg, '-db'], { stdio: 'ignore' });
     children.push(hap);
-    for (let i = 0; i < 100; i++) {
-      try {
-        if ((await fetch(`http://${HOST}:${hport}/`)).ok) break;
-      } catch {
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    await waitForOk(`http://${HOST}:${hport}/`);
+
+    // 1. throughput, CPU per request
     const targets = {
-      ours: `${url}/svc/bench/`,
-      haproxy: `http://${HOST}:${hport}/`,
-      direct: `http://${HOST}:${backends[0]}/`,
+      ours: { url: `${url}/svc/bench/`, pid: bal.child.pid },
+      haproxy: { url: `http://${HOST}:${hport}/`, pid: hap.pid },
+      direct: { url: `http://${HOST}:${backends[0]}/`, pid: undefined },
     };
-    const results: Record<keyof typeof targets, Figure[]> = { ours: [], haproxy: [], direct: [] };
+    type Target = keyof typeof targets;
+    for (const k of ['ours', 'haproxy', 'direct'] as const) {
+      wrk(targets[k].url, { ...o, duration: o.warmup });
+      log(`warm-up ${k}: ${o.warmup} s`);
+    }
+    const runs: Record<Target, Figure[]> = { ours: [], haproxy: [], direct: [] };
     for (let r = 0; r < o.runs; r++) {
-      const order: Array<keyof typeof targets> =
-        r % 2 === 0 ? ['ours', 'haproxy', 'direct'] : ['haproxy', 'ours', 'direct'];
+      const order: Target[] = r % 2 === 0 ? ['ours', 'haproxy', 'direct'] : ['haproxy', 'ours', 'direct'];
       for (const k of order) {
-        const f = wrk(targets[k], o);
-        results[k].push(f);
-        process.stderr.write(
-          `run ${r + 1} ${k}: ${Math.round(f.rps)} req/s, p99 ${f.p99Ms} ms, errors ${f.errors}\n`,
+        const f = wrk(targets[k].url, o, targets[k].pid);
+        runs[k].push(f);
+        log(
+          `run ${r + 1} ${k}: ${Math.round(f.rps)} req/s, p99 ${f.p99Ms} ms, ${f.cpuUsPerRequest.toFixed(0)} µs CPU/request, errors ${f.errors}`,
         );
       }
     }
-    const med = Object.fromEntries(
-      Object.entries(results).map(([k, fs]) => [
+    const medians = Object.fromEntries(
+      Object.entries(runs).map(([k, fs]) => [
         k,
         {
           rps: median(fs.map((f) => f.rps)),
           p99Ms: median(fs.map((f) => f.p99Ms)),
           errors: fs.reduce((a, f) => a + f.errors, 0),
+          requests: fs.reduce((a, f) => a + f.requests, 0),
+          cpuUsPerRequest: median(fs.map((f) => f.cpuUsPerRequest)),
         },
       ]),
-    ) as Record<keyof typeof targets, Figure>;
-    const load = os
-      .loadavg()
-      .map((x) => x.toFixed(1))
-      .join(' ');
-    const ratio = med.ours.rps / med.haproxy.rps;
-    const table = [
-      '| target | req/s (median) | p99 ms (median) | errors (all runs) |',
-      '| --- | ---: | ---: | ---: |',
-      `| container balancer (ours, \`/svc/bench/\`) | ${Math.round(med.ours.rps)} | ${med.ours.p99Ms} | ${med.ours.errors} |`,
-      `| HAProxy ${haproxyVersion()} leastconn, 1 thread | ${Math.round(med.haproxy.rps)} | ${med.haproxy.p99Ms} | ${med.haproxy.errors} |`,
-      `| one backend directly | ${Math.round(med.direct.rps)} | ${med.direct.p99Ms} | ${med.direct.errors} |`,
-      `| ratio ours / HAProxy | ${ratio.toFixed(2)}x | | |`,
-    ].join('\n');
-    process.stdout.write(`${table}\n\nload average at the end: ${load}\n`);
-    if (!v['no-write']) {
-      const dir = typeof v['out-dir'] === 'string' ? v['out-dir'] : path.join(repo, 'docs/benchmarks');
-      fs.writeFileSync(
-        path.join(dir, 'container-balancer.json'),
-        `${JSON.stringify({ date: new Date().toISOString(), options: o, loadAverage: load, results, medians: med, ratio }, null, 2)}\n`,
-      );
-      fs.writeFileSync(path.join(dir, 'container-balancer.md'), report(table, o, load));
+    ) as Record<Target, Figure>;
+    // the ratio of each run's pair, then the median: a pair ran back to back under the same contention
+    const ratio = median(runs.ours.map((f, i) => f.rps / runs.haproxy[i]!.rps));
+    const cpuRatio = medians.ours.cpuUsPerRequest / medians.haproxy.cpuUsPerRequest;
+
+    // 2. balance quality over containers of uneven speed
+    const qualityOf = async (target: string): Promise<Quality> => {
+      await fetch(`http://${HOST}:${uneven.controlPort}/`, { method: 'POST' });
+      wrk(target, { ...o, duration: o.qualityDuration });
+      const q = (await (await fetch(`http://${HOST}:${uneven.controlPort}/`)).json()) as Quality;
+      log(`quality ${target}: max/mean ${q.maxOverMean.toFixed(2)} (${q.samples} samples)`);
+      return q;
+    };
+    wrk(`${url}/svc/uneven/`, { ...o, duration: o.warmup });
+    const quality = {
+      delaysMs: delays,
+      ours: await qualityOf(`${url}/svc/uneven/`),
+      haproxyLeastconn: await qualityOf(`http://${HOST}:${lcPort}/`),
+      random: await qualityOf(`http://${HOST}:${randPort}/`),
+    };
+
+    // 3. selection cost (in this process, on the balancer's core)
+    const selection = {
+      containers: o.containers,
+      cases: measureSelection({ containers: o.containers, ms: quick ? 20 : 300, runs: quick ? 1 : 5 }),
+    };
+
+    const result: BalancerBenchResult = {
+      command: `node tools/bench/dist/main.js balancer ${argv.join(' ')}`.trim(),
+      date: new Date().toISOString(),
+      options: { ...o, quick },
+      loadAverage: { start: loadStart, end: loadAverage() },
+      throughput: { runs, medians, ratio, cpuRatio },
+      quality,
+      selection,
+    };
+    const md = report(result);
+    process.stdout.write(md);
+    if (v['noWrite'] !== true) {
+      const dir = typeof v['outDir'] === 'string' ? v['outDir'] : path.join(repo, 'docs/benchmarks');
+      fs.writeFileSync(path.join(dir, 'container-balancer.json'), `${JSON.stringify(result, null, 2)}\n`);
+      fs.writeFileSync(path.join(dir, 'container-balancer.md'), md);
     }
     return 0;
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+function loadAverage(): string {
+  return os
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ');
 }
 
 function haproxyVersion(): string {
@@ -258,29 +417,85 @@ function haproxyVersion(): string {
   }
 }
 
-function report(
-  table: string,
-  o: { duration: number; runs: number; connections: number; threads: number },
-  load: string,
-): string {
+const f0 = (x: number) => (Number.isFinite(x) ? String(Math.round(x)) : 'n/a');
+const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
+
+/** The whole report, regenerated from one command (printed at its top). */
+export function report(r: BalancerBenchResult): string {
+  const o = r.options;
+  const t = r.throughput;
+  const m = t.medians;
+  const q = r.quality;
+  const row = (name: string, f: Figure) =>
+    `| ${name} | ${f0(f.rps)} | ${f.p99Ms} | ${f0(f.cpuUsPerRequest)} | ${f.errors} |`;
+  const qrow = (name: string, x: Quality) =>
+    `| ${name} | ${f2(x.maxOverMean)} | ${x.avgInFlight.map(f2).join(' / ')} | ${x.peak} | ${x.served.join(' / ')} |`;
+  const total = (x: Quality) => x.served.reduce((a, n) => a + n, 0);
+  const sel = r.selection.cases.map((c) => `| ${c.case} | ${c.nsPerOp.toFixed(0)} |`);
   return `# Container balancer benchmark
 
-\`npm run bench -- balancer\` (or \`node tools/bench/dist/main.js balancer\`; \`--help\` for the flags).
+\`\`\`
+${r.command}
+\`\`\`
 
-HTTP/1.1 keep-alive GETs from \`wrk -t${o.threads} -c${o.connections} -d${o.duration}s --latency\` through our container
-balancer (\`/svc/bench/\`: least-loaded queue of service \`bench\`, undici pool per container, forwarding headers,
-in-flight accounting) and through HAProxy \`balance leastconn\` with one thread (\`nbthread 1\`, \`http-reuse
-always\`), both in front of the **same two Node backends** (plain \`http\` servers answering \`ok\`, registered with
-the balancer by \`@switchyard/container-link\`), and one backend directly. ${o.runs} runs; in each, ours and HAProxy
-are measured back to back, alternating which goes first; medians reported. Everything (wrk, both balancers, both
-backends) runs on the same 2 vCPUs, **shared with other engineers' work during this run** (load average at the
-end: ${load}), so absolute figures are low and noisy; the ratio of ours to HAProxy measured side by side is the
-figure to read.
+(\`npm run build\` first; \`--help\` for the flags, \`--quick\` for a smoke run.) Run ${r.date}; **load average
+${r.loadAverage.start} at the start, ${r.loadAverage.end} at the end** (1/5/15 min) on 2 vCPUs shared with other
+work: every process below (wrk, both proxies, the backends) competes for the same cores${
+    Number(r.loadAverage.end.split(' ')[0]) > 2
+      ? ', and other work kept them busy, so absolute figures are low and noisy; read the side-by-side ratios'
+      : ''
+  }.
 
-${table}
+## 1. Throughput, latency and CPU per request vs HAProxy
 
-Not measured (not built): balance quality (max/mean in-flight over 10 containers of uneven speed vs HAProxy
-leastconn vs random) and selection cost with 10,000 containers in one service in this benchmark; the queue's own
-cost with 10,000 entries is in [affinity-micro.md](affinity-micro.md).
+HTTP/1.1 keep-alive GETs from \`wrk -t${o['threads']} -c${o['connections']} -d${o['duration']}s --latency\` through our
+balancer (\`/svc/bench/\`: the least-loaded container of service \`bench\`, picked exactly per request from the
+in-flight counts, undici pool per container, forwarding headers) and through HAProxy ${haproxyVersion()} \`balance
+leastconn\` with one thread (\`nbthread 1\`, \`http-reuse always\`), both in front of the **same two Node backends**
+(plain \`http\` servers answering \`ok\`, registered with the balancer by \`@switchyard/container-link\`), and one
+backend directly. First ${o['warmup']} s of unrecorded load on each target (JIT, pools); then ${o['runs']} runs, ours
+and HAProxy back to back in each, alternating which goes first; medians. CPU per request is the proxy process's
+own user + system time (\`/proc/<pid>/stat\`) over the run divided by the requests served: it depends far less on
+what else runs on the machine than req/s does.
+
+| target | req/s (median) | p99 ms (median) | proxy CPU µs/request (median) | errors (all runs) |
+| --- | ---: | ---: | ---: | ---: |
+${row('container balancer (ours)', m.ours)}
+${row('HAProxy leastconn, 1 thread', m.haproxy)}
+${row('one backend directly', m.direct)}
+
+- **req/s ratio ours / HAProxy: ${f2(t.ratio)}x** (median of the per-run ratios; goal ≥ 0.6x, stretch 0.9x)
+- CPU per request ours / HAProxy: ${f2(t.cpuRatio)}x
+
+Per run (req/s ours / HAProxy): ${t.runs.ours.map((f, i) => `${f0(f.rps)} / ${f0(t.runs.haproxy[i]!.rps)}`).join(', ')}.
+
+## 2. Balance quality over ${q.delaysMs.length} containers of uneven speed
+
+${q.delaysMs.length} HTTP servers in one process answering after ${q.delaysMs.join(', ')} ms, each registered with the
+balancer as a container of service \`uneven\` (equal capacity). \`wrk -c${o['connections']}\` for ${o['qualityDuration']} s through
+each balancer in turn; the backends' process samples every server's in-flight count every 2 ms. Each server's
+in flight averaged over the run, then **max / mean of those averages across the servers** (1.00 = perfectly
+even; a balancer blind to load leaves the slow servers with more in flight). Random choice is HAProxy \`balance
+random(1)\` (one draw, no load information).
+
+| balancer | max/mean of time-averaged in flight | average in flight per server (fastest → slowest) | peak in flight on one server | requests served per server |
+| --- | ---: | ---: | ---: | --- |
+${qrow('container balancer (ours)', q.ours)}
+${qrow('HAProxy leastconn', q.haproxyLeastconn)}
+${qrow('random choice', q.random)}
+
+Requests served in total: ours ${total(q.ours)}, HAProxy leastconn ${total(q.haproxyLeastconn)}, random
+${total(q.random)}. A proxy that passes fewer requests per second leaves fewer in flight at the servers, where every
+choice looks alike; the ratios compare the choices only where these totals are of the same order.
+
+## 3. Selection cost with ${r.selection.containers.toLocaleString('en-US')} containers in one service
+
+In-process, on the balancer's pure core (\`ContainerTable\`, the indexed binary heap of \`@switchyard/affinity\`),
+against a linear scan over the same records (pick = scan all for the minimum score; update = a field write).
+A request costs one pick and two re-scores (in flight +1 at the start, -1 at the end).
+
+| operation | ns/op (median) |
+| --- | ---: |
+${sel.join('\n')}
 `;
 }

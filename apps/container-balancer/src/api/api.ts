@@ -1,8 +1,10 @@
 /**
  * The balancer's HTTP face (fastify): the control API (C4 of CONTRACTS.md, OpenAPI at /documentation/json),
  * allocations, and the proxy under /svc/<service>/<path>. Changes need `Authorization: Bearer <token>`.
- * Errors answer `{ code: BAL_ERR_…, message }`.
+ * Errors answer `{ code: BAL_ERR_…, message }`. The proxy (`/svc/…`) is served by routing/proxy-handler.ts
+ * on the same HTTP server, ahead of fastify.
  */
+import http from 'node:http';
 import type { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
@@ -11,9 +13,8 @@ import { BalancerError, STATUS, type BalancerErrorCode } from '../errors.js';
 import type { BalancerMetrics } from '../metrics.js';
 import type { ContainerTable } from '../queues/container-table.js';
 import type { Forwarder } from '../routing/forwarder.js';
-import { isIdempotent } from '../routing/retry-policy.js';
+import { createProxyHandler, PROXY_PREFIX } from '../routing/proxy-handler.js';
 import { tokenMatches } from '../registration/token.js';
-import { endToEnd, type UpstreamHeaders } from '../upstream/upstream.js';
 import {
   AllocationBody,
   AllocationRequest,
@@ -43,7 +44,20 @@ const errorResponses = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 502: Er
 
 export async function buildApi(components: ApiComponents, init: ApiInit): Promise<FastifyInstance> {
   const { table, forwarder, metrics } = components;
-  const app = Fastify({ logger: false, bodyLimit: 64 * 1024 }).withTypeProvider<TypeBoxTypeProvider>();
+  const proxy = createProxyHandler(
+    { forwarder, metrics },
+    { retryAfterS: init.retryAfterS, maxRetryBodyBytes: init.maxRetryBodyBytes },
+  );
+  // `/svc/…` is passed through on Node's own objects before fastify routes anything (see proxy-handler.ts)
+  const serverFactory = (handler: http.RequestListener) =>
+    http.createServer((req, res) =>
+      req.url!.startsWith(PROXY_PREFIX) ? proxy(req, res) : handler(req, res),
+    );
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 64 * 1024,
+    serverFactory,
+  }).withTypeProvider<TypeBoxTypeProvider>();
   await app.register(swagger, {
     openapi: {
       info: { title: 'Switchyard container balancer', version: '0.1.0' },
@@ -152,7 +166,7 @@ export async function buildApi(components: ApiComponents, init: ApiInit): Promis
           service,
           method: 'POST',
           path: '/v1/allocations',
-          headers: { 'content-type': 'application/json' },
+          headers: ['content-type', 'application/json'],
           body: Buffer.from(JSON.stringify({ key })),
           idempotent: true,
           key,
@@ -180,62 +194,6 @@ export async function buildApi(components: ApiComponents, init: ApiInit): Promis
     },
   );
 
-  // the proxy: bodies are streamed, so no parsing here (an encapsulated context with a pass-through parser)
-  await app.register(async (proxy) => {
-    proxy.removeAllContentTypeParsers();
-    proxy.addContentTypeParser('*', (_req, _payload, done) => done(null));
-    proxy.route({
-      method: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'],
-      url: '/svc/:service/*',
-      schema: { hide: true },
-      handler: async (req: FastifyRequest<{ Params: { service: string; '*': string } }>, reply) => {
-        const { service } = req.params;
-        const q = req.url.indexOf('?');
-        const path = `/${req.params['*']}${q >= 0 ? req.url.slice(q) : ''}`;
-        const idempotent = isIdempotent(req.method, req.headers);
-        const headers: UpstreamHeaders = endToEnd(req.headers);
-        const prior = req.headers['x-forwarded-for'];
-        headers['x-forwarded-for'] = prior ? `${String(prior)}, ${req.ip}` : req.ip;
-        headers['x-forwarded-proto'] = req.protocol;
-        if (req.headers.host) headers['x-forwarded-host'] = req.headers.host;
-        headers['x-forwarded-prefix'] = `/svc/${service}`;
-        const hasBody = req.method !== 'GET' && req.method !== 'HEAD' && req.raw.readableEnded === false;
-        let body: Buffer | Readable | undefined;
-        if (hasBody && (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'])) {
-          if (idempotent) {
-            // an idempotent request may go to a second container: keep its body to send again
-            const buf = await readAll(req.raw, init.maxRetryBodyBytes).catch(() => undefined);
-            if (buf === undefined)
-              return fail(
-                reply,
-                'BAL_ERR_BAD_REQUEST',
-                `a retryable body is limited to ${init.maxRetryBodyBytes} bytes`,
-              );
-            body = buf;
-          } else body = req.raw;
-        }
-        try {
-          const r = await forwarder.forward({
-            service,
-            method: req.method,
-            path,
-            headers,
-            ...(body !== undefined ? { body } : {}),
-            idempotent,
-          });
-          const status = r.response.status;
-          if (!idempotent && (status === 502 || status === 503)) metrics.notRetried.inc({ service });
-          metrics.requests.inc({ service, outcome: status >= 500 ? 'error' : 'ok' });
-          reply.code(status).headers(endToEnd(r.response.headers));
-          reply.header('x-container-id', r.container.id);
-          return reply.send(r.response.body);
-        } catch (err) {
-          if (err instanceof BalancerError) return sendError(reply, err, service);
-          throw err;
-        }
-      },
-    });
-  });
   return app;
 }
 

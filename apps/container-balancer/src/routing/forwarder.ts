@@ -9,7 +9,7 @@ import type { ContainerTable, ContainerView } from '../queues/container-table.js
 import {
   UpstreamFailure,
   type Upstream,
-  type UpstreamHeaders,
+  type HeaderList,
   type UpstreamResponse,
 } from '../upstream/upstream.js';
 import { decide } from './retry-policy.js';
@@ -18,7 +18,7 @@ export interface ForwardRequest {
   service: string;
   method: string;
   path: string;
-  headers: UpstreamHeaders;
+  headers: HeaderList;
   /** Buffered when the request may be retried. */
   body?: Buffer | Readable;
   idempotent: boolean;

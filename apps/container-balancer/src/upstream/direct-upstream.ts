@@ -50,7 +50,7 @@ export class DirectUpstream implements Upstream {
       const res = await this.pool.request({
         method: req.method as 'GET',
         path: req.path,
-        headers: req.headers,
+        headers: req.headers as string[],
         body: req.body ?? null,
         headersTimeout: req.timeoutMs,
         bodyTimeout: 0, // long bodies are streamed; a stalled one ends with the client

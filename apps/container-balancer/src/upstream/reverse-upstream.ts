@@ -5,6 +5,7 @@
 import http2 from 'node:http2';
 import type net from 'node:net';
 import type { Readable } from 'node:stream';
+import type { Clock } from '@switchyard/core';
 import {
   UpstreamFailure,
   type Upstream,
@@ -19,7 +20,11 @@ export class ReverseUpstream implements Upstream {
   /** Resolves when the session ends for any reason (the container is then dropped). */
   readonly ended: Promise<void>;
 
-  constructor(socket: net.Socket) {
+  /** The clock times the wait for response headers (a ManualClock in tests). */
+  constructor(
+    private readonly components: { clock: Clock },
+    socket: net.Socket,
+  ) {
     this.session = http2.connect('http://reverse.container', { createConnection: () => socket });
     this.ended = new Promise((resolve) => {
       this.session.once('close', () => {
@@ -37,13 +42,14 @@ export class ReverseUpstream implements Upstream {
     return new Promise((resolve, reject) => {
       let stream: http2.ClientHttp2Stream;
       try {
-        stream = this.session.request({ ...req.headers, ':method': req.method, ':path': req.path });
+        stream = this.session.request(toHttp2Headers(req));
       } catch (err) {
         reject(new UpstreamFailure('connect', 'reverse session refused a new stream', { cause: err }));
         return;
       }
       let answered = false;
-      const timer = setTimeout(() => {
+      const { clock } = this.components;
+      const timer = clock.setTimeout(() => {
         if (answered) return;
         answered = true;
         stream.close(http2.constants.NGHTTP2_CANCEL);
@@ -52,7 +58,7 @@ export class ReverseUpstream implements Upstream {
       stream.once('response', (headers) => {
         if (answered) return;
         answered = true;
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         const out: UpstreamHeaders = {};
         for (const [k, v] of Object.entries(headers)) if (!k.startsWith(':') && v !== undefined) out[k] = v;
         resolve({ status: Number(headers[':status']), headers: out, body: stream as Readable });
@@ -60,7 +66,7 @@ export class ReverseUpstream implements Upstream {
       stream.once('error', (err) => {
         if (answered) return;
         answered = true;
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         // REFUSED_STREAM means the container never saw the request: safe to treat as a connect failure
         const code = (err as { code?: string }).code;
         const refused =
@@ -74,7 +80,7 @@ export class ReverseUpstream implements Upstream {
       stream.once('close', () => {
         if (answered) return;
         answered = true;
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         reject(new UpstreamFailure('reset', 'reverse stream closed before a response'));
       });
       if (req.body === undefined) stream.end();
@@ -88,4 +94,16 @@ export class ReverseUpstream implements Upstream {
     this.session.destroy();
     await this.ended;
   }
+}
+
+/** HTTP/2 wants a headers object; a repeated name becomes a list. */
+function toHttp2Headers(req: UpstreamRequest): http2.OutgoingHttpHeaders {
+  const out: http2.OutgoingHttpHeaders = { ':method': req.method, ':path': req.path };
+  const h = req.headers;
+  for (let i = 0; i < h.length; i += 2) {
+    const k = h[i]!;
+    const prev = out[k];
+    out[k] = prev === undefined ? h[i + 1]! : [...(Array.isArray(prev) ? prev : [String(prev)]), h[i + 1]!];
+  }
+  return out;
 }

@@ -8,11 +8,14 @@ import type { Readable } from 'node:stream';
 
 export type UpstreamHeaders = Record<string, string | string[]>;
 
+/** Request headers as a flat `[name, value, name, value, …]` list, names in lower case (no object per request). */
+export type HeaderList = readonly string[];
+
 export interface UpstreamRequest {
   method: string;
   /** Path and query on the container, starting with '/'. */
   path: string;
-  headers: UpstreamHeaders;
+  headers: HeaderList;
   /** A buffered body (re-sendable) or a stream (sent once). */
   body?: Buffer | Readable;
   /** No response headers within this → UpstreamFailure 'timeout'. */
@@ -62,20 +65,3 @@ export const HOP_BY_HOP = new Set([
   'host',
   'http2-settings',
 ]);
-
-/** Copies headers without hop-by-hop ones (and whatever `Connection` names). */
-export function endToEnd(headers: Record<string, string | string[] | undefined>): UpstreamHeaders {
-  const named = new Set(
-    String(headers['connection'] ?? '')
-      .split(',')
-      .map((s) => s.trim().toLowerCase())
-      .filter(Boolean),
-  );
-  const out: UpstreamHeaders = {};
-  for (const [k, v] of Object.entries(headers)) {
-    const key = k.toLowerCase();
-    if (v === undefined || key.startsWith(':') || HOP_BY_HOP.has(key) || named.has(key)) continue;
-    out[key] = v;
-  }
-  return out;
-}
