@@ -230,19 +230,10 @@ async function steadyRun(
   s: SteadyOptions,
   tag: string,
 ): Promise<SteadyResult> {
-  const prefix = `s${tag}`;
-  const fleet = await startFleetProcess({
-    redisUrl: redis.url,
-    prefix,
-    count: o.nServers,
-    capacity: 100_000,
-  });
-  const scheds: { proc: Spawned; url: string }[] = [];
+  const rig = await startRig(redis, `s${tag}`, n, o, variant, s.roundMs);
   try {
-    scheds.push(...(await startSchedulers(redis, prefix, n, o, variant, s.roundMs)));
-    const urls = scheds.map((x) => x.url);
+    const urls = rig.urls;
     const total = Math.round(s.rate * s.durationS);
-    const startAt = new Map<string, number>();
     const inflight: Promise<void>[] = [];
     const t0 = Date.now();
     let sent = 0;
@@ -251,7 +242,6 @@ async function steadyRun(
       for (; sent < due; sent++) {
         const id = `st${sent}`;
         const at = Date.now();
-        startAt.set(id, at);
         inflight.push(
           fetch(`${urls[sent % urls.length]}/v1/conferences`, {
             method: 'POST',
@@ -271,19 +261,9 @@ async function steadyRun(
       timeoutMs: 120_000,
       intervalMs: 100,
     });
-    const latencies: number[] = [];
-    let cursor: string | undefined;
-    for (;;) {
-      const res = await fetch(`${urls[0]}/v1/conferences?limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
-      const page = (await res.json()) as {
-        items: { id: string; startAt: number; assignment?: { placedAt: number } }[];
-        next?: string;
-      };
-      for (const c of page.items)
-        if (c.assignment) latencies.push(Math.max(0, c.assignment.placedAt - c.startAt));
-      if (!page.next) break;
-      cursor = page.next;
-    }
+    const latencies = (await listConferences(urls[0]!)).flatMap((c) =>
+      c.assignment ? [Math.max(0, c.assignment.placedAt - c.startAt)] : [],
+    );
     return {
       variant,
       schedulers: n,
@@ -296,7 +276,56 @@ async function steadyRun(
       maxMs: Math.max(...latencies),
     };
   } finally {
-    await Promise.all([...scheds.map((x) => x.proc.stop()), fleet.stop()]);
+    await rig.stop();
+  }
+}
+
+/** The fleet and n schedulers of one run, on their own key prefix. */
+async function startRig(
+  redis: RedisServer,
+  prefix: string,
+  n: number,
+  o: Options,
+  variant: Variant,
+  roundMs?: number,
+): Promise<{ urls: string[]; stop: () => Promise<void> }> {
+  const fleet = await startFleetProcess({
+    redisUrl: redis.url,
+    prefix,
+    count: o.nServers,
+    capacity: 100_000,
+  });
+  let scheds: { proc: Spawned; url: string }[];
+  try {
+    scheds = await startSchedulers(redis, prefix, n, o, variant, roundMs);
+  } catch (err) {
+    await fleet.stop();
+    throw err;
+  }
+  return {
+    urls: scheds.map((x) => x.url),
+    stop: async () => {
+      await Promise.all([...scheds.map((x) => x.proc.stop()), fleet.stop()]);
+    },
+  };
+}
+
+interface ListedConference {
+  id: string;
+  startAt: number;
+  assignment?: { placedAt: number };
+}
+
+/** Every conference, page by page. */
+async function listConferences(url: string): Promise<ListedConference[]> {
+  const out: ListedConference[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const res = await fetch(`${url}/v1/conferences?limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
+    const page = (await res.json()) as { items: ListedConference[]; next?: string };
+    out.push(...page.items);
+    if (!page.next) return out;
+    cursor = page.next;
   }
 }
 
@@ -307,17 +336,9 @@ async function oneRun(
   o: Options,
   tag: string,
 ): Promise<RunResult> {
-  const prefix = `b${tag}`;
-  const fleet = await startFleetProcess({
-    redisUrl: redis.url,
-    prefix,
-    count: o.nServers,
-    capacity: 100_000,
-  });
-  const scheds: { proc: Spawned; url: string }[] = [];
+  const rig = await startRig(redis, `b${tag}`, n, o, variant);
   try {
-    scheds.push(...(await startSchedulers(redis, prefix, n, o, variant)));
-    const urls = scheds.map((s) => s.url);
+    const urls = rig.urls;
     // warm-up: measure the creation rate with conferences that never fall due (an hour ahead, window 0)
     const w0 = Date.now();
     await create(
@@ -361,19 +382,9 @@ async function oneRun(
     );
     const c1 = (await total()) - polls * pollCost;
     const phaseMs = Date.now() - t0;
-    const latencies: number[] = [];
-    let cursor: string | undefined;
-    for (;;) {
-      const res = await fetch(`${urls[0]}/v1/conferences?limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
-      const page = (await res.json()) as {
-        items: { id: string; assignment?: { placedAt: number } }[];
-        next?: string;
-      };
-      for (const c of page.items)
-        if (c.assignment && !c.id.startsWith('warm')) latencies.push(c.assignment.placedAt - startAt);
-      if (!page.next) break;
-      cursor = page.next;
-    }
+    const latencies = (await listConferences(urls[0]!)).flatMap((c) =>
+      c.assignment && !c.id.startsWith('warm') ? [c.assignment.placedAt - startAt] : [],
+    );
     const last = Math.max(...latencies);
     return {
       variant,
@@ -390,7 +401,7 @@ async function oneRun(
       valid: createdAt < startAt && latencies.every((l) => l >= 0),
     };
   } finally {
-    await Promise.all([...scheds.map((s) => s.proc.stop()), fleet.stop()]);
+    await rig.stop();
   }
 }
 
