@@ -10,6 +10,15 @@ export const SchedulerErrorTable = {
   SCH_ERR_UNAUTHORIZED: { status: 401, message: 'a mutation without a valid bearer token' },
   SCH_ERR_NOT_FOUND: { status: 404, message: 'no conference, server or route with that id or path' },
   SCH_ERR_DUPLICATE: { status: 409, message: 'a conference with that id already exists' },
+  SCH_ERR_NOT_PLACED: {
+    status: 409,
+    message: 'the conference is not placed now (pending, claimed or unplaceable)',
+  },
+  SCH_ERR_NO_CAPACITY: {
+    status: 409,
+    message:
+      'no server can take the conference: the target is unknown, not serving, full, or its current server',
+  },
   SCH_ERR_TOO_LARGE: { status: 413, message: 'the request body is larger than the API accepts' },
   SCH_ERR_URI_TOO_LONG: { status: 414, message: 'the URL (or an id in it) is longer than the API accepts' },
   SCH_ERR_UNSUPPORTED_MEDIA: { status: 415, message: 'a body that is not `application/json`' },

@@ -35,7 +35,14 @@ async function main(): Promise<void> {
     const reg = createRedisClient(config, logger, metrics);
     clients.push(fast, reg);
     await waitReady(fast, logger);
-    store = new RedisScheduleStore({ redis: fast }, { prefix: config.prefix });
+    store = new RedisScheduleStore(
+      { redis: fast },
+      {
+        prefix: config.prefix,
+        waitReplicas: config.redisWaitReplicas,
+        waitTimeoutMs: config.redisWaitTimeoutMs,
+      },
+    );
     registry = new RedisRegistryStore({ redis: reg, clock, logger }, { prefix: config.prefix });
   }
   await registry.start();

@@ -24,8 +24,21 @@ import { chooseOwner } from './rendezvous.js';
 import { RoundMachine, type RoundAction, type RoundEvent } from './round/round-machine.js';
 import { ServerView } from './servers/server-view.js';
 import { parseFallbacks, SchedulerTunables, tunablesOf, type SchedulerSettings } from './settings.js';
-import { fromRegistryCode } from './errors.js';
-import type { ConferenceRequest, PlaceOutcome, ScheduleStore, ShareReport } from './store/schedule-store.js';
+import { fromRegistryCode, SchedulerError } from './errors.js';
+import type {
+  Candidate,
+  ConferenceRecord,
+  ConferenceRequest,
+  PlaceOutcome,
+  ScheduleStore,
+  ShareReport,
+} from './store/schedule-store.js';
+
+/**
+ * PLACE batches of one round in flight at once: enough to hide the round trip behind the scripts (Redis runs them
+ * one after another anyway), few enough that one round's burst does not queue megabytes of arguments.
+ */
+const PLACE_PIPELINE = 4;
 
 export interface SchedulerComponents {
   store: ScheduleStore;
@@ -320,32 +333,46 @@ export class Scheduler implements Startable {
       if (!list) byRegion.set(c.region, (list = []));
       list.push(c);
     }
-    const all: PlaceOutcome[] = [];
+    const batches: { batch: ConferenceRequest[]; candidates: Candidate[] }[] = [];
     for (const [region, list] of byRegion) {
       const candidates = this.servers.candidates(region);
-      for (let i = 0; i < list.length; i += this.settings.placeBatch) {
-        const batch = list.slice(i, i + this.settings.placeBatch);
-        const end = this.metrics.placeSeconds.startTimer();
-        const outcomes = await this.components.store.place(this.init.id, batch, candidates, {
-          now: this.components.clock.now(),
-          backoffMs: this.settings.backoffMs,
-          backoffMaxMs: this.settings.backoffMaxMs,
-        });
-        end();
-        for (let j = 0; j < outcomes.length; j++) {
-          const o = outcomes[j]!;
-          if (o.ok) this.metrics.placements.inc();
-          else if (o.reason === 'claim-lost') this.metrics.claimsLost.inc();
-          else if (o.reason !== 'already-placed') this.metrics.noRoom.inc({ reason: o.reason });
-          for (const l of this.listeners) l(batch[j]!, o);
-        }
-        this.step = 'publish';
-        await this.publish(batch, outcomes);
-        this.step = 'place';
-        all.push(...outcomes);
-      }
+      for (let i = 0; i < list.length; i += this.settings.placeBatch)
+        batches.push({ batch: list.slice(i, i + this.settings.placeBatch), candidates });
     }
-    return all;
+    // Batches go out PLACE_PIPELINE at a time: ioredis writes them back to back on the one connection, so a
+    // share of several batches costs about one round trip instead of one per batch, and each batch's feed write
+    // overlaps the next batches' PLACE. Each script stays atomic; a conference is in one batch only.
+    const results: PlaceOutcome[][] = new Array<PlaceOutcome[]>(batches.length);
+    let next = 0;
+    const lane = async () => {
+      for (let i = next++; i < batches.length; i = next++) {
+        const { batch, candidates } = batches[i]!;
+        results[i] = await this.placeBatch(batch, candidates);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PLACE_PIPELINE, batches.length) }, lane));
+    return results.flat();
+  }
+
+  private async placeBatch(batch: ConferenceRequest[], candidates: Candidate[]): Promise<PlaceOutcome[]> {
+    const end = this.metrics.placeSeconds.startTimer();
+    const outcomes = await this.components.store.place(this.init.id, batch, candidates, {
+      now: this.components.clock.now(),
+      backoffMs: this.settings.backoffMs,
+      backoffMaxMs: this.settings.backoffMaxMs,
+    });
+    end();
+    for (let j = 0; j < outcomes.length; j++) {
+      const o = outcomes[j]!;
+      if (o.ok) this.metrics.placements.inc();
+      else if (o.reason === 'claim-lost') this.metrics.claimsLost.inc();
+      else if (o.reason !== 'already-placed') this.metrics.noRoom.inc({ reason: o.reason });
+      for (const l of this.listeners) l(batch[j]!, o);
+    }
+    this.step = 'publish';
+    await this.publish(batch, outcomes);
+    this.step = 'place';
+    return outcomes;
   }
 
   /**
@@ -408,6 +435,58 @@ export class Scheduler implements Startable {
           this.components.registry.remove(this.settings.assignmentService, id).catch(() => false),
         ),
       );
+  }
+
+  /**
+   * Moves a placed conference to `to` (a live serving server with room), or without `to` to the best other
+   * serving server with room (its region first, then its fallbacks), with a new epoch; the assignment is
+   * republished so the new host claims it and the old one releases it (contract C8). Throws SCH_ERR_NOT_FOUND,
+   * SCH_ERR_NOT_PLACED or SCH_ERR_NO_CAPACITY.
+   */
+  async moveConference(id: string, to?: string): Promise<ConferenceRecord> {
+    const { store, clock } = this.components;
+    const conf = await store.get(id);
+    if (!conf) throw new SchedulerError('SCH_ERR_NOT_FOUND', `no conference ${id}`);
+    if (conf.state !== 'placed' || !conf.assignment)
+      throw new SchedulerError('SCH_ERR_NOT_PLACED', `conference ${id} is ${conf.state}, not placed`);
+    let candidates: Candidate[];
+    if (to === undefined) {
+      // any serving server: the move is an operator's decision, so every region is a candidate (own region first)
+      candidates = this.servers.candidates(conf.region, true);
+    } else {
+      if (to === conf.assignment.serverId)
+        throw new SchedulerError('SCH_ERR_NO_CAPACITY', `conference ${id} is already on ${to}`);
+      const target = this.servers.candidates(conf.region, true).find((c) => c.id === to);
+      if (!target)
+        throw new SchedulerError(
+          'SCH_ERR_NO_CAPACITY',
+          `server ${to} is not a live serving server with capacity`,
+        );
+      candidates = [target];
+    }
+    const now = clock.now();
+    const outcome = await store.move(id, candidates, now);
+    if (!outcome.ok) {
+      if (outcome.reason === 'not-found')
+        throw new SchedulerError('SCH_ERR_NOT_FOUND', `no conference ${id}`);
+      if (outcome.reason === 'not-placed')
+        throw new SchedulerError('SCH_ERR_NOT_PLACED', `conference ${id} is not placed now`);
+      throw new SchedulerError(
+        'SCH_ERR_NO_CAPACITY',
+        to === undefined
+          ? `no other serving server has room for ${conf.expectedParticipants} participants`
+          : `server ${to} has no room for ${conf.expectedParticipants} participants (or is marked down)`,
+      );
+    }
+    this.metrics.moved.inc();
+    this.log.info(
+      { conference: id, from: outcome.from, to: outcome.assignment.serverId },
+      'conference moved',
+    );
+    await this.publish([conf], [{ id, ok: true, assignment: outcome.assignment }]);
+    const after = await store.get(id);
+    if (!after) throw new SchedulerError('SCH_ERR_NOT_FOUND', `conference ${id} ended while it was moved`);
+    return after;
   }
 
   /** Ends a conference (API); removes its feed entry. */
@@ -509,7 +588,7 @@ export class Scheduler implements Startable {
     if (ok) this.servers.seen(id);
     const action = this.tracker.result(id, ok, knownDown);
     if (action === 'mark-down') {
-      const moved = await this.components.store.evacuate(id);
+      const moved = await this.components.store.evacuate(id, this.components.clock.now());
       this.metrics.evacuations.inc();
       this.metrics.moved.inc(moved.length);
       this.log.warn(

@@ -186,6 +186,20 @@ export const SchedulerProcessSettings = defineSettings({
       'master name the sentinels watch',
       'REDIS_SENTINEL_NAME',
     ),
+    // 0: asynchronous replication, as Redis ships (a placement acknowledged just before a master dies can be lost)
+    redisWaitReplicas: setting(
+      Type.Integer({ minimum: 0, maximum: 16 }),
+      0,
+      'WAIT for this many replicas after each placement/create/move/end script (0 = no WAIT)',
+      'SCHEDULER_REDIS_WAIT_REPLICAS',
+    ),
+    // a tenth of a second: a healthy replica on a LAN acknowledges in well under a millisecond
+    redisWaitTimeoutMs: setting(
+      ms(1, 10_000),
+      100,
+      'longest WAIT; a WAIT that times out short is counted, the write stands',
+      'SCHEDULER_REDIS_WAIT_TIMEOUT_MS',
+    ),
     prefix: setting(
       Type.String({ pattern: '^[A-Za-z0-9_-]{1,32}$' }),
       'sy',

@@ -163,6 +163,62 @@ export function scheduleStoreCompliance(name: string, make: () => Promise<Schedu
       expect(await s.downServers()).toEqual([]);
     });
 
+    it('moves a placed conference: new epoch, moves + 1, history entry, reservation moved; refuses what it cannot', async () => {
+      const s = await make();
+      await s.create(req('m', { expectedParticipants: 3 }));
+      await s.create(req('fill', { expectedParticipants: 4 }));
+      await s.create(req('wait'));
+      expect(await s.move('nope', [cand('b', 10)], T0)).toEqual({ ok: false, reason: 'not-found' });
+      expect(await s.move('wait', [cand('b', 10)], T0)).toEqual({ ok: false, reason: 'not-placed' });
+      const placed = await s.place('s1', await s.claim('s1', 2, T0, T0 + 5000), [cand('a', 10)], {
+        now: T0,
+      });
+      const pm = placed.find((p) => p.id === 'm');
+      const pf = placed.find((p) => p.id === 'fill');
+      expect(pm).toMatchObject({ id: 'm', ok: true, assignment: { serverId: 'a', moves: 0 } });
+      const epoch0 = pm!.ok ? pm!.assignment.epoch : 0;
+      // its own server is no target; a server without room (b: 5 − 4 < 3) neither; one marked down neither
+      const b = cand('b', 5);
+      await s.evacuate('down-c', T0);
+      expect(await s.move('m', [cand('a', 10)], T0 + 1)).toEqual({ ok: false, reason: 'no-capacity' });
+      expect(await s.move('m', [cand('down-c', 100)], T0 + 1)).toEqual({ ok: false, reason: 'no-capacity' });
+      expect(pf).toMatchObject({ ok: true });
+      expect(await s.move('fill', [b], T0 + 1)).toMatchObject({ ok: true, from: 'a' });
+      expect(await s.move('m', [b], T0 + 2)).toEqual({ ok: false, reason: 'no-capacity' });
+      // the best of several: lowest tier, then least loaded
+      const moved = await s.move(
+        'm',
+        [b, cand('c', 10, { tier: 1 }), cand('d', 10), cand('e', 10, { load: 5 })],
+        T0 + 3,
+      );
+      expect(moved).toMatchObject({
+        ok: true,
+        from: 'a',
+        assignment: { serverId: 'd', moves: 1, placedAt: T0 + 3 },
+      });
+      if (!moved.ok) throw new Error('unreachable');
+      expect(moved.assignment.epoch).toBeGreaterThan(epoch0);
+      expect(moved.assignment.expiresAt).toBe(T0 + 600_000);
+      const got = await s.get('m');
+      expect(got).toMatchObject({ state: 'placed', assignment: moved.assignment });
+      expect(got?.history).toEqual([
+        { from: 'a', to: 'd', epoch: moved.assignment.epoch, at: T0 + 3, reason: 'operator' },
+      ]);
+      expect(await s.conferencesOn('a')).toEqual([]);
+      expect(await s.conferencesOn('d')).toEqual(['m']);
+      expect(await s.reservations()).toEqual([
+        { serverId: 'b', reserved: 4, conferences: 1 },
+        { serverId: 'd', reserved: 3, conferences: 1 },
+      ]);
+      // a down-move is recorded too; ending the conference forgets its history
+      await s.evacuate('d', T0 + 9);
+      expect((await s.get('m'))?.history?.map((e) => e.reason)).toEqual(['operator', 'server-down']);
+      expect((await s.get('m'))?.history?.[1]).toEqual({ from: 'd', at: T0 + 9, reason: 'server-down' });
+      expect(await s.end('m')).toBe(true);
+      await s.create(req('m'));
+      expect((await s.get('m'))?.history).toBeUndefined();
+    });
+
     it('ends conferences (freeing capacity) and sweeps expired schedule entries', async () => {
       const s = await make();
       await s.create(req('x', { durationS: 10 }));

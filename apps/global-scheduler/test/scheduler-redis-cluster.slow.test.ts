@@ -43,22 +43,36 @@ afterAll(async () => {
 
 schedulerClusterSuite('Redis Cluster (3 masters + 3 replicas)', { shared: () => shared, connect });
 
-describe('Redis Cluster failover mid-placement', () => {
+// without WAIT (asynchronous replication, the default) and with WAIT 1 after every placement script
+describe.each([0, 1])('Redis Cluster failover mid-placement, waitReplicas %i', (waitReplicas) => {
   it('kill -9 of the schedule master: a replica takes over, placement resumes; none placed twice', async () => {
     const clock = new ManualClock(1_700_000_000_000);
     const registry = new MemoryRegistryStore({ clock });
     await registry.start();
-    const prefix = 'failover';
+    // a schedule slot whose master still has a replica (the run before killed one master: its promoted replica
+    // has none left)
+    let prefix = '';
+    for (let k = 0; !prefix; k++) {
+      if (k > 50) throw new Error('no master with a connected replica for the schedule slot');
+      const p = `failover${waitReplicas}-${k}`;
+      const m = await cluster.masterOf(`{${p}:sched}:conf`);
+      if (/connected_slaves:[1-9]/.test(await redisCli(m.port, '127.0.0.1', 'info', 'replication')))
+        prefix = p;
+    }
     const schedulers = ['f1', 'f2', 'f3'].map(
       (id, i) =>
         new Scheduler(
-          { store: new RedisScheduleStore({ redis: connect() }, { prefix }), registry, clock },
+          {
+            store: new RedisScheduleStore({ redis: connect() }, { prefix, waitReplicas, waitTimeoutMs: 200 }),
+            registry,
+            clock,
+          },
           { ...SchedulerTestProfile, id, address: `127.0.0.1:${i + 1}`, timers: false, placeBatch: 5 },
         ),
     );
     for (const s of schedulers) await s.start();
     const placements = new Map<string, number[]>();
-    const master = await cluster.masterOf('{failover:sched}:conf');
+    const master = await cluster.masterOf(`{${prefix}:sched}:conf`);
     let killed: Promise<void> | undefined;
     let ackedBeforeKill = 0;
     for (const s of schedulers)
@@ -128,7 +142,7 @@ describe('Redis Cluster failover mid-placement', () => {
     // duplicated = one conference on two servers at once in the store: impossible by construction, checked
     const reservedTotal = (await store.reservations()).reduce((a, r) => a + r.reserved, 0);
     console.log(
-      `failover: acked before the kill ${ackedBeforeKill}, ${rows.length}/${N} conferences survive, ` +
+      `failover (waitReplicas ${waitReplicas}): acked before the kill ${ackedBeforeKill}, ${rows.length}/${N} conferences survive, ` +
         `${placedNow.length} placed, lost acked placements ${lost}, epoch not increased on re-placement ` +
         `${epochBack.length}, reserved ${reservedTotal}`,
     );

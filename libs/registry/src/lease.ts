@@ -122,6 +122,12 @@ export class Lease implements Startable {
   }
 
   private async register(): Promise<ServiceRecord> {
+    // A re-put after the record lapsed keeps the state it last had: an operator's `draining` (set on the record
+    // by someone else, seen here through renew/update answers) must survive a lapse, not be undone by the
+    // original input. `down` is a scheduler's probe verdict that the scheduler itself clears when the server
+    // answers, so a re-registration starts from the input's state instead.
+    const last = this.current?.state;
+    if (last !== undefined && last !== 'down') this.input = { ...this.input, state: last };
     this.current = await this.store.put(this.input);
     this.emit({ type: 'registered' });
     return this.current;

@@ -52,6 +52,33 @@ describe('Lease (memory store, manual clock)', () => {
     await lease.stop();
   });
 
+  it("a lapsed lease re-registers with the record's last state: an operator's drain survives, a probe's down does not", async () => {
+    const { clock, store, lease, seen } = await setup();
+    await lease.start();
+    // an operator drains the server on the record itself (the scheduler's POST /v1/servers/:id/drain does this)
+    await store.update('sched', 's1', { state: 'draining' });
+    await clock.advanceAsync(300); // a heartbeat: the renewed record tells the lease its state
+    expect(lease.record?.state).toBe('draining');
+    await store.remove('sched', 's1'); // the lease lapses (expiry while the process stalled)
+    await clock.advanceAsync(300);
+    expect(seen).toEqual(['registered', 'renewed', 'lost', 'registered']);
+    expect((await store.get('sched', 's1'))!.state).toBe('draining');
+    // undrained, then lapsed again: back as serving
+    await store.update('sched', 's1', { state: 'serving' });
+    await clock.advanceAsync(300);
+    await store.remove('sched', 's1');
+    await clock.advanceAsync(300);
+    expect((await store.get('sched', 's1'))!.state).toBe('serving');
+    // marked down by a scheduler's probes, then lapsed: re-registers from its input (serving), not as down
+    await store.update('sched', 's1', { state: 'down' });
+    await clock.advanceAsync(300);
+    expect(lease.record?.state).toBe('down');
+    await store.remove('sched', 's1');
+    await clock.advanceAsync(300);
+    expect((await store.get('sched', 's1'))!.state).toBe('serving');
+    await lease.stop();
+  });
+
   it('rejects a renew interval that cannot keep the record alive', async () => {
     const clock = new ManualClock();
     const store = new MemoryRegistryStore({ clock });

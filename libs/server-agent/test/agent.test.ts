@@ -67,6 +67,25 @@ describe('ServerAgent', () => {
     await store.stop();
   });
 
+  it("keeps an operator's drain when its lease lapses and it registers again", async () => {
+    const { clock, store, agent } = await setup();
+    await agent.start(opts);
+    await agent.setLoad(7);
+    // the scheduler's drain endpoint sets the state on the registry record, not through the agent
+    await store.update('conference-server', 'srv-1', { state: 'draining' });
+    await clock.advanceAsync(ServerAgentTestProfile.heartbeatMs); // the renewal shows the agent the new state
+    expect(agent.record?.state).toBe('draining');
+    await store.remove('conference-server', 'srv-1'); // the lease lapsed (e.g. a stall longer than the TTL)
+    await clock.advanceAsync(ServerAgentTestProfile.heartbeatMs); // the next heartbeat registers again
+    expect(await store.get('conference-server', 'srv-1')).toMatchObject({ state: 'draining', load: 7 });
+    // a lapse during a load publish (update finds no record) re-registers the same way
+    await store.remove('conference-server', 'srv-1');
+    await agent.setLoad(8);
+    expect(await store.get('conference-server', 'srv-1')).toMatchObject({ state: 'draining', load: 8 });
+    await agent.stop();
+    await store.stop();
+  });
+
   it('rejects bad options and a second start with typed errors', async () => {
     const { store, agent } = await setup();
     await expect(agent.start({ ...opts, capacity: -1 })).rejects.toMatchObject({ code: 'AGENT_ERR_CONFIG' });

@@ -11,6 +11,14 @@
  * over the placement phase, minus their idle rate measured just before startAt, / M. Two variants: `publish`
  * (each assignment also put on the registry feed, the default) and `core` (--assignment-service '': the
  * schedule table only).
+ *
+ * Steady mode (`--mode steady`, or `both`): the same processes, but conferences are created at a steady `--rate`
+ * per second for `--duration-s`, each due when it is created (`startAt` = the moment of the request), and the
+ * latency from due to placed is reported as p50/p99 (rounds every `--steady-round-ms`, window 0: nothing is
+ * placed ahead of time). `--quick` is a short smoke run of both modes (its figures mean nothing).
+ *
+ * Start-up: every process binds port 0 and reports its URL on a ready line; the scheduler processes start in
+ * parallel, each with a bounded wait (`--ready-timeout-s`) that names the process that did not come up.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -38,13 +46,26 @@ const spec: CliSpec = {
     servers: { type: 'string', doc: 'simulated conference servers', defaultText: '50' },
     'round-ms': { type: 'string', doc: 'round interval of the schedulers', defaultText: '100' },
     'place-batch': { type: 'string', doc: 'conferences per PLACE script', defaultText: '200' },
+    mode: { type: 'string', doc: 'burst, steady or both', defaultText: 'burst' },
+    rate: { type: 'string', doc: 'steady mode: conferences created per second', defaultText: '1000' },
+    'duration-s': { type: 'string', doc: 'steady mode: seconds of load', defaultText: '10' },
+    'steady-round-ms': { type: 'string', doc: 'steady mode: round interval', defaultText: '20' },
+    'ready-timeout-s': {
+      type: 'string',
+      doc: 'bound on each process start (a loaded machine needs more)',
+      defaultText: '90',
+    },
+    quick: { type: 'boolean', doc: 'a short smoke run of both modes (figures meaningless)' },
     out: {
       type: 'string',
       doc: 'directory for scheduler.json and scheduler.md',
       defaultText: 'docs/benchmarks',
     },
   },
-  examples: ['node tools/bench/dist/main.js scheduler --conferences 3000 --runs 3'],
+  examples: [
+    'node tools/bench/dist/main.js scheduler --conferences 3000 --runs 3',
+    'node tools/bench/dist/main.js scheduler --mode steady --rate 1000 --duration-s 10 --schedulers 3 --variants publish',
+  ],
 };
 
 type Variant = 'publish' | 'core';
@@ -89,17 +110,51 @@ async function startScheduler(
   id: string,
   o: Options,
   variant: Variant,
+  roundMs = o.roundMs,
 ): Promise<{ proc: Spawned; url: string }> {
-  const args = [
-    '--round-interval-ms',
-    String(o.roundMs),
-    '--window-ms',
-    '0',
-    '--place-batch',
-    String(o.batch),
-  ];
+  const args = ['--round-interval-ms', String(roundMs), '--window-ms', '0', '--place-batch', String(o.batch)];
   if (variant === 'core') args.push('--assignment-service=');
-  return startSchedulerProcess({ id, redisUrl: redis.url, prefix, token: TOKEN, args });
+  try {
+    return await startSchedulerProcess({
+      id,
+      redisUrl: redis.url,
+      prefix,
+      token: TOKEN,
+      args,
+      readyTimeoutMs: o.readyTimeoutS * 1000,
+    });
+  } catch (err) {
+    throw new Error(
+      `scheduler process ${id} did not report ready within ${o.readyTimeoutS} s (load average ${os
+        .loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')}; raise --ready-timeout-s on a loaded machine): ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+}
+
+/** Starts n scheduler processes at once (each bounded), stopping those that started if one did not. */
+async function startSchedulers(
+  redis: RedisServer,
+  prefix: string,
+  n: number,
+  o: Options,
+  variant: Variant,
+  roundMs?: number,
+): Promise<{ proc: Spawned; url: string }[]> {
+  const started = await Promise.allSettled(
+    Array.from({ length: n }, (_, i) =>
+      startScheduler(redis, prefix, `${prefix}-s${i}`, o, variant, roundMs),
+    ),
+  );
+  const ok = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) {
+    await Promise.all(ok.map((s) => s.proc.stop()));
+    throw failed.reason;
+  }
+  return ok;
 }
 
 async function metric(url: string, name: string): Promise<number> {
@@ -133,6 +188,7 @@ async function create(urls: string[], ids: string[], startAt: number): Promise<v
 }
 
 interface Options {
+  readyTimeoutS: number;
   m: number;
   runs: number;
   counts: number[];
@@ -142,6 +198,148 @@ interface Options {
   batch: number;
 }
 
+interface SteadyOptions {
+  rate: number;
+  durationS: number;
+  roundMs: number;
+}
+
+interface SteadyResult {
+  variant: Variant;
+  schedulers: number;
+  rate: number;
+  offered: number;
+  /** Create requests that failed (connection reset or refused under load, or not 201); not in the latencies. */
+  failedCreates: number;
+  /** Conferences actually created per second (the load generator may fall short of the rate). */
+  achievedRate: number;
+  placed: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+/**
+ * Steady load: `rate` conferences per second, each due at the moment it is created; latency = placedAt − startAt
+ * (both on this machine's clock). The requests go out on a fixed schedule (ticks of 10 ms), so a slow answer does
+ * not lower the offered rate; if the generator cannot keep up, the achieved rate says so.
+ */
+async function steadyRun(
+  redis: RedisServer,
+  n: number,
+  variant: Variant,
+  o: Options,
+  s: SteadyOptions,
+  tag: string,
+): Promise<SteadyResult> {
+  const rig = await startRig(redis, `s${tag}`, n, o, variant, s.roundMs);
+  try {
+    const urls = rig.urls;
+    const total = Math.round(s.rate * s.durationS);
+    const inflight: Promise<void>[] = [];
+    const t0 = Date.now();
+    let sent = 0;
+    let created = 0;
+    let failed = 0;
+    while (sent < total) {
+      const due = Math.min(total, Math.floor(((Date.now() - t0) / 1000) * s.rate));
+      for (; sent < due; sent++) {
+        const id = `st${sent}`;
+        const at = Date.now();
+        inflight.push(
+          fetch(`${urls[sent % urls.length]}/v1/conferences`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ id, expectedParticipants: 1, startAt: at, durationS: 3600 }),
+          })
+            .then(async (r) => {
+              await r.arrayBuffer();
+              if (r.status === 201) created++;
+              else failed++;
+            })
+            // a refused or reset connection on a loaded machine: counted, not fatal (and never unhandled)
+            .catch(() => {
+              failed++;
+            }),
+        );
+      }
+      await sleep(10);
+    }
+    await Promise.all(inflight);
+    const achievedRate = total / ((Date.now() - t0) / 1000);
+    await waitFor(`${created} placed (steady)`, async () => (await placedCount(urls[0]!)) === created, {
+      timeoutMs: 120_000,
+      intervalMs: 100,
+    });
+    const latencies = (await listConferences(urls[0]!)).flatMap((c) =>
+      c.assignment ? [Math.max(0, c.assignment.placedAt - c.startAt)] : [],
+    );
+    return {
+      variant,
+      schedulers: n,
+      rate: s.rate,
+      offered: total,
+      failedCreates: failed,
+      achievedRate: Math.round(achievedRate),
+      placed: latencies.length,
+      p50Ms: pct(latencies, 50),
+      p99Ms: pct(latencies, 99),
+      maxMs: Math.max(...latencies),
+    };
+  } finally {
+    await rig.stop();
+  }
+}
+
+/** The fleet and n schedulers of one run, on their own key prefix. */
+async function startRig(
+  redis: RedisServer,
+  prefix: string,
+  n: number,
+  o: Options,
+  variant: Variant,
+  roundMs?: number,
+): Promise<{ urls: string[]; stop: () => Promise<void> }> {
+  const fleet = await startFleetProcess({
+    redisUrl: redis.url,
+    prefix,
+    count: o.nServers,
+    capacity: 100_000,
+  });
+  let scheds: { proc: Spawned; url: string }[];
+  try {
+    scheds = await startSchedulers(redis, prefix, n, o, variant, roundMs);
+  } catch (err) {
+    await fleet.stop();
+    throw err;
+  }
+  return {
+    urls: scheds.map((x) => x.url),
+    stop: async () => {
+      await Promise.all([...scheds.map((x) => x.proc.stop()), fleet.stop()]);
+    },
+  };
+}
+
+interface ListedConference {
+  id: string;
+  startAt: number;
+  assignment?: { placedAt: number };
+}
+
+/** Every conference, page by page. */
+async function listConferences(url: string): Promise<ListedConference[]> {
+  const out: ListedConference[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const res = await fetch(`${url}/v1/conferences?limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
+    const page = (await res.json()) as { items: ListedConference[]; next?: string };
+    out.push(...page.items);
+    if (!page.next) return out;
+    cursor = page.next;
+  }
+}
+
 async function oneRun(
   redis: RedisServer,
   n: number,
@@ -149,18 +347,9 @@ async function oneRun(
   o: Options,
   tag: string,
 ): Promise<RunResult> {
-  const prefix = `b${tag}`;
-  const fleet = await startFleetProcess({
-    redisUrl: redis.url,
-    prefix,
-    count: o.nServers,
-    capacity: 100_000,
-  });
-  const scheds: { proc: Spawned; url: string }[] = [];
+  const rig = await startRig(redis, `b${tag}`, n, o, variant);
   try {
-    for (let i = 0; i < n; i++)
-      scheds.push(await startScheduler(redis, prefix, `${prefix}-s${i}`, o, variant));
-    const urls = scheds.map((s) => s.url);
+    const urls = rig.urls;
     // warm-up: measure the creation rate with conferences that never fall due (an hour ahead, window 0)
     const w0 = Date.now();
     await create(
@@ -204,19 +393,9 @@ async function oneRun(
     );
     const c1 = (await total()) - polls * pollCost;
     const phaseMs = Date.now() - t0;
-    const latencies: number[] = [];
-    let cursor: string | undefined;
-    for (;;) {
-      const res = await fetch(`${urls[0]}/v1/conferences?limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
-      const page = (await res.json()) as {
-        items: { id: string; assignment?: { placedAt: number } }[];
-        next?: string;
-      };
-      for (const c of page.items)
-        if (c.assignment && !c.id.startsWith('warm')) latencies.push(c.assignment.placedAt - startAt);
-      if (!page.next) break;
-      cursor = page.next;
-    }
+    const latencies = (await listConferences(urls[0]!)).flatMap((c) =>
+      c.assignment && !c.id.startsWith('warm') ? [c.assignment.placedAt - startAt] : [],
+    );
     const last = Math.max(...latencies);
     return {
       variant,
@@ -233,14 +412,27 @@ async function oneRun(
       valid: createdAt < startAt && latencies.every((l) => l >= 0),
     };
   } finally {
-    await Promise.all([...scheds.map((s) => s.proc.stop()), fleet.stop()]);
+    await rig.stop();
   }
 }
 
-function redisBenchmark(redis: RedisServer): RedisBench {
+function redisBenchmark(redis: RedisServer, requests: number): RedisBench {
   const out = execFileSync(
     'redis-benchmark',
-    ['-h', redis.host, '-p', String(redis.port), '-q', '-n', '100000', '-c', '50', '-t', 'get,set', '--csv'],
+    [
+      '-h',
+      redis.host,
+      '-p',
+      String(redis.port),
+      '-q',
+      '-n',
+      String(requests),
+      '-c',
+      '50',
+      '-t',
+      'get,set',
+      '--csv',
+    ],
     { encoding: 'utf8' },
   );
   const rate = (name: string) => {
@@ -263,17 +455,29 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
     return 0;
   }
   const v = cli.values as Record<string, string | undefined>;
+  const quick = (cli.values as Record<string, unknown>)['quick'] === true;
+  const mode = v['mode'] ?? (quick ? 'both' : 'burst');
+  if (!['burst', 'steady', 'both'].includes(mode))
+    throw new Error(`--mode: burst, steady or both, got ${mode}`);
   const o: Options = {
-    m: positiveInt('conferences', v['conferences'], 3000),
-    runs: positiveInt('runs', v['runs'], 3),
-    counts: (v['schedulers'] ?? '1,2,3').split(',').map((x) => positiveInt('schedulers', x, 1)),
-    variants: (v['variants'] ?? 'publish,core').split(',').map((x) => {
+    readyTimeoutS: positiveInt('ready-timeout-s', v['readyTimeoutS'], 90),
+    m: positiveInt('conferences', v['conferences'], quick ? 200 : 3000),
+    runs: positiveInt('runs', v['runs'], quick ? 1 : 3),
+    counts: (v['schedulers'] ?? (quick ? '1' : '1,2,3'))
+      .split(',')
+      .map((x) => positiveInt('schedulers', x, 1)),
+    variants: (v['variants'] ?? (quick ? 'publish' : 'publish,core')).split(',').map((x) => {
       if (x !== 'publish' && x !== 'core') throw new Error(`--variants: publish or core, got ${x}`);
       return x;
     }),
-    nServers: positiveInt('servers', v['servers'], 50),
+    nServers: positiveInt('servers', v['servers'], quick ? 5 : 50),
     roundMs: positiveInt('round-ms', v['roundMs'], 100),
     batch: positiveInt('place-batch', v['placeBatch'], 200),
+  };
+  const steady: SteadyOptions = {
+    rate: positiveInt('rate', v['rate'], quick ? 100 : 1000),
+    durationS: positiveInt('duration-s', v['durationS'], quick ? 1 : 10),
+    roundMs: positiveInt('steady-round-ms', v['steadyRoundMs'], 20),
   };
   const outDir = path.resolve(root, v['out'] ?? 'docs/benchmarks');
   try {
@@ -287,15 +491,24 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
 
   const redis = await startRedisServer();
   const ours: RunResult[] = [];
+  const steadyRuns: SteadyResult[] = [];
   const base: RedisBench[] = [];
+  const loads: number[] = [];
   try {
     for (let r = 0; r < o.runs; r++) {
       for (const variant of o.variants) {
         for (const n of o.counts) {
-          progress(`run ${r + 1}/${o.runs}: ${variant}, ${n} scheduler(s), ${o.m} conferences`);
-          ours.push(await oneRun(redis, n, variant, o, `${r}${variant[0]}${n}`));
+          if (mode !== 'steady') {
+            progress(`run ${r + 1}/${o.runs}: ${variant}, ${n} scheduler(s), ${o.m} conferences`);
+            ours.push(await oneRun(redis, n, variant, o, `${r}${variant[0]}${n}`));
+          }
+          if (mode !== 'burst') {
+            progress(`run ${r + 1}/${o.runs}: steady ${steady.rate}/s, ${variant}, ${n} scheduler(s)`);
+            steadyRuns.push(await steadyRun(redis, n, variant, o, steady, `${r}${variant[0]}${n}`));
+          }
+          loads.push(os.loadavg()[0]!);
           progress(`run ${r + 1}/${o.runs}: redis-benchmark`);
-          base.push(redisBenchmark(redis));
+          base.push(redisBenchmark(redis, quick ? 10_000 : 100_000));
         }
       }
     }
@@ -305,15 +518,37 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
   }
   const getPerS = median(base.map((b) => b.getPerS));
   const setPerS = median(base.map((b) => b.setPerS));
+  const steadyRows = o.variants.flatMap((variant) =>
+    o.counts.flatMap((n) => {
+      const rs = steadyRuns.filter((x) => x.schedulers === n && x.variant === variant);
+      if (!rs.length) return [];
+      return [
+        {
+          variant,
+          schedulers: n,
+          runs: rs.length,
+          rate: steady.rate,
+          achievedRate: Math.round(median(rs.map((x) => x.achievedRate))),
+          placed: Math.round(median(rs.map((x) => x.placed))),
+          offered: rs[0]!.offered,
+          failedCreates: Math.round(median(rs.map((x) => x.failedCreates))),
+          p50Ms: median(rs.map((x) => x.p50Ms)),
+          p99Ms: median(rs.map((x) => x.p99Ms)),
+          maxMs: median(rs.map((x) => x.maxMs)),
+        },
+      ];
+    }),
+  );
   const rows = o.variants.flatMap((variant) =>
-    o.counts.map((n) => {
+    o.counts.flatMap((n) => {
+      if (mode === 'steady') return [];
       const rs = ours.filter((x) => x.schedulers === n && x.variant === variant && x.valid);
       const placementsPerS = median(rs.map((x) => x.placementsPerS));
       const commandsPerPlacement = median(rs.map((x) => x.commandsPerPlacement));
       const grossCommandsPerPlacement = median(rs.map((x) => x.grossCommandsPerPlacement));
       // the limit uses the gross count (idle traffic included): never flattering, and never divided by ~0
       const limit = getPerS / grossCommandsPerPlacement;
-      return {
+      const row = {
         variant,
         schedulers: n,
         validRuns: rs.length,
@@ -326,13 +561,16 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
         redisLimitPlacementsPerS: Math.round(limit),
         ratioToLimit: Number((placementsPerS / limit).toFixed(3)),
       };
+      return [row];
     }),
   );
   const command = `node tools/bench/dist/main.js scheduler ${argv.join(' ')}`.trim();
   const machine = `${process.platform} ${process.arch}, node ${process.version}, ${os.cpus().length} cpus (load average above ~0.5 means other work shared them), load average ${os
     .loadavg()
     .map((x) => x.toFixed(1))
-    .join(' ')} at the end`;
+    .join(
+      ' ',
+    )} at the end, 1-minute load average after each run: ${loads.map((x) => x.toFixed(1)).join(', ')}`;
   const result = {
     benchmark: 'scheduler',
     date: new Date().toISOString(),
@@ -344,10 +582,15 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
       servers: o.nServers,
       roundMs: o.roundMs,
       placeBatch: o.batch,
+      mode,
+      quick,
+      steady,
     },
     redisBenchmark: { getPerS, setPerS, runs: base },
     rows,
     runs: ours,
+    steadyRows,
+    steadyRuns,
   };
   fs.mkdirSync(outDir, { recursive: true });
   fs.writeFileSync(path.join(outDir, 'scheduler.json'), `${JSON.stringify(result, null, 2)}\n`);
@@ -360,6 +603,7 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
     `medians of ${o.runs} runs (runs where creating the burst overran its start time are left out: "valid runs").`,
     `Baseline, same run, same Redis, alternating with ours: \`redis-benchmark -c 50 -n 100000 -t get,set\`: GET ${Math.round(getPerS)}/s, SET ${Math.round(setPerS)}/s.`,
     '',
+    ...(rows.length ? [] : ['(burst mode not run)', '']),
     '| variant | schedulers | valid runs | placements/s | latency p50 (ms) | p99 (ms) | Redis commands / placement (net) | gross | idle commands/s | Redis limit (GET/s ÷ gross) | ratio to limit |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map(
@@ -377,6 +621,25 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
     '  Redis could sustain doing nothing but the gross commands at the GET rate of redis-benchmark.',
     '- Redis, the schedulers, the fleet, the load generator and redis-benchmark all share the same cores.',
     '',
+    '## Steady rate: latency from due to placed',
+    '',
+    ...(steadyRows.length
+      ? [
+          `${steady.rate} conferences/s for ${steady.durationS} s, each due at the moment it is created (startAt = request time,`,
+          `window 0: nothing placed ahead); rounds every ${steady.roundMs} ms; medians over runs of each run's percentiles.`,
+          '',
+          '| variant | schedulers | runs | offered/s | achieved/s | placed / offered | failed creates | p50 (ms) | p99 (ms) | max (ms) |',
+          '|---|---|---|---|---|---|---|---|---|---|',
+          ...steadyRows.map(
+            (x) =>
+              `| ${x.variant} | ${x.schedulers} | ${x.runs} | ${x.rate} | ${x.achievedRate} | ${x.placed} / ${x.offered} | ${x.failedCreates} | ${x.p50Ms} | ${x.p99Ms} | ${x.maxMs} |`,
+          ),
+          '',
+          "- Latency = placedAt − startAt, both on this machine's clock; it includes the wait for the next round",
+          '  boundary (on average half a round) and the round itself.',
+          '',
+        ]
+      : ['(steady mode not run)', '']),
   ].join('\n');
   fs.writeFileSync(path.join(outDir, 'scheduler.md'), md);
   process.stdout.write(`${md}\n`);

@@ -21,6 +21,7 @@ import {
   ErrorBody,
   ID_MAX_LENGTH,
   ListQuery,
+  MoveConference,
   SchedulerInfo,
   Server,
   ServerParams,
@@ -178,6 +179,24 @@ export async function buildApi(components: ApiComponents, init: ApiInit): Promis
       const [counts, items] = await Promise.all([store.unplaceableByReason(), store.listUnplaceable(limit)]);
       return { counts, items };
     },
+  );
+
+  app.post(
+    '/v1/conferences/:id/move',
+    {
+      onRequest: auth,
+      // no body at all means `{}`: move to the best other server
+      preValidation: async (req) => {
+        if (req.body === undefined || req.body === null) req.body = {};
+      },
+      schema: {
+        params: ConferenceParams,
+        body: MoveConference,
+        security,
+        response: { 200: Conference, ...errorResponses },
+      },
+    },
+    async (req) => scheduler.moveConference(req.params.id, req.body.to),
   );
 
   app.delete(

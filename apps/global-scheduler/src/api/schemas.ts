@@ -78,7 +78,32 @@ export const Conference = Type.Object({
   assignment: Type.Optional(Assignment),
   claimedBy: Type.Optional(Type.String()),
   unplaceable: Type.Optional(Unplaceable),
+  history: Type.Optional(
+    Type.Array(
+      Type.Object({
+        from: Type.String(),
+        to: Type.Optional(Type.String()),
+        epoch: Type.Optional(Type.Integer()),
+        at: Type.Integer(),
+        reason: Type.Union([Type.Literal('operator'), Type.Literal('server-down')]),
+      }),
+      { description: 'its moves, oldest first (the last 20)' },
+    ),
+  ),
 });
+
+export const MoveConference = Type.Object(
+  {
+    to: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: ID_MAX_LENGTH,
+        description: 'conference-server id; absent: the best other serving server with room',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
 
 export const ConferencePage = Type.Object({
   items: Type.Array(Conference),

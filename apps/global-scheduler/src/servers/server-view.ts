@@ -122,8 +122,11 @@ export class ServerView {
     return [...this.records.values()];
   }
 
-  /** Serving servers with capacity, tiered: the region (0), its fallbacks in order (1..), then any other region. */
-  candidates(region: string): Candidate[] {
+  /**
+   * Serving servers with capacity, tiered: the region (0), its fallbacks in order (1..), then any other region
+   * (when the settings allow it, or `anyRegion` is set: an operator's move may go anywhere).
+   */
+  candidates(region: string, anyRegion = false): Candidate[] {
     const order = [region, ...(this.init.fallbacks[region] ?? [])];
     const now = this.components.clock.now();
     const out: Candidate[] = [];
@@ -131,7 +134,7 @@ export class ServerView {
       if (r.state !== 'serving' || r.capacity <= 0 || r.expiresAt <= now) continue;
       let tier = order.indexOf(r.region);
       if (tier < 0) {
-        if (!this.init.fallbackAnyRegion) continue;
+        if (!this.init.fallbackAnyRegion && !anyRegion) continue;
         tier = order.length;
       }
       out.push({ id: r.id, address: r.address, capacity: r.capacity, load: r.load, tier });

@@ -43,6 +43,18 @@ end
 return out
 `;
 
+/** Shared Lua helper: append one entry to a conference's move history (a JSON array), keeping the last max. */
+const PUSH_HISTORY = `
+local function pushHistory(hKey, id, entry, max)
+  local raw = redis.call('HGET', hKey, id)
+  local list = {}
+  if raw then list = cjson.decode(raw) end
+  list[#list + 1] = entry
+  while #list > max do table.remove(list, 1) end
+  redis.call('HSET', hKey, id, cjson.encode(list))
+end
+`;
+
 /**
  * Shared Lua helper: forget a conference's unplaceable entry (KEYS unplaceable, ucount, backoff given as
  * arguments), keeping the per-reason counts right.
@@ -208,10 +220,12 @@ return out
 `;
 
 /**
- * KEYS down, on:<server>, sched, reserved, expiry, pending, moves, count. ARGV serverId.
+ * KEYS down, on:<server>, sched, reserved, expiry, pending, moves, count, history. ARGV serverId, now, historyMax.
  * Marks the server down and sends every conference on it back to pending (the front: their start has passed).
  */
-export const EVACUATE = `
+export const EVACUATE =
+  PUSH_HISTORY +
+  `
 redis.call('SADD', KEYS[1], ARGV[1])
 local ids = redis.call('SMEMBERS', KEYS[2])
 for _, id in ipairs(ids) do
@@ -222,6 +236,7 @@ for _, id in ipairs(ids) do
     redis.call('ZREM', KEYS[5], id)
     redis.call('HINCRBY', KEYS[7], id, 1)
     redis.call('ZADD', KEYS[6], e.startAt, id)
+    pushHistory(KEYS[9], id, { from = ARGV[1], at = tonumber(ARGV[2]), reason = 'server-down' }, tonumber(ARGV[3]))
   end
 end
 redis.call('DEL', KEYS[2])
@@ -232,7 +247,7 @@ return ids
 
 /**
  * KEYS conf, index, pending, claims, claimer, sched, reserved, expiry, unplaceable, moves, on:<server>, count,
- * ucount, backoff, wake. ARGV id, serverId the caller read ('' when not placed). Returns 1 ended, 0 unknown, -1
+ * ucount, backoff, wake, history. ARGV id, serverId the caller read ('' when not placed). Returns 1 ended, 0 unknown, -1
  * placement changed meanwhile (the caller reads again and retries). Ending a placed conference frees room: the
  * next round retries the unplaceable conferences (wake flag 'room').
  */
@@ -262,5 +277,61 @@ redis.call('HDEL', KEYS[5], id)
 redis.call('ZREM', KEYS[8], id)
 clearUnplaceable(KEYS[9], KEYS[13], KEYS[14], id)
 redis.call('HDEL', KEYS[10], id)
+redis.call('HDEL', KEYS[16], id)
 return 1
+`;
+
+/**
+ * KEYS conf, sched, reserved, down, epoch, moves, count, history, on:<from>, on:<cand1> … on:<candK>.
+ * ARGV id, from (the server the caller read), now, nCand, historyMax, then per candidate (id, address, capacity,
+ * load, tier). Moves a placed conference off its server onto the best candidate with room (same rule as PLACE;
+ * its own server and servers marked down are skipped): new epoch, moves + 1, an 'operator' history entry, the
+ * reservation and counts moved, in one step. Returns {1, candidate index, epoch, moves}, {0} unknown, {-1} the
+ * placement changed meanwhile (read again), {-2} not placed, {-3} no candidate has room.
+ */
+export const MOVE =
+  PUSH_HISTORY +
+  `
+local id = ARGV[1]
+if redis.call('HEXISTS', KEYS[1], id) == 0 then return {0} end
+local a = redis.call('HGET', KEYS[2], id)
+if not a then return {-2} end
+local e = cjson.decode(a)
+if e.serverId ~= ARGV[2] then return {-1} end
+local now = tonumber(ARGV[3])
+local nCand = tonumber(ARGV[4])
+local best, bestLoad, bestTier, bestId = nil, 0, 0, ''
+for j = 1, nCand do
+  local o = 5 + (j - 1) * 5
+  local cid, cap, ld, tier = ARGV[o + 1], tonumber(ARGV[o + 3]), tonumber(ARGV[o + 4]), tonumber(ARGV[o + 5])
+  if cid ~= e.serverId and cap > 0 and redis.call('SISMEMBER', KEYS[4], cid) == 0 then
+    local res = tonumber(redis.call('HGET', KEYS[3], cid) or '0')
+    if res + e.units <= cap then
+      local load = math.max(res, ld) / cap
+      if best == nil or tier < bestTier or (tier == bestTier and (load < bestLoad or (load == bestLoad and cid < bestId))) then
+        best, bestLoad, bestTier, bestId = j, load, tier, cid
+      end
+    end
+  end
+end
+if best == nil then return {-3} end
+local o = 5 + (best - 1) * 5
+local to, address = ARGV[o + 1], ARGV[o + 2]
+local left = redis.call('HINCRBY', KEYS[3], e.serverId, -e.units)
+if left <= 0 then redis.call('HDEL', KEYS[3], e.serverId) end
+if redis.call('HINCRBY', KEYS[7], e.serverId, -1) <= 0 then redis.call('HDEL', KEYS[7], e.serverId) end
+redis.call('SREM', KEYS[9], id)
+redis.call('HINCRBY', KEYS[3], to, e.units)
+redis.call('HINCRBY', KEYS[7], to, 1)
+redis.call('SADD', KEYS[9 + best], id)
+local epoch = redis.call('INCR', KEYS[5])
+local moves = redis.call('HINCRBY', KEYS[6], id, 1)
+e.serverId = to
+e.address = address
+e.epoch = epoch
+e.moves = moves
+e.placedAt = now
+redis.call('HSET', KEYS[2], id, cjson.encode(e))
+pushHistory(KEYS[8], id, { from = ARGV[2], to = to, epoch = epoch, at = now, reason = 'operator' }, tonumber(ARGV[5]))
+return {1, best, epoch, moves}
 `;

@@ -6,7 +6,10 @@
 import { SchedulerError } from '../errors.js';
 import { pickServer } from './pick.js';
 import {
+  MOVE_HISTORY_MAX,
   PLACE_DEFAULTS,
+  type MoveEntry,
+  type MoveOutcome,
   UNPLACEABLE_REASONS,
   type PlaceOptions,
   type Unplaceable,
@@ -42,6 +45,7 @@ export class MemoryScheduleStore implements ScheduleStore {
   private readonly backoff = new Map<string, number>();
   private wakeFlag: WakeKind | undefined;
   private readonly moves = new Map<string, number>();
+  private readonly history = new Map<string, MoveEntry[]>();
   private readonly rounds = new Map<number, RoundSnapshot>();
   private readonly shareReports = new Map<string, ShareReport>();
 
@@ -67,13 +71,15 @@ export class MemoryScheduleStore implements ScheduleStore {
   private record(id: string): ConferenceRecord | undefined {
     const c = this.confs.get(id);
     if (!c) return undefined;
+    const h = this.history.get(id);
+    const request = h?.length ? { ...c.request, history: h.map((e) => ({ ...e })) } : c.request;
     const a = this.schedule.get(id);
-    if (a) return { ...c.request, state: 'placed', assignment: { ...a } };
+    if (a) return { ...request, state: 'placed', assignment: { ...a } };
     const u = this.unplaceable.get(id);
     const info = u ? { unplaceable: { ...u } } : {};
     const claim = this.claims.get(id);
-    if (claim) return { ...c.request, ...info, state: 'claimed', claimedBy: claim.by };
-    return { ...c.request, ...info, state: u ? 'unplaceable' : 'pending' };
+    if (claim) return { ...request, ...info, state: 'claimed', claimedBy: claim.by };
+    return { ...request, ...info, state: u ? 'unplaceable' : 'pending' };
   }
 
   async list(cursor: string | undefined, limit: number): Promise<ListPage> {
@@ -93,7 +99,13 @@ export class MemoryScheduleStore implements ScheduleStore {
     this.unplaceable.delete(id);
     this.backoff.delete(id);
     this.moves.delete(id);
+    this.history.delete(id);
     return true;
+  }
+
+  private pushHistory(id: string, entry: MoveEntry): void {
+    const list = [...(this.history.get(id) ?? []), entry];
+    this.history.set(id, list.slice(-MOVE_HISTORY_MAX));
   }
 
   private unassign(id: string): Assignment | undefined {
@@ -101,8 +113,13 @@ export class MemoryScheduleStore implements ScheduleStore {
     if (!a) return undefined;
     this.schedule.delete(id);
     const units = this.confs.get(id)?.request.expectedParticipants ?? 0;
-    this.reserved.set(a.serverId, Math.max(0, (this.reserved.get(a.serverId) ?? 0) - units));
-    this.on.get(a.serverId)?.delete(id);
+    const left = (this.reserved.get(a.serverId) ?? 0) - units;
+    // like the Redis store: a server holding nothing has no reservation entry
+    if (left > 0) this.reserved.set(a.serverId, left);
+    else this.reserved.delete(a.serverId);
+    const set = this.on.get(a.serverId);
+    set?.delete(id);
+    if (set?.size === 0) this.on.delete(a.serverId);
     return a;
   }
 
@@ -209,11 +226,7 @@ export class MemoryScheduleStore implements ScheduleStore {
         moves: this.moves.get(req.id) ?? 0,
         placedAt: now,
       };
-      this.schedule.set(req.id, a);
-      this.reserved.set(best.id, (this.reserved.get(best.id) ?? 0) + units);
-      let set = this.on.get(best.id);
-      if (!set) this.on.set(best.id, (set = new Set()));
-      set.add(req.id);
+      this.assign(req.id, a, units);
       this.unplaceable.delete(req.id);
       this.backoff.delete(req.id);
       out.push({ id: req.id, ok: true, assignment: { ...a } });
@@ -221,10 +234,48 @@ export class MemoryScheduleStore implements ScheduleStore {
     return out;
   }
 
-  async evacuate(serverId: string): Promise<string[]> {
+  async move(id: string, candidates: readonly Candidate[], now: number): Promise<MoveOutcome> {
+    const conf = this.confs.get(id);
+    if (!conf) return { ok: false, reason: 'not-found' };
+    const a = this.schedule.get(id);
+    if (!a) return { ok: false, reason: 'not-placed' };
+    const units = conf.request.expectedParticipants;
+    const best = pickServer(
+      candidates.filter((c) => c.id !== a.serverId),
+      units,
+      (sid) => this.down.has(sid),
+      (sid) => this.reserved.get(sid) ?? 0,
+    );
+    if (!best) return { ok: false, reason: 'no-capacity' };
+    this.unassign(id);
+    const moves = (this.moves.get(id) ?? 0) + 1;
+    this.moves.set(id, moves);
+    const next: Assignment = {
+      ...a,
+      serverId: best.id,
+      address: best.address,
+      epoch: ++this.epoch,
+      moves,
+      placedAt: now,
+    };
+    this.assign(id, next, units);
+    this.pushHistory(id, { from: a.serverId, to: best.id, epoch: next.epoch, at: now, reason: 'operator' });
+    return { ok: true, from: a.serverId, assignment: { ...next } };
+  }
+
+  private assign(id: string, a: Assignment, units: number): void {
+    this.schedule.set(id, a);
+    this.reserved.set(a.serverId, (this.reserved.get(a.serverId) ?? 0) + units);
+    let set = this.on.get(a.serverId);
+    if (!set) this.on.set(a.serverId, (set = new Set()));
+    set.add(id);
+  }
+
+  async evacuate(serverId: string, now = 0): Promise<string[]> {
     this.down.add(serverId);
     const ids = [...(this.on.get(serverId) ?? [])];
     for (const id of ids) {
+      this.pushHistory(id, { from: serverId, at: now, reason: 'server-down' });
       this.unassign(id);
       this.moves.set(id, (this.moves.get(id) ?? 0) + 1);
       this.pending.set(id, this.confs.get(id)!.request.startAt);

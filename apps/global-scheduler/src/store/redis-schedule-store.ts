@@ -6,10 +6,13 @@
 import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { SchedulerError } from '../errors.js';
-import { CLAIM, CREATE, END, EVACUATE, PLACE, RECLAIM, SNAPSHOT, WAKE } from './lua.js';
+import { CLAIM, CREATE, END, EVACUATE, MOVE, PLACE, RECLAIM, SNAPSHOT, WAKE } from './lua.js';
 import { replyCode, translateRedisError } from './redis-errors.js';
 import {
+  MOVE_HISTORY_MAX,
   PLACE_DEFAULTS,
+  type MoveEntry,
+  type MoveOutcome,
   UNPLACEABLE_REASONS,
   type PlaceOptions,
   type Unplaceable,
@@ -32,6 +35,14 @@ import type {
 export interface RedisScheduleStoreInit {
   /** Key prefix; the hash tag is `{<prefix>:sched}`. Default 'sy'. */
   prefix?: string;
+  /**
+   * After each script that changes what a client was told (CREATE, PLACE, MOVE, END, EVACUATE), `WAIT` for this
+   * many replicas to acknowledge it before answering (sent in the same pipeline, so it goes to the slot's master
+   * on a Cluster too). 0 (default): no WAIT, asynchronous replication (see the loss bound in the docs).
+   */
+  waitReplicas?: number;
+  /** Longest WAIT, ms; a WAIT that times out short is counted in `waitShortfalls`, the write stands. Default 100. */
+  waitTimeoutMs?: number;
 }
 
 interface StoredAssignment extends Assignment {
@@ -62,15 +73,22 @@ export class RedisScheduleStore implements ScheduleStore {
     ucount: string;
     backoff: string;
     wake: string;
+    history: string;
   };
   private readonly tag: string;
   private readonly shas = new Map<string, string>();
   /** Redis commands sent (a script or a pipeline counts once per command inside it): the bench's round trips. */
   roundTrips = 0;
+  /** WAITs that returned fewer replicas than asked (the write is on the master only, or on fewer replicas). */
+  waitShortfalls = 0;
+  private readonly waitReplicas: number;
+  private readonly waitTimeoutMs: number;
 
   constructor(components: { redis: Redis | Cluster }, init: RedisScheduleStoreInit = {}) {
     this.redis = components.redis;
     this.tag = `{${init.prefix ?? 'sy'}:sched}`;
+    this.waitReplicas = init.waitReplicas ?? 0;
+    this.waitTimeoutMs = init.waitTimeoutMs ?? 100;
     const key = (s: string) => `${this.tag}:${s}`;
     this.k = {
       conf: key('conf'),
@@ -90,6 +108,7 @@ export class RedisScheduleStore implements ScheduleStore {
       ucount: key('ucount'),
       backoff: key('backoff'),
       wake: key('wake'),
+      history: key('history'),
     };
   }
 
@@ -122,13 +141,22 @@ export class RedisScheduleStore implements ScheduleStore {
     // the caller closes the client it injected
   }
 
-  /** EVALSHA, loading the script again when Redis lost it (e.g. after a restart). */
-  private async run(script: string, keys: string[], args: (string | number)[]): Promise<unknown> {
+  /**
+   * EVALSHA, loading the script again when Redis lost it (e.g. after a restart). `durable`: a script whose effect a
+   * client is told about; with `waitReplicas` it is followed by WAIT in the same pipeline.
+   */
+  private async run(
+    script: string,
+    keys: string[],
+    args: (string | number)[],
+    durable = false,
+  ): Promise<unknown> {
     let sha = this.shas.get(script);
     if (!sha) {
       sha = createHash('sha1').update(script).digest('hex');
       this.shas.set(script, sha);
     }
+    if (durable && this.waitReplicas > 0) return this.call(() => this.runAndWait(sha, script, keys, args));
     return this.call(async () => {
       this.roundTrips++;
       try {
@@ -139,6 +167,32 @@ export class RedisScheduleStore implements ScheduleStore {
         return await this.redis.eval(script, keys.length, ...keys, ...args);
       }
     });
+  }
+
+  private async runAndWait(
+    sha: string,
+    script: string,
+    keys: string[],
+    args: (string | number)[],
+  ): Promise<unknown> {
+    const once = async (byBody: boolean) => {
+      this.roundTrips += 2;
+      const p = this.redis.pipeline();
+      if (byBody) p.eval(script, keys.length, ...keys, ...args);
+      else p.evalsha(sha, keys.length, ...keys, ...args);
+      // no key: in a Cluster pipeline it goes to the node of the script's slot, i.e. the master that just wrote
+      p.call('WAIT', this.waitReplicas, this.waitTimeoutMs);
+      const res = await p.exec();
+      if (!res) throw new SchedulerError('SCH_ERR_STORE_UNAVAILABLE', 'redis pipeline aborted');
+      return res;
+    };
+    let res = await once(false);
+    if (res[0]![0] && replyCode(res[0]![0]) === 'NOSCRIPT') res = await once(true);
+    const [err, value] = res[0]!;
+    if (err) throw err;
+    const [waitErr, acked] = res[1]!;
+    if (waitErr || Number(acked) < this.waitReplicas) this.waitShortfalls++;
+    return value;
   }
 
   private async call<T>(fn: () => Promise<T>): Promise<T> {
@@ -154,6 +208,7 @@ export class RedisScheduleStore implements ScheduleStore {
       CREATE,
       [this.k.conf, this.k.index, this.k.seq, this.k.pending],
       [request.id, JSON.stringify(request), request.startAt],
+      true,
     );
     if (Number(r) === 0)
       throw new SchedulerError('SCH_ERR_DUPLICATE', `conference ${request.id} already exists`);
@@ -174,6 +229,7 @@ export class RedisScheduleStore implements ScheduleStore {
         .hmget(this.k.sched, ...ids)
         .hmget(this.k.claimer, ...ids)
         .hmget(this.k.unplaceable, ...ids)
+        .hmget(this.k.history, ...ids)
         .exec();
     });
     if (!res) throw new SchedulerError('SCH_ERR_STORE_UNAVAILABLE', 'redis transaction aborted');
@@ -182,10 +238,15 @@ export class RedisScheduleStore implements ScheduleStore {
     const scheds = res[1]![1] as (string | null)[];
     const claimers = res[2]![1] as (string | null)[];
     const unplaceable = res[3]![1] as (string | null)[];
+    const histories = res[4]![1] as (string | null)[];
     return ids.map((_, i) => {
       const c = confs[i];
       if (!c) return undefined;
-      const request = JSON.parse(c) as ConferenceRequest;
+      const request: ConferenceRecord = JSON.parse(c) as ConferenceRecord;
+      const h = histories[i];
+      // cjson writes an empty Lua table as {}: only a non-empty array is a history
+      const history = h ? (JSON.parse(h) as unknown) : undefined;
+      if (Array.isArray(history) && history.length > 0) request.history = history as MoveEntry[];
       const s = scheds[i];
       if (s)
         return {
@@ -245,8 +306,10 @@ export class RedisScheduleStore implements ScheduleStore {
             this.k.ucount,
             this.k.backoff,
             this.k.wake,
+            this.k.history,
           ],
           [id, serverId],
+          true,
         ),
       );
       if (r >= 0) return r === 1;
@@ -335,7 +398,7 @@ export class RedisScheduleStore implements ScheduleStore {
     ];
     for (const c of conferences) args.push(c.id, c.expectedParticipants, c.startAt, c.durationS * 1000);
     for (const c of candidates) args.push(c.id, c.address, c.capacity, c.load, c.tier);
-    const r = (await this.run(PLACE, keys, args)) as number[];
+    const r = (await this.run(PLACE, keys, args, true)) as number[];
     return conferences.map((c, i): PlaceOutcome => {
       const status = r[i * 4]!;
       if (status === 1) {
@@ -360,7 +423,60 @@ export class RedisScheduleStore implements ScheduleStore {
     });
   }
 
-  async evacuate(serverId: string): Promise<string[]> {
+  async move(id: string, candidates: readonly Candidate[], now: number): Promise<MoveOutcome> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const a = await this.call(() => {
+        this.roundTrips++;
+        return this.redis.hget(this.k.sched, id);
+      });
+      const from = a ? (JSON.parse(a) as StoredAssignment).serverId : '';
+      const args: (string | number)[] = [id, from, now, candidates.length, MOVE_HISTORY_MAX];
+      for (const c of candidates) args.push(c.id, c.address, c.capacity, c.load, c.tier);
+      const r = (await this.run(
+        MOVE,
+        [
+          this.k.conf,
+          this.k.sched,
+          this.k.reserved,
+          this.k.down,
+          this.k.epoch,
+          this.k.moves,
+          this.k.count,
+          this.k.history,
+          this.onKey(from),
+          ...candidates.map((c) => this.onKey(c.id)),
+        ],
+        args,
+        true,
+      )) as number[];
+      const status = r[0]!;
+      if (status === 1) {
+        const stored = JSON.parse(a!) as StoredAssignment;
+        const cand = candidates[r[1]! - 1]!;
+        return {
+          ok: true,
+          from,
+          assignment: {
+            serverId: cand.id,
+            address: cand.address,
+            epoch: r[2]!,
+            expiresAt: stored.expiresAt,
+            moves: r[3]!,
+            placedAt: now,
+          },
+        };
+      }
+      if (status === 0) return { ok: false, reason: 'not-found' };
+      if (status === -2) return { ok: false, reason: 'not-placed' };
+      if (status === -3) return { ok: false, reason: 'no-capacity' };
+    }
+    throw new SchedulerError(
+      'SCH_ERR_STORE_UNAVAILABLE',
+      `conference ${id} kept moving while being moved; retry`,
+    );
+  }
+
+  async evacuate(serverId: string, now = 0): Promise<string[]> {
     return (await this.run(
       EVACUATE,
       [
@@ -372,8 +488,10 @@ export class RedisScheduleStore implements ScheduleStore {
         this.k.pending,
         this.k.moves,
         this.k.count,
+        this.k.history,
       ],
-      [serverId],
+      [serverId, now, MOVE_HISTORY_MAX],
+      true,
     )) as string[];
   }
 

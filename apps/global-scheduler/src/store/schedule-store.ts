@@ -43,6 +43,23 @@ export interface Unplaceable {
   retryAt: number;
 }
 
+/** One move of a conference: off a server that failed its keep-alive, or by an operator (`POST …/move`). */
+export interface MoveEntry {
+  from: string;
+  /** The server it went to (operator moves; a down-move is re-placed by the next round, which sets the epoch). */
+  to?: string;
+  epoch?: number;
+  at: number;
+  reason: 'operator' | 'server-down';
+}
+
+/** How many move entries a conference keeps (the oldest are dropped). */
+export const MOVE_HISTORY_MAX = 20;
+
+export type MoveOutcome =
+  | { ok: true; from: string; assignment: Assignment }
+  | { ok: false; reason: 'not-found' | 'not-placed' | 'no-capacity' };
+
 export interface ConferenceRecord extends ConferenceRequest {
   state: ConferenceState;
   assignment?: Assignment;
@@ -50,6 +67,8 @@ export interface ConferenceRecord extends ConferenceRequest {
   claimedBy?: string;
   /** Set while the conference is unplaceable (also while it waits in pending for its retry). */
   unplaceable?: Unplaceable;
+  /** Its moves, oldest first (at most {@link MOVE_HISTORY_MAX}); absent when it never moved. */
+  history?: MoveEntry[];
 }
 
 /** A conference server that may take a conference, as the scheduler sees it from the registry. */
@@ -156,8 +175,18 @@ export interface ScheduleStore extends Startable {
     candidates: readonly Candidate[],
     options?: PlaceOptions,
   ): Promise<PlaceOutcome[]>;
-  /** Marks the server down and returns all its conferences to pending (they get a new epoch when re-placed). */
-  evacuate(serverId: string): Promise<string[]>;
+  /**
+   * Marks the server down and returns all its conferences to pending (they get a new epoch when re-placed); each
+   * gets a `server-down` entry in its move history at `now`.
+   */
+  evacuate(serverId: string, now?: number): Promise<string[]>;
+  /**
+   * Moves a placed conference, atomically, off its server onto the best of `candidates` (same rule as place; its
+   * current server and servers marked down are skipped) that has room: new epoch, `moves` + 1, an `operator`
+   * entry in its history, reservations moved. `not-found`: unknown id; `not-placed`: not placed now;
+   * `no-capacity`: no candidate can take it.
+   */
+  move(id: string, candidates: readonly Candidate[], now: number): Promise<MoveOutcome>;
   /** Clears the down mark: the server takes conferences again. */
   restore(serverId: string): Promise<boolean>;
   downServers(): Promise<string[]>;

@@ -1,0 +1,38 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { schedulerBenchMain } from '../src/scheduler-bench.js';
+
+interface Report {
+  command: string;
+  settings: { mode: string; quick: boolean };
+  redisBenchmark: { getPerS: number; setPerS: number };
+  rows: { variant: string; schedulers: number; validRuns: number; placementsPerS: number; p99Ms: number }[];
+  steadyRows: { schedulers: number; offered: number; placed: number; p50Ms: number; p99Ms: number }[];
+}
+
+describe('scheduler bench --quick (smoke: well-formed output, not speed)', () => {
+  it('runs a burst and a steady run on real processes and writes scheduler.json and scheduler.md', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scheduler-bench-'));
+    try {
+      const argv = ['--quick', '--out', dir];
+      expect(await schedulerBenchMain(argv)).toBe(0);
+      const report = JSON.parse(fs.readFileSync(path.join(dir, 'scheduler.json'), 'utf8')) as Report;
+      expect(report.command).toBe(`node tools/bench/dist/main.js scheduler ${argv.join(' ')}`);
+      expect(report.settings).toMatchObject({ mode: 'both', quick: true });
+      expect(report.redisBenchmark.getPerS).toBeGreaterThan(0);
+      expect(report.rows).toHaveLength(1);
+      expect(report.rows[0]).toMatchObject({ variant: 'publish', schedulers: 1 });
+      expect(report.steadyRows).toHaveLength(1);
+      const st = report.steadyRows[0]!;
+      expect(st.placed).toBe(st.offered);
+      expect(st.p99Ms).toBeGreaterThanOrEqual(st.p50Ms);
+      const md = fs.readFileSync(path.join(dir, 'scheduler.md'), 'utf8');
+      expect(md).toContain('# Scheduler placement benchmark');
+      expect(md).toContain('## Steady rate: latency from due to placed');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 240_000);
+});
