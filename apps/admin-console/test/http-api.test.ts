@@ -101,6 +101,21 @@ describe('console HTTP API', () => {
     await reader.cancel();
   });
 
+  it('serves the sessions a window at a time, and refuses a bad window with CON_ERR_BAD_REQUEST', async () => {
+    const page = (await (await fetch(`${app.url}/api/sessions?offset=0&limit=50`)).json()) as {
+      total: number;
+      rows: unknown[];
+      owner: string | null;
+    };
+    // no pop-router is configured here: an empty window, all owners
+    expect(page).toMatchObject({ total: 0, rows: [], owner: null, offset: 0 });
+    for (const q of ['limit=100000', 'offset=-1', 'limit=abc', 'offset=1.5']) {
+      const r = await fetch(`${app.url}/api/sessions?${q}`);
+      expect(r.status, q).toBe(400);
+      expect(((await r.json()) as { error: string }).error).toBe('CON_ERR_BAD_REQUEST');
+    }
+  });
+
   it('a viewer cannot act: 401 without a session; with one, a missing CSRF token or a foreign Origin is 403', async () => {
     const n = received.length;
     expect((await post('/api/actions/server.drain', { id: 'a' })).status).toBe(401);

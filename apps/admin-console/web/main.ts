@@ -67,7 +67,7 @@ function App(): VNode {
     window.__console.renders++;
     // the frame after this commit has been laid out and painted by the time a task queued from its rAF runs
     requestAnimationFrame(() => setTimeout(() => (window.__console.lastFrameMs = performance.now() - t), 0));
-  }, [status]);
+  }, [status.receivedAt]);
 
   const s = status.snapshot;
   const ctx: ViewCtx = {
