@@ -1,7 +1,9 @@
 /**
  * The sessions table's rows, read a page at a time from `GET /api/sessions` for the rows in view only. The event
- * stream says when the sessions changed (their version); then the pages in view are read again. Until a new page
- * arrives the table keeps showing the previous version's rows (no flicker to placeholders on every change).
+ * stream says when the sessions changed (their version, with the top rows); then the pages in view are read
+ * again. A page keeps showing its older rows until the newer ones arrive (no flicker to placeholders on every
+ * change), and an answer is never thrown away because a newer version was announced meanwhile: on a busy machine
+ * changes can come faster than the reads, and the table must still fill.
  */
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { SESSION_HEAD, type SessionRow, type SessionsSummary } from '../src/shared/model.js';
@@ -10,10 +12,16 @@ import { getSessions } from './api.js';
 /** Rows per request: a table shows about 30, so one or two requests fill it. */
 export const SESSION_PAGE = 100;
 
+interface Page {
+  version: number;
+  rows: SessionRow[];
+}
+
 interface Pages {
-  key: string;
-  pages: Map<number, SessionRow[]>;
-  total: number;
+  owner: string;
+  pages: Map<number, Page>;
+  /** Rows of this owner, from the last answer (undefined before one). */
+  total: number | undefined;
 }
 
 export interface SessionWindow {
@@ -22,73 +30,64 @@ export interface SessionWindow {
   onRange: (first: number, last: number) => void;
 }
 
-/** `owner` '' = all sessions; `version` from the event stream; `estimate` = the count shown before a page arrives. */
+function pagesOf(first: number, last: number): number[] {
+  const out: number[] = [];
+  for (
+    let p = Math.floor(first / SESSION_PAGE);
+    p <= Math.floor(Math.max(first, last - 1) / SESSION_PAGE);
+    p++
+  )
+    out.push(p);
+  return out;
+}
+
+/** `owner` '' = all sessions; `estimate` = the count shown before an answer arrives. */
 export function useSessionWindow(summary: SessionsSummary, owner: string, estimate: number): SessionWindow {
   const version = summary.version;
-  const key = `${owner}\u0000${version}`;
   // the top of the table until the table reports its range (the first page is read at once)
   const [range, setRange] = useState<[number, number]>([0, SESSION_PAGE]);
   const [, setLoaded] = useState(0);
-  const current = useRef<Pages>({ key: '', pages: new Map(), total: estimate });
-  const previous = useRef<Pages>(current.current);
+  const state = useRef<Pages>({ owner, pages: new Map(), total: undefined });
   const inflight = useRef(new Set<string>());
-  if (current.current.key !== key) {
-    // a new version: keep the old pages for display until the new ones arrive; a new owner: start empty
-    const old = current.current;
-    const sameOwner = old.key.split('\u0000')[0] === owner;
-    if (!sameOwner) previous.current = { key: '', pages: new Map(), total: estimate };
-    else if (old.pages.size) previous.current = old;
-    current.current = {
-      key,
-      pages: new Map(),
-      total: previous.current.pages.size ? previous.current.total : estimate,
-    };
-    // the stream sent the top rows of all sessions with this version: no read for a table at its top
+  if (state.current.owner !== owner) state.current = { owner, pages: new Map(), total: undefined };
+  const st = state.current;
+  // the stream sent the top rows of all sessions with this version: a table at its top needs no read
+  if (!owner && SESSION_PAGE <= SESSION_HEAD) {
+    const top = st.pages.get(0);
     if (
-      !owner &&
-      SESSION_PAGE <= SESSION_HEAD &&
-      (summary.head.length === SESSION_PAGE || summary.head.length === summary.total)
+      (!top || top.version < version) &&
+      (summary.head.length >= SESSION_PAGE || summary.head.length === summary.total)
     ) {
-      current.current.pages.set(0, summary.head.slice(0, SESSION_PAGE));
-      current.current.total = summary.total;
+      st.pages.set(0, { version, rows: summary.head.slice(0, SESSION_PAGE) });
+      st.total = summary.total;
     }
   }
   const [a, b] = range;
   useEffect(() => {
-    const cur = current.current;
-    const lastPage = Math.floor(Math.max(a, b - 1) / SESSION_PAGE);
-    for (let p = Math.floor(a / SESSION_PAGE); p <= lastPage; p++) {
-      const id = `${key}\u0000${p}`;
-      if (cur.pages.has(p) || inflight.current.has(id)) continue;
+    for (const p of pagesOf(a, b)) {
+      const have = st.pages.get(p);
+      const id = `${owner}\u0000${p}\u0000${version}`;
+      if ((have && have.version >= version) || inflight.current.has(id)) continue;
       inflight.current.add(id);
       getSessions(owner, p * SESSION_PAGE, SESSION_PAGE).then(
         (page) => {
           inflight.current.delete(id);
-          if (current.current !== cur) return;
-          cur.pages.set(p, page.rows);
-          cur.total = page.total;
+          if (state.current !== st) return; // another owner is shown now
+          const now = st.pages.get(p);
+          if (now && now.version > page.version) return;
+          st.pages.set(p, { version: page.version, rows: page.rows });
+          st.total = page.total;
           setLoaded((n) => n + 1);
         },
         () => inflight.current.delete(id),
       );
     }
-  }, [key, a, b, owner]);
-  const cur = current.current;
-  const loaded = cur.pages.size > 0;
-  const count = loaded ? cur.total : previous.current.pages.size ? previous.current.total : estimate;
-  const rowAt = (i: number) => {
-    const p = Math.floor(i / SESSION_PAGE);
-    return (cur.pages.get(p) ?? previous.current.pages.get(p))?.[i % SESSION_PAGE];
-  };
+  }, [st, owner, version, a, b]);
+  const count = st.total ?? estimate;
+  const rowAt = (i: number) => st.pages.get(Math.floor(i / SESSION_PAGE))?.rows[i % SESSION_PAGE];
   const onRange = useCallback((first: number, last: number) => setRange([first, last]), []);
-  // for the benchmark and the tests: when every row in view is of this version, the frame after it is timed
-  const complete =
-    loaded &&
-    (() => {
-      for (let p = Math.floor(a / SESSION_PAGE); p <= Math.floor(Math.max(a, b - 1) / SESSION_PAGE); p++)
-        if (!cur.pages.has(p)) return false;
-      return true;
-    })();
+  // for the benchmark and the tests: once every row in view is of this version, the frame after it is timed
+  const complete = pagesOf(a, b).every((p) => (st.pages.get(p)?.version ?? -1) >= version);
   useLayoutEffect(() => {
     if (!complete) return;
     requestAnimationFrame(() =>

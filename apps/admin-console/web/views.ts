@@ -233,7 +233,6 @@ export function ConferencesView(props: { s: Snapshot; ctx: ViewCtx }): VNode {
       >
         Create conference
       </button>
-      <span class="muted">Move: ${ACTIONS['conference.move'].unsupported}</span>
     </form>
     <input
       class="filter"
@@ -270,7 +269,9 @@ export function ConferencesView(props: { s: Snapshot; ctx: ViewCtx }): VNode {
           label: '',
           width: '4rem',
           cell: (r: ConferenceRow) =>
-            html`<${ActionButton} ctx=${ctx} name="conference.move" params=${{ id: r.id }} />`,
+            r.state === 'placed'
+              ? html`<${ActionButton} ctx=${ctx} name="conference.move" params=${{ id: r.id }} />`
+              : null,
         },
       ]}
     />

@@ -173,7 +173,7 @@ export async function consoleBenchMain(argv: string[]): Promise<number> {
       const ctx = await browser.newContext({ bypassCSP: true });
       const page = await ctx.newPage();
       await page.setViewportSize({ width: 1400, height: 900 });
-      await page.goto(`${app.url}/#hosts`);
+      await page.goto(`${app.url}/#hosts`, { timeout: 180_000 });
       await page.waitForSelector(`[data-testid="sessions"][data-rows="${sessions}"]`, { timeout: 180_000 });
       await page.waitForSelector(`[data-testid="hosts"][data-rows="${hosts}"]`, { timeout: 180_000 });
       await page.waitForFunction('window.__console.sessionsPainted !== null', undefined, { timeout: 60_000 });
