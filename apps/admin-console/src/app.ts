@@ -162,6 +162,7 @@ export class ConsoleApp implements Startable {
         }),
         forwarder,
         snapshot: () => this.state.snapshot(this.clock.now()),
+        sessionPage: (owner, offset, limit) => this.state.sessionPage(owner, offset, limit),
         password: this.password,
         health: () => ({
           ok: true,

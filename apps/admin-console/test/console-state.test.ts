@@ -193,7 +193,50 @@ describe('ConsoleState', () => {
       ['h1', 'alive', 'http://p1'],
       ['h2', 'alive', 'http://p2'],
     ]);
-    expect(t.sessions).toEqual([{ id: 's1', owner: 'h1', epoch: 1, version: 1 }]);
+    expect(t.sessions).toMatchObject({ total: 1 });
+    expect(s.sessionPage(null, 0, 10).rows).toEqual([{ id: 's1', owner: 'h1', epoch: 1, version: 1 }]);
+  });
+
+  it('sessions: the stream carries a count and a version; rows are read a sorted page at a time, per owner', () => {
+    const s = new ConsoleState([
+      { tier: 'pop-router', url: 'http://p1' },
+      { tier: 'pop-router', url: 'http://p2' },
+    ]);
+    const sess = (id: string, owner: string, version = 1) => ({ id, owner, epoch: 1, version });
+    const data = (self: string, sessions: ReturnType<typeof sess>[]) => ({ self, hosts: [], sessions });
+    s.pollOk(
+      'pop-router',
+      'http://p1',
+      data('h1', [sess('c', 'h1'), sess('a', 'h1'), sess('e', 'h1')]),
+      0,
+      1,
+    );
+    s.pollOk('pop-router', 'http://p2', data('h2', [sess('d', 'h2'), sess('b', 'h2')]), 0, 1);
+    const v0 = s.take(0).sections.sessions!;
+    expect(v0.total).toBe(5);
+    // sorted by id across routers, windowed
+    expect(s.sessionPage(null, 1, 3).rows.map((r) => r.id)).toEqual(['b', 'c', 'd']);
+    expect(s.sessionPage(null, 1, 3)).toMatchObject({
+      total: 5,
+      offset: 1,
+      owner: null,
+      version: v0.version,
+    });
+    expect(s.sessionPage('h2', 0, 10).rows.map((r) => r.id)).toEqual(['b', 'd']);
+    expect(s.sessionPage('nobody', 0, 10)).toMatchObject({ total: 0, rows: [] });
+    // the same answer again: nothing changes, nothing is pushed
+    s.pollOk('pop-router', 'http://p2', data('h2', [sess('d', 'h2'), sess('b', 'h2')]), 1, 1);
+    expect(s.changed).toBe(false);
+    // one session's version changes: a new sessions version, and the page shows the new row
+    s.pollOk('pop-router', 'http://p2', data('h2', [sess('d', 'h2', 2), sess('b', 'h2')]), 2, 1);
+    const v1 = s.take(2).sections.sessions!;
+    expect(v1).toMatchObject({ total: 5, version: v0.version + 1 });
+    expect(v1.head.map((r) => r.id)).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(s.sessionPage('h2', 1, 1).rows).toEqual([sess('d', 'h2', 2)]);
+    // a router that stops answering: its sessions leave the index (nothing stale is shown)
+    s.pollFailed('pop-router', 'http://p1', 'timeout');
+    expect(s.take(3).sections.sessions!).toMatchObject({ total: 2, version: v0.version + 2 });
+    expect(s.sessionPage(null, 0, 10).rows.map((r) => r.id)).toEqual(['b', 'd']);
   });
 
   it('load series: one sample per server per tick, bounded, a vanished server drops out once absent for the window', () => {

@@ -15,20 +15,34 @@ let app: ConsoleApp;
 let clock: ManualClock;
 let tier: http.Server;
 let tierUrl: string;
-const received: { method: string; url: string; auth: string | undefined }[] = [];
+const received: { method: string; url: string; auth: string | undefined; body?: string }[] = [];
 let deadUrl: string;
 
 beforeAll(async () => {
   // a scheduler-shaped endpoint that records what the console forwards
   tier = http.createServer((req, res) => {
-    received.push({ method: req.method ?? '', url: req.url ?? '', auth: req.headers.authorization });
-    req.resume();
-    res.writeHead(req.url?.startsWith('/v1/servers/nope') ? 404 : 200, {
-      'content-type': 'application/json',
+    const entry: (typeof received)[number] = {
+      method: req.method ?? '',
+      url: req.url ?? '',
+      auth: req.headers.authorization,
+    };
+    received.push(entry);
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    // answered once the body is read: the test sees what was sent when the console's call returns
+    req.on('end', () => {
+      if (body) entry.body = body;
+      res.writeHead(req.url?.startsWith('/v1/servers/nope') ? 404 : 200, {
+        'content-type': 'application/json',
+      });
+      res.end(
+        req.method === 'GET'
+          ? req.url?.startsWith('/v1/conferences')
+            ? '{"items":[]}'
+            : '[]'
+          : '{"ok":true}',
+      );
     });
-    res.end(
-      req.method === 'GET' ? (req.url?.startsWith('/v1/conferences') ? '{"items":[]}' : '[]') : '{"ok":true}',
-    );
   });
   await new Promise<void>((r) => tier.listen(0, HOST, r));
   tierUrl = `http://${HOST}:${(tier.address() as AddressInfo).port}`;
@@ -101,6 +115,21 @@ describe('console HTTP API', () => {
     await reader.cancel();
   });
 
+  it('serves the sessions a window at a time, and refuses a bad window with CON_ERR_BAD_REQUEST', async () => {
+    const page = (await (await fetch(`${app.url}/api/sessions?offset=0&limit=50`)).json()) as {
+      total: number;
+      rows: unknown[];
+      owner: string | null;
+    };
+    // no pop-router is configured here: an empty window, all owners
+    expect(page).toMatchObject({ total: 0, rows: [], owner: null, offset: 0 });
+    for (const q of ['limit=100000', 'offset=-1', 'limit=abc', 'offset=1.5']) {
+      const r = await fetch(`${app.url}/api/sessions?${q}`);
+      expect(r.status, q).toBe(400);
+      expect(((await r.json()) as { error: string }).error).toBe('CON_ERR_BAD_REQUEST');
+    }
+  });
+
   it('a viewer cannot act: 401 without a session; with one, a missing CSRF token or a foreign Origin is 403', async () => {
     const n = received.length;
     expect((await post('/api/actions/server.drain', { id: 'a' })).status).toBe(401);
@@ -151,9 +180,9 @@ describe('console HTTP API', () => {
       400,
       'CON_ERR_BAD_REQUEST',
     ]);
-    expect(await err(await post('/api/actions/conference.move', { id: 'c1' }, h))).toEqual([
-      501,
-      'CON_ERR_UNSUPPORTED',
+    expect(await err(await post('/api/actions/conference.move', { id: 'c1', to: '../x' }, h))).toEqual([
+      400,
+      'CON_ERR_BAD_REQUEST',
     ]);
     expect(
       await err(await post('/api/actions/worker.restart', { id: 'w1', endpoint: 'http://127.0.0.1:1' }, h)),
@@ -175,6 +204,30 @@ describe('console HTTP API', () => {
     expect(audit.slice(-2).map((a) => [a.action, a.ok])).toEqual([
       ['server.drain', false],
       ['worker.restart', false],
+    ]);
+  });
+
+  it('moves a conference through the scheduler (C8): to a named server, or to the one the scheduler picks', async () => {
+    const { cookie, csrf } = await login();
+    const h = { cookie, 'x-csrf-token': csrf };
+    const to = await post('/api/actions/conference.move', { id: 'c1', to: 'srv-b' }, h);
+    expect(to.status).toBe(200);
+    expect(received.at(-1)).toEqual({
+      method: 'POST',
+      url: '/v1/conferences/c1/move',
+      auth: 'Bearer sched-token-1',
+      body: '{"to":"srv-b"}',
+    });
+    expect((await post('/api/actions/conference.move', { id: 'c2' }, h)).status).toBe(200);
+    expect(received.at(-1)).toMatchObject({ url: '/v1/conferences/c2/move', body: '{}' });
+    const audit = (
+      (await (await fetch(`${app.url}/api/state`)).json()) as {
+        audit: { action: string; target: string; ok: boolean }[];
+      }
+    ).audit;
+    expect(audit.slice(-2).map((a) => [a.action, a.target, a.ok])).toEqual([
+      ['conference.move', 'c1', true],
+      ['conference.move', 'c2', true],
     ]);
   });
 

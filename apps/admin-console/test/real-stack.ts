@@ -96,7 +96,7 @@ export async function startRealStack(opts: { servers: string[]; capacity: number
               .output()
               .split('\n')
               .find((l) => l.includes('"scheduler":"ready"')),
-          { timeoutMs: 60_000 },
+          { timeoutMs: 180_000 },
         ),
       );
       schedulers.push({ url: (JSON.parse(line) as { url: string }).url, proc });
@@ -199,6 +199,9 @@ async function startDispatcher(
         '2',
         '--drain-timeout-ms',
         '2000',
+        // a machine shared with other builds can take far longer than the default 10 s to fork a worker
+        '--worker-start-timeout-ms',
+        '60000',
       ],
       { env },
     );
@@ -213,7 +216,7 @@ async function startDispatcher(
             const r = await fetch(`${url}/healthz`).catch(() => undefined);
             return r?.ok && ((await r.json()) as { ready: number }).ready >= 1;
           },
-          { timeoutMs: 60_000 },
+          { timeoutMs: 180_000 },
         ),
       );
       return { proc, url, sipPort };

@@ -1,6 +1,6 @@
 /** Calls of the console's own API from the page (same origin; the session cookie rides along). */
 import type { ActionName, ActionParams } from '../src/shared/actions.js';
-import type { SessionInfo } from '../src/shared/model.js';
+import type { SessionInfo, SessionPage } from '../src/shared/model.js';
 
 export interface ApiError {
   error: string;
@@ -44,4 +44,11 @@ export async function runAction(
       body: JSON.stringify(params),
     }),
   );
+}
+
+/** One window of the owned sessions (sorted by id), of one owner or all. */
+export async function getSessions(owner: string, offset: number, limit: number): Promise<SessionPage> {
+  const q = new URLSearchParams({ offset: String(offset), limit: String(limit) });
+  if (owner) q.set('owner', owner);
+  return json(await fetch(`/api/sessions?${q.toString()}`));
 }

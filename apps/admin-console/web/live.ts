@@ -1,20 +1,23 @@
 /**
  * The page's copy of the console state: the snapshot from the event stream, with each patch's sections replaced.
- * Subscribers re-render on every change. `window.__console` exposes the sequence number and timings for the
- * browser tests and the benchmark.
+ * Events are folded together as they arrive and subscribers re-render at most once per animation frame: a burst
+ * of patches costs one render, not one per event. `window.__console` exposes the sequence number and timings for
+ * the browser tests and the benchmark.
  */
 import type { Patch, Snapshot } from '../src/shared/model.js';
 
 export interface LiveStatus {
   connected: boolean;
   snapshot: Snapshot | null;
-  /** performance.now() when the last event arrived. */
+  /** performance.now() when the oldest event folded into this render arrived. */
   receivedAt: number;
 }
 
 export interface ConsoleProbe {
   seq: number;
   events: number;
+  /** Renders the events caused (at most one per animation frame; ≤ events). */
+  frames: number;
   /** ms from an event's arrival (before its JSON parse) to the DOM commit of the render it caused. */
   lastRenderMs: number;
   /** ms from the same arrival to the end of the next painted frame. */
@@ -22,6 +25,11 @@ export interface ConsoleProbe {
   /** What the last event carried (so a measurement can tell which event it timed). */
   lastEvent: { kind: string; bytes: number; sections: string[] } | null;
   renders: number;
+  /** performance.now() when the event that brought the current sessions version arrived. */
+  sessionsAt: number;
+  /** The sessions table's last window painted with every visible row loaded: its version and the ms from
+   * `sessionsAt` to that painted frame (event → rows fetched → committed → painted). */
+  sessionsPainted: { version: number; owner: string; first: number; frameMs: number } | null;
 }
 
 declare global {
@@ -36,9 +44,22 @@ export class Live {
   private status: LiveStatus = { connected: false, snapshot: null, receivedAt: 0 };
   private readonly listeners = new Set<Listener>();
   private source: EventSource | undefined;
+  /** Arrival of the oldest event not rendered yet (0: none pending). */
+  private pendingSince = 0;
+  private frameQueued = false;
 
   constructor() {
-    window.__console = { seq: 0, events: 0, lastRenderMs: 0, lastFrameMs: 0, renders: 0, lastEvent: null };
+    window.__console = {
+      seq: 0,
+      events: 0,
+      frames: 0,
+      lastRenderMs: 0,
+      lastFrameMs: 0,
+      renders: 0,
+      lastEvent: null,
+      sessionsAt: 0,
+      sessionsPainted: null,
+    };
   }
 
   connect(url = '/api/events'): void {
@@ -46,22 +67,25 @@ export class Live {
     this.source = es;
     es.addEventListener('open', () => this.set({ connected: true }));
     es.addEventListener('error', () => this.set({ connected: false }));
-    // receivedAt is taken before parsing, so the render time the page reports includes the JSON parse
+    // the arrival time is taken before parsing, so the render time the page reports includes the JSON parse
     es.addEventListener('snapshot', (ev) => {
-      const receivedAt = performance.now();
+      const at = performance.now();
       const data = (ev as MessageEvent<string>).data;
       const snap = JSON.parse(data) as Snapshot;
       window.__console.lastEvent = { kind: 'snapshot', bytes: data.length, sections: Object.keys(snap) };
-      this.set({ connected: true, snapshot: snap, receivedAt });
+      window.__console.sessionsAt = at;
+      this.fold({ connected: true, snapshot: snap }, at);
     });
     es.addEventListener('patch', (ev) => {
-      const receivedAt = performance.now();
+      const at = performance.now();
       const data = (ev as MessageEvent<string>).data;
       const p = JSON.parse(data) as Patch;
       window.__console.lastEvent = { kind: 'patch', bytes: data.length, sections: Object.keys(p.sections) };
       const prev = this.status.snapshot;
       if (!prev) return;
-      this.set({ snapshot: { ...prev, ...p.sections, seq: p.seq, at: p.at }, receivedAt });
+      if (p.sections.sessions && p.sections.sessions.version !== prev.sessions.version)
+        window.__console.sessionsAt = at;
+      this.fold({ snapshot: { ...prev, ...p.sections, seq: p.seq, at: p.at } }, at);
     });
   }
 
@@ -78,12 +102,33 @@ export class Live {
     return () => this.listeners.delete(l);
   }
 
+  /** Connection changes are shown at once. */
   private set(patch: Partial<LiveStatus>): void {
     this.status = { ...this.status, ...patch };
-    if (patch.snapshot) {
-      window.__console.seq = patch.snapshot.seq;
-      window.__console.events++;
-    }
+    this.notify();
+  }
+
+  /** An event's state is kept now; the render waits for the next animation frame, with whatever came meanwhile. */
+  private fold(patch: Partial<LiveStatus>, at: number): void {
+    this.status = { ...this.status, ...patch };
+    if (this.status.snapshot) window.__console.seq = this.status.snapshot.seq;
+    window.__console.events++;
+    if (!this.pendingSince) this.pendingSince = at;
+    if (this.frameQueued) return;
+    this.frameQueued = true;
+    // a hidden page gets no animation frames; it still renders, just not faster than a timer allows
+    const run = () => {
+      this.frameQueued = false;
+      this.status = { ...this.status, receivedAt: this.pendingSince };
+      this.pendingSince = 0;
+      window.__console.frames++;
+      this.notify();
+    };
+    if (document.hidden) setTimeout(run, 50);
+    else requestAnimationFrame(run);
+  }
+
+  private notify(): void {
     for (const l of this.listeners) l(this.status);
   }
 }

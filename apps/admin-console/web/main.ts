@@ -38,6 +38,29 @@ interface Pending {
   text: string;
 }
 
+/** Where a move goes: the scheduler's choice, or a serving server other than the conference's own. */
+function MoveTarget(props: { s: Snapshot; pending: Pending; set: (p: Pending) => void }): VNode {
+  const { s, pending, set } = props;
+  const current = s.conferences.find((c) => c.id === pending.params.id)?.serverId ?? null;
+  const choices = s.servers.filter((x) => x.id !== current && x.state === 'serving');
+  const pick = (to: string) => {
+    const params: ActionParams = { id: pending.params.id };
+    if (to) params.to = to;
+    set({ name: pending.name, params, text: ACTIONS[pending.name].describe(params) });
+  };
+  return html`<label class="move-to"
+    >from <b>${current ?? '–'}</b> to
+    <select
+      data-testid="move-to"
+      value=${pending.params.to ?? ''}
+      onChange=${(e: Event) => pick((e.target as HTMLSelectElement).value)}
+    >
+      <option value="">the best other server (the scheduler chooses)</option>
+      ${choices.map((x) => html`<option value=${x.id}>${x.id} (${x.load} / ${x.capacity})</option>`)}
+    </select></label
+  >`;
+}
+
 function tabFromHash(): string {
   const h = location.hash.slice(1);
   return TABS.some((t) => t.id === h) ? h : 'topology';
@@ -67,7 +90,7 @@ function App(): VNode {
     window.__console.renders++;
     // the frame after this commit has been laid out and painted by the time a task queued from its rAF runs
     requestAnimationFrame(() => setTimeout(() => (window.__console.lastFrameMs = performance.now() - t), 0));
-  }, [status]);
+  }, [status.receivedAt]);
 
   const s = status.snapshot;
   const ctx: ViewCtx = {
@@ -140,6 +163,7 @@ function App(): VNode {
         ? html`<div class="modal-back">
             <div class="modal" role="dialog" data-testid="confirm">
               <h3>${ACTIONS[pending.name].label}: ${pending.params.id}</h3>
+              ${pending.name === 'conference.move' && s ? html`<${MoveTarget} s=${s} pending=${pending} set=${setPending} />` : null}
               <p data-testid="confirm-text">${pending.text}</p>
               <div class="buttons">
                 <button data-testid="confirm-cancel" onClick=${() => setPending(null)}>Cancel</button>

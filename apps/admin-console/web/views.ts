@@ -15,6 +15,7 @@ import type {
   WorkerRow,
 } from '../src/shared/model.js';
 import { LoadPlot } from './plot.js';
+import { useSessionWindow } from './sessions.js';
 import { Badge, VTable, ago, html } from './ui.js';
 
 export interface ViewCtx {
@@ -74,7 +75,7 @@ export function TopologyView(props: { s: Snapshot; ctx: ViewCtx }): VNode {
   const count: Record<string, string> = {
     registry: `${s.servers.length} servers · ${s.conferences.filter((c) => c.state === 'placed').length} assignments`,
     scheduler: `${s.schedulers.length} schedulers live`,
-    'pop-router': `${s.hosts.length} hosts · ${s.sessions.length} sessions owned`,
+    'pop-router': `${s.hosts.length} hosts · ${s.sessions.total} sessions owned`,
     dispatcher: `${s.workers.length} workers · ${s.workers.reduce((a, w) => a + w.dialogs, 0)} dialogs`,
     balancer: `${s.queues.reduce((a, q) => a + q.containers.length, 0)} containers in ${s.queues.length} queues`,
   };
@@ -232,7 +233,6 @@ export function ConferencesView(props: { s: Snapshot; ctx: ViewCtx }): VNode {
       >
         Create conference
       </button>
-      <span class="muted">Move: ${ACTIONS['conference.move'].unsupported}</span>
     </form>
     <input
       class="filter"
@@ -269,7 +269,9 @@ export function ConferencesView(props: { s: Snapshot; ctx: ViewCtx }): VNode {
           label: '',
           width: '4rem',
           cell: (r: ConferenceRow) =>
-            html`<${ActionButton} ctx=${ctx} name="conference.move" params=${{ id: r.id }} />`,
+            r.state === 'placed'
+              ? html`<${ActionButton} ctx=${ctx} name="conference.move" params=${{ id: r.id }} />`
+              : null,
         },
       ]}
     />
@@ -281,7 +283,8 @@ const memberKind: Record<string, string> = { alive: 'ok', suspect: 'warn', dead:
 export function HostsView(props: { s: Snapshot; ctx: ViewCtx }): VNode {
   const { s, ctx } = props;
   const [owner, setOwner] = useState('');
-  const sessions = owner ? s.sessions.filter((x) => x.owner === owner) : s.sessions;
+  const estimate = owner ? (s.hosts.find((x) => x.id === owner)?.sessions ?? 0) : s.sessions.total;
+  const sessions = useSessionWindow(s.sessions, owner, estimate);
   return html`<section data-testid="view-hosts">
     <${VTable}
       testid="hosts"
@@ -331,7 +334,9 @@ export function HostsView(props: { s: Snapshot; ctx: ViewCtx }): VNode {
     </h3>
     <${VTable}
       testid="sessions"
-      rows=${sessions}
+      count=${sessions.count}
+      rowAt=${sessions.rowAt}
+      onRange=${sessions.onRange}
       rowKey=${(r: SessionRow) => r.id}
       columns=${[
         { label: 'session', width: '14rem', cell: (r: SessionRow) => r.id },

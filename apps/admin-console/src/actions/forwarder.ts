@@ -29,7 +29,7 @@ export function parseParams(raw: unknown): ActionParams {
     throw new ConsoleError('CON_ERR_BAD_REQUEST', 'body: expected a JSON object');
   const o = raw as Record<string, unknown>;
   for (const k of Object.keys(o))
-    if (!['id', 'endpoint', 'participants', 'region'].includes(k))
+    if (!['id', 'endpoint', 'participants', 'region', 'to'].includes(k))
       throw new ConsoleError('CON_ERR_BAD_REQUEST', `body.${k}: unknown field`);
   if (typeof o['id'] !== 'string' || !ID.test(o['id']))
     throw new ConsoleError('CON_ERR_BAD_REQUEST', 'body.id: expected an id of 1-128 letters, digits, ._:@-');
@@ -49,6 +49,14 @@ export function parseParams(raw: unknown): ActionParams {
     if (typeof o['region'] !== 'string' || !REGION.test(o['region']))
       throw new ConsoleError('CON_ERR_BAD_REQUEST', 'body.region: expected a region (a-z, 0-9, -)');
     p.region = o['region'];
+  }
+  if (o['to'] !== undefined && o['to'] !== '') {
+    if (typeof o['to'] !== 'string' || !ID.test(o['to']))
+      throw new ConsoleError(
+        'CON_ERR_BAD_REQUEST',
+        'body.to: expected a server id of 1-128 letters, digits, ._:@-',
+      );
+    p.to = o['to'];
   }
   return p;
 }

@@ -10,7 +10,7 @@ import fastifyStatic from '@fastify/static';
 import type { Clock, Logger } from '@switchyard/core';
 import { SwitchyardError } from '@switchyard/core';
 import { ACTIONS } from '../shared/actions.js';
-import type { Role, SessionInfo, Snapshot } from '../shared/model.js';
+import type { Role, SessionInfo, SessionPage, Snapshot } from '../shared/model.js';
 import { ConsoleError, STATUS, type ConsoleErrorCode } from '../errors.js';
 import type { ConsoleMetrics } from '../metrics.js';
 import { verifyPassword, type PasswordHash } from '../auth/password.js';
@@ -28,6 +28,8 @@ export interface ServerComponents {
   limiter: LoginLimiter;
   forwarder: ActionForwarder;
   snapshot: () => Snapshot;
+  /** One window of the owned sessions (the event stream carries only their count and version). */
+  sessionPage: (owner: string | null, offset: number, limit: number) => SessionPage;
   /** The operator password's hash; undefined = nobody can log in. */
   password: PasswordHash | undefined;
   health: () => { ok: boolean; tiers: { tier: string; url: string; up: boolean }[] };
@@ -37,6 +39,9 @@ export interface ServerInit {
   webRoot: string;
   sessionTtlMs: number;
 }
+
+/** Rows one `GET /api/sessions` answers at most (a table shows a few dozen). */
+export const SESSION_PAGE_MAX = 1000;
 
 export async function buildServer(c: ServerComponents, init: ServerInit): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, bodyLimit: 16 * 1024, trustProxy: false });
@@ -94,6 +99,21 @@ export async function buildServer(c: ServerComponents, init: ServerInit): Promis
   );
 
   app.get('/api/state', async (_req, reply) => reply.header('cache-control', 'no-store').send(c.snapshot()));
+  app.get<{ Querystring: Record<string, string | undefined> }>('/api/sessions', async (req, reply) => {
+    const q = req.query;
+    const int = (name: string, dflt: number, max: number): number => {
+      const raw = q[name];
+      if (raw === undefined || raw === '') return dflt;
+      const n = Number(raw);
+      if (!Number.isInteger(n) || n < 0 || n > max)
+        throw new ConsoleError('CON_ERR_BAD_REQUEST', `${name}: expected an integer 0-${max}`);
+      return n;
+    };
+    const offset = int('offset', 0, 10_000_000);
+    const limit = int('limit', 100, SESSION_PAGE_MAX);
+    const owner = q['owner'] ? q['owner'] : null;
+    return reply.header('cache-control', 'no-store').send(c.sessionPage(owner, offset, limit));
+  });
   app.get('/api/events', (req, reply) => {
     reply.hijack();
     c.hub.attach(reply.raw, c.snapshot());

@@ -12,6 +12,8 @@ export interface ActionParams {
   /** conference.create only. */
   participants?: number;
   region?: string;
+  /** conference.move only: the conference server to move to (absent: the scheduler picks the best other one). */
+  to?: string;
 }
 
 export interface ActionSpec {
@@ -69,10 +71,16 @@ const TABLE = {
     tier: 'scheduler',
     label: 'Move conference',
     needsEndpoint: false,
-    describe: (p) => `Move conference "${p.id}" to another server.`,
-    unsupported:
-      "the scheduler's API has no move request: conferences move only when their server fails its keep-alive " +
-      '(drain the server to keep new ones off it).',
+    describe: (p) =>
+      `POST /v1/conferences/${p.id}/move on a scheduler: the conference is placed on ` +
+      `${p.to ? `server "${p.to}"` : 'the best other serving server with room (the scheduler chooses)'} with ` +
+      `epoch + 1 and one more entry in its move history; the assignment is republished, so the new server's ` +
+      `host claims it and the old one releases it. Participants' next requests go to the new host.`,
+    request: (p) => ({
+      method: 'POST',
+      path: `/v1/conferences/${enc(p.id)}/move`,
+      body: p.to ? { to: p.to } : {},
+    }),
   },
   'worker.restart': {
     tier: 'dispatcher',

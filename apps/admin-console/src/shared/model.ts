@@ -95,6 +95,31 @@ export interface SessionRow {
   version: number;
 }
 
+/**
+ * What the event stream says about the owned sessions: their count and a version that changes whenever any of
+ * them changes. The rows themselves are read a page at a time (`GET /api/sessions`), only for the rows a table
+ * shows: 50,000 sessions are 3 MB of JSON, which no page should parse on every change.
+ */
+export interface SessionsSummary {
+  total: number;
+  version: number;
+  /** The first rows of all sessions (sorted by id, at most SESSION_HEAD): a table opened at the top needs no read. */
+  head: SessionRow[];
+}
+
+/** Rows of the sessions sent with every sessions change (what a table shows at its top, with margin). */
+export const SESSION_HEAD = 100;
+
+/** `GET /api/sessions?owner=&offset=&limit=`: one window of the sessions, sorted by id. */
+export interface SessionPage {
+  version: number;
+  /** Rows matching `owner` (all sessions when no owner is given). */
+  total: number;
+  offset: number;
+  owner: string | null;
+  rows: SessionRow[];
+}
+
 export interface WorkerRow {
   /** The dispatcher's control URL. */
   dispatcher: string;
@@ -158,7 +183,7 @@ export interface Snapshot {
   servers: ServerRow[];
   conferences: ConferenceRow[];
   hosts: PopHostRow[];
-  sessions: SessionRow[];
+  sessions: SessionsSummary;
   workers: WorkerRow[];
   queues: ServiceQueue[];
   audit: AuditEntry[];

@@ -15,12 +15,14 @@ import type {
   Section,
   ServerRow,
   ServiceQueue,
+  SessionPage,
   SessionRow,
+  SessionsSummary,
   Snapshot,
   TierName,
   WorkerRow,
 } from '../shared/model.js';
-import { SECTIONS } from '../shared/model.js';
+import { SECTIONS, SESSION_HEAD } from '../shared/model.js';
 import type { BalancerData, DispatcherData, PopRouterData, SchedulerData } from './tier-data.js';
 
 export type FeedKind = 'servers' | 'assignments' | 'schedulers';
@@ -45,6 +47,15 @@ interface EndpointState {
   data: unknown;
   /** The last answer, serialised (a poll that answers the same changes nothing). */
   sig?: string;
+  /** pop-router only: its owned sessions serialised, and sorted by id (sorted once per change of this router). */
+  sessionsSig?: string;
+  sortedSessions?: SessionRow[];
+}
+
+/** Every owned session sorted by id, and per owner: built on the first page read after a change, then reused. */
+interface SessionIndex {
+  all: SessionRow[];
+  byOwner: Map<string, SessionRow[]>;
 }
 
 export class ConsoleState {
@@ -63,6 +74,8 @@ export class ConsoleState {
   private movesInWindow = 0;
   private rates: Rates = { placementsPerS: 0, movesPerS: 0 };
   private lastSampleAt: number | undefined;
+  private sessionsVersion = 0;
+  private sessionIndex: SessionIndex | undefined;
   private readonly dirty = new Set<Section>();
   private readonly built = new Map<Section, unknown>();
   private seq = 0;
@@ -131,7 +144,16 @@ export class ConsoleState {
       this.dirty.add('servers');
       this.dirty.add('conferences');
     }
-    if (tier === 'pop-router') this.dirty.add('sessions');
+    if (tier === 'pop-router') {
+      const sessions = (data as PopRouterData).sessions;
+      const sessionsSig = JSON.stringify(sessions);
+      if (sessionsSig !== s.sessionsSig) {
+        s.sessionsSig = sessionsSig;
+        // the other routers' lists stay sorted: the merge below sorts runs that are already in order
+        s.sortedSessions = [...sessions].sort(byIdOrder);
+        this.sessionsChanged();
+      }
+    }
   }
 
   /** A poll failed: the endpoint shows down; its last data is dropped (the page must not show stale rows as live). */
@@ -147,8 +169,28 @@ export class ConsoleState {
         this.dirty.add('servers');
         this.dirty.add('conferences');
       }
-      if (tier === 'pop-router') this.dirty.add('sessions');
+      if (tier === 'pop-router') {
+        delete s.sessionsSig;
+        delete s.sortedSessions;
+        this.sessionsChanged();
+      }
     }
+  }
+
+  /**
+   * One window of the owned sessions (of one owner, or all), sorted by id: what a table shows. The index is built
+   * on the first read after a change (the routers' sorted lists concatenated: TimSort merges the runs).
+   */
+  sessionPage(owner: string | null, offset: number, limit: number): SessionPage {
+    const idx = (this.sessionIndex ??= this.buildSessionIndex());
+    const rows = owner === null ? idx.all : (idx.byOwner.get(owner) ?? []);
+    return {
+      version: this.sessionsVersion,
+      total: rows.length,
+      offset,
+      owner,
+      rows: rows.slice(offset, offset + limit),
+    };
   }
 
   addAudit(e: Omit<AuditEntry, 'seq'>): AuditEntry {
@@ -234,7 +276,7 @@ export class ConsoleState {
       case 'hosts':
         return this.hostRows();
       case 'sessions':
-        return this.sessionRows();
+        return this.sessionsSummary();
       case 'workers':
         return this.workerRows();
       case 'queues':
@@ -397,11 +439,29 @@ export class ConsoleState {
     return [...rows.values()].sort(byIdOrder);
   }
 
-  private sessionRows(): SessionRow[] {
-    const out: SessionRow[] = [];
-    for (const { data } of this.dataOf<PopRouterData>('pop-router'))
-      for (const s of data.sessions) out.push(s);
-    return out.sort(byIdOrder);
+  private sessionsChanged(): void {
+    this.sessionsVersion++;
+    this.sessionIndex = undefined;
+    this.dirty.add('sessions');
+  }
+
+  private sessionsSummary(): SessionsSummary {
+    const idx = (this.sessionIndex ??= this.buildSessionIndex());
+    return { total: idx.all.length, version: this.sessionsVersion, head: idx.all.slice(0, SESSION_HEAD) };
+  }
+
+  private buildSessionIndex(): SessionIndex {
+    const all: SessionRow[] = [];
+    for (const s of this.endpoints.values())
+      if (s.sortedSessions) for (const r of s.sortedSessions) all.push(r);
+    all.sort(byIdOrder);
+    const byOwner = new Map<string, SessionRow[]>();
+    for (const r of all) {
+      const list = byOwner.get(r.owner);
+      if (list) list.push(r);
+      else byOwner.set(r.owner, [r]);
+    }
+    return { all, byOwner };
   }
 
   private workerRows(): WorkerRow[] {
