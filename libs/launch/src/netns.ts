@@ -34,6 +34,8 @@ export interface VethEnd {
   name: string;
   /** Address with prefix length, e.g. `198.18.1.1/24`; none: no address. */
   address?: string;
+  /** A bridge (made with {@link NetnsLab.bridge}) in the same namespace to enslave this end to. */
+  master?: string;
 }
 
 /** A route's next hop: a gateway address, optionally through a named device. */
@@ -137,9 +139,20 @@ export class NetnsLab {
       b.ns,
     ]);
     for (const e of [a, b]) {
+      if (e.master) await this.ip(e.ns, 'link', 'set', e.name, 'master', e.master);
       if (e.address) await this.address(e.ns, e.name, e.address);
       await this.ip(e.ns, 'link', 'set', e.name, 'up');
     }
+  }
+
+  /**
+   * A bridge in `ns` (one L2 segment for several namespaces' veths, e.g. a POP's internal network carrying
+   * multicast gossip; multicast snooping off so every group datagram floods), up, with an optional address.
+   */
+  async bridge(ns: string, name: string, address?: string): Promise<void> {
+    await this.ip(ns, 'link', 'add', name, 'type', 'bridge', 'mcast_snooping', '0');
+    if (address) await this.address(ns, name, address);
+    await this.ip(ns, 'link', 'set', name, 'up');
   }
 
   /** Adds `cidr` to `dev` in `ns`. */
