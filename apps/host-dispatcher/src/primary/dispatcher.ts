@@ -104,6 +104,8 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
   private readonly bound: ServiceSockets[] = [];
   /** C10: the UDP socket on `--inner-address` (vxlan POP): what the kernel decapsulated for us arrives here. */
   private inner: dgram.Socket | undefined;
+  /** vxlan mode: the socket encapsulated datagrams leave from (bound on first use to an ephemeral port). */
+  private outer: dgram.Socket | undefined;
   private seqServer: SeqpacketServer | undefined;
   private runtimeDir = '';
   private ownsRuntimeDir = false;
@@ -216,8 +218,13 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       logger: this.logger,
       registry: this.metrics.registry,
       send: (frame) => this.popLink.send(frame),
+      // vxlan: the outer datagram leaves from an unbound socket, so its source is this host's own address on the
+      // POP network (from the VIP socket it would carry the VIP, which the owner has on lo too and drops as a
+      // martian; and the fence admits only the POP network's addresses)
       sendDatagram: (bytes, length, address, port, local) =>
-        this.bound[local]?.udp.send(bytes, 0, length, port, address),
+        this.pop.plane.encapsulation === 'vxlan'
+          ? this.tunnelOut().send(bytes, 0, length, port, address)
+          : this.bound[local]?.udp.send(bytes, 0, length, port, address),
     });
     // the POP data plane: inactive (every message claimed here, as without a POP) until a pop-router sends its table
     this.udpIngress.pop = components.popRouting ?? this.pop;
@@ -299,12 +306,21 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
         b.tcp.close();
       }
       this.inner?.close();
+      this.outer?.close();
       this.seqServer?.close();
       this.router.stop();
       if (this.ownsRuntimeDir) fs.rmSync(this.runtimeDir, { recursive: true, force: true });
       this.logger.info('dispatcher stopped');
     }
     await this.stopped;
+  }
+
+  private tunnelOut(): dgram.Socket {
+    if (!this.outer) {
+      this.outer = dgram.createSocket('udp4');
+      this.outer.on('error', (err) => this.logger.warn({ err }, 'vxlan send socket error'));
+    }
+    return this.outer;
   }
 
   /** The inner (tunnel) socket's address, when `--inner-address` is set. */
