@@ -3,6 +3,7 @@
  * `--help`, flags, env, defaults and validation all derive from {@link DispatcherSettings}; the result is validated
  * once (a ConfigError names the field) and frozen.
  */
+import net from 'node:net';
 import { Type, type Static } from '@sinclair/typebox';
 import { ConfigError, defineSettings, setting } from '@switchyard/core';
 import { DispatcherError } from './errors.js';
@@ -150,6 +151,13 @@ export const DispatcherSettings = defineSettings({
       'workers answer 100 then 200, without 180 (benchmarks behind reordering proxies)',
       'SIPDISP_NO_RINGING',
     ),
+    innerAddress: setting(
+      Type.String(),
+      '',
+      'POP vxlan mode (C10): also bind UDP on this address and the first --listen port; what arrives there came ' +
+        'through the tunnel and is handled here, never forwarded again (replies leave from the --listen socket)',
+      'SIPDISP_INNER_ADDRESS',
+    ),
     runtimeDir: setting(
       Type.String(),
       '',
@@ -179,6 +187,8 @@ function checkConfig(cfg: Readonly<DispatcherConfig>): Readonly<DispatcherConfig
     throw new ConfigError('maxWorkers', `must be >= minWorkers (${cfg.minWorkers})`);
   }
   for (const l of cfg.listen) parseListen(l);
+  if (cfg.innerAddress !== '' && net.isIP(cfg.innerAddress) === 0)
+    throw new ConfigError('innerAddress', `must be an IP address, got ${JSON.stringify(cfg.innerAddress)}`);
   return cfg;
 }
 

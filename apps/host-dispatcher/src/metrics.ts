@@ -13,6 +13,11 @@ export class DispatcherMetrics {
     help: 'datagrams injected from another host',
     registers: [this.registry],
   });
+  readonly decapsulated = new Counter({
+    name: 'sipdisp_decapsulated_total',
+    help: 'datagrams received on the --inner-address socket (vxlan POP: decapsulated by this kernel)',
+    registers: [this.registry],
+  });
   readonly forwarded = new Counter({
     name: 'sipdisp_forwarded_total',
     help: 'datagrams forwarded to a worker over seqpacket',

@@ -11,7 +11,8 @@ export const PopRouterErrors = {
   POP_ERR_NOT_FOUND: 'the session is unknown or closed',
   POP_ERR_UNAUTHORIZED: 'a mutation without the right bearer token',
   POP_ERR_BAD_REQUEST: 'a request body or parameter does not validate',
-  POP_ERR_VXLAN: 'vxlan mode: vx0 or the inner address is missing on this host (the message names what)',
+  POP_ERR_VXLAN:
+    'vxlan mode: vx0, its MAC, the inner address or rp_filter 0 is missing (named), or --vxlan-setup failed / is not root',
   POP_ERR_STATE: 'a lifecycle method was called in the wrong state',
 } as const satisfies Record<string, string>;
 

@@ -3,8 +3,6 @@
  * local dispatcher, the `udp` tunnel socket and the control API, composed around the pure {@link RouterCore}.
  */
 import dgram from 'node:dgram';
-import fs from 'node:fs';
-import os from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import {
   hasCode,
@@ -32,6 +30,7 @@ import { DispatcherLink } from './link/dispatcher-link.js';
 import { PopRouterMetrics } from './metrics.js';
 import { RouterCore, type RouterCommand } from './ownership/router-core.js';
 import type { PopRouterConfig } from './settings.js';
+import { VxlanDevice } from './vxlan/vxlan-device.js';
 
 export interface PopRouterComponents {
   clock?: Clock;
@@ -60,6 +59,8 @@ export class PopRouter implements Startable, PopControl {
   private readonly frame = Buffer.allocUnsafe(MAX_FRAME);
   private state: 'new' | 'running' | 'stopped' = 'new';
   private apiUrl = '';
+  /** The kernel set-up made by `--vxlan-setup` (undone on stop). */
+  private vxlan: VxlanDevice | undefined;
 
   constructor(
     components: PopRouterComponents,
@@ -123,7 +124,29 @@ export class PopRouter implements Startable, PopControl {
   async start(): Promise<void> {
     if (this.state !== 'new') throw new PopRouterError('POP_ERR_STATE', `start() in state ${this.state}`);
     this.state = 'running';
-    if (this.config.encapsulation === 'vxlan') checkVxlan(this.config);
+    if (this.config.encapsulation === 'vxlan') {
+      const dev = new VxlanDevice(this.config);
+      if (this.config.vxlanSetup) {
+        this.vxlan = dev;
+        const made = await dev.setUp();
+        if (made.length) this.logger.info({ made }, 'vxlan set up');
+      } else dev.check();
+    }
+    try {
+      await this.startParts();
+    } catch (err) {
+      // leave the host as it was: a failed start removes the kernel set-up it made
+      await this.vxlan?.tearDown();
+      throw err;
+    }
+    this.logger.info(
+      { id: this.id, gossip: this.node.address, tunnel: this.tunnelAddress, api: this.apiUrl },
+      'pop-router started',
+    );
+  }
+
+  /** Gossip, tunnel socket, control API and the dispatcher link (after the vxlan set-up). */
+  private async startParts(): Promise<void> {
     this.node.on((e) => {
       for (const m of this.core.onGossip(e)) this.toDispatcher(m);
     });
@@ -171,10 +194,6 @@ export class PopRouter implements Startable, PopControl {
       );
       this.link.start();
     }
-    this.logger.info(
-      { id: this.id, gossip: this.node.address, tunnel: this.tunnelAddress, api: this.apiUrl },
-      'pop-router started',
-    );
   }
 
   /** Leaves the POP gracefully (others mark us `left`, not dead), then closes everything. */
@@ -193,6 +212,7 @@ export class PopRouter implements Startable, PopControl {
     }
     await this.node.stop();
     await this.api?.close();
+    await this.vxlan?.tearDown();
     this.logger.info('pop-router stopped');
   }
 
@@ -384,17 +404,4 @@ export class PopRouter implements Startable, PopControl {
     }
     this.metrics.tunnelInjected.inc();
   }
-}
-
-/** vxlan mode needs vx0 and the inner address on this host; names what is missing (POP_ERR_VXLAN). */
-function checkVxlan(config: PopRouterConfig): void {
-  const missing: string[] = [];
-  if (!fs.existsSync('/sys/class/net/vx0')) missing.push('interface vx0 (ip link add vx0 type vxlan …)');
-  const addrs = Object.values(os.networkInterfaces()).flatMap((l) => (l ?? []).map((a) => a.address));
-  if (!addrs.includes(config.innerAddress)) missing.push(`inner address ${config.innerAddress} on lo`);
-  if (missing.length)
-    throw new PopRouterError(
-      'POP_ERR_VXLAN',
-      `vxlan mode: missing ${missing.join(' and ')} (see docs/pop-router.md)`,
-    );
 }

@@ -94,6 +94,13 @@ export const PopRouterSettings = defineSettings({
       "vxlan mode: inner destination, an address on every host where the dispatcher's tunnel socket listens",
       'POPR_INNER_ADDRESS',
     ),
+    vxlanSetup: setting(
+      Type.Boolean(),
+      false,
+      'vxlan mode, root: create vx0 (its MAC from --id), the inner address on lo and rp_filter 0 when missing; ' +
+        'undone on stop. Without it the router checks them and names what is missing',
+      'POPR_VXLAN_SETUP',
+    ),
     sipPort: setting(
       port(1),
       5060,

@@ -10,6 +10,8 @@ export const LaunchErrors = {
     'a program (redis-server, sipp) is not installed; the message names the Debian package',
   LNC_ERR_NO_BIN: 'a package declares no such `bin` in its package.json, or its file is not built',
   LNC_ERR_PORT_IN_USE: 'the port given to a process was taken before it bound it (retried on another port)',
+  LNC_ERR_NETNS:
+    'a network-namespace operation failed (not root, bad name, or an `ip`/`nft` command failed: the message names it)',
   LNC_ERR_NOT_READY: 'a started process exited or did not become ready in time; the message holds its output',
 } as const satisfies Record<string, string>;
 

@@ -22,7 +22,7 @@ export interface SippRun {
   service?: string;
   /** Local SIP port (`-p`); 0 lets SIPp pick. */
   localPort?: number;
-  transport?: 'u1' | 't1' | 'tn';
+  transport?: 'u1' | 'un' | 't1' | 'tn';
   /** Pause between ACK and BYE (`-d`, ms). */
   callLengthMs?: number;
   /** Whole-run cap (`-timeout`), seconds. */
@@ -35,6 +35,10 @@ export interface SippRun {
   conferences?: string[];
   /** Write the errors log (`-trace_err`, default true; a benchmark at high rates may turn it off). */
   traceErrors?: boolean;
+  /** Run inside this network namespace (`ip netns exec`; root). */
+  netns?: string;
+  /** Local IP SIPp binds and puts in its headers (`-i`; default 127.0.0.1). */
+  localIp?: string;
   /** Called with SIPp's pid once started. */
   onStart?: (pid: number) => void;
   /** Record every call's response time (`-trace_rtt -rtt_freq 1`: the scenario's `rtd` timer, e.g. INVITE → 200). */
@@ -77,7 +81,7 @@ export async function runSipp(run: SippRun): Promise<SippResult> {
     ...scenarioArgs,
     run.target,
     '-i',
-    '127.0.0.1',
+    run.localIp ?? '127.0.0.1',
     '-p',
     String(run.localPort ?? 0),
     '-m',
@@ -107,7 +111,9 @@ export async function runSipp(run: SippRun): Promise<SippResult> {
     ...(run.args ?? []),
   ];
   const started = Date.now();
-  const child = spawn('sipp', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  // `ip netns exec` execs sipp: the pid stays SIPp's own
+  const [cmd, argv] = run.netns ? ['ip', ['netns', 'exec', run.netns, 'sipp', ...args]] : ['sipp', args];
+  const child = spawn(cmd, argv, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   const spawnFailed = new Promise<Error>((resolve) => child.once('error', resolve));
   let out = '';
   const keep = (b: Buffer) => {

@@ -16,7 +16,10 @@ export interface IngressPacket {
   /** Index of the service address it arrived on (`--listen` order). */
   readonly local: number;
   readonly transport: 'udp' | 'tcp';
-  /** Arrived encapsulated from another POP host: already decided to be ours, never offered to the hook again. */
+  /**
+   * Arrived encapsulated from another POP host (`udp` tunnel injection or the `--inner-address` socket): handled
+   * here, never forwarded again.
+   */
   readonly injected: boolean;
 }
 
@@ -31,7 +34,9 @@ export type PopVerdict =
 
 /**
  * The POP data plane's hook into the primary (tier 2 in front of tier 3). Called on the hot path for every UDP
- * message no local worker holds (never for injected ones, nor for TCP, whose connection cannot be forwarded).
+ * message no local worker holds (never for TCP, whose connection cannot be forwarded). Injected (arrived
+ * encapsulated) messages are offered too, so that the data plane can count disagreements and claim them, but the
+ * hook must never answer `forwarded` for them: one forward at most, never a bounce.
  */
 export interface PopRouting {
   unowned(packet: IngressPacket, keys: SipKeys): PopVerdict;
@@ -48,10 +53,13 @@ export function decideRoute(
 ): IngressDecision {
   const owned = router.owned(keys);
   if (owned) return owned;
-  if (pop && !packet.injected && packet.transport === 'udp') {
+  if (pop && packet.transport === 'udp') {
     const verdict = pop.unowned(packet, keys);
-    if (verdict === 'forwarded') return { kind: 'forwarded' };
-    if (verdict === 'drop') return { kind: 'drop', reason: 'pop' };
+    // an injected message is handled here whatever the hook says (it must not have sent it on)
+    if (!packet.injected) {
+      if (verdict === 'forwarded') return { kind: 'forwarded' };
+      if (verdict === 'drop') return { kind: 'drop', reason: 'pop' };
+    }
   }
   return router.place(keys);
 }

@@ -6,6 +6,7 @@
  * API. Readiness and stop are awaited events, never polled.
  */
 import { EventEmitter } from 'node:events';
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -34,7 +35,11 @@ import { PopLink } from '../ingress/pop-link.js';
 import { ADMISSION_DEFAULTS } from '../overload/admission.js';
 import { PopIngress } from './pop-ingress.js';
 import type { PopRouting } from '../ingress/routing.js';
-import { bindServiceAddress, type ServiceSockets } from '../ingress/service-sockets.js';
+import {
+  bindServiceAddress,
+  SERVICE_SOCKET_DEFAULTS,
+  type ServiceSockets,
+} from '../ingress/service-sockets.js';
 import { TcpIngress } from '../ingress/tcp-ingress.js';
 import { UdpIngress } from '../ingress/udp-ingress.js';
 import {
@@ -100,6 +105,10 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
   private readonly popLink: PopLink;
   private readonly handover: DialogHandover;
   private readonly bound: ServiceSockets[] = [];
+  /** C10: the UDP socket on `--inner-address` (vxlan POP): what the kernel decapsulated for us arrives here. */
+  private inner: dgram.Socket | undefined;
+  /** vxlan mode: the socket encapsulated datagrams leave from (bound on first use to an ephemeral port). */
+  private outer: dgram.Socket | undefined;
   private seqServer: SeqpacketServer | undefined;
   private runtimeDir = '';
   private ownsRuntimeDir = false;
@@ -232,8 +241,13 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       logger: this.logger,
       registry: this.metrics.registry,
       send: (frame) => this.popLink.send(frame),
+      // vxlan: the outer datagram leaves from an unbound socket, so its source is this host's own address on the
+      // POP network (from the VIP socket it would carry the VIP, which the owner has on lo too and drops as a
+      // martian; and the fence admits only the POP network's addresses)
       sendDatagram: (bytes, length, address, port, local) =>
-        this.bound[local]?.udp.send(bytes, 0, length, port, address),
+        this.pop.plane.encapsulation === 'vxlan'
+          ? this.tunnelOut().send(bytes, 0, length, port, address)
+          : this.bound[local]?.udp.send(bytes, 0, length, port, address),
     });
     // the POP data plane: inactive (every message claimed here, as without a POP) until a pop-router sends its table
     this.udpIngress.pop = components.popRouting ?? this.pop;
@@ -282,6 +296,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       s.tcp.on('connection', (sock) => this.tcpIngress.onConnection(sock, local));
       this.bound.push(s);
     }
+    if (this.config.innerAddress) this.inner = await this.bindInner(this.config.innerAddress);
     const forked = this.feed({ type: 'start' }).flatMap((a) => (a.type === 'fork' ? [a.id] : []));
     try {
       await Promise.all(forked.map((id) => this.waitReady(id)));
@@ -313,12 +328,55 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
         b.udp.close();
         b.tcp.close();
       }
+      this.inner?.close();
+      this.outer?.close();
       this.seqServer?.close();
       this.router.stop();
       if (this.ownsRuntimeDir) fs.rmSync(this.runtimeDir, { recursive: true, force: true });
       this.logger.info('dispatcher stopped');
     }
     await this.stopped;
+  }
+
+  private tunnelOut(): dgram.Socket {
+    if (!this.outer) {
+      this.outer = dgram.createSocket('udp4');
+      this.outer.on('error', (err) => this.logger.warn({ err }, 'vxlan send socket error'));
+    }
+    return this.outer;
+  }
+
+  /** The inner (tunnel) socket's address, when `--inner-address` is set. */
+  get innerAddress(): ListenAddress | undefined {
+    const a = this.inner?.address();
+    return a ? { host: a.address, port: a.port } : undefined;
+  }
+
+  /**
+   * Binds UDP on the inner address and the first service port (the vxlan templates' inner destination). A datagram
+   * there was decapsulated by this host's kernel: it is routed as an injected one on service address 0, so it is
+   * never forwarded again and its replies leave from the VIP socket. Throws DSP_ERR_BIND.
+   */
+  private async bindInner(host: string): Promise<dgram.Socket> {
+    const port = this.addresses[0]!.port;
+    const sock = dgram.createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
+    await new Promise<void>((resolve, reject) => {
+      sock.once('error', (err) =>
+        reject(new DispatcherError('DSP_ERR_BIND', `cannot bind inner udp ${host}:${port}: ${err.message}`)),
+      );
+      sock.bind(port, host, () => resolve());
+    });
+    try {
+      sock.setRecvBufferSize(SERVICE_SOCKET_DEFAULTS.udpRecvBufferBytes);
+    } catch {
+      // capped by net.core.rmem_max
+    }
+    sock.on('error', (err) => this.logger.warn({ err }, 'inner udp socket error'));
+    sock.on('message', (msg, rinfo) => {
+      this.metrics.decapsulated.inc();
+      this.udpIngress.onDatagram(msg, rinfo.address, rinfo.port, 0, FRAME_INJECTED);
+    });
+    return sock;
   }
 
   // ---- SessionHost (the POP router's view) ----

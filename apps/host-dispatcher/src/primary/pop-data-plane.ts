@@ -84,6 +84,11 @@ export class PopDataPlane {
     return this.self !== '';
   }
 
+  /** The router's encapsulation (from its snapshot). */
+  get encapsulation(): Encapsulation {
+    return this.mode;
+  }
+
   get ownerCount(): number {
     return this.owners.size;
   }

@@ -72,7 +72,8 @@ export class PopIngress implements PopRouting {
   unowned(packet: IngressPacket, keys: SipKeys): PopVerdict {
     const d = this.plane.decide(keys, packet.injected);
     this.flush();
-    if (d.kind === 'local') return 'claim';
+    // the data plane never forwards an injected datagram; the guard keeps one forward at most if that changed
+    if (d.kind === 'local' || packet.injected) return 'claim';
     // one buffer per forwarded datagram: dgram.send may still read it after returning
     const out = Buffer.allocUnsafe(packet.payload.length + OVERHEAD);
     const n = this.plane.encapsulate(out, d.host, packet.local, packet.address, packet.port, packet.payload);
