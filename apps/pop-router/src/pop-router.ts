@@ -24,7 +24,14 @@ import {
   type KeyringInit,
   type Transport,
 } from '@switchyard/gossip';
-import { TunnelOpener, tunnelKeysToWire, writeInjectedFrame, type TunnelKeys } from '@switchyard/pop-wire';
+import {
+  deriveOwnerKeys,
+  TunnelOpener,
+  tunnelKeysToWire,
+  writeInjectedFrame,
+  type OwnerKeys,
+  type TunnelKeys,
+} from '@switchyard/pop-wire';
 import { buildApi, type HostView, type PopControl, type SessionView } from './api/api.js';
 import { PopRouterError } from './errors.js';
 import { HostTable } from './hosts/host-table.js';
@@ -60,6 +67,8 @@ export class PopRouter implements Startable, PopControl {
   private readonly frame = Buffer.allocUnsafe(MAX_FRAME);
   private state: 'new' | 'running' | 'stopped' = 'new';
   private apiUrl = '';
+  /** Keys of the owner tokens in Contact (C9), derived from the keyring; sent to the dispatcher in every snapshot. */
+  private readonly ownerKeys: OwnerKeys;
 
   constructor(
     components: PopRouterComponents,
@@ -68,6 +77,13 @@ export class PopRouter implements Startable, PopControl {
     this.clock = components.clock ?? systemClock;
     this.logger = components.logger ?? silentLogger;
     this.badInput = new RateLimitedLog(this.logger, this.clock, 10, 1000);
+    try {
+      this.ownerKeys = deriveOwnerKeys(config.keyring);
+    } catch (err) {
+      if (hasCode(err, 'PWR_ERR_KEY'))
+        throw new PopRouterError('POP_ERR_KEYRING', `owner keys: ${(err as Error).message}`, { cause: err });
+      throw err;
+    }
     const transport =
       components.transport ??
       (config.gossipTransport === 'unicast'
@@ -301,7 +317,8 @@ export class PopRouter implements Startable, PopControl {
     this.metrics.linkConnects.inc();
     this.metrics.linkConnected.set(1);
     const keys = this.config.encapsulation === 'udp' ? tunnelKeysToWire(this.config.tunnelKeys) : undefined;
-    for (const m of this.core.snapshot(this.node.members(), this.node.ownerEntries(), keys))
+    const ownerKeys = tunnelKeysToWire(this.ownerKeys);
+    for (const m of this.core.snapshot(this.node.members(), this.node.ownerEntries(), keys, ownerKeys))
       this.toDispatcher(m);
   }
 

@@ -209,6 +209,10 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       logger: this.logger,
       registry: this.metrics.registry,
       send: (frame) => this.popLink.send(frame),
+      ownerToken: (token) => {
+        this.ownerToken = token ?? null;
+        for (const w of this.pool.list()) this.procs.send(w.id, { t: 'owner-token', token: this.ownerToken });
+      },
       sendDatagram: (bytes, length, address, port, local) =>
         this.bound[local]?.udp.send(bytes, 0, length, port, address),
     });
@@ -218,6 +222,8 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
 
   /** The POP data plane fed by the local pop-router (tier 2). */
   readonly pop: PopIngress;
+  /** This host's owner token (C9), given to every worker for its Contact; null until a router sends the keys. */
+  private ownerToken: string | null = null;
 
   /** Installs (or removes) the POP data plane's routing hook. */
   setPopRouting(hook: PopRouting | undefined): void {
@@ -422,6 +428,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
           'worker ready',
         );
         this.settleWaiters(a.id);
+        if (this.ownerToken !== null) this.procs.send(a.id, { t: 'owner-token', token: this.ownerToken });
         return;
       }
       case 'promoted':

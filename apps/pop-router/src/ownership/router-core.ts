@@ -63,7 +63,12 @@ export class RouterCore {
   }
 
   /** What a freshly connected dispatcher gets: hosts and keys, then the open owners in chunks. */
-  snapshot(members: MemberView[], entries: OwnerEntry[], tunnelKeys?: TunnelKeysWire): RouterToDispatcher[] {
+  snapshot(
+    members: MemberView[],
+    entries: OwnerEntry[],
+    tunnelKeys?: TunnelKeysWire,
+    ownerKeys?: TunnelKeysWire,
+  ): RouterToDispatcher[] {
     for (const m of members) this.components.hosts.upsert(m);
     const status = new Map(members.map((m) => [m.id, m.status]));
     const owners: Array<[string, string]> = [];
@@ -76,6 +81,7 @@ export class RouterCore {
         mode: this.init.mode,
         draining: this.draining,
         ...(tunnelKeys ? { tunnelKeys } : {}),
+        ...(ownerKeys ? { ownerKeys } : {}),
         hosts: this.components.hosts.links(),
       },
       ...ownerDeltas(owners),
