@@ -21,3 +21,4 @@ export {
   type PointResult,
 } from './gossip-convergence.js';
 export { renderSvg, type Panel, type Series } from './svg-plot.js';
+export * from './pop-convergence.js';
