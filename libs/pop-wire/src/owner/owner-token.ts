@@ -13,7 +13,12 @@
  */
 import { createHmac } from 'node:crypto';
 import { PopWireError } from '../errors.js';
-import type { TunnelKeys, TunnelKeysWire } from '../tunnel/tunnel-keys.js';
+import {
+  deriveKeys,
+  type KeyringSecrets,
+  type TunnelKeys,
+  type TunnelKeysWire,
+} from '../tunnel/tunnel-keys.js';
 
 /** The URI parameter carrying the token. */
 export const OWNER_PARAM = 'sy-owner';
@@ -26,20 +31,8 @@ export const OWNER_TOKEN_MAX = 64 + 1 + 3 + 1 + 22;
 export type OwnerKeys = TunnelKeys;
 
 /** Derives the owner keys from the gossip keyring (`HMAC-SHA256(secret, label)` per key id). */
-export function deriveOwnerKeys(keyring: {
-  primary: number;
-  keys: ReadonlyArray<{ id: number; secret: Uint8Array | string }>;
-}): OwnerKeys {
-  const keys = new Map<number, Buffer>();
-  for (const k of keyring.keys) {
-    const secret = typeof k.secret === 'string' ? Buffer.from(k.secret, 'utf8') : Buffer.from(k.secret);
-    if (!Number.isInteger(k.id) || k.id < 0 || k.id > 255 || secret.length < 16)
-      throw new PopWireError('PWR_ERR_KEY', `owner key ${k.id}: id must be 0..255 and secret ≥ 16 bytes`);
-    keys.set(k.id, createHmac('sha256', secret).update(LABEL).digest());
-  }
-  if (!keys.has(keyring.primary))
-    throw new PopWireError('PWR_ERR_KEY', `owner key: primary ${keyring.primary} is not in the keyring`);
-  return { primary: keyring.primary, keys };
+export function deriveOwnerKeys(keyring: KeyringSecrets): OwnerKeys {
+  return deriveKeys(keyring, LABEL, 'owner');
 }
 
 /** The token of `host` under key `keyId` (default: the primary). */
