@@ -108,7 +108,9 @@ export type ToWorker =
   | { t: 'tcp'; local: number; bytes: Uint8Array }
   | { t: 'drain' }
   | { t: 'query'; q: number }
-  | { t: 'violation'; kind: 'conference' | 'dialog'; key: string; owner: string };
+  | { t: 'violation'; kind: 'conference' | 'dialog'; key: string; owner: string }
+  /** This host's POP owner token (C9) for the Contact of new dialogs; null: none (no POP router). */
+  | { t: 'owner-token'; token: string | null };
 
 export interface WorkerConference {
   id: string;

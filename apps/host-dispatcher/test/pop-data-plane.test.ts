@@ -4,7 +4,10 @@ import {
   buildTunnelTemplate,
   buildVxlanTemplate,
   decodeVxlan,
+  deriveOwnerKeys,
   deriveTunnelKeys,
+  OWNER_PARAM,
+  ownerToken,
   tunnelKeysToWire,
   TunnelOpener,
   vxlanMacFor,
@@ -197,4 +200,100 @@ it("the router's injected-datagram frame is the primary's frame header", () => {
     key: undefined,
   });
   expect(out.toString('latin1', h!.payloadOffset, n)).toBe('OPTIONS');
+});
+
+describe('POP data plane: owner tokens in the Request-URI (C9)', () => {
+  const ownerKeys = deriveOwnerKeys({ primary: 1, keys: [{ id: 1, secret: 'data-plane-owner-secret' }] });
+
+  function tokenPlane() {
+    const p = new PopDataPlane(now);
+    p.apply({
+      kind: 'snapshot',
+      self: 'h1',
+      mode: 'udp',
+      draining: false,
+      tunnelKeys: tunnelKeysToWire(keys),
+      ownerKeys: tunnelKeysToWire(ownerKeys),
+      hosts: [host('h1'), host('h2'), host('h3')],
+    });
+    return p;
+  }
+
+  function raw(
+    method: string,
+    uri: string,
+    callId: string,
+    toTag?: string,
+  ): { keys: SipKeys; bytes: Buffer } {
+    const msg =
+      `${method} ${uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5000;branch=z9hG4bK1\r\n` +
+      `From: <sip:a@x>;tag=f\r\nTo: <sip:c@pop>${toTag ? `;tag=${toTag}` : ''}\r\nCall-ID: ${callId}\r\n` +
+      `CSeq: 2 ${method}\r\nContent-Length: 0\r\n\r\n`;
+    const bytes = Buffer.from(msg);
+    const r = extractSipKeys(bytes);
+    if (!r.ok) throw new Error(r.reason);
+    return { keys: r.keys, bytes };
+  }
+
+  it('gives this host its own token for the Contact', () => {
+    expect(tokenPlane().selfToken).toBe(ownerToken(ownerKeys, 'h1'));
+    expect(plane().selfToken).toBeUndefined();
+  });
+
+  it('an in-dialog request with a valid token goes to the named host even with an empty owner table', () => {
+    const p = tokenPlane();
+    const m = raw('BYE', `sip:conf-9@pop;${OWNER_PARAM}=${ownerToken(ownerKeys, 'h3')}`, 'c9', 'tt');
+    const d = p.decide(m.keys, false, m.bytes);
+    expect(d.kind).toBe('forward');
+    expect(d.kind === 'forward' && d.host.id).toBe('h3');
+    expect(p.counters.tokenRouted).toBe(1);
+    // its own token: handled here
+    const own = raw('BYE', `sip:conf-9@pop;${OWNER_PARAM}=${ownerToken(ownerKeys, 'h1')}`, 'c10', 'tt');
+    expect(p.decide(own.keys, false, own.bytes)).toEqual({ kind: 'local' });
+    expect(p.counters.tokenRouted).toBe(2);
+    expect(p.takeOutbox()).toEqual([]);
+  });
+
+  it('the token wins over the table (the table may be stale); an arrived-encapsulated request is never bounced', () => {
+    const p = tokenPlane();
+    p.apply({ kind: 'delta', owners: [['conf-9', 'h2']] });
+    const m = raw('INVITE', `sip:conf-9@pop;${OWNER_PARAM}=${ownerToken(ownerKeys, 'h3')}`, 'c9', 'tt');
+    const d = p.decide(m.keys, false, m.bytes);
+    expect(d.kind === 'forward' && d.host.id).toBe('h3');
+    expect(p.decide(m.keys, true, m.bytes)).toEqual({ kind: 'local' });
+  });
+
+  it('a forged token is refused and counted: the table decides', () => {
+    const p = tokenPlane();
+    p.apply({ kind: 'delta', owners: [['conf-9', 'h2']] });
+    const forged = deriveOwnerKeys({ primary: 1, keys: [{ id: 1, secret: 'an-attacker-guessed-secret' }] });
+    const m = raw('BYE', `sip:conf-9@pop;${OWNER_PARAM}=${ownerToken(forged, 'h3')}`, 'c9', 'tt');
+    const d = p.decide(m.keys, false, m.bytes);
+    expect(d.kind === 'forward' && d.host.id).toBe('h2');
+    expect(p.counters.tokenRefused).toBe(1);
+    expect(p.counters.tokenRouted).toBe(0);
+  });
+
+  it('a token of a host that is not alive is stale: counted, the table decides; a removed host is refused', () => {
+    const p = tokenPlane();
+    p.apply({ kind: 'delta', hosts: [host('h3', false)] });
+    const m = raw('BYE', `sip:conf-9@pop;${OWNER_PARAM}=${ownerToken(ownerKeys, 'h3')}`, 'c9', 'tt');
+    expect(p.decide(m.keys, false, m.bytes)).toEqual({ kind: 'local' });
+    expect(p.counters.tokenStale).toBe(1);
+    p.apply({ kind: 'delta', hostsRemoved: ['h3'] });
+    p.decide(m.keys, false, m.bytes);
+    expect(p.counters.tokenRefused).toBe(1);
+    // a host that joins later is vouched for once it is in the table
+    p.apply({ kind: 'delta', hosts: [host('h4')] });
+    const j = raw('BYE', `sip:conf-9@pop;${OWNER_PARAM}=${ownerToken(ownerKeys, 'h4')}`, 'c11', 'tt');
+    expect(p.decide(j.keys, false, j.bytes).kind).toBe('forward');
+  });
+
+  it('requests that open a session and responses ignore tokens', () => {
+    const p = tokenPlane();
+    const m = raw('INVITE', `sip:conf-8@pop;${OWNER_PARAM}=${ownerToken(ownerKeys, 'h3')}`, 'c8');
+    expect(p.decide(m.keys, false, m.bytes)).toEqual({ kind: 'local' });
+    expect(p.counters.tokenRouted).toBe(0);
+    expect(p.takeOutbox()).toEqual([{ event: 'claim', session: 'conf-8' }]);
+  });
 });

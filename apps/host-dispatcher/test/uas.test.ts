@@ -197,3 +197,31 @@ describe('SipUas', () => {
     });
   });
 });
+
+describe('SipUas: owner token in Contact (C9)', () => {
+  const contactOf = (m: SipResponse) => m.headers.find((h) => h.name === 'contact')?.value;
+
+  it('without a POP the Contact is the conference on the service address', () => {
+    const t = setup();
+    t.feed(invite());
+    expect(contactOf(t.sent[2]!)).toBe('<sip:conf-7@127.0.0.1:5060>');
+  });
+
+  it('with a token the 200 and the answer to a re-INVITE carry it as a URI parameter; the conference stays the user part', () => {
+    const t = setup();
+    t.uas.setOwnerToken('h2.1.abcdefghijklmnopqrstuv');
+    t.feed(invite());
+    const ok = t.sent[2]!;
+    const contact = contactOf(ok)!;
+    expect(contact).toBe('<sip:conf-7@127.0.0.1:5060;sy-owner=h2.1.abcdefghijklmnopqrstuv>');
+    expect(conferenceOfUri(contact.slice(1, -1))).toBe('conf-7');
+    const toTag = toTagOf(ok)!;
+    t.feed(invite({ method: 'ACK', toTag, branch: 'z9hG4bK-ack', body: '' }));
+    t.feed(invite({ toTag, branch: 'z9hG4bK-reinvite', cseq: 2 }));
+    expect(t.statuses().at(-1)).toBe(200);
+    expect(contactOf(t.sent.at(-1)!)).toContain(';sy-owner=h2.1.abcdefghijklmnopqrstuv>');
+    t.uas.setOwnerToken(undefined);
+    t.feed(invite({ callId: 'call-2@127.0.0.1', branch: 'z9hG4bK-2' }));
+    expect(contactOf(t.sent.at(-1)!)).toBe('<sip:conf-7@127.0.0.1:5060>');
+  });
+});

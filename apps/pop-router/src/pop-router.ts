@@ -22,13 +22,20 @@ import {
   type KeyringInit,
   type Transport,
 } from '@switchyard/gossip';
-import { TunnelOpener, tunnelKeysToWire, writeInjectedFrame, type TunnelKeys } from '@switchyard/pop-wire';
+import {
+  deriveOwnerKeys,
+  TunnelOpener,
+  tunnelKeysToWire,
+  writeInjectedFrame,
+  type OwnerKeys,
+  type TunnelKeys,
+} from '@switchyard/pop-wire';
 import { buildApi, type HostView, type PopControl, type SessionView } from './api/api.js';
 import { PopRouterError } from './errors.js';
 import { HostTable } from './hosts/host-table.js';
 import { DispatcherLink } from './link/dispatcher-link.js';
 import { PopRouterMetrics } from './metrics.js';
-import { RouterCore, type RouterCommand } from './ownership/router-core.js';
+import { drainMarker, isDrainMarker, RouterCore, type RouterCommand } from './ownership/router-core.js';
 import type { PopRouterConfig } from './settings.js';
 import { VxlanDevice } from './vxlan/vxlan-device.js';
 
@@ -61,6 +68,8 @@ export class PopRouter implements Startable, PopControl {
   private apiUrl = '';
   /** The kernel set-up made by `--vxlan-setup` (undone on stop). */
   private vxlan: VxlanDevice | undefined;
+  /** Keys of the owner tokens in Contact (C9), derived from the keyring; sent to the dispatcher in every snapshot. */
+  private readonly ownerKeys: OwnerKeys;
 
   constructor(
     components: PopRouterComponents,
@@ -69,6 +78,13 @@ export class PopRouter implements Startable, PopControl {
     this.clock = components.clock ?? systemClock;
     this.logger = components.logger ?? silentLogger;
     this.badInput = new RateLimitedLog(this.logger, this.clock, 10, 1000);
+    try {
+      this.ownerKeys = deriveOwnerKeys(config.keyring);
+    } catch (err) {
+      if (hasCode(err, 'PWR_ERR_KEY'))
+        throw new PopRouterError('POP_ERR_KEYRING', `owner keys: ${(err as Error).message}`, { cause: err });
+      throw err;
+    }
     const transport =
       components.transport ??
       (config.gossipTransport === 'unicast'
@@ -148,6 +164,15 @@ export class PopRouter implements Startable, PopControl {
   /** Gossip, tunnel socket, control API and the dispatcher link (after the vxlan set-up). */
   private async startParts(): Promise<void> {
     this.node.on((e) => {
+      // a drain marker of ours from before a restart, while we are not draining: withdraw it
+      if (
+        e.type === 'owner-changed' &&
+        e.session === drainMarker(this.id) &&
+        !e.entry.closed &&
+        e.entry.owner === this.id &&
+        !this.core.isDraining
+      )
+        this.clock.setTimeout(() => this.gossipDrain(false), 0);
       for (const m of this.core.onGossip(e)) this.toDispatcher(m);
     });
     try {
@@ -221,7 +246,7 @@ export class PopRouter implements Startable, PopControl {
   hosts(): HostView[] {
     const counts = new Map<string, number>();
     for (const e of this.node.ownerEntries())
-      if (!e.closed) counts.set(e.owner, (counts.get(e.owner) ?? 0) + 1);
+      if (!e.closed && !isDrainMarker(e.session)) counts.set(e.owner, (counts.get(e.owner) ?? 0) + 1);
     for (const m of this.node.members()) this.hostTable.upsert(m);
     return this.hostTable.list().map((h) => ({
       id: h.id,
@@ -229,8 +254,8 @@ export class PopRouter implements Startable, PopControl {
       tunnel: h.tunnel,
       state: h.status,
       incarnation: h.incarnation,
-      // only our own drain state is known here (it is not gossiped)
-      draining: h.id === this.id ? this.core.isDraining : false,
+      // ours from the core; the others' from their gossiped drain markers
+      draining: h.id === this.id ? this.core.isDraining : this.node.owner(drainMarker(h.id))?.owner === h.id,
       sessions: counts.get(h.id) ?? 0,
     }));
   }
@@ -238,16 +263,19 @@ export class PopRouter implements Startable, PopControl {
   sessions(owner?: string): SessionView[] {
     return this.node
       .ownerEntries()
-      .filter((e) => !e.closed && (owner === undefined || e.owner === owner))
+      .filter((e) => !e.closed && !isDrainMarker(e.session) && (owner === undefined || e.owner === owner))
       .map((e) => ({ id: e.session, owner: e.owner, epoch: e.epoch, version: e.version }));
   }
 
   session(id: string): SessionView | undefined {
+    if (isDrainMarker(id)) return undefined;
     const e = this.node.owner(id);
     return e ? { id, owner: e.owner, epoch: e.epoch, version: e.version } : undefined;
   }
 
   claim(id: string, epoch: number): SessionView {
+    if (isDrainMarker(id))
+      throw new PopRouterError('POP_ERR_BAD_REQUEST', 'a session id cannot be a drain marker');
     try {
       this.node.claim(id, epoch);
     } catch (err) {
@@ -262,7 +290,7 @@ export class PopRouter implements Startable, PopControl {
   }
 
   release(id: string): void {
-    const e = this.node.owner(id);
+    const e = isDrainMarker(id) ? undefined : this.node.owner(id);
     if (!e) throw new PopRouterError('POP_ERR_NOT_FOUND', `no open session ${id}`);
     if (e.owner !== this.id) throw new PopRouterError('POP_ERR_NOT_OWNER', `${id} is owned by ${e.owner}`);
     this.node.close(id);
@@ -271,8 +299,23 @@ export class PopRouter implements Startable, PopControl {
 
   setDraining(draining: boolean): void {
     for (const m of this.core.setDraining(draining)) this.toDispatcher(m);
+    this.gossipDrain(draining);
     this.metrics.draining.set(draining ? 1 : 0);
     this.logger.info({ draining }, draining ? 'draining: claiming nothing new' : 'undrained');
+  }
+
+  /** Tells the POP our drain state: we own our drain marker while draining (see {@link drainMarker}). */
+  private gossipDrain(draining: boolean): void {
+    if (this.state !== 'running') return;
+    const marker = drainMarker(this.id);
+    const e = this.node.owner(marker);
+    try {
+      if (draining && e?.owner !== this.id) this.node.claim(marker);
+      else if (!draining && e?.owner === this.id) this.node.close(marker);
+    } catch (err) {
+      const code = err instanceof SwitchyardError ? err.code : 'internal';
+      this.metrics.claimErrors.inc({ code });
+    }
   }
 
   health(): { ok: boolean; id: string; members: number; dispatcher: boolean; draining: boolean } {
@@ -300,7 +343,7 @@ export class PopRouter implements Startable, PopControl {
     let owned = 0;
     let known = 0;
     for (const e of this.node.ownerEntries()) {
-      if (e.closed) continue;
+      if (e.closed || isDrainMarker(e.session)) continue;
       known++;
       if (e.owner === this.id) owned++;
     }
@@ -321,7 +364,8 @@ export class PopRouter implements Startable, PopControl {
     this.metrics.linkConnects.inc();
     this.metrics.linkConnected.set(1);
     const keys = this.config.encapsulation === 'udp' ? tunnelKeysToWire(this.config.tunnelKeys) : undefined;
-    for (const m of this.core.snapshot(this.node.members(), this.node.ownerEntries(), keys))
+    const ownerKeys = tunnelKeysToWire(this.ownerKeys);
+    for (const m of this.core.snapshot(this.node.members(), this.node.ownerEntries(), keys, ownerKeys))
       this.toDispatcher(m);
   }
 

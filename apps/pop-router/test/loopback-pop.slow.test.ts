@@ -6,7 +6,7 @@ import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stopAllSpawned, waitFor } from '@switchyard/testing';
 import { buildTunnelTemplate, deriveTunnelKeys, TunnelSealer } from '@switchyard/pop-wire';
-import { SECRET } from './helpers.js';
+import { SECRET, TOKEN } from './helpers.js';
 import { sippUac, startLoopbackPop } from './loopback-pop.js';
 
 type Pop = Awaited<ReturnType<typeof startLoopbackPop>>;
@@ -76,39 +76,143 @@ describe('loopback POP (udp encapsulation)', () => {
     for (const h of pop.hosts) expect(await pop.metric(h, 'sipdisp_affinity_violations_total')).toBe(0);
   }, 120_000);
 
-  it('a router killed and restarted gets its session back; a restarted dispatcher is relinked; 0 failed calls', async () => {
+  it('either side restarting resynchronises: the owner router killed, a non-owner dispatcher and router restarted; new calls still reach the owner; 0 failed calls', async () => {
     const [h1, , h3] = pop.hosts as [Pop['hosts'][0], Pop['hosts'][0], Pop['hosts'][0]];
     const conf = 'conf-pop-c';
-    const long = sippUac(h1.sip, { calls: 10, rate: 5, service: conf, callLengthMs: 12_000, timeoutS: 60 });
+    // assigned to h1 the way a scheduler does it (epoch > 0): the session outlives its dialogs, so the checks below
+    // do not depend on calls still running (the former "empty table after a dispatcher restart" was exactly that:
+    // the last call had ended, the owner released the conference, and the next call rightly claimed it afresh)
+    const put = await fetch(`${h1.routerUrl}/v1/sessions/${conf}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ epoch: 1 }),
+    });
+    expect(put.status).toBe(200);
     await waitFor(`every router names h1 as the owner of ${conf}`, async () => {
       for (const h of pop.hosts) if ((await pop.owner(h, conf)) !== 'h1') return false;
       return true;
     });
-    // the owner's router dies mid-call and comes back with an empty table: the dispatcher's `held` list and the
-    // gossip full-state exchange give it its session back
+    const h1Opened = await pop.metric(h1, 'sipdisp_sessions_opened_total');
+    const long = sippUac(h1.sip, { calls: 5, rate: 5, service: conf, callLengthMs: 4000, timeoutS: 60 });
+    // the owner's router dies mid-call and comes back with an empty table: the gossip full-state exchange and the
+    // dispatcher's `held` list give it its session back
     await pop.restartRouter(h1, true);
     await waitFor(
       `h1's restarted router owns ${conf} again`,
       async () => (await pop.owner(h1, conf)) === 'h1',
-      {
-        timeoutMs: 20_000,
-      },
+      { timeoutMs: 20_000 },
     );
-    // h3's dispatcher restarts: its router reconnects and sends a new snapshot; new participants landing on h3
-    // are forwarded to the owner
+    const owners = (h: Pop['hosts'][0]) => pop.metric(h, 'sipdisp_pop_events', { event: 'owners' });
+
+    // h3's dispatcher restarts: its router relinks and sends a snapshot with the owners
     const connectsBefore = await pop.metric(h3, 'pop_dispatcher_link_connects_total', {}, 'router');
     await pop.restartDispatcher(h3);
     await waitFor(
       'h3 router relinked',
       async () => (await pop.metric(h3, 'pop_dispatcher_link_connects_total', {}, 'router')) > connectsBefore,
     );
-    // NOT asserted (see docs/pop-router.md, "not built"): that the new dispatcher's table is complete again; in
-    // the runs so far its owner table stayed empty after this restart, so new calls were claimed on h3.
+    await waitFor(`h3's new dispatcher knows the owner of ${conf}`, async () => (await owners(h3)) >= 1);
     const late = await sippUac(h3.sip, { calls: 5, rate: 5, service: conf, callLengthMs: 200 });
     expect(late.failed, late.diagnostics).toBe(0);
+    expect(late.successful, late.diagnostics).toBe(5);
+    // forwarded to h1, none handled on h3
+    expect(await pop.metric(h3, 'sipdisp_sessions_opened_total')).toBe(0);
+    expect(await pop.metric(h3, 'sipdisp_pop_events', { event: 'forwarded' })).toBeGreaterThan(0);
+
+    // h3's router restarts (a non-owner): the dispatcher keeps forwarding with its last table, then gets a fresh
+    // snapshot and the owner again once the new router has caught up by gossip
+    await pop.restartRouter(h3);
+    await waitFor(
+      `h3's restarted router knows the owner of ${conf}`,
+      async () => (await pop.owner(h3, conf)) === 'h1',
+      { timeoutMs: 20_000 },
+    );
+    await waitFor(`h3's dispatcher knows the owner of ${conf} again`, async () => (await owners(h3)) >= 1);
+    const later = await sippUac(h3.sip, { calls: 5, rate: 5, service: conf, callLengthMs: 200 });
+    expect(later.failed, later.diagnostics).toBe(0);
+    expect(await pop.metric(h3, 'sipdisp_sessions_opened_total')).toBe(0);
     const r = await long;
     expect(r.failed, r.diagnostics).toBe(0);
-  }, 180_000);
+    expect(await pop.metric(h1, 'sipdisp_sessions_opened_total')).toBe(h1Opened + 15);
+    for (const h of pop.hosts) expect(await pop.metric(h, 'sipdisp_affinity_violations_total')).toBe(0);
+    const del = await fetch(`${h1.routerUrl}/v1/sessions/${conf}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    expect(del.status).toBe(204);
+  }, 240_000);
+
+  it('owner tokens (C9): re-INVITEs and BYEs of calls owned elsewhere reach the owner through a host whose router restarted with no entry for them; a forged token is refused and counted', async () => {
+    const [h1, h2] = pop.hosts as [Pop['hosts'][0], Pop['hosts'][0]];
+    const conf = 'conf-pop-d';
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    const put = await fetch(`${h1.routerUrl}/v1/sessions/${conf}`, {
+      method: 'PUT',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ epoch: 1 }),
+    });
+    expect(put.status).toBe(200);
+    await waitFor(`every router names h1 as the owner of ${conf}`, async () => {
+      for (const h of pop.hosts) if ((await pop.owner(h, conf)) !== 'h1') return false;
+      return true;
+    });
+    const opened = await pop.metric(h1, 'sipdisp_sessions_opened_total');
+    // earlier tests of this suite opened sessions on h2: count from here
+    const h2Opened = await pop.metric(h2, 'sipdisp_sessions_opened_total');
+    const h2Routed = await pop.metric(h2, 'sipdisp_pop_events', { event: 'token_routed' });
+    // every request lands on h2: the INVITEs are forwarded to h1 by the table, and h1's 200 carries a Contact with
+    // h1's owner token, to which the re-INVITEs, ACKs and BYEs are sent (RFC 3261 §12.2.1.1)
+    const calls = sippUac(h2.sip, {
+      calls: 5,
+      rate: 5,
+      service: conf,
+      callLengthMs: 45_000,
+      timeoutS: 150,
+      dialog: true,
+    });
+    await waitFor(
+      'the 5 dialogs are up on h1',
+      async () => (await pop.metric(h1, 'sipdisp_sessions_opened_total')) >= opened + 5,
+      { timeoutMs: 40_000 },
+    );
+    // the conference leaves every table (h1 keeps its dialogs), and h2's router restarts with an empty table
+    const del = await fetch(`${h1.routerUrl}/v1/sessions/${conf}`, { method: 'DELETE', headers: auth });
+    expect(del.status).toBe(204);
+    const connects = async () => pop.metric(h2, 'pop_dispatcher_link_connects_total', {}, 'router');
+    await pop.restartRouter(h2, true);
+    await waitFor('h2 relinked to its dispatcher', async () => (await connects()) >= 1);
+    expect(await pop.owner(h2, conf)).toBeUndefined();
+    const r = await calls;
+    expect(r.failed, r.diagnostics).toBe(0);
+    expect(r.successful, r.diagnostics).toBe(5);
+    // none of it was handled on h2; re-INVITE, ACK and BYE of each call went by token
+    expect(await pop.metric(h2, 'sipdisp_sessions_opened_total')).toBe(h2Opened);
+    expect(await pop.metric(h2, 'sipdisp_pop_events', { event: 'token_routed' })).toBeGreaterThanOrEqual(
+      h2Routed + 15,
+    );
+    for (const h of pop.hosts) expect(await pop.metric(h, 'sipdisp_affinity_violations_total')).toBe(0);
+
+    // a BYE with a forged token naming h1: refused (counted), the table decides (no owner: answered here, 481)
+    const refused = await pop.metric(h2, 'sipdisp_pop_events', { event: 'token_refused' });
+    const s = dgram.createSocket('udp4');
+    await new Promise<void>((res) => s.bind(0, '127.0.0.1', () => res()));
+    try {
+      const port = s.address().port;
+      const [ip, sipPort] = h2.sip.split(':') as [string, string];
+      const bye = Buffer.from(
+        `BYE sip:${conf}@${h2.sip};sy-owner=h1.1.AAAAAAAAAAAAAAAAAAAAAA SIP/2.0\r\n` +
+          `Via: SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bKforged1\r\nFrom: <sip:x@127.0.0.1>;tag=f1\r\n` +
+          `To: <sip:${conf}@${h2.sip}>;tag=t1\r\nCall-ID: forged-token-1\r\nCSeq: 9 BYE\r\n` +
+          `Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n`,
+      );
+      const answer = new Promise<string>((res) => s.once('message', (m) => res(m.toString('latin1'))));
+      s.send(bye, Number(sipPort), ip);
+      expect((await answer).startsWith('SIP/2.0 481')).toBe(true);
+      expect(await pop.metric(h2, 'sipdisp_pop_events', { event: 'token_refused' })).toBe(refused + 1);
+    } finally {
+      s.close();
+    }
+  }, 300_000);
 
   it('garbage, unauthenticated and replayed tunnel packets are dropped and counted; the router stays up', async () => {
     const h1 = pop.hosts[0]!;

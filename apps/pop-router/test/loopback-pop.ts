@@ -137,7 +137,8 @@ export async function startLoopbackPop(n: number, third = 3) {
           .find((l) => l.includes('"popRouter":"ready"'));
         return line ? (JSON.parse(line) as { url: string }).url : undefined;
       },
-      { timeoutMs: 20_000 },
+      // generous: on a loaded shared machine a Node start alone can take many seconds
+      { timeoutMs: 60_000 },
     );
   };
 
@@ -164,7 +165,8 @@ export async function startLoopbackPop(n: number, third = 3) {
             ...['--min-workers', '2', '--max-workers', '2', '--spare-workers', '0'],
             ...['--drain-timeout-ms', '1000', '--runtime-dir', runtimeDir],
           ],
-          { env },
+          // a loaded shared machine can take longer than the default 10 s to start a worker
+          { env: { ...env, SIPDISP_WORKER_START_TIMEOUT_MS: '60000' } },
         );
       const h: PopHostProcs = {
         id: `h${i + 1}`,
@@ -194,7 +196,7 @@ export async function startLoopbackPop(n: number, third = 3) {
         }
         return true;
       },
-      { timeoutMs: 20_000 },
+      { timeoutMs: 60_000 },
     );
   } catch (err) {
     await Promise.all(hosts.flatMap((h) => [h.router?.stop(), stopDispatcher(h)]));
@@ -250,14 +252,101 @@ export interface SippOutcome {
   diagnostics: string;
 }
 
+/**
+ * A uac whose in-dialog requests follow the dialog (RFC 3261 §12.2.1.1): the re-INVITE and the BYE go to the
+ * Contact of the 200 (`[next_url]`), so they carry whatever the worker wrote there (the owner token, C9).
+ */
+export const DIALOG_UAC_XML = `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="dialog uac">
+  <send retrans="500"><![CDATA[
+INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:sipp@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+  ]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rrs="true"/>
+  <send><![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+
+  ]]></send>
+  <pause/>
+  <send retrans="500"><![CDATA[
+INVITE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 2 INVITE
+Contact: <sip:sipp@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+  ]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="200"/>
+  <send><![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 2 ACK
+Max-Forwards: 70
+Content-Length: 0
+
+  ]]></send>
+  <send retrans="500"><![CDATA[
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 3 BYE
+Max-Forwards: 70
+Content-Length: 0
+
+  ]]></send>
+  <recv response="200"/>
+</scenario>
+`;
+
 /** SIPp's built-in uac against `target`: `calls` calls to `sip:<service>@…`, bounded by count and `-timeout`. */
 export async function sippUac(
   target: string,
-  o: { calls: number; rate: number; service: string; callLengthMs?: number; timeoutS?: number },
+  o: {
+    calls: number;
+    rate: number;
+    service: string;
+    callLengthMs?: number;
+    timeoutS?: number;
+    /** Run {@link DIALOG_UAC_XML} (re-INVITE and BYE to the Contact, after `callLengthMs`) instead of `-sn uac`. */
+    dialog?: boolean;
+  },
 ): Promise<SippOutcome> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pop-sipp-'));
+  const scenario =
+    o.dialog === true
+      ? (fs.writeFileSync(path.join(dir, 'dialog-uac.xml'), DIALOG_UAC_XML),
+        ['-sf', path.join(dir, 'dialog-uac.xml')])
+      : ['-sn', 'uac'];
   const args = [
-    ...['-sn', 'uac', target, '-i', '127.0.0.1', '-p', '0', '-s', o.service],
+    ...scenario,
+    ...[target, '-i', '127.0.0.1', '-p', '0', '-s', o.service],
     ...[
       '-m',
       String(o.calls),

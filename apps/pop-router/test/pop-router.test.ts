@@ -79,6 +79,46 @@ describe('pop-router on a simulated POP (ManualClock, memory network)', () => {
         }
       ).hosts;
       expect(h1.find((h) => h.id === 'h1')?.draining).toBe(true);
+      // the drain state is gossiped: every host shows h1 draining, and only h1
+      pop.run(200);
+      for (const r of pop.routers) {
+        const hs = (
+          (await (await fetch(`${r.url}/v1/hosts`)).json()) as {
+            hosts: Array<{ id: string; draining: boolean; sessions: number }>;
+          }
+        ).hosts;
+        expect(hs.map((h) => [h.id, h.draining])).toEqual([
+          ['h1', true],
+          ['h2', false],
+          ['h3', false],
+        ]);
+        // the marker is no session
+        expect(hs.every((h) => h.sessions === 0)).toBe(true);
+        expect(
+          ((await (await fetch(`${r.url}/v1/sessions`)).json()) as { sessions: unknown[] }).sessions,
+        ).toEqual([]);
+      }
+      const forgedMarker = await fetch(`${r2.url}/v1/sessions/%01drain%3Ah1`, {
+        method: 'PUT',
+        headers: auth,
+        body: JSON.stringify({ epoch: 9 }),
+      });
+      expect(forgedMarker.status).toBe(400);
+      expect(await (await fetch(`${r1.url}/v1/undrain`, { method: 'POST', headers: bearer })).json()).toEqual(
+        {
+          draining: false,
+        },
+      );
+      pop.run(200);
+      for (const r of pop.routers) {
+        const hs = (
+          (await (await fetch(`${r.url}/v1/hosts`)).json()) as {
+            hosts: Array<{ id: string; draining: boolean }>;
+          }
+        ).hosts;
+        expect(hs.some((h) => h.draining)).toBe(false);
+      }
+      await fetch(`${r1.url}/v1/drain`, { method: 'POST', headers: bearer });
 
       const bad = await fetch(`${r1.url}/v1/sessions/x`, {
         method: 'PUT',

@@ -20,3 +20,4 @@ export * from './tunnel/tunnel-keys.js';
 export * from './tunnel/replay-window.js';
 export * from './tunnel/udp-tunnel.js';
 export * from './link/link-messages.js';
+export * from './owner/owner-token.js';

@@ -21,6 +21,7 @@ describe('router ↔ dispatcher link messages', () => {
       mode: 'udp',
       draining: false,
       tunnelKeys: { primary: 1, keys: [{ id: 1, key: Buffer.alloc(32, 1).toString('base64') }] },
+      ownerKeys: { primary: 1, keys: [{ id: 1, key: Buffer.alloc(32, 2).toString('base64') }] },
       hosts: [{ id: 'h2', address: '127.0.3.2', port: 7000, template: 'AAA=', alive: true }],
     };
     expect(decodeRouterMessage(encodeLinkFrame(LINK_FRAME_TABLE, snap))).toEqual(snap);
@@ -51,6 +52,8 @@ describe('router ↔ dispatcher link messages', () => {
     );
     const bad = [
       { kind: 'snapshot', self: '', mode: 'udp', draining: false, hosts: [] },
+      { kind: 'snapshot', self: 'h1', mode: 'udp', draining: false, hosts: [], ownerKeys: null },
+      { kind: 'snapshot', self: 'h1', mode: 'udp', draining: false, hosts: [], ownerKeys: { keys: 3 } },
       { kind: 'delta', owners: [['x']] },
       { kind: 'delta', owners: [['x'.repeat(200), 'h']] },
       { kind: 'delta', hosts: [{ id: 'h', address: 'a', port: 0, template: '', alive: true }] },

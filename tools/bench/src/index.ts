@@ -29,3 +29,4 @@ export {
   type DispatcherBenchReport,
   type DispatcherSection,
 } from './dispatcher-bench.js';
+export * from './pop-convergence.js';

@@ -13,6 +13,7 @@ import { endToEndBenchMain } from './end-to-end-bench.js';
 import { gossipConvergence } from './gossip-convergence.js';
 import { registryBenchMain } from './registry-bench.js';
 import { schedulerBenchMain } from './scheduler-bench.js';
+import { popConvergence } from './pop-convergence.js';
 import type { Subcommand } from './subcommand.js';
 
 export const SUBCOMMANDS: Record<string, Subcommand> = {
@@ -21,6 +22,7 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
     run: async (argv) => affinityMicroMain(argv),
   },
   'gossip-convergence': gossipConvergence,
+  'pop-convergence': popConvergence,
   dispatcher: {
     summary:
       'SIPp call rate: one worker direct, our dispatcher, Kamailio dispatcher; TCP hand-offs vs node:cluster',

@@ -241,6 +241,10 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       logger: this.logger,
       registry: this.metrics.registry,
       send: (frame) => this.popLink.send(frame),
+      ownerToken: (token) => {
+        this.ownerToken = token ?? null;
+        for (const w of this.pool.list()) this.procs.send(w.id, { t: 'owner-token', token: this.ownerToken });
+      },
       // vxlan: the outer datagram leaves from an unbound socket, so its source is this host's own address on the
       // POP network (from the VIP socket it would carry the VIP, which the owner has on lo too and drops as a
       // martian; and the fence admits only the POP network's addresses)
@@ -255,6 +259,8 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
 
   /** The POP data plane fed by the local pop-router (tier 2). */
   readonly pop: PopIngress;
+  /** This host's owner token (C9), given to every worker for its Contact; null until a router sends the keys. */
+  private ownerToken: string | null = null;
 
   /** Installs (or removes) the POP data plane's routing hook. */
   setPopRouting(hook: PopRouting | undefined): void {
@@ -512,6 +518,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
           'worker ready',
         );
         this.settleWaiters(a.id);
+        if (this.ownerToken !== null) this.procs.send(a.id, { t: 'owner-token', token: this.ownerToken });
         return;
       }
       case 'promoted':

@@ -15,6 +15,7 @@ import type { SipKeys } from '@switchyard/affinity';
 import { rendezvousOwner } from '@switchyard/affinity';
 import {
   encapsulateVxlan,
+  OwnerTokenTable,
   TunnelSealer,
   tunnelKeysFromWire,
   type DispatcherToRouter,
@@ -43,6 +44,12 @@ export interface PopCounters {
   encapFailed: number;
   /** Table messages that failed to apply (bad keys). */
   badTable: number;
+  /** In-dialog requests routed by the owner token of their Request-URI (C9), before any table lookup. */
+  tokenRouted: number;
+  /** Owner tokens refused: bad MAC, unknown key or host (forged): the table decides instead. */
+  tokenRefused: number;
+  /** Valid owner tokens naming a host that is not alive (stale): the table decides instead. */
+  tokenStale: number;
 }
 
 /** Methods that create or join a session (as in the affinity router). */
@@ -58,7 +65,12 @@ export class PopDataPlane {
     disagreements: 0,
     encapFailed: 0,
     badTable: 0,
+    tokenRouted: 0,
+    tokenRefused: 0,
+    tokenStale: 0,
   };
+  /** Verifies owner tokens (C9); undefined until a router sent the owner keys. */
+  private tokens: OwnerTokenTable | undefined;
   private self = '';
   private mode: Encapsulation = 'udp';
   private draining = false;
@@ -89,6 +101,11 @@ export class PopDataPlane {
     return this.mode;
   }
 
+  /** This host's owner token for the workers' Contact (C9); undefined before a router sent the keys. */
+  get selfToken(): string | undefined {
+    return this.tokens?.selfToken;
+  }
+
   get ownerCount(): number {
     return this.owners.size;
   }
@@ -112,23 +129,39 @@ export class PopDataPlane {
         this.counters.badTable++;
         this.sealer = undefined;
       }
+      try {
+        this.tokens = m.ownerKeys ? new OwnerTokenTable(tunnelKeysFromWire(m.ownerKeys), m.self) : undefined;
+      } catch {
+        this.counters.badTable++;
+        this.tokens = undefined;
+      }
       for (const h of m.hosts) this.setHost(h);
+      this.tokens?.setHosts(this.hosts.keys());
       return;
     }
     if (m.draining !== undefined) this.draining = m.draining;
     for (const h of m.hosts ?? []) this.setHost(h);
     for (const id of m.hostsRemoved ?? []) this.hosts.delete(id);
+    if ((m.hosts?.some((h) => !this.tokensKnow(h.id)) ?? false) || m.hostsRemoved?.length)
+      this.tokens?.setHosts(this.hosts.keys());
     for (const [s, o] of m.owners ?? []) {
       if (o === null) this.owners.delete(s);
       else this.owners.set(s, o);
     }
   }
 
-  /** Where one datagram goes. May queue a claim in the outbox. */
-  decide(keys: SipKeys, encapsulated: boolean): PopDecision {
+  /**
+   * Where one datagram goes. May queue a claim in the outbox. `payload`, when given, is scanned for an owner token
+   * (in-dialog requests only): a valid one decides before any table lookup.
+   */
+  decide(keys: SipKeys, encapsulated: boolean, payload?: Uint8Array): PopDecision {
     if (!this.active) return LOCAL;
     // a call of ours stays ours (retransmissions, ACK, BYE): after a lost conflict only new calls follow the winner
     if (this.localCalls.has(keys.callId) || this.components.boundHere?.(keys.callId)) return LOCAL;
+    if (payload && !encapsulated && keys.isRequest && keys.toTag !== undefined) {
+      const byToken = this.byToken(payload);
+      if (byToken) return byToken;
+    }
     const key = keys.conferenceId ?? keys.callId;
     const owner = this.owners.get(key);
     if (owner === this.self) return LOCAL;
@@ -203,6 +236,32 @@ export class PopDataPlane {
     const out = this.outbox;
     this.outbox = [];
     return out;
+  }
+
+  /** The owner named by the Request-URI's token, or undefined (no token, forged, stale: the table decides). */
+  private byToken(payload: Uint8Array): PopDecision | undefined {
+    if (!this.tokens) return undefined;
+    const v = this.tokens.scan(payload);
+    if (v.kind === 'none') return undefined;
+    if (v.kind === 'forged') {
+      this.counters.tokenRefused++;
+      return undefined;
+    }
+    if (v.host === this.self) {
+      this.counters.tokenRouted++;
+      return LOCAL;
+    }
+    const h = this.hosts.get(v.host);
+    if (!h?.alive) {
+      this.counters.tokenStale++;
+      return undefined;
+    }
+    this.counters.tokenRouted++;
+    return { kind: 'forward', host: h };
+  }
+
+  private tokensKnow(host: string): boolean {
+    return this.tokens === undefined || this.tokens.knows(host);
   }
 
   private setHost(h: LinkHost): void {

@@ -32,6 +32,8 @@ export class PopIngress implements PopRouting {
     logger: Logger;
     registry: Registry;
     send: (frame: Buffer) => void;
+    /** This host's owner token for the workers' Contact (C9), whenever a router's snapshot (re)sets it. */
+    ownerToken?: (token: string | undefined) => void;
     /** Sends an encapsulated datagram from service address `local`'s socket. */
     sendDatagram: (bytes: Buffer, length: number, address: string, port: number, local: number) => void;
   }) {
@@ -39,10 +41,13 @@ export class PopIngress implements PopRouting {
     this.sendDatagram = components.sendDatagram;
     this.badInput = new RateLimitedLog(components.logger, components.clock, 10, 1000);
     this.send = components.send;
+    this.onOwnerToken = components.ownerToken;
     const plane = this.plane;
     new Gauge({
       name: 'sipdisp_pop_events',
-      help: 'POP data plane so far: forwarded, claimed, disagreements, encap_failed, bad_table; owners = table size',
+      help:
+        'POP data plane so far: forwarded, claimed, disagreements, encap_failed, bad_table, token_routed, ' +
+        'token_refused (forged owner tokens), token_stale (owner not alive); owners = table size',
       labelNames: ['event'] as const,
       registers: [components.registry],
       collect() {
@@ -53,10 +58,14 @@ export class PopIngress implements PopRouting {
         this.set({ event: 'encap_failed' }, c.encapFailed);
         this.set({ event: 'bad_table' }, c.badTable);
         this.set({ event: 'owners' }, plane.ownerCount);
+        this.set({ event: 'token_routed' }, c.tokenRouted);
+        this.set({ event: 'token_refused' }, c.tokenRefused);
+        this.set({ event: 'token_stale' }, c.tokenStale);
       },
     });
   }
   private readonly send: (frame: Buffer) => void;
+  private readonly onOwnerToken: ((token: string | undefined) => void) | undefined;
   private readonly sendDatagram: (
     bytes: Buffer,
     length: number,
@@ -70,7 +79,7 @@ export class PopIngress implements PopRouting {
    * encapsulated to its owner host, `claim` when it is (or becomes) this host's.
    */
   unowned(packet: IngressPacket, keys: SipKeys): PopVerdict {
-    const d = this.plane.decide(keys, packet.injected);
+    const d = this.plane.decide(keys, packet.injected, packet.payload);
     this.flush();
     // the data plane never forwards an injected datagram; the guard keeps one forward at most if that changed
     if (d.kind === 'local' || packet.injected) return 'claim';
@@ -91,6 +100,7 @@ export class PopIngress implements PopRouting {
       return;
     }
     this.plane.apply(m);
+    if (m.kind === 'snapshot') this.onOwnerToken?.(this.plane.selfToken);
   }
 
   /** A router (re)connected: tell it what we hold so it re-claims it. */

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import type { Clock, TimerHandle } from '@switchyard/core';
 import { allowHeader, checkRequest } from './request-checks.js';
 import { conferenceOfUri } from '@switchyard/affinity';
+import { OWNER_PARAM } from '@switchyard/pop-wire';
 import {
   buildResponse,
   headerValue,
@@ -178,6 +179,8 @@ export class SipUas {
   private readonly cfg: Required<UasInit>;
   private readonly transactions = new Map<string, ServerTransaction>();
   private readonly dialogs = new Map<string, Dialog>();
+  /** This host's POP owner token (C9) for our Contact; undefined without a POP router. */
+  private ownerToken: string | undefined;
   /** conference id -> dialog keys of its participants */
   private readonly conferences = new Map<string, Set<string>>();
   /**
@@ -215,6 +218,11 @@ export class SipUas {
     return [...this.conferences].map(([id, set]) => ({ id, participants: [...set] }));
   }
   /** No new conferences from now on (existing ones still take participants and finish their dialogs). */
+  /** Sets (or clears) the owner token written into the Contact of new answers (C9). */
+  setOwnerToken(token: string | undefined): void {
+    this.ownerToken = token;
+  }
+
   drain(): void {
     this.draining = true;
   }
@@ -419,7 +427,7 @@ export class SipUas {
     const headers: SipHeader[] = [
       {
         name: 'contact',
-        value: `<${contactUri(conferenceId, local)}${tx.peer.transport === 'tcp' ? ';transport=tcp' : ''}>`,
+        value: `<${contactUri(conferenceId, local, this.ownerToken)}${tx.peer.transport === 'tcp' ? ';transport=tcp' : ''}>`,
       },
       allow(),
       { name: 'content-type', value: 'application/sdp' },
@@ -651,7 +659,7 @@ export class SipUas {
           d.conferenceId === undefined ? undefined : this.components.media?.cached(d.conferenceId);
         const ok = this.respond(tx, 200, {
           headers: [
-            { name: 'contact', value: `<${contactUri(d.conferenceId, local)}>` },
+            { name: 'contact', value: `<${contactUri(d.conferenceId, local, this.ownerToken)}>` },
             { name: 'content-type', value: 'application/sdp' },
           ],
           body: media
@@ -811,9 +819,18 @@ function allow(): SipHeader {
   return allowHeader();
 }
 
-/** Our Contact: the conference's URI on this service address, or the bare address for a dialog without one. */
-function contactUri(conference: string | undefined, local: { address: string; port: number }): string {
-  return conference === undefined ? `sip:${hostPort(local)}` : `sip:${conference}@${hostPort(local)}`;
+/**
+ * Our Contact: the conference's URI on this service address, or the bare address for a dialog without one; with a
+ * POP, the owner token (C9) as a URI parameter, so in-dialog requests (whose Request-URI is this Contact) name the
+ * host that owns them wherever they land.
+ */
+function contactUri(
+  conference: string | undefined,
+  local: { address: string; port: number },
+  ownerToken?: string,
+): string {
+  const uri = conference === undefined ? `sip:${hostPort(local)}` : `sip:${conference}@${hostPort(local)}`;
+  return ownerToken === undefined ? uri : `${uri};${OWNER_PARAM}=${ownerToken}`;
 }
 
 function hostPort(a: { address: string; port: number }): string {

@@ -164,6 +164,9 @@ export class WorkerProcess {
       case 'query':
         this.send({ t: 'state', q: m.q, state: this.state() });
         return;
+      case 'owner-token':
+        this.uas?.setOwnerToken(m.token ?? undefined);
+        return;
       case 'violation':
         this.violations++;
         this.logger.error(

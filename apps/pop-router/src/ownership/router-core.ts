@@ -41,6 +41,15 @@ export interface RouterCounters {
 
 const live = (s: MemberStatus | 'unknown') => s === 'alive' || s === 'suspect';
 
+/**
+ * A host's drain state travels as an ownership entry: while draining, the host owns `drainMarker(id)`. The control
+ * character keeps it apart from every SIP key (a Call-ID or a URI user part cannot hold one unescaped); it never
+ * reaches the dispatcher nor the session lists.
+ */
+export const DRAIN_MARKER_PREFIX = '\u0001drain:';
+export const drainMarker = (host: string): string => `${DRAIN_MARKER_PREFIX}${host}`;
+export const isDrainMarker = (session: string): boolean => session.startsWith(DRAIN_MARKER_PREFIX);
+
 export class RouterCore {
   readonly counters: RouterCounters = {
     claimsRedirected: 0,
@@ -63,12 +72,18 @@ export class RouterCore {
   }
 
   /** What a freshly connected dispatcher gets: hosts and keys, then the open owners in chunks. */
-  snapshot(members: MemberView[], entries: OwnerEntry[], tunnelKeys?: TunnelKeysWire): RouterToDispatcher[] {
+  snapshot(
+    members: MemberView[],
+    entries: OwnerEntry[],
+    tunnelKeys?: TunnelKeysWire,
+    ownerKeys?: TunnelKeysWire,
+  ): RouterToDispatcher[] {
     for (const m of members) this.components.hosts.upsert(m);
     const status = new Map(members.map((m) => [m.id, m.status]));
     const owners: Array<[string, string]> = [];
     for (const e of entries)
-      if (!e.closed && live(status.get(e.owner) ?? 'unknown')) owners.push([e.session, e.owner]);
+      if (!e.closed && !isDrainMarker(e.session) && live(status.get(e.owner) ?? 'unknown'))
+        owners.push([e.session, e.owner]);
     return [
       {
         kind: 'snapshot',
@@ -76,6 +91,7 @@ export class RouterCore {
         mode: this.init.mode,
         draining: this.draining,
         ...(tunnelKeys ? { tunnelKeys } : {}),
+        ...(ownerKeys ? { ownerKeys } : {}),
         hosts: this.components.hosts.links(),
       },
       ...ownerDeltas(owners),
@@ -99,6 +115,7 @@ export class RouterCore {
         return link ? [{ kind: 'delta', hosts: [link] }] : [];
       }
       case 'owner-changed': {
+        if (isDrainMarker(e.session)) return [];
         if (
           e.previous?.owner === this.init.self &&
           e.entry.owner !== this.init.self &&
@@ -108,9 +125,11 @@ export class RouterCore {
         return [{ kind: 'delta', owners: [[e.session, e.entry.closed ? null : e.entry.owner]] }];
       }
       case 'session-closed':
-        return [{ kind: 'delta', owners: [[e.session, null]] }];
-      case 'sessions-orphaned':
-        return e.sessions.length ? ownerDeltas(e.sessions.map((s): [string, null] => [s, null])) : [];
+        return isDrainMarker(e.session) ? [] : [{ kind: 'delta', owners: [[e.session, null]] }];
+      case 'sessions-orphaned': {
+        const lost = e.sessions.filter((s) => !isDrainMarker(s));
+        return lost.length ? ownerDeltas(lost.map((s): [string, null] => [s, null])) : [];
+      }
       case 'self-refuted':
         return [];
     }

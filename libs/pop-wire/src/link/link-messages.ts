@@ -41,6 +41,8 @@ export type RouterToDispatcher =
       draining: boolean;
       /** `udp` mode: keys to seal tunnel packets with. */
       tunnelKeys?: TunnelKeysWire;
+      /** Keys of the owner tokens in Contact (C9; both modes): the dispatcher signs and verifies with them. */
+      ownerKeys?: TunnelKeysWire;
       hosts: LinkHost[];
     }
   | {
@@ -141,6 +143,9 @@ export function decodeRouterMessage(frame: Buffer): RouterToDispatcher | undefin
       return undefined;
     const k = m['tunnelKeys'] as TunnelKeysWire | undefined;
     if (k !== undefined && (typeof k !== 'object' || !Array.isArray(k.keys))) return undefined;
+    const ok = m['ownerKeys'] as TunnelKeysWire | undefined;
+    if (ok !== undefined && (typeof ok !== 'object' || ok === null || !Array.isArray(ok.keys)))
+      return undefined;
     return m as unknown as RouterToDispatcher;
   }
   if (m['kind'] === 'delta') {

@@ -15,21 +15,32 @@ export interface TunnelKeys {
   readonly keys: ReadonlyMap<number, Buffer>;
 }
 
-/** Derives the tunnel keys of a keyring. Throws `PWR_ERR_KEY` on a bad id, a short secret or a missing primary. */
-export function deriveTunnelKeys(keyring: {
+/** A gossip keyring as the derivations read it. */
+export interface KeyringSecrets {
   primary: number;
   keys: ReadonlyArray<{ id: number; secret: Uint8Array | string }>;
-}): TunnelKeys {
+}
+
+/**
+ * `HMAC-SHA256(secret, label)` per key id: one derived key set per purpose (`what` names it in errors). Throws
+ * `PWR_ERR_KEY` on a bad id, a short secret or a missing primary.
+ */
+export function deriveKeys(keyring: KeyringSecrets, label: string, what: string): TunnelKeys {
   const keys = new Map<number, Buffer>();
   for (const k of keyring.keys) {
     const secret = typeof k.secret === 'string' ? Buffer.from(k.secret, 'utf8') : Buffer.from(k.secret);
     if (!Number.isInteger(k.id) || k.id < 0 || k.id > 255 || secret.length < 16)
-      throw new PopWireError('PWR_ERR_KEY', `tunnel key ${k.id}: id must be 0..255 and secret ≥ 16 bytes`);
-    keys.set(k.id, createHmac('sha256', secret).update(LABEL).digest());
+      throw new PopWireError('PWR_ERR_KEY', `${what} key ${k.id}: id must be 0..255 and secret ≥ 16 bytes`);
+    keys.set(k.id, createHmac('sha256', secret).update(label).digest());
   }
   if (!keys.has(keyring.primary))
-    throw new PopWireError('PWR_ERR_KEY', `tunnel key: primary ${keyring.primary} is not in the keyring`);
+    throw new PopWireError('PWR_ERR_KEY', `${what} key: primary ${keyring.primary} is not in the keyring`);
   return { primary: keyring.primary, keys };
+}
+
+/** Derives the tunnel keys of a keyring. Throws `PWR_ERR_KEY` on a bad id, a short secret or a missing primary. */
+export function deriveTunnelKeys(keyring: KeyringSecrets): TunnelKeys {
+  return deriveKeys(keyring, LABEL, 'tunnel');
 }
 
 /** Plain form for the router → dispatcher link (base64 keys). */
