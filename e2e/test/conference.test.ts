@@ -113,12 +113,17 @@ describe('one conference through all four tiers', () => {
       },
       { timeoutMs: 30_000 },
     );
+    // a participant that joins before the owner's worker noticed the loss (its check runs every
+    // --media-check-ms) is answered with the dead mixer's address and re-INVITEd to the new one moments later: it
+    // accepts that re-INVITE if it comes (within 10 s), and carries on without one otherwise
     const later = await sipp({
       target: hosts[1]!.sip,
       local: hosts[1]!.address,
       conf,
       calls: 4,
       pauseMs: 500,
+      reinviteWaitMs: 10_000,
+      reinviteOptional: true,
     });
     expect(later, later.output).toMatchObject({ successful: 4, failed: 0 });
     const now = (await mixerStats(s)).find((m) => m.detail.some((x) => x.conference === conf));

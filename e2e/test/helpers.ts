@@ -37,6 +37,8 @@ export async function sipp(o: {
   pauseMs?: number;
   /** Each participant waits this long for a re-INVITE (a new mixer) and accepts it (see uacRtpScenario). */
   reinviteWaitMs?: number;
+  /** The re-INVITE may not come: without one in `reinviteWaitMs` the call goes on (see uacRtpScenario). */
+  reinviteOptional?: boolean;
   /** SIPp's whole-run cap (`-timeout`), s (default 60). */
   timeoutS?: number;
 }): Promise<SippResult> {
@@ -44,7 +46,11 @@ export async function sipp(o: {
   try {
     fs.writeFileSync(
       path.join(cwd, 'uac-rtp.xml'),
-      uacRtpScenario({ pauseMs: o.pauseMs ?? 3000, reinviteWaitMs: o.reinviteWaitMs }),
+      uacRtpScenario({
+        pauseMs: o.pauseMs ?? 3000,
+        reinviteWaitMs: o.reinviteWaitMs,
+        reinviteOptional: o.reinviteOptional,
+      }),
     );
     const p = spawnProcess(
       'sipp',

@@ -15,6 +15,11 @@ export function uacRtpScenario(o: {
    * receives), then pauses; its BYE goes to the host that sent the re-INVITE.
    */
   reinviteWaitMs?: number;
+  /**
+   * With `reinviteWaitMs`: the re-INVITE may not come (a participant that joined after the worker already moved the
+   * conference to a new mixer gets none); when the wait ends without one, the call goes on to its pause and BYE.
+   */
+  reinviteOptional?: boolean;
 }): string {
   const from = 'From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag09[call_number]';
   const to = 'To: [service] <sip:[service]@[remote_ip]:[remote_port]>';
@@ -45,7 +50,7 @@ Content-Length: 0
 
 ]]></send>
   <nop><action><exec play_pcap_audio="${o.pcap ?? G711_PCAP}"/></action></nop>
-${o.reinviteWaitMs === undefined ? '' : acceptReinvite(o.reinviteWaitMs, o.pcap ?? G711_PCAP)}  <pause milliseconds="${o.pauseMs}"/>
+${o.reinviteWaitMs === undefined ? '' : acceptReinvite(o.reinviteWaitMs, o.pcap ?? G711_PCAP, o.reinviteOptional ?? false)}  <pause milliseconds="${o.pauseMs}"/>
   <send retrans="500"><![CDATA[
 ${common('BYE', 2)}
 Content-Length: 0
@@ -57,10 +62,11 @@ Content-Length: 0
 }
 
 /** The part of a participant that accepts a re-INVITE with a new media address and sends its RTP there. */
-function acceptReinvite(waitMs: number, pcap: string): string {
+function acceptReinvite(waitMs: number, pcap: string, optional: boolean): string {
   // RFC 3261 §18.2.2: the response goes where the top Via says (the owner that sent the re-INVITE), not to the host
   // SIPp first called (SIPp's default); the rest of the dialog (ACK, BYE) then talks to the owner directly
-  return `  <recv request="INVITE" timeout="${waitMs}">
+  // optional: no re-INVITE within the wait jumps past the acceptance (label 9) instead of failing the call
+  return `  <recv request="INVITE" timeout="${waitMs}"${optional ? ' ontimeout="9"' : ''}>
     <action>
       <ereg regexp="SIP/2.0/UDP ([^:;]+):([0-9]+)" search_in="hdr" header="Via:" check_it="true" assign_to="via,viahost,viaport"/>
       <setdest host="[$viahost]" port="[$viaport]" protocol="udp"/>
@@ -79,7 +85,7 @@ ${sdpBody(2353687638)}
 ]]></send>
   <recv request="ACK"/>
   <nop><action><exec play_pcap_audio="${pcap}"/></action></nop>
-`;
+${optional ? '  <label id="9"/>\n' : ''}`;
 }
 
 /** The participant's SDP (G.711 A-law on SIPp's media port), session version `version`, with its headers. */
