@@ -60,6 +60,7 @@ export class BalancerApp implements Startable {
         maxPendingConnections: config.maxPendingConnections,
         registrationsPerSecond: config.registrationsPerSecond,
         registrationBurst: config.registrationBurst,
+        ...(config.tlsValue ? { tls: config.tlsValue } : {}),
       },
     );
     this.registration.on('registered', (v) => this.onRegistered(v));

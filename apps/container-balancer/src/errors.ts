@@ -9,6 +9,8 @@ export const BalancerErrors = {
   BAL_ERR_HELLO_TIMEOUT: 'a connection sent no complete hello and registration within --hello-timeout-ms',
   BAL_ERR_REGISTRATION_LIMIT:
     'too many registrations per second, too many containers, or too many unregistered connections (flood)',
+  BAL_ERR_TLS:
+    'a connection to the TLS registration port failed the handshake (plain TCP, or the container refused our certificate); closed',
   BAL_ERR_DUPLICATE_ID: 'a container with that id is registered on another live connection',
   BAL_ERR_NO_CONTAINER: 'no serving container for the service (HTTP 503 with Retry-After)',
   BAL_ERR_UPSTREAM:
@@ -28,6 +30,7 @@ export const STATUS: Readonly<Record<BalancerErrorCode, number>> = Object.freeze
   BAL_ERR_FRAME_TOO_LARGE: 400,
   BAL_ERR_HELLO_TIMEOUT: 408,
   BAL_ERR_REGISTRATION_LIMIT: 429,
+  BAL_ERR_TLS: 400,
   BAL_ERR_DUPLICATE_ID: 409,
   BAL_ERR_NO_CONTAINER: 503,
   BAL_ERR_UPSTREAM: 502,

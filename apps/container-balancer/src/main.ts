@@ -15,7 +15,7 @@ async function main(): Promise<void> {
   const app = new BalancerApp({ clock: systemClock, logger }, config);
   await app.start();
   const reg = app.registrationAddress();
-  logger.info({ url: app.url, register: reg }, 'balancer listening');
+  logger.info({ url: app.url, register: reg, tls: config.tlsValue !== undefined }, 'balancer listening');
   process.stdout.write(
     `${JSON.stringify({ balancer: 'ready', url: app.url, register: `${reg.host}:${reg.port}`, pid: process.pid })}\n`,
   );

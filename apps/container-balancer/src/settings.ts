@@ -1,5 +1,6 @@
 /** The balancer's settings, declared once: flags, env, --help, defaults and validation all derive from this. */
 import fs from 'node:fs';
+import tls from 'node:tls';
 import { Type, type Static } from '@sinclair/typebox';
 import { ConfigError, defineSettings, setting } from '@switchyard/core';
 import { BALANCER_DEFAULTS as D } from './defaults.js';
@@ -30,6 +31,13 @@ export const BalancerSettings = defineSettings({
       'registration listen port (0 = any free port)',
       'BALANCER_REGISTER_PORT',
     ),
+    tlsCertFile: setting(
+      Type.String(),
+      '',
+      'PEM certificate chain: serve TLS on the registration port (with --tls-key-file); empty = plain TCP',
+      'BALANCER_TLS_CERT_FILE',
+    ),
+    tlsKeyFile: setting(Type.String(), '', 'PEM private key of --tls-cert-file', 'BALANCER_TLS_KEY_FILE'),
     registrationToken: setting(
       Type.String(),
       '',
@@ -154,6 +162,34 @@ export type BalancerSettingsValues = Static<typeof BalancerSettings.schema>;
 export interface BalancerConfig extends BalancerSettingsValues {
   registrationTokenValue: string;
   apiTokenValue: string | undefined;
+  /** The registration port's certificate and key, read once; undefined = plain TCP. */
+  tlsValue: { cert: string; key: string } | undefined;
+}
+
+function readPem(field: string, file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(field, `cannot read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}
+
+/** Both files or neither; the pair is checked by building a TLS context now, not at the first connection. */
+function resolveTls(values: Readonly<BalancerSettingsValues>): BalancerConfig['tlsValue'] {
+  if (!values.tlsCertFile && !values.tlsKeyFile) return undefined;
+  if (!values.tlsCertFile) throw new ConfigError('tlsCertFile', 'is required with --tls-key-file');
+  if (!values.tlsKeyFile) throw new ConfigError('tlsKeyFile', 'is required with --tls-cert-file');
+  const cert = readPem('tlsCertFile', values.tlsCertFile);
+  const key = readPem('tlsKeyFile', values.tlsKeyFile);
+  try {
+    tls.createSecureContext({ cert, key });
+  } catch (err) {
+    throw new ConfigError(
+      'tlsKeyFile',
+      `the certificate and key do not form a usable pair (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+  }
+  return { cert, key };
 }
 
 function readToken(field: string, value: string, file: string): string | undefined {
@@ -177,5 +213,10 @@ export function resolveConfig(values: Readonly<BalancerSettingsValues>): Readonl
   const api = readToken('apiTokenFile', values.apiToken, values.apiTokenFile);
   if (api !== undefined && api.length < 8)
     throw new ConfigError('apiToken', 'the API token must have at least 8 characters');
-  return Object.freeze({ ...values, registrationTokenValue: reg, apiTokenValue: api });
+  return Object.freeze({
+    ...values,
+    registrationTokenValue: reg,
+    apiTokenValue: api,
+    tlsValue: resolveTls(values),
+  });
 }

@@ -79,6 +79,14 @@ export class MixerApp implements Startable {
         mode: c.mode,
         heartbeatMs: c.heartbeatMs,
         reconnectMs: c.reconnectMs,
+        ...(c.balancerCaValue
+          ? {
+              tls: {
+                ca: c.balancerCaValue,
+                ...(c.balancerServerName ? { servername: c.balancerServerName } : {}),
+              },
+            }
+          : {}),
         record: {
           id: c.id,
           service: 'mixer',

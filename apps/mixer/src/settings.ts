@@ -43,6 +43,18 @@ export const MixerSettings = defineSettings({
       "the balancer's registration address host:port",
       'MIXER_BALANCER',
     ),
+    balancerCaFile: setting(
+      Type.String(),
+      '',
+      "PEM CA that signed the balancer's certificate: dial the balancer over TLS; empty = plain TCP",
+      'MIXER_BALANCER_CA_FILE',
+    ),
+    balancerServerName: setting(
+      Type.String(),
+      '',
+      "name the balancer's certificate must carry (TLS; default: the host of --balancer)",
+      'MIXER_BALANCER_SERVER_NAME',
+    ),
     registrationToken: setting(
       Type.String(),
       '',
@@ -113,6 +125,8 @@ export const MixerSettings = defineSettings({
 export type MixerSettingsValues = Static<typeof MixerSettings.schema>;
 export interface MixerConfig extends MixerSettingsValues {
   registrationTokenValue: string;
+  /** The CA (PEM) the balancer's certificate must chain to, read once; undefined = plain TCP. */
+  balancerCaValue: string | undefined;
 }
 
 /** Reads the token (flag, env or file) once. Throws ConfigError naming the field. */
@@ -133,5 +147,20 @@ export function resolveMixerConfig(values: Readonly<MixerSettingsValues>): Reado
       'registrationToken',
       'a registration token is required (--registration-token-file or env)',
     );
-  return Object.freeze({ ...values, registrationTokenValue: token });
+  if (values.balancerServerName && !values.balancerCaFile)
+    throw new ConfigError('balancerServerName', 'needs --balancer-ca-file (it names the TLS certificate)');
+  let ca: string | undefined;
+  if (values.balancerCaFile) {
+    try {
+      ca = fs.readFileSync(values.balancerCaFile, 'utf8');
+    } catch (err) {
+      throw new ConfigError(
+        'balancerCaFile',
+        `cannot read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+      );
+    }
+    if (!ca.includes('-----BEGIN CERTIFICATE-----'))
+      throw new ConfigError('balancerCaFile', 'is not a PEM certificate');
+  }
+  return Object.freeze({ ...values, registrationTokenValue: token, balancerCaValue: ca });
 }

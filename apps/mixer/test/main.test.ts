@@ -1,8 +1,9 @@
 /** The built process: --help lists every setting with its real default; a missing token is refused; SIGTERM stops it. */
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { spawnProcess, undocumentedCodes, waitFor } from '@switchyard/testing';
-import { MixerErrors, MixerSettings } from '../src/index.js';
+import { ConfigError } from '@switchyard/core';
+import { spawnProcess, thrownBy, undocumentedCodes, waitFor } from '@switchyard/testing';
+import { MixerErrors, MixerSettings, resolveMixerConfig } from '../src/index.js';
 
 const MAIN = path.resolve(import.meta.dirname, '../dist/main.js');
 
@@ -35,6 +36,20 @@ describe('mixer main', () => {
     });
     expect((await q.exited).code).toBe(1);
     expect(q.output()).toMatch(/mode/);
+  });
+
+  it('names the TLS field at fault: a CA file that is not PEM, a server name without a CA', () => {
+    const base = { registrationToken: 'abcdefgh' };
+    const cfg = (over: Record<string, unknown>) => () =>
+      resolveMixerConfig(MixerSettings.parse({ ...base, ...over }));
+    expect(thrownBy(cfg({ balancerCaFile: MAIN }), ConfigError).field).toBe('balancerCaFile');
+    expect(thrownBy(cfg({ balancerCaFile: '/nonexistent/ca.pem' }), ConfigError).field).toBe(
+      'balancerCaFile',
+    );
+    expect(thrownBy(cfg({ balancerServerName: 'balancer.test' }), ConfigError).field).toBe(
+      'balancerServerName',
+    );
+    expect(cfg({})().balancerCaValue).toBeUndefined();
   });
 
   it('serves its API while the balancer is away, and stops on SIGTERM', async () => {

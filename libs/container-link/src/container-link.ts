@@ -6,6 +6,7 @@
  * redialed after reconnectMs; the record is sent in full again first.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { Type } from '@sinclair/typebox';
 import {
   ConfigError,
@@ -50,6 +51,11 @@ export interface ContainerLinkInit {
   record: LinkRecord;
   heartbeatMs?: number;
   reconnectMs?: number;
+  /**
+   * Dial the balancer over TLS, trusting only `ca` (PEM); `servername` is the name its certificate must carry
+   * (default: `host`). Absent = plain TCP.
+   */
+  tls?: { ca: string | Buffer; servername?: string };
 }
 
 export interface ContainerLinkComponents {
@@ -96,6 +102,7 @@ export class ContainerLink implements Startable {
     mode: LinkMode;
     heartbeatMs: number;
     reconnectMs: number;
+    tls: { ca: string | Buffer; servername: string | undefined } | undefined;
   }>;
   private body: RecordBody;
   private running = false;
@@ -124,6 +131,10 @@ export class ContainerLink implements Startable {
       mode: c.mode,
       heartbeatMs: c.heartbeatMs,
       reconnectMs: c.reconnectMs,
+      // SNI must not carry an IP address (RFC 6066); an IP host is still checked against the certificate's IP SANs
+      tls: init.tls
+        ? { ca: init.tls.ca, servername: init.tls.servername || (net.isIP(c.host) ? undefined : c.host) }
+        : undefined,
     });
     this.body = {
       id: c.record.id,
@@ -217,7 +228,18 @@ export class ContainerLink implements Startable {
 
   private dial(role: LinkRole): void {
     if (!this.running) return;
-    const sock = net.connect({ host: this.config.host, port: this.config.port });
+    const t = this.config.tls;
+    const sock: net.Socket = t
+      ? tls.connect({
+          host: this.config.host,
+          port: this.config.port,
+          ca: t.ca,
+          ...(t.servername ? { servername: t.servername } : {}),
+          minVersion: 'TLSv1.2',
+          // the reverse connection carries HTTP/2: a server behind it accepts a TLS socket only with ALPN h2
+          ...(role === 'reverse' ? { ALPNProtocols: ['h2'] } : {}),
+        })
+      : net.connect({ host: this.config.host, port: this.config.port });
     sock.setNoDelay(true);
     if (role === 'register') this.reg = sock;
     else this.rev = sock;
@@ -266,7 +288,7 @@ export class ContainerLink implements Startable {
       }
     };
     sock.on('data', onData);
-    sock.once('connect', () => {
+    sock.once(t ? 'secureConnect' : 'connect', () => {
       sock.write(
         encodeLinkFrame({
           v: 1,
@@ -279,7 +301,18 @@ export class ContainerLink implements Startable {
       // the registration itself: the full record, checked by the balancer before it welcomes us
       if (role === 'register') sock.write(encodeFrame({ v: 1, k: 'hb', seq: this.seq++, record: this.body }));
     });
-    sock.on('error', (err) => this.logger.debug({ err: err.message, role }, 'link connection error'));
+    sock.on('error', (err: NodeJS.ErrnoException) => {
+      if (t && !welcomed && isTlsFailure(err)) {
+        // the balancer's certificate is not trusted (or names another host): say so, it will not fix itself
+        const error = new LinkError(
+          'LNK_ERR_TLS',
+          `TLS with the balancer ${this.config.host}:${this.config.port} failed: ${err.code} (check the CA file and server name)`,
+          { details: { code: err.code } },
+        );
+        this.logger.warn({ code: err.code, role }, error.message);
+        this.emit({ type: 'rejected', error });
+      } else this.logger.debug({ err: err.message, role }, 'link connection error');
+    });
     sock.once('close', () => {
       if (role === 'register') {
         if (this.reg !== sock) return;
@@ -298,4 +331,16 @@ export class ContainerLink implements Startable {
       }
     });
   }
+}
+
+/** OpenSSL and Node certificate-check failures, by code: a refused certificate, never a network hiccup. */
+function isTlsFailure(err: NodeJS.ErrnoException): boolean {
+  const code = err.code ?? '';
+  return (
+    code.startsWith('ERR_SSL_') ||
+    code.startsWith('ERR_TLS_') ||
+    code.includes('CERT') ||
+    code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' ||
+    code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY'
+  );
 }

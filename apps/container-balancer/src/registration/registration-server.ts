@@ -7,6 +7,7 @@
  * bounded rate, and closes that connection only.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { EventEmitter } from 'node:events';
 import { RateLimitedLog, type Clock, type Logger, type Startable, type TimerHandle } from '@switchyard/core';
 import {
@@ -42,6 +43,8 @@ export interface RegistrationServerInit {
   maxPendingConnections: number;
   registrationsPerSecond: number;
   registrationBurst: number;
+  /** Serve TLS on the registration port with this certificate chain and key (PEM); plain TCP when absent. */
+  tls?: { cert: string; key: string };
 }
 
 export interface RegistrationServerComponents {
@@ -102,7 +105,7 @@ interface Conn {
 }
 
 export class RegistrationServer extends EventEmitter<RegistrationEvents> implements Startable {
-  private server: net.Server | undefined;
+  private server: net.Server | tls.Server | undefined;
   private ticker: TimerHandle | undefined;
   private pending = 0;
   private seq = 0;
@@ -139,13 +142,40 @@ export class RegistrationServer extends EventEmitter<RegistrationEvents> impleme
 
   async start(): Promise<void> {
     if (this.server) return;
-    const server = net.createServer((sock) => this.accept(sock));
+    const server = this.init.tls ? this.tlsServer(this.init.tls) : net.createServer((s) => this.accept(s));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.init.port, this.init.host, () => resolve());
     });
     this.server = server;
     this.ticker = this.components.clock.setInterval(() => this.tick(), this.init.checkEveryMs);
+  }
+
+  /**
+   * A TLS registration port: only connections that complete the handshake reach `accept`. A client that speaks
+   * plain TCP (or refuses our certificate) fails the handshake; that is refused and counted like any bad input.
+   */
+  private tlsServer(cred: { cert: string; key: string }): tls.Server {
+    const server = tls.createServer({
+      cert: cred.cert,
+      key: cred.key,
+      minVersion: 'TLSv1.2',
+      // a reverse container's HTTP/2 connection asks for h2; a registration asks for nothing
+      ALPNProtocols: ['h2'],
+      handshakeTimeout: this.init.helloTimeoutMs,
+    });
+    server.on('secureConnection', (sock) => this.accept(sock));
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, sock) => {
+      this.rejectedCounts.set('BAL_ERR_TLS', (this.rejectedCounts.get('BAL_ERR_TLS') ?? 0) + 1);
+      this.emit('rejected', 'BAL_ERR_TLS');
+      // by the error's code (OpenSSL's reason, e.g. ERR_SSL_WRONG_VERSION_NUMBER for plain TCP), never its text
+      this.log.warn(
+        { peer: `${sock.remoteAddress}:${sock.remotePort}`, code: 'BAL_ERR_TLS', reason: err.code ?? 'tls' },
+        'registration refused: TLS handshake failed',
+      );
+      sock.destroy();
+    });
+    return server;
   }
 
   /** Stops accepting; closes every container connection (their containers are dropped). */
@@ -238,9 +268,13 @@ export class RegistrationServer extends EventEmitter<RegistrationEvents> impleme
           settle();
           sock.off('data', onData);
           sock.pause();
-          sock.write(encodeLinkFrame({ v: 1, k: 'welcome' }));
           if (rest.length) sock.unshift(rest);
-          this.emit('reverse', hello.id!, sock);
+          // hand the socket to HTTP/2 only once the welcome is written: node's http2 must not take over a TLS
+          // stream with a write still in progress (a native assertion aborts the process)
+          sock.write(encodeLinkFrame({ v: 1, k: 'welcome' }), (err) => {
+            if (err || sock.destroyed) sock.destroy();
+            else this.emit('reverse', hello.id!, sock);
+          });
           return;
         }
         decoder = new FrameDecoder(this.init.maxFrameBytes);
