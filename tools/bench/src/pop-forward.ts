@@ -197,6 +197,10 @@ class ForwardLab {
           TOKEN_FILE: tokenFile,
         });
         if (p.encapsulation === 'udp') {
+          // the udp tunnel datagrams leave from the VIP socket (host-dispatcher, udp mode): their source is the VIP,
+          // which the owner has on lo too, so its kernel drops them as martians unless it accepts local sources
+          // (found by this benchmark; vxlan mode sends from an unbound socket instead)
+          await lab.sysctl(ns, 'net.ipv4.conf.all.accept_local', 1);
           env['POPR_ENCAPSULATION'] = 'udp';
           env['POPR_VXLAN_SETUP'] = 'false';
           delete env['SIPDISP_INNER_ADDRESS'];
@@ -346,6 +350,18 @@ class ForwardLab {
     return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN;
   }
 
+  /** The udp owner's tunnel counters (received, injected, dropped by reason): where udp-mode datagrams went. */
+  async tunnelCounters(h: Host): Promise<Record<string, number>> {
+    const text = (await this.get(h, 7947, '/metrics')) as string;
+    const out: Record<string, number> = {};
+    for (const line of text.split('\n'))
+      if (line.startsWith('pop_tunnel_')) {
+        const sp = line.lastIndexOf(' ');
+        out[line.slice(0, sp)] = Number(line.slice(sp + 1));
+      }
+    return out;
+  }
+
   async dispose(): Promise<void> {
     await this.relay?.stop(2_000).catch(() => undefined);
     await Promise.all(this.hosts.map((h) => h.dispatcher?.stop(5_000).catch(() => undefined)));
@@ -407,6 +423,7 @@ export function renderPopForward(
   o: PopForwardOptions,
   command: string,
   forwarded: Record<string, number>,
+  tunnel: Record<string, number> = {},
 ): string {
   const summary = summarizePopForward(results);
   const vx = summary.find((s) => s.setup === 'vxlan')!;
@@ -446,6 +463,12 @@ export function renderPopForward(
     '',
     `Forwarded by the wrong hosts' dispatchers during the run (\`sipdisp_pop_events{event="forwarded"}\`): v2 ${forwarded['v'] ?? 'n/a'}, u2 ${forwarded['u'] ?? 'n/a'}.`,
     '',
+    `u1's pop-router tunnel counters at the end: ${
+      Object.entries(tunnel)
+        .map(([k, v]) => `\`${k}\` ${v}`)
+        .join(', ') || 'n/a'
+    }.`,
+    '',
     '| run | set-up | round trips | lost | elapsed ms | round trips/s | p50 µs | p99 µs | load avg |',
     '| --- | ------ | ----------- | ---- | ---------- | ------------- | ------ | ------ | -------- |',
     ...results.map(
@@ -463,6 +486,8 @@ export async function runPopForward(o: PopForwardOptions, command: string): Prom
       v: await fl.forwarded(fl.hostOf('v', 2)).catch(() => NaN),
       u: await fl.forwarded(fl.hostOf('u', 2)).catch(() => NaN),
     };
+    // warm-up, not recorded: JIT of every process on each path, ARP, the routers' first lookups
+    for (const setup of SETUPS) await fl.measure(setup, { ...o, loops: 1, requests: 100, timeMs: 1000 });
     const results: PopForwardResult[] = [];
     for (let run = 1; run <= o.runs; run++)
       for (let k = 0; k < SETUPS.length; k++) {
@@ -481,7 +506,8 @@ export async function runPopForward(o: PopForwardOptions, command: string): Prom
       v: (await fl.forwarded(fl.hostOf('v', 2)).catch(() => NaN)) - forwardedBefore.v,
       u: (await fl.forwarded(fl.hostOf('u', 2)).catch(() => NaN)) - forwardedBefore.u,
     };
-    const md = renderPopForward(results, o, command, forwarded);
+    const tunnel = await fl.tunnelCounters(fl.hostOf('u', 1)).catch(() => ({}));
+    const md = renderPopForward(results, o, command, forwarded, tunnel);
     fs.mkdirSync(o.out, { recursive: true });
     fs.writeFileSync(
       path.join(o.out, 'pop-router-forwarding.json'),
@@ -494,6 +520,7 @@ export async function runPopForward(o: PopForwardOptions, command: string): Prom
           options: o,
           summary: summarizePopForward(results),
           forwarded,
+          tunnel,
           results,
         },
         null,
