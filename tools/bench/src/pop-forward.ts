@@ -18,6 +18,7 @@ import crypto from 'node:crypto';
 import { parseCli, type CliSpec } from '@switchyard/core';
 import { NetnsLab, packageBin, untilReady, waitFor, type Spawned } from '@switchyard/launch';
 import type { ClientResult } from './pop-forward-agent.js';
+import { int, median as medianOf } from './pop-convergence.js';
 import type { Subcommand } from './subcommand.js';
 
 export const SETUPS = ['direct', 'vxlan', 'udp', 'relay'] as const;
@@ -43,21 +44,14 @@ const spec: CliSpec = {
   summary:
     'UDP round trips/s and added p50/p99 µs: direct vs wrong host → owner in vxlan and udp mode vs a Node relay (netns, root)',
   options: {
-    runs: { type: 'string', doc: 'runs, each measuring every set-up (order rotating)', defaultText: '5' },
+    runs: { type: 'string', doc: 'runs, each measuring every set-up (order rotating)', defaultText: '9' },
     loops: { type: 'string', doc: 'client loops, one OPTIONS in flight each', defaultText: '4' },
     requests: { type: 'string', doc: 'requests per loop and measurement (upper bound)', defaultText: '5000' },
-    'time-ms': { type: 'string', doc: 'time bound of one measurement, ms', defaultText: '5000' },
+    'time-ms': { type: 'string', doc: 'time bound of one measurement, ms', defaultText: '3000' },
     quick: { type: 'boolean', doc: 'smoke run: 1 run, 2 loops × 200 requests, 2 s bound' },
     out: { type: 'string', doc: 'report directory', defaultText: 'docs/benchmarks' },
   },
 };
-
-function int(v: unknown, d: number, name: string): number {
-  if (v === undefined) return d;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: expected an integer ≥ 1, got ${String(v)}`);
-  return n;
-}
 
 export function parsePopForwardOptions(argv: string[]): PopForwardOptions | { help: string } {
   const r = parseCli(spec, argv, {});
@@ -65,10 +59,10 @@ export function parsePopForwardOptions(argv: string[]): PopForwardOptions | { he
   const v = r.values;
   const quick = v['quick'] === true;
   return {
-    runs: int(v['runs'], quick ? 1 : 5, 'runs'),
+    runs: int(v['runs'], quick ? 1 : 9, 'runs'),
     loops: int(v['loops'], quick ? 2 : 4, 'loops'),
     requests: int(v['requests'], quick ? 200 : 5000, 'requests'),
-    timeMs: int(v['timeMs'], quick ? 2000 : 5000, 'time-ms'),
+    timeMs: int(v['timeMs'], quick ? 2000 : 3000, 'time-ms'),
     out: String(v['out'] ?? 'docs/benchmarks'),
   };
 }
@@ -374,10 +368,7 @@ class ForwardLab {
   }
 }
 
-const median = (xs: number[]) => {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  return s.length ? s[Math.floor((s.length - 1) / 2)]! : NaN;
-};
+const median = (xs: number[]) => medianOf(xs.filter(Number.isFinite));
 const f0 = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : 'n/a');
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
 
@@ -392,27 +383,26 @@ export interface PopForwardSummary {
   lost: number;
 }
 
-/** Medians over runs; ratios and added latency against `direct` of the same runs. */
+/**
+ * Medians over runs. The ratio and the added latency are paired: each run's set-up against that run's `direct`
+ * (measured seconds apart), then the median over runs, so that load changing between runs cancels out.
+ */
 export function summarizePopForward(results: PopForwardResult[]): PopForwardSummary[] {
-  const direct = results.filter((r) => r.setup === 'direct');
-  const d = {
-    rt: median(direct.map((r) => r.roundTripsPerS)),
-    p50: median(direct.map((r) => r.p50Us)),
-    p99: median(direct.map((r) => r.p99Us)),
-  };
+  const directOf = new Map(results.filter((r) => r.setup === 'direct').map((r) => [r.run, r]));
   return SETUPS.map((setup) => {
     const rs = results.filter((r) => r.setup === setup);
-    const rt = median(rs.map((r) => r.roundTripsPerS));
-    const p50 = median(rs.map((r) => r.p50Us));
-    const p99 = median(rs.map((r) => r.p99Us));
+    const paired = rs.flatMap((r) => {
+      const d = directOf.get(r.run);
+      return d ? [{ r, d }] : [];
+    });
     return {
       setup,
-      roundTripsPerS: rt,
-      ratioToDirect: rt / d.rt,
-      p50Us: p50,
-      p99Us: p99,
-      addedP50Us: p50 - d.p50,
-      addedP99Us: p99 - d.p99,
+      roundTripsPerS: median(rs.map((r) => r.roundTripsPerS)),
+      ratioToDirect: median(paired.map(({ r, d }) => r.roundTripsPerS / d.roundTripsPerS)),
+      p50Us: median(rs.map((r) => r.p50Us)),
+      p99Us: median(rs.map((r) => r.p99Us)),
+      addedP50Us: median(paired.map(({ r, d }) => r.p50Us - d.p50Us)),
+      addedP99Us: median(paired.map(({ r, d }) => r.p99Us - d.p99Us)),
       lost: rs.reduce((a, r) => a + r.lost, 0),
     };
   });
@@ -439,7 +429,8 @@ export function renderPopForward(
     '',
     `Date: ${new Date().toISOString()}; ${o.runs} run(s), each measuring every set-up back to back (order rotating);`,
     `${o.loops} client loops with one SIP OPTIONS in flight each, ≤ ${o.requests} requests per loop, ≤ ${o.timeMs} ms`,
-    'per measurement. Medians of the runs.',
+    'per measurement. Medians of the runs; `× direct` and the added latencies are paired: each run against the',
+    '`direct` of the same run, then the median over runs (load on the shared machine changes between runs).',
     '',
     'Network namespaces (`fwd-*`, 198.18.0.0/15): client → router namespace → the POP bridge. Two POPs of two hosts,',
     'each host the real pop-router and host-dispatcher (1 worker) configured from `tools/deploy/pop-host/pop-host.env`;',

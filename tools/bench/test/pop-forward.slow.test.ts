@@ -5,16 +5,18 @@ import { listNamespaces, NetnsLab } from '@switchyard/launch';
 import { describe, expect, it } from 'vitest';
 import { parsePopForwardOptions, popForward, SETUPS, SUBCOMMANDS } from '../src/index.js';
 
+// needs root (network namespaces) and the built pop-router and host-dispatcher; CI runs as root
+const netns = await NetnsLab.available();
+
 describe('pop-forward', () => {
   it('is a subcommand; parses flags with defaults and rejects bad values', () => {
     expect(SUBCOMMANDS['pop-forward']).toBe(popForward);
-    expect(parsePopForwardOptions([])).toMatchObject({ runs: 5, loops: 4, requests: 5000, timeMs: 5000 });
+    expect(parsePopForwardOptions([])).toMatchObject({ runs: 9, loops: 4, requests: 5000, timeMs: 3000 });
     expect(parsePopForwardOptions(['--quick'])).toMatchObject({ runs: 1, loops: 2, requests: 200 });
     expect(() => parsePopForwardOptions(['--loops', '0'])).toThrow(/loops/);
   });
 
-  // needs root (network namespaces) and the built pop-router and host-dispatcher; CI runs as root
-  it.runIf(await NetnsLab.available())(
+  it.runIf(netns)(
     '--quick runs the 4 set-ups through real namespaces and writes a well-formed report (not its speed)',
     async () => {
       const out = fs.mkdtempSync(path.join(os.tmpdir(), 'pop-fwd-'));
