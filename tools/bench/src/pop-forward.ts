@@ -337,11 +337,15 @@ class ForwardLab {
     }
   }
 
-  /** Sum of a dispatcher metric on one host (proof that the forwarded set-ups were forwarded). */
-  async forwarded(h: Host): Promise<number> {
+  /** One sample of a dispatcher metric on one host (proof that the forwarded set-ups took the tunnel). */
+  async dispatcherSample(h: Host, sample: string): Promise<number> {
     const text = (await this.get(h, 8060, '/metrics')) as string;
-    const line = text.split('\n').find((l) => l.startsWith('sipdisp_pop_events{event="forwarded"}'));
+    const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
     return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN;
+  }
+
+  forwarded(h: Host): Promise<number> {
+    return this.dispatcherSample(h, 'sipdisp_pop_events{event="forwarded"}');
   }
 
   /** The udp owner's tunnel counters (received, injected, dropped by reason): where udp-mode datagrams went. */
@@ -454,7 +458,7 @@ export function renderPopForward(
     '',
     `Forwarded by the wrong hosts' dispatchers during the run (\`sipdisp_pop_events{event="forwarded"}\`): v2 ${forwarded['v'] ?? 'n/a'}, u2 ${forwarded['u'] ?? 'n/a'}.`,
     '',
-    `u1's pop-router tunnel counters at the end: ${
+    `Tunnel counters at the end (u1's pop-router; v1's dispatcher): ${
       Object.entries(tunnel)
         .map(([k, v]) => `\`${k}\` ${v}`)
         .join(', ') || 'n/a'
@@ -497,7 +501,11 @@ export async function runPopForward(o: PopForwardOptions, command: string): Prom
       v: (await fl.forwarded(fl.hostOf('v', 2)).catch(() => NaN)) - forwardedBefore.v,
       u: (await fl.forwarded(fl.hostOf('u', 2)).catch(() => NaN)) - forwardedBefore.u,
     };
-    const tunnel = await fl.tunnelCounters(fl.hostOf('u', 1)).catch(() => ({}));
+    const tunnel: Record<string, number> = await fl.tunnelCounters(fl.hostOf('u', 1)).catch(() => ({}));
+    // what v1's kernel decapsulated (its inner-address socket), warm-up and claim included
+    tunnel['sipdisp_decapsulated_total (v1)'] = await fl
+      .dispatcherSample(fl.hostOf('v', 1), 'sipdisp_decapsulated_total')
+      .catch(() => NaN);
     const md = renderPopForward(results, o, command, forwarded, tunnel);
     fs.mkdirSync(o.out, { recursive: true });
     fs.writeFileSync(

@@ -26,6 +26,7 @@ describe('pop-forward', () => {
           results: Array<{ setup: string; roundTrips: number; lost: number; p50Us: number }>;
           summary: Array<{ setup: string; ratioToDirect: number }>;
           forwarded: { v: number; u: number };
+          tunnel: Record<string, number>;
         };
         expect(json.results.map((r) => r.setup).sort()).toEqual([...SETUPS].sort());
         for (const r of json.results) {
@@ -37,6 +38,9 @@ describe('pop-forward', () => {
         // the wrong hosts really forwarded (not answered themselves)
         expect(json.forwarded.v).toBeGreaterThanOrEqual(2 * 20);
         expect(json.forwarded.u).toBeGreaterThanOrEqual(2 * 20);
+        // and the owners received them through the tunnel: v1's kernel decapsulated, u1's router injected
+        expect(json.tunnel['sipdisp_decapsulated_total (v1)']).toBeGreaterThanOrEqual(2 * 20);
+        expect(json.tunnel['pop_tunnel_injected_total']).toBeGreaterThanOrEqual(2 * 20);
         expect(json.summary.find((s) => s.setup === 'direct')?.ratioToDirect).toBe(1);
         const md = fs.readFileSync(path.join(out, 'pop-router-forwarding.md'), 'utf8');
         expect(md).toMatch(/^# POP forwarding/);
