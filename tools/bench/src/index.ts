@@ -30,3 +30,4 @@ export {
   type DispatcherSection,
 } from './dispatcher-bench.js';
 export * from './pop-convergence.js';
+export * from './pop-forward.js';

@@ -14,6 +14,7 @@ import { gossipConvergence } from './gossip-convergence.js';
 import { registryBenchMain } from './registry-bench.js';
 import { schedulerBenchMain } from './scheduler-bench.js';
 import { popConvergence } from './pop-convergence.js';
+import { popForward } from './pop-forward.js';
 import type { Subcommand } from './subcommand.js';
 
 export const SUBCOMMANDS: Record<string, Subcommand> = {
@@ -23,6 +24,7 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   'gossip-convergence': gossipConvergence,
   'pop-convergence': popConvergence,
+  'pop-forward': popForward,
   dispatcher: {
     summary:
       'SIPp call rate: one worker direct, our dispatcher, Kamailio dispatcher; TCP hand-offs vs node:cluster',

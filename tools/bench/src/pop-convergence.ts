@@ -51,7 +51,8 @@ const spec: CliSpec = {
   },
 };
 
-function int(v: unknown, d: number, name: string): number {
+/** A `--name` flag's value as an integer ≥ 1 (`d` when absent); shared by the POP benchmarks. */
+export function int(v: unknown, d: number, name: string): number {
   if (v === undefined) return d;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: expected an integer ≥ 1, got ${String(v)}`);
@@ -149,7 +150,8 @@ export async function measurePopRun(
   }
 }
 
-const median = (xs: number[]) => {
+/** The lower median (NaN when empty). */
+export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.floor((s.length - 1) / 2)]! : NaN;
 };

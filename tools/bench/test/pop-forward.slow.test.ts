@@ -1,0 +1,57 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { listNamespaces, NetnsLab } from '@switchyard/launch';
+import { describe, expect, it } from 'vitest';
+import { parsePopForwardOptions, popForward, SETUPS, SUBCOMMANDS } from '../src/index.js';
+
+// needs root (network namespaces) and the built pop-router and host-dispatcher; CI runs as root
+const netns = await NetnsLab.available();
+
+describe('pop-forward', () => {
+  it('is a subcommand; parses flags with defaults and rejects bad values', () => {
+    expect(SUBCOMMANDS['pop-forward']).toBe(popForward);
+    expect(parsePopForwardOptions([])).toMatchObject({ runs: 9, loops: 4, requests: 5000, timeMs: 3000 });
+    expect(parsePopForwardOptions(['--quick'])).toMatchObject({ runs: 1, loops: 2, requests: 200 });
+    expect(() => parsePopForwardOptions(['--loops', '0'])).toThrow(/loops/);
+  });
+
+  it.runIf(netns)(
+    '--quick runs the 4 set-ups through real namespaces and writes a well-formed report (not its speed)',
+    async () => {
+      const out = fs.mkdtempSync(path.join(os.tmpdir(), 'pop-fwd-'));
+      try {
+        expect(await popForward.run(['--quick', '--requests', '20', '--out', out])).toBe(0);
+        const json = JSON.parse(fs.readFileSync(path.join(out, 'pop-router-forwarding.json'), 'utf8')) as {
+          results: Array<{ setup: string; roundTrips: number; lost: number; p50Us: number }>;
+          summary: Array<{ setup: string; ratioToDirect: number }>;
+          forwarded: { v: number; u: number };
+          tunnel: Record<string, number>;
+        };
+        expect(json.results.map((r) => r.setup).sort()).toEqual([...SETUPS].sort());
+        for (const r of json.results) {
+          // every set-up is a working path: answers came back through it (bounded by count and time)
+          expect(r.roundTrips + r.lost).toBeLessThanOrEqual(2 * 20);
+          expect(r.roundTrips).toBeGreaterThan(0);
+          expect(r.p50Us).toBeGreaterThan(0);
+        }
+        // the wrong hosts really forwarded (not answered themselves)
+        expect(json.forwarded.v).toBeGreaterThanOrEqual(2 * 20);
+        expect(json.forwarded.u).toBeGreaterThanOrEqual(2 * 20);
+        // and the owners received them through the tunnel: v1's kernel decapsulated, u1's router injected
+        expect(json.tunnel['sipdisp_decapsulated_total (v1)']).toBeGreaterThanOrEqual(2 * 20);
+        expect(json.tunnel['pop_tunnel_injected_total']).toBeGreaterThanOrEqual(2 * 20);
+        expect(json.summary.find((s) => s.setup === 'direct')?.ratioToDirect).toBe(1);
+        const md = fs.readFileSync(path.join(out, 'pop-router-forwarding.md'), 'utf8');
+        expect(md).toMatch(/^# POP forwarding/);
+        expect(md).toMatch(/^Command: `node tools\/bench\/dist\/main\.js pop-forward --quick/m);
+        expect(md).toMatch(/^Load average at the end \(1\/5\/15 min\): [0-9.]+ \/ /m);
+        expect(md).toMatch(/\| vxlan \| [0-9]+ \| [0-9.]+ \| [0-9]+ \|/);
+        expect((await listNamespaces()).filter((n) => n.startsWith('fwd-'))).toEqual([]);
+      } finally {
+        fs.rmSync(out, { recursive: true, force: true });
+      }
+    },
+    600_000,
+  );
+});
