@@ -32,6 +32,7 @@ import {
   type SipRequest,
   type SipResponse,
 } from '../sip/message.js';
+import { splitHeaderList } from './dialog-state.js';
 import { MediaSettings, type MediaAddress, type MediaSource } from './media.js';
 
 /**
@@ -545,7 +546,7 @@ export function dialogTargetOfInvite(
   localTag: string,
   dialogKey: string,
 ): DialogTarget {
-  const contact = splitList(headerValue(req.headers, 'contact') ?? '')[0] ?? '';
+  const contact = splitHeaderList(headerValue(req.headers, 'contact') ?? '')[0] ?? '';
   const inAngle = /<([^>]*)>/.exec(contact)?.[1];
   return {
     dialogKey,
@@ -554,35 +555,12 @@ export function dialogTargetOfInvite(
     remoteUri: headerValue(req.headers, 'from') ?? '',
     localUri: headerValue(req.headers, 'to') ?? '',
     remoteTarget: inAngle ?? contact.split(';')[0]!.trim(),
-    routeSet: headerValues(req.headers, 'record-route').flatMap(splitList),
+    routeSet: headerValues(req.headers, 'record-route').flatMap(splitHeaderList),
     offer: req.body,
     local: peer.local,
     transport: peer.transport,
     peer: { address: peer.address, port: peer.port, ...(peer.conn === undefined ? {} : { conn: peer.conn }) },
   };
-}
-
-/** A comma-separated header value split on the commas outside quotes and angle brackets. */
-function splitList(value: string): string[] {
-  const out: string[] = [];
-  let start = 0;
-  let quoted = false;
-  let angle = false;
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i];
-    if (quoted) {
-      if (c === '\\') i++;
-      else if (c === '"') quoted = false;
-    } else if (c === '"') quoted = true;
-    else if (c === '<') angle = true;
-    else if (c === '>') angle = false;
-    else if (c === ',' && !angle) {
-      out.push(value.slice(start, i).trim());
-      start = i + 1;
-    }
-  }
-  out.push(value.slice(start).trim());
-  return out.filter((x) => x.length > 0);
 }
 
 function newBranch(): string {
