@@ -95,6 +95,8 @@ describe('dialog state in the UAS', () => {
       confirmed: false,
       // the 2xx itself, until the ACK (an heir sends it again)
       answer: expect.stringMatching(/^SIP\/2\.0 200 OK\r\n/),
+      // the offer's media lines: an heir's re-INVITE after a mixer move is shaped from them
+      offerMedia: 'm=audio 6000 RTP/AVP 0 8',
     });
     expect(dialogStateKey(s)).toBe(a.opened[0]!.dialogKey);
     a.feed(invite({ method: 'ACK', toTag, branch: 'z9hG4bK-ack', body: '' }));

@@ -15,6 +15,7 @@ import {
   buildAck,
   buildReinvite,
   dialogTargetOfInvite,
+  dialogTargetOfState,
   headerValue,
   mixerLost,
   nextHop,
@@ -23,6 +24,7 @@ import {
   sdpOffer,
   serializeSipMessage,
   sipHostPort,
+  type DialogState,
   type DialogTarget,
   type Peer,
   type SipRequest,
@@ -146,6 +148,63 @@ describe('media move: pure parts', () => {
     );
   });
 
+  it('with a POP: the owner token in the top Via (C14) and the Contact (C9); the ACK keeps the Via token', () => {
+    const req = buildReinvite(target(), {
+      cseq: 2,
+      branch: 'z9hG4bK-x',
+      via: { address: '127.0.0.9', port: 5060 },
+      contact: 'sip:conf-7@127.0.0.9:5060;sy-owner=h1.1.mac',
+      body: Buffer.alloc(0),
+      ownerToken: 'h1.1.mac',
+    });
+    expect(headerValue(req.headers, 'via')).toBe(
+      'SIP/2.0/UDP 127.0.0.9:5060;branch=z9hG4bK-x;rport;sy-owner=h1.1.mac',
+    );
+    expect(headerValue(req.headers, 'contact')).toBe('<sip:conf-7@127.0.0.9:5060;sy-owner=h1.1.mac>');
+    const res: SipResponse = {
+      kind: 'response',
+      status: 200,
+      reason: 'OK',
+      headers: req.headers,
+      body: Buffer.alloc(0),
+    };
+    expect(headerValue(buildAck(req, res, 'z9hG4bK-y').headers, 'via')).toBe(
+      'SIP/2.0/UDP 127.0.0.9:5060;branch=z9hG4bK-y;rport;sy-owner=h1.1.mac',
+    );
+  });
+
+  it('the dialog target of a mirrored state: its media lines, current remote target, local CSeq; none over TCP or without media lines', () => {
+    const state: DialogState = {
+      callId: 'c1',
+      localTag: 'lt',
+      remoteTag: 'ft',
+      remoteUri: 'sipp <sip:sipp@127.0.0.1:5080>;tag=ft',
+      localUri: '<sip:conf-7@127.0.0.1:5060>',
+      remoteTarget: 'sip:sipp@127.0.0.1:5099',
+      routeSet: ['<sip:p1;lr>'],
+      remoteCSeq: 3,
+      localCSeq: 2,
+      conferenceId: 'conf-7',
+      peer: { transport: 'udp', address: '127.0.0.1', port: 5080, local: 1 },
+      confirmed: true,
+      offerMedia: 'm=audio 6000 RTP/AVP 8 0\r\nm=video 6002 RTP/AVP 96',
+    };
+    const t = dialogTargetOfState(JSON.parse(JSON.stringify(state)) as DialogState)!;
+    expect(t).toMatchObject({
+      dialogKey: 'c1\nft\nlt',
+      remoteTarget: 'sip:sipp@127.0.0.1:5099',
+      routeSet: ['<sip:p1;lr>'],
+      local: 1,
+      localCSeq: 2,
+      transport: 'udp',
+    });
+    expect(sdpOffer(t.offer, mixer('m', 41000), 2).toString()).toContain(
+      'm=audio 41000 RTP/AVP 8\r\nm=video 41000 RTP/AVP 96\r\n',
+    );
+    expect(dialogTargetOfState({ ...state, offerMedia: undefined })).toBeUndefined();
+    expect(dialogTargetOfState({ ...state, peer: { ...state.peer, transport: 'tcp' } })).toBeUndefined();
+  });
+
   it('ACKs a 2xx in a new transaction and a non-2xx in the INVITE transaction, To from the response', () => {
     const req = buildReinvite(target(), {
       cseq: 4,
@@ -218,7 +277,7 @@ afterEach(async () => {
 describe('MediaMover with a SipUas and a balancer stand-in', () => {
   const T1 = 500;
 
-  async function setup() {
+  async function setup(o: { ownerToken?: string } = {}) {
     const b = await balancerStandIn();
     const clock = new ManualClock();
     const config = {
@@ -231,6 +290,8 @@ describe('MediaMover with a SipUas and a balancer stand-in', () => {
     const media = new BalancerMediaSource({}, config);
     const out: { req?: SipRequest; res?: SipResponse; to: { address: string; port: number } }[] = [];
     const closed: string[] = [];
+    /** Each dialog's state as the worker reports it (the primary mirrors it; an heir adopts it). */
+    const states = new Map<string, DialogState>();
     let mover: MediaMover | undefined = undefined;
     const record = (bytes: Buffer, to: { address: string; port: number }) => {
       const r = parseSipMessage(bytes);
@@ -244,7 +305,8 @@ describe('MediaMover with a SipUas and a balancer stand-in', () => {
       media,
       onResponse: (res) => mover!.onResponse(res),
       events: {
-        dialogOpened: () => undefined,
+        dialogOpened: (d) => void states.set(d.dialogKey, d.state),
+        dialogUpdated: (d) => void states.set(d.dialogKey, d.state),
         dialogClosed: (d, why) => closed.push(`${d.callId}:${why}`),
       },
     });
@@ -256,6 +318,7 @@ describe('MediaMover with a SipUas and a balancer stand-in', () => {
         dialogs: (c) => uas.conferenceDialogs(c),
         endDialog: (k) => uas.endDialog(k),
         localAddress: () => ({ address: '127.0.0.9', port: 5060 }),
+        ownerToken: () => o.ownerToken,
         send: record,
       },
       {
@@ -307,7 +370,7 @@ describe('MediaMover with a SipUas and a balancer stand-in', () => {
       };
       feed(serializeSipMessage(res));
     };
-    return { b, clock, uas, mover, out, closed, join, reinvites, answer, until };
+    return { b, clock, uas, mover, out, closed, states, join, reinvites, answer, until };
   }
   const cid = (m: SipResponse | SipRequest) => headerValue(m.headers, 'call-id');
 
@@ -361,6 +424,52 @@ describe('MediaMover with a SipUas and a balancer stand-in', () => {
     expect(again.find((r) => cid(r) === 'c1')!.body.toString()).toContain('m=audio 40200');
     expect(headerValue(again.find((r) => cid(r) === 'c1')!.headers, 'cseq')).toBe('2 INVITE');
     expect(t.closed).toEqual([]);
+  });
+
+  it('with a POP: the re-INVITE carries the owner token in its top Via and Contact', async () => {
+    const t = await setup({ ownerToken: 'h1.1.mac' });
+    await t.join(1);
+    t.b.state.containers = [];
+    t.b.state.next = { containerId: 'mixer-b', port: 40100 };
+    await t.mover.check();
+    const [r] = t.reinvites();
+    expect(headerValue(r!.headers, 'via')).toMatch(/;sy-owner=h1\.1\.mac$/);
+    expect(headerValue(r!.headers, 'contact')).toBe('<sip:conf-7@127.0.0.9:5060;sy-owner=h1.1.mac>');
+    t.answer(r!, 200);
+    expect(t.mover.counters.reinvitesOk).toBe(1);
+  });
+
+  it('dialogs adopted from a crashed worker (their mirrored states) are re-INVITEd by the heir when the mixer dies', async () => {
+    const dead = await setup();
+    await dead.join(2);
+    // what the primary mirrored, as it travels (JSON over IPC and the seqpacket socket)
+    const mirrored = JSON.parse(JSON.stringify([...dead.states.values()])) as DialogState[];
+    expect(mirrored.every((s) => s.offerMedia === 'm=audio 6000 RTP/AVP 0 8')).toBe(true);
+    const heir = await setup();
+    heir.uas.adopt(mirrored);
+    // the heir's balancer lists the adopted mixer: nothing to do
+    await heir.mover.check();
+    expect(heir.reinvites()).toHaveLength(0);
+    heir.b.state.containers = [{ id: 'mixer-b', registeredAt: 2 }];
+    heir.b.state.next = { containerId: 'mixer-b', port: 40300 };
+    await heir.mover.check();
+    const sent = heir.reinvites();
+    expect(sent.map(cid).sort()).toEqual(['c1', 'c2']);
+    for (const r of sent) {
+      expect(r.uri).toBe('sip:sipp@127.0.0.1:5080');
+      expect(r.body.toString()).toContain('m=audio 40300 RTP/AVP 0\r\n');
+      heir.answer(r, 200);
+    }
+    expect(heir.out.filter((m) => m.req?.method === 'ACK')).toHaveLength(2);
+    expect(heir.mover.counters).toMatchObject({ reinvites: 2, reinvitesOk: 2, reinvitesFailed: 0 });
+    // a state mirrored by an older worker (no media lines) is adopted but not re-INVITEd
+    const old = await setup();
+    old.uas.adopt(mirrored.map(({ offerMedia: _, ...s }) => s));
+    old.b.state.containers = [];
+    old.b.state.next = { containerId: 'mixer-b', port: 40300 };
+    await old.mover.check();
+    expect(old.uas.dialogCount).toBe(2);
+    expect(old.reinvites()).toHaveLength(0);
   });
 
   it('retransmits over UDP until answered; no answer by Timer B, or a 481, ends the dialog; a 488 keeps it', async () => {

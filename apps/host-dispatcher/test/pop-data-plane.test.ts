@@ -296,4 +296,54 @@ describe('POP data plane: owner tokens in the Request-URI (C9)', () => {
     expect(p.counters.tokenRouted).toBe(0);
     expect(p.takeOutbox()).toEqual([{ event: 'claim', session: 'conf-8' }]);
   });
+  describe('responses by their top Via token (C14)', () => {
+    function response(callId: string, via: string): { keys: SipKeys; bytes: Buffer } {
+      const bytes = Buffer.from(
+        `SIP/2.0 200 OK\r\nVia: ${via}\r\nFrom: <sip:c@pop>;tag=ours\r\nTo: <sip:a@x>;tag=f\r\n` +
+          `Call-ID: ${callId}\r\nCSeq: 3 INVITE\r\nContent-Length: 0\r\n\r\n`,
+      );
+      const r = extractSipKeys(bytes);
+      if (!r.ok) throw new Error(r.reason);
+      return { keys: r.keys, bytes };
+    }
+    const via = (t: string) => `SIP/2.0/UDP 127.0.3.3:5060;branch=z9hG4bK-mv-1;rport;${OWNER_PARAM}=${t}`;
+
+    it('a response landing on a non-owner goes to the host its top Via names, with an empty table; counted', () => {
+      const p = tokenPlane();
+      const r = response('r1', via(ownerToken(ownerKeys, 'h3')));
+      const d = p.decide(r.keys, false, r.bytes);
+      expect(d.kind === 'forward' && d.host.id).toBe('h3');
+      expect(p.counters.responseRouted).toBe(1);
+      // never a claim, never the request counters
+      expect(p.takeOutbox()).toEqual([]);
+      expect(p.counters.tokenRouted).toBe(0);
+      // on the owner (its own token) it is handled here: the Call-ID binding finds the worker
+      const own = response('r2', via(ownerToken(ownerKeys, 'h1')));
+      expect(p.decide(own.keys, false, own.bytes)).toEqual({ kind: 'local' });
+      // arrived encapsulated: handled here, never forwarded again
+      expect(p.decide(r.keys, true, r.bytes)).toEqual({ kind: 'local' });
+      expect(p.counters.responseRouted).toBe(1);
+    });
+
+    it('a forged or stale Via token is counted and the table decides (a Call-ID session owned elsewhere)', () => {
+      const p = tokenPlane();
+      const forged = deriveOwnerKeys({ primary: 1, keys: [{ id: 1, secret: 'an-attacker-guessed-secret' }] });
+      const f = response('r3', via(ownerToken(forged, 'h3')));
+      expect(p.decide(f.keys, false, f.bytes)).toEqual({ kind: 'local' });
+      expect(p.counters.responseRefused).toBe(1);
+      p.apply({ kind: 'delta', owners: [['r3', 'h2']] });
+      const d = p.decide(f.keys, false, f.bytes);
+      expect(d.kind === 'forward' && d.host.id).toBe('h2');
+      expect(p.counters.responseRefused).toBe(2);
+      p.apply({ kind: 'delta', hosts: [host('h3', false)] });
+      const st = response('r4', via(ownerToken(ownerKeys, 'h3')));
+      expect(p.decide(st.keys, false, st.bytes)).toEqual({ kind: 'local' });
+      expect(p.counters.responseStale).toBe(1);
+      expect(p.counters.responseRouted).toBe(0);
+      // no token at all: as before C14
+      const none = response('r5', 'SIP/2.0/UDP 127.0.3.3:5060;branch=z9hG4bK-x');
+      expect(p.decide(none.keys, false, none.bytes)).toEqual({ kind: 'local' });
+      expect(p.takeOutbox()).toEqual([]);
+    });
+  });
 });

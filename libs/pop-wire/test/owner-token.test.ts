@@ -81,4 +81,74 @@ describe('owner tokens', () => {
     );
     expect(() => ownerToken(keys, 'h1', 9)).toThrow(expect.objectContaining({ code: 'PWR_ERR_KEY' }));
   });
+
+  describe("top Via (C14: responses to a worker's own requests)", () => {
+    function response(vias: string[], extra = ''): Buffer {
+      return Buffer.from(
+        `SIP/2.0 200 OK\r\n${vias.join('\r\n')}\r\n${extra}From: <sip:c@x>;tag=2\r\nTo: <sip:a@x>;tag=1\r\n` +
+          `Call-ID: c1\r\nCSeq: 3 INVITE\r\nContent-Length: 0\r\n\r\n`,
+      );
+    }
+    const table = new OwnerTokenTable(keys, 'h1');
+    table.setHosts(['h1', 'h2', 'h3']);
+    const t2 = ownerToken(keys, 'h2');
+
+    it('finds the token in the top Via, whatever the header case, compact form, or parameter order', () => {
+      const owner = { kind: 'owner', host: 'h2' };
+      for (const via of [
+        `Via: SIP/2.0/UDP 127.0.3.2:5060;branch=z9hG4bK-mv-1;rport=5060;${OWNER_PARAM}=${t2}`,
+        `via: SIP/2.0/UDP 127.0.3.2:5060;${OWNER_PARAM}=${t2};branch=z9hG4bK-mv-1;rport`,
+        `VIA:SIP/2.0/UDP 127.0.3.2:5060;branch=z9hG4bK-mv-1;${OWNER_PARAM}=${t2}`,
+        `v: SIP/2.0/UDP 127.0.3.2:5060;branch=z9hG4bK-mv-1;${OWNER_PARAM}=${t2}`,
+        `Via: SIP/2.0/UDP 127.0.3.2:5060;branch=z9hG4bK-mv-1;${OWNER_PARAM}=${t2}, SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKx`,
+      ])
+        expect(table.scanVia(response([via])), via).toEqual(owner);
+      // headers before the Via do not matter
+      expect(
+        table.scanVia(response([`Via: SIP/2.0/UDP h;branch=z9hG4bK1;${OWNER_PARAM}=${t2}`], '')),
+      ).toEqual(owner);
+    });
+
+    it('only the top Via counts; no Via or no token: none; a token elsewhere: none', () => {
+      // a token in a lower Via (a proxy's, or one on the second value of the top line) is not ours
+      expect(
+        table.scanVia(
+          response([
+            `Via: SIP/2.0/UDP p;branch=z9hG4bKp`,
+            `Via: SIP/2.0/UDP h;branch=z9hG4bK1;${OWNER_PARAM}=${t2}`,
+          ]),
+        ),
+      ).toEqual({ kind: 'none' });
+      expect(
+        table.scanVia(response([`Via: SIP/2.0/UDP p;branch=z9hG4bKp, SIP/2.0/UDP h;${OWNER_PARAM}=${t2}`])),
+      ).toEqual({ kind: 'none' });
+      expect(table.scanVia(response([]))).toEqual({ kind: 'none' });
+      expect(
+        table.scanVia(
+          response(['Via: SIP/2.0/UDP h;branch=z9hG4bK1'], `Contact: <sip:x@y;${OWNER_PARAM}=${t2}>\r\n`),
+        ),
+      ).toEqual({ kind: 'none' });
+      // a Via in the body is past the blank line
+      expect(
+        table.scanVia(Buffer.from(`SIP/2.0 200 OK\r\nCall-ID: c\r\n\r\nVia: x;${OWNER_PARAM}=${t2}\r\n`)),
+      ).toEqual({ kind: 'none' });
+      // a header whose name starts with "v" is not a Via
+      expect(
+        table.scanVia(response([`Via: SIP/2.0/UDP h;branch=z9hG4bK1`], `Vx: y;${OWNER_PARAM}=${t2}\r\n`)),
+      ).toEqual({ kind: 'none' });
+      expect(table.scanVia(Buffer.from('garbage'))).toEqual({ kind: 'none' });
+      expect(table.scanVia(Buffer.alloc(0))).toEqual({ kind: 'none' });
+    });
+
+    it('a forged token in the top Via is refused', () => {
+      const other = deriveOwnerKeys({ primary: 1, keys: [{ id: 1, secret: 'an-attacker-guessed-secret' }] });
+      for (const t of [ownerToken(other, 'h2'), `h3${t2.slice(2)}`, 'x'.repeat(500), ''])
+        expect(
+          table.scanVia(response([`Via: SIP/2.0/UDP h;branch=z9hG4bK1;${OWNER_PARAM}=${t}`])),
+          t,
+        ).toEqual({
+          kind: 'forged',
+        });
+    });
+  });
 });

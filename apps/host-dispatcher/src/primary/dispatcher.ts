@@ -107,7 +107,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
   private readonly bound: ServiceSockets[] = [];
   /** C10: the UDP socket on `--inner-address` (vxlan POP): what the kernel decapsulated for us arrives here. */
   private inner: dgram.Socket | undefined;
-  /** vxlan mode: the socket encapsulated datagrams leave from (bound on first use to an ephemeral port). */
+  /** The socket encapsulated datagrams leave from, either mode (bound on first use to an ephemeral port). */
   private outer: dgram.Socket | undefined;
   private seqServer: SeqpacketServer | undefined;
   private runtimeDir = '';
@@ -245,13 +245,11 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
         this.ownerToken = token ?? null;
         for (const w of this.pool.list()) this.procs.send(w.id, { t: 'owner-token', token: this.ownerToken });
       },
-      // vxlan: the outer datagram leaves from an unbound socket, so its source is this host's own address on the
-      // POP network (from the VIP socket it would carry the VIP, which the owner has on lo too and drops as a
-      // martian; and the fence admits only the POP network's addresses)
-      sendDatagram: (bytes, length, address, port, local) =>
-        this.pop.plane.encapsulation === 'vxlan'
-          ? this.tunnelOut().send(bytes, 0, length, port, address)
-          : this.bound[local]?.udp.send(bytes, 0, length, port, address),
+      // both modes (C15): the outer datagram leaves from a socket not bound to the VIP, so its source is this
+      // host's own address on the POP network (from the VIP socket it would carry the VIP, which the owner has on lo
+      // too and drops as a martian; and the vxlan fence admits only the POP network's addresses). The owner needs
+      // no outer source: the udp header names the sender and carries the client's address and the service index
+      sendDatagram: (bytes, length, address, port) => this.tunnelOut().send(bytes, 0, length, port, address),
     });
     // the POP data plane: inactive (every message claimed here, as without a POP) until a pop-router sends its table
     this.udpIngress.pop = components.popRouting ?? this.pop;
@@ -347,7 +345,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
   private tunnelOut(): dgram.Socket {
     if (!this.outer) {
       this.outer = dgram.createSocket('udp4');
-      this.outer.on('error', (err) => this.logger.warn({ err }, 'vxlan send socket error'));
+      this.outer.on('error', (err) => this.logger.warn({ err }, 'tunnel send socket error'));
     }
     return this.outer;
   }

@@ -50,6 +50,12 @@ export interface PopCounters {
   tokenRefused: number;
   /** Valid owner tokens naming a host that is not alive (stale): the table decides instead. */
   tokenStale: number;
+  /** Responses routed by the owner token of their top Via (C14) to the host whose worker sent the request. */
+  responseRouted: number;
+  /** Responses whose top Via token was forged: the table decides, as without a token (usually: a stray, dropped). */
+  responseRefused: number;
+  /** Responses whose top Via token names a host that is not alive: the table decides, as without a token. */
+  responseStale: number;
 }
 
 /** Methods that create or join a session (as in the affinity router). */
@@ -68,6 +74,9 @@ export class PopDataPlane {
     tokenRouted: 0,
     tokenRefused: 0,
     tokenStale: 0,
+    responseRouted: 0,
+    responseRefused: 0,
+    responseStale: 0,
   };
   /** Verifies owner tokens (C9); undefined until a router sent the owner keys. */
   private tokens: OwnerTokenTable | undefined;
@@ -161,6 +170,10 @@ export class PopDataPlane {
     if (payload && !encapsulated && keys.isRequest && keys.toTag !== undefined) {
       const byToken = this.byToken(payload);
       if (byToken) return byToken;
+    }
+    if (payload && !encapsulated && !keys.isRequest) {
+      const byVia = this.responseByVia(payload);
+      if (byVia) return byVia;
     }
     const key = keys.conferenceId ?? keys.callId;
     const owner = this.owners.get(key);
@@ -257,6 +270,30 @@ export class PopDataPlane {
       return undefined;
     }
     this.counters.tokenRouted++;
+    return { kind: 'forward', host: h };
+  }
+
+  /**
+   * A response no worker here holds (C14): its top Via names the host whose worker sent the request (the media
+   * mover's re-INVITE), so it goes there; there the Call-ID binding takes it to that worker. Undefined (no token,
+   * forged, stale): the table decides, as before tokens (a response never claims a session: unowned, it is handled
+   * here, where the affinity router drops it as a stray).
+   */
+  private responseByVia(payload: Uint8Array): PopDecision | undefined {
+    if (!this.tokens) return undefined;
+    const v = this.tokens.scanVia(payload);
+    if (v.kind === 'none') return undefined;
+    if (v.kind === 'forged') {
+      this.counters.responseRefused++;
+      return undefined;
+    }
+    if (v.host === this.self) return LOCAL;
+    const h = this.hosts.get(v.host);
+    if (!h?.alive) {
+      this.counters.responseStale++;
+      return undefined;
+    }
+    this.counters.responseRouted++;
     return { kind: 'forward', host: h };
   }
 

@@ -47,7 +47,8 @@ export class PopIngress implements PopRouting {
       name: 'sipdisp_pop_events',
       help:
         'POP data plane so far: forwarded, claimed, disagreements, encap_failed, bad_table, token_routed, ' +
-        'token_refused (forged owner tokens), token_stale (owner not alive); owners = table size',
+        'token_refused (forged owner tokens), token_stale (owner not alive), response_routed / response_refused / ' +
+        'response_stale (responses by their top Via owner token, C14); owners = table size',
       labelNames: ['event'] as const,
       registers: [components.registry],
       collect() {
@@ -61,6 +62,9 @@ export class PopIngress implements PopRouting {
         this.set({ event: 'token_routed' }, c.tokenRouted);
         this.set({ event: 'token_refused' }, c.tokenRefused);
         this.set({ event: 'token_stale' }, c.tokenStale);
+        this.set({ event: 'response_routed' }, c.responseRouted);
+        this.set({ event: 'response_refused' }, c.responseRefused);
+        this.set({ event: 'response_stale' }, c.responseStale);
       },
     });
   }

@@ -54,6 +54,30 @@ export interface DialogState {
    * again until the ACK (RFC 3261 §13.3.1.4), so a caller whose 2xx was lost with the dead worker still gets it.
    */
   answer?: string;
+  /**
+   * The `m=` lines of the caller's SDP offer (CRLF-joined; at most {@link OFFER_MEDIA_LINES} lines of
+   * {@link OFFER_MEDIA_LINE_BYTES} bytes each; empty when the INVITE had no offer): what the media mover's re-INVITE
+   * offer is shaped from, so a worker that adopts the dialog can re-INVITE it when its mixer dies. Absent in states
+   * mirrored by an older worker (such a dialog is not re-INVITEd after a hand-over).
+   */
+  offerMedia?: string;
+}
+
+/** Most `m=` lines of an offer mirrored (a conference participant offers one or two streams). */
+export const OFFER_MEDIA_LINES = 8;
+/** Longest `m=` line mirrored (longer ones are cut: only media type, proto and first format are used). */
+export const OFFER_MEDIA_LINE_BYTES = 128;
+
+/** The bounded `m=` lines of an SDP body (see {@link DialogState.offerMedia}). */
+export function offerMediaOf(body: Buffer): string {
+  if (!body.length) return '';
+  return body
+    .toString('latin1', 0, Math.min(body.length, 64 * 1024))
+    .split(/\r?\n/)
+    .filter((l) => l.startsWith('m='))
+    .slice(0, OFFER_MEDIA_LINES)
+    .map((l) => l.slice(0, OFFER_MEDIA_LINE_BYTES))
+    .join('\r\n');
 }
 
 /** `callId \n remoteTag \n localTag`: the UAS's dialog key (RFC 3261 §12: Call-ID, remote tag, local tag). */
@@ -82,6 +106,7 @@ export function dialogStateOfInvite(
     localCSeq: 0,
     peer: { transport: peer.transport, address: peer.address, port: peer.port, local: peer.local },
     confirmed: false,
+    offerMedia: offerMediaOf(req.body),
   };
   return conferenceId === undefined ? state : { ...state, conferenceId };
 }

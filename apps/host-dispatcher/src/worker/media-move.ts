@@ -32,7 +32,8 @@ import {
   type SipRequest,
   type SipResponse,
 } from '../sip/message.js';
-import { splitHeaderList } from './dialog-state.js';
+import { OWNER_PARAM } from '@switchyard/pop-wire';
+import { dialogStateKey, splitHeaderList, type DialogState } from './dialog-state.js';
 import { MediaSettings, type MediaAddress, type MediaSource } from './media.js';
 
 /**
@@ -112,15 +113,27 @@ function ourFrom(t: DialogTarget): string {
   return tagOf(t.localUri) === undefined ? `${t.localUri};tag=${t.localTag}` : t.localUri;
 }
 
-/** The re-INVITE (RFC 3261 §12.2.1.1, §14.1): remote target as Request-URI, route set as Route, next CSeq. */
+/**
+ * The re-INVITE (RFC 3261 §12.2.1.1, §14.1): remote target as Request-URI, route set as Route, next CSeq. With a
+ * POP, `ownerToken` (C9) goes into the top Via (C14: a response landing on another host of the POP is routed back
+ * to this one by it) and the caller must put it into `contact` (later in-dialog requests route by it).
+ */
 export function buildReinvite(
   t: DialogTarget,
-  o: { cseq: number; branch: string; via: { address: string; port: number }; contact: string; body: Buffer },
+  o: {
+    cseq: number;
+    branch: string;
+    via: { address: string; port: number };
+    contact: string;
+    body: Buffer;
+    ownerToken?: string;
+  },
 ): SipRequest {
+  const owner = o.ownerToken === undefined ? '' : `;${OWNER_PARAM}=${o.ownerToken}`;
   const headers: SipHeader[] = [
     {
       name: 'via',
-      value: `SIP/2.0/${t.transport.toUpperCase()} ${hostPort(o.via)};branch=${o.branch};rport`,
+      value: `SIP/2.0/${t.transport.toUpperCase()} ${hostPort(o.via)};branch=${o.branch};rport${owner}`,
     },
     { name: 'max-forwards', value: '70' },
     ...t.routeSet.map((r) => ({ name: 'route', value: r })),
@@ -226,6 +239,8 @@ export interface MediaMoverComponents {
   recordLocalCSeq?(dialogKey: string, seq: number): void;
   /** Our service address `local` (Via, Contact). */
   localAddress(local: number): { address: string; port: number };
+  /** This host's POP owner token (C9) now, for our Via and Contact; undefined without a POP router. */
+  ownerToken?(): string | undefined;
   /** Sends a request: UDP to `to`, or TCP on connection `conn`. */
   send(
     bytes: Buffer,
@@ -452,12 +467,15 @@ export class MediaMover {
     this.components.recordLocalCSeq?.(d.dialogKey, seq);
     const local = this.components.localAddress(d.local);
     const branch = newBranch();
+    const token = this.components.ownerToken?.();
     const invite = buildReinvite(d, {
       cseq: seq,
       branch,
       via: local,
-      contact: `sip:${conf}@${hostPort(local)}`,
+      // the same Contact as the UAS's answers: the caller's later in-dialog requests route to this host by it
+      contact: ownerContact(`sip:${conf}@${hostPort(local)}`, token),
       body: sdpOffer(d.offer, media, ++this.sdpVersion),
+      ...(token === undefined ? {} : { ownerToken: token }),
     });
     const to = {
       transport: d.transport,
@@ -560,6 +578,34 @@ export function dialogTargetOfInvite(
     local: peer.local,
     transport: peer.transport,
     peer: { address: peer.address, port: peer.port, ...(peer.conn === undefined ? {} : { conn: peer.conn }) },
+  };
+}
+
+/** A Contact URI with this host's owner token (C9) as a URI parameter, when there is one. */
+export function ownerContact(uri: string, token: string | undefined): string {
+  return token === undefined ? uri : `${uri};${OWNER_PARAM}=${token}`;
+}
+
+/**
+ * The re-INVITE target of a dialog adopted from a crashed worker, from its mirrored state, or undefined when the
+ * state lacks what a re-INVITE needs: the offer's media lines (mirrored by an older worker), or a UDP peer (a TCP
+ * dialog's connection died with its worker; the caller re-sends over a new one, which the heir cannot open).
+ */
+export function dialogTargetOfState(s: DialogState): DialogTarget | undefined {
+  if (s.offerMedia === undefined || s.peer.transport !== 'udp' || !s.remoteTarget) return undefined;
+  return {
+    dialogKey: dialogStateKey(s),
+    callId: s.callId,
+    localTag: s.localTag,
+    remoteUri: s.remoteUri,
+    localUri: s.localUri,
+    remoteTarget: s.remoteTarget,
+    routeSet: [...s.routeSet],
+    offer: Buffer.from(s.offerMedia, 'latin1'),
+    local: s.peer.local,
+    transport: 'udp',
+    peer: { address: s.peer.address, port: s.peer.port },
+    localCSeq: s.localCSeq,
   };
 }
 

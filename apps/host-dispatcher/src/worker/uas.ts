@@ -11,7 +11,6 @@ import { randomBytes } from 'node:crypto';
 import type { Clock, TimerHandle } from '@switchyard/core';
 import { allowHeader, checkRequest } from './request-checks.js';
 import { conferenceOfUri } from '@switchyard/affinity';
-import { OWNER_PARAM } from '@switchyard/pop-wire';
 import {
   buildResponse,
   headerValue,
@@ -34,7 +33,7 @@ import {
   dialogStateOfInvite,
   type DialogState,
 } from './dialog-state.js';
-import { dialogTargetOfInvite, type DialogTarget } from './media-move.js';
+import { dialogTargetOfInvite, dialogTargetOfState, ownerContact, type DialogTarget } from './media-move.js';
 
 /** Where a message came from and where its responses go. */
 export interface Peer {
@@ -156,8 +155,9 @@ interface ServerTransaction {
 interface Dialog extends DialogInfo {
   readonly peer: Peer;
   /**
-   * What a re-INVITE of this participant needs (worker/media-move.ts). Absent on a dialog adopted from a crashed
-   * worker: the mirror does not carry the caller's SDP offer, so such a participant is not re-INVITEd on a mixer move.
+   * What a re-INVITE of this participant needs (worker/media-move.ts). On a dialog adopted from a crashed worker it
+   * comes from the mirrored state (the offer's `m=` lines included); absent when that state lacks them (mirrored by
+   * an older worker) or the dialog is over TCP: such a participant is not re-INVITEd on a mixer move.
    */
   readonly target?: DialogTarget;
   /** Ends the dialog after `dialogIdleMs` without a request in it (re-armed by each one). */
@@ -334,7 +334,16 @@ export class SipUas {
       ? [...keys].flatMap((k) => {
           const d = this.dialogs.get(k);
           // the mirrored local CSeq: a re-INVITE after a hand-over continues from what the dead worker sent
-          return d?.target ? [{ ...d.target, localCSeq: d.state.localCSeq }] : [];
+          // the remote target as last refreshed (a re-INVITE or UPDATE from the caller moves it)
+          return d?.target
+            ? [
+                {
+                  ...d.target,
+                  remoteTarget: d.state.remoteTarget || d.target.remoteTarget,
+                  localCSeq: d.state.localCSeq,
+                },
+              ]
+            : [];
         })
       : [];
   }
@@ -495,6 +504,7 @@ export class SipUas {
         state,
         adopted: true,
         peer: { ...s.peer },
+        target: dialogTargetOfState(state),
         okBytes: undefined,
         okCSeq: s.remoteCSeq,
         okTimer: undefined,
@@ -830,7 +840,7 @@ function contactUri(
   ownerToken?: string,
 ): string {
   const uri = conference === undefined ? `sip:${hostPort(local)}` : `sip:${conference}@${hostPort(local)}`;
-  return ownerToken === undefined ? uri : `${uri};${OWNER_PARAM}=${ownerToken}`;
+  return ownerContact(uri, ownerToken);
 }
 
 function hostPort(a: { address: string; port: number }): string {

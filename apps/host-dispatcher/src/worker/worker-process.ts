@@ -52,6 +52,8 @@ export class WorkerProcess {
   private uas: SipUas | undefined;
   /** Moves conferences whose mixer died (absent without a balancer). */
   private mover: MediaMover | undefined;
+  /** This host's POP owner token (C9), as the primary last sent it: the UAS's Contact and the mover's Via/Contact. */
+  private ownerToken: string | undefined;
   private readonly udp: dgram.Socket[] = [];
   private readonly conns = new Map<number, net.Socket>();
   private nextConn = 1;
@@ -135,6 +137,7 @@ export class WorkerProcess {
                 endDialog: (k) => uas.endDialog(k),
                 recordLocalCSeq: (k, seq) => void uas.updateDialog(k, { localCSeq: seq }),
                 localAddress,
+                ownerToken: () => this.ownerToken,
                 send: (bytes, to) => this.transmit(bytes, { ...to }),
               })
             : undefined;
@@ -165,7 +168,8 @@ export class WorkerProcess {
         this.send({ t: 'state', q: m.q, state: this.state() });
         return;
       case 'owner-token':
-        this.uas?.setOwnerToken(m.token ?? undefined);
+        this.ownerToken = m.token ?? undefined;
+        this.uas?.setOwnerToken(this.ownerToken);
         return;
       case 'violation':
         this.violations++;

@@ -44,7 +44,7 @@ export function ownerToken(keys: OwnerKeys, host: string, keyId = keys.primary):
 }
 
 export type OwnerTokenVerdict =
-  /** No `sy-owner` parameter in the Request-URI. */
+  /** No `sy-owner` parameter in the Request-URI (or, for {@link OwnerTokenTable.scanVia}, the top Via). */
   | { kind: 'none' }
   /** A valid token of a host we know. */
   | { kind: 'owner'; host: string }
@@ -122,6 +122,63 @@ export class OwnerTokenTable {
     if (end === start || end - start > OWNER_TOKEN_MAX) return FORGED;
     return this.verify(b.toString('latin1', start, end));
   }
+
+  /**
+   * Looks for the token in the top Via of the SIP message in `msg` (contract C14): a response to a request the
+   * owner's worker sent itself carries the owner there, since a response has no Request-URI. Raw bytes: the header
+   * lines are walked up to the first `Via`/`v` header, whose first value (up to a comma) is searched.
+   */
+  scanVia(msg: Uint8Array): OwnerTokenVerdict {
+    const b = Buffer.isBuffer(msg) ? msg : Buffer.from(msg.buffer, msg.byteOffset, msg.byteLength);
+    const [start, end] = topViaValue(b);
+    if (start < 0) return NONE;
+    const at = b.indexOf(this.needle, start);
+    if (at < 0 || at >= end) return NONE;
+    const from = at + this.needle.length;
+    let to = from;
+    while (to < end) {
+      const c = b[to]!;
+      if (c === SEMI || c === COMMA || c === SP || c === TAB) break;
+      to++;
+    }
+    if (to === from || to - from > OWNER_TOKEN_MAX) return FORGED;
+    return this.verify(b.toString('latin1', from, to));
+  }
+}
+
+const COMMA = 44;
+const TAB = 9;
+const LF = 10;
+const COLON = 58;
+
+/**
+ * `[start, end)` of the first Via value of a SIP message (from after `Via:` to the first comma or end of line), or
+ * `[-1, -1]`. Header names are matched case-insensitively, compact `v` included (RFC 3261 §7.3.3).
+ */
+function topViaValue(b: Buffer): [number, number] {
+  let line = b.indexOf(LF) + 1;
+  while (line > 0 && line < b.length) {
+    let eol = b.indexOf(LF, line);
+    if (eol < 0) eol = b.length;
+    const contentEnd = eol > line && b[eol - 1] === CR ? eol - 1 : eol;
+    // the blank line ends the headers
+    if (contentEnd === line) return [-1, -1];
+    let name = line;
+    while (name < contentEnd && b[name] !== COLON && b[name] !== SP && b[name] !== TAB) name++;
+    const len = name - line;
+    const first = b[line]! | 0x20;
+    const isVia =
+      (len === 1 && first === 0x76) ||
+      (len === 3 && first === 0x76 && (b[line + 1]! | 0x20) === 0x69 && (b[line + 2]! | 0x20) === 0x61);
+    if (isVia) {
+      const colon = b.indexOf(COLON, name);
+      if (colon < 0 || colon >= contentEnd) return [-1, -1];
+      const comma = b.indexOf(COMMA, colon);
+      return [colon + 1, comma < 0 || comma > contentEnd ? contentEnd : comma];
+    }
+    line = eol + 1;
+  }
+  return [-1, -1];
 }
 
 /** Owner keys on the router → dispatcher link: the same wire form as the tunnel keys. */
