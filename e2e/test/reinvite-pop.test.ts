@@ -217,14 +217,19 @@ describe('re-INVITEs of the media mover across the POP (C14)', () => {
     uacs.push(u);
     return u;
   };
+  /** A conference placed by the schedulers and claimed by its owner host before any participant calls. */
+  const placed = async (conf: string) => {
+    const hosts = hostsOf(s);
+    const p = await placeConference(s.cfg, conf, 4);
+    const owner = hosts.find((x) => x.id === p.serverId)!;
+    await waitClaimed(owner.router, conf, p.epoch);
+    return { hosts, owner, others: hosts.filter((x) => x !== owner) };
+  };
 
   it('a 200 to the re-INVITE sent to a non-owner host reaches the owner worker, which ACKs it; a forged Via token is refused and counted', async () => {
-    const hosts = hostsOf(s);
     const conf = `e2e-rv-${process.pid}`;
-    const placed = await placeConference(s.cfg, conf, 4);
-    const owner = hosts.find((x) => x.id === placed.serverId)!;
-    await waitClaimed(owner.router, conf, placed.epoch);
-    const [other1, other2] = hosts.filter((x) => x !== owner) as [(typeof hosts)[0], (typeof hosts)[0]];
+    const { owner, others } = await placed(conf);
+    const [other1, other2] = others as [(typeof others)[0], (typeof others)[0]];
     const a = await uac('rva', conf);
     const ok = await a.call(other1.sip);
     // C9: the worker's Contact names the owner
@@ -263,12 +268,9 @@ describe('re-INVITEs of the media mover across the POP (C14)', () => {
   }, 240_000);
 
   it('dialogs adopted from a worker killed with -9 are re-INVITEd when their mixer dies later; 0 failed', async () => {
-    const hosts = hostsOf(s);
     const conf = `e2e-rvh-${process.pid}`;
-    const placed = await placeConference(s.cfg, conf, 4);
-    const owner = hosts.find((x) => x.id === placed.serverId)!;
-    await waitClaimed(owner.router, conf, placed.epoch);
-    const other = hosts.find((x) => x !== owner)!;
+    const { owner, others } = await placed(conf);
+    const other = others[0]!;
     const parts = [await uac('rvh1', conf), await uac('rvh2', conf)];
     const media: string[] = [];
     for (const p of parts) media.push(sdpMedia((await p.call(owner.sip)).body));
