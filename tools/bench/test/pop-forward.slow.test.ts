@@ -47,7 +47,7 @@ describe('pop-forward', () => {
         expect(md).toMatch(/^Command: `node tools\/bench\/dist\/main\.js pop-forward --quick/m);
         expect(md).toMatch(/^Load average at the end \(1\/5\/15 min\): [0-9.]+ \/ /m);
         expect(md).toMatch(/\| vxlan \| [0-9]+ \| [0-9.]+ \| [0-9]+ \|/);
-        expect((await listNamespaces()).filter((n) => n.startsWith('fwd-'))).toEqual([]);
+        expect((await listNamespaces()).filter((n) => n.startsWith('popns-fwd-'))).toEqual([]);
       } finally {
         fs.rmSync(out, { recursive: true, force: true });
       }
