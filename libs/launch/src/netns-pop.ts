@@ -87,6 +87,8 @@ export interface NetnsPopOptions {
   envFile?: string;
   /** Log level of the apps (default `warn`, or `LOG_LEVEL` from the environment). */
   logLevel?: string;
+  /** Bearer token of the control APIs (default: random per POP). */
+  token?: string;
 }
 
 /** The client and router namespaces and the internal bridge, shared by every POP made on it. */
@@ -164,7 +166,7 @@ export async function createPopNetwork(lab: NetnsLab): Promise<NetnsPopNetwork> 
 export class NetnsPop {
   readonly hosts: NetnsPopHost[] = [];
   /** Bearer token of the pop-routers' and dispatchers' control APIs (random per POP). */
-  readonly token = crypto.randomBytes(16).toString('hex');
+  readonly token: string;
   readonly vip: string;
   readonly inner: string;
 
@@ -172,9 +174,12 @@ export class NetnsPop {
     readonly network: NetnsPopNetwork,
     private readonly ownsLab: boolean,
     private readonly dir: string,
-    private readonly o: Required<Omit<NetnsPopOptions, 'network' | 'hostEnv' | 'envFile' | 'logLevel'>> &
-      Pick<NetnsPopOptions, 'hostEnv' | 'envFile' | 'logLevel'>,
+    private readonly o: Required<
+      Omit<NetnsPopOptions, 'network' | 'hostEnv' | 'envFile' | 'logLevel' | 'token'>
+    > &
+      Pick<NetnsPopOptions, 'hostEnv' | 'envFile' | 'logLevel' | 'token'>,
   ) {
+    this.token = o.token ?? crypto.randomBytes(16).toString('hex');
     this.vip = o.vip;
     this.inner = o.inner;
   }
