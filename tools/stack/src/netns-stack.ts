@@ -94,8 +94,8 @@ export async function startNetnsStack(o: NetnsStackOptions): Promise<NetnsStack>
     stopped = true;
     await routeAgent?.stop().catch(() => undefined);
     try {
-      await sup.stop();
-      await pop?.dispose().catch(() => undefined);
+      // together: Ctrl-C must stop everything within 10 s (the POP's dispatchers drain for up to 1 s, then 5 s grace)
+      await Promise.all([sup.stop(), pop?.dispose().catch(() => undefined)]);
     } finally {
       await lab.dispose();
       say(`deleted namespaces ${prefix}-*`);
@@ -238,7 +238,7 @@ export function netnsStackUsage(s: NetnsStack): string {
     `  ${inSvc} curl -s -X POST ${api}/v1/conferences -H "authorization: Bearer $TOKEN" \\`,
     `       -H 'content-type: application/json' -d '{"id":"conf-42","expectedParticipants":8}'`,
     `  ${inSvc} curl -s ${api}/v1/conferences/conf-42      # placed on a POP host: server, epoch`,
-    `  cd "$(mktemp -d)" && ip netns exec ${s.network.client} sipp -sn uac ${s.pop.vip}:5060 -s conf-42 -m 20 -r 5 -t un -i ${NETNS_POP_CLIENT} -p 0 -nostdin -timeout 30s`,
+    `  cd "$(mktemp -d)" && ip netns exec ${s.network.client} sipp -sn uac ${s.pop.vip}:5060 -s conf-42 -m 20 -r 5 -t un -max_socket 100 -i ${NETNS_POP_CLIENT} -p 0 -nostdin -timeout 30s`,
     `  ip netns exec ${s.pop.hosts[0]?.ns ?? '<host ns>'} curl -s -H "authorization: Bearer $TOKEN" http://${s.pop.hosts[0]?.address ?? '<host>'}:${NETNS_POP_PORTS.router}/v1/sessions/conf-42   # its owner`,
   ];
   return lines.join('\n');

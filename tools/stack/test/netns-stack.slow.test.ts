@@ -75,6 +75,7 @@ describe.skipIf(!isRoot)('npm start -- --netns', () => {
   it('prints commands that name the namespaces, the VIP and the services address', () => {
     const usage = netnsStackUsage(stack!);
     expect(usage).toContain(`ip netns exec ${stack!.network.client} sipp -sn uac ${stack!.pop.vip}:5060`);
+    expect(usage).toContain('-t un -max_socket');
     expect(usage).toContain(
       `ip netns exec ${stack!.services} curl -s -X POST http://${NETNS_SERVICES_ADDRESS}:`,
     );
