@@ -3,12 +3,19 @@
  * the VIP over 3 host namespaces, real multicast gossip, kernel decapsulation. Many conferences with several
  * participants each, every call from its own source port (`-t un`), so ECMP spreads a conference over the hosts:
  * the non-owners forward by VXLAN and the owner handles it on one worker. Then one nexthop fewer mid-run, then
- * `kill -9` of a host, then the fence: a VXLAN packet from outside the POP's internal network is not delivered.
+ * `kill -9` of a host with the route agent withdrawing its nexthop, then the fence: a VXLAN packet from outside the POP's internal network is not delivered.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildVxlanTemplate, encapsulateVxlan, vxlanMacFor } from '@switchyard/pop-wire';
-import { runSipp, waitFor } from '@switchyard/testing';
-import { CLIENT, INNER, INTERNAL, NetnsPop, VIP } from './netns-pop.js';
+import {
+  NETNS_POP_CLIENT as CLIENT,
+  NETNS_POP_INTERNAL as INTERNAL,
+  listNamespaces,
+  NetnsPop,
+  RouteAgent,
+  runSipp,
+  waitFor,
+} from '@switchyard/testing';
 
 const root = process.getuid?.() === 0;
 if (!root) console.warn('netns POP suite skipped: needs root');
@@ -24,7 +31,7 @@ async function sipp(pop: NetnsPop, confs: string[], opts: { during?: () => Promi
   const run = runSipp({
     netns: pop.client,
     localIp: CLIENT,
-    target: `${VIP}:5060`,
+    target: `${pop.vip}:5060`,
     calls: list.length,
     // participants of one conference 2.4 s apart (well past a gossip round), each call up 5 s: a conference
     // stays owned while its participants come and go
@@ -47,6 +54,16 @@ async function sum(pop: NetnsPop, name: string, match = '', hosts = pop.hosts): 
   let s = 0;
   for (const h of hosts) s += await pop.dispatcherMetric(h, name, match);
   return s;
+}
+
+/** The namespace's IP multicast datagram counters (`IpExt` in /proc/net/netstat, per network namespace). */
+async function mcastCounters(pop: NetnsPop, ns: string): Promise<{ in: number; out: number }> {
+  const lines = (await pop.lab.run(ns, 'cat', ['/proc/net/netstat']))
+    .split('\n')
+    .filter((l) => l.startsWith('IpExt:'));
+  const [names, values] = lines.map((l) => l.split(/\s+/).slice(1));
+  const v = (k: string) => Number(values![names!.indexOf(k)]);
+  return { in: v('InMcastPkts'), out: v('OutMcastPkts') };
 }
 
 /** Every host that is up names the same single owner for each conference it knows (gossip converges: bounded wait). */
@@ -73,10 +90,15 @@ async function ownersAgree(pop: NetnsPop, confs: string[], hosts = pop.hosts): P
 describe.skipIf(!root)('namespace POP, vxlan mode', () => {
   let pop: NetnsPop;
   beforeAll(async () => {
-    pop = await NetnsPop.start(3);
+    // namespaces `popns-pop-*` (branch prefix); multicast gossip on the POP's bridge, as production runs it
+    pop = await NetnsPop.start({ prefix: 'popns-pop', hosts: 3, gossip: 'multicast' });
   }, 400_000);
   afterAll(async () => {
+    const pids = pop ? pop.hosts.flatMap((h) => [h.router.pid, h.dispatcher.pid]) : [];
     await pop?.dispose();
+    // nothing left behind: no namespace of ours, none of the processes
+    expect((await listNamespaces()).filter((n) => n.startsWith('popns-pop-'))).toEqual([]);
+    for (const pid of pids) expect(() => process.kill(pid, 0), `pid ${pid}`).toThrow();
   }, 60_000);
 
   it('spreads calls over the hosts by ECMP; every conference is handled by its owner; 0 failed, 0 violations', async () => {
@@ -89,6 +111,12 @@ describe.skipIf(!root)('namespace POP, vxlan mode', () => {
       },
     });
     expect(await sum(pop, 'sipdisp_violations_total')).toBe(0);
+    // the gossip went by multicast: every host's kernel counted IP multicast datagrams out and in on the POP link
+    for (const h of pop.hosts) {
+      const m = await mcastCounters(pop, h.ns);
+      expect(m.out, `${h.id} OutMcastPkts`).toBeGreaterThan(0);
+      expect(m.in, `${h.id} InMcastPkts`).toBeGreaterThan(0);
+    }
     // ECMP sent participants to non-owners, which forwarded them; the owners' kernels decapsulated them
     expect(await sum(pop, 'sipdisp_pop_events', 'event="forwarded"')).toBeGreaterThan(0);
     expect(await sum(pop, 'sipdisp_decapsulated_total')).toBeGreaterThan(0);
@@ -103,15 +131,15 @@ describe.skipIf(!root)('namespace POP, vxlan mode', () => {
     await sipp(pop, confs, {
       during: async () => {
         await new Promise((r) => setTimeout(r, 2500));
-        await pop.lab.replaceRoute(pop.routerNs, `${VIP}/32`, pop.nexthops(pop.hosts.slice(0, 2)));
+        await pop.routeVia(pop.hosts.slice(0, 2));
       },
     });
     expect(await sum(pop, 'sipdisp_violations_total')).toBe(0);
     expect(await sum(pop, 'sipdisp_pop_events', 'event="forwarded"')).toBeGreaterThan(before);
-    await pop.lab.replaceRoute(pop.routerNs, `${VIP}/32`, pop.nexthops(pop.hosts));
+    await pop.routeVia(pop.hosts);
   }, 240_000);
 
-  it('kill -9 of a host: the others mark it dead; later calls of its conferences succeed elsewhere', async () => {
+  it('kill -9 of a host: the route agent withdraws its nexthop; later calls of its conferences succeed elsewhere', async () => {
     const confs = conferences('c');
     await sipp(pop, confs);
     const [h1, h2, h3] = pop.hosts as [(typeof pop.hosts)[0], (typeof pop.hosts)[0], (typeof pop.hosts)[0]];
@@ -120,21 +148,47 @@ describe.skipIf(!root)('namespace POP, vxlan mode', () => {
     ).sessions
       .map((s) => s.id)
       .filter((id) => confs.includes(id));
-    await pop.kill9(h3);
-    // the ECMP router stops sending to the dead host (in production: its health check / BGP withdrawal)
-    await pop.lab.replaceRoute(pop.routerNs, `${VIP}/32`, pop.nexthops([h1, h2]));
-    await waitFor(
-      `${h3.id} dead or suspect on the survivors`,
-      async () => {
-        for (const h of [h1, h2]) {
-          const v = (await pop.get(h, 7947, '/v1/hosts')) as { hosts: { id: string; state: string }[] };
-          if (v.hosts.find((x) => x.id === h3.id)?.state === 'alive') return false;
-        }
-        return true;
-      },
-      { timeoutMs: 60_000, intervalMs: 1000 },
-    );
-    await sipp(pop, confs);
+    // the route agent in the router namespace (standing for the BGP speaker + health check of production) keeps
+    // the VIP's ECMP set equal to the live hosts, from the pop-routers' membership and its own probes
+    const agent = new RouteAgent({
+      ns: pop.routerNs,
+      dest: `${pop.vip}/32`,
+      dev: pop.network.bridge,
+      hosts: pop.hosts,
+      routerPort: 7947,
+      token: pop.token,
+    });
+    await agent.start();
+    try {
+      await waitFor('the agent routes over all 3 hosts', () => agent.routed.length === 3);
+      const killedAt = Date.now();
+      await pop.kill9(h3);
+      // nobody but the agent touches the route now: it must withdraw h3 (gossip bound of the test profile: seconds)
+      await waitFor(
+        `the agent withdrew ${h3.id}'s nexthop`,
+        async () => !(await pop.vipRoute()).includes(h3.address),
+        { timeoutMs: 30_000, intervalMs: 100 },
+      );
+      console.info(`route agent: ${h3.id}'s nexthop withdrawn ${Date.now() - killedAt} ms after kill -9`);
+      expect(agent.routed).toEqual([h1.id, h2.id]);
+      expect(await pop.vipRoute()).toContain(h1.address);
+      expect(await pop.vipRoute()).toContain(h2.address);
+      await waitFor(
+        `${h3.id} dead or suspect on the survivors`,
+        async () => {
+          for (const h of [h1, h2]) {
+            const v = (await pop.get(h, 7947, '/v1/hosts')) as { hosts: { id: string; state: string }[] };
+            if (v.hosts.find((x) => x.id === h3.id)?.state === 'alive') return false;
+          }
+          return true;
+        },
+        { timeoutMs: 60_000, intervalMs: 1000 },
+      );
+      // new calls to the VIP, h3's conferences among them: 0 failed (sipp() checks it)
+      await sipp(pop, confs);
+    } finally {
+      await agent.stop();
+    }
     // (after the run the conferences' last dialogs have ended and they are released: nothing to compare)
     expect(await sum(pop, 'sipdisp_violations_total', '', [h1, h2])).toBe(0);
     // the conferences h3 held (still owned between calls only if assigned; otherwise re-claimed) now live on a
@@ -163,13 +217,13 @@ describe.skipIf(!root)('namespace POP, vxlan mode', () => {
       vni: 42,
       dstMac: vxlanMacFor(h1.id),
       srcMac: vxlanMacFor('outside'),
-      innerAddress: INNER,
+      innerAddress: pop.inner,
       innerPort: 5060,
     });
     const packet = (tag: string) => {
       const sip = Buffer.from(
-        `OPTIONS sip:${tag}@${VIP} SIP/2.0\r\nVia: SIP/2.0/UDP ${CLIENT}:5999;branch=z9hG4bK-${tag}\r\n` +
-          `From: <sip:x@${CLIENT}>;tag=1\r\nTo: <sip:${tag}@${VIP}>\r\nCall-ID: ${tag}\r\nCSeq: 1 OPTIONS\r\n` +
+        `OPTIONS sip:${tag}@${pop.vip} SIP/2.0\r\nVia: SIP/2.0/UDP ${CLIENT}:5999;branch=z9hG4bK-${tag}\r\n` +
+          `From: <sip:x@${CLIENT}>;tag=1\r\nTo: <sip:${tag}@${pop.vip}>\r\nCall-ID: ${tag}\r\nCSeq: 1 OPTIONS\r\n` +
           'Content-Length: 0\r\n\r\n',
       );
       const out = Buffer.alloc(sip.length + 100);

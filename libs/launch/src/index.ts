@@ -2,7 +2,7 @@
  * @switchyard/launch: local processes for tests, benchmarks and tools, each stopped by its pid — a private
  * `redis-server`, a workspace package's program through the `bin` of its package.json, SIPp runs — plus free ports
  * (with a retry when a port is taken before the process binds it) and bounded polling. Tests reach all of it
- * through `@switchyard/testing`; network namespaces through {@link NetnsLab} (C11); apps' and libs' sources may not import it (lint).
+ * through `@switchyard/testing`; network namespaces through {@link NetnsLab} (C11) and a whole POP in them through {@link NetnsPop} (C13); apps' and libs' sources may not import it (lint).
  *
  * @example
  * ```ts
@@ -19,3 +19,5 @@ export * from './redis-server.js';
 export * from './bin.js';
 export * from './sipp.js';
 export * from './netns.js';
+export * from './netns-pop.js';
+export * from './route-agent.js';

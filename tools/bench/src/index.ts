@@ -31,3 +31,4 @@ export {
 } from './dispatcher-bench.js';
 export * from './pop-convergence.js';
 export * from './pop-forward.js';
+export * from './pop-calls.js';

@@ -15,6 +15,7 @@ import { registryBenchMain } from './registry-bench.js';
 import { schedulerBenchMain } from './scheduler-bench.js';
 import { popConvergence } from './pop-convergence.js';
 import { popForward } from './pop-forward.js';
+import { popCalls } from './pop-calls.js';
 import type { Subcommand } from './subcommand.js';
 
 export const SUBCOMMANDS: Record<string, Subcommand> = {
@@ -25,6 +26,7 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
   'gossip-convergence': gossipConvergence,
   'pop-convergence': popConvergence,
   'pop-forward': popForward,
+  'pop-calls': popCalls,
   dispatcher: {
     summary:
       'SIPp call rate: one worker direct, our dispatcher, Kamailio dispatcher; TCP hand-offs vs node:cluster',

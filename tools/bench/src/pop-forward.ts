@@ -14,9 +14,18 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import crypto from 'node:crypto';
 import { parseCli, type CliSpec } from '@switchyard/core';
-import { NetnsLab, packageBin, untilReady, waitFor, type Spawned } from '@switchyard/launch';
+import {
+  createPopNetwork,
+  NETNS_POP_PORTS,
+  NetnsLab,
+  NetnsPop,
+  untilReady,
+  waitFor,
+  type NetnsPopHost,
+  type NetnsPopNetwork,
+  type Spawned,
+} from '@switchyard/launch';
 import type { ClientResult } from './pop-forward-agent.js';
 import { int, median as medianOf } from './pop-convergence.js';
 import type { Subcommand } from './subcommand.js';
@@ -67,10 +76,9 @@ export function parsePopForwardOptions(argv: string[]): PopForwardOptions | { he
   };
 }
 
-const CLIENT = '198.18.0.2';
-const SIP_PORT = 5060;
+const SIP_PORT = NETNS_POP_PORTS.sip;
 const RELAY_PORT = 5070;
-/** The two POPs: same bridge, their own VIP and gossip seeds. */
+/** The two POPs: same bridge (one network), their own VIP, addresses and gossip seeds. */
 const POPS = {
   v: {
     encapsulation: 'vxlan',
@@ -84,20 +92,6 @@ const POPS = {
 type PopName = keyof typeof POPS;
 const hostAddr = (pop: PopName, i: number) => `198.18.1.${POPS[pop].base + i}`;
 
-/** KEY=value lines of an env file with `${NAME}` placeholders substituted (as the netns POP test renders it). */
-function renderEnv(text: string, values: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const t = line.trim();
-    if (!t || t.startsWith('#')) continue;
-    const eq = t.indexOf('=');
-    out[t.slice(0, eq)] = t
-      .slice(eq + 1)
-      .replace(/\$\{([A-Z_]+)\}/g, (_m, k: string) => values[k] ?? `\${${k}}`);
-  }
-  return out;
-}
-
 function agentPath(): string {
   // dist/pop-forward-agent.js next to this module once built; from the sources (vitest) the built one
   const here = import.meta.dirname;
@@ -105,161 +99,59 @@ function agentPath(): string {
   return fs.existsSync(built) ? built : path.join(here, '../dist/pop-forward-agent.js');
 }
 
-function repoRoot(): string {
-  let d = process.cwd();
-  while (!fs.existsSync(path.join(d, 'tools/deploy/pop-host/pop-host.env'))) {
-    const up = path.dirname(d);
-    if (up === d)
-      throw new Error('pop-forward: run from the repository (tools/deploy/pop-host/pop-host.env)');
-    d = up;
-  }
-  return d;
-}
+type Host = NetnsPopHost;
 
-interface Host {
-  id: string;
-  ns: string;
-  address: string;
-  router: Spawned;
-  dispatcher?: Spawned;
-}
-
+/** Two namespace POPs (C13, `NetnsPop` from @switchyard/launch) on one network, and the relay baseline. */
 class ForwardLab {
-  readonly hosts: Host[] = [];
-  client = '';
+  readonly pops = new Map<PopName, NetnsPop>();
   private relay: Spawned | undefined;
-  private constructor(
-    readonly lab: NetnsLab,
-    private readonly dir: string,
-    private readonly token: string,
-  ) {}
+  private constructor(private readonly network: NetnsPopNetwork) {}
+
+  get client(): string {
+    return this.network.client;
+  }
 
   static async start(): Promise<ForwardLab> {
-    const lab = await NetnsLab.create('fwd');
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fwd-bench-'));
-    const fl = new ForwardLab(lab, dir, crypto.randomBytes(16).toString('hex'));
+    const lab = await NetnsLab.create('popns-fwd');
+    let fl: ForwardLab | undefined;
     try {
+      fl = new ForwardLab(await createPopNetwork(lab));
       await fl.build();
+      return fl;
     } catch (err) {
-      await fl.dispose();
+      if (fl) await fl.dispose().catch(() => undefined);
+      else await lab.dispose().catch(() => undefined);
       throw err;
     }
-    return fl;
   }
 
   private async build(): Promise<void> {
-    const lab = this.lab;
-    this.client = await lab.namespace('c');
-    const r = await lab.namespace('r');
-    await lab.veth(
-      { ns: this.client, name: 'c0', address: `${CLIENT}/24` },
-      { ns: r, name: 'r0', address: '198.18.0.1/24' },
-    );
-    await lab.defaultRoute(this.client, '198.18.0.1');
-    await lab.sysctl(r, 'net.ipv4.ip_forward', 1);
-    await lab.bridge(r, 'br0', '198.18.1.1/24');
-    const keyring = path.join(this.dir, 'keyring.json');
-    fs.writeFileSync(
-      keyring,
-      JSON.stringify({ primary: 1, keys: [{ id: 1, secret: crypto.randomBytes(24).toString('hex') }] }),
-      { mode: 0o600 },
-    );
-    const tokenFile = path.join(this.dir, 'token');
-    fs.writeFileSync(tokenFile, this.token, { mode: 0o600 });
-    const template = fs.readFileSync(path.join(repoRoot(), 'tools/deploy/pop-host/pop-host.env'), 'utf8');
-    const routerMain = packageBin('@switchyard/pop-router');
-    const envs: NodeJS.ProcessEnv[] = [];
     for (const pop of ['v', 'u'] as const) {
       const p = POPS[pop];
-      for (const i of [1, 2]) {
-        const id = `fwd-${pop}${i}`;
-        const ns = await lab.namespace(`${pop}${i}`);
-        const address = hostAddr(pop, i);
-        await lab.veth(
-          { ns, name: `${id}-0`, address: `${address}/24` },
-          { ns: r, name: `r-${id}`, master: 'br0' },
-        );
-        await lab.defaultRoute(ns, '198.18.1.1');
-        await lab.address(ns, 'lo', `${p.vip}/32`);
-        const env = renderEnv(template, {
-          HOST_ID: id,
-          HOST_ADDR: address,
-          VIP: p.vip,
-          INNER_ADDR: p.inner,
-          POP_PEERS: `${hostAddr(pop, 3 - i)}:7946`,
-          KEYRING_FILE: keyring,
-          TOKEN_FILE: tokenFile,
-        });
-        if (p.encapsulation === 'udp') {
-          // the udp tunnel datagrams leave from the VIP socket (host-dispatcher, udp mode): their source is the VIP,
-          // which the owner has on lo too, so its kernel drops them as martians unless it accepts local sources
-          // (found by this benchmark; vxlan mode sends from an unbound socket instead)
-          await lab.sysctl(ns, 'net.ipv4.conf.all.accept_local', 1);
-          env['POPR_ENCAPSULATION'] = 'udp';
-          env['POPR_VXLAN_SETUP'] = 'false';
-          delete env['SIPDISP_INNER_ADDRESS'];
-        }
-        fs.mkdirSync(env['SIPDISP_RUNTIME_DIR']!, { recursive: true });
-        const base = { ...process.env, LOG_LEVEL: 'warn', ...env };
-        envs.push(base);
-        // unicast gossip with the other host as seed, as the netns POP test does
-        const router = lab.exec(ns, process.execPath, [routerMain], {
-          env: { ...base, POPR_GOSSIP_PROFILE: 'test', POPR_GOSSIP_TRANSPORT: 'unicast' },
-        });
-        this.hosts.push({ id, ns, address, router });
-      }
-      // the VIP of each POP lands on its host 2, which does not own the conference
-      await lab.route(r, `${p.vip}/32`, [{ via: hostAddr(pop, 2), dev: 'br0' }]);
+      this.pops.set(
+        pop,
+        await NetnsPop.start({
+          network: this.network,
+          prefix: 'popns-fwd',
+          name: pop,
+          hosts: 2,
+          workers: 1,
+          encapsulation: p.encapsulation,
+          // unicast fan-out with the other host as seed, as when this benchmark was first run
+          gossip: 'unicast',
+          vip: p.vip,
+          inner: p.inner,
+          addressBase: p.base,
+          // the VIP of each POP lands on its host 2, which does not own the conference (routed below)
+          ecmp: false,
+        }),
+      );
+      await this.network.lab.route(this.network.router, `${p.vip}/32`, [
+        { via: hostAddr(pop, 2), dev: this.network.bridge },
+      ]);
     }
-    for (const h of this.hosts)
-      await untilReady(
-        h.router,
-        `${h.id} router ready`,
-        () => h.router.output().includes('"popRouter":"ready"'),
-        {
-          timeoutMs: 120_000,
-          intervalMs: 200,
-        },
-      );
-    const dispatcherMain = packageBin('@switchyard/host-dispatcher');
-    for (const [i, h] of this.hosts.entries())
-      h.dispatcher = lab.exec(h.ns, process.execPath, [dispatcherMain], {
-        env: {
-          ...envs[i],
-          SIPDISP_MIN_WORKERS: '1',
-          SIPDISP_SPARE_WORKERS: '0',
-          SIPDISP_MAX_WORKERS: '1',
-          SIPDISP_CONTROL_TOKEN: this.token,
-          SIPDISP_DRAIN_TIMEOUT_MS: '1000',
-          SIPDISP_WORKER_START_TIMEOUT_MS: '120000',
-        },
-      });
-    for (const h of this.hosts)
-      await untilReady(
-        h.dispatcher!,
-        `${h.id} dispatcher ready`,
-        async () => {
-          const health = (await this.get(h, 8060, '/healthz').catch(() => undefined)) as
-            { ready?: number } | undefined;
-          return health?.ready === 1;
-        },
-        { timeoutMs: 180_000, intervalMs: 500 },
-      );
-    await waitFor(
-      'each POP: both hosts alive on both routers',
-      async () => {
-        for (const h of this.hosts) {
-          const v = (await this.get(h, 7947, '/v1/hosts').catch(() => ({ hosts: [] }))) as {
-            hosts: { state: string }[];
-          };
-          if (v.hosts.filter((x) => x.state === 'alive').length !== 2) return false;
-        }
-        return true;
-      },
-      { timeoutMs: 60_000, intervalMs: 500 },
-    );
     // the relay baseline on v2, in front of v1
-    this.relay = lab.exec(this.hostOf('v', 2).ns, process.execPath, [
+    this.relay = this.network.lab.exec(this.hostOf('v', 2).ns, process.execPath, [
       agentPath(),
       'relay',
       `${hostAddr('v', 2)}:${RELAY_PORT}`,
@@ -280,12 +172,14 @@ class ForwardLab {
         `${hostAddr(pop, 1)}:${SIP_PORT}`,
       );
       await waitFor(
-        `${POPS[pop].conference} owned by fwd-${pop}1 on fwd-${pop}2`,
+        `${POPS[pop].conference} owned by popns-fwd-${pop}1 on popns-fwd-${pop}2`,
         async () => {
-          const s = (await this.get(this.hostOf(pop, 2), 7947, `/v1/sessions/${POPS[pop].conference}`).catch(
-            () => undefined,
-          )) as { owner?: string } | undefined;
-          return s?.owner === `fwd-${pop}1`;
+          const s = (await this.get(
+            this.hostOf(pop, 2),
+            NETNS_POP_PORTS.router,
+            `/v1/sessions/${POPS[pop].conference}`,
+          ).catch(() => undefined)) as { owner?: string } | undefined;
+          return s?.owner === `popns-fwd-${pop}1`;
         },
         { timeoutMs: 30_000, intervalMs: 200 },
       );
@@ -293,19 +187,12 @@ class ForwardLab {
   }
 
   hostOf(pop: PopName, i: number): Host {
-    return this.hosts.find((h) => h.id === `fwd-${pop}${i}`)!;
+    return this.pops.get(pop)!.hosts[i - 1]!;
   }
 
-  async get(h: Host, port: number, pathname: string): Promise<unknown> {
-    const out = await this.lab.run(h.ns, 'curl', [
-      '-sf',
-      '--max-time',
-      '10',
-      '-H',
-      `Authorization: Bearer ${this.token}`,
-      `http://${h.address}:${port}${pathname}`,
-    ]);
-    return pathname === '/metrics' ? out : JSON.parse(out);
+  get(h: Host, port: number, pathname: string): Promise<unknown> {
+    const pop = [...this.pops.values()].find((p) => p.hosts.includes(h))!;
+    return pop.get(h, port, pathname);
   }
 
   /** Runs the client in the client namespace; bounded by its own time bound plus a margin. */
@@ -319,7 +206,7 @@ class ForwardLab {
   ): Promise<ClientResult> {
     const args = [agentPath(), 'client', target, conference, String(loops), String(requests), String(timeMs)];
     if (claim) args.push(claim);
-    const out = await this.lab.run(this.client, process.execPath, args, timeMs + 30_000);
+    const out = await this.network.lab.run(this.client, process.execPath, args, timeMs + 30_000);
     return JSON.parse(out.trim().split('\n').at(-1)!) as ClientResult;
   }
 
@@ -362,12 +249,10 @@ class ForwardLab {
 
   async dispose(): Promise<void> {
     await this.relay?.stop(2_000).catch(() => undefined);
-    await Promise.all(this.hosts.map((h) => h.dispatcher?.stop(5_000).catch(() => undefined)));
     try {
-      await this.lab.dispose();
+      for (const pop of this.pops.values()) await pop.dispose().catch(() => undefined);
     } finally {
-      fs.rmSync(this.dir, { recursive: true, force: true });
-      for (const h of this.hosts) fs.rmSync(`/run/switchyard/${h.id}`, { recursive: true, force: true });
+      await this.network.lab.dispose();
     }
   }
 }
@@ -436,7 +321,7 @@ export function renderPopForward(
     'per measurement. Medians of the runs; `× direct` and the added latencies are paired: each run against the',
     '`direct` of the same run, then the median over runs (load on the shared machine changes between runs).',
     '',
-    'Network namespaces (`fwd-*`, 198.18.0.0/15): client → router namespace → the POP bridge. Two POPs of two hosts,',
+    'Network namespaces (`popns-fwd-*`, 198.18.0.0/15): client → router namespace → the POP bridge. Two POPs of two hosts,',
     'each host the real pop-router and host-dispatcher (1 worker) configured from `tools/deploy/pop-host/pop-host.env`;',
     "the owner's worker answers the OPTIONS (`sip:<conference>@…`, the conference claimed by host 1 with an INVITE).",
     '- **direct**: client → the owner (v1).',

@@ -35,19 +35,22 @@ describe('pop-forward', () => {
           expect(r.roundTrips).toBeGreaterThan(0);
           expect(r.p50Us).toBeGreaterThan(0);
         }
-        // the wrong hosts really forwarded (not answered themselves)
-        expect(json.forwarded.v).toBeGreaterThanOrEqual(2 * 20);
-        expect(json.forwarded.u).toBeGreaterThanOrEqual(2 * 20);
+        // the wrong hosts really forwarded (not answered themselves): every round trip answered through the VIP
+        // went through the tunnel (a quick run under CI load may hit its time bound before all 2 × 20 requests, so
+        // the bound is what was answered, not what was planned)
+        const answered = (setup: string) => json.results.find((r) => r.setup === setup)!.roundTrips;
+        expect(json.forwarded.v).toBeGreaterThanOrEqual(answered('vxlan'));
+        expect(json.forwarded.u).toBeGreaterThanOrEqual(answered('udp'));
         // and the owners received them through the tunnel: v1's kernel decapsulated, u1's router injected
-        expect(json.tunnel['sipdisp_decapsulated_total (v1)']).toBeGreaterThanOrEqual(2 * 20);
-        expect(json.tunnel['pop_tunnel_injected_total']).toBeGreaterThanOrEqual(2 * 20);
+        expect(json.tunnel['sipdisp_decapsulated_total (v1)']).toBeGreaterThanOrEqual(answered('vxlan'));
+        expect(json.tunnel['pop_tunnel_injected_total']).toBeGreaterThanOrEqual(answered('udp'));
         expect(json.summary.find((s) => s.setup === 'direct')?.ratioToDirect).toBe(1);
         const md = fs.readFileSync(path.join(out, 'pop-router-forwarding.md'), 'utf8');
         expect(md).toMatch(/^# POP forwarding/);
         expect(md).toMatch(/^Command: `node tools\/bench\/dist\/main\.js pop-forward --quick/m);
         expect(md).toMatch(/^Load average at the end \(1\/5\/15 min\): [0-9.]+ \/ /m);
         expect(md).toMatch(/\| vxlan \| [0-9]+ \| [0-9.]+ \| [0-9]+ \|/);
-        expect((await listNamespaces()).filter((n) => n.startsWith('fwd-'))).toEqual([]);
+        expect((await listNamespaces()).filter((n) => n.startsWith('popns-fwd-'))).toEqual([]);
       } finally {
         fs.rmSync(out, { recursive: true, force: true });
       }

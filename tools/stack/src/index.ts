@@ -18,3 +18,4 @@ export * from './host-agent.js';
 export * from './scenarios.js';
 export * from './smoke.js';
 export * from './composed.js';
+export * from './netns-stack.js';

@@ -13,6 +13,7 @@ import { Supervisor, type SupervisorEvent } from './supervisor.js';
 import { stackComponents, stackUsage, type StackConfig } from './stack.js';
 import { loadTopology } from './topology.js';
 import { runSmoke } from './smoke.js';
+import { netnsRefusal, netnsStackUsage, startNetnsStack, type NetnsStack } from './netns-stack.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -32,13 +33,23 @@ const Settings = defineSettings({
       'state directory (Redis data, token file, one log file per component)',
       'SWITCHYARD_STACK_DIR',
     ),
+    netns: setting(
+      Type.Boolean(),
+      false,
+      'root only: run the POP hosts in network namespaces behind an ECMP router namespace (vxlan, multicast gossip), the other services in a namespace of their own; everything deleted on exit',
+      'SWITCHYARD_NETNS',
+    ),
     smoke: setting(
       Type.Boolean(),
       false,
       'start everything, place a conference and call it with SIPp through the stack, then stop (exit 0 when all passed)',
     ),
   }),
-  examples: ['npm start', 'node tools/stack/dist/main.js --topology my-topology.json --smoke'],
+  examples: [
+    'npm start',
+    'node tools/stack/dist/main.js --topology my-topology.json --smoke',
+    'sudo npm start -- --netns',
+  ],
 });
 
 function progress(e: SupervisorEvent): void {
@@ -71,6 +82,21 @@ async function main(): Promise<void> {
     return;
   }
   const cfg = r.config;
+  if (cfg.netns) {
+    const refusal = netnsRefusal();
+    if (refusal) {
+      process.stderr.write(`${refusal}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    if (cfg.smoke) {
+      process.stderr.write(
+        '--smoke runs on the loopback stack only (the namespace stack has its own test)\n',
+      );
+      process.exitCode = 2;
+      return;
+    }
+  }
   const topology = loadTopology(cfg.topology);
   const dir = path.resolve(cfg.dir);
   const logs = path.join(dir, 'logs');
@@ -89,6 +115,10 @@ async function main(): Promise<void> {
   });
   // Ctrl-C while starting stops what has started, too
   stopOnSignals(supervisor, logger, 10_000);
+  if (cfg.netns) {
+    await runNetns(root, dir, cfg.topology, topology, logger, files, logs);
+    return;
+  }
   const stack: StackConfig = { root, dir, topology, token: randomBytes(24).toString('base64url') };
   const plan = stackComponents(stack);
   for (const s of plan.skipped) process.stdout.write(`[stack] skipped    ${s.name.padEnd(14)} ${s.reason}\n`);
@@ -130,6 +160,55 @@ async function main(): Promise<void> {
     await supervisor.stop();
     return;
   }
+}
+
+async function runNetns(
+  root: string,
+  dir: string,
+  topologyFile: string,
+  topology: ReturnType<typeof loadTopology>,
+  logger: ReturnType<typeof createLogger>,
+  files: Map<string, fs.WriteStream>,
+  logs: string,
+): Promise<void> {
+  let stack: NetnsStack | undefined;
+  let stopRequested = false;
+  // Ctrl-C while starting: startNetnsStack's own failure path deletes what it made; after: stop() does
+  const holder = {
+    stop: async () => {
+      stopRequested = true;
+      await stack?.stop();
+    },
+  };
+  stopOnSignals(holder, logger, 10_000);
+  try {
+    stack = await startNetnsStack({
+      root,
+      dir,
+      topology,
+      token: randomBytes(24).toString('base64url'),
+      logger,
+      events: progress,
+      progress: (line) => process.stdout.write(`[stack] ${line}\n`),
+      output: (name, line) => {
+        let f = files.get(name);
+        if (!f) files.set(name, (f = fs.createWriteStream(path.join(logs, `${name}.log`), { flags: 'a' })));
+        f.write(line + '\n');
+      },
+    });
+  } catch (err) {
+    logger.error({ err }, 'stack failed to start');
+    process.stdout.write(
+      `[stack] FAILED: ${err instanceof Error ? err.message : String(err)}\n[stack] logs: ${logs}\n`,
+    );
+    process.exitCode = 1;
+    return;
+  }
+  if (stopRequested) await stack.stop();
+  process.stdout.write(
+    `\nSwitchyard stack is up in network namespaces (topology ${topologyFile}):\n` +
+      `  logs: ${logs}/<component>.log\n\n${netnsStackUsage(stack)}\n\nCtrl-C stops everything and deletes the namespaces.\n`,
+  );
 }
 
 main().catch((err: unknown) => {

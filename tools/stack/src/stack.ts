@@ -20,6 +20,23 @@ export interface StackConfig {
   topology: Readonly<Topology>;
   /** Bearer token for every control API of the stack (written to `<dir>/token`, mode 0600). */
   token: string;
+  /**
+   * `--netns`: the shared services run inside this namespace (every component is wrapped in `ip netns exec`), their
+   * readiness is checked from inside it, and the POP hosts (made by `NetnsPop`, not by this plan) are given here for
+   * the console. See netns-stack.ts.
+   */
+  netns?: StackNetns;
+}
+
+export interface StackNetns {
+  /** the services namespace */
+  services: string;
+  /** GET `url` from inside the services namespace: ok? */
+  http(url: string): Promise<boolean>;
+  /** the stack's Redis answers PING (from inside the services namespace) */
+  redis(): Promise<boolean>;
+  /** the POP hosts' control URLs (console) */
+  pop: { control: string; router: string }[];
 }
 
 export interface SkippedComponent {
@@ -82,6 +99,7 @@ export function balancerUrl(t: Readonly<Topology>): string {
 
 export function stackComponents(cfg: StackConfig): StackPlan {
   const t = cfg.topology;
+  const httpCheck = cfg.netns ? (url: string) => cfg.netns!.http(url) : httpOk;
   const redisDir = path.join(cfg.dir, 'redis');
   fs.mkdirSync(redisDir, { recursive: true });
   const tokenFile = path.join(cfg.dir, 'token');
@@ -112,7 +130,7 @@ export function stackComponents(cfg: StackConfig): StackPlan {
     // the one private-redis recipe (@switchyard/launch), with AOF on: pending and placed conferences survive a
     // restart of the stack's Redis
     args: redisServerArgs(t.host, t.redis.port, redisDir, [], true),
-    ready: () => redisReady(t.host, t.redis.port),
+    ready: () => (cfg.netns ? cfg.netns.redis() : redisReady(t.host, t.redis.port)),
     phase: 0,
     describe: [redis],
   });
@@ -131,7 +149,7 @@ export function stackComponents(cfg: StackConfig): StackPlan {
         '--token-file',
         tokenFile,
       ],
-      ready: () => httpOk(`${base}/healthz`),
+      ready: () => httpCheck(`${base}/healthz`),
       phase: 1,
       describe: [`${base}  (API docs: ${base}/openapi.json)`],
     });
@@ -185,7 +203,7 @@ export function stackComponents(cfg: StackConfig): StackPlan {
           ? { SIPDISP_BALANCER_URL: balancer, SIPDISP_BALANCER_TOKEN: cfg.token }
           : {}),
       },
-      ready: () => httpOk(`${h.control}/healthz`),
+      ready: () => httpCheck(`${h.control}/healthz`),
       phase: 1,
       describe: [`SIP udp+tcp ${h.sip}  control ${h.control}`],
     });
@@ -207,7 +225,7 @@ export function stackComponents(cfg: StackConfig): StackPlan {
         ...['--dispatcher-socket', path.join(runtimeDir, 'workers.seqpacket')],
         ...['--host', h.address, '--port', String(t.pop.routerPort), '--token-file', tokenFile],
       ],
-      ready: () => httpOk(`${h.router}/healthz`),
+      ready: () => httpCheck(`${h.router}/healthz`),
       phase: 2,
       describe: [`control ${h.router}`],
     });
@@ -242,7 +260,7 @@ export function stackComponents(cfg: StackConfig): StackPlan {
         ...['--register-host', t.host, '--register-port', String(t.balancer.registerPort)],
         ...['--registration-token-file', tokenFile, '--api-token-file', tokenFile],
       ],
-      ready: () => httpOk(`${balancer}/healthz`),
+      ready: () => httpCheck(`${balancer}/healthz`),
       phase: 1,
       describe: [`${balancer}/v1/services`],
     });
@@ -254,7 +272,7 @@ export function stackComponents(cfg: StackConfig): StackPlan {
           ...['--balancer', `${t.host}:${t.balancer.registerPort}`, '--registration-token-file', tokenFile],
           ...['--rtp-host', t.host],
         ],
-        ready: () => httpOk(`http://${t.host}:${port}/healthz`),
+        ready: () => httpCheck(`http://${t.host}:${port}/healthz`),
         phase: 2, // mixers dial in to the balancer
         describe: [`http://${t.host}:${port}/v1/stats`],
       });
@@ -272,7 +290,12 @@ export function stackComponents(cfg: StackConfig): StackPlan {
         '--redis-url',
         redis,
         ...schedulerUrls(t).flatMap((u) => ['--scheduler-url', u]),
-        ...popHosts(t).flatMap((h) => ['--dispatcher-url', h.control, '--pop-router-url', h.router]),
+        ...[...popHosts(t), ...(cfg.netns?.pop ?? [])].flatMap((h) => [
+          '--dispatcher-url',
+          h.control,
+          '--pop-router-url',
+          h.router,
+        ]),
         ...(t.balancer.mixers > 0 ? ['--balancer-url', balancer] : []),
         '--scheduler-token-file',
         tokenFile,
@@ -285,12 +308,18 @@ export function stackComponents(cfg: StackConfig): StackPlan {
         '--password-file',
         tokenFile,
       ],
-      ready: () => httpOk(`${url}/healthz`),
+      ready: () => httpCheck(`${url}/healthz`),
       phase: 3,
       describe: [`${url}  (password: the token)`],
     });
   }
-  return { components, skipped };
+  const ns = cfg.netns?.services;
+  return {
+    components: ns
+      ? components.map((c) => ({ ...c, command: 'ip', args: ['netns', 'exec', ns, c.command, ...c.args] }))
+      : components,
+    skipped,
+  };
 }
 
 /** What to tell the operator once everything is up. */

@@ -27,6 +27,7 @@ export interface ComponentSpec {
 export const StackErrors = {
   STACK_ERR_NOT_READY: 'a component did not become ready in time, or exited while starting',
   STACK_ERR_START: 'a component could not be started (command missing?)',
+  STACK_ERR_NETNS: '`--netns` cannot run here (not root) or its namespaces could not be made',
 } as const;
 export class StackError extends SwitchyardError<keyof typeof StackErrors> {}
 

@@ -1,0 +1,245 @@
+/**
+ * `npm start -- --netns` (root): the composed stack with its POP in network namespaces, behind an ECMP router.
+ *
+ * - a client namespace (198.18.0.2: run SIPp there) and a router namespace holding the POP's internal bridge
+ *   (198.18.1.0/24) and the ECMP multipath route to the VIP 198.19.0.100 over the hosts;
+ * - N host namespaces, each running a real pop-router and host-dispatcher in `vxlan` mode from the per-host
+ *   `tools/deploy/pop-host/pop-host.env` (C12), with multicast gossip on the bridge (`NetnsPop`, C13), plus the
+ *   host's conference-server agent (under the supervisor, so a dead agent is restarted);
+ * - a services namespace (198.18.2.2, routed through the router namespace) running everything else as the loopback
+ *   stack does: Redis, the schedulers, the balancer and its mixers, the console;
+ * - the route agent in the router namespace, withdrawing a dead host's nexthop (`RouteAgent`).
+ *
+ * Nothing is added to the host's own namespace: no address, link or route (the services run in a namespace of their
+ * own rather than behind a veth to the root namespace for that reason), so the URLs are reached with
+ * `ip netns exec <services> …`. `stop()` (Ctrl-C) stops every process by pid and deletes every namespace; a failed
+ * start does the same before it rethrows.
+ */
+import path from 'node:path';
+import { silentLogger, type Logger } from '@switchyard/core';
+import {
+  createPopNetwork,
+  NETNS_POP_CLIENT,
+  NETNS_POP_PORTS,
+  NetnsLab,
+  NetnsPop,
+  RouteAgent,
+  runCommand,
+  type NetnsPopNetwork,
+} from '@switchyard/launch';
+import { binOf, stackComponents, type StackConfig, type StackPlan } from './stack.js';
+import { StackError, Supervisor, type SupervisorEvent } from './supervisor.js';
+import type { Topology } from './topology.js';
+
+/** The services namespace's address (Redis, schedulers, balancer, mixers, console bind it). */
+export const NETNS_SERVICES_ADDRESS = '198.18.2.2';
+
+/** Why `--netns` cannot run here, or undefined when it can (root). */
+export function netnsRefusal(uid: number | undefined = process.getuid?.()): string | undefined {
+  return uid === 0
+    ? undefined
+    : '--netns needs root: it makes network namespaces, veths and routes (all deleted on exit). ' +
+        'Run it as root (sudo npm start -- --netns), or run the loopback stack without --netns.';
+}
+
+export interface NetnsStack {
+  cfg: StackConfig;
+  plan: StackPlan;
+  sup: Supervisor;
+  pop: NetnsPop;
+  network: NetnsPopNetwork;
+  services: string;
+  routeAgent: RouteAgent;
+  /** Stops every process by pid (supervised ones, the POP's), then deletes every namespace. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface NetnsStackOptions {
+  root: string;
+  dir: string;
+  topology: Readonly<Topology>;
+  token: string;
+  /** namespace prefix (default `sy-stack`); tests use their own */
+  prefix?: string;
+  logger?: Logger;
+  events?: (e: SupervisorEvent) => void;
+  output?: (name: string, line: string) => void;
+  /** progress lines for the parts the supervisor does not start (namespaces, POP hosts) */
+  progress?: (line: string) => void;
+}
+
+const curlOk = (ns: string, url: string) =>
+  runCommand(
+    'ip',
+    ['netns', 'exec', ns, 'curl', '-sf', '-o', '/dev/null', '--max-time', '2', url],
+    5_000,
+  ).then(
+    () => true,
+    () => false,
+  );
+
+export async function startNetnsStack(o: NetnsStackOptions): Promise<NetnsStack> {
+  const refusal = netnsRefusal();
+  if (refusal) throw new StackError('STACK_ERR_NETNS', refusal);
+  const say = o.progress ?? (() => undefined);
+  const prefix = o.prefix ?? 'sy-stack';
+  const t = o.topology;
+  const lab = await NetnsLab.create(prefix);
+  const sup = new Supervisor({ logger: o.logger ?? silentLogger, events: o.events, output: o.output });
+  let pop: NetnsPop | undefined;
+  let routeAgent: RouteAgent | undefined;
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await routeAgent?.stop().catch(() => undefined);
+    try {
+      // together: Ctrl-C must stop everything within 10 s (the POP's dispatchers drain for up to 1 s, then 5 s grace)
+      await Promise.all([sup.stop(), pop?.dispose().catch(() => undefined)]);
+    } finally {
+      await lab.dispose();
+      say(`deleted namespaces ${prefix}-*`);
+    }
+  };
+  try {
+    const network = await createPopNetwork(lab);
+    const services = await lab.namespace('s');
+    await lab.veth(
+      { ns: network.router, name: 'r-s', address: '198.18.2.1/24' },
+      { ns: services, name: 's0', address: `${NETNS_SERVICES_ADDRESS}/24` },
+    );
+    await lab.defaultRoute(services, '198.18.2.1');
+    say(
+      `namespaces: client ${network.client} (${NETNS_POP_CLIENT}), router ${network.router}, services ${services}`,
+    );
+    // the shared services: the loopback plan without POP hosts, bound to the services address, run in its namespace
+    const shared: Topology = { ...t, host: NETNS_SERVICES_ADDRESS, pop: { ...t.pop, hosts: 0 } };
+    const hostUrls = Array.from({ length: t.pop.hosts }, (_, i) => {
+      const a = `198.18.1.${10 + i + 1}`;
+      return {
+        control: `http://${a}:${NETNS_POP_PORTS.dispatcher}`,
+        router: `http://${a}:${NETNS_POP_PORTS.router}`,
+      };
+    });
+    const cfg: StackConfig = {
+      root: o.root,
+      dir: o.dir,
+      topology: shared,
+      token: o.token,
+      netns: {
+        services,
+        http: (url) => curlOk(services, url),
+        redis: () =>
+          runCommand('ip', [
+            'netns',
+            'exec',
+            services,
+            'redis-cli',
+            '-h',
+            NETNS_SERVICES_ADDRESS,
+            '-p',
+            String(t.redis.port),
+            'ping',
+          ]).then(
+            (out) => out.trim() === 'PONG',
+            () => false,
+          ),
+        pop: hostUrls,
+      },
+    };
+    const plan = stackComponents(cfg);
+    const phase = (p: number) => plan.components.filter((c) => (c.phase ?? 0) === p);
+    const startPhase = async (p: number) => {
+      const results = await Promise.allSettled(phase(p).map((c) => sup.start(c)));
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    };
+    await startPhase(0); // Redis
+    await startPhase(1); // schedulers, balancer
+    const balancer = `http://${NETNS_SERVICES_ADDRESS}:${t.balancer.port}`;
+    say(`starting POP: ${t.pop.hosts} hosts (pop-router + host-dispatcher each, vxlan, multicast gossip)`);
+    pop = await NetnsPop.start({
+      network,
+      prefix,
+      hosts: t.pop.hosts,
+      workers: t.pop.workers,
+      gossip: 'multicast',
+      token: o.token,
+      hostEnv: (): Record<string, string> =>
+        t.balancer.mixers > 0 && 'file' in binOf(o.root, 'apps/container-balancer')
+          ? { SIPDISP_BALANCER_URL: balancer, SIPDISP_BALANCER_TOKEN: o.token }
+          : {},
+    });
+    for (const h of pop.hosts)
+      say(
+        `ready      ${h.id.padEnd(14)} router pid ${h.router.pid}, dispatcher pid ${h.dispatcher.pid} (${h.ns})`,
+      );
+    routeAgent = new RouteAgent({
+      ns: network.router,
+      dest: `${pop.vip}/32`,
+      dev: network.bridge,
+      hosts: pop.hosts,
+      routerPort: NETNS_POP_PORTS.router,
+      token: o.token,
+      onChange: (ids) => say(`route agent: ${pop!.vip} via ${ids.join(', ')}`),
+    });
+    await routeAgent.start();
+    // each host's conference-server agent, in its namespace, under the supervisor (restarted if it dies)
+    const agentBin = binOf(o.root, 'tools/stack', 'switchyard-host-agent');
+    if ('reason' in agentBin) throw new StackError('STACK_ERR_START', `host agent: ${agentBin.reason}`);
+    const redisUrl = `redis://${NETNS_SERVICES_ADDRESS}:${t.redis.port}`;
+    await Promise.all(
+      pop.hosts.map((h) =>
+        sup.start({
+          name: `agent-${h.index}`,
+          command: 'ip',
+          args: [
+            ...['netns', 'exec', h.ns, process.execPath, agentBin.file],
+            ...['--redis', redisUrl, '--id', h.id, '--sip', `${h.address}:${NETNS_POP_PORTS.sip}`],
+            ...['--region', t.region, '--capacity', String(t.pop.capacity)],
+            ...['--dispatcher-url', `http://${h.address}:${NETNS_POP_PORTS.dispatcher}`],
+            ...['--router-url', `http://${h.address}:${NETNS_POP_PORTS.router}`],
+          ],
+          env: { SIPDISP_CONTROL_TOKEN: o.token, POPR_TOKEN: o.token },
+          readyLine: /"msg":"registered"/,
+          describe: [`conference server ${h.id} at ${h.address}:${NETNS_POP_PORTS.sip} (${h.ns})`],
+        }),
+      ),
+    );
+    await startPhase(2); // mixers
+    await startPhase(3); // console
+    return { cfg, plan, sup, pop, network, services, routeAgent, stop };
+  } catch (err) {
+    await stop().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** What to tell the operator once the namespace stack is up (every command works as root, as printed). */
+export function netnsStackUsage(s: NetnsStack): string {
+  const t = s.cfg.topology;
+  const api = `http://${NETNS_SERVICES_ADDRESS}:${t.schedulers.basePort}`;
+  const tokenFile = path.join(s.cfg.dir, 'token');
+  const inSvc = `ip netns exec ${s.services}`;
+  const lines = [
+    'The POP runs in network namespaces; the URLs below are reached from inside them (nothing was added to this',
+    "machine's own network):",
+    `  client namespace  ${s.network.client} (${NETNS_POP_CLIENT})   run SIPp here, calling the VIP ${s.pop.vip}:5060`,
+    `  router namespace  ${s.network.router}   ECMP route: ip -n ${s.network.router} route show ${s.pop.vip}`,
+    `  services          ${s.services} (${NETNS_SERVICES_ADDRESS})   schedulers ${api}, balancer http://${NETNS_SERVICES_ADDRESS}:${t.balancer.port}` +
+      (t.console.enabled ? `, console http://${NETNS_SERVICES_ADDRESS}:${t.console.port}` : ''),
+    ...s.pop.hosts.map(
+      (h) =>
+        `  ${h.id.padEnd(16)}  ${h.ns} (${h.address})   pop-router http://${h.address}:${NETNS_POP_PORTS.router}, dispatcher http://${h.address}:${NETNS_POP_PORTS.dispatcher}`,
+    ),
+    '',
+    'Try it (as root):',
+    `  TOKEN=$(cat ${tokenFile})`,
+    `  ${inSvc} curl -s -X POST ${api}/v1/conferences -H "authorization: Bearer $TOKEN" \\`,
+    `       -H 'content-type: application/json' -d '{"id":"conf-42","expectedParticipants":8}'`,
+    `  ${inSvc} curl -s ${api}/v1/conferences/conf-42      # placed on a POP host: server, epoch`,
+    `  cd "$(mktemp -d)" && ip netns exec ${s.network.client} sipp -sn uac ${s.pop.vip}:5060 -s conf-42 -m 20 -r 5 -t un -max_socket 100 -i ${NETNS_POP_CLIENT} -p 0 -nostdin -timeout 30s`,
+    `  ip netns exec ${s.pop.hosts[0]?.ns ?? '<host ns>'} curl -s -H "authorization: Bearer $TOKEN" http://${s.pop.hosts[0]?.address ?? '<host>'}:${NETNS_POP_PORTS.router}/v1/sessions/conf-42   # its owner`,
+  ];
+  return lines.join('\n');
+}
