@@ -7,6 +7,7 @@ import { loadConfig } from './config.js';
 import { createRedisClient, waitReady, type RedisClient } from './redis-clients.js';
 import { MemoryScheduleStore } from './store/memory-schedule-store.js';
 import { RedisScheduleStore } from './store/redis-schedule-store.js';
+import { RegionPartitionedStore } from './store/region-partitioned-store.js';
 import type { ScheduleStore } from './store/schedule-store.js';
 
 async function main(): Promise<void> {
@@ -35,14 +36,15 @@ async function main(): Promise<void> {
     const reg = createRedisClient(config, logger, metrics);
     clients.push(fast, reg);
     await waitReady(fast, logger);
-    store = new RedisScheduleStore(
-      { redis: fast },
-      {
-        prefix: config.prefix,
-        waitReplicas: config.redisWaitReplicas,
-        waitTimeoutMs: config.redisWaitTimeoutMs,
-      },
-    );
+    const storeInit = {
+      prefix: config.prefix,
+      waitReplicas: config.redisWaitReplicas,
+      waitTimeoutMs: config.redisWaitTimeoutMs,
+    };
+    const regions = config.regionPartitions.flatMap((r) => r.split(','));
+    store = regions.length
+      ? new RegionPartitionedStore({ redis: fast }, { ...storeInit, regions })
+      : new RedisScheduleStore({ redis: fast }, storeInit);
     registry = new RedisRegistryStore({ redis: reg, clock, logger }, { prefix: config.prefix });
   }
   await registry.start();

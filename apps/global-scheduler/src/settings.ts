@@ -186,6 +186,13 @@ export const SchedulerProcessSettings = defineSettings({
       'master name the sentinels watch',
       'REDIS_SENTINEL_NAME',
     ),
+    // none: the whole schedule under one hash tag, as single-region deployments have always had it
+    regionPartitions: setting(
+      Type.Array(Type.String({ pattern: '^[a-z0-9-]{1,32}(,[a-z0-9-]{1,32})*$' })),
+      [],
+      'regions whose schedule gets its own hash tag (its own Redis Cluster slot); others share the default one (repeat or comma list)',
+      'SCHEDULER_REGION_PARTITIONS',
+    ),
     // 0: asynchronous replication, as Redis ships (a placement acknowledged just before a master dies can be lost)
     redisWaitReplicas: setting(
       Type.Integer({ minimum: 0, maximum: 16 }),
