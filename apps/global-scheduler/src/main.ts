@@ -43,7 +43,15 @@ async function main(): Promise<void> {
     };
     const regions = config.regionPartitions.flatMap((r) => r.split(','));
     store = regions.length
-      ? new RegionPartitionedStore({ redis: fast }, { ...storeInit, regions })
+      ? new RegionPartitionedStore(
+          { redis: fast },
+          {
+            ...storeInit,
+            regions,
+            reserveTtlMs: config.regionReserveTtlMs,
+            ...(config.faultPauseAfterReserve ? { afterReserve: pauseForever } : {}),
+          },
+        )
       : new RedisScheduleStore({ redis: fast }, storeInit);
     registry = new RedisRegistryStore({ redis: reg, clock, logger }, { prefix: config.prefix });
   }
@@ -64,6 +72,12 @@ async function main(): Promise<void> {
     },
     logger,
   );
+}
+
+/** The crash-test fault: says where it stopped and never returns (the test kills the process by pid). */
+function pauseForever(): Promise<void> {
+  process.stdout.write(`${JSON.stringify({ fault: 'paused-after-reserve', pid: process.pid })}\n`);
+  return new Promise<void>(() => undefined);
 }
 
 main().catch((err: unknown) => {

@@ -5,11 +5,21 @@
  * reserve-then-commit, and a scheduler that dies between RESERVE and COMMIT (or stalls there and resumes late)
  * leaves nothing placed twice and no server over capacity once the reconciler has run.
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster } from 'ioredis';
-import { ManualClock } from '@switchyard/core';
-import { MemoryRegistryStore } from '@switchyard/registry';
-import { redisCli, startRedisCluster, type TestRedisCluster } from '@switchyard/testing';
+import { ManualClock, systemClock } from '@switchyard/core';
+import { MemoryRegistryStore, RedisRegistryStore } from '@switchyard/registry';
+import {
+  redisCli,
+  spawnProcess,
+  startRedisCluster,
+  waitFor,
+  type Spawned,
+  type TestRedisCluster,
+} from '@switchyard/testing';
 import { Scheduler } from '../src/scheduler.js';
 import { SchedulerTestProfile } from '../src/settings.js';
 import { RegionPartitionedStore } from '../src/store/region-partitioned-store.js';
@@ -294,4 +304,104 @@ describe('region-partitioned schedule on Redis Cluster', () => {
     expect(held[0]!.state).toBe('confirmed');
     for (const s of schedulers) await s.stop();
   }, 120_000);
+});
+
+const MAIN = path.resolve(import.meta.dirname, '../dist/main.js');
+
+describe('region-partitioned schedule: kill -9 of a scheduler process between RESERVE and COMMIT', () => {
+  it('nothing is placed twice, no server goes over capacity, the survivor places everything once', async () => {
+    const [home, away] = regions as [string, string];
+    const prefix = `rpk${prefixN++}`;
+    const redis = connect();
+    const registry = new RedisRegistryStore({ redis: connect(), clock: systemClock }, { prefix });
+    await registry.start();
+    // the conference servers answer keep-alive probes over HTTP (a real socket), so nobody marks them down
+    const srv = http.createServer((_, res) => res.end('ok'));
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const probe = `http://127.0.0.1:${(srv.address() as AddressInfo).port}/healthz`;
+    const capacity = new Map([
+      ['h1', 2],
+      ['w1', 10],
+    ]);
+    for (const [id, cap] of capacity)
+      await registry.put({
+        id,
+        service: 'conference-server',
+        address: `127.0.0.1:${id === 'h1' ? 7301 : 7302}`,
+        region: id === 'h1' ? home : away,
+        capacity: cap,
+        ttlMs: 600_000,
+        meta: { probe },
+      });
+    const store = new RegionPartitionedStore({ redis }, { prefix, regions });
+    const now = Date.now();
+    for (let i = 0; i < 3; i++)
+      await store.create(conference(`p-${i}`, now, { region: home, expectedParticipants: 2 }));
+    const procs: Spawned[] = [];
+    const start = (id: string, extra: string[]) => {
+      const p = spawnProcess(process.execPath, [
+        MAIN,
+        '--id',
+        id,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        '0',
+        '--redis-cluster',
+        cluster.seeds.map((x) => `${x.host}:${x.port}`).join(','),
+        '--prefix',
+        prefix,
+        '--token',
+        'kill-test-token',
+        '--region-partitions',
+        regions.join(','),
+        '--fallbacks',
+        `${home}=${away}`,
+        '--round-interval-ms',
+        '100',
+        '--claim-lease-ms',
+        '1000',
+        '--region-reserve-ttl-ms',
+        '1500',
+        ...extra,
+      ]);
+      procs.push(p);
+      return p;
+    };
+    try {
+      const victim = start('victim', ['--fault-pause-after-reserve']);
+      await waitFor(
+        'the victim scheduler to stop between RESERVE and COMMIT',
+        () => (victim.output().includes('"fault":"paused-after-reserve"') ? true : undefined),
+        { timeoutMs: 90_000, intervalMs: 50 },
+      );
+      await victim.kill9();
+      // what it left: one placed at home (h1 holds 2 units), two reserved on the other region's shard, unconfirmed
+      const left = await store.partitions.get(away)!.foreignAll(100);
+      expect(left.map((f) => f.state)).toEqual(['reserved', 'reserved']);
+      const states = (await store.list(undefined, 10)).items.map((c) => c.state).sort();
+      expect(states).toEqual(['claimed', 'claimed', 'placed']);
+      const survivor = start('survivor', []);
+      await waitFor(
+        'the survivor to place all 3 conferences',
+        async () => ((await store.counts()).placed === 3 ? true : undefined),
+        { timeoutMs: 90_000, intervalMs: 100 },
+      );
+      // the stranded reservations were released (or replaced), none left unconfirmed, the capacity exact
+      await waitFor(
+        'the cross-region reservations to be confirmed',
+        async () => {
+          const f = await store.partitions.get(away)!.foreignAll(100);
+          return f.length === 2 && f.every((x) => x.state === 'confirmed') ? true : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 100 },
+      );
+      await checkInvariants(store, capacity, 3);
+      await survivor.stop(5000);
+    } finally {
+      for (const p of procs) await p.stop(2000);
+      await registry.stop();
+      await new Promise<void>((r) => srv.close(() => r()));
+    }
+  }, 240_000);
 });
