@@ -33,11 +33,17 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Cluster, Redis } from 'ioredis';
 import { parseCli, systemClock, type CliSpec } from '@switchyard/core';
-import { startSchedulerProcess } from '@switchyard/fleet-sim';
+import { startFleetProcess, startSchedulerProcess } from '@switchyard/fleet-sim';
 import { RedisScheduleStore, type ConferenceRequest } from '@switchyard/global-scheduler';
-import { packageBin, startRedisServer, waitFor, type Spawned } from '@switchyard/launch';
+import {
+  packageBin,
+  startRedisCluster,
+  startRedisServer,
+  waitFor,
+  type Spawned,
+  type TestRedisCluster,
+} from '@switchyard/launch';
 import { RedisRegistryStore } from '@switchyard/registry';
-import { startRedisCluster, type TestRedisCluster } from '@switchyard/testing';
 
 const root = path.resolve(import.meta.dirname, '../../..');
 const TOKEN = 'bench-token-0123';
@@ -57,7 +63,11 @@ const spec: CliSpec = {
     servers: { type: 'string', doc: 'simulated conference servers', defaultText: '50' },
     'round-ms': { type: 'string', doc: 'round interval of the schedulers', defaultText: '100' },
     'place-batch': { type: 'string', doc: 'conferences per PLACE script', defaultText: '200' },
-    mode: { type: 'string', doc: 'burst, steady or both', defaultText: 'burst' },
+    mode: {
+      type: 'string',
+      doc: 'burst, steady, both, or a comma list of those and failover (kill -9 of a server: time to move)',
+      defaultText: 'burst',
+    },
     backend: {
       type: 'string',
       doc: 'single (one redis-server) and/or cluster (3 masters + 3 replicas)',
@@ -175,6 +185,7 @@ async function startScheduler(
   o: Options,
   variant: Variant,
   roundMs = o.roundMs,
+  extra: string[] = [],
 ): Promise<{ proc: Spawned; url: string }> {
   const args = [
     ...redis.args,
@@ -189,6 +200,7 @@ async function startScheduler(
     '5000',
   ];
   if (variant === 'core') args.push('--assignment-service=');
+  args.push(...extra);
   try {
     return await startSchedulerProcess({
       id,
@@ -217,10 +229,11 @@ async function startSchedulers(
   o: Options,
   variant: Variant,
   roundMs?: number,
+  extra: string[] = [],
 ): Promise<{ proc: Spawned; url: string }[]> {
   const started = await Promise.allSettled(
     Array.from({ length: n }, (_, i) =>
-      startScheduler(redis, prefix, `${prefix}-s${i}`, o, variant, roundMs),
+      startScheduler(redis, prefix, `${prefix}-s${i}`, o, variant, roundMs, extra),
     ),
   );
   const ok = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
@@ -381,6 +394,80 @@ async function steadyRun(
   }
 }
 
+/** Keep-alive timers of the failover mode (the fleet-sim cluster test's, before it stopped asserting durations). */
+const FAILOVER = { probeMs: 250, misses: 3, probeTimeoutMs: 400, roundMs: 200, conferences: 300 };
+
+interface FailoverResult {
+  backend: BackendKind;
+  /** Conferences the killed server held. */
+  onKilled: number;
+  /** From `kill -9` of the server's agent to every one of its conferences placed elsewhere. */
+  moveMs: number;
+  /** The design bound: misses × probe interval + a probe timeout + a round. */
+  boundMs: number;
+}
+
+/**
+ * Failover: 3 schedulers, the bench's servers plus one real agent (a fleet-sim process); 300 conferences placed;
+ * `kill -9` of the agent; the time until all of its conferences are placed on other servers (polled every 10 ms
+ * from the store). The figure the fleet-sim cluster test printed (it no longer asserts it).
+ */
+async function failoverRun(redis: Backend, o: Options, tag: string): Promise<FailoverResult> {
+  const prefix = `f${tag}`;
+  const solo = await startFleetProcess({
+    redisUrl: redis.url,
+    prefix,
+    count: 1,
+    capacity: 100_000,
+    readyTimeoutMs: o.readyTimeoutS * 1000,
+    args: ['--id-prefix', 'solo-', '--ttl-ms', '1500', '--heartbeat-ms', '300'],
+  });
+  let rig: Awaited<ReturnType<typeof startRig>> | undefined;
+  try {
+    rig = await startRig(redis, prefix, 3, { ...o, nServers: 5 }, 'publish', FAILOVER.roundMs, [
+      '--probe-interval-ms',
+      String(FAILOVER.probeMs),
+      '--misses',
+      String(FAILOVER.misses),
+      '--probe-timeout-ms',
+      String(FAILOVER.probeTimeoutMs),
+    ]);
+    const store = rig.store;
+    await createDirect(
+      store,
+      Array.from({ length: FAILOVER.conferences }, (_, i) => `fo${i}`),
+      Date.now(),
+    );
+    await waitFor(
+      'failover: all placed',
+      async () => (await store.counts()).placed === FAILOVER.conferences,
+      {
+        timeoutMs: 120_000,
+        intervalMs: 50,
+      },
+    );
+    const onKilled = (await store.conferencesOn('solo-0')).length;
+    await solo.kill9();
+    const t0 = Date.now();
+    await waitFor(
+      'failover: the killed server emptied and everything placed again',
+      async () =>
+        (await store.conferencesOn('solo-0')).length === 0 &&
+        (await store.counts()).placed === FAILOVER.conferences,
+      { timeoutMs: 120_000, intervalMs: 10 },
+    );
+    return {
+      backend: redis.kind,
+      onKilled,
+      moveMs: Date.now() - t0,
+      boundMs: FAILOVER.probeMs * FAILOVER.misses + FAILOVER.probeTimeoutMs + FAILOVER.roundMs,
+    };
+  } finally {
+    await rig?.stop();
+    await solo.stop();
+  }
+}
+
 /** The fleet and n schedulers of one run, on their own key prefix. */
 async function startRig(
   redis: Backend,
@@ -389,6 +476,7 @@ async function startRig(
   o: Options,
   variant: Variant,
   roundMs?: number,
+  extra: string[] = [],
 ): Promise<{ urls: string[]; store: RedisScheduleStore; stop: () => Promise<void> }> {
   // the conference servers: registry records of a day's TTL; their keep-alive probe is this endpoint
   const health = http.createServer((_, res) => res.end('ok'));
@@ -412,7 +500,7 @@ async function startRig(
     });
   let scheds: { proc: Spawned; url: string }[];
   try {
-    scheds = await startSchedulers(redis, prefix, n, o, variant, roundMs);
+    scheds = await startSchedulers(redis, prefix, n, o, variant, roundMs, extra);
   } catch (err) {
     await closeHealth();
     throw err;
@@ -557,8 +645,10 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
   const v = cli.values as Record<string, string | undefined>;
   const quick = (cli.values as Record<string, unknown>)['quick'] === true;
   const mode = v['mode'] ?? (quick ? 'both' : 'burst');
-  if (!['burst', 'steady', 'both'].includes(mode))
-    throw new Error(`--mode: burst, steady or both, got ${mode}`);
+  const modes = new Set(mode.split(',').flatMap((m) => (m === 'both' ? ['burst', 'steady'] : [m])));
+  for (const m of modes)
+    if (!['burst', 'steady', 'failover'].includes(m))
+      throw new Error(`--mode: burst, steady, both or failover (comma list), got ${m}`);
   const o: Options = {
     readyTimeoutS: positiveInt('ready-timeout-s', v['readyTimeoutS'], 90),
     m: positiveInt('conferences', v['conferences'], quick ? 200 : 3000),
@@ -600,6 +690,7 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
 
   const ours: RunResult[] = [];
   const steadyRuns: SteadyResult[] = [];
+  const failovers: FailoverResult[] = [];
   const base: (RedisBench & { backend: BackendKind })[] = [];
   const loads: number[] = [];
   const started = Date.now();
@@ -611,15 +702,25 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
         for (const variant of o.variants) {
           for (const n of o.counts) {
             const tag = `${kind[0]}${r}${variant[0]}${n}`;
-            if (mode !== 'steady') {
+            if (modes.has('burst')) {
               progress(`${kind} run ${r + 1}/${o.runs}: ${variant}, ${n} scheduler(s), ${o.m} conferences`);
               ours.push(await oneRun(redis, n, variant, o, tag));
             }
-            if (mode !== 'burst') {
+            if (modes.has('steady')) {
               progress(
                 `${kind} run ${r + 1}/${o.runs}: steady ${steady.rate}/s, ${variant}, ${n} scheduler(s)`,
               );
               steadyRuns.push(await steadyRun(redis, n, variant, o, steady, tag));
+            }
+            // the agent that is killed is a fleet-sim process, which speaks to one Redis only
+            if (
+              modes.has('failover') &&
+              kind === 'single' &&
+              n === o.counts[0] &&
+              variant === o.variants[0]
+            ) {
+              progress(`${kind} run ${r + 1}/${o.runs}: failover`);
+              failovers.push(await failoverRun(redis, o, tag));
             }
             loads.push(os.loadavg()[0]!);
             progress(`${kind} run ${r + 1}/${o.runs}: redis-benchmark`);
@@ -668,7 +769,7 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
   const rows = backends.flatMap((backend) =>
     o.variants.flatMap((variant) =>
       o.counts.flatMap((n) => {
-        if (mode === 'steady') return [];
+        if (!modes.has('burst')) return [];
         const rs = ours.filter(
           (x) => x.backend === backend && x.schedulers === n && x.variant === variant && x.valid,
         );
@@ -731,6 +832,7 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
     runs: ours,
     steadyRows,
     steadyRuns,
+    failovers,
   };
   fs.mkdirSync(outDir, { recursive: true });
   fs.writeFileSync(path.join(outDir, 'scheduler.json'), `${JSON.stringify(result, null, 2)}\n`);
@@ -785,6 +887,19 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
           '',
         ]
       : ['(steady mode not run)', '']),
+    '## Failover: a conference server killed',
+    '',
+    ...(failovers.length
+      ? [
+          `3 schedulers (round ${FAILOVER.roundMs} ms, probe every ${FAILOVER.probeMs} ms, ${FAILOVER.misses} misses, probe timeout ${FAILOVER.probeTimeoutMs} ms), ${FAILOVER.conferences} conferences;`,
+          '`kill -9` of one real agent (fleet-sim); time until every conference it held is placed elsewhere (single Redis).',
+          '',
+          '| runs | conferences on the killed server (median) | time to move all (ms): median | min | max | design bound (ms) |',
+          '|---|---|---|---|---|---|',
+          `| ${failovers.length} | ${median(failovers.map((f) => f.onKilled))} | ${median(failovers.map((f) => f.moveMs))} | ${Math.min(...failovers.map((f) => f.moveMs))} | ${Math.max(...failovers.map((f) => f.moveMs))} | ${failovers[0]!.boundMs} |`,
+          '',
+        ]
+      : ['(failover mode not run)', '']),
   ].join('\n');
   fs.writeFileSync(path.join(outDir, 'scheduler.md'), md);
   process.stdout.write(`${md}\n`);

@@ -71,6 +71,45 @@ end
 `;
 
 /**
+ * Shared Lua helpers: the best candidate with room for `units` (lowest tier, then least loaded — the larger of the
+ * reservation and the reported load over capacity —, then the smaller id; as pick.ts), and the unplaceable
+ * bookkeeping of a miss (attempts, doubling back-off capped, per-reason counts; KEYS given as arguments).
+ */
+const PICK_AND_MISS = `
+local function pickBest(cands, units)
+  local best, bestLoad = nil, 0
+  for j = 1, #cands do
+    local k = cands[j]
+    if k.capacity > 0 and (not k.down) and k.reserved + units <= k.capacity then
+      local load = math.max(k.reserved, k.load) / k.capacity
+      if best == nil or k.tier < cands[best].tier
+        or (k.tier == cands[best].tier and (load < bestLoad or (load == bestLoad and k.id < cands[best].id))) then
+        best = j; bestLoad = load
+      end
+    end
+  end
+  return best
+end
+local function markUnplaceable(uKey, countKey, backoffKey, id, reason, startAt, now, backoffMs, backoffMax)
+  local attempts = 1
+  local prev = redis.call('HGET', uKey, id)
+  if prev then
+    local p = cjson.decode(prev)
+    attempts = p.attempts + 1
+    redis.call('HINCRBY', countKey, p.reason, -1)
+  end
+  local delay = backoffMs * math.pow(2, math.min(attempts - 1, 30))
+  if delay > backoffMax then delay = backoffMax end
+  local retryAt = now + delay
+  redis.call('HSET', uKey, id, cjson.encode({ reason = reason, attempts = attempts, retryAt = retryAt,
+    startAt = startAt }))
+  redis.call('HINCRBY', countKey, reason, 1)
+  redis.call('ZADD', backoffKey, retryAt, id)
+  return retryAt, attempts
+end
+`;
+
+/**
  * KEYS claims, claimer, pending, backoff, unplaceable, wake[, xfer]. ARGV now, wakeLimit.
  * Expired claims go back to pending with their start time (and lose any cross-region transfer token: a
  * reservation taken under the old claim can then never be committed). Unplaceable conferences whose retry time has come go
@@ -139,6 +178,7 @@ return 1
  */
 export const PLACE =
   CLEAR_UNPLACEABLE +
+  PICK_AND_MISS +
   `
 local sid = ARGV[1]
 local nConf = tonumber(ARGV[2])
@@ -173,17 +213,7 @@ for i = 1, nConf do
     redis.call('ZREM', KEYS[1], id); redis.call('HDEL', KEYS[2], id)
     out[#out + 1] = -2; out[#out + 1] = 0; out[#out + 1] = 0; out[#out + 1] = 0
   else
-    local best, bestLoad = nil, 0
-    for j = 1, nCand do
-      local k = cands[j]
-      if k.capacity > 0 and (not k.down) and k.reserved + units <= k.capacity then
-        local load = math.max(k.reserved, k.load) / k.capacity
-        if best == nil or k.tier < cands[best].tier
-          or (k.tier == cands[best].tier and (load < bestLoad or (load == bestLoad and k.id < cands[best].id))) then
-          best = j; bestLoad = load
-        end
-      end
-    end
+    local best = pickBest(cands, units)
     local reason, status = 'no-room', 0
     if best == nil then
       if maxCap == 0 then reason, status = 'no-servers', -4 elseif units > maxCap then reason, status = 'too-large', -3 end
@@ -194,20 +224,8 @@ for i = 1, nConf do
     elseif best == nil then
       redis.call('ZREM', KEYS[1], id)
       redis.call('HDEL', KEYS[2], id)
-      local attempts = 1
-      local prev = redis.call('HGET', KEYS[8], id)
-      if prev then
-        local p = cjson.decode(prev)
-        attempts = p.attempts + 1
-        redis.call('HINCRBY', KEYS[12], p.reason, -1)
-      end
-      local delay = backoffMs * math.pow(2, math.min(attempts - 1, 30))
-      if delay > backoffMax then delay = backoffMax end
-      local retryAt = now + delay
-      redis.call('HSET', KEYS[8], id, cjson.encode({ reason = reason, attempts = attempts, retryAt = retryAt,
-        startAt = tonumber(startAt) }))
-      redis.call('HINCRBY', KEYS[12], reason, 1)
-      redis.call('ZADD', KEYS[13], retryAt, id)
+      local retryAt, attempts = markUnplaceable(KEYS[8], KEYS[12], KEYS[13], id, reason, tonumber(startAt), now,
+        backoffMs, backoffMax)
       out[#out + 1] = status; out[#out + 1] = retryAt; out[#out + 1] = attempts; out[#out + 1] = 0
     else
       redis.call('ZREM', KEYS[1], id)
@@ -399,7 +417,9 @@ return out
  * replaced its token at home) and is released first. Returns per conference: status (1 reserved, 0 no room,
  * -3 too large, -4 no servers), candidate index.
  */
-export const RESERVE = `
+export const RESERVE =
+  PICK_AND_MISS +
+  `
 local nConf, nCand = tonumber(ARGV[1]), tonumber(ARGV[2])
 local deadline = tonumber(ARGV[3])
 local base = 3 + nConf * 4
@@ -432,17 +452,7 @@ for i = 1, nConf do
     local r = cjson.decode(prev)
     if r.token ~= token then release(r, id); redis.call('HDEL', KEYS[4], id); redis.call('ZREM', KEYS[5], id) end
   end
-  local best, bestLoad = nil, 0
-  for j = 1, nCand do
-    local k = cands[j]
-    if k.capacity > 0 and (not k.down) and k.reserved + units <= k.capacity then
-      local load = math.max(k.reserved, k.load) / k.capacity
-      if best == nil or k.tier < cands[best].tier
-        or (k.tier == cands[best].tier and (load < bestLoad or (load == bestLoad and k.id < cands[best].id))) then
-        best = j; bestLoad = load
-      end
-    end
-  end
+  local best = pickBest(cands, units)
   if best == nil then
     local status = 0
     if maxCap == 0 then status = -4 elseif units > maxCap then status = -3 end
@@ -575,7 +585,9 @@ return out
  * per conference (id, reason, startAt). A deferred conference no region could take: unplaceable with its reason
  * (the PLACE bookkeeping), if the claim is still ours. Returns per conference: retryAt and attempts (0 0 if lost).
  */
-export const UNPLACE = `
+export const UNPLACE =
+  PICK_AND_MISS +
+  `
 local sid = ARGV[1]
 local now, backoffMs, backoffMax = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local out = {}
@@ -587,20 +599,8 @@ for i = 1, tonumber(ARGV[5]) do
     redis.call('HDEL', KEYS[1], id)
     redis.call('ZREM', KEYS[2], id)
     redis.call('HDEL', KEYS[3], id)
-    local attempts = 1
-    local prev = redis.call('HGET', KEYS[4], id)
-    if prev then
-      local p = cjson.decode(prev)
-      attempts = p.attempts + 1
-      redis.call('HINCRBY', KEYS[5], p.reason, -1)
-    end
-    local delay = backoffMs * math.pow(2, math.min(attempts - 1, 30))
-    if delay > backoffMax then delay = backoffMax end
-    local retryAt = now + delay
-    redis.call('HSET', KEYS[4], id, cjson.encode({ reason = reason, attempts = attempts, retryAt = retryAt,
-      startAt = startAt }))
-    redis.call('HINCRBY', KEYS[5], reason, 1)
-    redis.call('ZADD', KEYS[6], retryAt, id)
+    local retryAt, attempts = markUnplaceable(KEYS[4], KEYS[5], KEYS[6], id, reason, startAt, now, backoffMs,
+      backoffMax)
     out[#out + 1] = retryAt; out[#out + 1] = attempts
   else
     out[#out + 1] = 0; out[#out + 1] = 0
