@@ -31,4 +31,5 @@ export * from './redis-clients.js';
 export * from './store/schedule-store.js';
 export * from './store/memory-schedule-store.js';
 export * from './store/redis-schedule-store.js';
+export * from './store/region-partitioned-store.js';
 export { pickServer } from './store/pick.js';

@@ -7,6 +7,7 @@ import { loadConfig } from './config.js';
 import { createRedisClient, waitReady, type RedisClient } from './redis-clients.js';
 import { MemoryScheduleStore } from './store/memory-schedule-store.js';
 import { RedisScheduleStore } from './store/redis-schedule-store.js';
+import { RegionPartitionedStore } from './store/region-partitioned-store.js';
 import type { ScheduleStore } from './store/schedule-store.js';
 
 async function main(): Promise<void> {
@@ -35,14 +36,23 @@ async function main(): Promise<void> {
     const reg = createRedisClient(config, logger, metrics);
     clients.push(fast, reg);
     await waitReady(fast, logger);
-    store = new RedisScheduleStore(
-      { redis: fast },
-      {
-        prefix: config.prefix,
-        waitReplicas: config.redisWaitReplicas,
-        waitTimeoutMs: config.redisWaitTimeoutMs,
-      },
-    );
+    const storeInit = {
+      prefix: config.prefix,
+      waitReplicas: config.redisWaitReplicas,
+      waitTimeoutMs: config.redisWaitTimeoutMs,
+    };
+    const regions = config.regionPartitions.flatMap((r) => r.split(','));
+    store = regions.length
+      ? new RegionPartitionedStore(
+          { redis: fast },
+          {
+            ...storeInit,
+            regions,
+            reserveTtlMs: config.regionReserveTtlMs,
+            ...(config.faultPauseAfterReserve ? { afterReserve: pauseForever } : {}),
+          },
+        )
+      : new RedisScheduleStore({ redis: fast }, storeInit);
     registry = new RedisRegistryStore({ redis: reg, clock, logger }, { prefix: config.prefix });
   }
   await registry.start();
@@ -62,6 +72,12 @@ async function main(): Promise<void> {
     },
     logger,
   );
+}
+
+/** The crash-test fault: says where it stopped and never returns (the test kills the process by pid). */
+function pauseForever(): Promise<void> {
+  process.stdout.write(`${JSON.stringify({ fault: 'paused-after-reserve', pid: process.pid })}\n`);
+  return new Promise<void>(() => undefined);
 }
 
 main().catch((err: unknown) => {

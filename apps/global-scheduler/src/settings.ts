@@ -186,6 +186,27 @@ export const SchedulerProcessSettings = defineSettings({
       'master name the sentinels watch',
       'REDIS_SENTINEL_NAME',
     ),
+    // none: the whole schedule under one hash tag, as single-region deployments have always had it
+    regionPartitions: setting(
+      Type.Array(Type.String({ pattern: '^[a-z0-9-]{1,32}(,[a-z0-9-]{1,32})*$' })),
+      [],
+      'regions whose schedule gets its own hash tag (its own Redis Cluster slot); others share the default one (repeat or comma list)',
+      'SCHEDULER_REGION_PARTITIONS',
+    ),
+    // longer than one placement step takes even on a loaded machine, short enough that a crash frees capacity soon
+    regionReserveTtlMs: setting(
+      ms(100, 600_000),
+      10_000,
+      'life of an unconfirmed cross-region reservation before the reconciler settles it',
+      'SCHEDULER_REGION_RESERVE_TTL_MS',
+    ),
+    // off: only crash tests turn it on
+    faultPauseAfterReserve: setting(
+      Type.Boolean(),
+      false,
+      'testing only: at the first cross-region RESERVE print {"fault":"paused-after-reserve"} and never commit (a test kills -9 the process there)',
+      'SCHEDULER_FAULT_PAUSE_AFTER_RESERVE',
+    ),
     // 0: asynchronous replication, as Redis ships (a placement acknowledged just before a master dies can be lost)
     redisWaitReplicas: setting(
       Type.Integer({ minimum: 0, maximum: 16 }),

@@ -16,6 +16,7 @@ export * from './ports.js';
 export * from './wait.js';
 export * from './processes.js';
 export * from './redis-server.js';
+export * from './redis-cluster.js';
 export * from './bin.js';
 export * from './sipp.js';
 export * from './netns.js';

@@ -13,4 +13,3 @@
 export * from '@switchyard/launch';
 export * from './redis.js';
 export * from './errors-doc.js';
-export * from './redis-cluster.js';

@@ -1,11 +1,16 @@
 /**
  * Scheduler placement benchmark: placements/s and placement latency (p50/p99) with 1, 2 and 3 scheduler
- * processes against one Redis, Redis commands per placement, and `redis-benchmark` on the same Redis in the same
- * run as the reference limit. Runs alternate ours and the baseline; figures are medians over `--runs`.
+ * processes against one Redis (`--backend single`) or a Redis Cluster of 3 masters + 3 replicas (`cluster`),
+ * Redis commands per placement, and `redis-benchmark` on the same Redis in the same run as the reference limit.
+ * Runs alternate ours and the baseline; figures are medians over `--runs`.
  *
- * Method: N scheduler processes (window 0) and a fleet-sim process of 50 servers start on a fresh redis-server.
- * M conferences are created through the APIs with one common `startAt` far enough ahead (from a measured creation
- * rate) that all are stored before it, so all become due at once. placements/s = M / (last placedAt − startAt);
+ * Method: N scheduler processes (window 0) start on a fresh Redis; the bench registers the conference servers
+ * itself (records with a long TTL whose keep-alive probe is an HTTP endpoint of this process, so no fleet process
+ * competes for the cores). M conferences are created with one common `startAt` far enough ahead (from a measured
+ * creation rate) that all are stored before it, so all become due at once: `--create direct` (default) writes them
+ * with the schedule store's own CREATE script from this process (what the API does after validation: the HTTP API
+ * is not what is measured, and on a loaded machine it made the set-up take minutes), `--create api` through the
+ * schedulers' HTTP API as before. placements/s = M / (last placedAt − startAt);
  * latency of a conference = placedAt − startAt (includes the wait for the next round boundary and the queue of
  * the burst). Commands per placement = the schedulers' own Redis command counters (scheduler_redis_commands_total)
  * over the placement phase, minus their idle rate measured just before startAt, / M. Two variants: `publish`
@@ -24,9 +29,21 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseCli, type CliSpec } from '@switchyard/core';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Cluster, Redis } from 'ioredis';
+import { parseCli, systemClock, type CliSpec } from '@switchyard/core';
 import { startFleetProcess, startSchedulerProcess } from '@switchyard/fleet-sim';
-import { packageBin, startRedisServer, waitFor, type RedisServer, type Spawned } from '@switchyard/launch';
+import { RedisScheduleStore, type ConferenceRequest } from '@switchyard/global-scheduler';
+import {
+  packageBin,
+  startRedisCluster,
+  startRedisServer,
+  waitFor,
+  type Spawned,
+  type TestRedisCluster,
+} from '@switchyard/launch';
+import { RedisRegistryStore } from '@switchyard/registry';
 
 const root = path.resolve(import.meta.dirname, '../../..');
 const TOKEN = 'bench-token-0123';
@@ -46,7 +63,17 @@ const spec: CliSpec = {
     servers: { type: 'string', doc: 'simulated conference servers', defaultText: '50' },
     'round-ms': { type: 'string', doc: 'round interval of the schedulers', defaultText: '100' },
     'place-batch': { type: 'string', doc: 'conferences per PLACE script', defaultText: '200' },
-    mode: { type: 'string', doc: 'burst, steady or both', defaultText: 'burst' },
+    mode: {
+      type: 'string',
+      doc: 'burst, steady, both, or a comma list of those and failover (kill -9 of a server: time to move)',
+      defaultText: 'burst',
+    },
+    backend: {
+      type: 'string',
+      doc: 'single (one redis-server) and/or cluster (3 masters + 3 replicas)',
+      defaultText: 'single',
+    },
+    create: { type: 'string', doc: 'direct (the store CREATE script) or api (HTTP)', defaultText: 'direct' },
     rate: { type: 'string', doc: 'steady mode: conferences created per second', defaultText: '1000' },
     'duration-s': { type: 'string', doc: 'steady mode: seconds of load', defaultText: '10' },
     'steady-round-ms': { type: 'string', doc: 'steady mode: round interval', defaultText: '20' },
@@ -64,13 +91,60 @@ const spec: CliSpec = {
   },
   examples: [
     'node tools/bench/dist/main.js scheduler --conferences 3000 --runs 3',
+    'node tools/bench/dist/main.js scheduler --schedulers 3 --variants publish --runs 3 --mode both --duration-s 3 --backend single,cluster',
     'node tools/bench/dist/main.js scheduler --mode steady --rate 1000 --duration-s 10 --schedulers 3 --variants publish',
   ],
 };
 
 type Variant = 'publish' | 'core';
+type BackendKind = 'single' | 'cluster';
+
+/** The Redis under test: one redis-server or a Redis Cluster, with a client for the bench's own writes. */
+interface Backend {
+  kind: BackendKind;
+  /** Flags that point a scheduler process at it. */
+  args: string[];
+  /** `redis://…` of one node (the schedulers take `--redis-cluster` over it in cluster mode). */
+  url: string;
+  client: Redis | Cluster;
+  redisBenchmark(requests: number): RedisBench;
+  stop(): Promise<void>;
+}
+
+async function startBackend(kind: BackendKind): Promise<Backend> {
+  if (kind === 'single') {
+    const redis = await startRedisServer();
+    const client = new Redis(redis.port, redis.host);
+    return {
+      kind,
+      args: [],
+      url: redis.url,
+      client,
+      redisBenchmark: (n) => redisBenchmark(redis.host, redis.port, n, false),
+      stop: async () => {
+        client.disconnect();
+        await redis.stop();
+      },
+    };
+  }
+  const cluster: TestRedisCluster = await startRedisCluster({ host: '127.0.0.1' });
+  const client = new Cluster([...cluster.seeds], { slotsRefreshInterval: 1000 });
+  const first = cluster.seeds[0]!;
+  return {
+    kind,
+    args: ['--redis-cluster', cluster.seeds.map((x) => `${x.host}:${x.port}`).join(',')],
+    url: `redis://${first.host}:${first.port}`,
+    client,
+    redisBenchmark: (n) => redisBenchmark(first.host, first.port, n, true),
+    stop: async () => {
+      client.disconnect();
+      await cluster.stop();
+    },
+  };
+}
 
 interface RunResult {
+  backend: BackendKind;
   variant: Variant;
   schedulers: number;
   conferences: number;
@@ -105,15 +179,28 @@ function progress(msg: string): void {
 }
 
 async function startScheduler(
-  redis: RedisServer,
+  redis: Backend,
   prefix: string,
   id: string,
   o: Options,
   variant: Variant,
   roundMs = o.roundMs,
+  extra: string[] = [],
 ): Promise<{ proc: Spawned; url: string }> {
-  const args = ['--round-interval-ms', String(roundMs), '--window-ms', '0', '--place-batch', String(o.batch)];
+  const args = [
+    ...redis.args,
+    '--round-interval-ms',
+    String(roundMs),
+    '--window-ms',
+    '0',
+    '--place-batch',
+    String(o.batch),
+    // the servers answer every probe; a probe timeout on a loaded machine must not move conferences mid-run
+    '--probe-timeout-ms',
+    '5000',
+  ];
   if (variant === 'core') args.push('--assignment-service=');
+  args.push(...extra);
   try {
     return await startSchedulerProcess({
       id,
@@ -136,16 +223,17 @@ async function startScheduler(
 
 /** Starts n scheduler processes at once (each bounded), stopping those that started if one did not. */
 async function startSchedulers(
-  redis: RedisServer,
+  redis: Backend,
   prefix: string,
   n: number,
   o: Options,
   variant: Variant,
   roundMs?: number,
+  extra: string[] = [],
 ): Promise<{ proc: Spawned; url: string }[]> {
   const started = await Promise.allSettled(
     Array.from({ length: n }, (_, i) =>
-      startScheduler(redis, prefix, `${prefix}-s${i}`, o, variant, roundMs),
+      startScheduler(redis, prefix, `${prefix}-s${i}`, o, variant, roundMs, extra),
     ),
   );
   const ok = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
@@ -163,9 +251,14 @@ async function metric(url: string, name: string): Promise<number> {
   return m ? Number(m[1]) : 0;
 }
 
-async function placedCount(url: string): Promise<number> {
-  const servers = (await (await fetch(`${url}/v1/servers`)).json()) as { conferences: number }[];
-  return servers.reduce((a, s) => a + s.conferences, 0);
+function request(id: string, startAt: number): ConferenceRequest {
+  return { id, region: 'default', expectedParticipants: 1, startAt, durationS: 3600, createdAt: Date.now() };
+}
+
+/** Creates the conferences with the store's CREATE script from this process, 500 in flight (ioredis pipelines). */
+async function createDirect(store: RedisScheduleStore, ids: string[], startAt: number): Promise<void> {
+  for (let i = 0; i < ids.length; i += 500)
+    await Promise.all(ids.slice(i, i + 500).map((id) => store.create(request(id, startAt))));
 }
 
 async function create(urls: string[], ids: string[], startAt: number): Promise<void> {
@@ -189,6 +282,7 @@ async function create(urls: string[], ids: string[], startAt: number): Promise<v
 
 interface Options {
   readyTimeoutS: number;
+  create: 'direct' | 'api';
   m: number;
   runs: number;
   counts: number[];
@@ -205,6 +299,7 @@ interface SteadyOptions {
 }
 
 interface SteadyResult {
+  backend: BackendKind;
   variant: Variant;
   schedulers: number;
   rate: number;
@@ -225,7 +320,7 @@ interface SteadyResult {
  * not lower the offered rate; if the generator cannot keep up, the achieved rate says so.
  */
 async function steadyRun(
-  redis: RedisServer,
+  redis: Backend,
   n: number,
   variant: Variant,
   o: Options,
@@ -235,6 +330,7 @@ async function steadyRun(
   const rig = await startRig(redis, `s${tag}`, n, o, variant, s.roundMs);
   try {
     const urls = rig.urls;
+    const store = rig.store;
     const total = Math.round(s.rate * s.durationS);
     const inflight: Promise<void>[] = [];
     const t0 = Date.now();
@@ -246,15 +342,21 @@ async function steadyRun(
       for (; sent < due; sent++) {
         const id = `st${sent}`;
         const at = Date.now();
+        const sending =
+          o.create === 'direct'
+            ? store.create(request(id, at)).then(() => 201)
+            : fetch(`${urls[sent % urls.length]}/v1/conferences`, {
+                method: 'POST',
+                headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+                body: JSON.stringify({ id, expectedParticipants: 1, startAt: at, durationS: 3600 }),
+              }).then(async (r) => {
+                await r.arrayBuffer();
+                return r.status;
+              });
         inflight.push(
-          fetch(`${urls[sent % urls.length]}/v1/conferences`, {
-            method: 'POST',
-            headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-            body: JSON.stringify({ id, expectedParticipants: 1, startAt: at, durationS: 3600 }),
-          })
-            .then(async (r) => {
-              await r.arrayBuffer();
-              if (r.status === 201) created++;
+          sending
+            .then((status) => {
+              if (status === 201) created++;
               else failed++;
             })
             // a refused or reset connection on a loaded machine: counted, not fatal (and never unhandled)
@@ -267,14 +369,15 @@ async function steadyRun(
     }
     await Promise.all(inflight);
     const achievedRate = total / ((Date.now() - t0) / 1000);
-    await waitFor(`${created} placed (steady)`, async () => (await placedCount(urls[0]!)) === created, {
+    await waitFor(`${created} placed (steady)`, async () => (await store.counts()).placed === created, {
       timeoutMs: 120_000,
       intervalMs: 100,
     });
-    const latencies = (await listConferences(urls[0]!)).flatMap((c) =>
+    const latencies = (await listConferences(store)).flatMap((c) =>
       c.assignment ? [Math.max(0, c.assignment.placedAt - c.startAt)] : [],
     );
     return {
+      backend: redis.kind,
       variant,
       schedulers: n,
       rate: s.rate,
@@ -291,32 +394,125 @@ async function steadyRun(
   }
 }
 
+/** Keep-alive timers of the failover mode (the fleet-sim cluster test's, before it stopped asserting durations). */
+const FAILOVER = { probeMs: 250, misses: 3, probeTimeoutMs: 400, roundMs: 200, conferences: 300 };
+
+interface FailoverResult {
+  backend: BackendKind;
+  /** Conferences the killed server held. */
+  onKilled: number;
+  /** From `kill -9` of the server's agent to every one of its conferences placed elsewhere. */
+  moveMs: number;
+  /** The design bound: misses × probe interval + a probe timeout + a round. */
+  boundMs: number;
+}
+
+/**
+ * Failover: 3 schedulers, the bench's servers plus one real agent (a fleet-sim process); 300 conferences placed;
+ * `kill -9` of the agent; the time until all of its conferences are placed on other servers (polled every 10 ms
+ * from the store). The figure the fleet-sim cluster test printed (it no longer asserts it).
+ */
+async function failoverRun(redis: Backend, o: Options, tag: string): Promise<FailoverResult> {
+  const prefix = `f${tag}`;
+  const solo = await startFleetProcess({
+    redisUrl: redis.url,
+    prefix,
+    count: 1,
+    capacity: 100_000,
+    readyTimeoutMs: o.readyTimeoutS * 1000,
+    // a lease that survives a loaded machine's late heartbeats: a lapsed record is no candidate, and then the
+    // killed server would hold nothing
+    args: ['--id-prefix', 'solo-', '--ttl-ms', '5000', '--heartbeat-ms', '500'],
+  });
+  let rig: Awaited<ReturnType<typeof startRig>> | undefined;
+  try {
+    rig = await startRig(redis, prefix, 3, { ...o, nServers: 5 }, 'publish', FAILOVER.roundMs, [
+      '--probe-interval-ms',
+      String(FAILOVER.probeMs),
+      '--misses',
+      String(FAILOVER.misses),
+      '--probe-timeout-ms',
+      String(FAILOVER.probeTimeoutMs),
+    ]);
+    const store = rig.store;
+    await createDirect(
+      store,
+      Array.from({ length: FAILOVER.conferences }, (_, i) => `fo${i}`),
+      Date.now(),
+    );
+    await waitFor(
+      'failover: all placed',
+      async () => (await store.counts()).placed === FAILOVER.conferences,
+      {
+        timeoutMs: 120_000,
+        intervalMs: 50,
+      },
+    );
+    const onKilled = (await store.conferencesOn('solo-0')).length;
+    await solo.kill9();
+    const t0 = Date.now();
+    await waitFor(
+      'failover: the killed server emptied and everything placed again',
+      async () =>
+        (await store.conferencesOn('solo-0')).length === 0 &&
+        (await store.counts()).placed === FAILOVER.conferences,
+      { timeoutMs: 120_000, intervalMs: 10 },
+    );
+    return {
+      backend: redis.kind,
+      onKilled,
+      moveMs: Date.now() - t0,
+      boundMs: FAILOVER.probeMs * FAILOVER.misses + FAILOVER.probeTimeoutMs + FAILOVER.roundMs,
+    };
+  } finally {
+    await rig?.stop();
+    await solo.stop();
+  }
+}
+
 /** The fleet and n schedulers of one run, on their own key prefix. */
 async function startRig(
-  redis: RedisServer,
+  redis: Backend,
   prefix: string,
   n: number,
   o: Options,
   variant: Variant,
   roundMs?: number,
-): Promise<{ urls: string[]; stop: () => Promise<void> }> {
-  const fleet = await startFleetProcess({
-    redisUrl: redis.url,
-    prefix,
-    count: o.nServers,
-    capacity: 100_000,
-  });
+  extra: string[] = [],
+): Promise<{ urls: string[]; store: RedisScheduleStore; stop: () => Promise<void> }> {
+  // the conference servers: registry records of a day's TTL; their keep-alive probe is this endpoint
+  const health = http.createServer((_, res) => res.end('ok'));
+  await new Promise<void>((r) => health.listen(0, '127.0.0.1', r));
+  const probe = `http://127.0.0.1:${(health.address() as AddressInfo).port}/healthz`;
+  const registry = new RedisRegistryStore({ redis: redis.client, clock: systemClock }, { prefix });
+  for (let i = 0; i < o.nServers; i++)
+    await registry.put({
+      id: `srv-${i}`,
+      service: 'conference-server',
+      address: `127.0.0.1:${20_000 + i}`,
+      region: 'default',
+      capacity: 100_000,
+      ttlMs: 86_400_000,
+      meta: { probe },
+    });
+  const closeHealth = () =>
+    new Promise<void>((r) => {
+      health.closeAllConnections();
+      health.close(() => r());
+    });
   let scheds: { proc: Spawned; url: string }[];
   try {
-    scheds = await startSchedulers(redis, prefix, n, o, variant, roundMs);
+    scheds = await startSchedulers(redis, prefix, n, o, variant, roundMs, extra);
   } catch (err) {
-    await fleet.stop();
+    await closeHealth();
     throw err;
   }
   return {
     urls: scheds.map((x) => x.url),
+    store: new RedisScheduleStore({ redis: redis.client }, { prefix }),
     stop: async () => {
-      await Promise.all([...scheds.map((x) => x.proc.stop()), fleet.stop()]);
+      await Promise.all(scheds.map((x) => x.proc.stop()));
+      await closeHealth();
     },
   };
 }
@@ -327,13 +523,12 @@ interface ListedConference {
   assignment?: { placedAt: number };
 }
 
-/** Every conference, page by page. */
-async function listConferences(url: string): Promise<ListedConference[]> {
+/** Every conference, page by page, read from the store. */
+async function listConferences(store: RedisScheduleStore): Promise<ListedConference[]> {
   const out: ListedConference[] = [];
   let cursor: string | undefined;
   for (;;) {
-    const res = await fetch(`${url}/v1/conferences?limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
-    const page = (await res.json()) as { items: ListedConference[]; next?: string };
+    const page = await store.list(cursor, 1000);
     out.push(...page.items);
     if (!page.next) return out;
     cursor = page.next;
@@ -341,7 +536,7 @@ async function listConferences(url: string): Promise<ListedConference[]> {
 }
 
 async function oneRun(
-  redis: RedisServer,
+  redis: Backend,
   n: number,
   variant: Variant,
   o: Options,
@@ -350,17 +545,18 @@ async function oneRun(
   const rig = await startRig(redis, `b${tag}`, n, o, variant);
   try {
     const urls = rig.urls;
+    const store = rig.store;
+    const make = (ids: string[], at: number) =>
+      o.create === 'direct' ? createDirect(store, ids, at) : create(urls, ids, at);
     // warm-up: measure the creation rate with conferences that never fall due (an hour ahead, window 0)
     const w0 = Date.now();
-    await create(
-      urls,
+    await make(
       Array.from({ length: 200 }, (_, i) => `warm${i}`),
       Date.now() + 3_600_000,
     );
     const createPerS = 200 / ((Date.now() - w0) / 1000);
     const startAt = Date.now() + 1500 + Math.ceil((1.5 * o.m * 1000) / createPerS);
-    await create(
-      urls,
+    await make(
       Array.from({ length: o.m }, (_, i) => `c${i}`),
       startAt,
     );
@@ -377,27 +573,20 @@ async function oneRun(
     while (Date.now() < startAt - 20) await sleep(5);
     const c0 = await total();
     const bgPerMs = (c0 - q0) / Math.max(1, Date.now() - q0t);
-    // what one poll of /v1/servers costs in Redis commands, so the polls below can be taken out of the count
-    const p0 = await total();
-    await placedCount(urls[0]!);
-    const pollCost = (await total()) - p0;
+    // polled from this process's own connection: not in the schedulers' command counts
     const t0 = Date.now();
-    let polls = 0;
-    await waitFor(
-      `${o.m} placed`,
-      async () => {
-        polls++;
-        return (await placedCount(urls[0]!)) === o.m;
-      },
-      { timeoutMs: 180_000, intervalMs: 50 },
-    );
-    const c1 = (await total()) - polls * pollCost;
+    await waitFor(`${o.m} placed`, async () => (await store.counts()).placed === o.m, {
+      timeoutMs: 180_000,
+      intervalMs: 50,
+    });
+    const c1 = await total();
     const phaseMs = Date.now() - t0;
-    const latencies = (await listConferences(urls[0]!)).flatMap((c) =>
+    const latencies = (await listConferences(store)).flatMap((c) =>
       c.assignment && !c.id.startsWith('warm') ? [c.assignment.placedAt - startAt] : [],
     );
     const last = Math.max(...latencies);
     return {
+      backend: redis.kind,
       variant,
       schedulers: n,
       conferences: o.m,
@@ -416,14 +605,15 @@ async function oneRun(
   }
 }
 
-function redisBenchmark(redis: RedisServer, requests: number): RedisBench {
+function redisBenchmark(host: string, port: number, requests: number, cluster: boolean): RedisBench {
   const out = execFileSync(
     'redis-benchmark',
     [
+      ...(cluster ? ['--cluster'] : []),
       '-h',
-      redis.host,
+      host,
       '-p',
-      String(redis.port),
+      String(port),
       '-q',
       '-n',
       String(requests),
@@ -457,8 +647,10 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
   const v = cli.values as Record<string, string | undefined>;
   const quick = (cli.values as Record<string, unknown>)['quick'] === true;
   const mode = v['mode'] ?? (quick ? 'both' : 'burst');
-  if (!['burst', 'steady', 'both'].includes(mode))
-    throw new Error(`--mode: burst, steady or both, got ${mode}`);
+  const modes = new Set(mode.split(',').flatMap((m) => (m === 'both' ? ['burst', 'steady'] : [m])));
+  for (const m of modes)
+    if (!['burst', 'steady', 'failover'].includes(m))
+      throw new Error(`--mode: burst, steady, both or failover (comma list), got ${m}`);
   const o: Options = {
     readyTimeoutS: positiveInt('ready-timeout-s', v['readyTimeoutS'], 90),
     m: positiveInt('conferences', v['conferences'], quick ? 200 : 3000),
@@ -473,7 +665,16 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
     nServers: positiveInt('servers', v['servers'], quick ? 5 : 50),
     roundMs: positiveInt('round-ms', v['roundMs'], 100),
     batch: positiveInt('place-batch', v['placeBatch'], 200),
+    create: (() => {
+      const c = v['create'] ?? 'direct';
+      if (c !== 'direct' && c !== 'api') throw new Error(`--create: direct or api, got ${c}`);
+      return c;
+    })(),
   };
+  const backends = (v['backend'] ?? 'single').split(',').map((x): BackendKind => {
+    if (x !== 'single' && x !== 'cluster') throw new Error(`--backend: single or cluster, got ${x}`);
+    return x;
+  });
   const steady: SteadyOptions = {
     rate: positiveInt('rate', v['rate'], quick ? 100 : 1000),
     durationS: positiveInt('duration-s', v['durationS'], quick ? 1 : 10),
@@ -489,80 +690,114 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
     );
   }
 
-  const redis = await startRedisServer();
   const ours: RunResult[] = [];
   const steadyRuns: SteadyResult[] = [];
-  const base: RedisBench[] = [];
+  const failovers: FailoverResult[] = [];
+  const base: (RedisBench & { backend: BackendKind })[] = [];
   const loads: number[] = [];
-  try {
-    for (let r = 0; r < o.runs; r++) {
-      for (const variant of o.variants) {
-        for (const n of o.counts) {
-          if (mode !== 'steady') {
-            progress(`run ${r + 1}/${o.runs}: ${variant}, ${n} scheduler(s), ${o.m} conferences`);
-            ours.push(await oneRun(redis, n, variant, o, `${r}${variant[0]}${n}`));
+  const started = Date.now();
+  for (const kind of backends) {
+    progress(`${kind}: starting Redis`);
+    const redis = await startBackend(kind);
+    try {
+      for (let r = 0; r < o.runs; r++) {
+        for (const variant of o.variants) {
+          for (const n of o.counts) {
+            const tag = `${kind[0]}${r}${variant[0]}${n}`;
+            if (modes.has('burst')) {
+              progress(`${kind} run ${r + 1}/${o.runs}: ${variant}, ${n} scheduler(s), ${o.m} conferences`);
+              ours.push(await oneRun(redis, n, variant, o, tag));
+            }
+            if (modes.has('steady')) {
+              progress(
+                `${kind} run ${r + 1}/${o.runs}: steady ${steady.rate}/s, ${variant}, ${n} scheduler(s)`,
+              );
+              steadyRuns.push(await steadyRun(redis, n, variant, o, steady, tag));
+            }
+            // the agent that is killed is a fleet-sim process, which speaks to one Redis only
+            if (
+              modes.has('failover') &&
+              kind === 'single' &&
+              n === o.counts[0] &&
+              variant === o.variants[0]
+            ) {
+              progress(`${kind} run ${r + 1}/${o.runs}: failover`);
+              failovers.push(await failoverRun(redis, o, tag));
+            }
+            loads.push(os.loadavg()[0]!);
+            progress(`${kind} run ${r + 1}/${o.runs}: redis-benchmark`);
+            base.push({ backend: kind, ...redis.redisBenchmark(quick ? 10_000 : 100_000) });
           }
-          if (mode !== 'burst') {
-            progress(`run ${r + 1}/${o.runs}: steady ${steady.rate}/s, ${variant}, ${n} scheduler(s)`);
-            steadyRuns.push(await steadyRun(redis, n, variant, o, steady, `${r}${variant[0]}${n}`));
-          }
-          loads.push(os.loadavg()[0]!);
-          progress(`run ${r + 1}/${o.runs}: redis-benchmark`);
-          base.push(redisBenchmark(redis, quick ? 10_000 : 100_000));
         }
       }
+    } finally {
+      await redis.stop();
+      process.stderr.write('\n');
     }
-  } finally {
-    await redis.stop();
-    process.stderr.write('\n');
   }
-  const getPerS = median(base.map((b) => b.getPerS));
-  const setPerS = median(base.map((b) => b.setPerS));
-  const steadyRows = o.variants.flatMap((variant) =>
-    o.counts.flatMap((n) => {
-      const rs = steadyRuns.filter((x) => x.schedulers === n && x.variant === variant);
-      if (!rs.length) return [];
-      return [
-        {
-          variant,
-          schedulers: n,
-          runs: rs.length,
-          rate: steady.rate,
-          achievedRate: Math.round(median(rs.map((x) => x.achievedRate))),
-          placed: Math.round(median(rs.map((x) => x.placed))),
-          offered: rs[0]!.offered,
-          failedCreates: Math.round(median(rs.map((x) => x.failedCreates))),
-          p50Ms: median(rs.map((x) => x.p50Ms)),
-          p99Ms: median(rs.map((x) => x.p99Ms)),
-          maxMs: median(rs.map((x) => x.maxMs)),
-        },
-      ];
+  const wallS = Math.round((Date.now() - started) / 1000);
+  const limits = new Map(
+    backends.map((b) => {
+      const bs = base.filter((x) => x.backend === b);
+      return [b, { getPerS: median(bs.map((x) => x.getPerS)), setPerS: median(bs.map((x) => x.setPerS)) }];
     }),
   );
-  const rows = o.variants.flatMap((variant) =>
-    o.counts.flatMap((n) => {
-      if (mode === 'steady') return [];
-      const rs = ours.filter((x) => x.schedulers === n && x.variant === variant && x.valid);
-      const placementsPerS = median(rs.map((x) => x.placementsPerS));
-      const commandsPerPlacement = median(rs.map((x) => x.commandsPerPlacement));
-      const grossCommandsPerPlacement = median(rs.map((x) => x.grossCommandsPerPlacement));
-      // the limit uses the gross count (idle traffic included): never flattering, and never divided by ~0
-      const limit = getPerS / grossCommandsPerPlacement;
-      const row = {
-        variant,
-        schedulers: n,
-        validRuns: rs.length,
-        placementsPerS: Math.round(placementsPerS),
-        p50Ms: median(rs.map((x) => x.p50Ms)),
-        p99Ms: median(rs.map((x) => x.p99Ms)),
-        commandsPerPlacement: Number(commandsPerPlacement.toFixed(3)),
-        grossCommandsPerPlacement: Number(grossCommandsPerPlacement.toFixed(3)),
-        idleCommandsPerS: Math.round(median(rs.map((x) => x.idleCommandsPerS))),
-        redisLimitPlacementsPerS: Math.round(limit),
-        ratioToLimit: Number((placementsPerS / limit).toFixed(3)),
-      };
-      return [row];
-    }),
+  const steadyRows = backends.flatMap((backend) =>
+    o.variants.flatMap((variant) =>
+      o.counts.flatMap((n) => {
+        const rs = steadyRuns.filter(
+          (x) => x.backend === backend && x.schedulers === n && x.variant === variant,
+        );
+        if (!rs.length) return [];
+        return [
+          {
+            backend,
+            variant,
+            schedulers: n,
+            runs: rs.length,
+            rate: steady.rate,
+            achievedRate: Math.round(median(rs.map((x) => x.achievedRate))),
+            placed: Math.round(median(rs.map((x) => x.placed))),
+            offered: rs[0]!.offered,
+            failedCreates: Math.round(median(rs.map((x) => x.failedCreates))),
+            p50Ms: median(rs.map((x) => x.p50Ms)),
+            p99Ms: median(rs.map((x) => x.p99Ms)),
+            maxMs: median(rs.map((x) => x.maxMs)),
+          },
+        ];
+      }),
+    ),
+  );
+  const rows = backends.flatMap((backend) =>
+    o.variants.flatMap((variant) =>
+      o.counts.flatMap((n) => {
+        if (!modes.has('burst')) return [];
+        const rs = ours.filter(
+          (x) => x.backend === backend && x.schedulers === n && x.variant === variant && x.valid,
+        );
+        const placementsPerS = median(rs.map((x) => x.placementsPerS));
+        const commandsPerPlacement = median(rs.map((x) => x.commandsPerPlacement));
+        const grossCommandsPerPlacement = median(rs.map((x) => x.grossCommandsPerPlacement));
+        // the limit uses the gross count (idle traffic included): never flattering, and never divided by ~0
+        const limit = limits.get(backend)!.getPerS / grossCommandsPerPlacement;
+        return [
+          {
+            backend,
+            variant,
+            schedulers: n,
+            validRuns: rs.length,
+            placementsPerS: Math.round(placementsPerS),
+            p50Ms: median(rs.map((x) => x.p50Ms)),
+            p99Ms: median(rs.map((x) => x.p99Ms)),
+            commandsPerPlacement: Number(commandsPerPlacement.toFixed(3)),
+            grossCommandsPerPlacement: Number(grossCommandsPerPlacement.toFixed(3)),
+            idleCommandsPerS: Math.round(median(rs.map((x) => x.idleCommandsPerS))),
+            redisLimitPlacementsPerS: Math.round(limit),
+            ratioToLimit: Number((placementsPerS / limit).toFixed(3)),
+          },
+        ];
+      }),
+    ),
   );
   const command = `node tools/bench/dist/main.js scheduler ${argv.join(' ')}`.trim();
   const machine = `${process.platform} ${process.arch}, node ${process.version}, ${os.cpus().length} cpus (load average above ~0.5 means other work shared them), load average ${os
@@ -570,7 +805,8 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
     .map((x) => x.toFixed(1))
     .join(
       ' ',
-    )} at the end, 1-minute load average after each run: ${loads.map((x) => x.toFixed(1)).join(', ')}`;
+    )} at the end, 1-minute load average after each run: ${loads.map((x) => x.toFixed(1)).join(', ')}; the whole run took ${wallS} s`;
+  const single = limits.get(backends[0]!)!;
   const result = {
     benchmark: 'scheduler',
     date: new Date().toISOString(),
@@ -585,12 +821,20 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
       mode,
       quick,
       steady,
+      backends,
+      create: o.create,
     },
-    redisBenchmark: { getPerS, setPerS, runs: base },
+    redisBenchmark: {
+      getPerS: single.getPerS,
+      setPerS: single.setPerS,
+      byBackend: Object.fromEntries(limits),
+      runs: base,
+    },
     rows,
     runs: ours,
     steadyRows,
     steadyRuns,
+    failovers,
   };
   fs.mkdirSync(outDir, { recursive: true });
   fs.writeFileSync(path.join(outDir, 'scheduler.json'), `${JSON.stringify(result, null, 2)}\n`);
@@ -599,27 +843,32 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
     '',
     `Command: \`${command}\` (after \`npx nx run-many -t build -p @switchyard/global-scheduler @switchyard/fleet-sim @switchyard/bench\`).`,
     `${result.date}; ${machine}.`,
-    `${o.m} conferences per run, all due at once; ${o.nServers} simulated servers (fleet-sim); round ${o.roundMs} ms; PLACE batch ${o.batch};`,
+    `${o.m} conferences per burst run, all due at once; ${o.nServers} conference servers registered by the bench; round ${o.roundMs} ms; PLACE batch ${o.batch};`,
+    `conferences created ${o.create === 'direct' ? 'by the store CREATE script from the bench process' : 'through the HTTP API'}; backends: ${backends.join(', ')};`,
     `medians of ${o.runs} runs (runs where creating the burst overran its start time are left out: "valid runs").`,
-    `Baseline, same run, same Redis, alternating with ours: \`redis-benchmark -c 50 -n 100000 -t get,set\`: GET ${Math.round(getPerS)}/s, SET ${Math.round(setPerS)}/s.`,
+    `Baseline, same run, same Redis, alternating with ours: \`redis-benchmark -c 50 -n 100000 -t get,set\` (\`--cluster\` on the cluster): ${[
+      ...limits,
+    ]
+      .map(([b, l]) => `${b}: GET ${Math.round(l.getPerS)}/s, SET ${Math.round(l.setPerS)}/s`)
+      .join('; ')}.`,
     '',
     ...(rows.length ? [] : ['(burst mode not run)', '']),
-    '| variant | schedulers | valid runs | placements/s | latency p50 (ms) | p99 (ms) | Redis commands / placement (net) | gross | idle commands/s | Redis limit (GET/s ÷ gross) | ratio to limit |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| backend | variant | schedulers | valid runs | placements/s | latency p50 (ms) | p99 (ms) | Redis commands / placement (net) | gross | idle commands/s | Redis limit (GET/s ÷ gross) | ratio to limit |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map(
       (x) =>
-        `| ${x.variant} | ${x.schedulers} | ${x.validRuns} | ${x.placementsPerS} | ${x.p50Ms} | ${x.p99Ms} | ${x.commandsPerPlacement} | ${x.grossCommandsPerPlacement} | ${x.idleCommandsPerS} | ${x.redisLimitPlacementsPerS} | ${x.ratioToLimit} |`,
+        `| ${x.backend} | ${x.variant} | ${x.schedulers} | ${x.validRuns} | ${x.placementsPerS} | ${x.p50Ms} | ${x.p99Ms} | ${x.commandsPerPlacement} | ${x.grossCommandsPerPlacement} | ${x.idleCommandsPerS} | ${x.redisLimitPlacementsPerS} | ${x.ratioToLimit} |`,
     ),
     '',
-    '- `publish`: each placement is also put on the registry feed (service `conference`), which the fleet follows to',
-    '  update server loads; `core`: the schedule table only (`--assignment-service ""`).',
+    '- `publish`: each placement is also put on the registry feed (service `conference`, one `putMany` script per',
+    '  PLACE batch); `core`: the schedule table only (`--assignment-service ""`).',
     '- Latency = placedAt − startAt: all conferences fall due at once, so it includes the wait for the next round',
     '  boundary and the queue behind the rest of the burst; p99 ≈ the time to drain the burst.',
     '- Commands per placement: every Redis command the scheduler processes send (schedule store and registry; a Lua',
     '  script counts once) during the burst, / M. Net takes out the idle rate (heartbeats, feed reads, probes, rounds',
     '  with nothing to do) measured just before the burst; it is noisy when it is near 0. The limit column is what',
     '  Redis could sustain doing nothing but the gross commands at the GET rate of redis-benchmark.',
-    '- Redis, the schedulers, the fleet, the load generator and redis-benchmark all share the same cores.',
+    '- Redis, the schedulers, the load generator and redis-benchmark all share the same cores.',
     '',
     '## Steady rate: latency from due to placed',
     '',
@@ -628,11 +877,11 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
           `${steady.rate} conferences/s for ${steady.durationS} s, each due at the moment it is created (startAt = request time,`,
           `window 0: nothing placed ahead); rounds every ${steady.roundMs} ms; medians over runs of each run's percentiles.`,
           '',
-          '| variant | schedulers | runs | offered/s | achieved/s | placed / offered | failed creates | p50 (ms) | p99 (ms) | max (ms) |',
-          '|---|---|---|---|---|---|---|---|---|---|',
+          '| backend | variant | schedulers | runs | offered/s | achieved/s | placed / offered | failed creates | p50 (ms) | p99 (ms) | max (ms) |',
+          '|---|---|---|---|---|---|---|---|---|---|---|',
           ...steadyRows.map(
             (x) =>
-              `| ${x.variant} | ${x.schedulers} | ${x.runs} | ${x.rate} | ${x.achievedRate} | ${x.placed} / ${x.offered} | ${x.failedCreates} | ${x.p50Ms} | ${x.p99Ms} | ${x.maxMs} |`,
+              `| ${x.backend} | ${x.variant} | ${x.schedulers} | ${x.runs} | ${x.rate} | ${x.achievedRate} | ${x.placed} / ${x.offered} | ${x.failedCreates} | ${x.p50Ms} | ${x.p99Ms} | ${x.maxMs} |`,
           ),
           '',
           "- Latency = placedAt − startAt, both on this machine's clock; it includes the wait for the next round",
@@ -640,6 +889,25 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
           '',
         ]
       : ['(steady mode not run)', '']),
+    '## Failover: a conference server killed',
+    '',
+    ...(failovers.length
+      ? [
+          `3 schedulers (round ${FAILOVER.roundMs} ms, probe every ${FAILOVER.probeMs} ms, ${FAILOVER.misses} misses, probe timeout ${FAILOVER.probeTimeoutMs} ms), ${FAILOVER.conferences} conferences;`,
+          '`kill -9` of one real agent (fleet-sim); time until every conference it held is placed elsewhere (single Redis).',
+          '',
+          'A run counts ("valid") only if the killed server held conferences when it was killed.',
+          '',
+          '| runs | valid runs | conferences on the killed server (median) | time to move all (ms): median | min | max | design bound (ms) |',
+          '|---|---|---|---|---|---|---|',
+          (() => {
+            const ok = failovers.filter((f) => f.onKilled > 0);
+            const ms = ok.map((f) => f.moveMs);
+            return `| ${failovers.length} | ${ok.length} | ${median(ok.map((f) => f.onKilled))} | ${median(ms)} | ${ms.length ? Math.min(...ms) : NaN} | ${ms.length ? Math.max(...ms) : NaN} | ${failovers[0]!.boundMs} |`;
+          })(),
+          '',
+        ]
+      : ['(failover mode not run)', '']),
   ].join('\n');
   fs.writeFileSync(path.join(outDir, 'scheduler.md'), md);
   process.stdout.write(`${md}\n`);

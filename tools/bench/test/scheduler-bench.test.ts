@@ -8,22 +8,34 @@ interface Report {
   command: string;
   settings: { mode: string; quick: boolean };
   redisBenchmark: { getPerS: number; setPerS: number };
-  rows: { variant: string; schedulers: number; validRuns: number; placementsPerS: number; p99Ms: number }[];
+  rows: {
+    backend: string;
+    variant: string;
+    schedulers: number;
+    validRuns: number;
+    placementsPerS: number;
+    p99Ms: number;
+  }[];
+  failovers: { backend: string; onKilled: number; moveMs: number; boundMs: number }[];
   steadyRows: { schedulers: number; offered: number; placed: number; p50Ms: number; p99Ms: number }[];
 }
 
 describe('scheduler bench --quick (smoke: well-formed output, not speed)', () => {
-  it('runs a burst and a steady run on real processes and writes scheduler.json and scheduler.md', async () => {
+  it('runs a burst, a steady and a failover run on real processes and writes scheduler.json and scheduler.md', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scheduler-bench-'));
     try {
-      const argv = ['--quick', '--out', dir];
+      const argv = ['--quick', '--mode', 'both,failover', '--out', dir];
       expect(await schedulerBenchMain(argv)).toBe(0);
       const report = JSON.parse(fs.readFileSync(path.join(dir, 'scheduler.json'), 'utf8')) as Report;
       expect(report.command).toBe(`node tools/bench/dist/main.js scheduler ${argv.join(' ')}`);
-      expect(report.settings).toMatchObject({ mode: 'both', quick: true });
+      expect(report.settings).toMatchObject({ mode: 'both,failover', quick: true });
       expect(report.redisBenchmark.getPerS).toBeGreaterThan(0);
       expect(report.rows).toHaveLength(1);
-      expect(report.rows[0]).toMatchObject({ variant: 'publish', schedulers: 1 });
+      expect(report.rows[0]).toMatchObject({ backend: 'single', variant: 'publish', schedulers: 1 });
+      // the killed agent held conferences, and they all moved (the time is a figure, not checked)
+      expect(report.failovers).toHaveLength(1);
+      expect(report.failovers[0]!.onKilled).toBeGreaterThan(0);
+      expect(report.failovers[0]!.moveMs).toBeGreaterThan(0);
       expect(report.steadyRows).toHaveLength(1);
       const st = report.steadyRows[0]!;
       expect(st.placed).toBe(st.offered);
@@ -31,6 +43,7 @@ describe('scheduler bench --quick (smoke: well-formed output, not speed)', () =>
       const md = fs.readFileSync(path.join(dir, 'scheduler.md'), 'utf8');
       expect(md).toContain('# Scheduler placement benchmark');
       expect(md).toContain('## Steady rate: latency from due to placed');
+      expect(md).toContain('## Failover: a conference server killed');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

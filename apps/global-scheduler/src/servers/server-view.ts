@@ -137,7 +137,7 @@ export class ServerView {
         if (!this.init.fallbackAnyRegion && !anyRegion) continue;
         tier = order.length;
       }
-      out.push({ id: r.id, address: r.address, capacity: r.capacity, load: r.load, tier });
+      out.push({ id: r.id, address: r.address, capacity: r.capacity, load: r.load, tier, region: r.region });
     }
     return out;
   }

@@ -71,8 +71,48 @@ end
 `;
 
 /**
- * KEYS claims, claimer, pending, backoff, unplaceable, wake. ARGV now, wakeLimit.
- * Expired claims go back to pending with their start time. Unplaceable conferences whose retry time has come go
+ * Shared Lua helpers: the best candidate with room for `units` (lowest tier, then least loaded — the larger of the
+ * reservation and the reported load over capacity —, then the smaller id; as pick.ts), and the unplaceable
+ * bookkeeping of a miss (attempts, doubling back-off capped, per-reason counts; KEYS given as arguments).
+ */
+const PICK_AND_MISS = `
+local function pickBest(cands, units)
+  local best, bestLoad = nil, 0
+  for j = 1, #cands do
+    local k = cands[j]
+    if k.capacity > 0 and (not k.down) and k.reserved + units <= k.capacity then
+      local load = math.max(k.reserved, k.load) / k.capacity
+      if best == nil or k.tier < cands[best].tier
+        or (k.tier == cands[best].tier and (load < bestLoad or (load == bestLoad and k.id < cands[best].id))) then
+        best = j; bestLoad = load
+      end
+    end
+  end
+  return best
+end
+local function markUnplaceable(uKey, countKey, backoffKey, id, reason, startAt, now, backoffMs, backoffMax)
+  local attempts = 1
+  local prev = redis.call('HGET', uKey, id)
+  if prev then
+    local p = cjson.decode(prev)
+    attempts = p.attempts + 1
+    redis.call('HINCRBY', countKey, p.reason, -1)
+  end
+  local delay = backoffMs * math.pow(2, math.min(attempts - 1, 30))
+  if delay > backoffMax then delay = backoffMax end
+  local retryAt = now + delay
+  redis.call('HSET', uKey, id, cjson.encode({ reason = reason, attempts = attempts, retryAt = retryAt,
+    startAt = startAt }))
+  redis.call('HINCRBY', countKey, reason, 1)
+  redis.call('ZADD', backoffKey, retryAt, id)
+  return retryAt, attempts
+end
+`;
+
+/**
+ * KEYS claims, claimer, pending, backoff, unplaceable, wake[, xfer]. ARGV now, wakeLimit.
+ * Expired claims go back to pending with their start time (and lose any cross-region transfer token: a
+ * reservation taken under the old claim can then never be committed). Unplaceable conferences whose retry time has come go
  * back to pending too; so do all of them when capacity appeared (wake flag 'capacity': a server joined, grew, came
  * back) and all but the too-large ones when room was freed (wake flag 'room': a placed conference ended).
  * Returns how many went back to pending.
@@ -83,6 +123,7 @@ for _, id in ipairs(ids) do
   local c = redis.call('HGET', KEYS[2], id)
   redis.call('ZREM', KEYS[1], id)
   redis.call('HDEL', KEYS[2], id)
+  if KEYS[7] then redis.call('HDEL', KEYS[7], id) end
   if c then
     local startAt = string.match(c, '|([^|]*)$')
     redis.call('ZADD', KEYS[3], startAt, id)
@@ -124,7 +165,9 @@ return 1
 /**
  * KEYS claims, claimer, sched, reserved, down, epoch, expiry, unplaceable, pending, moves, count, ucount, backoff,
  * on:<cand1> … on:<candK>.
- * ARGV schedulerId, nConf, nCand, now, backoffMs, backoffMaxMs, then per conference (id, units, startAt,
+ * ARGV schedulerId, nConf, nCand, now, backoffMs, backoffMaxMs, deferMisses ('1': a conference no candidate takes
+ * keeps its claim and answers status 2 with the miss status second, for a fallback to another region's shard),
+ * then per conference (id, units, startAt,
  * durationMs), then per candidate (id, address, capacity, load, tier). For each conference, atomically: check the
  * claim is still ours and the conference is not placed, pick the least-loaded candidate of the lowest tier with
  * room (same rule as pick.ts), take a new epoch, write the schedule entry and the reservation. A conference no
@@ -135,6 +178,7 @@ return 1
  */
 export const PLACE =
   CLEAR_UNPLACEABLE +
+  PICK_AND_MISS +
   `
 local sid = ARGV[1]
 local nConf = tonumber(ARGV[2])
@@ -142,7 +186,7 @@ local nCand = tonumber(ARGV[3])
 local now = tonumber(ARGV[4])
 local backoffMs = tonumber(ARGV[5])
 local backoffMax = tonumber(ARGV[6])
-local H = 6
+local H = 7
 local cands = {}
 local maxCap = 0
 local base = H + nConf * 4
@@ -169,38 +213,23 @@ for i = 1, nConf do
     redis.call('ZREM', KEYS[1], id); redis.call('HDEL', KEYS[2], id)
     out[#out + 1] = -2; out[#out + 1] = 0; out[#out + 1] = 0; out[#out + 1] = 0
   else
-    local best, bestLoad = nil, 0
-    for j = 1, nCand do
-      local k = cands[j]
-      if k.capacity > 0 and (not k.down) and k.reserved + units <= k.capacity then
-        local load = math.max(k.reserved, k.load) / k.capacity
-        if best == nil or k.tier < cands[best].tier
-          or (k.tier == cands[best].tier and (load < bestLoad or (load == bestLoad and k.id < cands[best].id))) then
-          best = j; bestLoad = load
-        end
-      end
-    end
-    redis.call('ZREM', KEYS[1], id)
-    redis.call('HDEL', KEYS[2], id)
+    local best = pickBest(cands, units)
+    local reason, status = 'no-room', 0
     if best == nil then
-      local reason, status = 'no-room', 0
       if maxCap == 0 then reason, status = 'no-servers', -4 elseif units > maxCap then reason, status = 'too-large', -3 end
-      local attempts = 1
-      local prev = redis.call('HGET', KEYS[8], id)
-      if prev then
-        local p = cjson.decode(prev)
-        attempts = p.attempts + 1
-        redis.call('HINCRBY', KEYS[12], p.reason, -1)
-      end
-      local delay = backoffMs * math.pow(2, math.min(attempts - 1, 30))
-      if delay > backoffMax then delay = backoffMax end
-      local retryAt = now + delay
-      redis.call('HSET', KEYS[8], id, cjson.encode({ reason = reason, attempts = attempts, retryAt = retryAt,
-        startAt = tonumber(startAt) }))
-      redis.call('HINCRBY', KEYS[12], reason, 1)
-      redis.call('ZADD', KEYS[13], retryAt, id)
+    end
+    if best == nil and ARGV[7] == '1' then
+      -- deferred: the claim stays ours, the caller tries other regions' shards (reserve, then COMMIT here)
+      out[#out + 1] = 2; out[#out + 1] = status; out[#out + 1] = 0; out[#out + 1] = 0
+    elseif best == nil then
+      redis.call('ZREM', KEYS[1], id)
+      redis.call('HDEL', KEYS[2], id)
+      local retryAt, attempts = markUnplaceable(KEYS[8], KEYS[12], KEYS[13], id, reason, tonumber(startAt), now,
+        backoffMs, backoffMax)
       out[#out + 1] = status; out[#out + 1] = retryAt; out[#out + 1] = attempts; out[#out + 1] = 0
     else
+      redis.call('ZREM', KEYS[1], id)
+      redis.call('HDEL', KEYS[2], id)
       local k = cands[best]
       local epoch = redis.call('INCR', KEYS[6])
       local moves = tonumber(redis.call('HGET', KEYS[10], id) or '0')
@@ -220,8 +249,10 @@ return out
 `;
 
 /**
- * KEYS down, on:<server>, sched, reserved, expiry, pending, moves, count, history. ARGV serverId, now, historyMax.
- * Marks the server down and sends every conference on it back to pending (the front: their start has passed).
+ * KEYS down, on:<server>, sched, reserved, expiry, pending, moves, count, history[, foreign, fcheck]. ARGV serverId,
+ * now, historyMax. Marks the server down and sends every conference on it back to pending (the front: their start
+ * has passed). A conference of another region's shard reserved on it is marked `evicted` in `foreign` and queued in
+ * `fcheck`: the reconciler sends it back to pending in its home shard (no script may touch both).
  */
 export const EVACUATE =
   PUSH_HISTORY +
@@ -237,6 +268,17 @@ for _, id in ipairs(ids) do
     redis.call('HINCRBY', KEYS[7], id, 1)
     redis.call('ZADD', KEYS[6], e.startAt, id)
     pushHistory(KEYS[9], id, { from = ARGV[1], at = tonumber(ARGV[2]), reason = 'server-down' }, tonumber(ARGV[3]))
+  elseif KEYS[10] then
+    -- a conference of another region's shard, reserved here: its home shard must send it back to pending
+    local f = redis.call('HGET', KEYS[10], id)
+    if f then
+      local r = cjson.decode(f)
+      if r.serverId == ARGV[1] and r.state ~= 'evicted' then
+        r.state = 'evicted'
+        redis.call('HSET', KEYS[10], id, cjson.encode(r))
+        redis.call('ZADD', KEYS[11], 0, id)
+      end
+    end
   end
 end
 redis.call('DEL', KEYS[2])
@@ -260,10 +302,12 @@ local a = redis.call('HGET', KEYS[6], id)
 if a then
   local e = cjson.decode(a)
   if e.serverId ~= ARGV[2] then return -1 end
-  local left = redis.call('HINCRBY', KEYS[7], e.serverId, -e.units)
-  if left <= 0 then redis.call('HDEL', KEYS[7], e.serverId) end
-  if redis.call('HINCRBY', KEYS[12], e.serverId, -1) <= 0 then redis.call('HDEL', KEYS[12], e.serverId) end
-  redis.call('SREM', KEYS[11], id)
+  if not e.resv then
+    local left = redis.call('HINCRBY', KEYS[7], e.serverId, -e.units)
+    if left <= 0 then redis.call('HDEL', KEYS[7], e.serverId) end
+    if redis.call('HINCRBY', KEYS[12], e.serverId, -1) <= 0 then redis.call('HDEL', KEYS[12], e.serverId) end
+    redis.call('SREM', KEYS[11], id)
+  end
   redis.call('HDEL', KEYS[6], id)
   redis.call('SET', KEYS[15], 'room', 'NX')
 elseif ARGV[2] ~= '' then
@@ -298,6 +342,8 @@ local a = redis.call('HGET', KEYS[2], id)
 if not a then return {-2} end
 local e = cjson.decode(a)
 if e.serverId ~= ARGV[2] then return {-1} end
+-- placed on another region's shard: its reservation is not in this slot, this script cannot move it
+if e.resv then return {-3} end
 local now = tonumber(ARGV[3])
 local nCand = tonumber(ARGV[4])
 local best, bestLoad, bestTier, bestId = nil, 0, 0, ''
@@ -334,4 +380,231 @@ e.placedAt = now
 redis.call('HSET', KEYS[2], id, cjson.encode(e))
 pushHistory(KEYS[8], id, { from = ARGV[2], to = to, epoch = epoch, at = now, reason = 'operator' }, tonumber(ARGV[5]))
 return {1, best, epoch, moves}
+`;
+
+/*
+ * Cross-region fallback on a partitioned schedule (one hash tag per region, so no script may touch two regions).
+ * The home shard A holds the conference, its claim and its schedule entry; the server's shard B holds the
+ * server's reservations. Protocol: PREPARE (A: the claim is still ours → transfer token T) · RESERVE (B: capacity
+ * checked and reserved under T, unconfirmed with a deadline) · COMMIT (A: the claim is still ours and T is still the
+ * transfer token → schedule entry naming T) · SETTLE (B: confirm, or release). A crash between any two steps leaves
+ * an unconfirmed (or orphaned) reservation in B that the reconciler RESOLVEs in A: atomically either the entry
+ * names T (confirm) or T is fenced (deleted, so no COMMIT with T can ever succeed) and B releases the units.
+ */
+
+/** KEYS claimer, sched, xfer. ARGV schedulerId, n, then per conference (id, token). Returns 1/0 per conference. */
+export const PREPARE = `
+local sid = ARGV[1]
+local out = {}
+for i = 1, tonumber(ARGV[2]) do
+  local id, token = ARGV[2 + (i - 1) * 2 + 1], ARGV[2 + (i - 1) * 2 + 2]
+  local c = redis.call('HGET', KEYS[1], id)
+  if c and string.sub(c, 1, #sid + 1) == sid .. '|' and redis.call('HEXISTS', KEYS[2], id) == 0 then
+    redis.call('HSET', KEYS[3], id, token)
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
+`;
+
+/**
+ * KEYS reserved, down, count, foreign, fcheck, on:<cand1> … on:<candK>. ARGV nConf, nCand, deadline, then per
+ * conference (id, token, units, home region), then per candidate (id, address, capacity, load, tier). Reserves each
+ * conference on the best candidate with room (same rule as PLACE) under its token, unconfirmed until SETTLE (or
+ * the reconciler after the deadline). A reservation of the same conference under another token is dead (PREPARE
+ * replaced its token at home) and is released first. Returns per conference: status (1 reserved, 0 no room,
+ * -3 too large, -4 no servers), candidate index.
+ */
+export const RESERVE =
+  PICK_AND_MISS +
+  `
+local nConf, nCand = tonumber(ARGV[1]), tonumber(ARGV[2])
+local deadline = tonumber(ARGV[3])
+local base = 3 + nConf * 4
+local cands = {}
+local maxCap = 0
+for j = 1, nCand do
+  local o = base + (j - 1) * 5
+  local id = ARGV[o + 1]
+  cands[j] = { id = id, capacity = tonumber(ARGV[o + 3]), load = tonumber(ARGV[o + 4]), tier = tonumber(ARGV[o + 5]),
+    down = redis.call('SISMEMBER', KEYS[2], id) == 1, reserved = tonumber(redis.call('HGET', KEYS[1], id) or '0') }
+  if (not cands[j].down) and cands[j].capacity > maxCap then maxCap = cands[j].capacity end
+end
+local function release(r, id)
+  if r.state ~= 'evicted' then
+    local left = redis.call('HINCRBY', KEYS[1], r.serverId, -r.units)
+    if left <= 0 then redis.call('HDEL', KEYS[1], r.serverId) end
+    if redis.call('HINCRBY', KEYS[3], r.serverId, -1) <= 0 then redis.call('HDEL', KEYS[3], r.serverId) end
+    for j = 1, nCand do if cands[j].id == r.serverId then
+      cands[j].reserved = cands[j].reserved - r.units
+      redis.call('SREM', KEYS[5 + j], id)
+    end end
+  end
+end
+local out = {}
+for i = 1, nConf do
+  local o = 3 + (i - 1) * 4
+  local id, token, units, home = ARGV[o + 1], ARGV[o + 2], tonumber(ARGV[o + 3]), ARGV[o + 4]
+  local prev = redis.call('HGET', KEYS[4], id)
+  if prev then
+    local r = cjson.decode(prev)
+    if r.token ~= token then release(r, id); redis.call('HDEL', KEYS[4], id); redis.call('ZREM', KEYS[5], id) end
+  end
+  local best = pickBest(cands, units)
+  if best == nil then
+    local status = 0
+    if maxCap == 0 then status = -4 elseif units > maxCap then status = -3 end
+    out[#out + 1] = status; out[#out + 1] = 0
+  else
+    local k = cands[best]
+    k.reserved = tonumber(redis.call('HINCRBY', KEYS[1], k.id, units))
+    redis.call('HINCRBY', KEYS[3], k.id, 1)
+    redis.call('SADD', KEYS[5 + best], id)
+    redis.call('HSET', KEYS[4], id, cjson.encode({ token = token, home = home, serverId = k.id, units = units,
+      state = 'reserved' }))
+    redis.call('ZADD', KEYS[5], deadline, id)
+    out[#out + 1] = 1; out[#out + 1] = best
+  end
+end
+return out
+`;
+
+/**
+ * KEYS claims, claimer, sched, epoch, expiry, moves, xfer, unplaceable, ucount, backoff. ARGV schedulerId, now, n,
+ * then per conference (id, token, serverId, address, region, units, startAt, durationMs). Writes the schedule entry
+ * of a conference reserved on another region's shard, if the claim is still ours, it is not placed and its transfer
+ * token is still `token`. Returns per conference: status (1 committed, 0 refused), epoch, moves. A refused token is
+ * fenced (deleted) at once: it can never be committed later, so the caller (or the reconciler) may release it.
+ */
+export const COMMIT =
+  CLEAR_UNPLACEABLE +
+  `
+local sid = ARGV[1]
+local now = tonumber(ARGV[2])
+local out = {}
+for i = 1, tonumber(ARGV[3]) do
+  local o = 3 + (i - 1) * 8
+  local id, token = ARGV[o + 1], ARGV[o + 2]
+  local c = redis.call('HGET', KEYS[2], id)
+  local x = redis.call('HGET', KEYS[7], id)
+  if c and string.sub(c, 1, #sid + 1) == sid .. '|' and x == token and redis.call('HEXISTS', KEYS[3], id) == 0 then
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('HDEL', KEYS[2], id)
+    redis.call('HDEL', KEYS[7], id)
+    local epoch = redis.call('INCR', KEYS[4])
+    local moves = tonumber(redis.call('HGET', KEYS[6], id) or '0')
+    local startAt = tonumber(ARGV[o + 7])
+    local expiresAt = startAt + tonumber(ARGV[o + 8])
+    redis.call('HSET', KEYS[3], id, cjson.encode({ serverId = ARGV[o + 3], address = ARGV[o + 4], epoch = epoch,
+      expiresAt = expiresAt, moves = moves, units = tonumber(ARGV[o + 6]), startAt = startAt, placedAt = now,
+      resv = token, resvRegion = ARGV[o + 5] }))
+    redis.call('ZADD', KEYS[5], expiresAt, id)
+    clearUnplaceable(KEYS[8], KEYS[9], KEYS[10], id)
+    out[#out + 1] = 1; out[#out + 1] = epoch; out[#out + 1] = moves
+  else
+    if x == token then redis.call('HDEL', KEYS[7], id) end
+    out[#out + 1] = 0; out[#out + 1] = 0; out[#out + 1] = 0
+  end
+end
+return out
+`;
+
+/**
+ * KEYS sched, xfer, pending, expiry, moves, history. ARGV now, historyMax, n, then per reservation (id, token,
+ * serverId, evict '1'|'0'). The home shard's verdict on reservations held elsewhere: 'placed' when the schedule
+ * entry names the token (with evict: the server went down, so the conference goes back to pending and the answer is
+ * 'evicted'), else 'gone' after fencing the token (a later COMMIT with it is refused).
+ */
+export const RESOLVE =
+  PUSH_HISTORY +
+  `
+local now = tonumber(ARGV[1])
+local out = {}
+for i = 1, tonumber(ARGV[3]) do
+  local o = 3 + (i - 1) * 4
+  local id, token, serverId = ARGV[o + 1], ARGV[o + 2], ARGV[o + 3]
+  local a = redis.call('HGET', KEYS[1], id)
+  local e = a and cjson.decode(a)
+  if e and e.resv == token then
+    if ARGV[o + 4] == '1' then
+      redis.call('HDEL', KEYS[1], id)
+      redis.call('ZREM', KEYS[4], id)
+      redis.call('HINCRBY', KEYS[5], id, 1)
+      redis.call('ZADD', KEYS[3], e.startAt, id)
+      pushHistory(KEYS[6], id, { from = serverId, at = now, reason = 'server-down' }, tonumber(ARGV[2]))
+      out[#out + 1] = 'evicted'
+    else
+      out[#out + 1] = 'placed'
+    end
+  else
+    if redis.call('HGET', KEYS[2], id) == token then redis.call('HDEL', KEYS[2], id) end
+    out[#out + 1] = 'gone'
+  end
+end
+return out
+`;
+
+/**
+ * KEYS reserved, count, foreign, fcheck, on:<server of each reservation>…. ARGV auditAt, n, then per reservation
+ * (id, token, verdict 'placed'|'gone'|'evicted'). 'placed' confirms it (checked again at auditAt: a conference
+ * ended at home releases it then); otherwise the reservation is dropped and its units freed (an evicted one's units
+ * went with its server's). A reservation under another token is left alone.
+ */
+export const SETTLE = `
+local out = 0
+for i = 1, tonumber(ARGV[2]) do
+  local o = 2 + (i - 1) * 3
+  local id, token, verdict = ARGV[o + 1], ARGV[o + 2], ARGV[o + 3]
+  local f = redis.call('HGET', KEYS[3], id)
+  local r = f and cjson.decode(f)
+  if r and r.token == token then
+    if verdict == 'placed' and r.state ~= 'evicted' then
+      r.state = 'confirmed'
+      redis.call('HSET', KEYS[3], id, cjson.encode(r))
+      redis.call('ZADD', KEYS[4], ARGV[1], id)
+    elseif verdict ~= 'placed' then
+      if r.state ~= 'evicted' then
+        local left = redis.call('HINCRBY', KEYS[1], r.serverId, -r.units)
+        if left <= 0 then redis.call('HDEL', KEYS[1], r.serverId) end
+        if redis.call('HINCRBY', KEYS[2], r.serverId, -1) <= 0 then redis.call('HDEL', KEYS[2], r.serverId) end
+        redis.call('SREM', KEYS[4 + i], id)
+      end
+      redis.call('HDEL', KEYS[3], id)
+      redis.call('ZREM', KEYS[4], id)
+      out = out + 1
+    end
+  end
+end
+return out
+`;
+
+/**
+ * KEYS claimer, claims, xfer, unplaceable, ucount, backoff. ARGV schedulerId, now, backoffMs, backoffMaxMs, n, then
+ * per conference (id, reason, startAt). A deferred conference no region could take: unplaceable with its reason
+ * (the PLACE bookkeeping), if the claim is still ours. Returns per conference: retryAt and attempts (0 0 if lost).
+ */
+export const UNPLACE =
+  PICK_AND_MISS +
+  `
+local sid = ARGV[1]
+local now, backoffMs, backoffMax = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local out = {}
+for i = 1, tonumber(ARGV[5]) do
+  local o = 5 + (i - 1) * 3
+  local id, reason, startAt = ARGV[o + 1], ARGV[o + 2], tonumber(ARGV[o + 3])
+  local c = redis.call('HGET', KEYS[1], id)
+  if c and string.sub(c, 1, #sid + 1) == sid .. '|' then
+    redis.call('HDEL', KEYS[1], id)
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('HDEL', KEYS[3], id)
+    local retryAt, attempts = markUnplaceable(KEYS[4], KEYS[5], KEYS[6], id, reason, startAt, now, backoffMs,
+      backoffMax)
+    out[#out + 1] = retryAt; out[#out + 1] = attempts
+  else
+    out[#out + 1] = 0; out[#out + 1] = 0
+  end
+end
+return out
 `;

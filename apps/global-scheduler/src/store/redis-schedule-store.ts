@@ -6,7 +6,23 @@
 import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { SchedulerError } from '../errors.js';
-import { CLAIM, CREATE, END, EVACUATE, MOVE, PLACE, RECLAIM, SNAPSHOT, WAKE } from './lua.js';
+import {
+  CLAIM,
+  COMMIT,
+  CREATE,
+  END,
+  EVACUATE,
+  MOVE,
+  PLACE,
+  PREPARE,
+  RECLAIM,
+  RESERVE,
+  RESOLVE,
+  SETTLE,
+  SNAPSHOT,
+  UNPLACE,
+  WAKE,
+} from './lua.js';
 import { replyCode, translateRedisError } from './redis-errors.js';
 import {
   MOVE_HISTORY_MAX,
@@ -36,6 +52,11 @@ export interface RedisScheduleStoreInit {
   /** Key prefix; the hash tag is `{<prefix>:sched}`. Default 'sy'. */
   prefix?: string;
   /**
+   * The region partition these keys hold (region-partitioned schedules): the hash tag becomes
+   * `{<prefix>:sched:<partition>}`, so each region's schedule lands on its own slot. Absent: `{<prefix>:sched}`.
+   */
+  partition?: string;
+  /**
    * After each script that changes what a client was told (CREATE, PLACE, MOVE, END, EVACUATE), `WAIT` for this
    * many replicas to acknowledge it before answering (sent in the same pipeline, so it goes to the slot's master
    * on a Cluster too). 0 (default): no WAIT, asynchronous replication (see the loss bound in the docs).
@@ -48,7 +69,29 @@ export interface RedisScheduleStoreInit {
 interface StoredAssignment extends Assignment {
   units: number;
   startAt: number;
+  /** Set when the reservation lives on another region's shard: the transfer token it was committed under. */
+  resv?: string;
+  /** That shard's region partition. */
+  resvRegion?: string;
 }
+
+/** What the home shard's PLACE answered for a conference when misses are deferred to other regions' shards. */
+export type HomePlaceOutcome =
+  PlaceOutcome | { id: string; ok: false; reason: 'deferred'; miss: UnplaceableReason };
+
+/** A reservation held for a conference of another region's shard (`foreign` HASH, field = conference id). */
+export interface ForeignReservation {
+  id: string;
+  token: string;
+  /** The conference's home partition. */
+  home: string;
+  serverId: string;
+  units: number;
+  state: 'reserved' | 'confirmed' | 'evicted';
+}
+
+/** The home shard's verdict on a reservation held elsewhere. */
+export type ResolveVerdict = 'placed' | 'gone' | 'evicted';
 
 /** Most unplaceable conferences one reclaim sends back to pending (bounds one script's time). */
 const WAKE_LIMIT = 10_000;
@@ -74,6 +117,9 @@ export class RedisScheduleStore implements ScheduleStore {
     backoff: string;
     wake: string;
     history: string;
+    xfer: string;
+    foreign: string;
+    fcheck: string;
   };
   private readonly tag: string;
   private readonly shas = new Map<string, string>();
@@ -86,7 +132,7 @@ export class RedisScheduleStore implements ScheduleStore {
 
   constructor(components: { redis: Redis | Cluster }, init: RedisScheduleStoreInit = {}) {
     this.redis = components.redis;
-    this.tag = `{${init.prefix ?? 'sy'}:sched}`;
+    this.tag = `{${init.prefix ?? 'sy'}:sched${init.partition === undefined ? '' : `:${init.partition}`}}`;
     this.waitReplicas = init.waitReplicas ?? 0;
     this.waitTimeoutMs = init.waitTimeoutMs ?? 100;
     const key = (s: string) => `${this.tag}:${s}`;
@@ -109,6 +155,9 @@ export class RedisScheduleStore implements ScheduleStore {
       backoff: key('backoff'),
       wake: key('wake'),
       history: key('history'),
+      xfer: key('xfer'),
+      foreign: key('foreign'),
+      fcheck: key('fcheck'),
     };
   }
 
@@ -339,7 +388,15 @@ export class RedisScheduleStore implements ScheduleStore {
     return Number(
       await this.run(
         RECLAIM,
-        [this.k.claims, this.k.claimer, this.k.pending, this.k.backoff, this.k.unplaceable, this.k.wake],
+        [
+          this.k.claims,
+          this.k.claimer,
+          this.k.pending,
+          this.k.backoff,
+          this.k.unplaceable,
+          this.k.wake,
+          this.k.xfer,
+        ],
         [now, WAKE_LIMIT],
       ),
     );
@@ -370,6 +427,20 @@ export class RedisScheduleStore implements ScheduleStore {
     candidates: readonly Candidate[],
     options: PlaceOptions = {},
   ): Promise<PlaceOutcome[]> {
+    return (await this.placeHome(schedulerId, conferences, candidates, options, false)) as PlaceOutcome[];
+  }
+
+  /**
+   * PLACE on this shard. `deferMisses`: a conference no candidate here takes keeps its claim and answers
+   * `deferred` with the reason it missed here, for a fallback to another region's shard.
+   */
+  async placeHome(
+    schedulerId: string,
+    conferences: readonly ConferenceRequest[],
+    candidates: readonly Candidate[],
+    options: PlaceOptions,
+    deferMisses: boolean,
+  ): Promise<HomePlaceOutcome[]> {
     if (conferences.length === 0) return [];
     const now = options.now ?? 0;
     const keys = [
@@ -395,12 +466,15 @@ export class RedisScheduleStore implements ScheduleStore {
       now,
       options.backoffMs ?? PLACE_DEFAULTS.backoffMs,
       options.backoffMaxMs ?? PLACE_DEFAULTS.backoffMaxMs,
+      deferMisses ? '1' : '0',
     ];
     for (const c of conferences) args.push(c.id, c.expectedParticipants, c.startAt, c.durationS * 1000);
     for (const c of candidates) args.push(c.id, c.address, c.capacity, c.load, c.tier);
     const r = (await this.run(PLACE, keys, args, true)) as number[];
-    return conferences.map((c, i): PlaceOutcome => {
+    return conferences.map((c, i): HomePlaceOutcome => {
       const status = r[i * 4]!;
+      if (status === 2)
+        return { id: c.id, ok: false, reason: 'deferred', miss: UNPLACEABLE_STATUS.get(r[i * 4 + 1]!)! };
       if (status === 1) {
         const cand = candidates[r[i * 4 + 1]! - 1]!;
         return {
@@ -489,6 +563,8 @@ export class RedisScheduleStore implements ScheduleStore {
         this.k.moves,
         this.k.count,
         this.k.history,
+        this.k.foreign,
+        this.k.fcheck,
       ],
       [serverId, now, MOVE_HISTORY_MAX],
       true,
@@ -527,10 +603,13 @@ export class RedisScheduleStore implements ScheduleStore {
     return (await this.call(() => this.redis.smembers(this.onKey(serverId)))).sort();
   }
 
+  /** Conferences whose schedule entry expired by `now` (at most `limit`). */
+  async expiredIds(now: number, limit: number): Promise<string[]> {
+    return this.call(() => this.redis.zrangebyscore(this.k.expiry, '-inf', now, 'LIMIT', 0, limit));
+  }
+
   async sweepExpired(now: number, limit: number): Promise<string[]> {
-    const ids = await this.call(() =>
-      this.redis.zrangebyscore(this.k.expiry, '-inf', now, 'LIMIT', 0, limit),
-    );
+    const ids = await this.expiredIds(now, limit);
     const ended: string[] = [];
     for (const id of ids) if (await this.end(id)) ended.push(id);
     return ended;
@@ -565,6 +644,204 @@ export class RedisScheduleStore implements ScheduleStore {
     const out = {} as Record<UnplaceableReason, number>;
     for (const r of UNPLACEABLE_REASONS) out[r] = Math.max(0, Number(raw[r] ?? 0));
     return out;
+  }
+
+  // ——— cross-region fallback on a partitioned schedule (protocol in lua.ts and docs/global-scheduler.md) ———
+
+  /** Home shard: gives each still-claimed, unplaced conference its transfer token. True per conference when set. */
+  async prepare(schedulerId: string, items: readonly { id: string; token: string }[]): Promise<boolean[]> {
+    if (items.length === 0) return [];
+    const args: (string | number)[] = [schedulerId, items.length];
+    for (const x of items) args.push(x.id, x.token);
+    const r = (await this.run(PREPARE, [this.k.claimer, this.k.sched, this.k.xfer], args)) as number[];
+    return r.map((v) => v === 1);
+  }
+
+  /**
+   * Server shard: reserves each conference on its best candidate with room, unconfirmed until `deadline`. Per
+   * conference: the chosen candidate, or the reason none could take it.
+   */
+  async reserve(
+    items: readonly { id: string; token: string; units: number; home: string }[],
+    candidates: readonly Candidate[],
+    deadline: number,
+  ): Promise<({ ok: true; candidate: Candidate } | { ok: false; reason: UnplaceableReason })[]> {
+    if (items.length === 0) return [];
+    const args: (string | number)[] = [items.length, candidates.length, deadline];
+    for (const x of items) args.push(x.id, x.token, x.units, x.home);
+    for (const c of candidates) args.push(c.id, c.address, c.capacity, c.load, c.tier);
+    const r = (await this.run(
+      RESERVE,
+      [
+        this.k.reserved,
+        this.k.down,
+        this.k.count,
+        this.k.foreign,
+        this.k.fcheck,
+        ...candidates.map((c) => this.onKey(c.id)),
+      ],
+      args,
+      true,
+    )) as number[];
+    return items.map((_, i) =>
+      r[i * 2] === 1
+        ? { ok: true as const, candidate: candidates[r[i * 2 + 1]! - 1]! }
+        : { ok: false as const, reason: UNPLACEABLE_STATUS.get(r[i * 2]!)! },
+    );
+  }
+
+  /** Home shard: writes the schedule entries of conferences reserved on `region`'s shard (see COMMIT). */
+  async commit(
+    schedulerId: string,
+    items: readonly { conference: ConferenceRequest; token: string; candidate: Candidate; region: string }[],
+    now: number,
+  ): Promise<({ ok: true; epoch: number; moves: number } | { ok: false })[]> {
+    if (items.length === 0) return [];
+    const args: (string | number)[] = [schedulerId, now, items.length];
+    for (const { conference: c, token, candidate, region } of items)
+      args.push(
+        c.id,
+        token,
+        candidate.id,
+        candidate.address,
+        region,
+        c.expectedParticipants,
+        c.startAt,
+        c.durationS * 1000,
+      );
+    const r = (await this.run(
+      COMMIT,
+      [
+        this.k.claims,
+        this.k.claimer,
+        this.k.sched,
+        this.k.epoch,
+        this.k.expiry,
+        this.k.moves,
+        this.k.xfer,
+        this.k.unplaceable,
+        this.k.ucount,
+        this.k.backoff,
+      ],
+      args,
+      true,
+    )) as number[];
+    return items.map((_, i) =>
+      r[i * 3] === 1
+        ? { ok: true as const, epoch: r[i * 3 + 1]!, moves: r[i * 3 + 2]! }
+        : { ok: false as const },
+    );
+  }
+
+  /** Home shard: the verdict on reservations held on other shards (fences the tokens not committed). */
+  async resolve(
+    items: readonly { id: string; token: string; serverId: string; evict: boolean }[],
+    now: number,
+  ): Promise<ResolveVerdict[]> {
+    if (items.length === 0) return [];
+    const args: (string | number)[] = [now, MOVE_HISTORY_MAX, items.length];
+    for (const x of items) args.push(x.id, x.token, x.serverId, x.evict ? '1' : '0');
+    return (await this.run(
+      RESOLVE,
+      [this.k.sched, this.k.xfer, this.k.pending, this.k.expiry, this.k.moves, this.k.history],
+      args,
+      true,
+    )) as ResolveVerdict[];
+  }
+
+  /** Server shard: confirms ('placed') or releases the reservations; returns how many were released. */
+  async settle(
+    items: readonly { id: string; token: string; serverId: string; verdict: ResolveVerdict }[],
+    auditAt: number,
+  ): Promise<number> {
+    if (items.length === 0) return 0;
+    const args: (string | number)[] = [auditAt, items.length];
+    for (const x of items) args.push(x.id, x.token, x.verdict);
+    return Number(
+      await this.run(
+        SETTLE,
+        [
+          this.k.reserved,
+          this.k.count,
+          this.k.foreign,
+          this.k.fcheck,
+          ...items.map((x) => this.onKey(x.serverId)),
+        ],
+        args,
+        true,
+      ),
+    );
+  }
+
+  /** Home shard: deferred conferences no region could take become unplaceable (if still claimed by us). */
+  async unplace(
+    schedulerId: string,
+    items: readonly { conference: ConferenceRequest; reason: UnplaceableReason }[],
+    options: PlaceOptions,
+  ): Promise<({ ok: true; retryAt: number; attempts: number } | { ok: false })[]> {
+    if (items.length === 0) return [];
+    const args: (string | number)[] = [
+      schedulerId,
+      options.now ?? 0,
+      options.backoffMs ?? PLACE_DEFAULTS.backoffMs,
+      options.backoffMaxMs ?? PLACE_DEFAULTS.backoffMaxMs,
+      items.length,
+    ];
+    for (const x of items) args.push(x.conference.id, x.reason, x.conference.startAt);
+    const r = (await this.run(
+      UNPLACE,
+      [this.k.claimer, this.k.claims, this.k.xfer, this.k.unplaceable, this.k.ucount, this.k.backoff],
+      args,
+    )) as number[];
+    return items.map((_, i) =>
+      r[i * 2]! > 0
+        ? { ok: true as const, retryAt: r[i * 2]!, attempts: r[i * 2 + 1]! }
+        : { ok: false as const },
+    );
+  }
+
+  /**
+   * Server shard: reservations for other shards' conferences that are due a check at `now` (unconfirmed past their
+   * deadline, evicted, or confirmed and due their audit), at most `limit`.
+   */
+  async foreignDue(now: number, limit: number): Promise<ForeignReservation[]> {
+    const ids = await this.call(() => {
+      this.roundTrips++;
+      return this.redis.zrangebyscore(this.k.fcheck, '-inf', now, 'LIMIT', 0, limit);
+    });
+    return this.foreignOf(ids);
+  }
+
+  /** Every reservation this shard holds for other shards' conferences (tests, the API's view), at most `limit`. */
+  async foreignAll(limit: number): Promise<ForeignReservation[]> {
+    const ids = await this.call(() => this.redis.zrange(this.k.fcheck, 0, limit - 1));
+    return this.foreignOf(ids);
+  }
+
+  private async foreignOf(ids: string[]): Promise<ForeignReservation[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.call(() => this.redis.hmget(this.k.foreign, ...ids));
+    const out: ForeignReservation[] = [];
+    ids.forEach((id, i) => {
+      const row = rows[i];
+      if (row) out.push({ id, ...(JSON.parse(row) as Omit<ForeignReservation, 'id'>) });
+    });
+    return out;
+  }
+
+  /** The stored schedule entry's transfer token and region, for a conference placed on another shard. */
+  async placementShard(id: string): Promise<{ token: string; region: string; serverId: string } | undefined> {
+    const a = await this.call(() => this.redis.hget(this.k.sched, id));
+    if (!a) return undefined;
+    const e = JSON.parse(a) as StoredAssignment;
+    return e.resv && e.resvRegion !== undefined
+      ? { token: e.resv, region: e.resvRegion, serverId: e.serverId }
+      : undefined;
+  }
+
+  /** The hash tag of this store's keys (tests check which cluster node owns it). */
+  get hashTag(): string {
+    return this.tag;
   }
 
   async counts(): Promise<{ pending: number; claimed: number; placed: number; unplaceable: number }> {

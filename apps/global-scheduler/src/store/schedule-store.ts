@@ -80,6 +80,8 @@ export interface Candidate {
   load: number;
   /** 0 = the conference's own region, 1.. = its fallback regions in order. Lower tiers are always preferred. */
   tier: number;
+  /** The server's region: on a region-partitioned schedule, the partition holding its reservations. */
+  region?: string;
 }
 
 export interface RoundSnapshot {

@@ -1,5 +1,6 @@
 /**
- * Real Redis topologies for slow tests, every process on loopback, stopped by pid:
+ * Real Redis topologies for slow tests and benchmarks, every process on loopback, stopped by pid (moved here from
+ * @switchyard/testing so that tools/bench can start a cluster; @switchyard/testing re-exports it unchanged):
  * - {@link startRedisCluster}: N masters + N replicas (`redis-server --cluster-enabled yes`, joined by
  *   `redis-cli --cluster create … --cluster-replicas 1 --cluster-yes`), ready when every node says `cluster_state:ok`.
  * - {@link startRedisSentinel}: a master, a replica and 3 sentinels (`redis-server --sentinel`) watching it.
@@ -11,14 +12,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import {
-  freePort,
-  redisServerArgs,
-  redisServerPath,
-  spawnProcess,
-  waitFor,
-  type Spawned,
-} from '@switchyard/launch';
+import { freePort } from './ports.js';
+import { spawnProcess, type Spawned } from './processes.js';
+import { redisServerArgs, redisServerPath } from './redis-server.js';
+import { waitFor } from './wait.js';
 
 const run = promisify(execFile);
 
