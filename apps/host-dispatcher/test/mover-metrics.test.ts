@@ -12,16 +12,7 @@ import { DispatcherMetrics } from '../src/metrics.js';
 import { MOVER_EVENTS, MoverMetrics } from '../src/primary/mover-metrics.js';
 import type { MediaMoveCounters } from '../src/worker/media-move.js';
 
-const zero: MediaMoveCounters = {
-  lost: 0,
-  moved: 0,
-  allocationFailures: 0,
-  reinvites: 0,
-  reinvitesOk: 0,
-  reinvitesFailed: 0,
-  dialogsEnded: 0,
-  checkFailures: 0,
-};
+const zero = Object.fromEntries(Object.keys(MOVER_EVENTS).map((k) => [k, 0])) as unknown as MediaMoveCounters;
 
 async function exported(m: DispatcherMetrics): Promise<Record<string, number>> {
   const text = await m.registry.metrics();
