@@ -8,6 +8,7 @@
  */
 import type { UasInit } from './worker/uas.js';
 import type { DialogState } from './worker/dialog-state.js';
+import type { MediaMoveCounters } from './worker/media-move.js';
 
 export const FRAME_UDP = 1;
 /** A datagram that arrived encapsulated from another host (POP router); answered like a local one. */
@@ -148,4 +149,6 @@ export type FromWorker =
   | { t: 'state'; q: number; state: WorkerState }
   /** An in-dialog request for a dialog this worker does not hold: the primary says whether another worker does. */
   | { t: 'no-dialog'; callId: string }
-  | { t: 'malformed'; reason: string };
+  | { t: 'malformed'; reason: string }
+  /** The media mover's counters since the worker started (sent every `statsIntervalMs` when they changed). */
+  | { t: 'mover'; c: MediaMoveCounters };

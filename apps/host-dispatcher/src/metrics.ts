@@ -96,4 +96,10 @@ export class DispatcherMetrics {
     labelNames: ['reason'],
     registers: [this.registry],
   });
+  readonly mediaMover = new Counter({
+    name: 'sipdisp_media_mover_total',
+    help: 'media mover events in the workers (mixer lost, re-INVITEs sent/answered/failed ...), reported by each worker',
+    labelNames: ['event'],
+    registers: [this.registry],
+  });
 }

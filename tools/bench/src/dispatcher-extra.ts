@@ -38,10 +38,23 @@ export interface OverloadRun {
   durationS: number;
   successful: number;
   failed: number;
-  /** Successful calls per second. */
+  /** SIPp's retransmissions (of every call, refused ones included). */
+  retransmissions: number;
+  /**
+   * Seconds over which SIPp placed the calls, measured from its statistics (never less than calls / rate; SIPp's
+   * whole run when it could not be measured): the overload's duration.
+   */
+  offerS: number;
+  /** Whether {@link offerS} was read from SIPp's statistics (else it is SIPp's whole run). */
+  offerMeasured: boolean;
+  /** SIPp's whole run: the offer, then the last calls completing and any timeouts. */
+  elapsedS: number;
+  /** Successful calls per second of offer (the goal's measure). */
   goodput: number;
   /** goodput / capacity. */
   ratio: number;
+  /** Successful calls per second of SIPp's whole run (a lower bound: the tail after the offer is counted). */
+  goodputElapsed: number;
 }
 
 function median(xs: number[]): number {
@@ -109,7 +122,7 @@ function stat(pid: number): { ppid: number; cpuTicks: number } | undefined {
 }
 
 /** CPU seconds of a process, and of its direct children (together). */
-function cpuSeconds(pid: number): { self: number; children: number } {
+export function cpuSeconds(pid: number): { self: number; children: number } {
   const self = stat(pid)?.cpuTicks ?? 0;
   let children = 0;
   for (const name of fs.readdirSync('/proc')) {
@@ -167,7 +180,8 @@ export async function cpuPerCall(
 
 /**
  * Capacity C: the dispatcher's admission is set to C new calls/s (C/2 per worker, 2 workers); SIPp offers 2·C.
- * Goodput is the successful calls per second (refused calls fail in SIPp: a 503 is unexpected to its uac).
+ * Goodput is the successful calls per second of offer (refused calls fail in SIPp: a 503 is unexpected to its uac);
+ * per second of SIPp's whole run too, which counts the tail after the offer (a lower bound).
  */
 export async function overloadGoodput(
   capacity: number,
@@ -181,16 +195,23 @@ export async function overloadGoodput(
   ]);
   return withProcs([d], async () => {
     const offered = capacity * 2;
-    const r = await sippAtRate(`127.0.0.1:${port}`, offered, durationS, conferences);
-    const goodput = r.successful / Math.max(0.001, r.elapsedS);
+    const r = await sippAtRate(`127.0.0.1:${port}`, offered, durationS, conferences, { trackOffer: true });
+    // the measured offer, never shorter than asked (SIPp cannot place calls faster than its rate)
+    const offerS = Math.max(r.calls / offered, r.offerS ?? r.elapsedS);
+    const goodput = r.successful / offerS;
     return {
       capacity,
       offered,
       durationS,
       successful: r.successful,
       failed: r.failed,
+      retransmissions: r.retransmissions,
+      offerS,
+      offerMeasured: r.offerS !== undefined,
+      elapsedS: r.elapsedS,
       goodput,
       ratio: goodput / capacity,
+      goodputElapsed: r.successful / Math.max(0.001, r.elapsedS),
     };
   });
 }

@@ -65,7 +65,8 @@ export async function startDispatcher(
   extraArgs: string[] = [],
 ): Promise<Proc> {
   const args = [
-    packageBin(DISPATCHER_PACKAGE, 'host-dispatcher'),
+    // BENCH_DISPATCHER_MAIN: another build's main.js (e.g. the base of a change), to measure before/after side by side
+    process.env['BENCH_DISPATCHER_MAIN'] || packageBin(DISPATCHER_PACKAGE, 'host-dispatcher'),
     '--listen',
     `127.0.0.1:${port}`,
     '--control-port',

@@ -9,10 +9,10 @@ import { describe, expect, it } from 'vitest';
 import { dispatcherBenchMain, type DispatcherBenchReport } from '../src/index.js';
 
 describe('dispatcher bench --quick', () => {
-  it('runs the latency, CPU-per-call and overload sections alone and writes the report', async () => {
+  it('runs the TCP, latency, CPU-per-call and overload sections alone and writes the report', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dispatcher-bench-'));
     try {
-      const argv = ['--quick', '--no-kamailio', '--sections', 'latency,cpu,overload', '--out', dir];
+      const argv = ['--quick', '--no-kamailio', '--sections', 'tcp,latency,cpu,overload', '--out', dir];
       expect(await dispatcherBenchMain(argv)).toBe(0);
       const r = JSON.parse(
         fs.readFileSync(path.join(dir, 'host-dispatcher.json'), 'utf8'),
@@ -20,7 +20,15 @@ describe('dispatcher bench --quick', () => {
       expect(r.command).toBe(`node tools/bench/dist/main.js dispatcher ${argv.join(' ')}`);
       // sections not asked for are not run
       expect(r.callRate).toEqual({});
-      expect(r.tcpHandoffs).toEqual({});
+      expect(Object.keys(r.tcpHandoffs).sort()).toEqual([
+        '1 worker, direct (no hand-off)',
+        'node:cluster, 2 workers',
+        'ours: dispatcher, 2 workers',
+      ]);
+      for (const t of Object.values(r.tcpHandoffs)) {
+        expect(t.done).toBeGreaterThan(0);
+        expect(t.totalUsPerConn).toBeGreaterThanOrEqual(t.acceptorUsPerConn);
+      }
       expect(r.latency!.perRun).toHaveLength(r.latency!.runs);
       for (const run of r.latency!.perRun)
         for (const v of [run.direct.p50, run.direct.p99, run.dispatcher.p50, run.dispatcher.p99])
@@ -31,8 +39,11 @@ describe('dispatcher bench --quick', () => {
       expect(r.cpu!.kamailioUs).toBeUndefined();
       expect(r.overload!.offered).toBe(2 * r.overload!.capacity);
       expect(r.overload!.successful + r.overload!.failed).toBeGreaterThan(0);
+      expect(r.overload!.offerS).toBeGreaterThan(0);
+      expect(r.overload!.elapsedS).toBeGreaterThanOrEqual(r.overload!.offerS * 0.5);
       const md = fs.readFileSync(path.join(dir, 'host-dispatcher.md'), 'utf8');
       for (const heading of [
+        '## TCP hand-offs per second',
         '## Latency added per datagram',
         '## CPU time per call',
         '## Goodput at twice the capacity',

@@ -11,7 +11,25 @@ import type { DispatcherMetrics } from '../metrics.js';
 import type { AffinityRouter } from '../primary/router.js';
 import { Admission, ADMISSION_DEFAULTS, type AdmissionInit } from '../overload/admission.js';
 import { decideRoute, type IngressPacket, type PopRouting } from './routing.js';
-import { answerable, answerableRequest, statelessResponse } from './stateless-reply.js';
+import { fastStatelessResponse } from './fast-reply.js';
+import {
+  answerable,
+  answerableRequest,
+  STATELESS_REPLY_DEFAULTS,
+  statelessResponse,
+} from './stateless-reply.js';
+
+export const UDP_INGRESS_DEFAULTS = {
+  /**
+   * A refused new call's Call-ID is remembered this long (ms) so that its retransmissions (sent before our 503
+   * reached the caller: at T1, 3·T1, 7·T1 …) get 503 again instead of taking a token later for a call the caller has
+   * already given up. As long as the Retry-After we send: a caller that honours it retries after that, and is
+   * admitted afresh even with the same Call-ID.
+   */
+  refusedMemoryMs: STATELESS_REPLY_DEFAULTS.retryAfterS * 1_000,
+  /** At most this many refused Call-IDs are remembered (the oldest is forgotten first): bounded memory in a flood. */
+  refusedMemoryMax: 65_536,
+} as const;
 
 export interface UdpIngressComponents {
   router: AffinityRouter;
@@ -32,7 +50,13 @@ export interface UdpIngressInit {
   maxMessageBytes: number;
   /** Overload control of new calls (see {@link Admission}). */
   admission?: AdmissionInit;
+  /** See {@link UDP_INGRESS_DEFAULTS}. */
+  refusedMemoryMs?: number;
+  refusedMemoryMax?: number;
 }
+
+/** The stateless 503's extra header, built once. */
+const RETRY_AFTER = `Retry-After: ${STATELESS_REPLY_DEFAULTS.retryAfterS}\r\n`;
 
 export class UdpIngress {
   /** The POP data plane's hook (none: every unowned message is claimed here). */
@@ -40,7 +64,13 @@ export class UdpIngress {
   /** Reused for every forwarded datagram: header + payload. */
   private readonly frame: Buffer;
   private readonly forwarded = new Map<string, { inc(): void }>();
+  /** `sipdisp_dropped_total` children by reason, looked up once (a label lookup per datagram costs a hash). */
+  private readonly droppedBy = new Map<string, { inc(): void }>();
   private readonly admission: Admission;
+  /** Refused new calls: Call-ID → until when (ms) its retransmissions are refused too; insertion = expiry order. */
+  private readonly refused = new Map<string, number>();
+  private readonly refusedMemoryMs: number;
+  private readonly refusedMemoryMax: number;
 
   constructor(
     private readonly c: UdpIngressComponents,
@@ -49,6 +79,8 @@ export class UdpIngress {
     // the key is a part of the message: at most as long as it
     this.frame = Buffer.allocUnsafe(FRAME_FIXED + FRAME_MAX_ADDR + 2 * init.maxMessageBytes);
     this.admission = new Admission(init.admission ?? ADMISSION_DEFAULTS);
+    this.refusedMemoryMs = init.refusedMemoryMs ?? UDP_INGRESS_DEFAULTS.refusedMemoryMs;
+    this.refusedMemoryMax = init.refusedMemoryMax ?? UDP_INGRESS_DEFAULTS.refusedMemoryMax;
   }
 
   /** One datagram. Returns whether it went to a worker here. */
@@ -75,25 +107,33 @@ export class UdpIngress {
       k.method === 'INVITE' &&
       k.toTag === undefined &&
       this.c.router.readyWorkers > 0 &&
-      this.c.router.calls.get(k.callId) === undefined &&
-      !this.admission.admit(this.c.now(), this.c.router.readyWorkers)
+      this.c.router.calls.get(k.callId) === undefined
     ) {
-      m.dropped.inc({ reason: 'overload' });
-      this.replyStateless(msg, address, port, local, 503);
-      return false;
+      const now = this.c.now();
+      if (this.wasRefused(k.callId, now)) {
+        this.drop('overload-retransmission');
+        this.replyOverload(msg, address, port, local);
+        return false;
+      }
+      if (!this.admission.admit(now, this.c.router.readyWorkers)) {
+        this.drop('overload');
+        this.remember(k.callId, now);
+        this.replyOverload(msg, address, port, local);
+        return false;
+      }
     }
     let d;
     try {
       d = decideRoute(this.c.router, r.keys, packet, this.pop);
     } catch (err) {
       // e.g. AFF_ERR_TABLE_FULL: lose this datagram (the peer retransmits), keep the primary up
-      m.dropped.inc({ reason: 'route-error' });
+      this.drop('route-error');
       this.c.badInput.warn({ err: String(err) }, 'routing failed');
       return false;
     }
     if (d.kind === 'forwarded') return false;
     if (d.kind === 'drop') {
-      m.dropped.inc({ reason: d.reason });
+      this.drop(d.reason);
       // only a deliberate refusal is answered (a drain); with no worker ready yet, e.g. just after a restart of
       // the primary, the datagram is dropped and the peer's retransmission finds a worker
       if (d.reason === 'draining') this.replyStateless(msg, address, port, local, 503);
@@ -101,7 +141,7 @@ export class UdpIngress {
     }
     const conn = this.c.workerConn(d.worker);
     if (!conn) {
-      m.dropped.inc({ reason: 'worker-not-connected' });
+      this.drop('worker-not-connected');
       return false;
     }
     // the routing decision travels with the datagram: the worker uses the conference the primary routed by
@@ -111,12 +151,46 @@ export class UdpIngress {
       conn.write(this.frame, 0, off + msg.length);
     } catch {
       // the worker just died: its exit re-homes what it held; the peer retransmits
-      m.dropped.inc({ reason: 'worker-gone' });
+      this.drop('worker-gone');
       return false;
     }
     this.counter(d.worker).inc();
     if (d.newConference) this.c.newConference();
     return true;
+  }
+
+  /** Counts a datagram not forwarded, by reason (the counter child cached). */
+  private drop(reason: string): void {
+    let c = this.droppedBy.get(reason);
+    if (!c) {
+      c = this.c.metrics.dropped.labels({ reason });
+      this.droppedBy.set(reason, c);
+    }
+    c.inc();
+  }
+
+  /** Whether a new call with this Call-ID was refused within the memory window. */
+  private wasRefused(callId: string, now: number): boolean {
+    if (this.refused.size === 0) return false;
+    const until = this.refused.get(callId);
+    return until !== undefined && until > now;
+  }
+
+  private remember(callId: string, now: number): void {
+    // entries share one lifetime: the oldest are first in the Map; drop the expired ones, then the oldest past the bound
+    for (const [key, until] of this.refused) {
+      if (until > now && this.refused.size < this.refusedMemoryMax) break;
+      this.refused.delete(key);
+    }
+    this.refused.delete(callId);
+    this.refused.set(callId, now + this.refusedMemoryMs);
+  }
+
+  /** The overload 503: built from the request's bytes when it is plain (the common case), else by the parser. */
+  private replyOverload(msg: Buffer, address: string, port: number, local: number): void {
+    const fast = fastStatelessResponse(msg, this.init.maxMessageBytes, 503, RETRY_AFTER);
+    if (fast) this.c.reply(fast, address, port, local);
+    else this.replyStateless(msg, address, port, local, 503);
   }
 
   /** Forgets a worker's forwarded counter (it exited). */

@@ -54,6 +54,7 @@ import type { SessionEvent, SessionHost } from '../session-host.js';
 import { AffinityRouter, type Violation } from './router.js';
 import { DialogHandover } from './dialog-handover.js';
 import { DIALOG_MIRROR_DEFAULTS } from './dialog-mirror.js';
+import { MoverMetrics } from './mover-metrics.js';
 
 export type { WorkerStatus } from '../pool/worker-pool.js';
 
@@ -104,6 +105,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
   private readonly tcpIngress: TcpIngress;
   private readonly popLink: PopLink;
   private readonly handover: DialogHandover;
+  private readonly moverMetrics: MoverMetrics;
   private readonly bound: ServiceSockets[] = [];
   /** C10: the UDP socket on `--inner-address` (vxlan POP): what the kernel decapsulated for us arrives here. */
   private inner: dgram.Socket | undefined;
@@ -176,6 +178,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
         queryTimeoutMs: PRIMARY_DEFAULTS.queryTimeoutMs,
       },
     );
+    this.moverMetrics = new MoverMetrics(this.metrics.mediaMover);
     this.handover = new DialogHandover(
       {
         logger: this.logger,
@@ -488,6 +491,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
         // whatever it still held when it exited (a crash, a kill at the drain deadline) is adopted by another
         this.handover.workerGone(a.id, this.phase === 'running');
         this.udpIngress.forget(a.id);
+        this.moverMetrics.forget(a.id);
         this.metrics.workerLoad.remove({ worker: a.id });
         this.settleWaiters(a.id, new DispatcherError('DSP_ERR_WORKER_START', `worker ${a.id} exited`));
         for (const r of this.exitWaiters.get(a.id) ?? []) r();
@@ -617,6 +621,9 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       }
       case 'malformed':
         this.metrics.malformed.inc({ where: 'worker', reason: m.reason });
+        return;
+      case 'mover':
+        this.moverMetrics.report(id, m.c);
         return;
       case 'ready':
       case 'state':

@@ -142,6 +142,7 @@ export class WorkerProcess {
               })
             : undefined;
           this.mover?.start();
+          if (this.mover) this.reportMover(this.mover, m.statsIntervalMs);
         }
         return;
       case 'udp': {
@@ -291,6 +292,17 @@ export class WorkerProcess {
     }
     const sock = this.udp[to.local] ?? this.udp[0];
     sock?.send(bytes, to.port, to.address);
+  }
+
+  /** The primary exports the mover's counters on /metrics: send them when they changed (cumulative, so none is lost). */
+  private reportMover(mover: MediaMover, everyMs: number): void {
+    let sent = '';
+    this.clock.setInterval(() => {
+      const now = JSON.stringify(mover.counters);
+      if (now === sent) return;
+      sent = now;
+      this.send({ t: 'mover', c: { ...mover.counters } });
+    }, everyMs);
   }
 
   private state(): WorkerState {
