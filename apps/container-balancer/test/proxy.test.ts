@@ -226,16 +226,22 @@ describe('header filters', () => {
     expect(plain).toMatchObject({ idempotencyKey: false, framed: false });
   });
 
-  it('responseHeaders: flattens lists, drops hop-by-hop and Connection-named headers', () => {
+  it('responseHeaders: keeps names as sent and repeated ones, drops hop-by-hop and Connection-named headers (any case)', () => {
     expect(
-      responseHeaders({
-        'content-type': 'text/plain',
-        connection: 'close, x-a',
-        'x-a': '1',
-        'transfer-encoding': 'chunked',
-        'set-cookie': ['a=1', 'b=2'],
-        'x-none': undefined,
-      }),
-    ).toEqual(['content-type', 'text/plain', 'set-cookie', 'a=1', 'set-cookie', 'b=2']);
+      responseHeaders([
+        'Content-Type',
+        'text/plain',
+        'Connection',
+        'close, X-A',
+        'x-a',
+        '1',
+        'Transfer-Encoding',
+        'chunked',
+        'Set-Cookie',
+        'a=1',
+        'set-cookie',
+        'b=2',
+      ]),
+    ).toEqual(['Content-Type', 'text/plain', 'Set-Cookie', 'a=1', 'set-cookie', 'b=2']);
   });
 });
