@@ -139,6 +139,8 @@ describe('TLS on the registration port', () => {
   });
 
   it('refuses a plain-TCP client on the TLS port and counts it; registered containers are untouched', async () => {
+    // a refused container of an earlier test may still have a handshake the balancer has yet to count
+    await waitFor('no TLS handshake in progress', () => b.registration.handshakingCount === 0);
     const before = tlsRejected();
     const c = rawConnection(b.registrationAddress().port, [hello(), hb(record('plain'))]);
     await c.closed;

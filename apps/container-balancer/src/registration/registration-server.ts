@@ -106,6 +106,8 @@ interface Conn {
 
 export class RegistrationServer extends EventEmitter<RegistrationEvents> implements Startable {
   private server: net.Server | tls.Server | undefined;
+  /** TLS handshakes in progress by peer `address:port`, with their deadline on the clock. */
+  private readonly handshakes = new Map<string, { timer: TimerHandle; expired: boolean }>();
   private ticker: TimerHandle | undefined;
   private pending = 0;
   private seq = 0;
@@ -132,6 +134,11 @@ export class RegistrationServer extends EventEmitter<RegistrationEvents> impleme
   /** Connections accepted that have not registered (or been refused) yet. */
   get pendingCount(): number {
     return this.pending;
+  }
+
+  /** TLS connections whose handshake has neither completed nor failed yet (0 without TLS). */
+  get handshakingCount(): number {
+    return this.handshakes.size;
   }
 
   address(): { host: string; port: number } {
@@ -169,7 +176,7 @@ export class RegistrationServer extends EventEmitter<RegistrationEvents> impleme
       handshakeTimeout: 2 ** 31 - 1,
     });
     const { clock } = this.components;
-    const handshakes = new Map<string, { timer: TimerHandle; expired: boolean }>();
+    const handshakes = this.handshakes;
     const peerOf = (s: net.Socket) => `${s.remoteAddress}:${s.remotePort}`;
     const settle = (peer: string) => {
       const h = handshakes.get(peer);
