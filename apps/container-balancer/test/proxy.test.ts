@@ -12,6 +12,7 @@ import { systemClock } from '@switchyard/core';
 import { ContainerLink, LINK_TEST_PROFILE } from '@switchyard/container-link';
 import type { BalancerApp } from '../src/index.js';
 import { forwardHeaders, responseHeaders } from '../src/routing/proxy-handler.js';
+import { waitFor } from '@switchyard/testing';
 import { HOST, REG_TOKEN, startBalancer, waitForQueue } from './helpers/start.js';
 
 interface Seen {
@@ -28,12 +29,38 @@ describe('the /svc proxy', () => {
   const seen: Record<string, Seen[]> = { p1: [], p2: [] };
   /** Answer 503 from this container while set (to exercise the retry rules). */
   const unavailable = new Set<string>();
+  /** Containers whose /endless response was closed (by the proxy aborting it). */
+  const aborted: string[] = [];
 
   beforeAll(async () => {
     b = await startBalancer(systemClock);
     const reg = b.registrationAddress();
     for (const id of ['p1', 'p2']) {
       const server = http.createServer((req, res) => {
+        if (req.url === '/big') {
+          // 8 MiB in 64 KiB writes, each after the previous one drained: the proxy must pass backpressure on
+          const chunk = Buffer.alloc(64 * 1024, id.slice(1)); // '1' or '2'
+          let left = 128;
+          res.writeHead(200, {
+            'content-type': 'application/octet-stream',
+            'content-length': 128 * chunk.length,
+          });
+          const more = () => {
+            while (left > 0) {
+              left--;
+              if (!res.write(chunk)) return void res.once('drain', more);
+            }
+            res.end();
+          };
+          return more();
+        }
+        if (req.url === '/endless') {
+          // a first chunk, then nothing: only the proxy aborting the request ends it
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          res.write('first');
+          res.once('close', () => aborted.push(id));
+          return;
+        }
         const chunks: Buffer[] = [];
         req.on('data', (c: Buffer) => chunks.push(c));
         req.on('end', () => {
@@ -136,6 +163,38 @@ describe('the /svc proxy', () => {
     expect(await put.text()).toBe(`${put.headers.get('x-container-id')}:PUT:put-body`);
   });
 
+  it('streams an 8 MiB answer whole to a slow reader (backpressure), and releases the in-flight count after', async () => {
+    const r = await fetch(`${b.url}/svc/echo/big`);
+    const id = r.headers.get('x-container-id')!;
+    const reader = r.body!.getReader();
+    let bytes = 0;
+    let wrong = 0;
+    for (let n = 0; ; n++) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      bytes += value.length;
+      for (const x of value) if (x !== id.charCodeAt(1)) wrong++;
+      if (n % 16 === 0) await new Promise((resolve) => setImmediate(resolve)); // read slower than it comes
+    }
+    expect(bytes).toBe(8 * 1024 * 1024);
+    expect(wrong).toBe(0);
+    await waitFor('in flight back to 0', () => b.table.get(id)?.inFlight === 0);
+  });
+
+  it("a client that goes away mid-answer aborts the container's request and releases its in-flight count", async () => {
+    const got = await new Promise<{ id: string; req: http.ClientRequest }>((resolve, reject) => {
+      const req = http.get(`${b.url}/svc/echo/endless`, { agent: false }, (res) => {
+        res.once('data', () => resolve({ id: String(res.headers['x-container-id']), req }));
+      });
+      req.on('error', () => undefined);
+      setTimeout(() => reject(new Error('no first chunk through the proxy in 10 s')), 10_000).unref();
+    });
+    expect(b.table.get(got.id)?.inFlight).toBe(1);
+    got.req.destroy();
+    await waitFor('the container sees its request aborted', () => aborted.includes(got.id));
+    await waitFor('in flight back to 0', () => b.table.get(got.id)?.inFlight === 0);
+  });
+
   it('retries an idempotent request answered 503 on the other container; never a POST', async () => {
     // with nothing in flight the two tie, and the head stays the head: make it the one that answers 503
     const head = b.table.services().find((s) => s.service === 'echo')!.containers[0]!.id;
@@ -226,16 +285,22 @@ describe('header filters', () => {
     expect(plain).toMatchObject({ idempotencyKey: false, framed: false });
   });
 
-  it('responseHeaders: flattens lists, drops hop-by-hop and Connection-named headers', () => {
+  it('responseHeaders: keeps names as sent and repeated ones, drops hop-by-hop and Connection-named headers (any case)', () => {
     expect(
-      responseHeaders({
-        'content-type': 'text/plain',
-        connection: 'close, x-a',
-        'x-a': '1',
-        'transfer-encoding': 'chunked',
-        'set-cookie': ['a=1', 'b=2'],
-        'x-none': undefined,
-      }),
-    ).toEqual(['content-type', 'text/plain', 'set-cookie', 'a=1', 'set-cookie', 'b=2']);
+      responseHeaders([
+        'Content-Type',
+        'text/plain',
+        'Connection',
+        'close, X-A',
+        'x-a',
+        '1',
+        'Transfer-Encoding',
+        'chunked',
+        'Set-Cookie',
+        'a=1',
+        'set-cookie',
+        'b=2',
+      ]),
+    ).toEqual(['Content-Type', 'text/plain', 'Set-Cookie', 'a=1', 'set-cookie', 'b=2']);
   });
 });

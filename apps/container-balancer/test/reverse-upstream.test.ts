@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock, flushEventLoop } from '@switchyard/core';
 import { waitFor } from '@switchyard/testing';
 import { ReverseUpstream } from '../src/upstream/reverse-upstream.js';
+import { requestOn } from '../src/upstream/upstream.js';
 import { UpstreamFailure } from '../src/upstream/upstream.js';
 import { HOST } from './helpers/start.js';
 
@@ -48,7 +49,7 @@ describe('reverse upstream (HTTP/2 over the dialed connection)', () => {
     const clock = new ManualClock();
     const { up, held, cancelled } = await pair(clock);
     let outcome: unknown;
-    void up.request({ method: 'GET', path: '/hang', headers: [], timeoutMs: 1000 }).then(
+    void requestOn(up, { method: 'GET', path: '/hang', headers: [], timeoutMs: 1000 }).then(
       (r) => (outcome = r),
       (e: unknown) => (outcome = e),
     );
@@ -65,7 +66,7 @@ describe('reverse upstream (HTTP/2 over the dialed connection)', () => {
   it('a response in time clears the timer: advancing past the timeout changes nothing', async () => {
     const clock = new ManualClock();
     const { up } = await pair(clock);
-    const r = await up.request({ method: 'GET', path: '/ok', headers: [], timeoutMs: 1000 });
+    const r = await requestOn(up, { method: 'GET', path: '/ok', headers: [], timeoutMs: 1000 });
     expect(r.status).toBe(200);
     const chunks: Buffer[] = [];
     for await (const c of r.body) chunks.push(c as Buffer);

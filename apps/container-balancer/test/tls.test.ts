@@ -7,10 +7,10 @@
  */
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, systemClock } from '@switchyard/core';
+import { ConfigError, ManualClock, systemClock } from '@switchyard/core';
 import { ContainerLink, type LinkEvent } from '@switchyard/container-link';
 import { stopAllSpawned, thrownBy, waitFor } from '@switchyard/testing';
-import { BalancerSettings, resolveConfig, type BalancerApp } from '../src/index.js';
+import { BALANCER_TEST_PROFILE, BalancerSettings, resolveConfig, type BalancerApp } from '../src/index.js';
 import { makeTestCerts, type TestCerts } from './helpers/certs.js';
 import {
   API_TOKEN,
@@ -139,6 +139,8 @@ describe('TLS on the registration port', () => {
   });
 
   it('refuses a plain-TCP client on the TLS port and counts it; registered containers are untouched', async () => {
+    // a refused container of an earlier test may still have a handshake the balancer has yet to count
+    await waitFor('no TLS handshake in progress', () => b.registration.handshakingCount === 0);
     const before = tlsRejected();
     const c = rawConnection(b.registrationAddress().port, [hello(), hb(record('plain'))]);
     await c.closed;
@@ -172,3 +174,27 @@ describe('TLS on the registration port', () => {
 function readPem(file: string): string {
   return fs.readFileSync(file, 'utf8');
 }
+
+describe('the TLS handshake deadline runs on the injected clock', () => {
+  it('closes a connection that never starts its handshake exactly when the clock passes the hello timeout', async () => {
+    const certs = makeTestCerts({ dns: ['balancer.test'], ip: [HOST] });
+    const clock = new ManualClock();
+    const b = await startBalancer(clock, { tlsCertFile: certs.certFile, tlsKeyFile: certs.keyFile });
+    try {
+      const tlsRejected = () => b.registration.rejectedCounts.get('BAL_ERR_TLS') ?? 0;
+      const idle = clock.pending(); // the registration server's own ticker
+      const mute = rawConnection(b.registrationAddress().port, []); // connects, never says anything
+      await waitFor('the balancer arms the handshake deadline', () => clock.pending() === idle + 1);
+      await clock.advanceAsync(BALANCER_TEST_PROFILE.helloTimeoutMs - 1);
+      expect(mute.sock.destroyed).toBe(false);
+      expect(tlsRejected()).toBe(0);
+      await clock.advanceAsync(1);
+      await mute.closed;
+      expect(tlsRejected()).toBe(1);
+      expect(clock.pending()).toBe(idle);
+    } finally {
+      await b.stop();
+      certs.remove();
+    }
+  });
+});

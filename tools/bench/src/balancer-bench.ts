@@ -24,6 +24,11 @@ export const BALANCER_BENCH_CLI: CliSpec = {
       doc: 'seconds of unrecorded load on each target first (JIT, pools; a loaded machine needs long)',
       defaultText: '10',
     },
+    rewarm: {
+      type: 'string',
+      doc: 'seconds of unrecorded load on a target right before each of its measured runs (a Node process idle while the others ran is slow again at first: its JIT code is cold)',
+      defaultText: '2',
+    },
     connections: { type: 'string', doc: 'wrk connections', defaultText: '64' },
     threads: { type: 'string', doc: 'wrk threads', defaultText: '2' },
     'quality-duration': { type: 'string', doc: 'seconds per balance-quality measurement', defaultText: '5' },
@@ -37,6 +42,11 @@ export const BALANCER_BENCH_CLI: CliSpec = {
       type: 'string',
       doc: 'run this balancer main.js instead of the package bin (before/after comparisons)',
       defaultText: 'the package bin',
+    },
+    'baseline-main': {
+      type: 'string',
+      doc: 'also run this balancer main.js (another build, with its own 2 backends) in every run, side by side with ours: before/after CPU per request under the same contention',
+      defaultText: 'none',
     },
     'out-dir': { type: 'string', doc: 'where to write the report', defaultText: '<repo>/docs/benchmarks' },
     'no-write': { type: 'boolean', doc: 'print the tables only' },
@@ -231,10 +241,12 @@ export interface BalancerBenchResult {
   options: Record<string, number | boolean>;
   loadAverage: { start: string; end: string };
   throughput: {
-    runs: Record<'ours' | 'haproxy' | 'direct', Figure[]>;
-    medians: Record<'ours' | 'haproxy' | 'direct', Figure>;
+    runs: Record<'ours' | 'haproxy' | 'direct', Figure[]> & { baseline?: Figure[] };
+    medians: Record<'ours' | 'haproxy' | 'direct', Figure> & { baseline?: Figure };
     ratio: number;
     cpuRatio: number;
+    /** With --baseline-main: that build's main.js and the median of the per-run CPU ratios ours / baseline. */
+    baseline?: { main: string; cpuRatio: number };
   };
   quality: { delaysMs: number[]; ours: Quality; haproxyLeastconn: Quality; random: Quality };
   selection: { containers: number; cases: SelectionFigure[] };
@@ -257,6 +269,7 @@ export async function balancerBenchMain(argv: string[]): Promise<number> {
     duration: num('duration', 5, 1),
     runs: num('runs', 5, 1),
     warmup: num('warmup', 10, 1),
+    rewarm: num('rewarm', 2, 1),
     connections: num('connections', 64, 16),
     threads: num('threads', 2, 1),
     qualityDuration: num('qualityDuration', 5, 1),
@@ -287,16 +300,35 @@ export async function balancerBenchMain(argv: string[]): Promise<number> {
     );
     children.push(bal.child);
     const { url, register } = JSON.parse(bal.line) as { url: string; register: string };
-    const backends: number[] = [];
-    for (const id of ['b1', 'b2']) {
-      const b = await spawnReady(
+    const startBackends = async (reg: string, ids: string[]) => {
+      const ports: number[] = [];
+      for (const id of ids) {
+        const b = await spawnReady(
+          process.execPath,
+          [path.join(dist, 'balancer-backend.js'), HOST, reg, id, TOKEN],
+          '"backend":"ready"',
+        );
+        children.push(b.child);
+        ports.push((JSON.parse(b.line) as { port: number }).port);
+      }
+      return ports;
+    };
+    const baselineMain = typeof v['baselineMain'] === 'string' ? path.resolve(v['baselineMain']) : undefined;
+    let baseline: { url: string; pid: number | undefined } | undefined;
+    if (baselineMain) {
+      const bb = await spawnReady(
         process.execPath,
-        [path.join(dist, 'balancer-backend.js'), HOST, register, id, TOKEN],
-        '"backend":"ready"',
+        [baselineMain, '--host', HOST, '--port', '0', '--register-host', HOST, '--register-port', '0'],
+        '"balancer":"ready"',
+        { BALANCER_REGISTRATION_TOKEN: TOKEN },
       );
-      children.push(b.child);
-      backends.push((JSON.parse(b.line) as { port: number }).port);
+      children.push(bb.child);
+      const line = JSON.parse(bb.line) as { url: string; register: string };
+      await startBackends(line.register, ['base1', 'base2']);
+      await waitForServices(line.url, 'bench', 2);
+      baseline = { url: `${line.url}/svc/bench/`, pid: bb.child.pid };
     }
+    const backends = await startBackends(register, ['b1', 'b2']);
     // service times long against a proxy's own cost, so that in flight at the servers measures the choice, not how
     // fast the proxy itself can pass requests on a busy machine
     const delays = [1, 1, 2, 2, 4, 4, 8, 8, 16, 16].map((x) => x * o.delayUnitMs);
@@ -324,23 +356,33 @@ export async function balancerBenchMain(argv: string[]): Promise<number> {
       ours: { url: `${url}/svc/bench/`, pid: bal.child.pid },
       haproxy: { url: `http://${HOST}:${hport}/`, pid: hap.pid },
       direct: { url: `http://${HOST}:${backends[0]}/`, pid: undefined },
+      ...(baseline ? { baseline } : {}),
     };
-    type Target = keyof typeof targets;
-    for (const k of ['ours', 'haproxy', 'direct'] as const) {
-      wrk(targets[k].url, { ...o, duration: o.warmup });
+    type Target = 'ours' | 'haproxy' | 'direct' | 'baseline';
+    const withBaseline = (ks: Target[]): Target[] => (baseline ? [...ks, 'baseline'] : ks);
+    for (const k of withBaseline(['ours', 'haproxy', 'direct'])) {
+      wrk(targets[k]!.url, { ...o, duration: o.warmup });
       log(`warm-up ${k}: ${o.warmup} s`);
     }
-    const runs: Record<Target, Figure[]> = { ours: [], haproxy: [], direct: [] };
+    const runs: Record<Target, Figure[]> = { ours: [], haproxy: [], direct: [], baseline: [] };
     for (let r = 0; r < o.runs; r++) {
-      const order: Target[] = r % 2 === 0 ? ['ours', 'haproxy', 'direct'] : ['haproxy', 'ours', 'direct'];
+      // the baseline build runs right before ours in odd runs and right after it in even ones
+      const order: Target[] =
+        r % 2 === 0
+          ? withBaseline(['ours', 'haproxy', 'direct'])
+          : baseline
+            ? ['haproxy', 'baseline', 'ours', 'direct']
+            : ['haproxy', 'ours', 'direct'];
       for (const k of order) {
-        const f = wrk(targets[k].url, o, targets[k].pid);
+        wrk(targets[k]!.url, { ...o, duration: o.rewarm });
+        const f = wrk(targets[k]!.url, o, targets[k]!.pid);
         runs[k].push(f);
         log(
           `run ${r + 1} ${k}: ${Math.round(f.rps)} req/s, p99 ${f.p99Ms} ms, ${f.cpuUsPerRequest.toFixed(0)} µs CPU/request, errors ${f.errors}`,
         );
       }
     }
+    if (!baseline) delete (runs as Partial<Record<Target, Figure[]>>).baseline;
     const medians = Object.fromEntries(
       Object.entries(runs).map(([k, fs]) => [
         k,
@@ -356,6 +398,13 @@ export async function balancerBenchMain(argv: string[]): Promise<number> {
     // the ratio of each run's pair, then the median: a pair ran back to back under the same contention
     const ratio = median(runs.ours.map((f, i) => f.rps / runs.haproxy[i]!.rps));
     const cpuRatio = medians.ours.cpuUsPerRequest / medians.haproxy.cpuUsPerRequest;
+    const baselineFigure =
+      baseline && baselineMain
+        ? {
+            main: path.relative(repo, baselineMain),
+            cpuRatio: median(runs.ours.map((f, i) => f.cpuUsPerRequest / runs.baseline[i]!.cpuUsPerRequest)),
+          }
+        : undefined;
 
     // 2. balance quality over containers of uneven speed
     const qualityOf = async (target: string): Promise<Quality> => {
@@ -384,7 +433,7 @@ export async function balancerBenchMain(argv: string[]): Promise<number> {
       date: new Date().toISOString(),
       options: { ...o, quick },
       loadAverage: { start: loadStart, end: loadAverage() },
-      throughput: { runs, medians, ratio, cpuRatio },
+      throughput: { runs, medians, ratio, cpuRatio, ...(baselineFigure ? { baseline: baselineFigure } : {}) },
       quality,
       selection,
     };
@@ -454,7 +503,8 @@ in-flight counts, undici pool per container, forwarding headers) and through HAP
 leastconn\` with one thread (\`nbthread 1\`, \`http-reuse always\`), both in front of the **same two Node backends**
 (plain \`http\` servers answering \`ok\`, registered with the balancer by \`@switchyard/container-link\`), and one
 backend directly. First ${o['warmup']} s of unrecorded load on each target (JIT, pools); then ${o['runs']} runs, ours
-and HAProxy back to back in each, alternating which goes first; medians. CPU per request is the proxy process's
+and HAProxy back to back in each, alternating which goes first, each measurement right after ${o['rewarm']} s of
+unrecorded load on the same target; medians. CPU per request is the proxy process's
 own user + system time (\`/proc/<pid>/stat\`) over the run divided by the requests served: it depends far less on
 what else runs on the machine than req/s does.
 
@@ -462,12 +512,23 @@ what else runs on the machine than req/s does.
 | --- | ---: | ---: | ---: | ---: |
 ${row('container balancer (ours)', m.ours)}
 ${row('HAProxy leastconn, 1 thread', m.haproxy)}
-${row('one backend directly', m.direct)}
+${row('one backend directly', m.direct)}${m.baseline ? `\n${row(`baseline build (\`${t.baseline?.main}\`), own 2 backends`, m.baseline)}` : ''}
 
 - **req/s ratio ours / HAProxy: ${f2(t.ratio)}x** (median of the per-run ratios; goal ≥ 0.6x, stretch 0.9x)
-- CPU per request ours / HAProxy: ${f2(t.cpuRatio)}x
+- CPU per request ours / HAProxy: ${f2(t.cpuRatio)}x${
+    t.baseline
+      ? `\n- CPU per request ours / baseline build: ${f2(t.baseline.cpuRatio)}x (median of the per-run ratios; the baseline ran next to ours in every run)`
+      : ''
+  }
 
 Per run (req/s ours / HAProxy): ${t.runs.ours.map((f, i) => `${f0(f.rps)} / ${f0(t.runs.haproxy[i]!.rps)}`).join(', ')}.
+Per run (proxy CPU µs/request ours / HAProxy${t.runs.baseline ? ' / baseline build' : ''}): ${t.runs.ours
+    .map((f, i) =>
+      [f, t.runs.haproxy[i]!, ...(t.runs.baseline ? [t.runs.baseline[i]!] : [])]
+        .map((x) => f0(x.cpuUsPerRequest))
+        .join(' / '),
+    )
+    .join(', ')}.
 
 ## 2. Balance quality over ${q.delaysMs.length} containers of uneven speed
 

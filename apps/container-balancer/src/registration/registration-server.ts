@@ -106,6 +106,8 @@ interface Conn {
 
 export class RegistrationServer extends EventEmitter<RegistrationEvents> implements Startable {
   private server: net.Server | tls.Server | undefined;
+  /** TLS handshakes in progress by peer `address:port`, with their deadline on the clock. */
+  private readonly handshakes = new Map<string, { timer: TimerHandle; expired: boolean }>();
   private ticker: TimerHandle | undefined;
   private pending = 0;
   private seq = 0;
@@ -134,6 +136,11 @@ export class RegistrationServer extends EventEmitter<RegistrationEvents> impleme
     return this.pending;
   }
 
+  /** TLS connections whose handshake has neither completed nor failed yet (0 without TLS). */
+  get handshakingCount(): number {
+    return this.handshakes.size;
+  }
+
   address(): { host: string; port: number } {
     const a = this.server?.address();
     if (!a || typeof a === 'string') throw new Error('registration server is not listening');
@@ -154,6 +161,10 @@ export class RegistrationServer extends EventEmitter<RegistrationEvents> impleme
   /**
    * A TLS registration port: only connections that complete the handshake reach `accept`. A client that speaks
    * plain TCP (or refuses our certificate) fails the handshake; that is refused and counted like any bad input.
+   * The handshake's deadline runs on the injected clock like every other timeout of the balancer (Node's own
+   * `handshakeTimeout` reads the real clock, so it is set beyond reach): armed when the TCP connection opens,
+   * cleared when the handshake completes or the connection closes. Connections are matched by their peer's
+   * address and port (unique among the open connections of one listening socket).
    */
   private tlsServer(cred: { cert: string; key: string }): tls.Server {
     const server = tls.createServer({
@@ -162,17 +173,44 @@ export class RegistrationServer extends EventEmitter<RegistrationEvents> impleme
       minVersion: 'TLSv1.2',
       // a reverse container's HTTP/2 connection asks for h2; a registration asks for nothing
       ALPNProtocols: ['h2'],
-      handshakeTimeout: this.init.helloTimeoutMs,
+      handshakeTimeout: 2 ** 31 - 1,
     });
-    server.on('secureConnection', (sock) => this.accept(sock));
+    const { clock } = this.components;
+    const handshakes = this.handshakes;
+    const peerOf = (s: net.Socket) => `${s.remoteAddress}:${s.remotePort}`;
+    const settle = (peer: string) => {
+      const h = handshakes.get(peer);
+      if (h) clock.clearTimeout(h.timer);
+      handshakes.delete(peer);
+      return h;
+    };
+    server.on('connection', (raw: net.Socket) => {
+      const peer = peerOf(raw);
+      const h = {
+        // closing the connection makes the TLS server report it ('tlsClientError' below counts it once)
+        timer: clock.setTimeout(() => {
+          h.expired = true;
+          raw.destroy();
+        }, this.init.helloTimeoutMs),
+        expired: false,
+      };
+      handshakes.set(peer, h);
+      raw.once('close', () => {
+        if (handshakes.get(peer) === h && !h.expired) settle(peer);
+      });
+    });
+    server.on('secureConnection', (sock) => {
+      settle(peerOf(sock));
+      this.accept(sock);
+    });
     server.on('tlsClientError', (err: NodeJS.ErrnoException, sock) => {
+      const peer = peerOf(sock);
+      const expired = settle(peer)?.expired === true;
       this.rejectedCounts.set('BAL_ERR_TLS', (this.rejectedCounts.get('BAL_ERR_TLS') ?? 0) + 1);
       this.emit('rejected', 'BAL_ERR_TLS');
       // by the error's code (OpenSSL's reason, e.g. ERR_SSL_WRONG_VERSION_NUMBER for plain TCP), never its text
-      this.log.warn(
-        { peer: `${sock.remoteAddress}:${sock.remotePort}`, code: 'BAL_ERR_TLS', reason: err.code ?? 'tls' },
-        'registration refused: TLS handshake failed',
-      );
+      const reason = expired ? `no TLS handshake within ${this.init.helloTimeoutMs} ms` : (err.code ?? 'tls');
+      this.log.warn({ peer, code: 'BAL_ERR_TLS', reason }, 'registration refused: TLS handshake failed');
       sock.destroy();
     });
     return server;

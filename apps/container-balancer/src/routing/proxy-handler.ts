@@ -5,7 +5,8 @@
  * none of its features (schemas, serialization, content-type parsing) apply to bytes passed through.
  *
  * Per request: one pass over the raw header list (hop-by-hop ones dropped, forwarding headers appended), a pick
- * by the forwarder, and the answer's body piped to the client. Counters are pre-bound per service.
+ * by the forwarder, and the container's answer written to the client callback by callback (undici's dispatch
+ * handler, no response stream, no promise; see forwarder.ts). Counters are pre-bound per service.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
@@ -13,7 +14,8 @@ import type { Counter } from 'prom-client';
 import { BalancerError, STATUS, type BalancerErrorCode } from '../errors.js';
 import type { BalancerMetrics } from '../metrics.js';
 import { HOP_BY_HOP } from '../upstream/upstream.js';
-import type { Forwarder } from './forwarder.js';
+import type { ContainerView } from '../queues/container-table.js';
+import type { ForwardCall, Forwarder, ForwardSink } from './forwarder.js';
 import { IDEMPOTENT_METHODS } from './retry-policy.js';
 
 export const PROXY_PREFIX = '/svc/';
@@ -68,23 +70,23 @@ export function forwardHeaders(
   return { headers: out, idempotencyKey, framed };
 }
 
-/** A container's response headers as a flat list for `writeHead`, without hop-by-hop ones. */
-export function responseHeaders(h: Readonly<Record<string, string | string[] | undefined>>): string[] {
-  const conn = h['connection'];
-  const named =
-    conn === undefined
-      ? undefined
-      : new Set(
-          String(conn)
-            .toLowerCase()
-            .split(/\s*,\s*/),
-        );
+/**
+ * A container's response headers (a flat `[name, value, …]` list as received) for `writeHead`, without hop-by-hop
+ * ones or those its `Connection` header names. Names are compared in lower case and passed on as they came.
+ */
+export function responseHeaders(list: readonly string[]): string[] {
+  let named: Set<string> | undefined;
+  for (let i = 0; i < list.length; i += 2)
+    if (list[i]!.length === 10 && list[i]!.toLowerCase() === 'connection')
+      for (const n of list[i + 1]!.split(',')) {
+        const t = n.trim().toLowerCase();
+        if (t) (named ??= new Set()).add(t);
+      }
   const out: string[] = [];
-  for (const k in h) {
-    const v = h[k];
-    if (v === undefined || HOP_BY_HOP.has(k) || k.charCodeAt(0) === 58 /* ':' */ || named?.has(k)) continue;
-    if (typeof v === 'string') out.push(k, v);
-    else for (const x of v) out.push(k, x);
+  for (let i = 0; i < list.length; i += 2) {
+    const k = list[i]!.toLowerCase();
+    if (HOP_BY_HOP.has(k) || named?.has(k)) continue;
+    out.push(list[i]!, list[i + 1]!);
   }
   return out;
 }
@@ -94,34 +96,92 @@ interface ServiceCounters {
   error: { inc(): void };
 }
 
+/** The client's response, fed by the forwarder (one per proxied request: its state lives here, not in closures). */
+class Exchange implements ForwardSink {
+  call: ForwardCall | undefined;
+  private resume: (() => void) | undefined;
+
+  constructor(
+    private readonly proxy: Proxy,
+    private readonly res: ServerResponse,
+    private readonly service: string,
+    private readonly idempotent: boolean,
+  ) {}
+
+  onHeaders(container: ContainerView, status: number, headers: string[], resume: () => void): void {
+    const { proxy, service } = this;
+    if (!this.idempotent && (status === 502 || status === 503)) proxy.metrics.notRetried.inc({ service });
+    const counters = proxy.countersFor(service);
+    (status >= 500 ? counters.error : counters.ok).inc();
+    const out = responseHeaders(headers);
+    out.push('x-container-id', container.id);
+    this.res.writeHead(status, out);
+    this.resume = resume;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.res.write(chunk)) return true;
+    // the client reads slower than the container writes: hold the container's body until the client drains
+    this.res.once('drain', this.resume!);
+    return false;
+  }
+
+  onEnd(): void {
+    this.res.end();
+  }
+
+  onError(err: BalancerError): void {
+    if (this.res.headersSent) this.res.destroy();
+    else this.proxy.fail(this.res, this.service, err);
+  }
+}
+
+const kExchange = Symbol('exchange');
+type ProxiedResponse = ServerResponse & { [kExchange]?: Exchange };
+
+/** The client went away before its answer was complete: stop the container's request. */
+function onResponseClose(this: ProxiedResponse): void {
+  if (!this.writableFinished) this[kExchange]?.call?.abort();
+}
+
+class Proxy {
+  // bound per service the first time a container of it answers (names of live services only, so bounded)
+  private readonly bound = new Map<string, ServiceCounters>();
+
+  constructor(
+    readonly metrics: BalancerMetrics,
+    private readonly retryAfterS: number,
+  ) {}
+
+  countersFor(service: string): ServiceCounters {
+    let c = this.bound.get(service);
+    if (!c) {
+      const child = (m: Counter<'service' | 'outcome'>, outcome: string) => m.labels({ service, outcome });
+      c = { ok: child(this.metrics.requests, 'ok'), error: child(this.metrics.requests, 'error') };
+      this.bound.set(service, c);
+    }
+    return c;
+  }
+
+  fail(res: ServerResponse, service: string, err: BalancerError): void {
+    this.metrics.errors.inc({ service, code: err.code });
+    this.metrics.requests.inc({ service, outcome: 'error' });
+    const body = JSON.stringify({ code: err.code, message: err.message });
+    const headers: string[] = ['content-type', 'application/json; charset=utf-8'];
+    if (err.code === 'BAL_ERR_NO_CONTAINER') headers.push('retry-after', String(this.retryAfterS));
+    if (!res.headersSent) res.writeHead(STATUS[err.code], headers);
+    res.end(body);
+  }
+}
+
 export function createProxyHandler(
   components: ProxyComponents,
   init: ProxyInit,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const { forwarder, metrics } = components;
-  // bound per service the first time a container of it answers (names of live services only, so bounded)
-  const bound = new Map<string, ServiceCounters>();
-  const countersFor = (service: string): ServiceCounters => {
-    let c = bound.get(service);
-    if (!c) {
-      const child = (m: Counter<'service' | 'outcome'>, outcome: string) => m.labels({ service, outcome });
-      c = { ok: child(metrics.requests, 'ok'), error: child(metrics.requests, 'error') };
-      bound.set(service, c);
-    }
-    return c;
-  };
-
-  const fail = (res: ServerResponse, service: string, err: BalancerError) => {
-    metrics.errors.inc({ service, code: err.code });
-    metrics.requests.inc({ service, outcome: 'error' });
-    const body = JSON.stringify({ code: err.code, message: err.message });
-    const headers: string[] = ['content-type', 'application/json; charset=utf-8'];
-    if (err.code === 'BAL_ERR_NO_CONTAINER') headers.push('retry-after', String(init.retryAfterS));
-    if (!res.headersSent) res.writeHead(STATUS[err.code], headers);
-    res.end(body);
-  };
+  const proxy = new Proxy(metrics, init.retryAfterS);
   const failWith = (res: ServerResponse, service: string, code: BalancerErrorCode, message: string) =>
-    fail(res, service, new BalancerError(code, message));
+    proxy.fail(res, service, new BalancerError(code, message));
 
   return (req, res) => {
     const url = req.url!;
@@ -144,31 +204,13 @@ export function createProxyHandler(
     const hasBody = framed && method !== 'GET' && method !== 'HEAD';
 
     const send = (body: Buffer | Readable | undefined) => {
-      forwarder
-        .forward({ service, method, path, headers, ...(body !== undefined ? { body } : {}), idempotent })
-        .then(
-          (r) => {
-            const status = r.response.status;
-            const counters = countersFor(service);
-            if (!idempotent && (status === 502 || status === 503)) metrics.notRetried.inc({ service });
-            (status >= 500 ? counters.error : counters.ok).inc();
-            const out = responseHeaders(r.response.headers);
-            out.push('x-container-id', r.container.id);
-            res.writeHead(status, out);
-            // pipe(), not pipeline(): pipeline makes an AbortController per call, which showed in the profile.
-            // A client that goes away destroys the upstream body (that connection is not reused).
-            const body = r.response.body;
-            body.pipe(res);
-            body.once('error', () => res.destroy());
-            res.once('close', () => {
-              if (!body.readableEnded) body.destroy();
-            });
-          },
-          (err: unknown) => {
-            if (err instanceof BalancerError) return fail(res, service, err);
-            failWith(res, service, 'BAL_ERR_UPSTREAM', 'internal error while forwarding');
-          },
-        );
+      const ex = new Exchange(proxy, res, service, idempotent);
+      (res as ProxiedResponse)[kExchange] = ex;
+      res.once('close', onResponseClose);
+      ex.call = forwarder.dispatch(
+        { service, method, path, headers, ...(body !== undefined ? { body } : {}), idempotent },
+        ex,
+      );
     };
 
     if (!hasBody) return send(undefined);

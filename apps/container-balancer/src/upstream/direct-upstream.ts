@@ -1,13 +1,11 @@
 /** A direct-mode container: an undici pool of keep-alive HTTP/1.1 connections to the address it advertised. */
-import { Readable } from 'node:stream';
-import { Pool, errors } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import {
   UpstreamFailure,
   type FailureKind,
   type Upstream,
-  type UpstreamHeaders,
+  type UpstreamHandler,
   type UpstreamRequest,
-  type UpstreamResponse,
 } from './upstream.js';
 
 /** undici's error codes, mapped to what the retry policy needs to know. */
@@ -34,6 +32,45 @@ export function translateUndiciError(err: unknown): UpstreamFailure {
   });
 }
 
+/**
+ * undici's dispatch handler for one request, passing each callback on to an {@link UpstreamHandler}: header
+ * names and values are decoded once (latin1, as HTTP/1.1 defines them) and failures translated by code.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  private answered = false;
+
+  constructor(private readonly handler: UpstreamHandler) {}
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.handler.onStart(() => abort());
+  }
+
+  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
+    this.answered = true;
+    const list = new Array<string>(raw.length);
+    for (let i = 0; i < raw.length; i++) list[i] = raw[i]!.toString('latin1');
+    this.handler.onHeaders(status, list, resume);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    return this.handler.onData(chunk);
+  }
+
+  onComplete(): void {
+    this.handler.onComplete();
+  }
+
+  onError(err: Error): void {
+    // after headers, any failure is a broken body; the kind only matters before them
+    this.handler.onError(
+      this.answered
+        ? new UpstreamFailure('reset', 'upstream body broke', { cause: err })
+        : translateUndiciError(err),
+    );
+  }
+}
+
 export class DirectUpstream implements Upstream {
   private readonly pool: Pool;
 
@@ -45,22 +82,18 @@ export class DirectUpstream implements Upstream {
     });
   }
 
-  async request(req: UpstreamRequest): Promise<UpstreamResponse> {
-    try {
-      const res = await this.pool.request({
-        method: req.method as 'GET',
+  dispatch(req: UpstreamRequest, handler: UpstreamHandler): void {
+    this.pool.dispatch(
+      {
+        method: req.method as Dispatcher.HttpMethod,
         path: req.path,
         headers: req.headers as string[],
         body: req.body ?? null,
         headersTimeout: req.timeoutMs,
         bodyTimeout: 0, // long bodies are streamed; a stalled one ends with the client
-      });
-      return { status: res.statusCode, headers: res.headers as UpstreamHeaders, body: res.body as Readable };
-    } catch (err) {
-      if (err instanceof errors.UndiciError || (err as { code?: unknown }).code)
-        throw translateUndiciError(err);
-      throw err;
-    }
+      },
+      new Exchange(handler),
+    );
   }
 
   async destroy(): Promise<void> {

@@ -4,15 +4,8 @@
  */
 import http2 from 'node:http2';
 import type net from 'node:net';
-import type { Readable } from 'node:stream';
 import type { Clock } from '@switchyard/core';
-import {
-  UpstreamFailure,
-  type Upstream,
-  type UpstreamHeaders,
-  type UpstreamRequest,
-  type UpstreamResponse,
-} from './upstream.js';
+import { UpstreamFailure, type Upstream, type UpstreamHandler, type UpstreamRequest } from './upstream.js';
 
 export class ReverseUpstream implements Upstream {
   private readonly session: http2.ClientHttp2Session;
@@ -36,57 +29,76 @@ export class ReverseUpstream implements Upstream {
     socket.resume();
   }
 
-  request(req: UpstreamRequest): Promise<UpstreamResponse> {
+  dispatch(req: UpstreamRequest, handler: UpstreamHandler): void {
     if (this.closed || this.session.destroyed || this.session.closed)
-      return Promise.reject(new UpstreamFailure('connect', 'reverse session is closed'));
-    return new Promise((resolve, reject) => {
-      let stream: http2.ClientHttp2Stream;
-      try {
-        stream = this.session.request(toHttp2Headers(req));
-      } catch (err) {
-        reject(new UpstreamFailure('connect', 'reverse session refused a new stream', { cause: err }));
-        return;
-      }
-      let answered = false;
-      const { clock } = this.components;
-      const timer = clock.setTimeout(() => {
-        if (answered) return;
-        answered = true;
-        stream.close(http2.constants.NGHTTP2_CANCEL);
-        reject(new UpstreamFailure('timeout', `no response headers within ${req.timeoutMs} ms`));
-      }, req.timeoutMs);
-      stream.once('response', (headers) => {
-        if (answered) return;
-        answered = true;
-        clock.clearTimeout(timer);
-        const out: UpstreamHeaders = {};
-        for (const [k, v] of Object.entries(headers)) if (!k.startsWith(':') && v !== undefined) out[k] = v;
-        resolve({ status: Number(headers[':status']), headers: out, body: stream as Readable });
-      });
-      stream.once('error', (err) => {
-        if (answered) return;
-        answered = true;
-        clock.clearTimeout(timer);
-        // REFUSED_STREAM means the container never saw the request: safe to treat as a connect failure
-        const code = (err as { code?: string }).code;
-        const refused =
-          code === 'ERR_HTTP2_STREAM_ERROR' && stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM;
-        reject(
-          new UpstreamFailure(refused ? 'connect' : 'reset', `reverse stream failed (${code})`, {
-            cause: err,
-          }),
-        );
-      });
-      stream.once('close', () => {
-        if (answered) return;
-        answered = true;
-        clock.clearTimeout(timer);
-        reject(new UpstreamFailure('reset', 'reverse stream closed before a response'));
-      });
-      if (req.body === undefined) stream.end();
-      else if (Buffer.isBuffer(req.body)) stream.end(req.body);
-      else req.body.pipe(stream);
+      return handler.onError(new UpstreamFailure('connect', 'reverse session is closed'));
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = this.session.request(toHttp2Headers(req));
+    } catch (err) {
+      return handler.onError(
+        new UpstreamFailure('connect', 'reverse session refused a new stream', { cause: err }),
+      );
+    }
+    let answered = false;
+    let over = false;
+    const { clock } = this.components;
+    const finish = (err?: UpstreamFailure) => {
+      if (over) return;
+      over = true;
+      clock.clearTimeout(timer);
+      if (err) handler.onError(err);
+      else handler.onComplete();
+    };
+    const timer = clock.setTimeout(() => {
+      if (answered) return;
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+      finish(new UpstreamFailure('timeout', `no response headers within ${req.timeoutMs} ms`));
+    }, req.timeoutMs);
+    handler.onStart(() => {
+      over = true;
+      clock.clearTimeout(timer);
+      stream.close(http2.constants.NGHTTP2_CANCEL);
     });
+    stream.once('response', (headers) => {
+      if (over) return;
+      answered = true;
+      clock.clearTimeout(timer);
+      const list: string[] = [];
+      for (const k in headers) {
+        const v = headers[k];
+        if (k.charCodeAt(0) === 58 /* ':' */ || v === undefined) continue;
+        if (Array.isArray(v)) for (const x of v) list.push(k, x);
+        else list.push(k, String(v));
+      }
+      handler.onHeaders(Number(headers[':status']), list, () => stream.resume());
+      stream.on('data', (chunk: Buffer) => {
+        if (!over && !handler.onData(chunk)) stream.pause();
+      });
+      stream.once('end', () => finish());
+    });
+    stream.once('error', (err) => {
+      // REFUSED_STREAM means the container never saw the request: safe to treat as a connect failure
+      const code = (err as { code?: string }).code;
+      const refused =
+        code === 'ERR_HTTP2_STREAM_ERROR' && stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM;
+      finish(
+        new UpstreamFailure(!answered && refused ? 'connect' : 'reset', `reverse stream failed (${code})`, {
+          cause: err,
+        }),
+      );
+    });
+    stream.once('close', () =>
+      finish(
+        new UpstreamFailure(
+          'reset',
+          answered ? 'reverse stream closed mid-body' : 'reverse stream closed before a response',
+        ),
+      ),
+    );
+    if (req.body === undefined) stream.end();
+    else if (Buffer.isBuffer(req.body)) stream.end(req.body);
+    else req.body.pipe(stream);
   }
 
   async destroy(): Promise<void> {
