@@ -141,10 +141,7 @@ export class ConsoleApp implements Startable {
         logger: this.logger,
         metrics: this.metrics,
         onChange: () => this.schedulePush(),
-        isUp: (tier, url) =>
-          this.state
-            .snapshot(this.clock.now())
-            .endpoints.some((e) => e.tier === tier && e.url === url && e.up),
+        isUp: (tier, url) => this.state.endpointsNow().some((e) => e.tier === tier && e.url === url && e.up),
       },
       { urls: this.urls, tokens: this.tokens, timeoutMs: c.actionTimeoutMs },
     );
@@ -161,14 +158,16 @@ export class ConsoleApp implements Startable {
           maxAddresses: ConsoleInternals.maxLimitedAddresses,
         }),
         forwarder,
-        snapshot: () => this.state.snapshot(this.clock.now()),
+        // what is pending goes to the connected pages first: a snapshot is the state as the pages have it
+        snapshot: () => {
+          this.pushNow();
+          return this.state.snapshot(this.clock.now());
+        },
         sessionPage: (owner, offset, limit) => this.state.sessionPage(owner, offset, limit),
         password: this.password,
         health: () => ({
           ok: true,
-          tiers: this.state
-            .snapshot(this.clock.now())
-            .endpoints.map((e) => ({ tier: e.tier, url: e.url, up: e.up })),
+          tiers: this.state.endpointsNow().map((e) => ({ tier: e.tier, url: e.url, up: e.up })),
         }),
       },
       { webRoot: c.webRoot || path.resolve(here, '../dist-web'), sessionTtlMs: c.sessionTtlMs },
@@ -235,10 +234,17 @@ export class ConsoleApp implements Startable {
   /** Pushes the changed sections soon (at most one push per pushMs: changes in between are batched). */
   private schedulePush(): void {
     if (this.pushTimer !== undefined || !this.started) return;
-    this.pushTimer = this.clock.setTimeout(() => {
-      this.pushTimer = undefined;
-      if (this.state.changed) this.hub.broadcast(this.state.take(this.clock.now()));
-    }, this.config.pushMs);
+    this.pushTimer = this.clock.setTimeout(() => this.pushNow(), this.config.pushMs);
+  }
+
+  /** Sends what changed now (to every page: each take() must reach them all, deltas build on each other). */
+  private pushNow(): void {
+    this.clock.clearTimeout(this.pushTimer);
+    this.pushTimer = undefined;
+    if (!this.state.changed) return;
+    this.hub.broadcast(this.state.take(this.clock.now()));
+    // a keyed section with more changes than one event carries sends the rest on the next push
+    if (this.state.changed) this.schedulePush();
   }
 }
 
