@@ -71,6 +71,8 @@ export class ConsoleApp implements Startable {
   private feed: RegistryFeed | undefined;
   private server: FastifyInstance | undefined;
   private pushTimer: TimerHandle | undefined;
+  /** When the last event went out (a change after a quiet spell goes at once; a burst waits out pushMs). */
+  private lastPushAt = -Infinity;
   private sampleTimer: TimerHandle | undefined;
   private password: PasswordHash | undefined;
   private started = false;
@@ -142,6 +144,7 @@ export class ConsoleApp implements Startable {
         metrics: this.metrics,
         onChange: () => this.schedulePush(),
         isUp: (tier, url) => this.state.endpointsNow().some((e) => e.tier === tier && e.url === url && e.up),
+        touched: (tier, url) => this.poller.pollNow(tier, url),
       },
       { urls: this.urls, tokens: this.tokens, timeoutMs: c.actionTimeoutMs },
     );
@@ -231,10 +234,15 @@ export class ConsoleApp implements Startable {
     this.redis?.disconnect();
   }
 
-  /** Pushes the changed sections soon (at most one push per pushMs: changes in between are batched). */
+  /**
+   * Pushes the changed sections: at once when nothing was pushed for pushMs (a lone change waits for nothing),
+   * else when pushMs has passed since the last push (changes in between are batched into one event).
+   */
   private schedulePush(): void {
     if (this.pushTimer !== undefined || !this.started) return;
-    this.pushTimer = this.clock.setTimeout(() => this.pushNow(), this.config.pushMs);
+    const wait = this.lastPushAt + this.config.pushMs - this.clock.now();
+    // a push from a timer of its own: the change's own call stack (a poll, a feed event) is not held up
+    this.pushTimer = this.clock.setTimeout(() => this.pushNow(), Math.max(0, wait));
   }
 
   /** Sends what changed now (to every page: each take() must reach them all, deltas build on each other). */
@@ -242,6 +250,7 @@ export class ConsoleApp implements Startable {
     this.clock.clearTimeout(this.pushTimer);
     this.pushTimer = undefined;
     if (!this.state.changed) return;
+    this.lastPushAt = this.clock.now();
     this.hub.broadcast(this.state.take(this.clock.now()));
     // a keyed section with more changes than one event carries sends the rest on the next push
     if (this.state.changed) this.schedulePush();

@@ -24,7 +24,7 @@ export interface ConsoleProbe {
   /** ms from the same arrival to the end of the next painted frame. */
   lastFrameMs: number;
   /** What the last event carried (so a measurement can tell which event it timed). */
-  lastEvent: { kind: string; bytes: number; sections: string[] } | null;
+  lastEvent: { kind: string; bytes: number; sections: string[]; at: number } | null;
   renders: number;
   /** Times the page reconnected for a fresh snapshot because a delta did not follow the version it has. */
   resyncs: number;
@@ -78,7 +78,12 @@ export class Live {
       performance.mark('snapshot:arrived');
       const snap = JSON.parse(data) as Snapshot;
       performance.measure('snapshot:parse', 'snapshot:arrived');
-      window.__console.lastEvent = { kind: 'snapshot', bytes: data.length, sections: Object.keys(snap) };
+      window.__console.lastEvent = {
+        kind: 'snapshot',
+        bytes: data.length,
+        sections: Object.keys(snap),
+        at: snap.at,
+      };
       window.__console.sessionsAt = at;
       // the first picture is drawn at once: waiting for the next frame would only add up to a frame of delay
       this.fold({ connected: true, snapshot: snap }, at, true);
@@ -91,6 +96,7 @@ export class Live {
         kind: 'patch',
         bytes: data.length,
         sections: [...Object.keys(p.sections), ...Object.keys(p.deltas ?? {}).map((k) => `delta:${k}`)],
+        at: p.at,
       };
       const prev = this.status.snapshot;
       if (!prev) return;
