@@ -71,6 +71,8 @@ export class ConsoleApp implements Startable {
   private feed: RegistryFeed | undefined;
   private server: FastifyInstance | undefined;
   private pushTimer: TimerHandle | undefined;
+  /** When the last event went out (a change after a quiet spell goes at once; a burst waits out pushMs). */
+  private lastPushAt = -Infinity;
   private sampleTimer: TimerHandle | undefined;
   private password: PasswordHash | undefined;
   private started = false;
@@ -141,10 +143,8 @@ export class ConsoleApp implements Startable {
         logger: this.logger,
         metrics: this.metrics,
         onChange: () => this.schedulePush(),
-        isUp: (tier, url) =>
-          this.state
-            .snapshot(this.clock.now())
-            .endpoints.some((e) => e.tier === tier && e.url === url && e.up),
+        isUp: (tier, url) => this.state.endpointsNow().some((e) => e.tier === tier && e.url === url && e.up),
+        touched: (tier, url) => this.poller.pollNow(tier, url),
       },
       { urls: this.urls, tokens: this.tokens, timeoutMs: c.actionTimeoutMs },
     );
@@ -161,14 +161,16 @@ export class ConsoleApp implements Startable {
           maxAddresses: ConsoleInternals.maxLimitedAddresses,
         }),
         forwarder,
-        snapshot: () => this.state.snapshot(this.clock.now()),
+        // what is pending goes to the connected pages first: a snapshot is the state as the pages have it
+        snapshot: () => {
+          this.pushNow();
+          return this.state.snapshot(this.clock.now());
+        },
         sessionPage: (owner, offset, limit) => this.state.sessionPage(owner, offset, limit),
         password: this.password,
         health: () => ({
           ok: true,
-          tiers: this.state
-            .snapshot(this.clock.now())
-            .endpoints.map((e) => ({ tier: e.tier, url: e.url, up: e.up })),
+          tiers: this.state.endpointsNow().map((e) => ({ tier: e.tier, url: e.url, up: e.up })),
         }),
       },
       { webRoot: c.webRoot || path.resolve(here, '../dist-web'), sessionTtlMs: c.sessionTtlMs },
@@ -232,13 +234,26 @@ export class ConsoleApp implements Startable {
     this.redis?.disconnect();
   }
 
-  /** Pushes the changed sections soon (at most one push per pushMs: changes in between are batched). */
+  /**
+   * Pushes the changed sections: at once when nothing was pushed for pushMs (a lone change waits for nothing),
+   * else when pushMs has passed since the last push (changes in between are batched into one event).
+   */
   private schedulePush(): void {
     if (this.pushTimer !== undefined || !this.started) return;
-    this.pushTimer = this.clock.setTimeout(() => {
-      this.pushTimer = undefined;
-      if (this.state.changed) this.hub.broadcast(this.state.take(this.clock.now()));
-    }, this.config.pushMs);
+    const wait = this.lastPushAt + this.config.pushMs - this.clock.now();
+    // a push from a timer of its own: the change's own call stack (a poll, a feed event) is not held up
+    this.pushTimer = this.clock.setTimeout(() => this.pushNow(), Math.max(0, wait));
+  }
+
+  /** Sends what changed now (to every page: each take() must reach them all, deltas build on each other). */
+  private pushNow(): void {
+    this.clock.clearTimeout(this.pushTimer);
+    this.pushTimer = undefined;
+    if (!this.state.changed) return;
+    this.lastPushAt = this.clock.now();
+    this.hub.broadcast(this.state.take(this.clock.now()));
+    // a keyed section with more changes than one event carries sends the rest on the next push
+    if (this.state.changed) this.schedulePush();
   }
 }
 

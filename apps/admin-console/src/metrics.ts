@@ -1,5 +1,5 @@
 /** The console's Prometheus metrics (its own registry, served on /metrics). */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export class ConsoleMetrics {
   readonly registry = new Registry();
@@ -11,6 +11,13 @@ export class ConsoleMetrics {
   readonly pushes = new Counter({
     name: 'console_pushes_total',
     help: 'patches pushed to the pages (one per change batch)',
+    registers: [this.registry],
+  });
+  readonly eventBytes = new Histogram({
+    name: 'console_sse_event_bytes',
+    help: 'size of each event sent to the pages (snapshot: once per page; patch: once per change batch)',
+    labelNames: ['kind'] as const,
+    buckets: [256, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304],
     registers: [this.registry],
   });
   readonly pollErrors = new Counter({

@@ -107,7 +107,7 @@ export const ConsoleSettings = defineSettings({
     pushMs: setting(
       Type.Integer({ minimum: 10, maximum: 10_000 }),
       100,
-      'changes are pushed to pages at most this often',
+      'changes are pushed to pages at most this often (a change after a quiet spell at once)',
       'CONSOLE_PUSH_MS',
     ),
     sampleMs: setting(

@@ -55,7 +55,8 @@ describe('ConsoleState', () => {
       },
       300,
     );
-    const c = s.take(300).sections.conferences!;
+    s.take(300);
+    const c = s.snapshot(300).conferences;
     expect(c).toHaveLength(1);
     expect(c[0]).toMatchObject({ id: 'c1', state: 'placed', serverId: 'b', epoch: 9, moves: 1 });
     expect(c[0]!.history).toEqual([
@@ -65,7 +66,8 @@ describe('ConsoleState', () => {
     s.sample(1000);
     expect(s.take(1000).sections.rates).toEqual({ placementsPerS: 1, movesPerS: 1 });
     s.feed('assignments', { type: 'removed', service: 'conference', record: rec('c1'), revision: 4 }, 1100);
-    expect(s.take(1100).sections.conferences).toEqual([]);
+    expect(s.take(1100).deltas?.conferences).toEqual({ from: 1, to: 2, changed: [], removed: ['c1'] });
+    expect(s.snapshot(1100).conferences).toEqual([]);
   });
 
   it('take() returns only the sections that changed, and the sequence grows by one', () => {
@@ -189,7 +191,7 @@ describe('ConsoleState', () => {
       1,
     );
     const t = s.take(0).sections;
-    expect(t.hosts!.map((h) => [h.id, h.state, h.router])).toEqual([
+    expect(s.snapshot(0).hosts.map((h) => [h.id, h.state, h.router])).toEqual([
       ['h1', 'alive', 'http://p1'],
       ['h2', 'alive', 'http://p2'],
     ]);

@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '@switchyard/core';
 import { freePort } from '@switchyard/testing';
 import { ConsoleApp, ConsoleSettings } from '../src/index.js';
@@ -74,6 +74,9 @@ afterAll(async () => {
   await new Promise((r) => tier?.close(r));
 });
 
+/** Mutations the tier received (its GETs are the console's polls, which an action also triggers at once). */
+const sent = () => received.filter((r) => r.method !== 'GET').length;
+
 const post = (p: string, body: unknown, headers: Record<string, string> = {}) =>
   fetch(`${app.url}${p}`, {
     method: 'POST',
@@ -131,7 +134,7 @@ describe('console HTTP API', () => {
   });
 
   it('a viewer cannot act: 401 without a session; with one, a missing CSRF token or a foreign Origin is 403', async () => {
-    const n = received.length;
+    const n = sent();
     expect((await post('/api/actions/server.drain', { id: 'a' })).status).toBe(401);
     const { cookie, csrf } = await login();
     expect((await post('/api/actions/server.drain', { id: 'a' }, { cookie })).status).toBe(403);
@@ -147,14 +150,14 @@ describe('console HTTP API', () => {
         )
       ).status,
     ).toBe(403);
-    expect(received.length).toBe(n);
+    expect(sent()).toBe(n);
     const ok = await post(
       '/api/actions/server.drain',
       { id: 'a' },
       { cookie, 'x-csrf-token': csrf, origin: app.url },
     );
     expect(ok.status).toBe(200);
-    expect(received.at(-1)).toEqual({
+    expect(received.filter((r) => r.method === 'POST').at(-1)).toEqual({
       method: 'POST',
       url: '/v1/servers/a/drain',
       auth: 'Bearer sched-token-1',
@@ -169,7 +172,7 @@ describe('console HTTP API', () => {
   it('refuses bad, unsupported and misdirected actions before sending anything; audits tier failures', async () => {
     const { cookie, csrf } = await login();
     const h = { cookie, 'x-csrf-token': csrf };
-    const n = received.length;
+    const n = sent();
     const err = async (r: Response) => [r.status, ((await r.json()) as { error: string }).error];
     expect(await err(await post('/api/actions/nope', { id: 'a' }, h))).toEqual([400, 'CON_ERR_BAD_REQUEST']);
     expect(await err(await post('/api/actions/server.drain', { id: '../x' }, h))).toEqual([
@@ -190,7 +193,7 @@ describe('console HTTP API', () => {
     expect(
       await err(await post('/api/actions/container.drain', { id: 'm1', endpoint: 'http://b' }, h)),
     ).toEqual([503, 'CON_ERR_NO_TOKEN']);
-    expect(received.length).toBe(n);
+    expect(sent()).toBe(n);
     // the tier refuses: 502 with its status, audited as failed
     const refused = await post('/api/actions/server.drain', { id: 'nope' }, h);
     expect(refused.status).toBe(502);
@@ -210,16 +213,29 @@ describe('console HTTP API', () => {
   it('moves a conference through the scheduler (C8): to a named server, or to the one the scheduler picks', async () => {
     const { cookie, csrf } = await login();
     const h = { cookie, 'x-csrf-token': csrf };
+    const lastPost = () => received.filter((r) => r.method === 'POST').at(-1);
+    const before = received.length;
     const to = await post('/api/actions/conference.move', { id: 'c1', to: 'srv-b' }, h);
     expect(to.status).toBe(200);
-    expect(received.at(-1)).toEqual({
+    expect(lastPost()).toEqual({
       method: 'POST',
       url: '/v1/conferences/c1/move',
       auth: 'Bearer sched-token-1',
       body: '{"to":"srv-b"}',
     });
+    // the scheduler is read again at once (the injected clock never moves: no poll round is due)
+    await vi.waitFor(
+      () =>
+        expect(
+          received
+            .slice(before)
+            .filter((r) => r.method === 'GET')
+            .map((r) => r.url),
+        ).toContain('/v1/schedulers'),
+      { timeout: 10_000, interval: 20 },
+    );
     expect((await post('/api/actions/conference.move', { id: 'c2' }, h)).status).toBe(200);
-    expect(received.at(-1)).toMatchObject({ url: '/v1/conferences/c2/move', body: '{}' });
+    expect(lastPost()).toMatchObject({ url: '/v1/conferences/c2/move', body: '{}' });
     const audit = (
       (await (await fetch(`${app.url}/api/state`)).json()) as {
         audit: { action: string; target: string; ok: boolean }[];

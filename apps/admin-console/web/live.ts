@@ -5,6 +5,7 @@
  * the browser tests and the benchmark.
  */
 import type { Patch, Snapshot } from '../src/shared/model.js';
+import { applyDelta } from '../src/shared/delta.js';
 
 export interface LiveStatus {
   connected: boolean;
@@ -23,8 +24,10 @@ export interface ConsoleProbe {
   /** ms from the same arrival to the end of the next painted frame. */
   lastFrameMs: number;
   /** What the last event carried (so a measurement can tell which event it timed). */
-  lastEvent: { kind: string; bytes: number; sections: string[] } | null;
+  lastEvent: { kind: string; bytes: number; sections: string[]; at: number } | null;
   renders: number;
+  /** Times the page reconnected for a fresh snapshot because a delta did not follow the version it has. */
+  resyncs: number;
   /** performance.now() when the event that brought the current sessions version arrived. */
   sessionsAt: number;
   /** The sessions table's last window painted with every visible row loaded: its version and the ms from
@@ -56,6 +59,7 @@ export class Live {
       lastRenderMs: 0,
       lastFrameMs: 0,
       renders: 0,
+      resyncs: 0,
       lastEvent: null,
       sessionsAt: 0,
       sessionsPainted: null,
@@ -71,26 +75,65 @@ export class Live {
     es.addEventListener('snapshot', (ev) => {
       const at = performance.now();
       const data = (ev as MessageEvent<string>).data;
+      performance.mark('snapshot:arrived');
       const snap = JSON.parse(data) as Snapshot;
-      window.__console.lastEvent = { kind: 'snapshot', bytes: data.length, sections: Object.keys(snap) };
+      performance.measure('snapshot:parse', 'snapshot:arrived');
+      window.__console.lastEvent = {
+        kind: 'snapshot',
+        bytes: data.length,
+        sections: Object.keys(snap),
+        at: snap.at,
+      };
       window.__console.sessionsAt = at;
-      this.fold({ connected: true, snapshot: snap }, at);
+      // the first picture is drawn at once: waiting for the next frame would only add up to a frame of delay
+      this.fold({ connected: true, snapshot: snap }, at, true);
     });
     es.addEventListener('patch', (ev) => {
       const at = performance.now();
       const data = (ev as MessageEvent<string>).data;
       const p = JSON.parse(data) as Patch;
-      window.__console.lastEvent = { kind: 'patch', bytes: data.length, sections: Object.keys(p.sections) };
+      window.__console.lastEvent = {
+        kind: 'patch',
+        bytes: data.length,
+        sections: [...Object.keys(p.sections), ...Object.keys(p.deltas ?? {}).map((k) => `delta:${k}`)],
+        at: p.at,
+      };
       const prev = this.status.snapshot;
       if (!prev) return;
       if (p.sections.sessions && p.sections.sessions.version !== prev.sessions.version)
         window.__console.sessionsAt = at;
-      this.fold({ snapshot: { ...prev, ...p.sections, seq: p.seq, at: p.at } }, at);
+      const next: Snapshot = { ...prev, ...p.sections, seq: p.seq, at: p.at };
+      const d = p.deltas;
+      if (d) {
+        // a delta applies only to the version it was made from: anything else means an event was missed
+        if (
+          (d.conferences && d.conferences.from !== prev.versions.conferences) ||
+          (d.hosts && d.hosts.from !== prev.versions.hosts)
+        )
+          return this.resync(url);
+        next.versions = { ...prev.versions };
+        if (d.conferences) {
+          next.conferences = applyDelta(prev.conferences, d.conferences);
+          next.versions.conferences = d.conferences.to;
+        }
+        if (d.hosts) {
+          next.hosts = applyDelta(prev.hosts, d.hosts);
+          next.versions.hosts = d.hosts.to;
+        }
+      }
+      this.fold({ snapshot: next }, at);
     });
   }
 
   close(): void {
     this.source?.close();
+  }
+
+  /** A fresh stream: the server starts it with the whole snapshot. */
+  private resync(url: string): void {
+    window.__console.resyncs++;
+    this.source?.close();
+    this.connect(url);
   }
 
   get current(): LiveStatus {
@@ -109,7 +152,7 @@ export class Live {
   }
 
   /** An event's state is kept now; the render waits for the next animation frame, with whatever came meanwhile. */
-  private fold(patch: Partial<LiveStatus>, at: number): void {
+  private fold(patch: Partial<LiveStatus>, at: number, now = false): void {
     this.status = { ...this.status, ...patch };
     if (this.status.snapshot) window.__console.seq = this.status.snapshot.seq;
     window.__console.events++;
@@ -124,7 +167,8 @@ export class Live {
       window.__console.frames++;
       this.notify();
     };
-    if (document.hidden) setTimeout(run, 50);
+    if (now) run();
+    else if (document.hidden) setTimeout(run, 50);
     else requestAnimationFrame(run);
   }
 

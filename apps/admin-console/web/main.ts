@@ -87,6 +87,7 @@ function App(): VNode {
     const t = status.receivedAt;
     if (!t) return;
     window.__console.lastRenderMs = performance.now() - t;
+    if (window.__console.renders === 0) performance.mark('first-render:committed');
     window.__console.renders++;
     // the frame after this commit has been laid out and painted by the time a task queued from its rAF runs
     requestAnimationFrame(() => setTimeout(() => (window.__console.lastFrameMs = performance.now() - t), 0));

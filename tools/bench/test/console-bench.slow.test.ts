@@ -22,7 +22,7 @@ describe('console bench --quick', () => {
     expect(code).toBe(0);
     const r = JSON.parse(out) as ConsoleBenchResult;
     expect(r).toMatchObject({ hosts: 100, sessions: 2000, routers: 2, runs: 1 });
-    for (const f of [r.firstRenderMs, r.pageLoadMs, r.patchRenderMs, r.scrollMs]) {
+    for (const f of [r.firstRenderMs, r.pageLoadMs, r.pageLoadCpuMs, r.patchRenderMs, r.scrollMs]) {
       expect(f.n).toBe(1);
       expect(f.p50).toBeGreaterThan(0);
       expect(f.max).toBeGreaterThanOrEqual(f.p50);
@@ -30,6 +30,10 @@ describe('console bench --quick', () => {
     // page load includes the first render; the stream does not carry every session; the table is virtualised
     expect(r.pageLoadMs.p50).toBeGreaterThanOrEqual(r.firstRenderMs.p50);
     expect(r.snapshotBytes).toBeLessThan(r.sessions * 40);
+    // one changed host travels as a delta of that row, not as the 100-host section
+    expect(r.hostPatchBytes.n).toBe(1);
+    expect(r.hostPatchBytes.p50).toBeGreaterThan(50);
+    expect(r.hostPatchBytes.p50).toBeLessThan(r.snapshotBytes / 10);
     expect(r.domRowsRendered).toBeGreaterThan(0);
     expect(r.domRowsRendered).toBeLessThan(200);
     expect(r.loadAverage).toHaveLength(3);

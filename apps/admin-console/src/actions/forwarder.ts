@@ -71,6 +71,8 @@ export class ActionForwarder {
       onChange: () => void;
       /** Is this tier process up now (from the last poll)? Tried first when several are configured. */
       isUp: (tier: TierName, url: string) => boolean;
+      /** A request reached this tier process: read its state again now rather than at the next poll. */
+      touched?: (tier: Exclude<TierName, 'registry'>, url: string) => void;
     },
     private readonly init: { urls: TierUrls; tokens: TierTokens; timeoutMs: number },
   ) {}
@@ -120,6 +122,7 @@ export class ActionForwarder {
           ? `${req.method} ${base}${req.path} → ${r.status}`
           : `${req.method} ${base}${req.path} → ${r.status} ${short(r.body)}`;
         const audit = this.audit(role, name, target, ok, r.status, detail);
+        this.components.touched?.(tier, base);
         if (!ok)
           throw new ConsoleError('CON_ERR_TIER_REFUSED', `${tier} answered ${r.status}: ${short(r.body)}`, {
             details: { status: r.status, body: r.body, audit },

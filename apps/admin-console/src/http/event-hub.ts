@@ -1,6 +1,6 @@
 /**
  * Server-Sent Events to the pages: a new page gets the whole snapshot (`event: snapshot`), then every change as
- * `event: patch` holding only the sections that changed. A comment line every `heartbeatMs` keeps proxies from
+ * `event: patch` holding only the sections that changed (the long ones as deltas, see shared/delta.ts). A comment line every `heartbeatMs` keeps proxies from
  * closing an idle stream. A page that cannot keep up (socket buffer over `maxBufferedBytes`) is dropped and
  * reconnects (EventSource does that by itself) rather than holding the server's memory.
  */
@@ -33,7 +33,9 @@ export class EventHub {
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
     });
-    res.write(`retry: 1000\nevent: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n`);
+    const data = JSON.stringify(snapshot);
+    this.components.metrics.eventBytes.observe({ kind: 'snapshot' }, Buffer.byteLength(data));
+    res.write(`retry: 1000\nevent: snapshot\ndata: ${data}\n\n`);
     this.clients.add(res);
     this.components.metrics.sseClients.set(this.clients.size);
     res.on('close', () => {
@@ -45,7 +47,9 @@ export class EventHub {
   broadcast(patch: Patch): void {
     if (this.clients.size === 0) return;
     this.components.metrics.pushes.inc();
-    this.write(`event: patch\ndata: ${JSON.stringify(patch)}\n\n`);
+    const data = JSON.stringify(patch);
+    this.components.metrics.eventBytes.observe({ kind: 'patch' }, Buffer.byteLength(data));
+    this.write(`event: patch\ndata: ${data}\n\n`);
   }
 
   get size(): number {

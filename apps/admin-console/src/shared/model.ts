@@ -3,6 +3,8 @@
  * what the page renders. Shared by the server and the page (no Node imports here).
  */
 
+import type { Delta } from './delta.js';
+
 export type TierName = 'registry' | 'scheduler' | 'dispatcher' | 'pop-router' | 'balancer';
 
 /** One process of a tier that the console reads (a configured URL, or the Redis registry). */
@@ -176,6 +178,8 @@ export interface Rates {
 export interface Snapshot {
   /** Grows by one per change pushed. */
   seq: number;
+  /** Version of each keyed section as sent here: the next delta of that section starts from it. */
+  versions: Record<KeyedSection, number>;
   /** Server time when this snapshot was built. */
   at: number;
   endpoints: Endpoint[];
@@ -207,11 +211,20 @@ export const SECTIONS = [
 ] as const;
 export type Section = (typeof SECTIONS)[number];
 
-/** An SSE `patch` event: the sections that changed since the previous event. */
+/**
+ * Sections whose rows are sent as deltas after the snapshot (they can be long: 1,000 hosts, thousands of
+ * conferences); the other sections are short and sent whole when they change.
+ */
+export const KEYED_SECTIONS = ['conferences', 'hosts'] as const;
+export type KeyedSection = (typeof KEYED_SECTIONS)[number];
+export type WholeSection = Exclude<Section, KeyedSection>;
+
+/** An SSE `patch` event: the whole sections that changed, and deltas of the keyed ones. */
 export interface Patch {
   seq: number;
   at: number;
-  sections: Partial<Pick<Snapshot, Section>>;
+  sections: Partial<Pick<Snapshot, WholeSection>>;
+  deltas?: { conferences?: Delta<ConferenceRow>; hosts?: Delta<PopHostRow> };
 }
 
 export type Role = 'viewer' | 'operator';

@@ -54,6 +54,7 @@ function check<T extends TSchema>(
 export class TierPoller implements Startable {
   private timer: TimerHandle | undefined;
   private readonly inFlight = new Set<string>();
+  private readonly again = new Set<string>();
   private readonly warn: RateLimitedLog;
   private stopped = false;
 
@@ -81,6 +82,20 @@ export class TierPoller implements Startable {
     this.stopped = true;
     if (this.timer !== undefined) this.components.clock.clearInterval(this.timer);
     this.timer = undefined;
+  }
+
+  /**
+   * Polls one process now (after an operator action changed it, so the page shows the effect without waiting
+   * for the next round). A poll already in flight is asked to run once more when it ends: its answer may predate
+   * the change.
+   */
+  pollNow(tier: PollTarget['tier'], url: string): void {
+    if (this.stopped) return;
+    const t = this.targets.find((x) => x.tier === tier && x.url === url);
+    if (!t) return;
+    const k = `${t.tier} ${t.url}`;
+    if (this.inFlight.has(k)) this.again.add(k);
+    else void this.pollOne(t);
   }
 
   /** One round: every target not still busy with the previous one. */
@@ -148,6 +163,7 @@ export class TierPoller implements Startable {
     } finally {
       this.inFlight.delete(k);
       if (!this.stopped && state.changed) this.components.onChange();
+      if (this.again.delete(k) && !this.stopped) void this.pollOne(t);
     }
   }
 }

@@ -7,7 +7,9 @@ import type {
   AuditEntry,
   ConferenceRow,
   Endpoint,
+  KeyedSection,
   LoadSeries,
+  Patch,
   MoveRow,
   PopHostRow,
   Rates,
@@ -22,7 +24,8 @@ import type {
   TierName,
   WorkerRow,
 } from '../shared/model.js';
-import { SECTIONS, SESSION_HEAD } from '../shared/model.js';
+import { KEYED_SECTIONS, SECTIONS, SESSION_HEAD } from '../shared/model.js';
+import { applyDelta, type Delta } from '../shared/delta.js';
 import type { BalancerData, DispatcherData, PopRouterData, SchedulerData } from './tier-data.js';
 
 export type FeedKind = 'servers' | 'assignments' | 'schedulers';
@@ -34,13 +37,23 @@ export interface StateLimits {
   auditSize: number;
   /** Placements kept per conference in its history. */
   historyPerConference: number;
+  /** Rows (changed + removed) of one keyed section in one event at most; the rest follow in the next events. */
+  deltaRows: number;
 }
 
 export const StateDefaults: Readonly<StateLimits> = Object.freeze({
   samples: 300, // five minutes at one sample a second
   auditSize: 1000, // the page shows the latest; every entry is also logged
   historyPerConference: 20, // a conference that moved twenty times has a bigger problem than its history
+  deltaRows: 500, // about 75 kB of host rows: one event stays small even when every row changes at once
 });
+
+/** A keyed section as the pages have it: its rows as last sent (sorted by id), each row's JSON, its version. */
+interface SentSection {
+  rows: { id: string }[];
+  sigs: Map<string, string>;
+  version: number;
+}
 
 interface EndpointState {
   endpoint: Endpoint;
@@ -78,6 +91,10 @@ export class ConsoleState {
   private sessionIndex: SessionIndex | undefined;
   private readonly dirty = new Set<Section>();
   private readonly built = new Map<Section, unknown>();
+  private readonly sent: Record<KeyedSection, SentSection> = {
+    conferences: { rows: [], sigs: new Map(), version: 0 },
+    hosts: { rows: [], sigs: new Map(), version: 0 },
+  };
   private seq = 0;
 
   constructor(
@@ -243,24 +260,87 @@ export class ConsoleState {
     return this.dirty.size > 0;
   }
 
-  /** The sections that changed since the last call, rebuilt; the sequence number grows by one. */
-  take(now: number): { seq: number; at: number; sections: Partial<Pick<Snapshot, Section>> } {
+  /**
+   * What changed since the last call, as one event (every take() must reach every page: the app broadcasts
+   * it): the short sections rebuilt whole, the keyed ones (conferences, hosts) as deltas of at most `deltaRows`
+   * rows each; a keyed section with more changes stays marked and sends the rest on the next take().
+   */
+  take(now: number): Patch {
     const sections: Partial<Record<Section, unknown>> = {};
+    const deltas: Partial<Record<KeyedSection, Delta<{ id: string }>>> = {};
+    const again: KeyedSection[] = [];
     for (const s of this.dirty) {
+      if (isKeyed(s)) {
+        const d = this.delta(s);
+        if (d.delta) deltas[s] = d.delta;
+        if (d.more) again.push(s);
+        continue;
+      }
       const v = this.build(s);
       this.built.set(s, v);
       sections[s] = v;
     }
     this.dirty.clear();
-    return { seq: ++this.seq, at: now, sections: sections as Partial<Pick<Snapshot, Section>> };
+    for (const s of again) this.dirty.add(s);
+    const out: Patch = { seq: ++this.seq, at: now, sections: sections as Patch['sections'] };
+    if (Object.keys(deltas).length > 0) out.deltas = deltas as Patch['deltas'];
+    return out;
   }
 
-  /** The whole snapshot as of the last take() (what a page that just connected receives). */
+  /**
+   * The whole state as the pages have it after the last take() (what a page that connects receives; the next
+   * event brings it whatever changed since). Before the first take() nothing was sent, so it takes one.
+   */
   snapshot(now: number): Snapshot {
-    if (this.dirty.size || this.built.size === 0) this.take(now);
+    if (this.seq === 0) this.take(now);
     const out: Record<string, unknown> = { seq: this.seq, at: now };
     for (const [s, v] of this.built) out[s] = v;
+    for (const k of KEYED_SECTIONS) out[k] = this.sent[k].rows;
+    out['versions'] = { conferences: this.sent.conferences.version, hosts: this.sent.hosts.version };
     return out as unknown as Snapshot;
+  }
+
+  /** Every endpoint's health now (not as last pushed). */
+  endpointsNow(): Endpoint[] {
+    return [...this.endpoints.values()].map((e) => ({ ...e.endpoint }));
+  }
+
+  /** One delta of a keyed section: its rows rebuilt and compared, row by row, with what the pages have. */
+  private delta(s: KeyedSection): { delta?: Delta<{ id: string }>; more: boolean } {
+    const rows = this.build(s) as { id: string }[];
+    const sent = this.sent[s];
+    const limit = this.limits.deltaRows;
+    const ids = new Set<string>();
+    for (const r of rows) ids.add(r.id);
+    const removed: string[] = [];
+    const changed: { id: string }[] = [];
+    const sigs: string[] = [];
+    let more = false;
+    for (const id of sent.sigs.keys()) {
+      if (ids.has(id)) continue;
+      if (removed.length >= limit) {
+        more = true;
+        break;
+      }
+      removed.push(id);
+    }
+    for (const r of rows) {
+      const sig = JSON.stringify(r);
+      if (sent.sigs.get(r.id) === sig) continue;
+      if (removed.length + changed.length >= limit) {
+        more = true;
+        break;
+      }
+      changed.push(r);
+      sigs.push(sig);
+    }
+    if (removed.length === 0 && changed.length === 0) return { more };
+    const delta = { from: sent.version, to: sent.version + 1, changed, removed };
+    for (const id of removed) sent.sigs.delete(id);
+    changed.forEach((r, i) => sent.sigs.set(r.id, sigs[i]!));
+    sent.rows = applyDelta(sent.rows, delta);
+    sent.version = delta.to;
+    return { delta, more };
   }
 
   private build(s: Section): unknown {
@@ -487,6 +567,10 @@ export class ConsoleState {
         out.push({ balancer: url, service: s.service, containers: s.containers });
     return out;
   }
+}
+
+function isKeyed(s: Section): s is KeyedSection {
+  return s === 'conferences' || s === 'hosts';
 }
 
 const SECTION_OF: Record<TierName, Section> = {
