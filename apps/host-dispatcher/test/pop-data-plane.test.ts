@@ -289,6 +289,64 @@ describe('POP data plane: owner tokens in the Request-URI (C9)', () => {
     expect(p.decide(j.keys, false, j.bytes).kind).toBe('forward');
   });
 
+  it("a conflict's loser keeps its dialog: a BYE sent to its worker's Contact reaches it from any host (issue 10)", () => {
+    // three hosts of one POP, as the namespace POP test; each plane its own host
+    const planes = new Map(
+      ['h1', 'h2', 'h3'].map((self) => {
+        const p = new PopDataPlane(now);
+        p.apply({
+          kind: 'snapshot',
+          self,
+          mode: 'udp',
+          draining: false,
+          tunnelKeys: tunnelKeysToWire(keys),
+          ownerKeys: tunnelKeysToWire(ownerKeys),
+          hosts: [host('h1'), host('h2'), host('h3')],
+        });
+        return [self, p];
+      }),
+    );
+    const at = (id: string) => planes.get(id)!;
+    // first INVITEs of one conference land on h1 and h2 within one gossip round: both claim
+    expect(at('h1').decide(raw('INVITE', 'sip:conf-x@pop', 'call-a').keys, false)).toEqual({ kind: 'local' });
+    expect(at('h2').decide(raw('INVITE', 'sip:conf-x@pop', 'call-b').keys, false)).toEqual({ kind: 'local' });
+    expect(at('h1').takeOutbox()).toEqual([{ event: 'claim', session: 'conf-x' }]);
+    expect(at('h2').takeOutbox()).toEqual([{ event: 'claim', session: 'conf-x' }]);
+    at('h1').dialogOpened('conf-x', 'call-a');
+    at('h2').dialogOpened('conf-x', 'call-b');
+    // the routers converge on h2 (the tie-break); every host's table says so
+    for (const p of planes.values()) p.apply({ kind: 'delta', owners: [['conf-x', 'h2']] });
+    const contact = `sip:conf-x@198.19.0.100:5060;${OWNER_PARAM}=${at('h1').selfToken}`;
+    const toContact = raw('BYE', contact, 'call-a', 'tt');
+    const toFixedUri = raw('BYE', 'sip:conf-x@198.19.0.100:5060', 'call-a', 'tt');
+
+    // the BYE to the Contact, wherever ECMP lands it, goes to h1, whose worker holds call-a
+    const onThird = at('h3').decide(toContact.keys, false, toContact.bytes);
+    expect(onThird.kind === 'forward' && onThird.host.id).toBe('h1');
+    const onWinner = at('h2').decide(toContact.keys, false, toContact.bytes);
+    expect(onWinner.kind === 'forward' && onWinner.host.id).toBe('h1');
+    expect(at('h1').decide(toContact.keys, false, toContact.bytes)).toEqual({ kind: 'local' });
+    expect(at('h1').decide(toContact.keys, true, toContact.bytes)).toEqual({ kind: 'local' });
+    expect(at('h3').counters.tokenRouted + at('h2').counters.tokenRouted).toBe(2);
+    // the loser keeps its own dialog even with no token at all (localCalls)
+    expect(at('h1').decide(toFixedUri.keys, false, toFixedUri.bytes)).toEqual({ kind: 'local' });
+
+    // what SIPp's built-in uac did: the BYE to the initial Request-URI carries no token, so a third host can only
+    // follow the table, to the winner, which does not hold call-a (481) and handles the arrival itself
+    const fixedOnThird = at('h3').decide(toFixedUri.keys, false, toFixedUri.bytes);
+    expect(fixedOnThird.kind === 'forward' && fixedOnThird.host.id).toBe('h2');
+    expect(at('h2').decide(toFixedUri.keys, true, toFixedUri.bytes)).toEqual({ kind: 'local' });
+    // the winner's own dialog stays with it
+    const winnerBye = raw(
+      'BYE',
+      `sip:conf-x@198.19.0.100:5060;${OWNER_PARAM}=${at('h2').selfToken}`,
+      'call-b',
+      't',
+    );
+    const w = at('h1').decide(winnerBye.keys, false, winnerBye.bytes);
+    expect(w.kind === 'forward' && w.host.id).toBe('h2');
+  });
+
   it('requests that open a session and responses ignore tokens', () => {
     const p = tokenPlane();
     const m = raw('INVITE', `sip:conf-8@pop;${OWNER_PARAM}=${ownerToken(ownerKeys, 'h3')}`, 'c8');

@@ -70,7 +70,7 @@ export async function runSipp(run: SippRun): Promise<SippResult> {
   let scenarioArgs = ['-sn', run.scenario ?? 'uac'];
   if (run.conferences?.length) {
     const sf = path.join(dir, 'uac-conferences.xml');
-    fs.writeFileSync(sf, builtinScenario('uac').replaceAll('[service]', '[field0]'));
+    fs.writeFileSync(sf, uacFollowingContact().replaceAll('[service]', '[field0]'));
     const inf = path.join(dir, 'conferences.csv');
     fs.writeFileSync(inf, ['SEQUENTIAL', ...run.conferences].join('\n') + '\n');
     scenarioArgs = ['-sf', sf, '-inf', inf];
@@ -185,6 +185,24 @@ function readLastStat(dir: string): Record<string, string> {
   const head = lines[0]!.split(';');
   const last = lines[lines.length - 1]!.split(';');
   return Object.fromEntries(head.map((h, i) => [h, last[i] ?? '']));
+}
+
+/**
+ * The built-in uac scenario with the in-dialog requests (ACK of the 2xx, BYE) sent to the remote target the 200 OK's
+ * Contact gave (`[next_url]`, stored by `rrs="true"`), as a real UA must (RFC 3261 §12.2.1.1). SIPp's built-in uac
+ * sends them to the initial Request-URI instead, so a Contact parameter such as the POP owner token (C9) never
+ * travels and an in-dialog request that lands on another POP host cannot be routed by it.
+ * @throws LaunchError `LNC_ERR_NOT_INSTALLED` when sipp printed no scenario.
+ */
+export function uacFollowingContact(): string {
+  const xml = builtinScenario('uac');
+  const out = xml
+    .replace('<recv response="200" rtd="true">', '<recv response="200" rtd="true" rrs="true">')
+    .replace(/(ACK|BYE) sip:\[service\]@\[remote_ip\]:\[remote_port\] SIP\/2\.0/g, '$1 [next_url] SIP/2.0');
+  // SIPp's built-in text changed: fail loudly rather than silently send to the old Request-URI
+  if ((out.match(/\[next_url\]/g) ?? []).length !== 2 || !out.includes('rrs="true"'))
+    throw new LaunchError('LNC_ERR_NOT_INSTALLED', 'sipp -sd uac: unexpected built-in scenario text');
+  return out;
 }
 
 const scenarios = new Map<string, string>();

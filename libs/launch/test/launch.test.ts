@@ -1,3 +1,4 @@
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -195,6 +196,44 @@ describe('runSipp', () => {
     } finally {
       await uas.stop(2000);
       fs.rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+  it('with conferences, sends the ACK and BYE to the Contact of the 200 OK (RFC 3261 §12.2.1.1), token and all', async () => {
+    // a minimal UAS on a real socket whose Contact carries a URI parameter, as the POP worker's owner token (C9)
+    const sock = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', resolve));
+    const port = sock.address().port;
+    const contact = `sip:conf-7@127.0.0.1:${port};sy-owner=h1.1.TESTTOKEN`;
+    const requestLines: string[] = [];
+    sock.on('message', (msg, rinfo) => {
+      const text = msg.toString();
+      const line = text.slice(0, text.indexOf('\r\n'));
+      requestLines.push(line);
+      const method = line.split(' ')[0];
+      if (method === 'ACK') return;
+      const header = (name: string) => text.split('\r\n').find((h) => h.toLowerCase().startsWith(`${name}:`));
+      const reply =
+        `SIP/2.0 200 OK\r\n${header('via')}\r\n${header('from')}\r\n${header('to')}` +
+        `${method === 'INVITE' ? ';tag=uas1' : ''}\r\n${header('call-id')}\r\n${header('cseq')}\r\n` +
+        `Contact: <${contact}>\r\nContent-Length: 0\r\n\r\n`;
+      sock.send(reply, rinfo.port, rinfo.address);
+    });
+    try {
+      const r = await runSipp({
+        target: `127.0.0.1:${port}`,
+        calls: 1,
+        rate: 10,
+        conferences: ['conf-7'],
+        timeoutS: 20,
+      });
+      expect(r.successful, r.diagnostics).toBe(1);
+      expect(requestLines).toEqual([
+        `INVITE sip:conf-7@127.0.0.1:${port} SIP/2.0`,
+        `ACK ${contact} SIP/2.0`,
+        `BYE ${contact} SIP/2.0`,
+      ]);
+    } finally {
+      sock.close();
     }
   });
 });
