@@ -95,7 +95,9 @@ export async function startDispatcher(
 
 /**
  * Kamailio 5.6 `dispatcher` hashing on the Request-URI (algorithm 3) in front of `backends`, stateful (`t_relay`),
- * no Record-Route: SIPp sends ACK and BYE to Kamailio too, and the same Request-URI hashes to the same backend.
+ * no Record-Route. SIPp sends ACK and BYE to Kamailio too; they carry the worker's Contact as their Request-URI
+ * (RFC 3261 §12.2.1.1, `uacFollowingContact`), so Kamailio relays an in-dialog request (To tag) to its Request-URI,
+ * as a proxy that did not record-route does, instead of hashing it again (a different URI hashes elsewhere: 481).
  */
 export async function startKamailio(port: number, backends: number[]): Promise<Proc & { dir: string }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kamailio-bench-'));
@@ -113,12 +115,14 @@ loadmodule "sl.so"
 loadmodule "pv.so"
 loadmodule "maxfwd.so"
 loadmodule "textops.so"
+loadmodule "siputils.so"
 loadmodule "dispatcher.so"
 modparam("dispatcher", "list_file", "${path.join(dir, 'dispatcher.list')}")
 request_route {
   if (!mf_process_maxfwd_header("10")) { sl_send_reply("483", "Too Many Hops"); exit; }
   if (is_method("CANCEL")) { if (t_check_trans()) t_relay(); exit; }
   if (is_method("ACK") && t_check_trans()) { t_relay(); exit; }
+  if (has_totag()) { if (!t_relay()) sl_reply_error(); exit; }
   if (!ds_select_dst("1", "3")) { sl_send_reply("503", "No destination"); exit; }
   if (!t_relay()) sl_reply_error();
   exit;
