@@ -36,6 +36,48 @@ export async function freeTcpUdpPort(host = '127.0.0.1', attempts = 20): Promise
   );
 }
 
+/**
+ * The first of `count` consecutive TCP ports that were all free on `host` a moment ago, for processes configured by a
+ * base port (`--base-port`, the others follow). Checking only the first would leave its neighbours to chance: any
+ * of them can be held by another listener or be a client connection's ephemeral source port.
+ */
+export async function freePortRange(
+  count: number,
+  {
+    host = '127.0.0.1',
+    attempts = 20,
+    pick = freePort,
+  }: {
+    host?: string;
+    attempts?: number;
+    /** Picks a candidate base (tests inject one). */
+    pick?: (host: string) => Promise<number>;
+  } = {},
+): Promise<number> {
+  if (!Number.isInteger(count) || count < 1)
+    throw new LaunchError('LNC_ERR_PORT_IN_USE', `a port range needs a count of 1 or more, not ${count}`);
+  for (let i = 0; i < attempts; i++) {
+    const base = await pick(host);
+    if (base + count - 1 > 65535) continue;
+    let ok = true;
+    for (let p = base; ok && p < base + count; p++) ok = await tcpPortFree(p, host);
+    if (ok) return base;
+  }
+  throw new LaunchError(
+    'LNC_ERR_PORT_IN_USE',
+    `no ${count} consecutive free TCP ports on ${host} after ${attempts} attempts`,
+  );
+}
+
+/** Whether a TCP listener could bind `port` on `host` just now. */
+async function tcpPortFree(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
+  });
+}
+
 /** True for a bind that failed because the address was taken: Node's `EADDRINUSE` or a {@link LaunchError}. */
 export function isAddressInUse(err: unknown): boolean {
   return (

@@ -8,6 +8,7 @@ import {
   LaunchErrors,
   isLaunchError,
   freePort,
+  freePortRange,
   freeTcpUdpPort,
   onFreePort,
   packageBin,
@@ -128,6 +129,33 @@ describe('onFreePort', () => {
     await new Promise<void>((r) => srv.listen(port, '127.0.0.1', r));
     await new Promise((r) => srv.close(r));
     expect(await freePort()).toBeGreaterThan(0);
+  });
+
+  it('a free port range binds every port of it, and a bad count is refused', async () => {
+    const base = await freePortRange(3);
+    const servers = [0, 1, 2].map(() => net.createServer());
+    try {
+      for (const [i, srv] of servers.entries())
+        await new Promise<void>((r, j) => srv.once('error', j).listen(base + i, '127.0.0.1', r));
+    } finally {
+      await Promise.all(servers.map((srv) => new Promise((r) => (srv.listening ? srv.close(r) : r(null)))));
+    }
+    await expect(freePortRange(0)).rejects.toSatisfy((e: unknown) => isLaunchError(e, 'LNC_ERR_PORT_IN_USE'));
+  });
+
+  it('a port range skips a base whose neighbour is taken', async () => {
+    const held = net.createServer();
+    await new Promise<void>((r) => held.listen(0, '127.0.0.1', r));
+    const heldPort = (held.address() as net.AddressInfo).port;
+    try {
+      // the first candidate's neighbour is held: the range must move on to the next candidate
+      const candidates = [heldPort - 1, await freePortRange(2)];
+      const base = await freePortRange(2, { pick: async () => candidates.shift()! });
+      expect(base).not.toBe(heldPort - 1);
+      expect(candidates).toHaveLength(0);
+    } finally {
+      await new Promise((r) => held.close(r));
+    }
   });
 });
 

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { silentLogger } from '@switchyard/core';
-import { freePort, freeTcpUdpPort } from '@switchyard/launch';
+import { freePort, freePortRange, freeTcpUdpPort } from '@switchyard/launch';
 import { stackComponents, type StackConfig, type StackPlan } from './stack.js';
 import { Supervisor } from './supervisor.js';
 import { parseTopology } from './topology.js';
@@ -37,7 +37,7 @@ export async function startComposedStack(o: {
   const prefix = o.addressPrefix;
   const topology = parseTopology({
     redis: { port: await freePort() },
-    schedulers: { count: 2, basePort: await freePort() },
+    schedulers: { count: 2, basePort: await freePortRange(2) },
     pop: {
       hosts: o.hosts,
       addressPrefix: prefix,
@@ -52,7 +52,7 @@ export async function startComposedStack(o: {
       port: await freePort(),
       registerPort: await freePort(),
       mixers: o.mixers,
-      mixerBasePort: await freePort(),
+      mixerBasePort: await freePortRange(o.mixers),
     },
     console: { enabled: false },
   });
