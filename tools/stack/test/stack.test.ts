@@ -6,6 +6,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, silentLogger } from '@switchyard/core';
 import {
   freePort,
+  freePortRange,
   freeTcpUdpPort,
   spawnProcess,
   stopAllSpawned,
@@ -152,7 +153,7 @@ describe('switchyard-stack', () => {
     const prefix = `127.13.${1 + Math.floor(Math.random() * 250)}`;
     const topology = {
       redis: { port: await freePort() },
-      schedulers: { count: 2, basePort: await freePort() },
+      schedulers: { count: 2, basePort: await freePortRange(2) },
       pop: {
         hosts: 2,
         addressPrefix: prefix,
