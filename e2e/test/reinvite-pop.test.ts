@@ -217,12 +217,14 @@ describe('re-INVITEs of the media mover across the POP (C14)', () => {
     uacs.push(u);
     return u;
   };
-  /** A conference placed by the schedulers and claimed by its owner host before any participant calls. */
+  /** A conference placed by the schedulers, claimed by its owner and known to every host before any participant calls. */
   const placed = async (conf: string) => {
     const hosts = hostsOf(s);
     const p = await placeConference(s.cfg, conf, 4);
     const owner = hosts.find((x) => x.id === p.serverId)!;
-    await waitClaimed(owner.router, conf, p.epoch);
+    // every host, not only the owner: a host that has not yet heard the claim would claim the conference itself
+    // for a participant landing there, and keep that call (CI saw it: the 200 was then never routed by its Via)
+    await Promise.all(hosts.map((x) => waitClaimed(x.router, conf, p.epoch)));
     return { hosts, owner, others: hosts.filter((x) => x !== owner) };
   };
 
