@@ -32,13 +32,26 @@ if (status === 0) status = nx(['run-many', '-t', 'test', '--parallel=2', '--outp
 let passed = 0;
 let failed = 0;
 let skipped = 0;
+// what failed, repeated at the very end: CI keeps only the tail of a long log, and a failure's message scrolls out of it
+const failures = [];
 if (fs.existsSync(reports)) {
   for (const f of fs.readdirSync(reports)) {
     const r = JSON.parse(fs.readFileSync(path.join(reports, f), 'utf8'));
     passed += r.numPassedTests ?? 0;
     failed += r.numFailedTests ?? 0;
     skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+    for (const file of r.testResults ?? []) {
+      const where = path.relative(root, file.name ?? f);
+      if (file.status === 'failed' && file.message) failures.push(`${where}: ${file.message}`);
+      for (const t of file.assertionResults ?? [])
+        if (t.status === 'failed')
+          failures.push(`${where} › ${t.fullName}\n${(t.failureMessages ?? []).join('\n')}`);
+    }
   }
+}
+for (const failure of failures) {
+  // the first lines of each message and its stack: enough to tell which check failed and where
+  console.log(`\nFAILED ${failure.split('\n').slice(0, 25).join('\n  ')}`);
 }
 console.log(`\nall checks took ${Math.round((Date.now() - started) / 1000)} s`);
 console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);

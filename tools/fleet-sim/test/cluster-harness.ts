@@ -26,7 +26,9 @@ export const T = {
 
 /** A redis-server with AOF (fsync always): a kill -9 and restart keeps its data, as a production Redis would. */
 export function startPersistentRedis(): Promise<RedisServer> {
-  return startRedisServer({ persistence: 'aof' });
+  // restarted mid-test with every earlier test's data in its append-only file: replaying it on a loaded 2-core
+  // machine can take longer than the default 10 s (a bound for failure only)
+  return startRedisServer({ persistence: 'aof', readyTimeoutMs: 60_000 });
 }
 
 export type SchedulerProc = SchedulerProcess;

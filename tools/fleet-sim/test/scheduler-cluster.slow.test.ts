@@ -75,24 +75,24 @@ function checkShares(schedulers: SchedulerProc[]): number {
 }
 
 describe('scheduler cluster, real processes', () => {
-  // 4,000 (it was 10,000): creating them over HTTP dominated the test's time, and at load average 40 the 10,000 did
-  // not fit its 3-minute bound; the invariants do not depend on the count
-  it('3 schedulers, 50 servers, 4,000 conferences: each placed exactly once, capacity kept, shares within 1 of total/N', async () => {
+  // 2,000 (it was 10,000, then 4,000): creating them over HTTP dominates the test's time, and on the shared 2-core
+  // machine 4,000 did not fit a 3-minute bound (CI failed on it once); the invariants do not depend on the count
+  it('3 schedulers, 50 servers, 2,000 conferences: each placed exactly once, capacity kept, shares within 1 of total/N', async () => {
     const prefix = 'big';
     const fleet = await startFleet(redis.url, prefix, 50, 600);
     const scheds = await cluster(prefix, 3);
-    const ids = Array.from({ length: 4000 }, (_, i) => `conf-${i}`);
+    const ids = Array.from({ length: 2000 }, (_, i) => `conf-${i}`);
     await createConferences(
       scheds.map((s) => s.url),
       ids,
       (i) => 1 + (i % 4),
     );
-    await waitFor('4,000 conferences placed', async () => (await placedCount(scheds[0]!.url)) === 4000, {
-      timeoutMs: 90_000,
+    await waitFor('2,000 conferences placed', async () => (await placedCount(scheds[0]!.url)) === 2000, {
+      timeoutMs: 150_000,
       intervalMs: 250,
     });
     const all = await checkInvariants(scheds[0]!.url, ids, 600);
-    expect(all).toHaveLength(4000);
+    expect(all).toHaveLength(2000);
     // least loaded first spreads them over the fleet (a server wrongly marked down by a probe starved of CPU
     // would have its conferences moved elsewhere: still correct, hence not "exactly 50")
     expect(new Set(all.map((c) => c.assignment!.serverId)).size).toBeGreaterThan(40);
@@ -102,15 +102,15 @@ describe('scheduler cluster, real processes', () => {
     const sched = await api<{ id: string; lastShare?: { n: number } }[]>(`${scheds[0]!.url}/v1/schedulers`);
     expect(sched.body.map((s) => s.id)).toEqual(scheds.map((s) => s.id));
     await Promise.all([...scheds.map((s) => s.proc.stop()), fleet.stop()]);
-  }, 180_000);
+  }, 300_000);
 
   it('kill -9 of a scheduler mid-round: nothing lost, nothing placed twice, its share taken within one lease', async () => {
     const prefix = 'k9s';
     const fleet = await startFleet(redis.url, prefix, 10, 1000);
-    // all 2,000 fall due at once (window 0) and are placed one per PLACE call: each scheduler holds its share as
+    // all 1,000 fall due at once (window 0) and are placed one per PLACE call: each scheduler holds its share as
     // claims for a second or so, and the kill lands while the victim holds some
     const scheds = await cluster(prefix, 3, ['--place-batch', '1', '--window-ms', '0']);
-    const ids = Array.from({ length: 2000 }, (_, i) => `k${i}`);
+    const ids = Array.from({ length: 1000 }, (_, i) => `k${i}`);
     const victim = scheds[2]!;
     // due once all are created, so that the victim holds a share of claims when it is killed: how long creating
     // takes depends on the machine's load, so it is estimated from 64 requests to the same API (3× margin, at
@@ -141,12 +141,14 @@ describe('scheduler cluster, real processes', () => {
     const placedBefore = seen.placed;
     const heldByVictim = seen.held;
     expect(heldByVictim).toBeGreaterThan(0);
-    expect(placedBefore).toBeLessThan(2000);
-    console.log(`killed ${victim.id} with ${placedBefore} of 2000 placed and ${heldByVictim} claims in hand`);
+    expect(placedBefore).toBeLessThan(1000);
+    console.log(`killed ${victim.id} with ${placedBefore} of 1000 placed and ${heldByVictim} claims in hand`);
+    // one PLACE call per conference (--place-batch 1): at load average 30 the 2,000 of an earlier version did not
+    // finish in 60 s; the bounds here catch a conference lost, not a slow machine
     await waitFor(
-      'all 2,000 placed after the kill',
-      async () => (await placedCount(scheds[0]!.url)) === 2000,
-      { timeoutMs: 60_000, intervalMs: 100 },
+      'all 1,000 placed after the kill',
+      async () => (await placedCount(scheds[0]!.url)) === 1000,
+      { timeoutMs: 150_000, intervalMs: 100 },
     ).catch(async (err) => {
       const all = await listAll(scheds[0]!.url);
       const st: Record<string, number> = {};
@@ -170,13 +172,13 @@ describe('scheduler cluster, real processes', () => {
       await waitFor(
         `${s.id} counts N = 2 after the kill`,
         () => roundReports(s.proc).some((r) => r.n === 2) || undefined,
-        { timeoutMs: 30_000, intervalMs: 50 },
+        { timeoutMs: 60_000, intervalMs: 50 },
       );
     checkShares(scheds.slice(0, 2));
     const live = await api<{ id: string }[]>(`${scheds[0]!.url}/v1/schedulers`);
     expect(live.body.map((s) => s.id)).toEqual([scheds[0]!.id, scheds[1]!.id]);
     await Promise.all([...scheds.slice(0, 2).map((s) => s.proc.stop()), fleet.stop()]);
-  }, 300_000);
+  }, 420_000);
 
   it('kill -9 of a conference server: all its conferences move within probe interval x misses plus one round', async () => {
     const prefix = 'k9a';
@@ -190,7 +192,7 @@ describe('scheduler cluster, real processes', () => {
       () => 2,
     );
     await waitFor('600 placed', async () => (await placedCount(scheds[0]!.url)) === 600, {
-      timeoutMs: 60_000,
+      timeoutMs: 120_000,
       intervalMs: 50,
     }).catch(async (err) => {
       console.log(JSON.stringify(await servers(scheds[0]!.url)), scheds[0]!.proc.output().slice(-3000));
@@ -208,7 +210,7 @@ describe('scheduler cluster, real processes', () => {
         const dead = s.find((x) => x.id === 'solo-0');
         return (!dead || dead.conferences === 0) && s.reduce((a, x) => a + x.conferences, 0) === 600;
       },
-      { timeoutMs: 60_000, intervalMs: 50 },
+      { timeoutMs: 120_000, intervalMs: 50 },
     );
     const all = await checkInvariants(scheds[0]!.url, ids, 400);
     expect(all.filter((c) => c.assignment!.serverId === 'solo-0')).toEqual([]);
@@ -219,20 +221,20 @@ describe('scheduler cluster, real processes', () => {
     const dead = (await servers(scheds[0]!.url)).find((x) => x.id === 'solo-0');
     if (dead) expect(dead.markedDown).toBe(true);
     await Promise.all([...scheds.map((s) => s.proc.stop()), fleet.stop()]);
-  }, 180_000);
+  }, 300_000);
 
   it('Redis restarted during a run: schedulers report it, recover, and the invariants hold', async () => {
     const prefix = 'rr';
     const fleet = await startFleet(redis.url, prefix, 10, 1000);
     const scheds = await cluster(prefix, 3);
-    const first = Array.from({ length: 1000 }, (_, i) => `r${i}`);
+    const first = Array.from({ length: 600 }, (_, i) => `r${i}`);
     await createConferences(
       scheds.map((s) => s.url),
       first,
       () => 3,
     );
-    await waitFor('first 1,000 placed', async () => (await placedCount(scheds[0]!.url)) === 1000, {
-      timeoutMs: 60_000,
+    await waitFor('first 600 placed', async () => (await placedCount(scheds[0]!.url)) === 600, {
+      timeoutMs: 120_000,
       intervalMs: 50,
     });
     await redis.kill();
@@ -252,21 +254,21 @@ describe('scheduler cluster, real processes', () => {
     await redis.restart();
     for (const s of scheds)
       await waitFor(`${s.id} recovers`, async () => (await fetch(`${s.url}/healthz`)).status === 200, {
-        timeoutMs: 60_000,
+        timeoutMs: 120_000,
         intervalMs: 100,
       });
-    const second = Array.from({ length: 500 }, (_, i) => `rr${i}`);
+    const second = Array.from({ length: 300 }, (_, i) => `rr${i}`);
     await createConferences(
       scheds.map((s) => s.url),
       second,
       () => 3,
     );
-    await waitFor('all 1,500 placed', async () => (await placedCount(scheds[0]!.url)) === 1500, {
-      timeoutMs: 60_000,
+    await waitFor('all 900 placed', async () => (await placedCount(scheds[0]!.url)) === 900, {
+      timeoutMs: 120_000,
       intervalMs: 50,
     });
     await checkInvariants(scheds[0]!.url, [...first, ...second], 1000);
     for (const s of scheds) expect(s.proc.output()).toContain('store unavailable');
     await Promise.all([...scheds.map((s) => s.proc.stop()), fleet.stop()]);
-  }, 180_000);
+  }, 300_000);
 });
