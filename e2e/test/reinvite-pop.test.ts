@@ -7,7 +7,7 @@
  */
 import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mixerUrls, placeConference, waitClaimed } from '@switchyard/stack';
+import { mixerUrls, placeConference, waitClaimedEverywhere } from '@switchyard/stack';
 import { waitFor } from '@switchyard/testing';
 import { hostsOf, logTail, startStack, type E2eStack } from './helpers.js';
 
@@ -224,7 +224,7 @@ describe('re-INVITEs of the media mover across the POP (C14)', () => {
     const owner = hosts.find((x) => x.id === p.serverId)!;
     // every host, not only the owner: a host that has not yet heard the claim would claim the conference itself
     // for a participant landing there, and keep that call (CI saw it: the 200 was then never routed by its Via)
-    await Promise.all(hosts.map((x) => waitClaimed(x.router, conf, p.epoch)));
+    await waitClaimedEverywhere(hosts, conf, p.epoch);
     return { hosts, owner, others: hosts.filter((x) => x !== owner) };
   };
 
