@@ -17,7 +17,7 @@ for _ in $(seq 1 600); do
   sleep 1
 done
 grep -q 'Ctrl-C stops everything' "$dir/out.log" || { echo "not up after 600 s"; exit 1; }
-procs=$(grep -cE '^(ready|restarted) ' "$dir/out.log" || true)
+procs=$(grep -cE '^\[stack\] (ready|restarted) ' "$dir/out.log" || true)
 load=$(cat /proc/loadavg)
 t0=$(date +%s.%N)
 kill -INT $pid

@@ -37,6 +37,18 @@ import type { Topology } from './topology.js';
 /** The services namespace's address (Redis, schedulers, balancer, mixers, console bind it). */
 export const NETNS_SERVICES_ADDRESS = '198.18.2.2';
 
+/**
+ * How long Ctrl-C waits for each part before SIGKILL. The whole stop must end within 10 s (main's forced exit after
+ * 10 s would leave the namespaces behind): the supervised components and the POP stop at the same time, then Redis
+ * (at most 1 s more), then the namespaces are deleted (well under a second).
+ */
+export const NETNS_STOP_GRACE_MS = {
+  /** every supervised component (agents, schedulers, balancer, mixers, console, bridges): SIGKILL after 6 s */
+  supervised: 6_000,
+  /** the POP's dispatchers (drain 1 s), then its routers, each step SIGKILLed after 3 s: at most 6 s together */
+  pop: 3_000,
+} as const;
+
 /** Why `--netns` cannot run here, or undefined when it can (root). */
 export function netnsRefusal(uid: number | undefined = process.getuid?.()): string | undefined {
   return uid === 0
@@ -92,7 +104,10 @@ export async function startNetnsStack(o: NetnsStackOptions): Promise<NetnsStack>
   const prefix = o.prefix ?? 'sy-stack';
   const t = o.topology;
   const lab = await NetnsLab.create(prefix);
-  const sup = new Supervisor({ logger: o.logger ?? silentLogger, events: o.events, output: o.output });
+  const sup = new Supervisor(
+    { logger: o.logger ?? silentLogger, events: o.events, output: o.output },
+    { stopGraceMs: NETNS_STOP_GRACE_MS.supervised },
+  );
   let pop: NetnsPop | undefined;
   let routeAgent: RouteAgent | undefined;
   let keeper: PopKeeper | undefined;
@@ -103,8 +118,11 @@ export async function startNetnsStack(o: NetnsStackOptions): Promise<NetnsStack>
     keeper?.stop();
     await routeAgent?.stop().catch(() => undefined);
     try {
-      // together: Ctrl-C must stop everything within 10 s (the POP's dispatchers drain for up to 1 s, then 5 s grace)
-      await Promise.all([sup.stop(), pop?.dispose().catch(() => undefined)]);
+      // together: Ctrl-C must stop everything within 10 s (see NETNS_STOP_GRACE_MS)
+      await Promise.all([
+        sup.stop(),
+        pop?.dispose({ graceMs: NETNS_STOP_GRACE_MS.pop }).catch(() => undefined),
+      ]);
     } finally {
       await lab.dispose();
       say(`deleted namespaces ${prefix}-*`);
