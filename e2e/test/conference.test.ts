@@ -49,7 +49,7 @@ describe('one conference through all four tiers', () => {
   let s: E2eStack;
   beforeAll(async () => {
     s = await startStack({ hosts: 3, mixers: 3 });
-  }, 240_000);
+  }, 360_000); // components' readiness is bounded at 120 s each (startComposedStack): a loaded machine is slow
   afterAll(async () => {
     await s?.stop();
   }, 30_000);

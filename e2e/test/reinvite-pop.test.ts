@@ -205,7 +205,7 @@ describe('re-INVITEs of the media mover across the POP (C14)', () => {
   const uacs: RawUac[] = [];
   beforeAll(async () => {
     s = await startStack({ hosts: 3, mixers: 3 });
-  }, 240_000);
+  }, 360_000); // components' readiness is bounded at 120 s each (startComposedStack): a loaded machine is slow
   afterAll(async () => {
     for (const u of uacs) u.close();
     await s?.stop();
