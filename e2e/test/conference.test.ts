@@ -6,7 +6,13 @@
  * Then failures, each with its loss counted against the bound documented in docs/e2e.md.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mixerTotals, mixerUrls, placeConference, waitClaimed } from '@switchyard/stack';
+import {
+  mixerTotals,
+  mixerUrls,
+  placeConference,
+  waitClaimed,
+  waitClaimedEverywhere,
+} from '@switchyard/stack';
 import { waitFor } from '@switchyard/testing';
 import { hostsOf, logTail, sipp, startStack, type E2eStack, type SippResult } from './helpers.js';
 
@@ -43,7 +49,7 @@ describe('one conference through all four tiers', () => {
   let s: E2eStack;
   beforeAll(async () => {
     s = await startStack({ hosts: 3, mixers: 3 });
-  }, 240_000);
+  }, 360_000); // components' readiness is bounded at 120 s each (startComposedStack): a loaded machine is slow
   afterAll(async () => {
     await s?.stop();
   }, 30_000);
@@ -54,9 +60,12 @@ describe('one conference through all four tiers', () => {
     const placed = await placeConference(s.cfg, conf, 20);
     const owner = hosts.find((h) => h.id === placed.serverId);
     expect(owner, `placed on a POP host, not ${placed.serverId}`).toBeDefined();
-    // tier 2 holds it with the assignment's epoch before any participant's packet
+    // tier 2 holds it with the assignment's epoch before any participant's packet, and every host has heard the
+    // claim (a host that has not would claim the conference itself for a participant landing there and keep it)
     const claim = await waitClaimed(owner!.router, conf, placed.epoch);
     expect(claim).toMatchObject({ owner: owner!.id, epoch: placed.epoch });
+    const known = await waitClaimedEverywhere(hosts, conf, placed.epoch);
+    expect(known.map((k) => k.owner)).toEqual(hosts.map(() => owner!.id));
 
     const before = await mixerTotals(mixerUrls(s.cfg));
     const forwardedBefore = await Promise.all(hosts.map((h) => popForwarded(h.control)));
@@ -90,7 +99,8 @@ describe('one conference through all four tiers', () => {
   it('kill -9 of the mixer holding a conference: later participants get a new mixer, 0 failed', async () => {
     const hosts = hostsOf(s);
     const conf = `e2e-mix-${process.pid}`;
-    await placeConference(s.cfg, conf, 8);
+    const placed = await placeConference(s.cfg, conf, 8);
+    await waitClaimedEverywhere(hosts, conf, placed.epoch);
     const first = await sipp({
       target: hosts[0]!.sip,
       local: hosts[0]!.address,
@@ -137,7 +147,7 @@ describe('one conference through all four tiers', () => {
     const conf = `e2e-reinv-${process.pid}`;
     const placed = await placeConference(s.cfg, conf, 8);
     const owner = hosts.find((h) => h.id === placed.serverId)!;
-    await waitClaimed(owner.router, conf, placed.epoch);
+    await waitClaimedEverywhere(hosts, conf, placed.epoch);
     // 2 SIPp processes (2 RTP sources) × 2 participants; each waits for the re-INVITE, then plays RTP again
     const running = [0, 1].map((i) => {
       const h = hosts[i % hosts.length]!;
@@ -197,7 +207,7 @@ describe('one conference through all four tiers', () => {
     const conf = `e2e-wrk-${process.pid}`;
     const placed = await placeConference(s.cfg, conf, 8);
     const owner = hosts.find((h) => h.id === placed.serverId)!;
-    await waitClaimed(owner.router, conf, placed.epoch);
+    await waitClaimedEverywhere(hosts, conf, placed.epoch);
     const auth = { authorization: `Bearer ${s.cfg.token}` };
     type Workers = { workers: { id: string; pid?: number; state?: { conferences: { id: string }[] } }[] };
     const workers = async () =>
@@ -256,7 +266,13 @@ describe('one conference through all four tiers', () => {
     );
     expect(moved.epoch).toBeGreaterThan(placed.epoch);
     const next = hosts.find((h) => h.id === moved.serverId)!;
-    await waitClaimed(next.router, conf, moved.epoch);
+    // the new owner claimed it, and the host the participants enter through heard that claim (the dead owner's
+    // old claim is what it knew before)
+    await waitClaimedEverywhere(
+      hosts.filter((h) => h !== owner),
+      conf,
+      moved.epoch,
+    );
     const entry = hosts.find((h) => h !== owner && h !== next) ?? next;
     const r = await sipp({ target: entry.sip, local: entry.address, conf, calls: 4, pauseMs: 500 });
     expect(r, r.output).toMatchObject({ successful: 4, failed: 0 });
@@ -268,7 +284,7 @@ describe('one conference through all four tiers', () => {
     const conf = `e2e-redis-${process.pid}`;
     const placed = await placeConference(s.cfg, conf, 8);
     const owner = hosts.find((h) => h.id === placed.serverId)!;
-    await waitClaimed(owner.router, conf, placed.epoch);
+    await waitClaimedEverywhere(hosts, conf, placed.epoch);
     s.sup.kill('redis', 'SIGKILL', { restart: false });
     const api = `http://${s.cfg.topology.host}:${s.cfg.topology.schedulers.basePort}`;
     await waitFor(
@@ -292,7 +308,7 @@ describe('one conference through all four tiers', () => {
     const next = `e2e-redis2-${process.pid}`;
     const again = await placeConference(s.cfg, next, 4);
     const h = hosts.find((x) => x.id === again.serverId)!;
-    await waitClaimed(h.router, next, again.epoch);
+    await waitClaimedEverywhere(hosts, next, again.epoch);
     const after = await sipp({ target: h.sip, local: h.address, conf: next, calls: 4, pauseMs: 500 });
     expect(after, after.output).toMatchObject({ successful: 4, failed: 0 });
   }, 240_000);

@@ -7,7 +7,7 @@
  */
 import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mixerUrls, placeConference, waitClaimed } from '@switchyard/stack';
+import { mixerUrls, placeConference, waitClaimedEverywhere } from '@switchyard/stack';
 import { waitFor } from '@switchyard/testing';
 import { hostsOf, logTail, startStack, type E2eStack } from './helpers.js';
 
@@ -205,7 +205,7 @@ describe('re-INVITEs of the media mover across the POP (C14)', () => {
   const uacs: RawUac[] = [];
   beforeAll(async () => {
     s = await startStack({ hosts: 3, mixers: 3 });
-  }, 240_000);
+  }, 360_000); // components' readiness is bounded at 120 s each (startComposedStack): a loaded machine is slow
   afterAll(async () => {
     for (const u of uacs) u.close();
     await s?.stop();
@@ -224,7 +224,7 @@ describe('re-INVITEs of the media mover across the POP (C14)', () => {
     const owner = hosts.find((x) => x.id === p.serverId)!;
     // every host, not only the owner: a host that has not yet heard the claim would claim the conference itself
     // for a participant landing there, and keep that call (CI saw it: the 200 was then never routed by its Via)
-    await Promise.all(hosts.map((x) => waitClaimed(x.router, conf, p.epoch)));
+    await waitClaimedEverywhere(hosts, conf, p.epoch);
     return { hosts, owner, others: hosts.filter((x) => x !== owner) };
   };
 

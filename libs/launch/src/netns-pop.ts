@@ -102,6 +102,9 @@ export interface NetnsPopNetwork {
   bridge: string;
 }
 
+/** A POP host's two processes. */
+export type NetnsPopRole = 'router' | 'dispatcher';
+
 export interface NetnsPopHost {
   id: string;
   index: number;
@@ -169,6 +172,9 @@ export class NetnsPop {
   readonly token: string;
   readonly vip: string;
   readonly inner: string;
+  private routerMain = '';
+  private dispatcherMain = '';
+  private disposing = false;
 
   private constructor(
     readonly network: NetnsPopNetwork,
@@ -237,8 +243,6 @@ export class NetnsPop {
     const tokenFile = path.join(this.dir, 'token');
     fs.writeFileSync(tokenFile, this.token, { mode: 0o600 });
     const template = fs.readFileSync(o.envFile ?? findPopHostEnv(), 'utf8');
-    const routerMain = packageBin('@switchyard/pop-router');
-    const dispatcherMain = packageBin('@switchyard/host-dispatcher');
     const starting: {
       id: string;
       index: number;
@@ -289,48 +293,79 @@ export class NetnsPop {
       starting.push({ id, index: i, ns, address, env });
     }
     if (o.ecmp) await lab.route(r, `${o.vip}/32`, this.nexthops(starting));
-    const base = (env: Record<string, string>) => ({
-      ...process.env,
-      LOG_LEVEL: o.logLevel ?? process.env['LOG_LEVEL'] ?? 'warn',
-      ...env,
-    });
+    this.routerMain = packageBin('@switchyard/pop-router');
+    this.dispatcherMain = packageBin('@switchyard/host-dispatcher');
     // the routers first: --vxlan-setup makes the inner address the dispatcher's inner socket binds (C10)
-    const routers = starting.map((h) => lab.exec(h.ns, process.execPath, [routerMain], { env: base(h.env) }));
+    const routers = starting.map((h) => this.spawn(h, 'router'));
+    for (const [k, h] of starting.entries()) await this.untilRouterReady(h, routers[k]!);
     for (const [k, h] of starting.entries())
-      await untilReady(
-        routers[k]!,
-        `${h.id} router ready`,
-        () => routers[k]!.output().includes('"popRouter":"ready"'),
-        {
-          timeoutMs: 120_000,
-          intervalMs: 200,
-        },
-      );
-    for (const [k, h] of starting.entries()) {
-      const dispatcher = lab.exec(h.ns, process.execPath, [dispatcherMain], {
-        env: base({
-          SIPDISP_MIN_WORKERS: String(o.workers),
-          SIPDISP_SPARE_WORKERS: '0',
-          SIPDISP_MAX_WORKERS: String(o.workers),
-          SIPDISP_CONTROL_TOKEN: this.token,
-          SIPDISP_DRAIN_TIMEOUT_MS: '1000',
-          SIPDISP_WORKER_START_TIMEOUT_MS: '120000',
-          ...h.env,
-        }),
-      });
-      this.hosts.push({ ...h, router: routers[k]!, dispatcher });
-    }
-    for (const h of this.hosts)
-      await untilReady(
-        h.dispatcher,
-        `${h.id} dispatcher ready`,
-        async () => {
-          const health = await this.get(h, NETNS_POP_PORTS.dispatcher, '/healthz').catch(() => undefined);
-          return (health as { ready?: number } | undefined)?.ready === o.workers;
-        },
-        { timeoutMs: 180_000, intervalMs: 500 },
-      );
+      this.hosts.push({ ...h, router: routers[k]!, dispatcher: this.spawn(h, 'dispatcher') });
+    for (const h of this.hosts) await this.untilDispatcherReady(h);
     await this.untilConverged(this.hosts, 60_000);
+  }
+
+  /**
+   * Starts one of a host's processes inside its namespace with the host's rendered env. Each runs in a process group
+   * of its own (id = its pid): a dispatcher's workers are in its group, so what a dead dispatcher left behind (its
+   * workers hold copies of its sockets) can be killed by the group before a new one binds the same ports.
+   */
+  private spawn(h: Pick<NetnsPopHost, 'ns' | 'env'>, role: NetnsPopRole): Spawned {
+    const env = {
+      ...process.env,
+      LOG_LEVEL: this.o.logLevel ?? process.env['LOG_LEVEL'] ?? 'warn',
+      ...(role === 'dispatcher'
+        ? {
+            SIPDISP_MIN_WORKERS: String(this.o.workers),
+            SIPDISP_SPARE_WORKERS: '0',
+            SIPDISP_MAX_WORKERS: String(this.o.workers),
+            SIPDISP_CONTROL_TOKEN: this.token,
+            SIPDISP_DRAIN_TIMEOUT_MS: '1000',
+            SIPDISP_WORKER_START_TIMEOUT_MS: '120000',
+          }
+        : {}),
+      ...h.env,
+    };
+    const main = role === 'router' ? this.routerMain : this.dispatcherMain;
+    return this.lab.exec(h.ns, process.execPath, [main], { env, detached: true });
+  }
+
+  private untilRouterReady(h: { id: string }, proc: Spawned): Promise<unknown> {
+    return untilReady(proc, `${h.id} router ready`, () => proc.output().includes('"popRouter":"ready"'), {
+      timeoutMs: 120_000,
+      intervalMs: 200,
+    });
+  }
+
+  private untilDispatcherReady(h: NetnsPopHost): Promise<unknown> {
+    return untilReady(
+      h.dispatcher,
+      `${h.id} dispatcher ready`,
+      async () => {
+        const health = await this.get(h, NETNS_POP_PORTS.dispatcher, '/healthz').catch(() => undefined);
+        return (health as { ready?: number } | undefined)?.ready === this.o.workers;
+      },
+      { timeoutMs: 180_000, intervalMs: 500 },
+    );
+  }
+
+  /**
+   * Starts again one of a host's processes after it died (the stack's keeper calls it; a test may too): what is
+   * left of the dead one's process group is killed first (a dead dispatcher's workers), then a new process starts
+   * with the same env and replaces `h.router` / `h.dispatcher`. Resolves once it is ready (a router: its ready line;
+   * a dispatcher: all its workers ready). Refused (LNC_ERR_NETNS) once `dispose()` has begun, or while the old
+   * process still runs.
+   */
+  async restart(h: NetnsPopHost, role: NetnsPopRole): Promise<Spawned> {
+    const old = h[role];
+    if (this.disposing) throw new LaunchError('LNC_ERR_NETNS', `${h.id}: POP is being disposed`);
+    if (old.child.exitCode === null && old.child.signalCode === null)
+      throw new LaunchError('LNC_ERR_NETNS', `${h.id} ${role} pid ${old.pid} still runs`);
+    killGroup(old.pid);
+    const proc = this.spawn(h, role);
+    h[role] = proc;
+    if (role === 'router') await this.untilRouterReady(h, proc);
+    else await this.untilDispatcherReady(h);
+    return proc;
   }
 
   /** Waits until each of `hosts` sees exactly `hosts.length` hosts alive (gossip membership converged). */
@@ -416,15 +451,18 @@ export class NetnsPop {
 
   /**
    * Stops the dispatchers gracefully (they stop their workers), then the routers (which remove vx0), then deletes
-   * the namespaces if this POP made the network. Idempotent.
+   * the namespaces if this POP made the network. Each step SIGKILLs what is still up after `graceMs` (default 5 s),
+   * so the whole stop takes at most about twice that (`tools/stack --netns` passes less: Ctrl-C within 10 s).
+   * Idempotent.
    */
-  async dispose(): Promise<void> {
+  async dispose({ graceMs = 5_000 }: { graceMs?: number } = {}): Promise<void> {
+    this.disposing = true;
     const workers = this.hosts.flatMap((h) =>
       childrenOf(h.dispatcher.pid).map((pid) => [pid, cmdline(pid)] as const),
     );
     try {
-      await Promise.all(this.hosts.map((h) => h.dispatcher.stop(5_000).catch(() => undefined)));
-      await Promise.all(this.hosts.map((h) => h.router.stop(5_000).catch(() => undefined)));
+      await Promise.all(this.hosts.map((h) => h.dispatcher.stop(graceMs).catch(() => undefined)));
+      await Promise.all(this.hosts.map((h) => h.router.stop(graceMs).catch(() => undefined)));
       // a worker its primary did not stop (the primary hit its grace period): by pid, if the pid is still that worker
       for (const [w, cmd] of workers)
         if (cmd && cmdline(w) === cmd)
@@ -438,6 +476,15 @@ export class NetnsPop {
       fs.rmSync(this.dir, { recursive: true, force: true });
       for (const h of this.hosts) fs.rmSync(`/run/switchyard/${h.id}`, { recursive: true, force: true });
     }
+  }
+}
+
+/** SIGKILL to a process group (a dead process's leftovers); nothing when the group is already empty. */
+function killGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // the group is empty
   }
 }
 

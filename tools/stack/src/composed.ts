@@ -32,6 +32,11 @@ export async function startComposedStack(o: {
   mixers: number;
   addressPrefix: string;
   workers?: number;
+  /**
+   * Each component's readiness bound (default 120 s, twice `npm start`'s: e2e suites start this stack while other
+   * suites load the machine; at load average ~44 a mixer once took longer than 60 s).
+   */
+  readyTimeoutMs?: number;
 }): Promise<ComposedStack> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-stack-'));
   const prefix = o.addressPrefix;
@@ -57,7 +62,11 @@ export async function startComposedStack(o: {
     console: { enabled: false },
   });
   const cfg: StackConfig = { root: o.root, dir, topology, token: randomBytes(24).toString('base64url') };
-  const plan = stackComponents(cfg);
+  const built = stackComponents(cfg);
+  const plan: StackPlan = {
+    ...built,
+    components: built.components.map((c) => ({ ...c, readyTimeoutMs: o.readyTimeoutMs ?? 120_000 })),
+  };
   const logs = path.join(dir, 'logs');
   fs.mkdirSync(logs);
   const sup = new Supervisor({

@@ -12,6 +12,7 @@
  * ```
  */
 export * from './supervisor.js';
+export * from './pop-keeper.js';
 export * from './topology.js';
 export * from './stack.js';
 export * from './host-agent.js';

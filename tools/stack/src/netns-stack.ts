@@ -5,16 +5,18 @@
  *   (198.18.1.0/24) and the ECMP multipath route to the VIP 198.19.0.100 over the hosts;
  * - N host namespaces, each running a real pop-router and host-dispatcher in `vxlan` mode from the per-host
  *   `tools/deploy/pop-host/pop-host.env` (C12), with multicast gossip on the bridge (`NetnsPop`, C13), plus the
- *   host's conference-server agent (under the supervisor, so a dead agent is restarted);
+ *   host's conference-server agent (under the supervisor, so a dead agent is restarted); a pop-router or dispatcher
+ *   that dies is restarted by the `PopKeeper` (new pid shown, like the supervisor's restarts);
  * - a services namespace (198.18.2.2, routed through the router namespace) running everything else as the loopback
  *   stack does: Redis, the schedulers, the balancer and its mixers, the console;
  * - the route agent in the router namespace, withdrawing a dead host's nexthop (`RouteAgent`).
  *
  * Nothing is added to the host's own namespace: no address, link or route (the services run in a namespace of their
  * own rather than behind a veth to the root namespace for that reason), so the URLs are reached with
- * `ip netns exec <services> …`. `stop()` (Ctrl-C) stops every process by pid and deletes every namespace; a failed
+ * `ip netns exec <services> …`, except the console's: it is bridged to 127.0.0.1 through a Unix socket (socat). `stop()` (Ctrl-C) stops every process by pid and deletes every namespace; a failed
  * start does the same before it rethrows.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { silentLogger, type Logger } from '@switchyard/core';
 import {
@@ -27,12 +29,25 @@ import {
   runCommand,
   type NetnsPopNetwork,
 } from '@switchyard/launch';
+import { PopKeeper } from './pop-keeper.js';
 import { binOf, stackComponents, type StackConfig, type StackPlan } from './stack.js';
 import { StackError, Supervisor, type SupervisorEvent } from './supervisor.js';
 import type { Topology } from './topology.js';
 
 /** The services namespace's address (Redis, schedulers, balancer, mixers, console bind it). */
 export const NETNS_SERVICES_ADDRESS = '198.18.2.2';
+
+/**
+ * How long Ctrl-C waits for each part before SIGKILL. The whole stop must end within 10 s (main's forced exit after
+ * 10 s would leave the namespaces behind): the supervised components and the POP stop at the same time, then Redis
+ * (at most 1 s more), then the namespaces are deleted (well under a second).
+ */
+export const NETNS_STOP_GRACE_MS = {
+  /** every supervised component (agents, schedulers, balancer, mixers, console, bridges): SIGKILL after 6 s */
+  supervised: 6_000,
+  /** the POP's dispatchers (drain 1 s), then its routers, each step SIGKILLed after 3 s: at most 6 s together */
+  pop: 3_000,
+} as const;
 
 /** Why `--netns` cannot run here, or undefined when it can (root). */
 export function netnsRefusal(uid: number | undefined = process.getuid?.()): string | undefined {
@@ -50,6 +65,8 @@ export interface NetnsStack {
   network: NetnsPopNetwork;
   services: string;
   routeAgent: RouteAgent;
+  /** The console as this machine reaches it (127.0.0.1, bridged into the services namespace), when it runs. */
+  consoleUrl?: string;
   /** Stops every process by pid (supervised ones, the POP's), then deletes every namespace. Idempotent. */
   stop(): Promise<void>;
 }
@@ -64,6 +81,8 @@ export interface NetnsStackOptions {
   logger?: Logger;
   events?: (e: SupervisorEvent) => void;
   output?: (name: string, line: string) => void;
+  /** The console's port on this machine's 127.0.0.1 (default: the topology's console port). */
+  consoleHostPort?: number;
   /** progress lines for the parts the supervisor does not start (namespaces, POP hosts) */
   progress?: (line: string) => void;
 }
@@ -85,17 +104,25 @@ export async function startNetnsStack(o: NetnsStackOptions): Promise<NetnsStack>
   const prefix = o.prefix ?? 'sy-stack';
   const t = o.topology;
   const lab = await NetnsLab.create(prefix);
-  const sup = new Supervisor({ logger: o.logger ?? silentLogger, events: o.events, output: o.output });
+  const sup = new Supervisor(
+    { logger: o.logger ?? silentLogger, events: o.events, output: o.output },
+    { stopGraceMs: NETNS_STOP_GRACE_MS.supervised },
+  );
   let pop: NetnsPop | undefined;
   let routeAgent: RouteAgent | undefined;
+  let keeper: PopKeeper | undefined;
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
+    keeper?.stop();
     await routeAgent?.stop().catch(() => undefined);
     try {
-      // together: Ctrl-C must stop everything within 10 s (the POP's dispatchers drain for up to 1 s, then 5 s grace)
-      await Promise.all([sup.stop(), pop?.dispose().catch(() => undefined)]);
+      // together: Ctrl-C must stop everything within 10 s (see NETNS_STOP_GRACE_MS)
+      await Promise.all([
+        sup.stop(),
+        pop?.dispose({ graceMs: NETNS_STOP_GRACE_MS.pop }).catch(() => undefined),
+      ]);
     } finally {
       await lab.dispose();
       say(`deleted namespaces ${prefix}-*`);
@@ -174,6 +201,9 @@ export async function startNetnsStack(o: NetnsStackOptions): Promise<NetnsStack>
       say(
         `ready      ${h.id.padEnd(14)} router pid ${h.router.pid}, dispatcher pid ${h.dispatcher.pid} (${h.ns})`,
       );
+    // a POP process that dies is restarted like a supervised component (new pid shown)
+    keeper = new PopKeeper({ pop, logger: o.logger ?? silentLogger, events: o.events });
+    keeper.start();
     routeAgent = new RouteAgent({
       ns: network.router,
       dest: `${pop.vip}/32`,
@@ -208,11 +238,58 @@ export async function startNetnsStack(o: NetnsStackOptions): Promise<NetnsStack>
     );
     await startPhase(2); // mixers
     await startPhase(3); // console
-    return { cfg, plan, sup, pop, network, services, routeAgent, stop };
+    const consoleUrl = plan.components.some((c) => c.name === 'console')
+      ? await bridgeConsole(sup, {
+          services,
+          prefix,
+          port: t.console.port,
+          hostPort: o.consoleHostPort ?? t.console.port,
+        })
+      : undefined;
+    return { cfg, plan, sup, pop, network, services, routeAgent, consoleUrl, stop };
   } catch (err) {
     await stop().catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * Makes the console (in the services namespace) reachable from this machine without adding anything to its network:
+ * a socat inside the services namespace listens on a Unix socket (a file: the same in every network namespace) and
+ * connects each client to the console; a socat in this namespace listens on 127.0.0.1:<hostPort> and connects to that
+ * Unix socket. Both run under the supervisor (restarted if they die, stopped by pid). Returns the console's URL here.
+ */
+async function bridgeConsole(
+  sup: Supervisor,
+  o: { services: string; prefix: string; port: number; hostPort: number },
+): Promise<string> {
+  const dir = '/run/switchyard';
+  fs.mkdirSync(dir, { recursive: true });
+  // a short path: a Unix socket's path is at most 107 bytes
+  const sock = path.join(dir, `${o.prefix}-console.sock`);
+  const url = `http://127.0.0.1:${o.hostPort}`;
+  await sup.start({
+    name: 'console-bridge-ns',
+    command: 'ip',
+    args: [
+      ...['netns', 'exec', o.services, 'socat'],
+      `UNIX-LISTEN:${sock},fork,unlink-early,mode=600`,
+      `TCP:${NETNS_SERVICES_ADDRESS}:${o.port}`,
+    ],
+    ready: async () => fs.existsSync(sock),
+  });
+  await sup.start({
+    name: 'console-bridge',
+    command: 'socat',
+    args: [`TCP-LISTEN:${o.hostPort},bind=127.0.0.1,reuseaddr,fork`, `UNIX-CONNECT:${sock}`],
+    ready: () =>
+      fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) }).then(
+        (r) => r.ok,
+        () => false,
+      ),
+    describe: [`${url}  (console, from this machine; password: the token)`],
+  });
+  return url;
 }
 
 /** What to tell the operator once the namespace stack is up (every command works as root, as printed). */
@@ -228,6 +305,9 @@ export function netnsStackUsage(s: NetnsStack): string {
     `  router namespace  ${s.network.router}   ECMP route: ip -n ${s.network.router} route show ${s.pop.vip}`,
     `  services          ${s.services} (${NETNS_SERVICES_ADDRESS})   schedulers ${api}, balancer http://${NETNS_SERVICES_ADDRESS}:${t.balancer.port}` +
       (t.console.enabled ? `, console http://${NETNS_SERVICES_ADDRESS}:${t.console.port}` : ''),
+    ...(s.consoleUrl
+      ? [`  console           ${s.consoleUrl}   from this machine (a browser here), password: the token`]
+      : []),
     ...s.pop.hosts.map(
       (h) =>
         `  ${h.id.padEnd(16)}  ${h.ns} (${h.address})   pop-router http://${h.address}:${NETNS_POP_PORTS.router}, dispatcher http://${h.address}:${NETNS_POP_PORTS.dispatcher}`,

@@ -80,6 +80,8 @@ export async function* runSmoke(cfg: StackConfig): AsyncGenerator<string> {
   if (routers) {
     const claim = await waitClaimed(owner.router, id, placed.epoch);
     yield `pop-router of ${owner.id} holds ${id}: owner ${claim.owner}, epoch ${claim.epoch}`;
+    // the call enters through a non-owner: it must have heard the claim, or it would keep the call itself
+    await waitClaimedEverywhere(hosts, id, placed.epoch);
   }
   const mixers = mixerUrls(cfg);
   const before = await mixerTotals(mixers);
@@ -120,6 +122,19 @@ export async function mixerTotals(urls: string[]): Promise<{ received: number; r
     relayed += s.relayed ?? 0;
   }
   return { received, relayed };
+}
+
+/**
+ * Waits (bounded) until every host's pop-router reports the conference claimed with at least `epoch` (the owner's
+ * claim, heard by gossip). Call it before a participant enters through a host other than the owner: a host that
+ * has not heard the claim yet claims the conference itself for that participant and keeps the call (CI saw it).
+ */
+export async function waitClaimedEverywhere(
+  hosts: readonly { router: string }[],
+  id: string,
+  epoch: number,
+): Promise<{ owner: string; epoch: number }[]> {
+  return Promise.all(hosts.map((h) => waitClaimed(h.router, id, epoch)));
 }
 
 /** Waits (bounded) until the owner's pop-router reports the conference claimed with at least `epoch`. */

@@ -10,7 +10,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listNamespaces, NETNS_POP_CLIENT, runCommand, runSipp, waitFor } from '@switchyard/testing';
+import {
+  freePort,
+  listNamespaces,
+  NETNS_POP_CLIENT,
+  runCommand,
+  runSipp,
+  waitFor,
+} from '@switchyard/testing';
 import {
   NETNS_SERVICES_ADDRESS,
   netnsRefusal,
@@ -18,6 +25,7 @@ import {
   parseTopology,
   startNetnsStack,
   type NetnsStack,
+  type SupervisorEvent,
 } from '../src/index.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -45,6 +53,7 @@ describe.skipIf(!isRoot)('npm start -- --netns', () => {
   let stack: NetnsStack | undefined;
   let dir = '';
   const pids: number[] = [];
+  const events: SupervisorEvent[] = [];
   const inServices = (args: string[]) =>
     runCommand('ip', ['netns', 'exec', stack!.services, ...args], 20_000);
 
@@ -55,13 +64,15 @@ describe.skipIf(!isRoot)('npm start -- --netns', () => {
       dir,
       prefix: PREFIX,
       token: 'netns-stack-test-token-0123456789',
+      events: (e) => events.push(e),
       // ports are those of the default topology: they are bound inside the test's own namespaces
       topology: parseTopology({
         schedulers: { count: 2 },
         pop: { hosts: 3, workers: 1 },
         balancer: { mixers: 1 },
-        console: { enabled: false },
+        console: { enabled: true },
       }),
+      consoleHostPort: await freePort(),
     });
     pids.push(...Object.values(stack.sup.pids()).filter((p): p is number => typeof p === 'number'));
     for (const h of stack.pop.hosts) pids.push(h.router.pid, h.dispatcher.pid);
@@ -79,6 +90,18 @@ describe.skipIf(!isRoot)('npm start -- --netns', () => {
     expect(usage).toContain(
       `ip netns exec ${stack!.services} curl -s -X POST http://${NETNS_SERVICES_ADDRESS}:`,
     );
+  });
+
+  it('the console, in the services namespace, answers from this namespace on its printed 127.0.0.1 URL', async () => {
+    const url = stack!.consoleUrl;
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(netnsStackUsage(stack!)).toContain(url);
+    // a plain request from the test's own (host) namespace: the bridge carries it into the services namespace
+    const health = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(10_000) });
+    expect(health.status).toBe(200);
+    const page = await fetch(`${url}/`, { signal: AbortSignal.timeout(10_000) });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/text\/html/);
   });
 
   it('places a conference on a POP host and SIPp calls through the ECMP route succeed (0 failed)', async () => {
@@ -155,6 +178,45 @@ describe.skipIf(!isRoot)('npm start -- --netns', () => {
     expect(r.failed, why()).toBe(0);
     expect(r.successful, why()).toBe(6);
   }, 240_000);
+
+  it('kill -9 of a POP host process (dispatcher, then pop-router): restarted with a new pid, serving again', async () => {
+    const s = stack!;
+    const h = s.pop.hosts[1]!;
+    for (const [role, name] of [
+      ['dispatcher', `dispatcher-${h.index}`],
+      ['router', `pop-router-${h.index}`],
+    ] as const) {
+      const old = h[role].pid;
+      const oldWorkers = role === 'dispatcher' ? s.pop.pids(h).slice(2) : [];
+      process.kill(old, 'SIGKILL');
+      const next = await waitFor(
+        `${name} restarted with a new pid`,
+        () => {
+          const e = events.find((x) => x.type === 'restarted' && x.name === name && x.pid !== old);
+          return e?.type === 'restarted' ? e.pid : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 100 },
+      );
+      expect(events).toContainEqual(
+        expect.objectContaining({ type: 'exited', name, pid: old, signal: 'SIGKILL' }),
+      );
+      expect(h[role].pid).toBe(next);
+      pids.push(next!);
+      // serving: the keeper reports it ready (a dispatcher: all its workers; a router: its ready line)
+      await waitFor(
+        `${name} pid ${next} ready`,
+        () => events.some((e) => e.type === 'ready' && e.name === name && e.pid === next),
+        { timeoutMs: 180_000, intervalMs: 250 },
+      );
+      // the dead dispatcher's workers went with it (killed by its process group before the new one bound)
+      expect(oldWorkers.filter(alive)).toEqual([]);
+      pids.push(...s.pop.pids(h).slice(2));
+    }
+    // the restarted router rejoined: every host sees every host alive again, and its API answers with the token
+    await s.pop.untilConverged(s.pop.hosts, 60_000);
+    const health = (await s.pop.get(h, 8060, '/healthz')) as { ready?: number };
+    expect(health.ready).toBe(1);
+  }, 300_000);
 
   it('stop() leaves no namespace and no process behind', async () => {
     expect(pids.length).toBeGreaterThan(6);
