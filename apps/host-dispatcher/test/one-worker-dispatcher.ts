@@ -1,7 +1,7 @@
 /** The in-process fixture shared by the tests that drive a real Dispatcher with one forked worker and no spare. */
 import { Dispatcher, parseDispatcherConfig } from '../src/index.js';
 
-/** One worker, no spare, no drain wait, control API on a free port; `overrides` (settings input) win. */
+/** One worker, no spare, no drain wait, control API on a free port, a patient worker start; `overrides` (settings input) win. */
 export function oneWorkerDispatcher(overrides: Record<string, unknown> = {}): Dispatcher {
   return new Dispatcher(
     {},
@@ -12,6 +12,8 @@ export function oneWorkerDispatcher(overrides: Record<string, unknown> = {}): Di
       spareWorkers: 0,
       drainTimeoutMs: 0,
       controlPort: 0,
+      // a shared 2-core machine under load can take far longer than the default to fork and load a worker
+      workerStartTimeoutMs: 60_000,
       ...overrides,
     }),
   );

@@ -146,19 +146,15 @@ export class TcpIngress {
   }
 
   private handOff(handle: RawTcpHandle, local: number, bytes: Buffer, child: ChildProcess): void {
-    // a raw handle travels as 'net.Native': Node closes our copy once the worker acknowledges it (keepOpen false).
+    // A raw handle travels as 'net.Native', which Node never closes in the sender (it does for a net.Socket): our
+    // descriptor must be closed here, or the connection outlives the worker's close (the peer gets no FIN) and the
+    // primary leaks one descriptor per connection. The callback runs once the message is written: the kernel has
+    // copied the descriptor into it by then, so closing ours is safe.
     // No peer address here: getpeername costs two syscalls per connection and the worker can ask its own socket.
-    child.send(
-      { t: 'tcp', local, bytes } satisfies ToWorker,
-      handle as unknown as net.Socket,
-      { keepOpen: false },
-      (err) => {
-        if (err) {
-          this.c.metrics.tcpRejected.inc({ reason: 'handoff-failed' });
-          handle.close();
-        }
-      },
-    );
+    child.send({ t: 'tcp', local, bytes } satisfies ToWorker, handle as unknown as net.Socket, (err) => {
+      if (err) this.c.metrics.tcpRejected.inc({ reason: 'handoff-failed' });
+      handle.close();
+    });
     this.c.metrics.handoffs.inc();
   }
 
