@@ -12,12 +12,8 @@ import type { Dispatcher } from '../src/index.js';
 import { invite } from './sip-fixtures.js';
 import { oneWorkerDispatcher } from './one-worker-dispatcher.js';
 
-/** Connects, writes each part as its own write (the next after `gapMs`), collects the status lines it reads. */
-async function exchange(
-  port: number,
-  parts: Buffer[],
-  want: number,
-): Promise<{ statuses: number[]; closed: boolean }> {
+/** A connected client that collects what it reads and notes the close. */
+async function client(port: number): Promise<{ sock: net.Socket; text(): string; closed(): boolean }> {
   const sock = net.connect(port, '127.0.0.1');
   sock.setNoDelay(true);
   let text = '';
@@ -26,17 +22,27 @@ async function exchange(
   sock.on('close', () => (closed = true));
   sock.on('error', () => undefined);
   await new Promise<void>((r) => sock.once('connect', () => r()));
+  return { sock, text: () => text, closed: () => closed };
+}
+
+/** Connects, writes each part as its own write, collects the status lines it reads. */
+async function exchange(
+  port: number,
+  parts: Buffer[],
+  want: number,
+): Promise<{ statuses: number[]; closed: boolean }> {
+  const c = await client(port);
   for (const [i, p] of parts.entries()) {
-    sock.write(p);
-    // let the primary read the part alone before the next arrives
+    c.sock.write(p);
+    // let the primary read the part alone before the next arrives (pacing, not waiting for a timeout)
     if (i < parts.length - 1) await new Promise((r) => setTimeout(r, 50));
   }
-  const statuses = () => [...text.matchAll(/^SIP\/2\.0 (\d{3})/gm)].map((m) => Number(m[1]));
-  await waitFor(`${want} responses on the connection (got: ${JSON.stringify(text.slice(0, 200))})`, () =>
-    statuses().length >= want || closed ? true : undefined,
+  const statuses = () => [...c.text().matchAll(/^SIP\/2\.0 (\d{3})/gm)].map((m) => Number(m[1]));
+  await waitFor(`${want} responses on the connection (got: ${JSON.stringify(c.text().slice(0, 200))})`, () =>
+    statuses().length >= want || c.closed() ? true : undefined,
   );
-  const result = { statuses: statuses(), closed };
-  sock.destroy();
+  const result = { statuses: statuses(), closed: c.closed() };
+  c.sock.destroy();
   return result;
 }
 
@@ -68,21 +74,15 @@ describe('TCP ingress: raw accept, first message, hand-off', () => {
   });
 
   it('leaves the connection to the worker alone: when the worker closes it, the peer sees the close', async () => {
-    const sock = net.connect(port, '127.0.0.1');
-    let text = '';
-    let closed = false;
-    sock.on('data', (b) => (text += b.toString('latin1')));
-    sock.on('close', () => (closed = true));
-    sock.on('error', () => undefined);
-    await new Promise<void>((r) => sock.once('connect', () => r()));
-    sock.write(options(8));
-    await waitFor('the 200 from the worker', () => (text.startsWith('SIP/2.0 200') ? true : undefined));
+    const c = await client(port);
+    c.sock.write(options(8));
+    await waitFor('the 200 from the worker', () => (c.text().startsWith('SIP/2.0 200') ? true : undefined));
     // a Content-Length the worker's framer refuses: the worker closes the connection (it owns it now)
-    sock.write(Buffer.from('OPTIONS sip:conf-tcp@127.0.0.1 SIP/2.0\r\nContent-Length: x\r\n\r\n'));
+    c.sock.write(Buffer.from('OPTIONS sip:conf-tcp@127.0.0.1 SIP/2.0\r\nContent-Length: x\r\n\r\n'));
     await waitFor('the peer sees the connection closed (no copy of it left open in the primary)', () =>
-      closed ? true : undefined,
+      c.closed() ? true : undefined,
     );
-    sock.destroy();
+    c.sock.destroy();
   });
 
   it('answers a first message over the size limit itself (513) and closes the connection', async () => {
@@ -91,7 +91,7 @@ describe('TCP ingress: raw accept, first message, hand-off', () => {
     );
     const r = await exchange(port, [big], 1);
     expect(r.statuses).toEqual([513]);
-    await waitFor('the refused connection closed', async () =>
+    await waitFor('the refusal counted as too-large', async () =>
       (await counter(d, 'sipdisp_tcp_rejected_total', 'too-large')) === 1 ? true : undefined,
     );
   });
