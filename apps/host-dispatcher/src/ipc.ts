@@ -7,6 +7,7 @@
  * - Control messages and descriptors (the bound UDP sockets, accepted TCP connections) go over Node's IPC channel.
  */
 import type { UasInit } from './worker/uas.js';
+import net from 'node:net';
 import type { DialogState } from './worker/dialog-state.js';
 import type { MediaMoveCounters } from './worker/media-move.js';
 
@@ -152,3 +153,13 @@ export type FromWorker =
   | { t: 'malformed'; reason: string }
   /** The media mover's counters since the worker started (sent every `statsIntervalMs` when they changed). */
   | { t: 'mover'; c: MediaMoveCounters };
+
+/**
+ * The socket of a connection handed off by the primary. The primary sends the raw libuv handle (it never builds a
+ * `net.Socket` for a connection it passes on); Node delivers it as is, and the worker wraps it, as Node's own IPC
+ * does for a `net.Socket` it receives.
+ */
+export function handedOffSocket(handle: unknown): net.Socket {
+  if (handle instanceof net.Socket) return handle;
+  return new net.Socket({ handle, readable: true, writable: true } as net.SocketConstructorOpts);
+}

@@ -9,7 +9,8 @@ import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '@switchyard/testing';
 import { buildVxlanTemplate, decodeVxlan, vxlanMacFor } from '@switchyard/pop-wire';
-import { Dispatcher, parseDispatcherConfig, parseSipMessage } from '../src/index.js';
+import { parseSipMessage, type Dispatcher } from '../src/index.js';
+import { oneWorkerDispatcher } from './one-worker-dispatcher.js';
 import { invite } from './sip-fixtures.js';
 
 /** A loopback address of this test's own (third octet 61), standing for the POP-wide inner address. */
@@ -26,18 +27,7 @@ describe('the inner-address socket (C10)', () => {
   let owner: dgram.Socket;
   const atOwner: Buffer[] = [];
   beforeAll(async () => {
-    d = new Dispatcher(
-      {},
-      parseDispatcherConfig({
-        listen: ['127.0.0.1:0'],
-        innerAddress: INNER,
-        minWorkers: 1,
-        maxWorkers: 1,
-        spareWorkers: 0,
-        drainTimeoutMs: 0,
-        controlPort: 0,
-      }),
-    );
+    d = oneWorkerDispatcher({ innerAddress: INNER });
     await d.start();
     // the other host "h2": a plain socket standing for its VXLAN port, collecting what is forwarded to it
     owner = await udpSocket();

@@ -18,7 +18,8 @@ import {
   tunnelKeysToWire,
   TunnelOpener,
 } from '@switchyard/pop-wire';
-import { Dispatcher, parseDispatcherConfig } from '../src/index.js';
+import type { Dispatcher } from '../src/index.js';
+import { oneWorkerDispatcher } from './one-worker-dispatcher.js';
 import { invite } from './sip-fixtures.js';
 
 /** This test's loopback addresses (third octet 62): the VIP and the other host's tunnel address. */
@@ -38,17 +39,7 @@ describe('udp encapsulation from a VIP (C15) and responses by their Via token (C
   );
 
   beforeAll(async () => {
-    d = new Dispatcher(
-      {},
-      parseDispatcherConfig({
-        listen: [`${VIP}:0`],
-        minWorkers: 1,
-        maxWorkers: 1,
-        spareWorkers: 0,
-        drainTimeoutMs: 0,
-        controlPort: 0,
-      }),
-    );
+    d = oneWorkerDispatcher({ listen: [`${VIP}:0`] });
     await d.start();
     // host h2's pop-router tunnel port: a plain socket collecting what is encapsulated to it
     h2 = dgram.createSocket('udp4');

@@ -8,35 +8,25 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '@switchyard/testing';
 import { SeqpacketSocket } from 'node-unix-socket';
 import {
-  Dispatcher,
+  type Dispatcher,
   FRAME_FIXED,
   FRAME_HELLO,
   FRAME_INJECTED,
   FRAME_MAX_ADDR,
   FRAME_SESSION,
   POP_HELLO,
-  parseDispatcherConfig,
   parseSipMessage,
   tagOf,
   writeFrameHeader,
   type SessionEvent,
 } from '../src/index.js';
 import { invite } from './sip-fixtures.js';
+import { oneWorkerDispatcher } from './one-worker-dispatcher.js';
 
 describe('SessionHost interface of the Dispatcher', () => {
   let d: Dispatcher;
   beforeAll(async () => {
-    d = new Dispatcher(
-      {},
-      parseDispatcherConfig({
-        listen: ['127.0.0.1:0'],
-        minWorkers: 1,
-        maxWorkers: 1,
-        spareWorkers: 0,
-        drainTimeoutMs: 0,
-        controlPort: 0,
-      }),
-    );
+    d = oneWorkerDispatcher();
     await d.start();
   });
   afterAll(async () => {

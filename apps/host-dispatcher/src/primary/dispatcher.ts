@@ -300,7 +300,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
         this.udpIngress.onDatagram(msg, rinfo.address, rinfo.port, local, FRAME_UDP),
       );
       s.tcp.on('error', (err) => this.logger.warn({ err }, 'tcp server error'));
-      s.tcp.on('connection', (sock) => this.tcpIngress.onConnection(sock, local));
+      this.tcpIngress.attach(s.tcp, local, (errno) => this.badInput.warn({ errno }, 'tcp accept failed'));
       this.bound.push(s);
     }
     if (this.config.innerAddress) this.inner = await this.bindInner(this.config.innerAddress);

@@ -12,6 +12,7 @@ import {
   FRAME_HELLO,
   FRAME_MAX_ADDR,
   FRAME_MIRROR,
+  handedOffSocket,
   readFrameHeader,
   type MirrorFrame,
   type FromWorker,
@@ -156,7 +157,7 @@ export class WorkerProcess {
       }
       case 'tcp':
         this.adoptTcp(
-          handle as net.Socket,
+          handedOffSocket(handle),
           m.local,
           Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength),
         );

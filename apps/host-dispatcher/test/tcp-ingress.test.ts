@@ -1,0 +1,114 @@
+/**
+ * The primary's TCP ingress on a real Dispatcher (forked worker, real sockets): connections are taken from the
+ * listening handle, their first message read by the primary, and the raw handle passed to the worker with the bytes
+ * already read. What must hold: nothing read before the hand-off is lost (a message split over several writes, two
+ * messages in one write, a message right behind the first), and a refused first message is answered by the
+ * primary itself on the connection.
+ */
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '@switchyard/testing';
+import type { Dispatcher } from '../src/index.js';
+import { invite } from './sip-fixtures.js';
+import { oneWorkerDispatcher } from './one-worker-dispatcher.js';
+
+/** A connected client that collects what it reads and notes the close. */
+async function client(port: number): Promise<{ sock: net.Socket; text(): string; closed(): boolean }> {
+  const sock = net.connect(port, '127.0.0.1');
+  sock.setNoDelay(true);
+  let text = '';
+  let closed = false;
+  sock.on('data', (b) => (text += b.toString('latin1')));
+  sock.on('close', () => (closed = true));
+  sock.on('error', () => undefined);
+  await new Promise<void>((r) => sock.once('connect', () => r()));
+  return { sock, text: () => text, closed: () => closed };
+}
+
+/** Connects, writes each part as its own write, collects the status lines it reads. */
+async function exchange(
+  port: number,
+  parts: Buffer[],
+  want: number,
+): Promise<{ statuses: number[]; closed: boolean }> {
+  const c = await client(port);
+  for (const [i, p] of parts.entries()) {
+    c.sock.write(p);
+    // let the primary read the part alone before the next arrives (pacing, not waiting for a timeout)
+    if (i < parts.length - 1) await new Promise((r) => setTimeout(r, 50));
+  }
+  const statuses = () => [...c.text().matchAll(/^SIP\/2\.0 (\d{3})/gm)].map((m) => Number(m[1]));
+  await waitFor(`${want} responses on the connection (got: ${JSON.stringify(c.text().slice(0, 200))})`, () =>
+    statuses().length >= want || c.closed() ? true : undefined,
+  );
+  const result = { statuses: statuses(), closed: c.closed() };
+  c.sock.destroy();
+  return result;
+}
+
+const options = (n: number) =>
+  invite({ method: 'OPTIONS', callId: `tcp-opt-${n}@127.0.0.1`, conf: 'conf-tcp', branch: `z9hG4bK-t${n}` });
+
+describe('TCP ingress: raw accept, first message, hand-off', () => {
+  let d: Dispatcher;
+  let port: number;
+  beforeAll(async () => {
+    d = oneWorkerDispatcher({ maxMessageBytes: 4096 });
+    await d.start();
+    port = d.addresses[0]!.port;
+  });
+  afterAll(async () => {
+    await d?.stop();
+  });
+
+  it('hands off a first message split over several writes, and the message behind it', async () => {
+    const first = options(1);
+    const r = await exchange(port, [first.subarray(0, 30), first.subarray(30, 120), first.subarray(120)], 1);
+    expect(r.statuses).toEqual([200]);
+    const two = await exchange(port, [Buffer.concat([options(2), options(3)])], 2);
+    expect(two.statuses).toEqual([200, 200]);
+    // the second message arrives after the hand-off was decided: read by the worker, not lost with the handle
+    const after = await exchange(port, [options(4), options(5)], 2);
+    expect(after.statuses).toEqual([200, 200]);
+    expect(await counter(d, 'sipdisp_tcp_handoffs_total')).toBe(3);
+  });
+
+  it('leaves the connection to the worker alone: when the worker closes it, the peer sees the close', async () => {
+    const c = await client(port);
+    c.sock.write(options(8));
+    await waitFor('the 200 from the worker', () => (c.text().startsWith('SIP/2.0 200') ? true : undefined));
+    // a Content-Length the worker's framer refuses: the worker closes the connection (it owns it now)
+    c.sock.write(Buffer.from('OPTIONS sip:conf-tcp@127.0.0.1 SIP/2.0\r\nContent-Length: x\r\n\r\n'));
+    await waitFor('the peer sees the connection closed (no copy of it left open in the primary)', () =>
+      c.closed() ? true : undefined,
+    );
+    c.sock.destroy();
+  });
+
+  it('answers a first message over the size limit itself (513) and closes the connection', async () => {
+    const big = Buffer.from(
+      options(6).toString('latin1').replace('Content-Length: 0', 'Content-Length: 9000'),
+    );
+    const r = await exchange(port, [big], 1);
+    expect(r.statuses).toEqual([513]);
+    await waitFor('the refusal counted as too-large', async () =>
+      (await counter(d, 'sipdisp_tcp_rejected_total', 'too-large')) === 1 ? true : undefined,
+    );
+  });
+
+  it('closes a connection whose peer leaves before its first message is whole', async () => {
+    const sock = net.connect(port, '127.0.0.1');
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    sock.end(options(7).subarray(0, 40));
+    await waitFor('the half-written connection counted as closed', async () =>
+      (await counter(d, 'sipdisp_tcp_rejected_total', 'closed')) === 1 ? true : undefined,
+    );
+    sock.destroy();
+  });
+});
+
+async function counter(d: Dispatcher, name: string, reason?: string): Promise<number> {
+  const m = (await d.metrics.registry.getMetricsAsJSON()).find((x) => x.name === name);
+  const v = m?.values.find((x) => reason === undefined || x.labels['reason'] === reason);
+  return Number(v?.value ?? 0);
+}
