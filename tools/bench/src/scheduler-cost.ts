@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import type { Cluster, Redis } from 'ioredis';
+import { Redis as RedisClient, type Cluster, type Redis } from 'ioredis';
 import { SCHEDULE_SCRIPTS } from '@switchyard/global-scheduler';
 
 const TICKS_PER_S = 100; // Linux USER_HZ: /proc/<pid>/stat counts utime and stime in these
@@ -29,9 +29,15 @@ const scriptNames = new Map(
   ]),
 );
 
-/** The Redis nodes that do the work: the server, or the masters of a cluster. */
+/**
+ * The Redis nodes that do the work (the server, or the masters of a cluster), each on a connection of its own: a
+ * cluster client's node connections may be replaced by its slot refresh while a window is open.
+ */
 function nodesOf(client: Redis | Cluster): Redis[] {
-  return 'nodes' in client && typeof client.nodes === 'function' ? client.nodes('master') : [client as Redis];
+  if (!('nodes' in client && typeof client.nodes === 'function')) return [(client as Redis).duplicate()];
+  return client
+    .nodes('master')
+    .map((n) => new RedisClient(Number(n.options.port), n.options.host ?? '127.0.0.1'));
 }
 
 function infoField(info: string, name: string): number {
@@ -109,6 +115,7 @@ export async function startRedisCost(
           if (total >= maxEntries) out.slowlogDropped += 1;
         }),
       );
+      for (const n of nodes) n.disconnect();
       return out;
     },
   };
@@ -145,6 +152,7 @@ export async function redisCpuUs(client: Redis | Cluster): Promise<number> {
   for (const n of nodesOf(client)) {
     const cpu = await n.info('cpu');
     sum += (infoField(cpu, 'used_cpu_sys') + infoField(cpu, 'used_cpu_user')) * 1e6;
+    n.disconnect();
   }
   return sum;
 }

@@ -230,6 +230,38 @@ for j = 1, nCand do
   }
   if (not cands[j].down) and cands[j].capacity > maxCap then maxCap = cands[j].capacity end
 end
+-- the candidates in a binary heap by (tier, load, id), pickBest's order: its top is the answer whenever it has
+-- room (it is the least of all), so a conference costs O(log K) instead of a scan of the K candidates; only when
+-- the top has no room for this conference's units does the full scan decide (and the heap is rebuilt)
+local heap = {}
+local function less(a, b)
+  if a.tier ~= b.tier then return a.tier < b.tier end
+  if a.key ~= b.key then return a.key < b.key end
+  return a.id < b.id
+end
+local function siftDown(i)
+  local n = #heap
+  while true do
+    local l, m = 2 * i, i
+    if l <= n and less(heap[l], heap[m]) then m = l end
+    if l + 1 <= n and less(heap[l + 1], heap[m]) then m = l + 1 end
+    if m == i then return end
+    heap[i], heap[m] = heap[m], heap[i]
+    i = m
+  end
+end
+local function heapify()
+  for i = math.floor(#heap / 2), 1, -1 do siftDown(i) end
+end
+for j = 1, nCand do
+  local k = cands[j]
+  if k.capacity > 0 and not k.down then
+    k.key = math.max(k.reserved, k.load) / k.capacity
+    k.idx = j
+    heap[#heap + 1] = k
+  end
+end
+heapify()
 -- what is read per conference, read for the whole batch at once; what is written, written at the end
 local ids = {}
 for i = 1, nConf do ids[i] = ARGV[H + (i - 1) * 4 + 1] end
@@ -259,7 +291,9 @@ for i = 1, nConf do
     seen[id] = true
     out[#out + 1] = -2; out[#out + 1] = 0; out[#out + 1] = 0; out[#out + 1] = 0
   else
-    local best = pickBest(cands, units)
+    local top, best, scanned = heap[1], nil, false
+    if top and top.reserved + units <= top.capacity then best = top.idx
+    else best = pickBest(cands, units); scanned = true end
     local reason, status = 'no-room', 0
     if best == nil then
       if maxCap == 0 then reason, status = 'no-servers', -4 elseif units > maxCap then reason, status = 'too-large', -3 end
@@ -285,6 +319,8 @@ for i = 1, nConf do
         expiresAt = expiresAt, moves = moves, units = units, startAt = tonumber(startAt), placedAt = now })
       expiries[#expiries + 1] = expiresAt; expiries[#expiries + 1] = id
       k.reserved = k.reserved + units
+      k.key = math.max(k.reserved, k.load) / k.capacity
+      if scanned then heapify() else siftDown(1) end
       k.units = k.units + units
       k.ids[#k.ids + 1] = id
       if anyUnplaceable then clearUnplaceable(KEYS[8], KEYS[12], KEYS[13], id) end
