@@ -716,8 +716,9 @@ async function oneRun(
       redisCommands: perPlacement(redisCost.commands, o.m),
       slowlogComplete: redisCost.slowlogDropped === 0,
       loadAverage: os.loadavg()[0]!,
-      // the burst is only a burst if every conference was stored before startAt
-      valid: createdAt < startAt && latencies.every((l) => l >= 0),
+      // the burst is only a burst if every conference was stored before startAt; and a run whose placements could
+      // not all be read back has no latency figures (one run at load 45 read none: its rate was M / 1 ms)
+      valid: createdAt < startAt && latencies.length === o.m && latencies.every((l) => l >= 0),
     };
   } finally {
     await rig.stop();
@@ -1054,7 +1055,7 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
         `| ${x.backend} | ${x.variant} | ${x.schedulers} | ${x.loadAverages.join(', ')} | ${x.redisCpuUsPerPlacement} | ${x.schedulerCpuUsPerPlacement} | ${x.redisCeilingPerS} | ${x.schedulerCeilingPerS} | ${x.impliedCeilingPerS} |`,
     ),
     '',
-    "Redis's own time per placement by top-level command or script (`SLOWLOG` at threshold 0, medians over runs):",
+    "Redis's time per placement by command or script (`SLOWLOG` at threshold 0, medians over runs; a script's entry includes the commands it called, which Redis 7 also logs on their own; these are wall times inside Redis, so on a loaded machine they include preemption: the CPU columns above are the load-independent figures):",
     '',
     ...rows.flatMap((x) => [
       `- ${x.backend} / ${x.variant} / ${x.schedulers}: ${Object.entries(x.scripts)

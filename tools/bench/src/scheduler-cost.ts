@@ -53,7 +53,10 @@ export interface RedisCost {
   cpuUs: number;
   /** `INFO commandstats`: commands called directly and from scripts (a script's inner calls count in both). */
   commands: CostTable;
-  /** `SLOWLOG` (threshold 0): top-level calls by name, scripts by their name in the schedule store. */
+  /**
+   * `SLOWLOG` (threshold 0): calls by name, scripts by their name in the schedule store (Redis 7 also logs the
+   * commands a script calls); durations are wall time inside Redis, inflated by preemption on a loaded machine.
+   */
   topLevel: CostTable;
   /** Top-level entries the slow log dropped (its length is bounded): 0 when the table is complete. */
   slowlogDropped: number;
