@@ -33,3 +33,4 @@ export * from './store/memory-schedule-store.js';
 export * from './store/redis-schedule-store.js';
 export * from './store/region-partitioned-store.js';
 export { pickServer } from './store/pick.js';
+export { SCHEDULE_SCRIPTS } from './store/lua.js';

@@ -104,6 +104,31 @@ export function scheduleStoreCompliance(
       ]);
     });
 
+    it('a batch larger than one variadic command: each conference placed once, consecutive epochs, counts right', async () => {
+      const s = await make();
+      const n = 1100; // over the scripts' 500-item pieces, so every bulk command is cut at least twice
+      for (let i = 0; i < n; i++) await s.create(req(`b${i}`, { expectedParticipants: 1 }));
+      const claimed = await s.claim('s1', n, T0 + 10, T0 + 5000);
+      expect(claimed).toHaveLength(n);
+      const servers = [cand('a', 600), cand('b', 600)];
+      const out = await s.place('s1', claimed, servers, { now: T0 });
+      expect(out.filter((o) => o.ok)).toHaveLength(n);
+      const epochs = out.flatMap((o) => (o.ok ? [o.assignment.epoch] : []));
+      expect(new Set(epochs).size).toBe(n);
+      expect(Math.max(...epochs) - Math.min(...epochs)).toBe(n - 1);
+      const res = await s.reservations();
+      expect(res.reduce((a, r) => a + r.reserved, 0)).toBe(n);
+      expect(res.reduce((a, r) => a + r.conferences, 0)).toBe(n);
+      for (const r of res) expect(r.reserved).toBeLessThanOrEqual(600);
+      const on = [...(await s.conferencesOn('a')), ...(await s.conferencesOn('b'))];
+      expect(new Set(on).size).toBe(n);
+      expect(await s.counts()).toEqual({ pending: 0, claimed: 0, placed: n, unplaceable: 0 });
+      // a later batch continues the same counter
+      await s.create(req('after', { expectedParticipants: 1 }));
+      const later = await s.place('s1', await s.claim('s1', 1, T0 + 10, T0 + 5000), servers, { now: T0 });
+      expect(later[0]).toMatchObject({ ok: true, assignment: { epoch: Math.max(...epochs) + 1 } });
+    });
+
     it('an unplaceable conference leaves pending for a back-off, with its reason; it does not crowd out others', async () => {
       const s = await make();
       await s.create(req('big', { expectedParticipants: 50 }));

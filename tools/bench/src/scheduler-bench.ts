@@ -44,6 +44,13 @@ import {
   type TestRedisCluster,
 } from '@switchyard/launch';
 import { RedisRegistryStore } from '@switchyard/registry';
+import {
+  measureStep,
+  processCpuUs,
+  startRedisCost,
+  type CostTable,
+  type StepCost,
+} from './scheduler-cost.js';
 
 const root = path.resolve(import.meta.dirname, '../../..');
 const TOKEN = 'bench-token-0123';
@@ -155,7 +162,26 @@ interface RunResult {
   grossCommandsPerPlacement: number;
   idleCommandsPerS: number;
   createPerS: number;
+  /** CPU µs of the Redis server(s) per placement over the burst (gross: idle traffic and the bench's polling in). */
+  redisCpuUsPerPlacement: number;
+  /** CPU µs of all scheduler processes together per placement over the burst (gross). */
+  schedulerCpuUsPerPlacement: number;
+  /** Redis's own µs and calls per placement, per top-level command or script (SLOWLOG at threshold 0). */
+  redisScripts: CostTable;
+  /** The same per command, inner calls of scripts included (INFO commandstats). */
+  redisCommands: CostTable;
+  slowlogComplete: boolean;
+  loadAverage: number;
   valid: boolean;
+}
+
+/** A cost table divided by the number of placements (calls and µs per placement). */
+function perPlacement(t: CostTable, m: number): CostTable {
+  return Object.fromEntries(
+    Object.entries(t)
+      .sort((a, b) => b[1].us - a[1].us)
+      .map(([k, v]) => [k, { calls: Number((v.calls / m).toFixed(4)), us: Number((v.us / m).toFixed(3)) }]),
+  );
 }
 
 interface RedisBench {
@@ -470,6 +496,88 @@ async function failoverRun(redis: Backend, o: Options, tag: string): Promise<Fai
   }
 }
 
+/**
+ * Cost mode: the steps of a placement run alone from this process on the Redis under test (nothing else on it),
+ * as 3 schedulers would run them — CREATE, CLAIM (a third each), PLACE in batches, the feed's putMany per batch —
+ * with Redis's and this process's CPU time per placement for each step. What a step costs, not how fast the
+ * loaded machine ran it.
+ */
+async function costRun(redis: Backend, o: Options, tag: string): Promise<StepCost[]> {
+  const prefix = `k${tag}`;
+  const store = new RedisScheduleStore({ redis: redis.client }, { prefix });
+  const registry = new RedisRegistryStore({ redis: redis.client, clock: systemClock }, { prefix });
+  const candidates = Array.from({ length: o.nServers }, (_, i) => ({
+    id: `srv-${i}`,
+    address: `127.0.0.1:${20_000 + i}`,
+    capacity: 100_000,
+    load: 0,
+    tier: 0,
+  }));
+  const now = Date.now();
+  const ids = Array.from({ length: o.m }, (_, i) => `k${i}`);
+  const steps: StepCost[] = [];
+  steps.push(
+    await measureStep(redis.client, 'CREATE (the API’s write, not the scheduler’s)', o.m, async () => {
+      await createDirect(store, ids, now);
+      return o.m;
+    }),
+  );
+  const shares: ConferenceRequest[][] = [];
+  steps.push(
+    await measureStep(redis.client, 'CLAIM (3 shares)', o.m, async () => {
+      for (let s = 0; s < 3; s++)
+        shares.push(await store.claim(`${prefix}-s${s}`, Math.ceil(o.m / 3), now, now + 60_000));
+      return 3;
+    }),
+  );
+  const batches = shares.flatMap((share, s) =>
+    Array.from({ length: Math.ceil(share.length / o.batch) }, (_, i) => ({
+      sid: `${prefix}-s${s}`,
+      batch: share.slice(i * o.batch, (i + 1) * o.batch),
+    })),
+  );
+  const placed: {
+    c: ConferenceRequest;
+    a: { serverId: string; address: string; epoch: number; moves: number; expiresAt: number };
+  }[] = [];
+  steps.push(
+    await measureStep(redis.client, `PLACE (batches of ${o.batch}, 4 in flight)`, o.m, async () => {
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          for (let i = next++; i < batches.length; i = next++) {
+            const { sid, batch } = batches[i]!;
+            const out = await store.place(sid, batch, candidates, { now });
+            out.forEach((r, j) => {
+              if (r.ok) placed.push({ c: batch[j]!, a: r.assignment });
+            });
+          }
+        }),
+      );
+      return batches.length;
+    }),
+  );
+  if (placed.length !== o.m) throw new Error(`cost mode: ${placed.length} of ${o.m} placed`);
+  steps.push(
+    await measureStep(redis.client, `feed putMany (batches of ${o.batch})`, o.m, async () => {
+      for (let i = 0; i < placed.length; i += o.batch)
+        await registry.putMany(
+          placed.slice(i, i + o.batch).map(({ c, a }) => ({
+            id: c.id,
+            service: 'conference',
+            address: a.address,
+            region: c.region,
+            load: c.expectedParticipants,
+            ttlMs: 86_400_000,
+            meta: { serverId: a.serverId, epoch: String(a.epoch), moves: String(a.moves) },
+          })),
+        );
+      return Math.ceil(placed.length / o.batch);
+    }),
+  );
+  return steps;
+}
+
 /** The fleet and n schedulers of one run, on their own key prefix. */
 async function startRig(
   redis: Backend,
@@ -479,7 +587,7 @@ async function startRig(
   variant: Variant,
   roundMs?: number,
   extra: string[] = [],
-): Promise<{ urls: string[]; store: RedisScheduleStore; stop: () => Promise<void> }> {
+): Promise<{ urls: string[]; pids: number[]; store: RedisScheduleStore; stop: () => Promise<void> }> {
   // the conference servers: registry records of a day's TTL; their keep-alive probe is this endpoint
   const health = http.createServer((_, res) => res.end('ok'));
   await new Promise<void>((r) => health.listen(0, '127.0.0.1', r));
@@ -509,6 +617,7 @@ async function startRig(
   }
   return {
     urls: scheds.map((x) => x.url),
+    pids: scheds.map((x) => x.proc.pid),
     store: new RedisScheduleStore({ redis: redis.client }, { prefix }),
     stop: async () => {
       await Promise.all(scheds.map((x) => x.proc.stop()));
@@ -571,6 +680,8 @@ async function oneRun(
     const q0 = await total();
     const q0t = Date.now();
     while (Date.now() < startAt - 20) await sleep(5);
+    const cost = await startRedisCost(redis.client);
+    const cpu0 = rig.pids.map(processCpuUs);
     const c0 = await total();
     const bgPerMs = (c0 - q0) / Math.max(1, Date.now() - q0t);
     // polled from this process's own connection: not in the schedulers' command counts
@@ -580,6 +691,8 @@ async function oneRun(
       intervalMs: 50,
     });
     const c1 = await total();
+    const schedCpuUs = rig.pids.reduce((sum, pid, i) => sum + processCpuUs(pid) - cpu0[i]!, 0);
+    const redisCost = await cost.end();
     const phaseMs = Date.now() - t0;
     const latencies = (await listConferences(store)).flatMap((c) =>
       c.assignment && !c.id.startsWith('warm') ? [c.assignment.placedAt - startAt] : [],
@@ -597,8 +710,15 @@ async function oneRun(
       grossCommandsPerPlacement: (c1 - c0) / o.m,
       idleCommandsPerS: bgPerMs * 1000,
       createPerS,
-      // the burst is only a burst if every conference was stored before startAt
-      valid: createdAt < startAt && latencies.every((l) => l >= 0),
+      redisCpuUsPerPlacement: redisCost.cpuUs / o.m,
+      schedulerCpuUsPerPlacement: schedCpuUs / o.m,
+      redisScripts: perPlacement(redisCost.topLevel, o.m),
+      redisCommands: perPlacement(redisCost.commands, o.m),
+      slowlogComplete: redisCost.slowlogDropped === 0,
+      loadAverage: os.loadavg()[0]!,
+      // the burst is only a burst if every conference was stored before startAt; and a run whose placements could
+      // not all be read back has no latency figures (one run at load 45 read none: its rate was M / 1 ms)
+      valid: createdAt < startAt && latencies.length === o.m && latencies.every((l) => l >= 0),
     };
   } finally {
     await rig.stop();
@@ -632,6 +752,54 @@ function redisBenchmark(host: string, port: number, requests: number, cluster: b
   return { getPerS: rate('GET'), setPerS: rate('SET') };
 }
 
+/**
+ * The load-independent figures of a row: CPU µs per placement (Redis, schedulers), the ceiling they imply (Redis
+ * one core; the n schedulers n cores), and Redis's own µs per placement by script (medians over runs).
+ */
+function costRow(rs: RunResult[], n: number) {
+  const redisCpu = median(rs.map((x) => x.redisCpuUsPerPlacement));
+  const schedCpu = median(rs.map((x) => x.schedulerCpuUsPerPlacement));
+  const names = [...new Set(rs.flatMap((x) => Object.keys(x.redisScripts)))];
+  const scripts = Object.fromEntries(
+    names
+      .map((k): [string, { calls: number; us: number }] => [
+        k,
+        {
+          calls: Number(median(rs.map((x) => x.redisScripts[k]?.calls ?? 0)).toFixed(4)),
+          us: Number(median(rs.map((x) => x.redisScripts[k]?.us ?? 0)).toFixed(3)),
+        },
+      ])
+      .sort((a, b) => b[1].us - a[1].us),
+  );
+  const redisCeiling = 1e6 / redisCpu;
+  const schedCeiling = (n * 1e6) / schedCpu;
+  return {
+    redisCpuUsPerPlacement: Number(redisCpu.toFixed(2)),
+    schedulerCpuUsPerPlacement: Number(schedCpu.toFixed(2)),
+    redisCeilingPerS: Math.round(redisCeiling),
+    schedulerCeilingPerS: Math.round(schedCeiling),
+    impliedCeilingPerS: Math.round(Math.min(redisCeiling, schedCeiling)),
+    loadAverages: rs.map((x) => Number(x.loadAverage.toFixed(1))),
+    scripts,
+  };
+}
+
+/** Medians per backend and step of the cost mode's runs. */
+function costRowsOf(costs: (StepCost & { backend: BackendKind })[], backends: BackendKind[]) {
+  return backends.flatMap((backend) =>
+    [...new Set(costs.filter((c) => c.backend === backend).map((c) => c.step))].map((step) => {
+      const cs = costs.filter((c) => c.backend === backend && c.step === step);
+      return {
+        backend,
+        step,
+        calls: cs[0]!.calls,
+        redisCpuUsPerPlacement: Number(median(cs.map((c) => c.redisCpuUsPerPlacement)).toFixed(2)),
+        nodeCpuUsPerPlacement: Number(median(cs.map((c) => c.nodeCpuUsPerPlacement)).toFixed(2)),
+      };
+    }),
+  );
+}
+
 function positiveInt(name: string, v: string | undefined, dflt: number): number {
   const x = v === undefined ? dflt : Number(v);
   if (!(Number.isInteger(x) && x > 0)) throw new Error(`--${name} must be a positive integer (got ${v})`);
@@ -649,8 +817,8 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
   const mode = v['mode'] ?? (quick ? 'both' : 'burst');
   const modes = new Set(mode.split(',').flatMap((m) => (m === 'both' ? ['burst', 'steady'] : [m])));
   for (const m of modes)
-    if (!['burst', 'steady', 'failover'].includes(m))
-      throw new Error(`--mode: burst, steady, both or failover (comma list), got ${m}`);
+    if (!['burst', 'steady', 'failover', 'cost'].includes(m))
+      throw new Error(`--mode: burst, steady, both, failover or cost (comma list), got ${m}`);
   const o: Options = {
     readyTimeoutS: positiveInt('ready-timeout-s', v['readyTimeoutS'], 90),
     m: positiveInt('conferences', v['conferences'], quick ? 200 : 3000),
@@ -693,6 +861,7 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
   const ours: RunResult[] = [];
   const steadyRuns: SteadyResult[] = [];
   const failovers: FailoverResult[] = [];
+  const costs: (StepCost & { backend: BackendKind; run: number })[] = [];
   const base: (RedisBench & { backend: BackendKind })[] = [];
   const loads: number[] = [];
   const started = Date.now();
@@ -723,6 +892,10 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
             ) {
               progress(`${kind} run ${r + 1}/${o.runs}: failover`);
               failovers.push(await failoverRun(redis, o, tag));
+            }
+            if (modes.has('cost') && n === o.counts[0] && variant === o.variants[0]) {
+              progress(`${kind} run ${r + 1}/${o.runs}: cost of each step`);
+              for (const c of await costRun(redis, o, tag)) costs.push({ ...c, backend: kind, run: r });
             }
             loads.push(os.loadavg()[0]!);
             progress(`${kind} run ${r + 1}/${o.runs}: redis-benchmark`);
@@ -794,6 +967,7 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
             idleCommandsPerS: Math.round(median(rs.map((x) => x.idleCommandsPerS))),
             redisLimitPlacementsPerS: Math.round(limit),
             ratioToLimit: Number((placementsPerS / limit).toFixed(3)),
+            ...costRow(rs, n),
           },
         ];
       }),
@@ -835,6 +1009,8 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
     steadyRows,
     steadyRuns,
     failovers,
+    costRows: costRowsOf(costs, backends),
+    costs,
   };
   fs.mkdirSync(outDir, { recursive: true });
   fs.writeFileSync(path.join(outDir, 'scheduler.json'), `${JSON.stringify(result, null, 2)}\n`);
@@ -870,6 +1046,45 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
     '  Redis could sustain doing nothing but the gross commands at the GET rate of redis-benchmark.',
     '- Redis, the schedulers, the load generator and redis-benchmark all share the same cores.',
     '',
+    '### CPU per placement (what does not depend on the load)',
+    '',
+    '| backend | variant | schedulers | load average (1 min) per run | Redis CPU µs / placement | schedulers CPU µs / placement (sum) | Redis ceiling/s (1 core) | schedulers ceiling/s (n cores) | implied ceiling/s |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...rows.map(
+      (x) =>
+        `| ${x.backend} | ${x.variant} | ${x.schedulers} | ${x.loadAverages.join(', ')} | ${x.redisCpuUsPerPlacement} | ${x.schedulerCpuUsPerPlacement} | ${x.redisCeilingPerS} | ${x.schedulerCeilingPerS} | ${x.impliedCeilingPerS} |`,
+    ),
+    '',
+    "Redis's time per placement by command or script (`SLOWLOG` at threshold 0, medians over runs; a script's entry includes the commands it called, which Redis 7 also logs on their own; these are wall times inside Redis, so on a loaded machine they include preemption: the CPU columns above are the load-independent figures):",
+    '',
+    ...rows.flatMap((x) => [
+      `- ${x.backend} / ${x.variant} / ${x.schedulers}: ${Object.entries(x.scripts)
+        .slice(0, 8)
+        .map(([k, v]) => `${k} ${v.us} µs (${v.calls} calls)`)
+        .join('; ')}`,
+    ]),
+    '',
+    '- CPU time is read from `INFO cpu` (Redis, all masters on a cluster) and `/proc/<pid>/stat` (the scheduler',
+    '  processes, 10 ms resolution) from just before the burst falls due until all are placed, / M: gross (idle',
+    "  rounds, heartbeats and the bench's 50 ms polling of the store are in it). A process waiting for a core costs",
+    '  no CPU time, so these figures hold on a loaded machine (cache and frequency effects aside). The ceilings are',
+    '  what one core for Redis and one per scheduler would sustain at that cost.',
+    '',
+    '### The steps alone (`--mode cost`)',
+    '',
+    ...(result.costRows.length
+      ? [
+          `Each step of ${o.m} placements run alone from the bench process on the Redis under test (${o.nServers} candidates), medians of ${o.runs} runs; CPU µs per placement:`,
+          '',
+          '| backend | step | calls | Redis CPU µs / placement | Node CPU µs / placement (the caller: ioredis, JSON, argument building) |',
+          '|---|---|---|---|---|',
+          ...result.costRows.map(
+            (x) =>
+              `| ${x.backend} | ${x.step} | ${x.calls} | ${x.redisCpuUsPerPlacement} | ${x.nodeCpuUsPerPlacement} |`,
+          ),
+          '',
+        ]
+      : ['(cost mode not run)', '']),
     '## Steady rate: latency from due to placed',
     '',
     ...(steadyRows.length

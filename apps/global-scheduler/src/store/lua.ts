@@ -27,20 +27,47 @@ return v
 `;
 
 /**
- * KEYS pending, claims, claimer, conf. ARGV n, windowEnd, leaseUntil, schedulerId.
- * Moves up to n due conferences from pending to claims; returns their request JSON.
+ * Shared Lua helpers: one variadic command over a long list, cut into pieces (Lua's `unpack` is bounded by its C
+ * stack; 500 items is far inside it). A placement batch makes a handful of such calls instead of several commands
+ * per conference: a script's cost is mostly its `redis.call`s.
  */
-export const CLAIM = `
+const BULK = `
+local function bulk(cmd, key, list, step)
+  for s = 1, #list, step do
+    redis.call(cmd, key, unpack(list, s, math.min(#list, s + step - 1)))
+  end
+end
+local function hmget(key, list)
+  local out = {}
+  for s = 1, #list, 500 do
+    local part = redis.call('HMGET', key, unpack(list, s, math.min(#list, s + 499)))
+    for j = 1, #part do out[s + j - 1] = part[j] end
+  end
+  return out
+end
+`;
+
+/**
+ * KEYS pending, claims, claimer, conf. ARGV n, windowEnd, leaseUntil, schedulerId.
+ * Moves up to n due conferences from pending to claims; returns their request JSON. Four variadic commands for
+ * the whole claim (it was four per conference).
+ */
+export const CLAIM =
+  BULK +
+  `
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[1]))
-local out = {}
+if #ids == 0 then return {} end
+local members, leases, claimers = {}, {}, {}
 for i = 1, #ids, 2 do
   local id = ids[i]
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('ZADD', KEYS[2], ARGV[3], id)
-  redis.call('HSET', KEYS[3], id, ARGV[4] .. '|' .. ids[i + 1])
-  out[#out + 1] = redis.call('HGET', KEYS[4], id)
+  members[#members + 1] = id
+  leases[#leases + 1] = ARGV[3]; leases[#leases + 1] = id
+  claimers[#claimers + 1] = id; claimers[#claimers + 1] = ARGV[4] .. '|' .. ids[i + 1]
 end
-return out
+bulk('ZREM', KEYS[1], members, 500)
+bulk('ZADD', KEYS[2], leases, 1000)
+bulk('HSET', KEYS[3], claimers, 1000)
+return hmget(KEYS[4], members)
 `;
 
 /** Shared Lua helper: append one entry to a conference's move history (a JSON array), keeping the last max. */
@@ -174,9 +201,12 @@ return 1
  * candidate can take leaves the pending set for a back-off (doubling per miss, capped), with its reason: no
  * candidate at all, larger than every candidate, or no room now. Returns per conference: status (1 placed, 0 no
  * room, -3 too large, -4 no servers, -1 claim lost, -2 already placed), candidate index (1-based) or the retry
- * time, epoch, moves.
+ * time, epoch, moves. The batch's reads are one HMGET each and its writes one variadic command each (per server for
+ * the reservation), so a conference costs hardly any command of its own: the epochs of a batch come from one GET
+ * and one SET of the counter, the same as one INCR each inside one atomic script.
  */
 export const PLACE =
+  BULK +
   CLEAR_UNPLACEABLE +
   PICK_AND_MISS +
   `
@@ -196,24 +226,74 @@ for j = 1, nCand do
   cands[j] = {
     id = id, address = ARGV[o + 2], capacity = tonumber(ARGV[o + 3]), load = tonumber(ARGV[o + 4]),
     tier = tonumber(ARGV[o + 5]), down = redis.call('SISMEMBER', KEYS[5], id) == 1,
-    reserved = tonumber(redis.call('HGET', KEYS[4], id) or '0')
+    reserved = tonumber(redis.call('HGET', KEYS[4], id) or '0'), units = 0, ids = {}
   }
   if (not cands[j].down) and cands[j].capacity > maxCap then maxCap = cands[j].capacity end
 end
+-- the candidates in a binary heap by (tier, load, id), pickBest's order: its top is the answer whenever it has
+-- room (it is the least of all), so a conference costs O(log K) instead of a scan of the K candidates; only when
+-- the top has no room for this conference's units does the full scan decide (and the heap is rebuilt)
+local heap = {}
+local function less(a, b)
+  if a.tier ~= b.tier then return a.tier < b.tier end
+  if a.key ~= b.key then return a.key < b.key end
+  return a.id < b.id
+end
+local function siftDown(i)
+  local n = #heap
+  while true do
+    local l, m = 2 * i, i
+    if l <= n and less(heap[l], heap[m]) then m = l end
+    if l + 1 <= n and less(heap[l + 1], heap[m]) then m = l + 1 end
+    if m == i then return end
+    heap[i], heap[m] = heap[m], heap[i]
+    i = m
+  end
+end
+local function heapify()
+  for i = math.floor(#heap / 2), 1, -1 do siftDown(i) end
+end
+for j = 1, nCand do
+  local k = cands[j]
+  if k.capacity > 0 and not k.down then
+    k.key = math.max(k.reserved, k.load) / k.capacity
+    k.idx = j
+    heap[#heap + 1] = k
+  end
+end
+heapify()
+-- what is read per conference, read for the whole batch at once; what is written, written at the end
+local ids = {}
+for i = 1, nConf do ids[i] = ARGV[H + (i - 1) * 4 + 1] end
+local claimers = hmget(KEYS[2], ids)
+local placed = hmget(KEYS[3], ids)
+local movesOf = hmget(KEYS[10], ids)
+-- no unplaceable entry at all: no placed conference has one to clear (backoff only holds unplaceable ids)
+local anyUnplaceable = redis.call('HLEN', KEYS[8]) > 0
+local epoch0 = tonumber(redis.call('GET', KEYS[6]) or '0')
+local epoch = epoch0
+local dropClaims, entries, expiries = {}, {}, {}
+local seen = {}
 local out = {}
 for i = 1, nConf do
   local o = H + (i - 1) * 4
-  local id = ARGV[o + 1]
+  local id = ids[i]
   local units = tonumber(ARGV[o + 2])
   local startAt = ARGV[o + 3]
-  local c = redis.call('HGET', KEYS[2], id)
-  if (not c) or string.sub(c, 1, #sid + 1) ~= sid .. '|' then
+  local c = claimers[i]
+  if seen[id] then
+    -- the same id twice in one batch: the first took (or dropped) the claim, so this one has none
     out[#out + 1] = -1; out[#out + 1] = 0; out[#out + 1] = 0; out[#out + 1] = 0
-  elseif redis.call('HEXISTS', KEYS[3], id) == 1 then
-    redis.call('ZREM', KEYS[1], id); redis.call('HDEL', KEYS[2], id)
+  elseif (not c) or string.sub(c, 1, #sid + 1) ~= sid .. '|' then
+    out[#out + 1] = -1; out[#out + 1] = 0; out[#out + 1] = 0; out[#out + 1] = 0
+  elseif placed[i] then
+    dropClaims[#dropClaims + 1] = id
+    seen[id] = true
     out[#out + 1] = -2; out[#out + 1] = 0; out[#out + 1] = 0; out[#out + 1] = 0
   else
-    local best = pickBest(cands, units)
+    local top, best, scanned = heap[1], nil, false
+    if top and top.reserved + units <= top.capacity then best = top.idx
+    else best = pickBest(cands, units); scanned = true end
     local reason, status = 'no-room', 0
     if best == nil then
       if maxCap == 0 then reason, status = 'no-servers', -4 elseif units > maxCap then reason, status = 'too-large', -3 end
@@ -222,27 +302,43 @@ for i = 1, nConf do
       -- deferred: the claim stays ours, the caller tries other regions' shards (reserve, then COMMIT here)
       out[#out + 1] = 2; out[#out + 1] = status; out[#out + 1] = 0; out[#out + 1] = 0
     elseif best == nil then
-      redis.call('ZREM', KEYS[1], id)
-      redis.call('HDEL', KEYS[2], id)
+      dropClaims[#dropClaims + 1] = id
+      seen[id] = true
       local retryAt, attempts = markUnplaceable(KEYS[8], KEYS[12], KEYS[13], id, reason, tonumber(startAt), now,
         backoffMs, backoffMax)
       out[#out + 1] = status; out[#out + 1] = retryAt; out[#out + 1] = attempts; out[#out + 1] = 0
     else
-      redis.call('ZREM', KEYS[1], id)
-      redis.call('HDEL', KEYS[2], id)
+      dropClaims[#dropClaims + 1] = id
+      seen[id] = true
       local k = cands[best]
-      local epoch = redis.call('INCR', KEYS[6])
-      local moves = tonumber(redis.call('HGET', KEYS[10], id) or '0')
+      epoch = epoch + 1
+      local moves = tonumber(movesOf[i] or '0')
       local expiresAt = tonumber(startAt) + tonumber(ARGV[o + 4])
-      redis.call('HSET', KEYS[3], id, cjson.encode({ serverId = k.id, address = k.address, epoch = epoch,
-        expiresAt = expiresAt, moves = moves, units = units, startAt = tonumber(startAt), placedAt = now }))
-      k.reserved = tonumber(redis.call('HINCRBY', KEYS[4], k.id, units))
-      redis.call('SADD', KEYS[13 + best], id)
-      redis.call('HINCRBY', KEYS[11], k.id, 1)
-      redis.call('ZADD', KEYS[7], expiresAt, id)
-      clearUnplaceable(KEYS[8], KEYS[12], KEYS[13], id)
+      entries[#entries + 1] = id
+      entries[#entries + 1] = cjson.encode({ serverId = k.id, address = k.address, epoch = epoch,
+        expiresAt = expiresAt, moves = moves, units = units, startAt = tonumber(startAt), placedAt = now })
+      expiries[#expiries + 1] = expiresAt; expiries[#expiries + 1] = id
+      k.reserved = k.reserved + units
+      k.key = math.max(k.reserved, k.load) / k.capacity
+      if scanned then heapify() else siftDown(1) end
+      k.units = k.units + units
+      k.ids[#k.ids + 1] = id
+      if anyUnplaceable then clearUnplaceable(KEYS[8], KEYS[12], KEYS[13], id) end
       out[#out + 1] = 1; out[#out + 1] = best; out[#out + 1] = epoch; out[#out + 1] = moves
     end
+  end
+end
+bulk('ZREM', KEYS[1], dropClaims, 500)
+bulk('HDEL', KEYS[2], dropClaims, 500)
+bulk('HSET', KEYS[3], entries, 1000)
+bulk('ZADD', KEYS[7], expiries, 1000)
+if epoch ~= epoch0 then redis.call('SET', KEYS[6], epoch) end
+for j = 1, nCand do
+  local k = cands[j]
+  if #k.ids > 0 then
+    redis.call('HINCRBY', KEYS[4], k.id, k.units)
+    redis.call('HINCRBY', KEYS[11], k.id, #k.ids)
+    bulk('SADD', KEYS[13 + j], k.ids, 500)
   end
 end
 return out
@@ -608,3 +704,25 @@ for i = 1, tonumber(ARGV[5]) do
 end
 return out
 `;
+
+/**
+ * The scripts by name, for tools that read Redis's own accounting (the bench maps `SLOWLOG` entries, which name a
+ * script by its SHA1 only, back to these names).
+ */
+export const SCHEDULE_SCRIPTS: Readonly<Record<string, string>> = {
+  CREATE,
+  SNAPSHOT,
+  CLAIM,
+  RECLAIM,
+  WAKE,
+  PLACE,
+  EVACUATE,
+  END,
+  MOVE,
+  PREPARE,
+  RESERVE,
+  COMMIT,
+  RESOLVE,
+  SETTLE,
+  UNPLACE,
+};
