@@ -22,6 +22,18 @@ interface Seen {
   body: string;
 }
 
+/** GET through an agent, the body read whole. */
+function fetchVia(agent: http.Agent, url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+  });
+}
+
 describe('the /svc proxy', () => {
   let b: BalancerApp;
   const servers: http.Server[] = [];
@@ -53,6 +65,11 @@ describe('the /svc proxy', () => {
             res.end();
           };
           return more();
+        }
+        if (req.url === '/silent') {
+          // no answer at all: only the proxy aborting the request ends it
+          res.once('close', () => aborted.push(`${id}/silent`));
+          return;
         }
         if (req.url === '/endless') {
           // a first chunk, then nothing: only the proxy aborting the request ends it
@@ -193,6 +210,37 @@ describe('the /svc proxy', () => {
     got.req.destroy();
     await waitFor('the container sees its request aborted', () => aborted.includes(got.id));
     await waitFor('in flight back to 0', () => b.table.get(got.id)?.inFlight === 0);
+  });
+
+  it('a client that goes away before the container answers aborts its request; the next request on a kept-alive connection still works', async () => {
+    const before = aborted.length;
+    const req = http.get(`${b.url}/svc/echo/silent`, { agent: false });
+    req.on('error', () => undefined);
+    await waitFor('the request is in flight at a container', () =>
+      b.table
+        .services()
+        .find((s) => s.service === 'echo')!
+        .containers.find((c) => c.inFlight === 1),
+    );
+    const id = b.table
+      .services()
+      .find((s) => s.service === 'echo')!
+      .containers.find((c) => c.inFlight === 1)!.id;
+    req.destroy();
+    await waitFor('the container sees its request aborted', () =>
+      aborted.slice(before).includes(`${id}/silent`),
+    );
+    await waitFor('in flight back to 0', () => b.table.get(id)?.inFlight === 0);
+    // one connection, two requests one after the other: the first's completion must not touch the second
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const r = await fetchVia(agent, `${b.url}/svc/echo/kept-${i}`);
+        expect(r).toMatchObject({ status: 200 });
+      }
+    } finally {
+      agent.destroy();
+    }
   });
 
   it('retries an idempotent request answered 503 on the other container; never a POST', async () => {

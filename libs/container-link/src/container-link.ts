@@ -4,6 +4,10 @@
  * every change (the registry push channel's frames). In reverse mode a second connection is dialed and, once
  * welcomed, handed to `onReverse` to be served as HTTP/2 (the balancer is the client). Every connection lost is
  * redialed after reconnectMs; the record is sent in full again first.
+ *
+ * The registration connection is the registry's {@link PushPublisher} with the hello/welcome exchange as its
+ * handshake (dial, redial, heartbeat, delta, bye live there once); this class adds the token hello, TLS, the
+ * reverse connection and the translation of refusals into LinkErrors.
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -17,7 +21,14 @@ import {
   type Startable,
   type TimerHandle,
 } from '@switchyard/core';
-import { encodeFrame, type PushMessage, type RecordBody } from '@switchyard/registry';
+import {
+  PushPublisher,
+  readHandshakeAnswer,
+  type HandshakeAnswer,
+  type PushHandshake,
+  type PushPublisherEvent,
+  type RecordBody,
+} from '@switchyard/registry';
 import { LinkError } from './errors.js';
 import { decodeReply, encodeLinkFrame, splitFirstFrame, type LinkRole } from './link-protocol.js';
 
@@ -100,18 +111,14 @@ export class ContainerLink implements Startable {
     port: number;
     token: string;
     mode: LinkMode;
-    heartbeatMs: number;
     reconnectMs: number;
     tls: { ca: string | Buffer; servername: string | undefined } | undefined;
   }>;
-  private body: RecordBody;
+  /** The registration connection: the push channel with the hello/welcome handshake. */
+  private readonly publisher: PushPublisher;
   private running = false;
-  private reg: net.Socket | undefined;
-  private registered = false;
   private rev: net.Socket | undefined;
-  private heartbeat: TimerHandle | undefined;
   private readonly redials = new Set<TimerHandle>();
-  private seq = 0;
   private readonly listeners = new Set<(e: LinkEvent) => void>();
 
   /** Throws a ConfigError naming the first bad field (direct mode without `record.address` is `record.address`). */
@@ -129,31 +136,42 @@ export class ContainerLink implements Startable {
       port: c.port,
       token: c.token,
       mode: c.mode,
-      heartbeatMs: c.heartbeatMs,
       reconnectMs: c.reconnectMs,
       // SNI must not carry an IP address (RFC 6066); an IP host is still checked against the certificate's IP SANs
       tls: init.tls
         ? { ca: init.tls.ca, servername: init.tls.servername || (net.isIP(c.host) ? undefined : c.host) }
         : undefined,
     });
-    this.body = {
-      id: c.record.id,
-      service: c.record.service,
-      address: c.mode === 'direct' ? c.record.address! : REVERSE_ADDRESS,
-      region: 'default',
-      load: c.record.load ?? 0,
-      capacity: c.record.capacity,
-      state: c.record.state ?? 'serving',
-      meta: { ...(c.record.meta ?? {}), mode: c.mode },
-    };
+    this.publisher = new PushPublisher(
+      { clock: this.clock, logger: this.logger },
+      {
+        host: c.host,
+        port: c.port,
+        heartbeatMs: c.heartbeatMs,
+        reconnectMs: c.reconnectMs,
+        record: {
+          id: c.record.id,
+          service: c.record.service,
+          address: c.mode === 'direct' ? c.record.address! : REVERSE_ADDRESS,
+          region: 'default',
+          load: c.record.load ?? 0,
+          capacity: c.record.capacity,
+          state: c.record.state ?? 'serving',
+          meta: { ...(c.record.meta ?? {}), mode: c.mode },
+        },
+        handshake: this.handshake('register'),
+        connect: () => this.connect('register'),
+      },
+    );
+    this.publisher.on((e) => this.onPublisher(e));
   }
 
   get isRegistered(): boolean {
-    return this.registered;
+    return this.publisher.isConnected;
   }
 
   get record(): RecordBody {
-    return { ...this.body, meta: { ...this.body.meta } };
+    return this.publisher.record;
   }
 
   on(listener: (e: LinkEvent) => void): () => void {
@@ -164,8 +182,7 @@ export class ContainerLink implements Startable {
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
-    this.heartbeat = this.clock.setInterval(() => this.sendHeartbeat(), this.config.heartbeatMs);
-    this.dial('register');
+    await this.publisher.start();
   }
 
   /** Changes load, capacity, state or meta and sends the delta at once (or with the next registration). */
@@ -175,61 +192,99 @@ export class ContainerLink implements Startable {
     state?: 'serving' | 'draining';
     meta?: Record<string, string>;
   }): void {
-    const next: RecordBody = { ...this.body };
-    if (patch.load !== undefined) next.load = patch.load;
-    if (patch.capacity !== undefined) next.capacity = patch.capacity;
-    if (patch.state !== undefined) next.state = patch.state;
-    if (patch.meta !== undefined) next.meta = { ...patch.meta, mode: this.config.mode };
-    const delta = { ...patch, ...(patch.meta ? { meta: next.meta } : {}) };
-    this.body = next;
-    this.send({ v: 1, k: 'delta', seq: this.seq++, patch: delta });
+    this.publisher.update({
+      ...(patch.load !== undefined ? { load: patch.load } : {}),
+      ...(patch.capacity !== undefined ? { capacity: patch.capacity } : {}),
+      ...(patch.state !== undefined ? { state: patch.state } : {}),
+      // the mode is part of the registration: a new meta keeps it
+      ...(patch.meta !== undefined ? { meta: { ...patch.meta, mode: this.config.mode } } : {}),
+    });
   }
 
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    this.clock.clearInterval(this.heartbeat);
     for (const t of this.redials) this.clock.clearTimeout(t);
     this.redials.clear();
-    const reg = this.reg;
-    this.reg = undefined;
     this.rev?.destroy();
     this.rev = undefined;
-    if (reg && this.registered) {
-      reg.write(encodeFrame({ v: 1, k: 'bye', seq: this.seq++ }));
-      await new Promise<void>((resolve) => {
-        reg.once('close', () => resolve());
-        reg.end();
-      });
-    } else reg?.destroy();
-    this.registered = false;
+    await this.publisher.stop(); // `bye` if registered
   }
 
   private emit(e: LinkEvent): void {
     for (const l of this.listeners) l(e);
   }
 
-  private sendHeartbeat(): void {
-    this.send({ v: 1, k: 'hb', seq: this.seq++, record: this.body });
+  private onPublisher(e: PushPublisherEvent): void {
+    switch (e.type) {
+      case 'connected':
+        this.emit({ type: 'registered' });
+        if (this.config.mode === 'reverse') this.dialReverse();
+        return;
+      case 'disconnected':
+        // the balancer drops a reverse container with its registration; start both again
+        this.rev?.destroy();
+        if (this.running) this.emit({ type: 'disconnected', role: 'register' });
+        return;
+      case 'refused':
+        this.refused(e.error, 'register');
+        return;
+      case 'socket-error':
+        this.socketError(e.error, e.accepted, 'register');
+        return;
+    }
   }
 
-  private send(msg: PushMessage): void {
-    if (this.registered && this.reg) this.reg.write(encodeFrame(msg));
+  /** The hello of `role` and the reading of the balancer's welcome or reject. */
+  private handshake(role: LinkRole): PushHandshake {
+    return {
+      opening: () =>
+        encodeLinkFrame({
+          v: 1,
+          k: 'hello',
+          token: this.config.token,
+          role,
+          ...(role === 'reverse' ? { id: this.publisher.record.id } : {}),
+        }),
+      answer: (received): HandshakeAnswer | undefined => {
+        const first = splitFirstFrame(received, LINK_DEFAULTS.maxReplyBytes);
+        if (!first) return undefined;
+        const reply = decodeReply(first.body);
+        if (reply.k === 'welcome') return { accepted: true, rest: first.rest };
+        return {
+          accepted: false,
+          error: new LinkError('LNK_ERR_REJECTED', `balancer refused: ${reply.code}: ${reply.message}`, {
+            details: { code: reply.code },
+          }),
+        };
+      },
+    };
   }
 
-  private later(role: LinkRole): void {
-    if (!this.running) return;
-    const t = this.clock.setTimeout(() => {
-      this.redials.delete(t);
-      if (role === 'register' || this.registered) this.dial(role);
-    }, this.config.reconnectMs);
-    this.redials.add(t);
+  private refused(error: Error, role: LinkRole): void {
+    if (error instanceof LinkError && error.code === 'LNK_ERR_REJECTED') {
+      this.logger.warn({ code: error.details?.['code'], role }, error.message);
+      this.emit({ type: 'rejected', error });
+    } else this.logger.warn({ err: error.message, role }, 'bad reply from balancer');
   }
 
-  private dial(role: LinkRole): void {
-    if (!this.running) return;
+  private socketError(err: NodeJS.ErrnoException, welcomed: boolean, role: LinkRole): void {
+    if (this.config.tls && !welcomed && isTlsFailure(err)) {
+      // the balancer's certificate is not trusted (or names another host): say so, it will not fix itself
+      const error = new LinkError(
+        'LNK_ERR_TLS',
+        `TLS with the balancer ${this.config.host}:${this.config.port} failed: ${err.code} (check the CA file and server name)`,
+        { details: { code: err.code } },
+      );
+      this.logger.warn({ code: err.code, role }, error.message);
+      this.emit({ type: 'rejected', error });
+    } else this.logger.debug({ err: err.message, role }, 'link connection error');
+  }
+
+  /** Opens a connection to the balancer: plain TCP, or TLS checked against the CA given. */
+  private connect(role: LinkRole): net.Socket {
     const t = this.config.tls;
-    const sock: net.Socket = t
+    return t
       ? tls.connect({
           host: this.config.host,
           port: this.config.port,
@@ -240,95 +295,40 @@ export class ContainerLink implements Startable {
           ...(role === 'reverse' ? { ALPNProtocols: ['h2'] } : {}),
         })
       : net.connect({ host: this.config.host, port: this.config.port });
+  }
+
+  /** Reverse mode: the second connection, welcomed, then served as HTTP/2 by `onReverse`. */
+  private dialReverse(): void {
+    if (!this.running) return;
+    const sock = this.connect('reverse');
     sock.setNoDelay(true);
-    if (role === 'register') this.reg = sock;
-    else this.rev = sock;
-    let pending: Buffer = Buffer.alloc(0);
+    this.rev = sock;
+    const handshake = this.handshake('reverse');
     let welcomed = false;
-    let rest: Buffer = Buffer.alloc(0);
-    const onData = (chunk: Buffer) => {
-      if (welcomed) return; // the balancer sends nothing on a registration after its welcome
-      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-      try {
-        const first = splitFirstFrame(pending, LINK_DEFAULTS.maxReplyBytes);
-        if (!first) return;
-        rest = first.rest;
-        const reply = decodeReply(first.body);
-        if (reply.k === 'reject') {
-          const error = new LinkError(
-            'LNK_ERR_REJECTED',
-            `balancer refused: ${reply.code}: ${reply.message}`,
-            {
-              details: { code: reply.code },
-            },
-          );
-          this.logger.warn({ code: reply.code, role }, reply.message);
-          this.emit({ type: 'rejected', error });
-          sock.destroy();
-          return;
-        }
-      } catch (err) {
-        this.logger.warn({ err: (err as Error).message }, 'bad reply from balancer');
+    sock.once(this.config.tls ? 'secureConnect' : 'connect', () => sock.write(handshake.opening()));
+    readHandshakeAnswer(sock, handshake, (answer) => {
+      if (!answer.accepted) {
+        this.refused(answer.error, 'reverse');
         sock.destroy();
         return;
       }
       welcomed = true;
-      if (role === 'register') {
-        this.registered = true;
-        this.sendHeartbeat(); // covers any delta made while the registration was in flight
-        this.emit({ type: 'registered' });
-        if (this.config.mode === 'reverse') this.dial('reverse');
-      } else {
-        sock.off('data', onData);
-        sock.pause();
-        // the balancer's HTTP/2 preface may have arrived in the same read as its welcome
-        if (rest.length) sock.unshift(rest);
-        this.emit({ type: 'reverse-attached' });
-        this.components.onReverse?.(sock);
-      }
-    };
-    sock.on('data', onData);
-    sock.once(t ? 'secureConnect' : 'connect', () => {
-      sock.write(
-        encodeLinkFrame({
-          v: 1,
-          k: 'hello',
-          token: this.config.token,
-          role,
-          ...(role === 'reverse' ? { id: this.body.id } : {}),
-        }),
-      );
-      // the registration itself: the full record, checked by the balancer before it welcomes us
-      if (role === 'register') sock.write(encodeFrame({ v: 1, k: 'hb', seq: this.seq++, record: this.body }));
+      // the balancer's HTTP/2 preface may have arrived in the same read as its welcome
+      if (answer.rest.length) sock.unshift(answer.rest);
+      this.emit({ type: 'reverse-attached' });
+      this.components.onReverse?.(sock);
     });
-    sock.on('error', (err: NodeJS.ErrnoException) => {
-      if (t && !welcomed && isTlsFailure(err)) {
-        // the balancer's certificate is not trusted (or names another host): say so, it will not fix itself
-        const error = new LinkError(
-          'LNK_ERR_TLS',
-          `TLS with the balancer ${this.config.host}:${this.config.port} failed: ${err.code} (check the CA file and server name)`,
-          { details: { code: err.code } },
-        );
-        this.logger.warn({ code: err.code, role }, error.message);
-        this.emit({ type: 'rejected', error });
-      } else this.logger.debug({ err: err.message, role }, 'link connection error');
-    });
+    sock.on('error', (err: NodeJS.ErrnoException) => this.socketError(err, welcomed, 'reverse'));
     sock.once('close', () => {
-      if (role === 'register') {
-        if (this.reg !== sock) return;
-        const was = this.registered;
-        this.registered = false;
-        this.reg = undefined;
-        // the balancer drops a reverse container with its registration; start both again
-        this.rev?.destroy();
-        if (was) this.emit({ type: 'disconnected', role });
-        this.later('register');
-      } else {
-        if (this.rev !== sock) return;
-        this.rev = undefined;
-        if (welcomed) this.emit({ type: 'disconnected', role });
-        this.later('reverse');
-      }
+      if (this.rev !== sock) return;
+      this.rev = undefined;
+      if (welcomed) this.emit({ type: 'disconnected', role: 'reverse' });
+      if (!this.running) return;
+      const t = this.clock.setTimeout(() => {
+        this.redials.delete(t);
+        if (this.publisher.isConnected) this.dialReverse();
+      }, this.config.reconnectMs);
+      this.redials.add(t);
     });
   }
 }

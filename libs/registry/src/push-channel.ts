@@ -5,6 +5,7 @@
  * Garbage on a connection is a typed, counted error that closes that connection only.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { Type } from '@sinclair/typebox';
 import {
   parseConfig,
@@ -202,6 +203,63 @@ export class PushSubscriber implements Startable {
   }
 }
 
+/**
+ * The subscriber's answer to a handshake's opening: accepted (with the bytes it sent after its answer, which
+ * belong to whatever follows), or refused with the error to report.
+ */
+export type HandshakeAnswer = { accepted: true; rest: Buffer } | { accepted: false; error: Error };
+
+/**
+ * An exchange that opens every connection before the push frames flow, e.g. a container's token `hello` and the
+ * balancer's `welcome` or `reject` (`@switchyard/container-link`). The channel itself has no authentication; the
+ * caller brings it here.
+ */
+export interface PushHandshake {
+  /** Written first on every new connection (the full record follows at once, in the same flight). */
+  opening(): Buffer;
+  /**
+   * Reads the subscriber's answer from all it has sent on this connection so far: undefined while incomplete.
+   * Throwing is a refusal with that error.
+   */
+  answer(received: Buffer): HandshakeAnswer | undefined;
+}
+
+/**
+ * Reads a handshake's answer on `sock`: calls `done` once with the answer, then stops reading and leaves the
+ * socket paused (an accepted answer carries the bytes after it in `rest`, for a protocol that takes the socket
+ * over). Used by {@link PushPublisher} and by callers that open their own connections with the same exchange
+ * (the container link's reverse HTTP/2 connection).
+ */
+export function readHandshakeAnswer(
+  sock: net.Socket,
+  handshake: PushHandshake,
+  done: (answer: HandshakeAnswer) => void,
+): void {
+  let received: Buffer = Buffer.alloc(0);
+  const onData = (chunk: Buffer) => {
+    received = received.length ? Buffer.concat([received, chunk]) : chunk;
+    let answer: HandshakeAnswer | undefined;
+    try {
+      answer = handshake.answer(received);
+    } catch (err) {
+      answer = { accepted: false, error: err instanceof Error ? err : new Error(String(err)) };
+    }
+    if (!answer) return;
+    sock.off('data', onData);
+    sock.pause();
+    done(answer);
+  };
+  sock.on('data', onData);
+}
+
+/** What a publisher reports: its connection's state, a refused handshake, or a socket error (with whether the
+ * handshake had been accepted on that connection, e.g. to tell a refused TLS certificate from a later reset). */
+export type PushPublisherEvent =
+  | { type: 'connected' }
+  | { type: 'disconnected' }
+  | { type: 'refused'; error: Error }
+  | { type: 'socket-error'; error: NodeJS.ErrnoException; accepted: boolean };
+
 export interface PushPublisherInit {
   host: string;
   port: number;
@@ -210,6 +268,14 @@ export interface PushPublisherInit {
   heartbeatMs?: number;
   reconnectMs?: number;
   limits?: Partial<RecordLimits>;
+  /**
+   * An opening exchange on every connection: its opening and the full record are sent at once, and the
+   * publisher counts as connected (heartbeats, deltas, `bye`) only once the answer accepts it. A refusal is
+   * reported (`refused`), the connection closed and redialed after reconnectMs. Absent: connected on connect.
+   */
+  handshake?: PushHandshake;
+  /** Opens each connection (e.g. `tls.connect`; a TLS socket counts as connected on `secureConnect`). */
+  connect?: (host: string, port: number) => net.Socket;
 }
 
 export class PushPublisher implements Startable {
@@ -217,6 +283,8 @@ export class PushPublisher implements Startable {
   private readonly logger: Logger;
   private readonly config: Readonly<{ host: string; port: number; heartbeatMs: number; reconnectMs: number }>;
   private readonly limits: Readonly<RecordLimits>;
+  private readonly handshake: PushHandshake | undefined;
+  private readonly connect: (host: string, port: number) => net.Socket;
   private body: RecordBody;
   private sock: net.Socket | undefined;
   private connected = false;
@@ -224,7 +292,7 @@ export class PushPublisher implements Startable {
   private heartbeat: TimerHandle | undefined;
   private redial: TimerHandle | undefined;
   private seq = 0;
-  private readonly listeners = new Set<(e: { type: 'connected' | 'disconnected' }) => void>();
+  private readonly listeners = new Set<(e: PushPublisherEvent) => void>();
 
   /**
    * Throws a `ConfigError` naming the first bad field of `init` (e.g. `port`, `heartbeatMs`), and
@@ -233,11 +301,14 @@ export class PushPublisher implements Startable {
   constructor(components: { clock: Clock; logger?: Logger }, init: PushPublisherInit) {
     this.clock = components.clock;
     this.logger = components.logger ?? silentLogger;
-    const { host, port, heartbeatMs, reconnectMs, limits } = parseConfig(PublisherConfigSchema, init, {
+    const { handshake, connect, ...plain } = init;
+    const { host, port, heartbeatMs, reconnectMs, limits } = parseConfig(PublisherConfigSchema, plain, {
       convert: false,
     });
     this.config = Object.freeze({ host, port, heartbeatMs, reconnectMs });
     this.limits = limits;
+    this.handshake = handshake;
+    this.connect = connect ?? ((h, p) => net.connect({ host: h, port: p }));
     this.body = normalizeInput({ ...init.record, ttlMs: 1 }, this.limits).body;
   }
 
@@ -245,11 +316,12 @@ export class PushPublisher implements Startable {
     return { ...this.body, meta: { ...this.body.meta } };
   }
 
+  /** Connected, and accepted by the handshake if there is one. */
   get isConnected(): boolean {
     return this.connected;
   }
 
-  on(listener: (e: { type: 'connected' | 'disconnected' }) => void): () => void {
+  on(listener: (e: PushPublisherEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -257,10 +329,7 @@ export class PushPublisher implements Startable {
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
-    this.heartbeat = this.clock.setInterval(
-      () => this.send({ v: 1, k: 'hb', seq: this.seq++, record: this.body }),
-      this.config.heartbeatMs,
-    );
+    this.heartbeat = this.clock.setInterval(() => this.sendHeartbeat(), this.config.heartbeatMs);
     await this.dial();
   }
 
@@ -288,26 +357,58 @@ export class PushPublisher implements Startable {
     this.connected = false;
   }
 
+  private emit(e: PushPublisherEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+
+  private sendHeartbeat(): void {
+    this.send({ v: 1, k: 'hb', seq: this.seq++, record: this.body });
+  }
+
+  private accepted(): void {
+    this.connected = true;
+    this.emit({ type: 'connected' });
+  }
+
+  /** Resolves once the connection is open (handshake not awaited) or has closed. */
   private dial(): Promise<void> {
     return new Promise((resolve) => {
-      const sock = net.connect({ host: this.config.host, port: this.config.port });
+      const sock = this.connect(this.config.host, this.config.port);
       this.sock = sock;
       sock.setNoDelay(true);
-      sock.once('connect', () => {
-        this.connected = true;
-        this.send({ v: 1, k: 'hb', seq: this.seq++, record: this.body }); // full state first, at once
-        for (const l of this.listeners) l({ type: 'connected' });
+      const handshake = this.handshake;
+      sock.once(sock instanceof tls.TLSSocket ? 'secureConnect' : 'connect', () => {
+        if (handshake) sock.write(handshake.opening());
+        // full state first, at once (with a handshake: the subscriber checks it before it answers)
+        sock.write(encodeFrame({ v: 1, k: 'hb', seq: this.seq++, record: this.body }));
+        if (!handshake) this.accepted();
         resolve();
       });
-      sock.on('data', () => undefined); // the subscriber sends nothing; ignore rather than buffer
-      sock.on('error', (err) => this.logger.debug({ err }, 'push channel error'));
+      if (handshake)
+        readHandshakeAnswer(sock, handshake, (answer) => {
+          if (this.sock !== sock) return;
+          if (!answer.accepted) {
+            this.emit({ type: 'refused', error: answer.error });
+            sock.destroy();
+            return;
+          }
+          sock.resume(); // the subscriber sends nothing more on the channel; read and drop it
+          this.accepted();
+          this.sendHeartbeat(); // covers any delta made while the answer was on its way
+        });
+      sock.on('data', () => undefined); // the subscriber sends nothing (after any answer); ignore, never buffer
+      sock.on('error', (error: NodeJS.ErrnoException) => {
+        this.logger.debug({ err: error.message }, 'push channel error');
+        this.emit({ type: 'socket-error', error, accepted: this.sock === sock && this.connected });
+      });
       sock.once('close', () => {
+        // a connection replaced since (refused, redialed) says nothing about the current one
+        if (this.sock !== sock && this.sock !== undefined) return resolve();
         const was = this.connected;
         this.connected = false;
-        if (was) for (const l of this.listeners) l({ type: 'disconnected' });
-        if (this.sock === sock && this.running) {
+        if (was) this.emit({ type: 'disconnected' });
+        if (this.sock === sock && this.running)
           this.redial = this.clock.setTimeout(() => void this.dial(), this.config.reconnectMs);
-        }
         resolve();
       });
     });

@@ -11,6 +11,9 @@ import {
   encodeFrame,
   FrameDecoder,
   decodeMessage,
+  type PushHandshake,
+  type PushMessage,
+  type PushPublisherEvent,
   type PushSubscriberEvent,
 } from '../src/index.js';
 
@@ -184,6 +187,117 @@ describe('push channel over real TCP (loopback), manual clock', () => {
     await waitFor('publisher notices', () => !p.isConnected);
     await clock.advanceAsync(PUSH_TEST_PROFILE.reconnectMs);
     await waitFor('second up', () => events.filter((e) => e.type === 'up').length === 2);
+  });
+});
+
+describe('push publisher with a handshake (real TCP, manual clock)', () => {
+  const HS_HOST = '127.0.42.7';
+  const OPENING = Buffer.from('HELLO\n');
+  /** Accepts on "OK\n" (bytes after it are `rest`), refuses on "NO\n". */
+  const handshake: PushHandshake = {
+    opening: () => OPENING,
+    answer: (received) => {
+      if (received.length < 3) return undefined;
+      const head = received.subarray(0, 3).toString();
+      if (head === 'OK\n') return { accepted: true, rest: received.subarray(3) };
+      if (head === 'NO\n') return { accepted: false, error: new Error('refused by the test server') };
+      throw new Error(`garbage answer ${head}`);
+    },
+  };
+  const closers: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const c of closers.splice(0).reverse()) await c();
+  });
+
+  /** A server that reads the opening, then answers each connection with answers[i] (split in two writes). */
+  const server = async (answers: string[]) => {
+    const conns: Array<{ opening: string; msgs: PushMessage[] }> = [];
+    const srv = net.createServer((sock) => {
+      const entry = { opening: '', msgs: [] as PushMessage[] };
+      conns.push(entry);
+      const answer = answers[Math.min(conns.length - 1, answers.length - 1)]!;
+      const dec = new FrameDecoder(65536);
+      sock.on('error', () => undefined);
+      sock.on('data', (c: Buffer) => {
+        if (entry.opening.length < OPENING.length) {
+          const take = OPENING.length - entry.opening.length;
+          entry.opening += c.subarray(0, take).toString();
+          c = c.subarray(take);
+          if (entry.opening.length === OPENING.length) {
+            // the answer arrives in two reads: the publisher must wait for all of it
+            sock.write(answer.slice(0, 1));
+            setImmediate(() => sock.write(answer.slice(1)));
+          }
+        }
+        for (const b of dec.push(c)) entry.msgs.push(decodeMessage(b, DEFAULT_LIMITS));
+      });
+    });
+    await new Promise<void>((r) => srv.listen(0, HS_HOST, () => r()));
+    closers.push(() => new Promise<void>((r) => srv.close(() => r())));
+    return { conns, port: (srv.address() as net.AddressInfo).port };
+  };
+
+  const publisher = (port: number, clock: ManualClock) => {
+    const p = new PushPublisher(
+      { clock },
+      { ...PUSH_TEST_PROFILE, host: HS_HOST, port, record: { ...record, id: 'h1' }, handshake },
+    );
+    const events: PushPublisherEvent[] = [];
+    p.on((e) => events.push(e));
+    closers.push(() => p.stop());
+    return { p, events };
+  };
+
+  it('sends the opening and the full record first, counts as connected only once accepted', async () => {
+    const s = await server(['OK\nextra bytes the publisher ignores']);
+    const clock = new ManualClock();
+    const { p, events } = publisher(s.port, clock);
+    p.update({ load: 2 }); // before any connection: carried by the next full record
+    await p.start();
+    await waitFor('accepted', () => p.isConnected);
+    expect(s.conns[0]!.opening).toBe('HELLO\n');
+    // the record sent with the opening, then one more once accepted (covers changes made meanwhile)
+    await waitFor('two records', () => s.conns[0]!.msgs.length === 2);
+    expect(s.conns[0]!.msgs.map((m) => m.k)).toEqual(['hb', 'hb']);
+    expect(s.conns[0]!.msgs[0]).toMatchObject({ record: { id: 'h1', load: 2 } });
+    p.update({ load: 5 });
+    await clock.advanceAsync(PUSH_TEST_PROFILE.heartbeatMs);
+    await waitFor('delta and heartbeat', () => s.conns[0]!.msgs.length === 4);
+    expect(s.conns[0]!.msgs.slice(2)).toMatchObject([{ k: 'delta', patch: { load: 5 } }, { k: 'hb' }]);
+    expect(events).toEqual([{ type: 'connected' }]);
+    await p.stop();
+    await waitFor('bye', () => s.conns[0]!.msgs.at(-1)?.k === 'bye');
+  });
+
+  it('a refusal is reported, sends nothing more, and the publisher redials on the clock until accepted', async () => {
+    const s = await server(['NO\n', 'OK\n']);
+    const clock = new ManualClock();
+    const { p, events } = publisher(s.port, clock);
+    await p.start();
+    await waitFor('refused', () => events.find((e) => e.type === 'refused'));
+    expect(p.isConnected).toBe(false);
+    const refused = events.find((e) => e.type === 'refused') as { error: Error };
+    expect(refused.error.message).toBe('refused by the test server');
+    await clock.advanceAsync(PUSH_TEST_PROFILE.heartbeatMs); // no heartbeat goes to a refused connection
+    expect(s.conns[0]!.msgs.map((m) => m.k)).toEqual(['hb']);
+    await waitFor('redialed and accepted', async () => {
+      await clock.advanceAsync(PUSH_TEST_PROFILE.reconnectMs);
+      return p.isConnected;
+    });
+    expect(s.conns.length).toBe(2);
+    expect(events.filter((e) => e.type === 'connected')).toHaveLength(1);
+  });
+
+  it('an answer the handshake cannot read is a refusal with its error', async () => {
+    const s = await server(['??\n']);
+    const clock = new ManualClock();
+    const { p, events } = publisher(s.port, clock);
+    await p.start();
+    await waitFor('refused', () => events.find((e) => e.type === 'refused'));
+    expect((events.find((e) => e.type === 'refused') as { error: Error }).error.message).toBe(
+      'garbage answer ??\n',
+    );
+    expect(p.isConnected).toBe(false);
   });
 });
 

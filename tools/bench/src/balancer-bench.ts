@@ -71,15 +71,22 @@ interface Figure {
   requests: number;
   /** CPU time of the proxy process (ours or HAProxy) per request, µs; NaN for the direct target. */
   cpuUsPerRequest: number;
+  /**
+   * Its user-space part (the rest is the kernel's: system calls, loopback TCP). Measured here, most of the
+   * difference between Node and HAProxy is in this part.
+   */
+  userUsPerRequest: number;
+  /** 1-minute load average when the run ended (absent in reports written before it was recorded). */
+  load?: number;
 }
 
-/** utime + stime of a process in ms (Linux /proc; clock ticks of 10 ms). */
-function cpuMs(pid: number | undefined): number {
+/** utime + stime (or utime alone) of a process in ms (Linux /proc; clock ticks of 10 ms). */
+function cpuMs(pid: number | undefined, userOnly = false): number {
   if (pid === undefined) return NaN;
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) * (1000 / CLK_TCK);
+    return (Number(f[11]) + (userOnly ? 0 : Number(f[12]))) * (1000 / CLK_TCK);
   } catch {
     return NaN;
   }
@@ -131,6 +138,7 @@ function wrk(
   pid?: number,
 ): Figure {
   const before = cpuMs(pid);
+  const userBefore = cpuMs(pid, true);
   const out = execFileSync(
     'wrk',
     [`-t${o.threads}`, `-c${o.connections}`, `-d${o.duration}s`, '--latency', url],
@@ -143,7 +151,9 @@ function wrk(
   const errors = non2xx + (sockErr ? sockErr.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
   const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
   const cpuUsPerRequest = ((cpuMs(pid) - before) * 1000) / requests;
-  return { rps, p99Ms: p99, errors, requests, cpuUsPerRequest };
+  const userUsPerRequest = ((cpuMs(pid, true) - userBefore) * 1000) / requests;
+  const load = os.loadavg()[0]!;
+  return { rps, p99Ms: p99, errors, requests, cpuUsPerRequest, userUsPerRequest, load };
 }
 
 const median = (xs: number[]) => {
@@ -392,6 +402,7 @@ export async function balancerBenchMain(argv: string[]): Promise<number> {
           errors: fs.reduce((a, f) => a + f.errors, 0),
           requests: fs.reduce((a, f) => a + f.requests, 0),
           cpuUsPerRequest: median(fs.map((f) => f.cpuUsPerRequest)),
+          userUsPerRequest: median(fs.map((f) => f.userUsPerRequest)),
         },
       ]),
     ) as Record<Target, Figure>;
@@ -476,7 +487,7 @@ export function report(r: BalancerBenchResult): string {
   const m = t.medians;
   const q = r.quality;
   const row = (name: string, f: Figure) =>
-    `| ${name} | ${f0(f.rps)} | ${f.p99Ms} | ${f0(f.cpuUsPerRequest)} | ${f.errors} |`;
+    `| ${name} | ${f0(f.rps)} | ${f.p99Ms} | ${f0(f.cpuUsPerRequest)} | ${f0(f.userUsPerRequest)} | ${f.errors} |`;
   const qrow = (name: string, x: Quality) =>
     `| ${name} | ${f2(x.maxOverMean)} | ${x.avgInFlight.map(f2).join(' / ')} | ${x.peak} | ${x.served.join(' / ')} |`;
   const total = (x: Quality) => x.served.reduce((a, n) => a + n, 0);
@@ -506,10 +517,11 @@ backend directly. First ${o['warmup']} s of unrecorded load on each target (JIT,
 and HAProxy back to back in each, alternating which goes first, each measurement right after ${o['rewarm']} s of
 unrecorded load on the same target; medians. CPU per request is the proxy process's
 own user + system time (\`/proc/<pid>/stat\`) over the run divided by the requests served: it depends far less on
-what else runs on the machine than req/s does.
+what else runs on the machine than req/s does; its user-space part is shown apart (the kernel's part, system calls
+and loopback TCP, differs far less between proxies).
 
-| target | req/s (median) | p99 ms (median) | proxy CPU µs/request (median) | errors (all runs) |
-| --- | ---: | ---: | ---: | ---: |
+| target | req/s (median) | p99 ms (median) | proxy CPU µs/request (median) | of which user space | errors (all runs) |
+| --- | ---: | ---: | ---: | ---: | ---: |
 ${row('container balancer (ours)', m.ours)}
 ${row('HAProxy leastconn, 1 thread', m.haproxy)}
 ${row('one backend directly', m.direct)}${m.baseline ? `\n${row(`baseline build (\`${t.baseline?.main}\`), own 2 backends`, m.baseline)}` : ''}
@@ -521,7 +533,7 @@ ${row('one backend directly', m.direct)}${m.baseline ? `\n${row(`baseline build 
       : ''
   }
 
-Per run (req/s ours / HAProxy): ${t.runs.ours.map((f, i) => `${f0(f.rps)} / ${f0(t.runs.haproxy[i]!.rps)}`).join(', ')}.
+Per run (req/s ours / HAProxy, 1-minute load average after each): ${t.runs.ours.map((f, i) => `${f0(f.rps)} / ${f0(t.runs.haproxy[i]!.rps)} (load ${f.load?.toFixed(1) ?? '?'} / ${t.runs.haproxy[i]!.load?.toFixed(1) ?? '?'})`).join(', ')}.
 Per run (proxy CPU µs/request ours / HAProxy${t.runs.baseline ? ' / baseline build' : ''}): ${t.runs.ours
     .map((f, i) =>
       [f, t.runs.haproxy[i]!, ...(t.runs.baseline ? [t.runs.baseline[i]!] : [])]

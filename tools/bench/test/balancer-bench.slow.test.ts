@@ -35,6 +35,12 @@ describe('bench balancer --quick', () => {
       }
       expect(r.throughput.medians.ours.cpuUsPerRequest).toBeGreaterThan(0);
       expect(r.throughput.medians.haproxy.cpuUsPerRequest).toBeGreaterThan(0);
+      for (const k of ['ours', 'haproxy'] as const) {
+        const m = r.throughput.medians[k];
+        expect(m.userUsPerRequest).toBeGreaterThanOrEqual(0);
+        expect(m.userUsPerRequest).toBeLessThanOrEqual(m.cpuUsPerRequest);
+        expect(r.throughput.runs[k][0]!.load).toBeGreaterThanOrEqual(0); // the load next to each run's figure
+      }
       expect(r.throughput.ratio).toBeGreaterThan(0);
       for (const q of [r.quality.ours, r.quality.haproxyLeastconn, r.quality.random]) {
         expect(q.avgInFlight).toHaveLength(r.quality.delaysMs.length);

@@ -9,6 +9,7 @@
  * handler, no response stream, no promise; see forwarder.ts). Counters are pre-bound per service.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Counter } from 'prom-client';
 import { BalancerError, STATUS, type BalancerErrorCode } from '../errors.js';
@@ -96,16 +97,32 @@ interface ServiceCounters {
   error: { inc(): void };
 }
 
+/** The response's Content-Length when it is a plain decimal, else -1 (chunked, absent, or garbage). */
+function contentLength(list: readonly string[]): number {
+  for (let i = 0; i < list.length; i += 2)
+    if (list[i]!.length === 14 && list[i]!.toLowerCase() === 'content-length') {
+      const v = list[i + 1]!;
+      return /^\d{1,15}$/.test(v) ? Number(v) : -1;
+    }
+  return -1;
+}
+
 /** The client's response, fed by the forwarder (one per proxied request: its state lives here, not in closures). */
 class Exchange implements ForwardSink {
   call: ForwardCall | undefined;
   private resume: (() => void) | undefined;
+  /** The body's length when the container declared it and nothing of it was written yet, else -1. */
+  private whole = -1;
+  /** The response was ended with the body's only chunk. */
+  private ended = false;
 
   constructor(
     private readonly proxy: Proxy,
     private readonly res: ServerResponse,
     private readonly service: string,
     private readonly idempotent: boolean,
+    /** The exchanges open on the client's connection: this one leaves it when its response is complete. */
+    private readonly open: Set<Exchange>,
   ) {}
 
   onHeaders(container: ContainerView, status: number, headers: string[], resume: () => void): void {
@@ -116,10 +133,19 @@ class Exchange implements ForwardSink {
     const out = responseHeaders(headers);
     out.push('x-container-id', container.id);
     this.res.writeHead(status, out);
+    this.whole = contentLength(headers);
     this.resume = resume;
   }
 
   onData(chunk: Buffer): boolean {
+    if (chunk.length === this.whole) {
+      // the whole body in one chunk (a small answer): one end() instead of write() then end(), the same bytes
+      this.ended = true;
+      this.open.delete(this);
+      this.res.end(chunk);
+      return true;
+    }
+    this.whole = -1;
     if (this.res.write(chunk)) return true;
     // the client reads slower than the container writes: hold the container's body until the client drains
     this.res.once('drain', this.resume!);
@@ -127,21 +153,31 @@ class Exchange implements ForwardSink {
   }
 
   onEnd(): void {
-    this.res.end();
+    this.open.delete(this);
+    if (!this.ended) this.res.end();
   }
 
   onError(err: BalancerError): void {
-    if (this.res.headersSent) this.res.destroy();
-    else this.proxy.fail(this.res, this.service, err);
+    this.open.delete(this);
+    if (this.res.headersSent) {
+      if (!this.ended) this.res.destroy();
+    } else this.proxy.fail(this.res, this.service, err);
   }
 }
 
-const kExchange = Symbol('exchange');
-type ProxiedResponse = ServerResponse & { [kExchange]?: Exchange };
+const kOpen = Symbol('open-exchanges');
+/** A client connection with the exchanges still answering on it (more than one only when it pipelines). */
+type ClientSocket = Socket & { [kOpen]?: Set<Exchange> };
 
-/** The client went away before its answer was complete: stop the container's request. */
-function onResponseClose(this: ProxiedResponse): void {
-  if (!this.writableFinished) this[kExchange]?.call?.abort();
+/**
+ * The client's connection closed: stop the containers' requests still answering on it. One listener per
+ * connection rather than one per response (a keep-alive connection carries many requests).
+ */
+function onClientClose(this: ClientSocket): void {
+  const open = this[kOpen];
+  if (!open) return;
+  for (const ex of open) ex.call?.abort();
+  open.clear();
 }
 
 class Proxy {
@@ -204,9 +240,14 @@ export function createProxyHandler(
     const hasBody = framed && method !== 'GET' && method !== 'HEAD';
 
     const send = (body: Buffer | Readable | undefined) => {
-      const ex = new Exchange(proxy, res, service, idempotent);
-      (res as ProxiedResponse)[kExchange] = ex;
-      res.once('close', onResponseClose);
+      const sock = req.socket as ClientSocket;
+      let open = sock[kOpen];
+      if (!open) {
+        open = sock[kOpen] = new Set();
+        sock.once('close', onClientClose);
+      }
+      const ex = new Exchange(proxy, res, service, idempotent, open);
+      open.add(ex);
       ex.call = forwarder.dispatch(
         { service, method, path, headers, ...(body !== undefined ? { body } : {}), idempotent },
         ex,
