@@ -17,9 +17,8 @@ import {
   ServiceList,
   SessionList,
   WorkerList,
-  type PopRouterData,
-  type SchedulerData,
-} from '../state/tier-data.js';
+} from '@switchyard/tier-api';
+import type { PopRouterData, SchedulerData } from '../state/tier-data.js';
 import { getJson, getText } from './http-json.js';
 import { SwitchyardError } from '@switchyard/core';
 import type { ConsoleMetrics } from '../metrics.js';

@@ -3,31 +3,15 @@
  * (shared, type:lib); here only how the console groups them per polled process.
  */
 import type { Static } from '@sinclair/typebox';
-import type {
-  ConferencePage,
-  HostList,
-  SchedulerList,
-  ServerList,
-  ServiceList,
-  SessionList,
-  WorkerList,
-} from '@switchyard/tier-api';
-
-export {
-  ConferencePage,
-  HostList,
-  SchedulerList,
-  ServerList,
-  ServiceList,
-  SessionList,
-  WorkerList,
-} from '@switchyard/tier-api';
+import type * as Api from '@switchyard/tier-api';
 
 export type SchedulerData = {
-  schedulers: Static<typeof SchedulerList>;
-  servers: Static<typeof ServerList>;
-  conferences: Static<typeof ConferencePage>['items'];
+  schedulers: Static<typeof Api.SchedulerList>;
+  servers: Static<typeof Api.ServerList>;
+  conferences: Static<typeof Api.ConferencePage>['items'];
 };
-export type DispatcherData = Static<typeof WorkerList>;
-export type PopRouterData = Static<typeof HostList> & { sessions: Static<typeof SessionList>['sessions'] };
-export type BalancerData = Static<typeof ServiceList>;
+export type DispatcherData = Static<typeof Api.WorkerList>;
+export type PopRouterData = Static<typeof Api.HostList> & {
+  sessions: Static<typeof Api.SessionList>['sessions'];
+};
+export type BalancerData = Static<typeof Api.ServiceList>;
