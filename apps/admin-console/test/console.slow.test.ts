@@ -543,6 +543,7 @@ describe('admin console in Chromium over the real stack', () => {
           undefined,
           { timeout: 120_000 },
         );
+        await shot(page, 'topology-rates'); // while the traffic runs
       } finally {
         clearInterval(traffic);
       }
@@ -555,7 +556,6 @@ describe('admin console in Chromium over the real stack', () => {
       await page
         .locator('[data-testid="endpoint"][data-tier="dispatcher"] [data-rate="datagrams"]')
         .waitFor();
-      await shot(page, 'topology-rates');
       // traffic stopped: the rates fall back to 0 (the counters stand still again)
       await page.waitForFunction(
         () =>
