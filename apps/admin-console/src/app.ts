@@ -25,6 +25,7 @@ import { RegistryFeed } from './sources/registry-feed.js';
 import { ActionForwarder, type TierTokens, type TierUrls } from './actions/forwarder.js';
 import { EventHub } from './http/event-hub.js';
 import { buildServer } from './http/server.js';
+import { PushPacer } from './http/push-pacer.js';
 import { storedHash, type PasswordHash } from './auth/password.js';
 import { LoginLimiter } from './auth/login-limiter.js';
 import { SessionStore } from './auth/sessions.js';
@@ -43,6 +44,7 @@ export const ConsoleInternals = Object.freeze({
   maxSessions: 1000, // operator sessions kept at most (oldest dropped first)
   maxLimitedAddresses: 10_000, // client addresses tracked by the login limiter at most
   conferencePage: 1000, // conferences read per scheduler poll (pending ones; placed ones come from the feed)
+  feedGapMs: 10, // a registry feed change waits at most this long after the last push (≤ 100 pushes/s)
 });
 
 /** Reads a secret from its file when given, else takes the inline value; a ConfigError names the field. */
@@ -70,9 +72,10 @@ export class ConsoleApp implements Startable {
   private registry: RegistryStore | undefined;
   private feed: RegistryFeed | undefined;
   private server: FastifyInstance | undefined;
-  private pushTimer: TimerHandle | undefined;
-  /** When the last event went out (a change after a quiet spell goes at once; a burst waits out pushMs). */
-  private lastPushAt = -Infinity;
+  private readonly pacer: PushPacer;
+  /** When the console first noticed a change not pushed yet (any source / a registry feed event): timings. */
+  private noticedAt: number | undefined;
+  private feedAt: number | undefined;
   private sampleTimer: TimerHandle | undefined;
   private password: PasswordHash | undefined;
   private started = false;
@@ -109,6 +112,10 @@ export class ConsoleApp implements Startable {
       { clock: this.clock, metrics: this.metrics },
       { heartbeatMs: ConsoleInternals.heartbeatMs, maxBufferedBytes: ConsoleInternals.maxBufferedBytes },
     );
+    this.pacer = new PushPacer(
+      { clock: this.clock, push: () => this.pushNow() },
+      { pushMs: config.pushMs, feedGapMs: ConsoleInternals.feedGapMs },
+    );
     const targets: PollTarget[] = endpoints.map((e) => ({ ...e, token: this.tokens[e.tier] }));
     this.poller = new TierPoller(
       {
@@ -116,13 +123,14 @@ export class ConsoleApp implements Startable {
         clock: this.clock,
         logger: this.logger,
         metrics: this.metrics,
-        onChange: () => this.schedulePush(),
+        onChange: () => this.noteChange(),
       },
       targets,
       {
         intervalMs: config.pollMs,
         timeoutMs: config.pollTimeoutMs,
         conferencePage: ConsoleInternals.conferencePage,
+        metricsEveryMs: config.rateMs,
       },
     );
   }
@@ -142,7 +150,7 @@ export class ConsoleApp implements Startable {
         clock: this.clock,
         logger: this.logger,
         metrics: this.metrics,
-        onChange: () => this.schedulePush(),
+        onChange: () => this.noteChange(),
         isUp: (tier, url) => this.state.endpointsNow().some((e) => e.tier === tier && e.url === url && e.up),
         touched: (tier, url) => this.poller.pollNow(tier, url),
       },
@@ -199,7 +207,8 @@ export class ConsoleApp implements Startable {
           state: this.state,
           clock: this.clock,
           logger: this.logger,
-          onChange: () => this.schedulePush(),
+          onChange: () => this.noteChange(),
+          onFeed: () => this.noteChange(true),
           ping: async () => pinger.status === 'ready' && (await pinger.ping()) === 'PONG',
         },
         { servers: c.serverService, assignments: c.assignmentService, schedulers: c.schedulerService },
@@ -210,7 +219,7 @@ export class ConsoleApp implements Startable {
     this.state.sample(this.clock.now());
     this.sampleTimer = this.clock.setInterval(() => {
       this.state.sample(this.clock.now());
-      this.schedulePush();
+      this.noteChange();
     }, c.sampleMs);
     this.hub.start();
     await this.server.listen({ host: c.host, port: c.port });
@@ -226,34 +235,44 @@ export class ConsoleApp implements Startable {
     this.hub.close();
     await this.server?.close();
     this.clock.clearInterval(this.sampleTimer);
-    this.clock.clearTimeout(this.pushTimer);
-    this.pushTimer = undefined;
+    this.pacer.cancel();
     await this.poller.stop();
     await this.feed?.stop();
     await this.registry?.stop();
     this.redis?.disconnect();
   }
 
-  /**
-   * Pushes the changed sections: at once when nothing was pushed for pushMs (a lone change waits for nothing),
-   * else when pushMs has passed since the last push (changes in between are batched into one event).
-   */
-  private schedulePush(): void {
-    if (this.pushTimer !== undefined || !this.started) return;
-    const wait = this.lastPushAt + this.config.pushMs - this.clock.now();
-    // a push from a timer of its own: the change's own call stack (a poll, a feed event) is not held up
-    this.pushTimer = this.clock.setTimeout(() => this.pushNow(), Math.max(0, wait));
+  /** A change reached the state: noted (for the push-delay figures) and pushed. */
+  private noteChange(fromFeed = false): void {
+    const now = this.clock.now();
+    this.noticedAt ??= now;
+    if (fromFeed) this.feedAt ??= now;
+    this.schedulePush(fromFeed);
+  }
+
+  private schedulePush(urgent = false): void {
+    if (this.started) this.pacer.schedule(urgent);
   }
 
   /** Sends what changed now (to every page: each take() must reach them all, deltas build on each other). */
   private pushNow(): void {
-    this.clock.clearTimeout(this.pushTimer);
-    this.pushTimer = undefined;
+    this.pacer.cancel();
     if (!this.state.changed) return;
-    this.lastPushAt = this.clock.now();
-    this.hub.broadcast(this.state.take(this.clock.now()));
+    const now = this.clock.now();
+    this.pacer.pushed();
+    const patch = this.state.take(now);
+    if (this.noticedAt !== undefined) {
+      patch.noticedAt = this.noticedAt;
+      this.metrics.pushDelay.observe({ source: 'any' }, (now - this.noticedAt) / 1000);
+    }
+    if (this.feedAt !== undefined) {
+      patch.feedAt = this.feedAt;
+      this.metrics.pushDelay.observe({ source: 'feed' }, (now - this.feedAt) / 1000);
+    }
+    this.noticedAt = this.feedAt = undefined;
+    this.hub.broadcast(patch);
     // a keyed section with more changes than one event carries sends the rest on the next push
-    if (this.state.changed) this.schedulePush();
+    if (this.state.changed) this.noteChange();
   }
 }
 

@@ -20,6 +20,13 @@ export class ConsoleMetrics {
     buckets: [256, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304],
     registers: [this.registry],
   });
+  readonly pushDelay = new Histogram({
+    name: 'console_push_delay_seconds',
+    help: 'from the console noticing a change (source: feed = a registry feed event, any = a feed event or a poll answer) to the SSE write that carries it',
+    labelNames: ['source'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
   readonly pollErrors = new Counter({
     name: 'console_poll_errors_total',
     help: "failed polls of a tier's control API",

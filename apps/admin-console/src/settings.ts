@@ -110,6 +110,12 @@ export const ConsoleSettings = defineSettings({
       'changes are pushed to pages at most this often (a change after a quiet spell at once)',
       'CONSOLE_PUSH_MS',
     ),
+    rateMs: setting(
+      Type.Integer({ minimum: 100, maximum: 600_000 }),
+      1000,
+      "interval between reads of each tier process's /metrics (the traffic rates on the topology's links)",
+      'CONSOLE_RATE_MS',
+    ),
     sampleMs: setting(
       Type.Integer({ minimum: 100, maximum: 600_000 }),
       1000,

@@ -64,7 +64,7 @@ describe('ConsoleState', () => {
       { from: 'a', to: 'b', epoch: 9, at: 200 },
     ]);
     s.sample(1000);
-    expect(s.take(1000).sections.rates).toEqual({ placementsPerS: 1, movesPerS: 1 });
+    expect(s.take(1000).sections.rates).toMatchObject({ placementsPerS: 1, movesPerS: 1 });
     s.feed('assignments', { type: 'removed', service: 'conference', record: rec('c1'), revision: 4 }, 1100);
     expect(s.take(1100).deltas?.conferences).toEqual({ from: 1, to: 2, changed: [], removed: ['c1'] });
     expect(s.snapshot(1100).conferences).toEqual([]);

@@ -36,7 +36,7 @@ describe('admin-console main', () => {
     const r = spawnProcess(process.execPath, [MAIN, '--port', '0', '--password-file', '/nonexistent/pw']);
     expect((await r.exited).code).toBe(1);
     expect(r.output()).toMatch(/passwordFile/);
-  });
+  }, 90_000); // three processes started one after the other: seconds each on a loaded machine
 
   it('starts with no tier at all (read-only), serves the page, and stops on SIGTERM', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'console-main-'));

@@ -25,6 +25,9 @@ export interface ConsoleProbe {
   lastFrameMs: number;
   /** What the last event carried (so a measurement can tell which event it timed). */
   lastEvent: { kind: string; bytes: number; sections: string[]; at: number } | null;
+  /** Server times from the latest event that carried a registry feed change: the change reached the console's
+   * state (`feedAt`), and that event was pushed (`at`). Splits a staleness figure into its hops. */
+  lastFeed: { feedAt: number; at: number } | null;
   renders: number;
   /** Times the page reconnected for a fresh snapshot because a delta did not follow the version it has. */
   resyncs: number;
@@ -61,6 +64,7 @@ export class Live {
       renders: 0,
       resyncs: 0,
       lastEvent: null,
+      lastFeed: null,
       sessionsAt: 0,
       sessionsPainted: null,
     };
@@ -98,6 +102,7 @@ export class Live {
         sections: [...Object.keys(p.sections), ...Object.keys(p.deltas ?? {}).map((k) => `delta:${k}`)],
         at: p.at,
       };
+      if (p.feedAt !== undefined) window.__console.lastFeed = { feedAt: p.feedAt, at: p.at };
       const prev = this.status.snapshot;
       if (!prev) return;
       if (p.sections.sessions && p.sections.sessions.version !== prev.sessions.version)

@@ -79,12 +79,25 @@ export function TopologyView(props: { s: Snapshot; ctx: ViewCtx }): VNode {
     dispatcher: `${s.workers.length} workers · ${s.workers.reduce((a, w) => a + w.dialogs, 0)} dialogs`,
     balancer: `${s.queues.reduce((a, q) => a + q.containers.length, 0)} containers in ${s.queues.length} queues`,
   };
+  const l = s.rates.links;
+  const rate = (name: string, label: string, v: number) =>
+    html`<span class="rate" data-rate=${name} data-value=${String(v)}>${label} <b>${v}/s</b></span>`;
+  const services = Object.entries(l.requestsPerS).sort(([a], [b]) => a.localeCompare(b));
+  // each link between two columns, with its rates (the tiers' own counters, read from their /metrics)
   const flows = [
-    `placements ${s.rates.placementsPerS}/s · moves ${s.rates.movesPerS}/s →`,
-    'assignments (feed) →',
-    'SIP to the owner →',
-    'media allocations →',
+    html`<span>servers, assignments ⇄</span
+      >${rate('feed-placements', 'placements seen', s.rates.placementsPerS)}${rate('feed-moves', 'moves', s.rates.movesPerS)}`,
+    html`<span>assignments (feed) →</span>${rate('placements', 'placements', l.placementsPerS)}`,
+    html`<span>SIP to the owner →</span
+      >${rate('forwards', 'forwarded', l.forwardsPerS)}${rate('datagrams', 'datagrams in', l.datagramsPerS)}`,
+    html`<span>media allocations →</span>${rate('to-workers', 'to workers', l.toWorkersPerS)}${
+        services.length === 0
+          ? rate('requests', 'requests', 0)
+          : services.map(([svc, v]) => rate(`requests:${svc}`, `${svc} requests`, v))
+      }`,
   ];
+  const linkIds = ['registry-scheduler', 'scheduler-pop', 'pop-dispatcher', 'dispatcher-balancer'];
+  const perProcess = new Map(s.rates.traffic.map((t) => [`${t.tier} ${t.url}`, t.perS]));
   return html`<section data-testid="view-topology">
     <div class="topology">
       ${TIERS.map(
@@ -92,13 +105,27 @@ export function TopologyView(props: { s: Snapshot; ctx: ViewCtx }): VNode {
           html`<div class="tier-col" data-testid=${`tier-${t.tier}`}>
               <h3>${t.title}</h3>
               <div class="tier-count">${count[t.tier]}</div>
-              ${s.endpoints.filter((e) => e.tier === t.tier).map((e) => html`<${EndpointBox} e=${e} now=${ctx.now} />`)}
+              ${s.endpoints
+                .filter((e) => e.tier === t.tier)
+                .map(
+                  (e) =>
+                    html`<${EndpointBox} e=${e} now=${ctx.now}>${ProcessRates(perProcess.get(`${e.tier} ${e.url}`))}</${EndpointBox}>`,
+                )}
               ${s.endpoints.some((e) => e.tier === t.tier) ? null : html`<div class="muted">not configured</div>`}
             </div>
-            ${i < TIERS.length - 1 ? html`<div class="flow">${flows[i]}</div>` : null}`,
+            ${i < TIERS.length - 1 ? html`<div class="flow" data-testid=${`link-${linkIds[i]}`}>${flows[i]}</div>` : null}`,
       )}
     </div>
   </section>`;
+}
+
+/** A process's own traffic (its counters per second), under its box. */
+function ProcessRates(perS: Record<string, number> | undefined): VNode | null {
+  if (!perS) return null;
+  const entries = Object.entries(perS).sort(([a], [b]) => a.localeCompare(b));
+  return html`<div class="proc-rates" data-testid="proc-rates">
+    ${entries.map(([k, v]) => html`<span data-rate=${k} data-value=${String(v)}>${k} ${v}/s</span> `)}
+  </div>`;
 }
 
 export function SchedulersView(props: { s: Snapshot; ctx: ViewCtx }): VNode {

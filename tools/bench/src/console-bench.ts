@@ -407,6 +407,8 @@ interface Staleness {
   what: string;
   toPush?: { p50: number; p95: number };
   toPage?: { p50: number; p95: number };
+  hops?: Record<'written' | 'toFeed' | 'feedToPush', { p50: number; p95: number }>;
+  process?: { cpuPerWallS: number; loopDelayMs: { p50: number; p99: number; max: number } };
   loadAverage?: number[];
 }
 
@@ -494,9 +496,32 @@ ${r.staleness.max} ms (goal p95 ≤ 1,000 ms)${
 p95 ${r.staleness.toPush.p95} ms (agent → Redis → registry feed → console state); pushed → painted p50
 ${r.staleness.toPage.p50} ms, p95 ${r.staleness.toPage.p95} ms (SSE → parse → render → paint).`
           : ''
+      }${
+        r.staleness.hops
+          ? `
+
+| hop (ms from the change) | p50 | p95 |
+| --- | --- | --- |
+| the agent's write acknowledged by Redis (the test process) | ${r.staleness.hops.written.p50} | ${r.staleness.hops.written.p95} |
+| the feed event reached the console's state (Redis → XREAD → the console's event loop) | ${r.staleness.hops.toFeed.p50} | ${r.staleness.hops.toFeed.p95} |
+| that feed event → its push (push pacing, take, SSE write), ms after the feed event | ${r.staleness.hops.feedToPush.p50} | ${r.staleness.hops.feedToPush.p95} |
+| push → painted frame (SSE, parse, render, paint), ms after the push | ${r.staleness.toPage?.p50 ?? '–'} | ${r.staleness.toPage?.p95 ?? '–'} |
+`
+          : ''
+      }${
+        r.staleness.process
+          ? `
+The process the console ran in during those samples (the test's process: console, server agents and Playwright's
+client) used ${r.staleness.process.cpuPerWallS} s of CPU per second, and its event loop was late by p50
+${r.staleness.process.loopDelayMs.p50} ms, p99 ${r.staleness.process.loopDelayMs.p99} ms, max
+${r.staleness.process.loopDelayMs.max} ms (\`monitorEventLoopDelay\`): a loop that is late while it uses a small
+share of a core waits for a CPU, not for its own work.
+`
+          : ''
       }
 The path has no poll in it: the registry feed is a blocking Redis Streams read that returns as soon as an entry
-arrives, and a change after a quiet spell is pushed at once (batching only within \`--push-ms\`).
+arrives; a feed change is pushed at most 10 ms after the previous push (poll changes are batched within
+\`--push-ms\`).
 `
     : 'Staleness: run `npx nx test @switchyard/admin-console` first (the browser test writes reports/console/staleness.json).\n'
 }`;

@@ -169,10 +169,35 @@ export interface LoadSeries {
   servers: { id: string; load: (number | null)[] }[];
 }
 
-/** Rates derived by the console from what it sees (per second, over the last sampling window). */
+/** One process's traffic: its counters' rates per second between its last two `/metrics` reads. */
+export interface ProcessTraffic {
+  tier: TierName;
+  url: string;
+  /** Keyed by counter name (`placements`, `forwards`, `datagrams`, `toWorkers`, `requests:<service>`). */
+  perS: Record<string, number>;
+}
+
+/** The traffic on each link between the tiers (per second, summed over the processes that count it). */
+export interface LinkTraffic {
+  /** Conferences placed by the schedulers (scheduler_placements_total). */
+  placementsPerS: number;
+  /** Datagrams forwarded to the owning POP host through the tunnel (pop_tunnel_injected_total). */
+  forwardsPerS: number;
+  /** SIP datagrams the host dispatchers received (sipdisp_datagrams_total). */
+  datagramsPerS: number;
+  /** Datagrams the dispatchers passed to their workers (sipdisp_forwarded_total). */
+  toWorkersPerS: number;
+  /** Requests the balancers routed, per service (balancer_requests_total). */
+  requestsPerS: Record<string, number>;
+}
+
+/** Rates per second: from what the console sees (the feed, per sampling window), and from the tiers' counters. */
 export interface Rates {
   placementsPerS: number;
   movesPerS: number;
+  /** Each process whose `/metrics` the console read twice. */
+  traffic: ProcessTraffic[];
+  links: LinkTraffic;
 }
 
 export interface Snapshot {
@@ -222,7 +247,12 @@ export type WholeSection = Exclude<Section, KeyedSection>;
 /** An SSE `patch` event: the whole sections that changed, and deltas of the keyed ones. */
 export interface Patch {
   seq: number;
+  /** Server time of the push (the SSE write). */
   at: number;
+  /** Server time the console first noticed a change batched into this event (a feed event or a poll answer). */
+  noticedAt?: number;
+  /** Server time the first registry feed event batched into this event reached the console's state. */
+  feedAt?: number;
   sections: Partial<Pick<Snapshot, WholeSection>>;
   deltas?: { conferences?: Delta<ConferenceRow>; hosts?: Delta<PopHostRow> };
 }

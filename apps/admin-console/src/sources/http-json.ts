@@ -54,3 +54,11 @@ export function reasonOf(err: unknown): string {
   if (e?.cause?.code) return e.cause.code;
   return e?.cause?.message ?? e?.name ?? 'unreachable';
 }
+
+/** GET of a text answer (a `/metrics` page) that must answer 2xx. */
+export async function getText(url: string, token: string, timeoutMs: number): Promise<string> {
+  const body = await getJson(url, token, timeoutMs);
+  if (typeof body !== 'string')
+    throw new ConsoleError('CON_ERR_TIER_REFUSED', `${url}: not a text answer`, { details: { status: 200 } });
+  return body;
+}

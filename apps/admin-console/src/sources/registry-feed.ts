@@ -24,7 +24,10 @@ export class RegistryFeed implements Startable {
       state: ConsoleState;
       clock: Clock;
       logger: Logger;
+      /** The state changed for another reason (the registry's health). */
       onChange: () => void;
+      /** A feed event reached the state. */
+      onFeed: () => void;
       /** Answers whether Redis is reachable now (PING). */
       ping: () => Promise<boolean>;
     },
@@ -50,12 +53,12 @@ export class RegistryFeed implements Startable {
   }
 
   private async follow(kind: FeedKind, w: Watch): Promise<void> {
-    const { state, clock, logger, onChange } = this.components;
+    const { state, clock, logger, onFeed } = this.components;
     try {
       for await (const e of w) {
         state.feed(kind, e, clock.now());
         if (e.type === 'reset') logger.warn({ service: e.service, reason: e.reason }, 'registry feed reset');
-        onChange();
+        onFeed();
       }
     } catch (err) {
       logger.error({ err, kind }, 'registry feed ended');

@@ -17,10 +17,9 @@ import {
   ServiceList,
   SessionList,
   WorkerList,
-  type PopRouterData,
-  type SchedulerData,
-} from '../state/tier-data.js';
-import { getJson } from './http-json.js';
+} from '@switchyard/tier-api';
+import type { PopRouterData, SchedulerData } from '../state/tier-data.js';
+import { getJson, getText } from './http-json.js';
 import { SwitchyardError } from '@switchyard/core';
 import type { ConsoleMetrics } from '../metrics.js';
 
@@ -35,6 +34,8 @@ export interface PollerInit {
   timeoutMs: number;
   /** Conferences read per scheduler poll (the first page: pending ones; placed ones come from the feed). */
   conferencePage: number;
+  /** How often each process's `/metrics` is read for its traffic counters (at most once per poll). */
+  metricsEveryMs: number;
 }
 
 class BadAnswer extends Error {}
@@ -55,6 +56,8 @@ export class TierPoller implements Startable {
   private timer: TimerHandle | undefined;
   private readonly inFlight = new Set<string>();
   private readonly again = new Set<string>();
+  /** When each process's `/metrics` was last read. */
+  private readonly scrapedAt = new Map<string, number>();
   private readonly warn: RateLimitedLog;
   private stopped = false;
 
@@ -101,6 +104,27 @@ export class TierPoller implements Startable {
   /** One round: every target not still busy with the previous one. */
   async pollAll(): Promise<void> {
     await Promise.all(this.targets.map((t) => this.pollOne(t)));
+  }
+
+  /**
+   * Reads the process's `/metrics` when `metricsEveryMs` has passed since the last read (its traffic counters).
+   * A failed read only leaves the rates as they were: the process is up (its API just answered).
+   */
+  private async scrape(t: PollTarget, k: string, base: string): Promise<void> {
+    const { state, clock } = this.components;
+    const last = this.scrapedAt.get(k);
+    if (last !== undefined && clock.now() - last < this.init.metricsEveryMs) return;
+    this.scrapedAt.set(k, clock.now());
+    try {
+      const text = await getText(`${base}/metrics`, t.token, this.init.timeoutMs);
+      if (!this.stopped) state.metricsOk(t.tier, t.url, text, clock.now());
+    } catch (err) {
+      this.components.metrics.pollErrors.inc({ tier: t.tier });
+      this.warn.warn(
+        { tier: t.tier, url: t.url, code: (err as SwitchyardError).code },
+        'metrics read failed',
+      );
+    }
   }
 
   private async pollOne(t: PollTarget): Promise<void> {
@@ -150,6 +174,7 @@ export class TierPoller implements Startable {
           break;
         }
       }
+      await this.scrape(t, k, base);
     } catch (err) {
       const reason =
         err instanceof BadAnswer

@@ -8,10 +8,12 @@ import type {
   ConferenceRow,
   Endpoint,
   KeyedSection,
+  LinkTraffic,
   LoadSeries,
   Patch,
   MoveRow,
   PopHostRow,
+  ProcessTraffic,
   Rates,
   SchedulerRow,
   Section,
@@ -26,6 +28,7 @@ import type {
 } from '../shared/model.js';
 import { KEYED_SECTIONS, SECTIONS, SESSION_HEAD } from '../shared/model.js';
 import { applyDelta, type Delta } from '../shared/delta.js';
+import { countsOf, ratesBetween, type CountedTier, type Counts } from '../traffic/counters.js';
 import type { BalancerData, DispatcherData, PopRouterData, SchedulerData } from './tier-data.js';
 
 export type FeedKind = 'servers' | 'assignments' | 'schedulers';
@@ -63,6 +66,9 @@ interface EndpointState {
   /** pop-router only: its owned sessions serialised, and sorted by id (sorted once per change of this router). */
   sessionsSig?: string;
   sortedSessions?: SessionRow[];
+  /** The last `/metrics` read (its counters) and the rates since the read before. */
+  counts?: { at: number; counts: Counts };
+  perS?: Counts;
 }
 
 /** Every owned session sorted by id, and per owner: built on the first page read after a change, then reused. */
@@ -85,7 +91,7 @@ export class ConsoleState {
   private readonly series: LoadSeries = { t: [], servers: [] };
   private placementsInWindow = 0;
   private movesInWindow = 0;
-  private rates: Rates = { placementsPerS: 0, movesPerS: 0 };
+  private rates: Pick<Rates, 'placementsPerS' | 'movesPerS'> = { placementsPerS: 0, movesPerS: 0 };
   private lastSampleAt: number | undefined;
   private sessionsVersion = 0;
   private sessionIndex: SessionIndex | undefined;
@@ -173,12 +179,31 @@ export class ConsoleState {
     }
   }
 
+  /**
+   * A process's `/metrics` answer: its traffic counters are read and, from the second read on, its rates per
+   * second since the read before (what the topology shows on the links).
+   */
+  metricsOk(tier: CountedTier, url: string, text: string, now: number): void {
+    const s = this.endpoints.get(key(tier, url));
+    if (!s) return;
+    const read = { at: now, counts: countsOf(tier, text) };
+    const before = s.counts;
+    s.counts = read;
+    if (!before) return;
+    const perS = ratesBetween(before, read);
+    if (JSON.stringify(perS) !== JSON.stringify(s.perS)) this.dirty.add('rates');
+    s.perS = perS;
+  }
+
   /** A poll failed: the endpoint shows down; its last data is dropped (the page must not show stale rows as live). */
   pollFailed(tier: TierName, url: string, error: string): void {
     const s = this.endpoints.get(key(tier, url));
     if (!s) return;
     const hadData = s.data !== null;
     s.data = null;
+    if (s.perS) this.dirty.add('rates');
+    delete s.counts;
+    delete s.perS;
     this.setEndpoint(tier, url, { up: false, error });
     if (hadData) {
       this.dirty.add(SECTION_OF[tier]);
@@ -369,8 +394,34 @@ export class ConsoleState {
           servers: this.series.servers.map((l) => ({ id: l.id, load: [...l.load] })),
         };
       case 'rates':
-        return { ...this.rates };
+        return this.rateSection();
     }
+  }
+
+  private rateSection(): Rates {
+    const traffic: ProcessTraffic[] = [];
+    const links: LinkTraffic = {
+      placementsPerS: 0,
+      forwardsPerS: 0,
+      datagramsPerS: 0,
+      toWorkersPerS: 0,
+      requestsPerS: {},
+    };
+    const sum = (x: number, y: number | undefined) => Math.round((x + (y ?? 0)) * 100) / 100;
+    for (const { endpoint: e, perS } of this.endpoints.values()) {
+      if (!perS) continue;
+      traffic.push({ tier: e.tier, url: e.url, perS: { ...perS } });
+      links.placementsPerS = sum(links.placementsPerS, perS['placements']);
+      links.forwardsPerS = sum(links.forwardsPerS, perS['forwards']);
+      links.datagramsPerS = sum(links.datagramsPerS, perS['datagrams']);
+      links.toWorkersPerS = sum(links.toWorkersPerS, perS['toWorkers']);
+      for (const [k, v] of Object.entries(perS))
+        if (k.startsWith('requests:')) {
+          const service = k.slice('requests:'.length);
+          links.requestsPerS[service] = sum(links.requestsPerS[service] ?? 0, v);
+        }
+    }
+    return { ...this.rates, traffic, links };
   }
 
   private markFeed(kind: FeedKind): void {
