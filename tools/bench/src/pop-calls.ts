@@ -27,6 +27,8 @@ export interface PopCallsOptions {
   rates: number[];
   seconds: number;
   tcpConns: number;
+  /** The pop-routers' gossip timers (`lan`: production's; `test`: 200 ms rounds, see the report). */
+  gossipProfile: 'lan' | 'test';
   out: string;
 }
 
@@ -44,6 +46,18 @@ export interface PopCallsResult {
   forwarded: number;
   /** affinity violations counted by the dispatchers during the run (all hosts) */
   violations: number;
+  /** SIPp's failure counters: unexpected message, max UDP retransmissions, receive timeout */
+  unexpected: number;
+  maxUdpRetrans: number;
+  timeoutOnRecv: number;
+  /** dialogs the workers opened (all hosts) minus calls SIPp created: > 0 means a call was answered twice */
+  extraDialogs: number;
+  /** owner tokens naming a host a non-owner's table had as not alive (`token_stale`, all hosts) */
+  tokenStale: number;
+  /** retransmissions/CANCELs of forwarded calls sent where their INVITE went (`followed`, all hosts) */
+  followed: number;
+  /** SIPp's aborted calls by what they received, e.g. `while expecting '200' (index 8): SIP/2.0 481 …` */
+  causes: Record<string, number>;
   loadavg: number;
 }
 
@@ -75,6 +89,11 @@ const spec: CliSpec = {
       doc: 'TCP connections in the route-change measurement',
       defaultText: '24',
     },
+    'gossip-profile': {
+      type: 'string',
+      doc: "the pop-routers' gossip timers: lan (production's, 1 s rounds) or test (200 ms rounds)",
+      defaultText: 'lan',
+    },
     quick: { type: 'boolean', doc: 'smoke run: 1 run at 10 calls/s for 2 s, 6 TCP connections' },
     out: { type: 'string', doc: 'report directory', defaultText: 'docs/benchmarks' },
   },
@@ -93,8 +112,29 @@ export function parsePopCallsOptions(argv: string[]): PopCallsOptions | { help: 
     rates,
     seconds: int(v['seconds'], quick ? 2 : 8, 'seconds'),
     tcpConns: int(v['tcpConns'], quick ? 6 : 24, 'tcp-conns'),
+    gossipProfile: gossipProfileOf(v['gossipProfile']),
     out: String(v['out'] ?? 'docs/benchmarks'),
   };
+}
+
+function gossipProfileOf(v: unknown): 'lan' | 'test' {
+  const p = String(v ?? 'lan');
+  if (p !== 'lan' && p !== 'test') throw new Error(`--gossip-profile: lan or test, got ${p}`);
+  return p;
+}
+
+/**
+ * SIPp's aborted calls from its errors log, by what they were waiting for and the first line they got instead
+ * (`Aborting call on unexpected message for Call-Id '…': while expecting '200' (index 8), received 'SIP/2.0 481 …`).
+ */
+export function sippFailureCauses(errorsLog: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  const re = /Aborting call on unexpected message for Call-Id '[^']*': (while [^,]+), received '([^\r\n']+)/g;
+  for (const m of errorsLog.matchAll(re)) {
+    const k = `${m[1]}: ${m[2]!.trim()}`;
+    out[k] = (out[k] ?? 0) + 1;
+  }
+  return out;
 }
 
 async function sum(pop: NetnsPop, name: string, match = ''): Promise<number> {
@@ -119,6 +159,9 @@ async function oneRun(
   const list = Array.from({ length: calls }, (_, i) => confs[i % confs.length]!);
   const fwd0 = await sum(pop, 'sipdisp_pop_events', 'event="forwarded"');
   const vio0 = await sum(pop, 'sipdisp_violations_total');
+  const dlg0 = await sum(pop, 'sipdisp_sessions_opened_total');
+  const stale0 = await sum(pop, 'sipdisp_pop_events', 'event="token_stale"');
+  const fol0 = await sum(pop, 'sipdisp_pop_events', 'event="followed"');
   const sipp = runSipp({
     netns: pop.client,
     localIp: NETNS_POP_CLIENT,
@@ -150,6 +193,13 @@ async function oneRun(
     callsPerS: r.successful / (r.elapsedMs / 1000),
     forwarded: (await sum(pop, 'sipdisp_pop_events', 'event="forwarded"')) - fwd0,
     violations: (await sum(pop, 'sipdisp_violations_total')) - vio0,
+    unexpected: r.unexpected,
+    maxUdpRetrans: r.maxUdpRetrans,
+    timeoutOnRecv: r.timeoutOnRecv,
+    extraDialogs: (await sum(pop, 'sipdisp_sessions_opened_total')) - dlg0 - r.created,
+    tokenStale: (await sum(pop, 'sipdisp_pop_events', 'event="token_stale"')) - stale0,
+    followed: (await sum(pop, 'sipdisp_pop_events', 'event="followed"')) - fol0,
+    causes: sippFailureCauses(r.diagnostics),
     loadavg: os.loadavg()[0]!,
   };
 }
@@ -270,6 +320,14 @@ export function errorFreeRate(summary: PopCallsSummary[], scenario: CallScenario
   return Math.max(0, ...summary.filter((s) => s.scenario === scenario && s.failed === 0).map((s) => s.rate));
 }
 
+/** The aborted calls' causes summed over all runs, one list line each (or a line saying there were none). */
+function causesLines(results: PopCallsResult[]): string[] {
+  const all: Record<string, number> = {};
+  for (const r of results) for (const [k, n] of Object.entries(r.causes)) all[k] = (all[k] ?? 0) + n;
+  const entries = Object.entries(all).sort((a, b) => b[1] - a[1]);
+  return entries.length ? entries.map(([k, n]) => `- ${n} × ${k}`) : ['- none'];
+}
+
 export function renderPopCalls(
   results: PopCallsResult[],
   tcp: TcpRouteChange,
@@ -289,7 +347,8 @@ export function renderPopCalls(
     '',
     `${o.runs} run(s) per rate and scenario, ${o.seconds} s per run (calls = rate × seconds), 3 hosts in vxlan mode ` +
       'behind an ECMP router namespace, SIPp `-t un` (a socket per call) in the client namespace, 4 calls per ' +
-      'conference, 1 s calls. `nexthop-removed`: one nexthop fewer halfway through each run.',
+      'conference, 1 s calls. `nexthop-removed`: one nexthop fewer halfway through each run. Gossip timers: ' +
+      `\`${o.gossipProfile}\` profile${o.gossipProfile === 'lan' ? " (production's: 1 s rounds, 500 ms probe timeout)" : ' (200 ms rounds, 100 ms probe timeout: under load a stalled host is declared dead)'}.`,
     '',
     '## Error-free call rate',
     '',
@@ -303,6 +362,16 @@ export function renderPopCalls(
         `| ${s.scenario} | ${s.rate} | ${f1(s.medianCallsPerS)} | ${s.failed} | ${s.forwarded} | ${s.violations} |`,
     ),
     '',
+    '## Why calls failed',
+    '',
+    'Columns of the runs table: `unexp` SIPp calls aborted on an unexpected message, `retx-max` calls that ran out of',
+    'UDP retransmissions, `extra dlg` dialogs the workers opened minus calls SIPp created (> 0: a call answered on two',
+    "hosts), `stale` owner tokens naming a host a non-owner's table had as not alive (`token_stale`), `followed`",
+    "retransmissions/CANCELs of forwarded calls sent where their INVITE went. SIPp's aborted calls by what they got",
+    "(from the first 4 kB of SIPp's errors log of each run):",
+    '',
+    ...causesLines(results),
+    '',
     '## TCP when the route changes under established connections',
     '',
     `${tcp.connections} connections to the VIP, one OPTIONS answered on each (${tcp.before} answered), then ` +
@@ -314,11 +383,11 @@ export function renderPopCalls(
     '',
     '## Runs',
     '',
-    '| run | scenario | offered | calls | ok | failed | retrans | s | calls/s | forwarded | violations | load |',
-    '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| run | scenario | offered | calls | ok | failed | unexp | retx-max | retrans | extra dlg | stale | followed | s | calls/s | forwarded | violations | load |',
+    '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...results.map(
       (r) =>
-        `| ${r.run} | ${r.scenario} | ${r.rate} | ${r.calls} | ${r.successful} | ${r.failed} | ${r.retransmissions} | ${(r.elapsedMs / 1000).toFixed(1)} | ${f1(r.callsPerS)} | ${r.forwarded} | ${r.violations} | ${r.loadavg.toFixed(2)} |`,
+        `| ${r.run} | ${r.scenario} | ${r.rate} | ${r.calls} | ${r.successful} | ${r.failed} | ${r.unexpected} | ${r.maxUdpRetrans} | ${r.retransmissions} | ${r.extraDialogs} | ${r.tokenStale} | ${r.followed} | ${(r.elapsedMs / 1000).toFixed(1)} | ${f1(r.callsPerS)} | ${r.forwarded} | ${r.violations} | ${r.loadavg.toFixed(2)} |`,
     ),
     '',
   ].join('\n');
@@ -328,7 +397,13 @@ export async function runPopCalls(
   o: PopCallsOptions,
   command: string,
 ): Promise<{ results: PopCallsResult[]; tcp: TcpRouteChange }> {
-  const pop = await NetnsPop.start({ prefix: 'popns-calls', hosts: 3, workers: 2, gossip: 'multicast' });
+  const pop = await NetnsPop.start({
+    prefix: 'popns-calls',
+    hosts: 3,
+    workers: 2,
+    gossip: 'multicast',
+    gossipProfile: o.gossipProfile,
+  });
   try {
     const results: PopCallsResult[] = [];
     for (let run = 1; run <= o.runs; run++)

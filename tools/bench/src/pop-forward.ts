@@ -45,7 +45,50 @@ export interface PopForwardResult extends ClientResult {
   setup: Setup;
   run: number;
   roundTripsPerS: number;
+  /**
+   * CPU time (µs, all threads, from /proc/<pid>/task/*\/schedstat) of the process on the wrong host that forwards
+   * (vxlan: v2's dispatcher primary; udp: u2's; relay: the relay), per round trip; NaN for direct. A round trip is
+   * one forwarded datagram in vxlan/udp (the reply goes straight to the client) and two in relay (both ways).
+   */
+  forwarderCpuUs: number;
+  /** CPU time (µs) per round trip of the owner's primary (udp: plus its pop-router, which opens and injects). */
+  ownerCpuUs: number;
   loadavg: number;
+}
+
+/** Datagrams the forwarding process handles per round trip (see {@link PopForwardResult.forwarderCpuUs}). */
+export const FORWARDED_PER_ROUND_TRIP: Record<Setup, number> = { direct: 0, vxlan: 1, udp: 1, relay: 2 };
+
+/** CPU time a process has used so far (ns, all its threads); NaN when it is gone. */
+export function processCpuNs(pid: number): number {
+  let sum = 0;
+  try {
+    for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+      try {
+        sum += Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {
+        // the thread ended between the listing and the read: its time is lost (a GC helper, microseconds)
+      }
+    }
+  } catch {
+    return NaN;
+  }
+  return sum;
+}
+
+const cpuNsOf = (pids: number[]) => pids.reduce((a, p) => a + processCpuNs(p), 0);
+
+/**
+ * CPU each process uses with no traffic (ns per ms: timers, gossip, the router link, GC), sampled over `ms`: a
+ * measurement subtracts it for its own duration, so that at a low round-trip rate (a loaded machine) the background
+ * is not charged to the few datagrams forwarded.
+ */
+async function idleCpuRates(pids: number[], ms: number): Promise<Map<number, number>> {
+  const t0 = performance.now();
+  const before = pids.map(processCpuNs);
+  await new Promise((r) => setTimeout(r, ms));
+  const elapsed = performance.now() - t0;
+  return new Map(pids.map((p, i) => [p, (processCpuNs(p) - before[i]!) / elapsed]));
 }
 
 const spec: CliSpec = {
@@ -210,6 +253,24 @@ class ForwardLab {
     return JSON.parse(out.trim().split('\n').at(-1)!) as ClientResult;
   }
 
+  /** The forwarding process (wrong host) and the owner's processes of a set-up, by pid. */
+  pids(setup: Setup): { forwarder: number[]; owner: number[] } {
+    const v1 = this.hostOf('v', 1).dispatcher.pid;
+    switch (setup) {
+      case 'direct':
+        return { forwarder: [], owner: [v1] };
+      case 'vxlan':
+        return { forwarder: [this.hostOf('v', 2).dispatcher.pid], owner: [v1] };
+      case 'udp':
+        return {
+          forwarder: [this.hostOf('u', 2).dispatcher.pid],
+          owner: [this.hostOf('u', 1).dispatcher.pid, this.hostOf('u', 1).router.pid],
+        };
+      case 'relay':
+        return { forwarder: this.relay ? [this.relay.pid] : [], owner: [v1] };
+    }
+  }
+
   async measure(setup: Setup, o: PopForwardOptions): Promise<ClientResult> {
     const v = POPS.v.conference;
     switch (setup) {
@@ -270,6 +331,11 @@ export interface PopForwardSummary {
   addedP50Us: number;
   addedP99Us: number;
   lost: number;
+  /** median CPU µs of the forwarding process per round trip, and per forwarded datagram */
+  forwarderCpuUs: number;
+  forwarderCpuUsPerDatagram: number;
+  /** median CPU µs of the owner's processes per round trip */
+  ownerCpuUs: number;
 }
 
 /**
@@ -293,6 +359,11 @@ export function summarizePopForward(results: PopForwardResult[]): PopForwardSumm
       addedP50Us: median(paired.map(({ r, d }) => r.p50Us - d.p50Us)),
       addedP99Us: median(paired.map(({ r, d }) => r.p99Us - d.p99Us)),
       lost: rs.reduce((a, r) => a + r.lost, 0),
+      forwarderCpuUs: median(rs.map((r) => r.forwarderCpuUs)),
+      forwarderCpuUsPerDatagram: FORWARDED_PER_ROUND_TRIP[setup]
+        ? median(rs.map((r) => r.forwarderCpuUs / FORWARDED_PER_ROUND_TRIP[setup]))
+        : NaN,
+      ownerCpuUs: median(rs.map((r) => r.ownerCpuUs)),
     };
   });
 }
@@ -303,9 +374,12 @@ export function renderPopForward(
   command: string,
   forwarded: Record<string, number>,
   tunnel: Record<string, number> = {},
+  idleMsPerS: Record<string, number> = {},
 ): string {
   const summary = summarizePopForward(results);
   const vx = summary.find((s) => s.setup === 'vxlan')!;
+  const relay = summary.find((s) => s.setup === 'relay')!;
+  const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
   const load = os.loadavg();
   const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
   return [
@@ -332,13 +406,26 @@ export function renderPopForward(
     '- **relay**: client → a plain Node UDP relay on v2 → v1, and back through the relay (the baseline).',
     '',
     `Goals: vxlan ≥ 0.8× direct round trips/s (${verdict(vx.ratioToDirect >= 0.8)}: ${f2(vx.ratioToDirect)}×), added`,
-    `p50 ≤ 30 µs (${verdict(vx.addedP50Us <= 30)}: ${f0(vx.addedP50Us)} µs).`,
+    `p50 ≤ 30 µs (${verdict(vx.addedP50Us <= 30)}: ${f0(vx.addedP50Us)} µs). CPU per forwarded datagram on the wrong host`,
+    `(less dependent on the machine's load than round trips/s): vxlan ${f1(vx.forwarderCpuUsPerDatagram)} µs (the`,
+    `dispatcher's primary) vs relay ${f1(relay.forwarderCpuUsPerDatagram)} µs (the plain Node relay, per datagram it relays).`,
     '',
-    '| set-up | round trips/s | × direct | p50 µs | p99 µs | added p50 µs | added p99 µs | lost |',
-    '| ------ | ------------- | -------- | ------ | ------ | ------------ | ------------ | ---- |',
+    '`fwd CPU` is the CPU time (all threads, `/proc/<pid>/task/*/schedstat`) of the process on the wrong host that',
+    'forwards (vxlan/udp: its dispatcher primary; relay: the relay) per round trip and per forwarded datagram (vxlan/udp',
+    'forward one datagram per round trip, the reply goes straight to the client; the relay handles two); `owner CPU` the',
+    "owner's primary per round trip (udp: plus its pop-router, which opens and injects). Each process's CPU with no",
+    'traffic (sampled before the runs) is subtracted for the duration of each measurement; it was (ms of CPU per s): ' +
+      (Object.entries(idleMsPerS)
+        .filter(([k]) => k !== 'direct forwarder')
+        .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+        .join(', ') || 'n/a') +
+      '.',
+    '',
+    '| set-up | round trips/s | × direct | p50 µs | p99 µs | added p50 µs | added p99 µs | lost | fwd CPU µs/rt | fwd CPU µs/datagram | owner CPU µs/rt |',
+    '| ------ | ------------- | -------- | ------ | ------ | ------------ | ------------ | ---- | ------------- | ------------------- | --------------- |',
     ...summary.map(
       (s) =>
-        `| ${s.setup} | ${f0(s.roundTripsPerS)} | ${f2(s.ratioToDirect)} | ${f0(s.p50Us)} | ${f0(s.p99Us)} | ${s.setup === 'direct' ? '—' : f0(s.addedP50Us)} | ${s.setup === 'direct' ? '—' : f0(s.addedP99Us)} | ${s.lost} |`,
+        `| ${s.setup} | ${f0(s.roundTripsPerS)} | ${f2(s.ratioToDirect)} | ${f0(s.p50Us)} | ${f0(s.p99Us)} | ${s.setup === 'direct' ? '—' : f0(s.addedP50Us)} | ${s.setup === 'direct' ? '—' : f0(s.addedP99Us)} | ${s.lost} | ${s.setup === 'direct' ? '—' : f1(s.forwarderCpuUs)} | ${s.setup === 'direct' ? '—' : f1(s.forwarderCpuUsPerDatagram)} | ${f1(s.ownerCpuUs)} |`,
     ),
     '',
     `Forwarded by the wrong hosts' dispatchers during the run (\`sipdisp_pop_events{event="forwarded"}\`): v2 ${forwarded['v'] ?? 'n/a'}, u2 ${forwarded['u'] ?? 'n/a'}.`,
@@ -349,11 +436,11 @@ export function renderPopForward(
         .join(', ') || 'n/a'
     }.`,
     '',
-    '| run | set-up | round trips | lost | elapsed ms | round trips/s | p50 µs | p99 µs | load avg |',
-    '| --- | ------ | ----------- | ---- | ---------- | ------------- | ------ | ------ | -------- |',
+    '| run | set-up | round trips | lost | elapsed ms | round trips/s | p50 µs | p99 µs | fwd CPU µs/rt | owner CPU µs/rt | load avg |',
+    '| --- | ------ | ----------- | ---- | ---------- | ------------- | ------ | ------ | ------------- | --------------- | -------- |',
     ...results.map(
       (r) =>
-        `| ${r.run} | ${r.setup} | ${r.roundTrips} | ${r.lost} | ${f0(r.elapsedMs)} | ${f0(r.roundTripsPerS)} | ${f0(r.p50Us)} | ${f0(r.p99Us)} | ${r.loadavg.toFixed(2)} |`,
+        `| ${r.run} | ${r.setup} | ${r.roundTrips} | ${r.lost} | ${f0(r.elapsedMs)} | ${f0(r.roundTripsPerS)} | ${f0(r.p50Us)} | ${f0(r.p99Us)} | ${f1(r.forwarderCpuUs)} | ${f1(r.ownerCpuUs)} | ${r.loadavg.toFixed(2)} |`,
     ),
     '',
   ].join('\n');
@@ -368,17 +455,30 @@ export async function runPopForward(o: PopForwardOptions, command: string): Prom
     };
     // warm-up, not recorded: JIT of every process on each path, ARP, the routers' first lookups
     for (const setup of SETUPS) await fl.measure(setup, { ...o, loops: 1, requests: 100, timeMs: 1000 });
+    const allPids = [...new Set(SETUPS.flatMap((s) => [...fl.pids(s).forwarder, ...fl.pids(s).owner]))];
+    const idle = await idleCpuRates(allPids, Math.min(2000, o.timeMs));
+    const idleNs = (pids: number[], ms: number) => pids.reduce((a, p) => a + (idle.get(p) ?? 0) * ms, 0);
     const results: PopForwardResult[] = [];
     for (let run = 1; run <= o.runs; run++)
       for (let k = 0; k < SETUPS.length; k++) {
         const setup = SETUPS[(k + run - 1) % SETUPS.length]!;
         process.stderr.write(`[pop-forward] run ${run}/${o.runs}: ${setup}\n`);
+        const pids = fl.pids(setup);
+        const t0 = performance.now();
+        const fwd0 = cpuNsOf(pids.forwarder);
+        const own0 = cpuNsOf(pids.owner);
         const r = await fl.measure(setup, o);
+        const fwd1 = cpuNsOf(pids.forwarder);
+        const own1 = cpuNsOf(pids.owner);
+        const ms = performance.now() - t0;
+        const perRt = (ns: number) => ns / 1000 / r.roundTrips;
         results.push({
           setup,
           run,
           ...r,
           roundTripsPerS: r.roundTrips / (r.elapsedMs / 1000),
+          forwarderCpuUs: pids.forwarder.length ? perRt(fwd1 - fwd0 - idleNs(pids.forwarder, ms)) : NaN,
+          ownerCpuUs: perRt(own1 - own0 - idleNs(pids.owner, ms)),
           loadavg: os.loadavg()[0]!,
         });
       }
@@ -391,7 +491,16 @@ export async function runPopForward(o: PopForwardOptions, command: string): Prom
     tunnel['sipdisp_decapsulated_total (v1)'] = await fl
       .dispatcherSample(fl.hostOf('v', 1), 'sipdisp_decapsulated_total')
       .catch(() => NaN);
-    const md = renderPopForward(results, o, command, forwarded, tunnel);
+    const idleMsPerS = Object.fromEntries(
+      SETUPS.flatMap((s) => {
+        const p = fl.pids(s);
+        return [
+          [`${s} forwarder`, p.forwarder.reduce((a, x) => a + (idle.get(x) ?? 0) / 1000, 0)],
+          [`${s} owner`, p.owner.reduce((a, x) => a + (idle.get(x) ?? 0) / 1000, 0)],
+        ];
+      }),
+    );
+    const md = renderPopForward(results, o, command, forwarded, tunnel, idleMsPerS);
     fs.mkdirSync(o.out, { recursive: true });
     fs.writeFileSync(
       path.join(o.out, 'pop-router-forwarding.json'),
@@ -405,6 +514,7 @@ export async function runPopForward(o: PopForwardOptions, command: string): Prom
           summary: summarizePopForward(results),
           forwarded,
           tunnel,
+          idleMsPerS,
           results,
         },
         null,

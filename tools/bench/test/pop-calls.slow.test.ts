@@ -8,6 +8,7 @@ import {
   errorFreeRate,
   parsePopCallsOptions,
   popCalls,
+  sippFailureCauses,
   SUBCOMMANDS,
   type PopCallsSummary,
 } from '../src/index.js';
@@ -24,7 +25,10 @@ describe('pop-calls', () => {
       rates: [25, 50, 100],
       seconds: 8,
       tcpConns: 24,
+      gossipProfile: 'lan',
     });
+    expect(parsePopCallsOptions(['--gossip-profile', 'test'])).toMatchObject({ gossipProfile: 'test' });
+    expect(() => parsePopCallsOptions(['--gossip-profile', 'wan'])).toThrow(/gossip-profile/);
     expect(parsePopCallsOptions(['--quick'])).toMatchObject({
       runs: 1,
       rates: [10],
@@ -33,6 +37,21 @@ describe('pop-calls', () => {
     });
     expect(parsePopCallsOptions(['--rates', '5,7'])).toMatchObject({ rates: [5, 7] });
     expect(() => parsePopCallsOptions(['--rates', '5,x'])).toThrow(/rates/);
+  });
+
+  it("SIPp's aborted calls are counted by what they waited for and what they got", () => {
+    const log =
+      "01:29:22.917483: Aborting call on unexpected message for Call-Id '113-1@198.18.0.2': while pausing (index 6), " +
+      "received 'SIP/2.0 100 Trying\nVia: SIP/2.0/UDP 198.18.0.2:37569\n'" +
+      "01:36:40.799321: Aborting call on unexpected message for Call-Id '117-1@198.18.0.2': while expecting '200' " +
+      "(index 8), received 'SIP/2.0 481 Call/Transaction Does Not Exist\r\nVia: x\r\n'" +
+      "01:36:41.000000: Aborting call on unexpected message for Call-Id '118-1@198.18.0.2': while expecting '200' " +
+      "(index 8), received 'SIP/2.0 481 Call/Transaction Does Not Exist\r\n'";
+    expect(sippFailureCauses(log)).toEqual({
+      'while pausing (index 6): SIP/2.0 100 Trying': 1,
+      "while expecting '200' (index 8): SIP/2.0 481 Call/Transaction Does Not Exist": 2,
+    });
+    expect(sippFailureCauses('no calls aborted')).toEqual({});
   });
 
   it('the error-free rate is the highest offered rate with 0 failed calls in every run', () => {
@@ -56,7 +75,14 @@ describe('pop-calls', () => {
       try {
         expect(await popCalls.run(['--quick', '--out', out])).toBe(0);
         const json = JSON.parse(fs.readFileSync(path.join(out, 'pop-router-calls.json'), 'utf8')) as {
-          results: Array<{ scenario: string; calls: number; successful: number; failed: number }>;
+          results: Array<{
+            scenario: string;
+            calls: number;
+            successful: number;
+            failed: number;
+            extraDialogs: number;
+            causes: Record<string, number>;
+          }>;
           tcp: { connections: number; before: number; answered: number; reset: number; silent: number };
         };
         expect(json.results.map((r) => r.scenario).sort()).toEqual([...CALL_SCENARIOS].sort());
@@ -64,6 +90,8 @@ describe('pop-calls', () => {
           // every call ended one way or the other, and calls went through (not their rate: a smoke run)
           expect(r.successful + r.failed).toBe(r.calls);
           expect(r.successful).toBeGreaterThan(0);
+          expect(Number.isInteger(r.extraDialogs)).toBe(true);
+          expect(typeof r.causes).toBe('object');
         }
         // every TCP connection was answered before the change and ended in exactly one outcome after it
         expect(json.tcp.before).toBe(json.tcp.connections);
@@ -74,6 +102,8 @@ describe('pop-calls', () => {
         expect(md).toMatch(/^Load average at the end \(1\/5\/15 min\): [0-9.]+ \/ /m);
         expect(md).toMatch(/^- stable routes: \*\*[0-9]+ calls\/s\*\*/m);
         expect(md).toMatch(/\| nexthop-removed \| 10 \| [0-9.]+ \| [0-9]+ \|/);
+        expect(md).toMatch(/^## Why calls failed$/m);
+        expect(md).toMatch(/Gossip timers: `lan` profile/);
         expect((await listNamespaces()).filter((n) => n.startsWith('popns-calls-'))).toEqual([]);
       } finally {
         fs.rmSync(out, { recursive: true, force: true });

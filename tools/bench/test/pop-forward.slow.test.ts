@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { listNamespaces, NetnsLab } from '@switchyard/launch';
 import { describe, expect, it } from 'vitest';
-import { parsePopForwardOptions, popForward, SETUPS, SUBCOMMANDS } from '../src/index.js';
+import { parsePopForwardOptions, popForward, processCpuNs, SETUPS, SUBCOMMANDS } from '../src/index.js';
 
 // needs root (network namespaces) and the built pop-router and host-dispatcher; CI runs as root
 const netns = await NetnsLab.available();
@@ -16,6 +16,16 @@ describe('pop-forward', () => {
     expect(() => parsePopForwardOptions(['--loops', '0'])).toThrow(/loops/);
   });
 
+  it("a process's CPU time grows while it works; a pid that is gone reads NaN", () => {
+    const before = processCpuNs(process.pid);
+    let x = 0;
+    const until = Date.now() + 30;
+    while (Date.now() < until) x += Math.sqrt(x + 1);
+    expect(x).toBeGreaterThan(0);
+    expect(processCpuNs(process.pid)).toBeGreaterThan(before);
+    expect(processCpuNs(2 ** 30)).toBeNaN();
+  });
+
   it.runIf(netns)(
     '--quick runs the 4 set-ups through real namespaces and writes a well-formed report (not its speed)',
     async () => {
@@ -23,7 +33,14 @@ describe('pop-forward', () => {
       try {
         expect(await popForward.run(['--quick', '--requests', '20', '--out', out])).toBe(0);
         const json = JSON.parse(fs.readFileSync(path.join(out, 'pop-router-forwarding.json'), 'utf8')) as {
-          results: Array<{ setup: string; roundTrips: number; lost: number; p50Us: number }>;
+          results: Array<{
+            setup: string;
+            roundTrips: number;
+            lost: number;
+            p50Us: number;
+            forwarderCpuUs: number | null;
+            ownerCpuUs: number;
+          }>;
           summary: Array<{ setup: string; ratioToDirect: number }>;
           forwarded: { v: number; u: number };
           tunnel: Record<string, number>;
@@ -34,6 +51,10 @@ describe('pop-forward', () => {
           expect(r.roundTrips + r.lost).toBeLessThanOrEqual(2 * 20);
           expect(r.roundTrips).toBeGreaterThan(0);
           expect(r.p50Us).toBeGreaterThan(0);
+          // CPU per round trip was read from the processes on the path (none forwards in direct: null in JSON)
+          expect(r.ownerCpuUs).toBeGreaterThan(0);
+          if (r.setup === 'direct') expect(r.forwarderCpuUs).toBeNull();
+          else expect(r.forwarderCpuUs).toBeGreaterThan(0);
         }
         // the wrong hosts really forwarded (not answered themselves): every round trip answered through the VIP
         // went through the tunnel (a quick run under CI load may hit its time bound before all 2 × 20 requests, so
@@ -50,6 +71,8 @@ describe('pop-forward', () => {
         expect(md).toMatch(/^Command: `node tools\/bench\/dist\/main\.js pop-forward --quick/m);
         expect(md).toMatch(/^Load average at the end \(1\/5\/15 min\): [0-9.]+ \/ /m);
         expect(md).toMatch(/\| vxlan \| [0-9]+ \| [0-9.]+ \| [0-9]+ \|/);
+        expect(md).toMatch(/CPU per forwarded datagram on the wrong host/);
+        expect(md).toMatch(/vxlan [0-9.]+ µs \(the\s+dispatcher's primary\) vs relay [0-9.]+ µs/);
         expect((await listNamespaces()).filter((n) => n.startsWith('popns-fwd-'))).toEqual([]);
       } finally {
         fs.rmSync(out, { recursive: true, force: true });

@@ -10,6 +10,13 @@
  * - a datagram that arrived encapsulated is handled here whatever the table says: one forward at most, never a
  *   bounce (counted as a disagreement when the table names another owner).
  * A draining host claims nothing new: it forwards a new session to a live host chosen by rendezvous hashing.
+ *
+ * A call's transaction follows its first decision: when a non-owner forwards a call's opening request, the Call-ID is
+ * remembered with the host it went to (for an INVITE transaction's lifetime), and the call's later datagrams without
+ * a To tag (retransmissions, CANCEL) go to that host whatever the table says by then. Without this, a retransmitted
+ * INVITE that lands here after the table changed (the session released by its owner, or claimed elsewhere) was
+ * claimed here: a second dialog on a second host, whose 100 Trying reached the caller after the first host's 200
+ * (what failed the SIPp call-rate runs, docs/benchmarks/pop-router-calls.md).
  */
 import type { SipKeys } from '@switchyard/affinity';
 import { rendezvousOwner } from '@switchyard/affinity';
@@ -56,6 +63,8 @@ export interface PopCounters {
   responseRefused: number;
   /** Responses whose top Via token names a host that is not alive: the table decides, as without a token. */
   responseStale: number;
+  /** Datagrams of a forwarded call's transaction (retransmission, CANCEL) sent where its opening request went. */
+  followed: number;
 }
 
 /** Methods that create or join a session (as in the affinity router). */
@@ -63,6 +72,25 @@ const OPENING = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'MESSAGE']);
 /** Longest session id the gossip wire carries. */
 const MAX_SESSION = 128;
 const LOCAL: PopDecision = { kind: 'local' };
+
+/** The defaults of {@link PopDataPlaneInit}, one comment per value. */
+export const POP_DATA_PLANE_DEFAULTS = {
+  /**
+   * How long a forwarded call's later datagrams follow its opening request (ms): 64·T1 = 32 s, RFC 3261 Timer B, the
+   * longest a caller retransmits an INVITE. Entries live between this and twice this (two generations).
+   */
+  followMs: 32_000,
+  /** Forwarded calls remembered per generation at most (bounded memory in a flood); a full generation rotates. */
+  followMax: 65_536,
+} as const;
+
+/** A short profile for tests: generations of 1 s, 4 entries. */
+export const POP_DATA_PLANE_TEST_PROFILE = { followMs: 1_000, followMax: 4 } as const;
+
+export interface PopDataPlaneInit {
+  followMs?: number;
+  followMax?: number;
+}
 
 export class PopDataPlane {
   readonly counters: PopCounters = {
@@ -77,6 +105,7 @@ export class PopDataPlane {
     responseRouted: 0,
     responseRefused: 0,
     responseStale: 0,
+    followed: 0,
   };
   /** Verifies owner tokens (C9); undefined until a router sent the owner keys. */
   private tokens: OwnerTokenTable | undefined;
@@ -85,12 +114,23 @@ export class PopDataPlane {
   private draining = false;
   private sealer: TunnelSealer | undefined;
   private readonly hosts = new Map<string, PopHost>();
+  /** Each host's forward decision, made once when the host is set: no object per forwarded datagram. */
+  private readonly forwardTo = new Map<string, PopDecision>();
   private readonly owners = new Map<string, string>();
   /** Dialogs per session on our workers: a session is released when its last dialog ends. */
   private readonly dialogs = new Map<string, number>();
   /** Call-IDs of dialogs our workers hold: they stay here even when the session's owner is (now) another host. */
   private readonly localCalls = new Set<string>();
   private outbox: DispatcherToRouter[] = [];
+  /**
+   * Calls whose opening request we forwarded: Call-ID → host id, in two generations (this one and the one before),
+   * rotated every `followMs` or when this one holds `followMax`: no object and no timer per entry.
+   */
+  private followNew = new Map<string, string>();
+  private followOld = new Map<string, string>();
+  private followSince = Number.NEGATIVE_INFINITY;
+  private readonly followMs: number;
+  private readonly followMax: number;
 
   constructor(
     private readonly components: {
@@ -98,7 +138,11 @@ export class PopDataPlane {
       /** Whether this host's affinity router holds a binding for the Call-ID (a transaction or dialog here). */
       boundHere?: (callId: string) => boolean;
     },
-  ) {}
+    init: PopDataPlaneInit = {},
+  ) {
+    this.followMs = init.followMs ?? POP_DATA_PLANE_DEFAULTS.followMs;
+    this.followMax = init.followMax ?? POP_DATA_PLANE_DEFAULTS.followMax;
+  }
 
   /** True once a router has sent its snapshot; before that every datagram is local (no POP). */
   get active(): boolean {
@@ -129,6 +173,7 @@ export class PopDataPlane {
       this.mode = m.mode;
       this.draining = m.draining;
       this.hosts.clear();
+      this.forwardTo.clear();
       this.owners.clear();
       try {
         this.sealer = m.tunnelKeys
@@ -150,7 +195,10 @@ export class PopDataPlane {
     }
     if (m.draining !== undefined) this.draining = m.draining;
     for (const h of m.hosts ?? []) this.setHost(h);
-    for (const id of m.hostsRemoved ?? []) this.hosts.delete(id);
+    for (const id of m.hostsRemoved ?? []) {
+      this.hosts.delete(id);
+      this.forwardTo.delete(id);
+    }
     if ((m.hosts?.some((h) => !this.tokensKnow(h.id)) ?? false) || m.hostsRemoved?.length)
       this.tokens?.setHosts(this.hosts.keys());
     for (const [s, o] of m.owners ?? []) {
@@ -167,6 +215,11 @@ export class PopDataPlane {
     if (!this.active) return LOCAL;
     // a call of ours stays ours (retransmissions, ACK, BYE): after a lost conflict only new calls follow the winner
     if (this.localCalls.has(keys.callId) || this.components.boundHere?.(keys.callId)) return LOCAL;
+    // a transaction we forwarded goes on where it went (its retransmissions, CANCEL), whatever the table says now
+    if (!encapsulated && keys.toTag === undefined && (this.followNew.size || this.followOld.size)) {
+      const followed = this.followed(keys.callId);
+      if (followed) return followed;
+    }
     if (payload && !encapsulated && keys.isRequest && keys.toTag !== undefined) {
       const byToken = this.byToken(payload);
       if (byToken) return byToken;
@@ -181,7 +234,7 @@ export class PopDataPlane {
     if (owner !== undefined) {
       const h = this.hosts.get(owner);
       if (h?.alive) {
-        if (!encapsulated) return { kind: 'forward', host: h };
+        if (!encapsulated) return this.forwardNew(keys, h);
         this.counters.disagreements++;
         return LOCAL;
       }
@@ -191,7 +244,7 @@ export class PopDataPlane {
     if (!opens || key.length > MAX_SESSION) return LOCAL;
     if (this.draining && !encapsulated) {
       const target = this.pickUndrained(key);
-      if (target) return { kind: 'forward', host: target };
+      if (target) return this.forwardNew(keys, target);
       return LOCAL;
     }
     this.owners.set(key, this.self);
@@ -251,6 +304,48 @@ export class PopDataPlane {
     return out;
   }
 
+  /** Forwards by the table; a call's opening request is remembered so that its transaction follows it. */
+  private forwardNew(keys: SipKeys, host: PopHost): PopDecision {
+    if (keys.isRequest && keys.toTag === undefined && OPENING.has(keys.method ?? '')) {
+      const now = this.components.now();
+      if (now - this.followSince >= this.followMs || this.followNew.size >= this.followMax) this.rotate(now);
+      this.followNew.set(keys.callId, host.id);
+    }
+    return this.forward(host);
+  }
+
+  private forward(host: PopHost): PopDecision {
+    return this.forwardTo.get(host.id) ?? { kind: 'forward', host };
+  }
+
+  /** The host a forwarded call's opening request went to, if it is remembered and alive. */
+  private followed(callId: string): PopDecision | undefined {
+    let id = this.followNew.get(callId) ?? this.followOld.get(callId);
+    if (id === undefined) return undefined;
+    // a hit (retransmission, CANCEL: rare) pays for the clock; entries older than two generations are gone
+    const now = this.components.now();
+    if (now - this.followSince >= this.followMs) {
+      this.rotate(now);
+      id = this.followNew.get(callId) ?? this.followOld.get(callId);
+      if (id === undefined) return undefined;
+    }
+    const h = this.hosts.get(id);
+    if (!h?.alive) return undefined;
+    this.counters.followed++;
+    return this.forward(h);
+  }
+
+  /** The older generation is forgotten; both when the newer one is older than a generation too. */
+  private rotate(now: number): void {
+    const stale = now - this.followSince >= 2 * this.followMs;
+    const t = this.followOld;
+    t.clear();
+    this.followOld = this.followNew;
+    this.followNew = t;
+    if (stale) this.followOld.clear();
+    this.followSince = now;
+  }
+
   /** The owner named by the Request-URI's token, or undefined (no token, forged, stale: the table decides). */
   private byToken(payload: Uint8Array): PopDecision | undefined {
     if (!this.tokens) return undefined;
@@ -270,7 +365,7 @@ export class PopDataPlane {
       return undefined;
     }
     this.counters.tokenRouted++;
-    return { kind: 'forward', host: h };
+    return this.forward(h);
   }
 
   /**
@@ -294,7 +389,7 @@ export class PopDataPlane {
       return undefined;
     }
     this.counters.responseRouted++;
-    return { kind: 'forward', host: h };
+    return this.forward(h);
   }
 
   private tokensKnow(host: string): boolean {
@@ -302,13 +397,15 @@ export class PopDataPlane {
   }
 
   private setHost(h: LinkHost): void {
-    this.hosts.set(h.id, {
+    const host: PopHost = {
       id: h.id,
       address: h.address,
       port: h.port,
       template: Buffer.from(h.template, 'base64'),
       alive: h.alive,
-    });
+    };
+    this.hosts.set(h.id, host);
+    this.forwardTo.set(h.id, { kind: 'forward', host });
   }
 
   private pickUndrained(key: string): PopHost | undefined {

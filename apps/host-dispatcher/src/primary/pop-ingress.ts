@@ -48,7 +48,8 @@ export class PopIngress implements PopRouting {
       help:
         'POP data plane so far: forwarded, claimed, disagreements, encap_failed, bad_table, token_routed, ' +
         'token_refused (forged owner tokens), token_stale (owner not alive), response_routed / response_refused / ' +
-        'response_stale (responses by their top Via owner token, C14); owners = table size',
+        "response_stale (responses by their top Via owner token, C14), followed (a forwarded call's retransmission or " +
+        'CANCEL sent where its opening request went); owners = table size',
       labelNames: ['event'] as const,
       registers: [components.registry],
       collect() {
@@ -65,6 +66,7 @@ export class PopIngress implements PopRouting {
         this.set({ event: 'response_routed' }, c.responseRouted);
         this.set({ event: 'response_refused' }, c.responseRefused);
         this.set({ event: 'response_stale' }, c.responseStale);
+        this.set({ event: 'followed' }, c.followed);
       },
     });
   }
@@ -122,6 +124,8 @@ export class PopIngress implements PopRouting {
   }
 
   private flush(): void {
-    for (const m of this.plane.takeOutbox()) this.send(encodeLinkFrame(LINK_FRAME_SESSION, m));
+    // indexed: the hot path calls this for every datagram, nearly always with nothing queued
+    const out = this.plane.takeOutbox();
+    for (let i = 0; i < out.length; i++) this.send(encodeLinkFrame(LINK_FRAME_SESSION, out[i]!));
   }
 }
