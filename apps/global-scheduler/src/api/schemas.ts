@@ -1,5 +1,6 @@
 /** JSON schemas of the API (TypeBox), shared by validation, the type provider and the OpenAPI document. */
 import { Type, type Static } from '@fastify/type-provider-typebox';
+import { SchedulerEntry, ServerEntry } from '@switchyard/tier-api';
 
 /** One id length for every route: what can be created can be read and ended (the router's limit is the same). */
 export const ID_MAX_LENGTH = 128;
@@ -136,42 +137,9 @@ export const UnplaceableList = Type.Object({
   items: Type.Array(Conference, { description: 'up to `limit` of them, any order' }),
 });
 
-export const Server = Type.Object({
-  id: Type.String(),
-  address: Type.String(),
-  region: Type.String(),
-  state: Type.String(),
-  load: Type.Number(),
-  capacity: Type.Number(),
-  reserved: Type.Number(),
-  conferences: Type.Integer(),
-  markedDown: Type.Boolean(),
-  live: Type.Boolean({
-    description:
-      'its registry record is live (false: expired, kept while it holds conferences or for a grace)',
-  }),
-  down: Type.Boolean({ description: 'marked down by keep-alive, or its record lapsed' }),
-  lastSeenAt: Type.Integer({ description: 'ms; when it was last known alive (now for a live record)' }),
-  probe: Type.String({ description: "keep-alive mode: 'sip' (OPTIONS), 'http' (GET) or 'none'" }),
-});
-
-export const SchedulerInfo = Type.Object({
-  id: Type.String(),
-  address: Type.String(),
-  region: Type.String(),
-  lastShare: Type.Optional(
-    Type.Object({
-      round: Type.Integer(),
-      total: Type.Integer(),
-      n: Type.Integer(),
-      share: Type.Integer(),
-      claimed: Type.Integer(),
-      placed: Type.Integer(),
-      unplaceable: Type.Integer(),
-      at: Type.Integer(),
-    }),
-  ),
-});
+/** Served here, read by the admin console: one definition in `@switchyard/tier-api`. */
+export const Server = ServerEntry;
+export const SchedulerInfo = SchedulerEntry;
 
 export const ErrorBody = Type.Object({
   error: Type.String({ description: 'SCH_ERR_… code' }),

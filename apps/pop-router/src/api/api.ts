@@ -6,6 +6,7 @@ import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { PopHost, PopSession } from '@switchyard/tier-api';
 import { PopRouterError, type PopRouterErrorCode } from '../errors.js';
 
 export interface HostView {
@@ -49,26 +50,9 @@ const STATUS: Partial<Record<PopRouterErrorCode, number>> = {
 };
 
 const ErrorBody = Type.Object({ error: Type.String(), message: Type.String() });
-const Host = Type.Object({
-  id: Type.String(),
-  address: Type.String(),
-  tunnel: Type.String(),
-  state: Type.Union([
-    Type.Literal('alive'),
-    Type.Literal('suspect'),
-    Type.Literal('dead'),
-    Type.Literal('left'),
-  ]),
-  incarnation: Type.Integer(),
-  draining: Type.Boolean(),
-  sessions: Type.Integer(),
-});
-const Session = Type.Object({
-  id: Type.String(),
-  owner: Type.String(),
-  epoch: Type.Integer(),
-  version: Type.Integer(),
-});
+// the answers are defined once in @switchyard/tier-api (the admin console validates what it reads against them)
+const Host = PopHost;
+const Session = PopSession;
 const SessionId = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
 const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody };
 
