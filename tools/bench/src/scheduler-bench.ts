@@ -72,7 +72,7 @@ const spec: CliSpec = {
     'place-batch': { type: 'string', doc: 'conferences per PLACE script', defaultText: '200' },
     mode: {
       type: 'string',
-      doc: 'burst, steady, both, or a comma list of those and failover (kill -9 of a server: time to move)',
+      doc: 'burst, steady, both, or a comma list of those, failover (kill -9 of a server: time to move) and cost (Redis and caller CPU per placement of each step alone)',
       defaultText: 'burst',
     },
     backend: {
