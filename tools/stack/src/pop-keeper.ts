@@ -6,7 +6,12 @@
  */
 import { systemClock, type Clock, type Logger } from '@switchyard/core';
 import type { NetnsPop, NetnsPopHost, NetnsPopRole, Spawned } from '@switchyard/launch';
-import { defaultSupervisorInit, type SupervisorEvent, type SupervisorInit } from './supervisor.js';
+import {
+  defaultSupervisorInit,
+  nextRestarts,
+  type SupervisorEvent,
+  type SupervisorInit,
+} from './supervisor.js';
 
 export type PopKeeperInit = Pick<SupervisorInit, 'maxRestartsPerMinute' | 'restartDelayMs'>;
 
@@ -65,15 +70,18 @@ export class PopKeeper {
   ): void {
     if (this.stopped || h[role] !== proc) return;
     const name = popComponentName(h, role);
-    const now = this.clock.now();
-    const recent = (this.restarts.get(name) ?? []).filter((t) => now - t < 60_000);
+    const restarts = nextRestarts(
+      this.restarts.get(name) ?? [],
+      this.clock.now(),
+      this.init.maxRestartsPerMinute,
+    );
     this.emit({ type: 'exited', name, pid: proc.pid, code, signal });
-    if (recent.length >= this.init.maxRestartsPerMinute) {
+    if (!restarts) {
       this.components.logger.error({ component: name, code, signal }, 'exited too often; left down');
       this.emit({ type: 'left-down', name });
       return;
     }
-    this.restarts.set(name, [...recent, now]);
+    this.restarts.set(name, restarts);
     this.components.logger.warn({ component: name, code, signal }, 'exited; restarting');
     this.clock.setTimeout(() => {
       if (this.stopped) return;

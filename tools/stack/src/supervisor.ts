@@ -77,6 +77,20 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
+/**
+ * The rule for restarting a component that died, shared by the supervisor and the netns POP's keeper: its restart
+ * times within the last minute plus `now` when one more restart is allowed, undefined when it already restarted
+ * `maxPerMinute` times in that minute (it is then left down).
+ */
+export function nextRestarts(
+  times: readonly number[],
+  now: number,
+  maxPerMinute: number,
+): number[] | undefined {
+  const recent = times.filter((t) => now - t < 60_000);
+  return recent.length >= maxPerMinute ? undefined : [...recent, now];
+}
+
 export class Supervisor {
   private readonly running = new Map<string, Running>();
   private readonly order: string[] = [];
@@ -187,16 +201,15 @@ export class Supervisor {
     signalGroup(child, 'SIGKILL');
     const r = this.running.get(name);
     if (!r || r.child !== child || r.stopping || this.closed) return;
-    const now = this.clock.now();
-    r.restarts = r.restarts.filter((t) => now - t < 60_000);
+    const restarts = nextRestarts(r.restarts, this.clock.now(), this.init.maxRestartsPerMinute);
     this.emit({ type: 'exited', name, pid: child.pid, code, signal });
-    if (r.restarts.length >= this.init.maxRestartsPerMinute) {
+    if (!restarts) {
       this.logger.error({ component: name, code, signal }, 'exited too often; left down');
       this.emit({ type: 'left-down', name });
       r.leftDown = true;
       return;
     }
-    r.restarts.push(now);
+    r.restarts = restarts;
     this.logger.warn(
       { component: name, code, signal, delayMs: this.init.restartDelayMs },
       'exited; restarting',
