@@ -141,6 +141,9 @@ describe('ConsoleState', () => {
       conferences: 2,
       markedDown: false,
       live: true,
+      down: false,
+      lastSeenAt: 0,
+      probe: 'http',
       ...over,
     });
     s.pollOk(
