@@ -481,7 +481,8 @@ export async function dispatcherBenchMain(argv: string[]): Promise<number> {
     conferences: 200,
     tcpConcurrency: 32,
     tcpMs: quick ? 1000 : 4000,
-    tcpRuns: num('tcp-runs', quick ? 1 : 3),
+    // parseCli keys values by the camelCase field (`--tcp-runs` → tcpRuns): by the flag name it was ignored
+    tcpRuns: num('tcpRuns', quick ? 1 : 3),
     latencyCount: quick ? 300 : 3000,
     latencyRuns: quick ? 3 : 5,
     cpuRate: quick ? 100 : 2000,
