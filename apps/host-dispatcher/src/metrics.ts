@@ -35,6 +35,15 @@ export class DispatcherMetrics {
     help: 'TCP connections handed to a worker',
     registers: [this.registry],
   });
+  /**
+   * Reads of a TCP connection's first message that did not complete it (a message split over segments): 0 per
+   * connection when the first request comes in one segment, which is the usual case and costs nothing here.
+   */
+  readonly tcpPartialReads = new Counter({
+    name: 'sipdisp_tcp_partial_reads_total',
+    help: 'reads of a TCP first message that left it incomplete (the primary waited for more)',
+    registers: [this.registry],
+  });
   readonly tcpRejected = new Counter({
     name: 'sipdisp_tcp_rejected_total',
     help: 'TCP connections closed by the primary before hand-off, by reason',

@@ -25,17 +25,31 @@ async function client(port: number): Promise<{ sock: net.Socket; text(): string;
   return { sock, text: () => text, closed: () => closed };
 }
 
-/** Connects, writes each part as its own write, collects the status lines it reads. */
+/**
+ * Connects and writes each part as its own write. Before writing the next part it waits for the primary to have
+ * acted on the parts so far, by its counters, so the order of reads is fixed whatever the timing: `between:
+ * 'partial'`, the primary read the parts so far and found the first message still incomplete
+ * (`sipdisp_tcp_partial_reads_total` grew by one per part); `'handoff'`, the primary handed the connection off
+ * (`sipdisp_tcp_handoffs_total` grew), so what follows can only be read by the worker. Returns the status lines read
+ * on the connection.
+ */
 async function exchange(
+  d: Dispatcher,
   port: number,
   parts: Buffer[],
   want: number,
+  between: 'partial' | 'handoff' = 'partial',
 ): Promise<{ statuses: number[]; closed: boolean }> {
   const c = await client(port);
+  const metric = between === 'partial' ? 'sipdisp_tcp_partial_reads_total' : 'sipdisp_tcp_handoffs_total';
+  const before = await counter(d, metric);
   for (const [i, p] of parts.entries()) {
     c.sock.write(p);
-    // let the primary read the part alone before the next arrives (pacing, not waiting for a timeout)
-    if (i < parts.length - 1) await new Promise((r) => setTimeout(r, 50));
+    if (i < parts.length - 1) {
+      await waitFor(`${metric} at ${before + i + 1} after part ${i + 1} of ${parts.length}`, async () =>
+        (await counter(d, metric)) === before + i + 1 ? true : undefined,
+      );
+    }
   }
   const statuses = () => [...c.text().matchAll(/^SIP\/2\.0 (\d{3})/gm)].map((m) => Number(m[1]));
   await waitFor(`${want} responses on the connection (got: ${JSON.stringify(c.text().slice(0, 200))})`, () =>
@@ -63,12 +77,20 @@ describe('TCP ingress: raw accept, first message, hand-off', () => {
 
   it('hands off a first message split over several writes, and the message behind it', async () => {
     const first = options(1);
-    const r = await exchange(port, [first.subarray(0, 30), first.subarray(30, 120), first.subarray(120)], 1);
+    const partial0 = await counter(d, 'sipdisp_tcp_partial_reads_total');
+    const r = await exchange(
+      d,
+      port,
+      [first.subarray(0, 30), first.subarray(30, 120), first.subarray(120)],
+      1,
+    );
     expect(r.statuses).toEqual([200]);
-    const two = await exchange(port, [Buffer.concat([options(2), options(3)])], 2);
+    // the first two parts were each read alone and found incomplete; the third completed the message
+    expect(await counter(d, 'sipdisp_tcp_partial_reads_total')).toBe(partial0 + 2);
+    const two = await exchange(d, port, [Buffer.concat([options(2), options(3)])], 2);
     expect(two.statuses).toEqual([200, 200]);
     // the second message arrives after the hand-off was decided: read by the worker, not lost with the handle
-    const after = await exchange(port, [options(4), options(5)], 2);
+    const after = await exchange(d, port, [options(4), options(5)], 2, 'handoff');
     expect(after.statuses).toEqual([200, 200]);
     expect(await counter(d, 'sipdisp_tcp_handoffs_total')).toBe(3);
   });
@@ -89,7 +111,7 @@ describe('TCP ingress: raw accept, first message, hand-off', () => {
     const big = Buffer.from(
       options(6).toString('latin1').replace('Content-Length: 0', 'Content-Length: 9000'),
     );
-    const r = await exchange(port, [big], 1);
+    const r = await exchange(d, port, [big], 1);
     expect(r.statuses).toEqual([513]);
     await waitFor('the refusal counted as too-large', async () =>
       (await counter(d, 'sipdisp_tcp_rejected_total', 'too-large')) === 1 ? true : undefined,

@@ -61,9 +61,12 @@ export interface DispatcherBenchReport {
   tcpHandoffs: Record<string, TcpRun>;
   latency: LatencyRuns | undefined;
   cpu: CpuPerCall | undefined;
-  overload: OverloadRun | undefined;
+  overload: (OverloadRun & { capacitySource?: string }) | undefined;
   ratios: Record<string, number>;
 }
+
+/** The TCP set-up of the base build, when BENCH_DISPATCHER_BASE_MAIN names one. */
+const BASE_SETUP = 'base build: dispatcher, 2 workers';
 
 /** One TCP set-up: connections/s and the CPU (from /proc) its processes spent per connection. */
 export interface TcpRun {
@@ -91,13 +94,15 @@ async function tcpRun(pid: number, port: number, o: DispatcherBenchOptions): Pro
   };
 }
 
+function median(values: number[]): number {
+  const v = [...values].sort((a, b) => a - b);
+  const n = v.length;
+  return n === 0 ? NaN : n % 2 ? v[(n - 1) / 2]! : (v[n / 2 - 1]! + v[n / 2]!) / 2;
+}
+
 /** Each field's median over the runs (runs under changing load: the median resists one disturbed run). */
 function medianRun(rs: TcpRun[]): TcpRun {
-  const med = (f: (r: TcpRun) => number) => {
-    const v = rs.map(f).sort((a, b) => a - b);
-    const n = v.length;
-    return n % 2 ? v[(n - 1) / 2]! : (v[n / 2 - 1]! + v[n / 2]!) / 2;
-  };
+  const med = (f: (r: TcpRun) => number) => median(rs.map(f));
   return {
     perSecond: med((r) => r.perSecond),
     done: med((r) => r.done),
@@ -161,6 +166,8 @@ export async function runDispatcherBench(
   }
 
   const tcp: DispatcherBenchReport['tcpHandoffs'] = {};
+  /** Ours against the base build, run by run (each pair measured in the same round, a few seconds apart). */
+  let vsBase: { acceptor: number; total: number } | undefined;
   if (want('tcp')) {
     o.log(`TCP hand-offs/s: ${o.tcpRuns} runs, the order of the set-ups rotating`);
     const procs: Proc[] = [];
@@ -173,6 +180,12 @@ export async function runDispatcherBench(
         setups.push({ name, pid: p.pid, port });
       };
       await add('ours: dispatcher, 2 workers', async (port) => startDispatcher(port, await freePort(), 2));
+      // BENCH_DISPATCHER_BASE_MAIN: the main.js of another build (the base of a change), run beside ours in the same
+      // rotation, so a change is judged by CPU per connection measured side by side, not against an older report
+      const base = process.env['BENCH_DISPATCHER_BASE_MAIN'];
+      if (base) {
+        await add(BASE_SETUP, async (port) => startDispatcher(port, await freePort(), 2, [], base));
+      }
       await add('node:cluster, 2 workers', (port) => startStandalone(port, { cluster: 2 }));
       await add('1 worker, direct (no hand-off)', (port) => startStandalone(port));
       const runs = new Map<string, TcpRun[]>(setups.map((x) => [x.name, []]));
@@ -185,6 +198,12 @@ export async function runDispatcherBench(
         }
       }
       for (const [name, rs] of runs) tcp[name] = medianRun(rs);
+      const ours = runs.get('ours: dispatcher, 2 workers')!;
+      const b = runs.get(BASE_SETUP);
+      if (b) {
+        const paired = (f: (r: TcpRun) => number) => median(ours.map((r, i) => f(r) / f(b[i]!)));
+        vsBase = { acceptor: paired((r) => r.acceptorUsPerConn), total: paired((r) => r.totalUsPerConn) };
+      }
     });
   }
 
@@ -202,12 +221,19 @@ export async function runDispatcherBench(
     cpu = await cpuPerCall(o.cpuRate, o.durationS * 2, o.conferences, o.kamailio);
     o.log(`    ${JSON.stringify(cpu)}`);
   }
-  let overload: OverloadRun | undefined;
+  let overload: DispatcherBenchReport['overload'];
   if (want('overload')) {
     const found = callRate['b: dispatcher, 2 workers']?.best;
     const capacity = found && found > 0 ? found : o.capacity;
     o.log(`goodput at 2 × ${capacity} calls/s with overload control`);
-    overload = await overloadGoodput(capacity, o.durationS * 2, o.conferences);
+    overload = {
+      ...(await overloadGoodput(capacity, o.durationS * 2, o.conferences)),
+      // the goal is relative to the dispatcher's real capacity: say whether this one was measured in this run
+      capacitySource:
+        found && found > 0
+          ? "measured: the call-rate search's highest error-free rate of this run, 2 workers"
+          : 'assumed: `--capacity` (the call-rate search did not run), not a measured capacity',
+    };
     o.log(`    ${JSON.stringify(overload)}`);
   }
 
@@ -226,6 +252,9 @@ export async function runDispatcherBench(
     'TCP CPU per connection of the acceptor, ours / node:cluster':
       (tcp['ours: dispatcher, 2 workers']?.acceptorUsPerConn ?? NaN) /
       (tcp['node:cluster, 2 workers']?.acceptorUsPerConn ?? NaN),
+    'TCP CPU per connection of the acceptor, ours / base build (median of per-run ratios)':
+      vsBase?.acceptor ?? NaN,
+    'TCP CPU per connection with workers, ours / base build (median of per-run ratios)': vsBase?.total ?? NaN,
     'CPU per call: primary / Kamailio': (cpu?.primaryUs ?? NaN) / (cpu?.kamailioUs ?? NaN),
     'goodput at 2x capacity / capacity': overload?.ratio ?? NaN,
   };
@@ -381,12 +410,12 @@ function cpuSection(c: CpuPerCall | undefined): string[] {
   ];
 }
 
-function overloadSection(o: OverloadRun | undefined): string[] {
+function overloadSection(o: DispatcherBenchReport['overload']): string[] {
   if (!o) return [];
   return [
     '## Goodput at twice the capacity (overload control on)',
     '',
-    `Capacity ${o.capacity} calls/s (admission set to it: ${Math.round(o.capacity / 2)} new calls/s per worker, 2 workers);`,
+    `Capacity ${o.capacity} calls/s (${o.capacitySource ?? 'source not recorded'}; admission set to it: ${Math.round(o.capacity / 2)} new calls/s per worker, 2 workers);`,
     o.offerMeasured
       ? `SIPp is asked for ${o.offered} calls/s; it took ${o.offerS.toFixed(1)} s to place them (read from its statistics file,` +
         '\nwhich it rewrites once a second: within about a second). Refused calls get 503'
@@ -452,7 +481,8 @@ export async function dispatcherBenchMain(argv: string[]): Promise<number> {
     conferences: 200,
     tcpConcurrency: 32,
     tcpMs: quick ? 1000 : 4000,
-    tcpRuns: num('tcp-runs', quick ? 1 : 3),
+    // parseCli keys values by the camelCase field (`--tcp-runs` → tcpRuns): by the flag name it was ignored
+    tcpRuns: num('tcpRuns', quick ? 1 : 3),
     latencyCount: quick ? 300 : 3000,
     latencyRuns: quick ? 3 : 5,
     cpuRate: quick ? 100 : 2000,

@@ -63,10 +63,11 @@ export async function startDispatcher(
   controlPort: number,
   workers: number,
   extraArgs: string[] = [],
+  main?: string,
 ): Promise<Proc> {
   const args = [
     // BENCH_DISPATCHER_MAIN: another build's main.js (e.g. the base of a change), to measure before/after side by side
-    process.env['BENCH_DISPATCHER_MAIN'] || packageBin(DISPATCHER_PACKAGE, 'host-dispatcher'),
+    main ?? (process.env['BENCH_DISPATCHER_MAIN'] || packageBin(DISPATCHER_PACKAGE, 'host-dispatcher')),
     '--listen',
     `127.0.0.1:${port}`,
     '--control-port',

@@ -116,7 +116,10 @@ export class TcpIngress {
       const chunk = Buffer.from(ab, streamBaseState[kArrayBufferOffset]!, nread);
       buf = buf ? Buffer.concat([buf, chunk]) : chunk;
       const f = frameMessage(buf, this.init.maxMessageBytes);
-      if (f.kind === 'incomplete') return;
+      if (f.kind === 'incomplete') {
+        this.c.metrics.tcpPartialReads.inc();
+        return;
+      }
       if (f.kind === 'error') return refuse(f.reason);
       const first = buf.subarray(f.start, f.start + f.length);
       const keys = extractSipKeys(first, { maxBytes: this.init.maxMessageBytes });
