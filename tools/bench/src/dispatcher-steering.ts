@@ -28,7 +28,7 @@ export interface SteeringRuns {
   lost: number;
   /** Delegations the steering dispatcher made (`sipdisp_steering_events_total{event="delegated"}`): > 0 or nothing was steered. */
   delegated: number;
-  /** Datagrams its worker bounced back to the primary (the new INVITE of each run's call, at least). */
+  /** Datagrams its worker bounced back to the primary. */
   bounced: number;
 }
 
@@ -151,9 +151,9 @@ export function steeringSection(s: SteeringRuns | undefined): string[] {
     `| steering off | ${f(s.added['steering off'].p50)} | ${f(s.added['steering off'].p99)} |`,
     `| steering on | ${f(s.added['steering on'].p50)} | ${f(s.added['steering on'].p99)} |`,
     '',
-    `Lost datagrams: ${s.lost}. The steering dispatcher delegated ${s.delegated} peers (one per round-trip socket) and`,
-    `its worker bounced ${s.bounced} datagrams back to the primary (each socket's INVITE, and any datagram that`,
-    'arrived between bind() and connect()).',
+    `Lost datagrams: ${s.lost}. The steering dispatcher delegated ${s.delegated} peers (one per round-trip socket;`,
+    `each socket's call happens before its delegation) and its worker bounced ${s.bounced} datagrams back to the`,
+    'primary (what reached a connected socket between bind() and connect(), or what the worker does not hold).',
     '',
   ];
 }

@@ -31,6 +31,9 @@ import { SteeredSockets } from '../steering/steered-sockets.js';
 import { HeldCounts } from '../steering/held-counts.js';
 import { STEERING_DEFAULTS, type SteeredPeer } from '../steering/steering-table.js';
 
+/** The largest UDP payload (IPv4): what a connected socket can receive. */
+const MAX_UDP_PAYLOAD = 65_535;
+
 /** The dialog report, with the dialog's state for the primary's mirror (issue 9 §6). */
 function dialogMessage(t: 'open' | 'close', d: DialogInfo): FromWorker {
   const m: FromWorker =
@@ -237,7 +240,8 @@ export class WorkerProcess {
     if (this.steered) return this.steered;
     const init = this.init;
     const maxMessageBytes = init?.maxMessageBytes ?? 65_535;
-    const bounceFrame = Buffer.allocUnsafe(FRAME_FIXED + FRAME_MAX_ADDR + maxMessageBytes);
+    // any datagram may arrive on a connected socket, up to the UDP maximum: the primary judges its size (513)
+    const bounceFrame = Buffer.allocUnsafe(FRAME_FIXED + FRAME_MAX_ADDR + MAX_UDP_PAYLOAD);
     this.steered = new SteeredSockets(
       {
         clock: this.clock,
