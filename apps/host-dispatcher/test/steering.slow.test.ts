@@ -2,7 +2,7 @@
  * Kernel steering end to end, real processes and sockets: after delegation a peer's datagrams reach its worker
  * without the primary (its datagram counter stands still while the worker's grows); a second conference from the
  * same peer is bounced and the peer undelegated with affinity intact; after kill -9 of the worker the peer's next
- * datagrams reach the primary and another worker.
+ * datagrams reach the primary and another worker; a drain revokes the delegation.
  */
 import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -177,5 +177,18 @@ describe('kernel steering (--steering)', () => {
     expect(now.id).not.toBe(victim.id);
     expect(await d.metric('sipdisp_steering_delegations')).toBe(0);
     expect(await d.metric('sipdisp_affinity_violations_total')).toBe(0);
+  });
+
+  it('revokes the delegations of a worker that drains: the peer goes back through the primary', async () => {
+    // the heir of the killed worker holds the dialog now: the peer is delegated to it
+    await delegate('a1', 3);
+    const heir = await holder('conf-a');
+    expect((await d.post(`/workers/${heir.id}/drain`)).status).toBe(200);
+    await waitFor('delegation revoked', async () => (await event('revoked')) === 1);
+    expect(await d.metric('sipdisp_steering_delegations')).toBe(0);
+    // the draining worker keeps its dialogs; their requests reach it through the primary again
+    const primaryBefore = await d.metric('sipdisp_datagrams_total');
+    expect(await peer.info('a1')).toMatch(/^SIP\/2\.0 200/);
+    expect(await d.metric('sipdisp_datagrams_total')).toBe(primaryBefore + 1);
   });
 });
