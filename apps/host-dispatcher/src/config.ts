@@ -158,6 +158,13 @@ export const DispatcherSettings = defineSettings({
         'through the tunnel and is handled here, never forwarded again (replies leave from the --listen socket)',
       'SIPDISP_INNER_ADDRESS',
     ),
+    steering: setting(
+      Type.Boolean(),
+      false,
+      'kernel steering: a peer routed to one worker long enough gets its own connected UDP socket in that worker, ' +
+        'so its datagrams skip the primary (off by default: see docs/host-dispatcher.md)',
+      'SIPDISP_STEERING',
+    ),
     runtimeDir: setting(
       Type.String(),
       '',

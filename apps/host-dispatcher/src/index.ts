@@ -67,3 +67,12 @@ export {
   type FrameHeader,
   type MirrorFrame,
 } from './ipc.js';
+export * from './steering/steering-table.js';
+export * from './steering/steered-verdict.js';
+export {
+  SteeredSockets,
+  type SteeredSocketsComponents,
+  type SteeredSocketsInit,
+} from './steering/steered-sockets.js';
+export { HeldCounts } from './steering/held-counts.js';
+export { FRAME_BOUNCED, FRAME_BOUNCED_UNDELEGATE } from './ipc.js';

@@ -29,6 +29,13 @@ export interface MirrorFrame {
   /** Dialog keys that ended on the worker that crashed (late news): to end here too. */
   del?: string[];
 }
+/**
+ * Worker → primary (kernel steering): a datagram that reached the worker on a connected socket but is the primary's
+ * to route (same header as FRAME_UDP, the key empty). `FRAME_BOUNCED_UNDELEGATE`: the worker closed that peer's
+ * connected socket because of it (the delegation ended).
+ */
+export const FRAME_BOUNCED = 6;
+export const FRAME_BOUNCED_UNDELEGATE = 7;
 /** The hello a POP router sends instead of a worker id. */
 export const POP_HELLO = 'pop';
 /** type(1) local(1) port(2) addrLen(1) keyLen(2), then the address, the routing key and the payload. */
@@ -104,6 +111,8 @@ export type ToWorker =
       maxMessageBytes: number;
       tcpIdleMs: number;
       statsIntervalMs: number;
+      /** Kernel steering's limits in the worker (absent: the named defaults). */
+      steering?: { maxPerWorker: number; idleMs: number; idleSweepMs: number };
     }
   | { t: 'udp'; local: number }
   /** `bytes`: what the primary read before the hand-off (a Uint8Array after structured clone). */
@@ -112,7 +121,10 @@ export type ToWorker =
   | { t: 'query'; q: number }
   | { t: 'violation'; kind: 'conference' | 'dialog'; key: string; owner: string }
   /** This host's POP owner token (C9) for the Contact of new dialogs; null: none (no POP router). */
-  | { t: 'owner-token'; token: string | null };
+  | { t: 'owner-token'; token: string | null }
+  /** Kernel steering: open a connected socket to this peer (service address `local`) / close it. */
+  | { t: 'steer'; local: number; address: string; port: number; gen: number }
+  | { t: 'unsteer'; local: number; address: string; port: number; gen: number };
 
 export interface WorkerConference {
   id: string;
@@ -133,6 +145,8 @@ export interface WorkerState {
   requests: number;
   retransmissionsAbsorbed: number;
   draining: boolean;
+  /** Kernel steering: connected sockets open, datagrams handled from them, bounced to the primary. */
+  steering?: { sockets: number; local: number; bounced: number; undelegated: number };
 }
 
 /** Worker → primary. */
@@ -152,7 +166,17 @@ export type FromWorker =
   | { t: 'no-dialog'; callId: string }
   | { t: 'malformed'; reason: string }
   /** The media mover's counters since the worker started (sent every `statsIntervalMs` when they changed). */
-  | { t: 'mover'; c: MediaMoveCounters };
+  | { t: 'mover'; c: MediaMoveCounters }
+  /** Kernel steering: the connected socket is up (`ok`), or was refused / closed (idle, error) with `reason`. */
+  | {
+      t: 'steered';
+      local: number;
+      address: string;
+      port: number;
+      gen: number;
+      ok: boolean;
+      reason?: 'idle' | 'refused' | 'revoked' | 'bounced' | 'worker-gone';
+    };
 
 /**
  * The socket of a connection handed off by the primary. The primary sends the raw libuv handle (it never builds a

@@ -15,6 +15,7 @@ import { freePort, freeTcpUdpPort } from '@switchyard/launch';
 import { startDispatcher, startKamailio, startStandalone, type Proc } from './dispatcher-procs.js';
 import { maxErrorFreeRate, type SippOutcome } from './dispatcher-sipp.js';
 import { tcpHandoffs } from './dispatcher-load.js';
+import { steeringLatency, steeringSection, type SteeringRuns } from './dispatcher-steering.js';
 import {
   cpuPerCall,
   cpuSeconds,
@@ -26,7 +27,7 @@ import {
 } from './dispatcher-extra.js';
 
 /** The parts of the benchmark, each runnable alone (`--sections`). */
-export const DISPATCHER_SECTIONS = ['rate', 'tcp', 'latency', 'cpu', 'overload'] as const;
+export const DISPATCHER_SECTIONS = ['rate', 'tcp', 'latency', 'cpu', 'overload', 'steering'] as const;
 export type DispatcherSection = (typeof DISPATCHER_SECTIONS)[number];
 
 export interface DispatcherBenchOptions {
@@ -60,6 +61,8 @@ export interface DispatcherBenchReport {
   callRate: Record<string, { best: number; runs: SippOutcome[] }>;
   tcpHandoffs: Record<string, TcpRun>;
   latency: LatencyRuns | undefined;
+  /** Latency with kernel steering off and on (section `steering`, branch dsteer). */
+  steering?: SteeringRuns | undefined;
   cpu: CpuPerCall | undefined;
   overload: (OverloadRun & { capacitySource?: string }) | undefined;
   ratios: Record<string, number>;
@@ -215,6 +218,7 @@ export async function runDispatcherBench(
       `    added p50 ${latency.addedP50Us.toFixed(0)} µs, p99 ${latency.addedP99Us.toFixed(0)} µs (medians)`,
     );
   }
+  const steering = want('steering') ? await steeringLatency(o.latencyRuns, o.latencyCount) : undefined;
   let cpu: CpuPerCall | undefined;
   if (want('cpu')) {
     o.log(`CPU per call at ${o.cpuRate} calls/s: the primary vs Kamailio`);
@@ -287,6 +291,7 @@ export async function runDispatcherBench(
     callRate,
     tcpHandoffs: tcp,
     latency,
+    steering,
     cpu,
     overload,
     ratios,
@@ -355,6 +360,7 @@ export function renderMarkdown(r: DispatcherBenchReport): string {
           '',
         ]),
     ...latencySection(r.latency),
+    ...steeringSection(r.steering),
     ...cpuSection(r.cpu),
     ...overloadSection(r.overload),
     '## Ratios',

@@ -57,7 +57,7 @@ export interface OverloadRun {
   goodputElapsed: number;
 }
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const n = s.length;
   if (n === 0) return NaN;

@@ -20,20 +20,28 @@ export const SERVICE_SOCKET_DEFAULTS = {
 } as const;
 
 /** Binds UDP then TCP on the same port; with port 0 retries when TCP finds the port taken. Throws DSP_ERR_BIND. */
-export async function bindServiceAddress(listen: ListenAddress): Promise<ServiceSockets> {
+export async function bindServiceAddress(
+  listen: ListenAddress,
+  opts: { reuseAddr?: boolean } = {},
+): Promise<ServiceSockets> {
   const attempts = listen.port === 0 ? SERVICE_SOCKET_DEFAULTS.bindAttempts : 1;
   for (let i = 1; ; i++) {
     try {
-      return await bindOnce(listen);
+      return await bindOnce(listen, opts.reuseAddr ?? false);
     } catch (err) {
       if (i >= attempts) throw err;
     }
   }
 }
 
-async function bindOnce(listen: ListenAddress): Promise<ServiceSockets> {
+/**
+ * `reuseAddr`: kernel steering's workers bind connected sockets to the same address and port, which the kernel
+ * allows only when every socket on it has SO_REUSEADDR (the TCP listener, bound right after on the same port and
+ * never shared, still fails if another dispatcher holds the port).
+ */
+async function bindOnce(listen: ListenAddress, reuseAddr: boolean): Promise<ServiceSockets> {
   const type = net.isIPv6(listen.host) ? 'udp6' : 'udp4';
-  const udp = dgram.createSocket({ type, reuseAddr: false });
+  const udp = dgram.createSocket({ type, reuseAddr });
   await new Promise<void>((resolve, reject) => {
     udp.once('error', (err) =>
       reject(

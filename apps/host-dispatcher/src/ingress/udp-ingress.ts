@@ -6,7 +6,7 @@
 import { extractSipKeys } from '@switchyard/affinity';
 import type { Logger, RateLimitedLog } from '@switchyard/core';
 import type { SeqpacketSocket } from 'node-unix-socket';
-import { FRAME_FIXED, FRAME_INJECTED, FRAME_MAX_ADDR, writeFrameHeader } from '../ipc.js';
+import { FRAME_FIXED, FRAME_INJECTED, FRAME_MAX_ADDR, FRAME_UDP, writeFrameHeader } from '../ipc.js';
 import type { DispatcherMetrics } from '../metrics.js';
 import type { AffinityRouter } from '../primary/router.js';
 import { Admission, ADMISSION_DEFAULTS, type AdmissionInit } from '../overload/admission.js';
@@ -30,6 +30,11 @@ export const UDP_INGRESS_DEFAULTS = {
   /** At most this many refused Call-IDs are remembered (the oldest is forgotten first): bounded memory in a flood. */
   refusedMemoryMax: 65_536,
 } as const;
+
+/** Kernel steering's view of the ingress (see src/steering/). */
+export interface SteeringHook {
+  routed(worker: string, local: number, address: string, port: number, conf: string | undefined): void;
+}
 
 export interface UdpIngressComponents {
   router: AffinityRouter;
@@ -61,6 +66,8 @@ const RETRY_AFTER = `Retry-After: ${STATELESS_REPLY_DEFAULTS.retryAfterS}\r\n`;
 export class UdpIngress {
   /** The POP data plane's hook (none: every unowned message is claimed here). */
   pop: PopRouting | undefined;
+  /** Kernel steering (none: off): told of every datagram from a service socket that went to a worker. */
+  steer: SteeringHook | undefined;
   /** Reused for every forwarded datagram: header + payload. */
   private readonly frame: Buffer;
   private readonly forwarded = new Map<string, { inc(): void }>();
@@ -155,6 +162,8 @@ export class UdpIngress {
       return false;
     }
     this.counter(d.worker).inc();
+    if (this.steer && frameType === FRAME_UDP)
+      this.steer.routed(d.worker, local, address, port, k.conferenceId);
     if (d.newConference) this.c.newConference();
     return true;
   }

@@ -23,6 +23,8 @@ import {
 import { parseListen, type DispatcherConfig, type ListenAddress } from '../config.js';
 import { DispatcherError } from '../errors.js';
 import {
+  FRAME_BOUNCED,
+  FRAME_BOUNCED_UNDELEGATE,
   FRAME_HELLO,
   FRAME_INJECTED,
   FRAME_UDP,
@@ -55,6 +57,8 @@ import { AffinityRouter, type Violation } from './router.js';
 import { DialogHandover } from './dialog-handover.js';
 import { DIALOG_MIRROR_DEFAULTS } from './dialog-mirror.js';
 import { MoverMetrics } from './mover-metrics.js';
+import { PrimarySteering } from '../steering/primary-steering.js';
+import { STEERING_DEFAULTS, type SteeringInit } from '../steering/steering-table.js';
 
 export type { WorkerStatus } from '../pool/worker-pool.js';
 
@@ -86,6 +90,8 @@ export interface DispatcherComponents {
   workerEntry?: string;
   /** The POP data plane's routing hook (see {@link PopRouting}); settable later with {@link Dispatcher.setPopRouting}. */
   popRouting?: PopRouting;
+  /** Kernel steering's limits when `config.steering` is on (default STEERING_DEFAULTS; tests: the test profile). */
+  steering?: SteeringInit;
 }
 
 interface Waiter {
@@ -173,6 +179,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
           maxMessageBytes: config.maxMessageBytes,
           tcpIdleMs: config.tcpIdleMs,
           statsIntervalMs: PRIMARY_DEFAULTS.statsIntervalMs,
+          steering: components.steering ?? STEERING_DEFAULTS,
         }),
         udpSockets: () => this.bound.map((b) => b.udp),
         queryTimeoutMs: PRIMARY_DEFAULTS.queryTimeoutMs,
@@ -234,7 +241,10 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
         logger: this.logger,
         metrics: this.metrics,
         inject: (payload, from, local) => this.injectEncapsulated(payload, from, local),
-        routerFrame: (frame) => this.pop.onRouterFrame(frame),
+        routerFrame: (frame) => {
+          this.pop.onRouterFrame(frame);
+          this.steering?.revalidate();
+        },
         routerConnected: () => this.pop.routerConnected(),
       },
       { maxMessageBytes: config.maxMessageBytes },
@@ -256,6 +266,29 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
     });
     // the POP data plane: inactive (every message claimed here, as without a POP) until a pop-router sends its table
     this.udpIngress.pop = components.popRouting ?? this.pop;
+    this.steering = config.steering ? this.makeSteering(components.steering ?? STEERING_DEFAULTS) : undefined;
+    this.udpIngress.steer = this.steering;
+  }
+
+  /** Kernel steering (src/steering/), when `config.steering` is on. */
+  private readonly steering: PrimarySteering | undefined;
+
+  private makeSteering(init: SteeringInit): PrimarySteering {
+    return new PrimarySteering(
+      {
+        registry: this.metrics.registry,
+        view: {
+          // this host's own POP data plane inactive: no session is owned by another host (with a POP, off: v1)
+          allowed: () => this.udpIngress.pop === this.pop && !this.pop.plane.active,
+          workerReady: (id) => this.pool.get(id)?.status === 'ready',
+          conferenceHost: (conf) => this.router.conferenceHost(conf),
+        },
+        send: (id, m) => this.procs.send(id, m),
+        route: (payload, address, port, local) =>
+          this.udpIngress.onDatagram(payload, address, port, local, FRAME_UDP),
+      },
+      init,
+    );
   }
 
   /** The POP data plane fed by the local pop-router (tier 2). */
@@ -293,7 +326,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
     server.listen(this.seqpacketPath, 64);
     this.seqServer = server;
     for (const spec of this.config.listen) {
-      const s = await bindServiceAddress(parseListen(spec));
+      const s = await bindServiceAddress(parseListen(spec), { reuseAddr: this.config.steering });
       const local = this.bound.length;
       s.udp.on('error', (err) => this.logger.warn({ err }, 'udp socket error'));
       s.udp.on('message', (msg, rinfo) =>
@@ -485,12 +518,14 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
         return;
       case 'route-down':
         this.router.workerDraining(a.id);
+        this.steering?.revokeWorker(a.id);
         return;
       case 'route-forget': {
         const dropped = this.router.workerDown(a.id);
         // whatever it still held when it exited (a crash, a kill at the drain deadline) is adopted by another
         this.handover.workerGone(a.id, this.phase === 'running');
         this.udpIngress.forget(a.id);
+        this.steering?.workerGone(a.id);
         this.moverMetrics.forget(a.id);
         this.metrics.workerLoad.remove({ worker: a.id });
         this.settleWaiters(a.id, new DispatcherError('DSP_ERR_WORKER_START', `worker ${a.id} exited`));
@@ -505,6 +540,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
         this.procs.send(a.id, { t: 'drain' });
         return;
       case 'kill':
+        this.steering?.revokeWorker(a.id);
         this.procs.kill(a.id, a.signal);
         return;
       case 'arm':
@@ -583,6 +619,8 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       if (id === POP_HELLO) this.popLink.adopt(sock);
       // never destroy inside a data handler (node-unix-socket aborts): defer
       else if (!this.procs.attach(id, sock)) setImmediate(() => sock.destroy());
+      // kernel steering: datagrams a worker got on a connected socket and hands back
+      else sock.on('data', (b: Buffer) => isBounce(b[0]) && this.steering?.bounced(id, b));
     });
   }
 
@@ -625,6 +663,9 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       case 'mover':
         this.moverMetrics.report(id, m.c);
         return;
+      case 'steered':
+        this.steering?.report(id, m);
+        return;
       case 'ready':
       case 'state':
       case 'mirror':
@@ -661,6 +702,10 @@ function sessionEvent(m: { callId: string; conf?: string }, worker: string): Ses
   return m.conf === undefined
     ? { callId: m.callId, worker }
     : { callId: m.callId, conferenceId: m.conf, worker };
+}
+
+function isBounce(type: number | undefined): boolean {
+  return type === FRAME_BOUNCED || type === FRAME_BOUNCED_UNDELEGATE;
 }
 
 function defaultWorkerEntry(): string {

@@ -9,11 +9,14 @@ import { SeqpacketSocket } from 'node-unix-socket';
 import { RateLimitedLog, SystemClock, createLogger, type Clock, type Logger } from '@switchyard/core';
 import {
   FRAME_FIXED,
+  FRAME_BOUNCED,
+  FRAME_BOUNCED_UNDELEGATE,
   FRAME_HELLO,
   FRAME_MAX_ADDR,
   FRAME_MIRROR,
   handedOffSocket,
   readFrameHeader,
+  writeFrameHeader,
   type MirrorFrame,
   type FromWorker,
   type ToWorker,
@@ -24,6 +27,12 @@ import { SipUas, type DialogInfo, type Peer } from './uas.js';
 import { mediaSourceFromEnv } from './media.js';
 import { mediaMoverFromEnv, type MediaMover } from './media-move.js';
 import { MirrorOutbox } from './mirror-outbox.js';
+import { SteeredSockets } from '../steering/steered-sockets.js';
+import { HeldCounts } from '../steering/held-counts.js';
+import { STEERING_DEFAULTS, type SteeredPeer } from '../steering/steering-table.js';
+
+/** The largest UDP payload (IPv4): what a connected socket can receive. */
+const MAX_UDP_PAYLOAD = 65_535;
 
 /** The dialog report, with the dialog's state for the primary's mirror (issue 9 §6). */
 function dialogMessage(t: 'open' | 'close', d: DialogInfo): FromWorker {
@@ -63,6 +72,10 @@ export class WorkerProcess {
   private draining = false;
   private readonly badInput: RateLimitedLog;
   private readonly mirror = new MirrorOutbox((put) => this.send({ t: 'mirror', put }));
+  /** Kernel steering: the Call-IDs and conferences of this worker's dialogs, and its connected sockets. */
+  private readonly held = new HeldCounts();
+  private steered: SteeredSockets | undefined;
+  private seq: SeqpacketSocket | undefined;
 
   constructor(
     private readonly logger: Logger = createLogger('host-dispatcher-worker'),
@@ -91,6 +104,7 @@ export class WorkerProcess {
   }
 
   private exit(code: number): void {
+    this.steered?.closeAll('worker-gone');
     this.mirror.flush();
     this.mover?.stop();
     this.uas?.shutdown();
@@ -114,8 +128,12 @@ export class WorkerProcess {
               media,
               onResponse: (res) => this.mover?.onResponse(res) ?? false,
               events: {
-                dialogOpened: (d) => this.send(dialogMessage('open', d)),
+                dialogOpened: (d) => {
+                  this.held.opened(d.callId, d.conferenceId);
+                  this.send(dialogMessage('open', d));
+                },
                 dialogClosed: (d) => {
+                  this.held.closed(d.callId, d.conferenceId);
                   this.mover?.dialogClosed(d.dialogKey);
                   this.mirror.ended(d.dialogKey);
                   this.send(dialogMessage('close', d));
@@ -162,6 +180,12 @@ export class WorkerProcess {
           Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength),
         );
         return;
+      case 'steer':
+        this.steering().steer({ local: m.local, address: m.address, port: m.port }, m.gen);
+        return;
+      case 'unsteer':
+        this.steered?.unsteer({ local: m.local, address: m.address, port: m.port }, m.gen);
+        return;
       case 'drain':
         this.draining = true;
         this.uas?.drain();
@@ -192,6 +216,7 @@ export class WorkerProcess {
     });
     seq.on('end', () => this.exit(0));
     seq.on('data', (buf: Buffer) => this.onFrame(buf));
+    this.seq = seq;
     seq.connect(init.seqpacketPath, () => {
       seq.write(Buffer.concat([Buffer.from([FRAME_HELLO]), Buffer.from(init.id, 'latin1')]));
       this.send({ t: 'ready' });
@@ -208,6 +233,53 @@ export class WorkerProcess {
     const peer: Peer = { transport: 'udp', address: h.address, port: h.port, local: h.local };
     // the primary's routing decision: the conference it routed by
     this.onSip(buf.subarray(h.payloadOffset), peer, false, { conference: h.key });
+  }
+
+  /** The connected sockets of delegated peers (made on the first delegation). */
+  private steering(): SteeredSockets {
+    if (this.steered) return this.steered;
+    const init = this.init;
+    const maxMessageBytes = init?.maxMessageBytes ?? 65_535;
+    // any datagram may arrive on a connected socket, up to the UDP maximum: the primary judges its size (513)
+    const bounceFrame = Buffer.allocUnsafe(FRAME_FIXED + FRAME_MAX_ADDR + MAX_UDP_PAYLOAD);
+    this.steered = new SteeredSockets(
+      {
+        clock: this.clock,
+        logger: this.logger,
+        locals: () => init?.locals ?? [],
+        held: this.held,
+        deliver: (payload, p, conference) =>
+          this.onSip(payload, { transport: 'udp', address: p.address, port: p.port, local: p.local }, false, {
+            conference,
+          }),
+        bounce: (payload, p, undelegated) => {
+          const seq = this.seq;
+          if (!seq) return;
+          const off = writeFrameHeader(
+            bounceFrame,
+            undelegated ? FRAME_BOUNCED_UNDELEGATE : FRAME_BOUNCED,
+            p.local,
+            p.address,
+            p.port,
+          );
+          payload.copy(bounceFrame, off);
+          try {
+            seq.write(bounceFrame, 0, off + payload.length);
+          } catch (err) {
+            this.badInput.warn({ err: String(err) }, 'bounce to the primary failed');
+          }
+        },
+        report: (p: SteeredPeer, gen, e) =>
+          this.send({ t: 'steered', ...p, gen, ok: e.ok, ...(e.ok ? {} : { reason: e.reason }) }),
+      },
+      {
+        maxSockets: init?.steering?.maxPerWorker ?? STEERING_DEFAULTS.maxPerWorker,
+        idleMs: init?.steering?.idleMs ?? STEERING_DEFAULTS.idleMs,
+        idleSweepMs: init?.steering?.idleSweepMs ?? STEERING_DEFAULTS.idleSweepMs,
+        maxMessageBytes,
+      },
+    );
+    return this.steered;
   }
 
   /** Dialogs of a worker that crashed, to answer from now on (the primary's mirror). */
@@ -322,6 +394,7 @@ export class WorkerProcess {
       requests: uas?.counters.requests ?? 0,
       retransmissionsAbsorbed: uas?.counters.retransmissionsAbsorbed ?? 0,
       draining: this.draining,
+      ...(this.steered ? { steering: { sockets: this.steered.size, ...this.steered.counters } } : {}),
     };
   }
 }
