@@ -19,6 +19,8 @@ export * from './keyring-file.js';
 export { HostTable, hostOf, type HostEntry, type HostTableInit } from './hosts/host-table.js';
 export {
   RouterCore,
+  ROUTER_CORE_DEFAULTS,
+  type RouterCoreInit,
   type RouterCommand,
   type RouterCounters,
   type OwnershipReader,

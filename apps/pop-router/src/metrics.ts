@@ -76,8 +76,16 @@ export class PopRouterMetrics {
   });
   readonly core = new Gauge({
     name: 'pop_router_events',
-    help: 'router decisions so far: claims_redirected, claims_refused_draining, lost_with_dialogs, held_elsewhere, kept_assigned',
+    help:
+      'router decisions so far: claims_redirected, claims_refused_draining, lost_with_dialogs, held_elsewhere, ' +
+      'kept_assigned, lingered (release deferred: last dialog ended), linger_reused (a new dialog within the ' +
+      'linger), linger_released (released when the linger ran out or the host started draining)',
     labelNames: ['event'] as const,
+    registers: this.r,
+  });
+  readonly lingering = new Gauge({
+    name: 'pop_lingering_sessions',
+    help: 'sessions owned here with no dialog left, kept claimed until --release-linger-ms runs out',
     registers: this.r,
   });
   readonly gossipDropped = new Gauge({

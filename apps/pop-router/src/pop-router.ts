@@ -13,6 +13,7 @@ import {
   type Clock,
   type Logger,
   type Startable,
+  type TimerHandle,
 } from '@switchyard/core';
 import {
   GOSSIP_TEST_PROFILE,
@@ -27,6 +28,7 @@ import {
   TunnelOpener,
   tunnelKeysToWire,
   writeInjectedFrame,
+  type DispatcherToRouter,
   type OwnerKeys,
   type TunnelKeys,
 } from '@switchyard/pop-wire';
@@ -60,6 +62,8 @@ export class PopRouter implements Startable, PopControl {
   private readonly logger: Logger;
   private readonly badInput: RateLimitedLog;
   private link: DispatcherLink | undefined;
+  /** Releases lingering sessions whose linger ran out (see `--release-linger-ms`). */
+  private lingerTimer: TimerHandle | undefined;
   private tunnel: dgram.Socket | undefined;
   private opener: TunnelOpener | undefined;
   private api: FastifyInstance | undefined;
@@ -113,8 +117,8 @@ export class PopRouter implements Startable, PopControl {
       keyId: config.tunnelKeys.primary,
     });
     this.core = new RouterCore(
-      { ownership: { owner: (s) => this.node.owner(s) }, hosts: this.hostTable },
-      { self: config.id, mode: config.encapsulation },
+      { ownership: { owner: (s) => this.node.owner(s) }, hosts: this.hostTable, now: () => this.clock.now() },
+      { self: config.id, mode: config.encapsulation, releaseLingerMs: config.releaseLingerMs },
     );
   }
 
@@ -184,6 +188,11 @@ export class PopRouter implements Startable, PopControl {
       });
     }
     for (const m of this.node.members()) this.hostTable.upsert(m);
+    if (this.config.releaseLingerMs > 0)
+      this.lingerTimer = this.clock.setInterval(
+        () => this.run(this.core.tick(), 'dataplane'),
+        Math.min(1000, this.config.releaseLingerMs),
+      );
     if (this.config.encapsulation === 'udp') await this.bindTunnel();
     this.api = await buildApi({ control: this }, { token: this.config.token });
     try {
@@ -205,10 +214,7 @@ export class PopRouter implements Startable, PopControl {
           handlers: {
             connected: () => this.onLinkUp(),
             disconnected: () => this.metrics.linkConnected.set(0),
-            message: (m) => {
-              this.metrics.linkMessages.inc({ dir: 'in' });
-              this.run(this.core.onDispatcher(m), m.event === 'held' ? 'held' : 'dataplane');
-            },
+            message: (m) => this.fromDispatcher(m),
             bad: () => {
               this.metrics.linkBad.inc();
               this.badInput.warn({}, 'malformed frame from the dispatcher');
@@ -228,6 +234,7 @@ export class PopRouter implements Startable, PopControl {
       return;
     }
     this.state = 'stopped';
+    this.clock.clearInterval(this.lingerTimer);
     this.link?.stop();
     this.tunnel?.close();
     try {
@@ -299,6 +306,7 @@ export class PopRouter implements Startable, PopControl {
 
   setDraining(draining: boolean): void {
     for (const m of this.core.setDraining(draining)) this.toDispatcher(m);
+    if (draining) this.run(this.core.releaseLingering(), 'dataplane');
     this.gossipDrain(draining);
     this.metrics.draining.set(draining ? 1 : 0);
     this.logger.info({ draining }, draining ? 'draining: claiming nothing new' : 'undrained');
@@ -355,10 +363,20 @@ export class PopRouter implements Startable, PopControl {
     m.core.set({ event: 'lost_with_dialogs' }, c.lostWithDialogs);
     m.core.set({ event: 'held_elsewhere' }, c.heldElsewhere);
     m.core.set({ event: 'kept_assigned' }, c.keptAssigned);
+    m.core.set({ event: 'lingered' }, c.lingered);
+    m.core.set({ event: 'linger_reused' }, c.lingerReused);
+    m.core.set({ event: 'linger_released' }, c.lingerReleased);
+    m.lingering.set(this.core.lingeringCount);
     for (const [reason, n] of Object.entries(this.node.stats().dropped)) m.gossipDropped.set({ reason }, n);
   }
 
   // ---- link ----
+
+  /** A message of the local dispatcher's data plane (claim, release, held, dialog reports), as the link delivers it. */
+  fromDispatcher(m: DispatcherToRouter): void {
+    this.metrics.linkMessages.inc({ dir: 'in' });
+    this.run(this.core.onDispatcher(m), m.event === 'held' ? 'held' : 'dataplane');
+  }
 
   private onLinkUp(): void {
     this.metrics.linkConnects.inc();

@@ -5,6 +5,7 @@
 import os from 'node:os';
 import { Type, type Static } from '@sinclair/typebox';
 import { defineSettings, setting } from '@switchyard/core';
+import { ROUTER_CORE_DEFAULTS } from './ownership/router-core.js';
 
 /** Dotted IPv4 (the templates and the tunnel carry IPv4 client addresses). */
 const IPV4 = '^(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])){3}$';
@@ -118,6 +119,13 @@ export const PopRouterSettings = defineSettings({
       500,
       'delay between attempts to (re)connect to the dispatcher',
       'POPR_LINK_RETRY_MS',
+    ),
+    releaseLingerMs: setting(
+      Type.Integer({ minimum: 0, maximum: 3_600_000 }),
+      ROUTER_CORE_DEFAULTS.releaseLingerMs,
+      'a session stays claimed here this long after its last dialog ended (64·T1 = Timer B/F), released after it ' +
+        'unless a new dialog opens; a draining host releases at once; 0 = release at once',
+      'POPR_RELEASE_LINGER_MS',
     ),
     host: setting(Type.String({ minLength: 1 }), '127.0.0.1', 'control API listen address', 'POPR_HOST'),
     port: setting(port(), 7947, 'control API port (0 = any free port)', 'POPR_PORT'),

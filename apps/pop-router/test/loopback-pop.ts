@@ -122,6 +122,8 @@ export async function startLoopbackPop(n: number, third = 3) {
         ],
         ...['--keyring-file', keyring, '--tunnel-port', String(tunnelPort), '--port', '0'],
         ...['--dispatcher-socket', path.join(h.runtimeDir, 'workers.seqpacket'), '--link-retry-ms', '100'],
+        // a short release linger: the tests below wait for a conference's release after its last call
+        ...['--release-linger-ms', '1000'],
       ],
       { env: { ...env, POPR_TOKEN: TOKEN } },
     );

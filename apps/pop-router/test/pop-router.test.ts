@@ -186,4 +186,48 @@ describe('pop-router on a simulated POP (ManualClock, memory network)', () => {
       await pop.stop();
     }
   });
+
+  it('release linger: a session outlives its last dialog by --release-linger-ms everywhere, then is released; a drain releases at once', async () => {
+    const pop = await simulatedPop(['h1', 'h2', 'h3'], { releaseLingerMs: 32_000 });
+    try {
+      pop.run(3000);
+      const [r1] = pop.routers as [(typeof pop.routers)[0]];
+      const dialog = (event: 'sessionOpened' | 'sessionClosed', conferenceId: string, callId: string) =>
+        r1.fromDispatcher({ event, conferenceId, callId, worker: 'w1' });
+      // the data plane claims a conference for its first call, which ends (release, then the dialog report)
+      for (const conf of ['conf-a', 'conf-b']) {
+        r1.fromDispatcher({ event: 'claim', session: conf });
+        dialog('sessionOpened', conf, `${conf}-1`);
+      }
+      pop.run(500);
+      for (const r of pop.routers) expect(r.session('conf-a')?.owner).toBe('h1');
+      for (const conf of ['conf-a', 'conf-b']) {
+        r1.fromDispatcher({ event: 'release', session: conf });
+        dialog('sessionClosed', conf, `${conf}-1`);
+      }
+      pop.run(20_000);
+      // still claimed everywhere 20 s after the last BYE; conf-b gets a new call within the linger
+      for (const r of pop.routers) expect(r.session('conf-a')?.owner).toBe('h1');
+      dialog('sessionOpened', 'conf-b', 'conf-b-2');
+      pop.run(13_000);
+      // conf-a's linger ran out: released everywhere; conf-b is kept (its call runs)
+      for (const r of pop.routers) {
+        expect(r.session('conf-a')).toBeUndefined();
+        expect(r.session('conf-b')?.owner).toBe('h1');
+      }
+      const metrics = (await r1.metricsText()).body;
+      expect(metrics).toMatch(/pop_router_events\{event="linger_reused"\} 1/);
+      expect(metrics).toMatch(/pop_router_events\{event="linger_released"\} 1/);
+      // conf-b's call ends; the host starts draining before its linger runs out: released at once
+      r1.fromDispatcher({ event: 'release', session: 'conf-b' });
+      dialog('sessionClosed', 'conf-b', 'conf-b-2');
+      pop.run(1000);
+      for (const r of pop.routers) expect(r.session('conf-b')?.owner).toBe('h1');
+      r1.setDraining(true);
+      pop.run(500);
+      for (const r of pop.routers) expect(r.session('conf-b')).toBeUndefined();
+    } finally {
+      await pop.stop();
+    }
+  });
 });

@@ -32,3 +32,4 @@ export {
 export * from './pop-convergence.js';
 export * from './pop-forward.js';
 export * from './pop-calls.js';
+export * from './pop-forward-micro.js';

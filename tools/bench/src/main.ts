@@ -16,6 +16,7 @@ import { schedulerBenchMain } from './scheduler-bench.js';
 import { popConvergence } from './pop-convergence.js';
 import { popForward } from './pop-forward.js';
 import { popCalls } from './pop-calls.js';
+import { popForwardMicro } from './pop-forward-micro.js';
 import type { Subcommand } from './subcommand.js';
 
 export const SUBCOMMANDS: Record<string, Subcommand> = {
@@ -27,6 +28,7 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
   'pop-convergence': popConvergence,
   'pop-forward': popForward,
   'pop-calls': popCalls,
+  'pop-forward-micro': popForwardMicro,
   dispatcher: {
     summary:
       'SIPp call rate: one worker direct, our dispatcher, Kamailio dispatcher; TCP hand-offs vs node:cluster',

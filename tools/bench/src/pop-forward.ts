@@ -53,6 +53,12 @@ export interface PopForwardResult extends ClientResult {
   forwarderCpuUs: number;
   /** CPU time (µs) per round trip of the owner's primary (udp: plus its pop-router, which opens and injects). */
   ownerCpuUs: number;
+  /**
+   * The user-space part of {@link forwarderCpuUs} (utime of /proc/<pid>/task/*\/stat, 10 ms ticks): our code and
+   * Node's, without the kernel's send path — which, between namespaces on one machine, also runs the receiving
+   * side's softirq work (bridge, the owner's VXLAN decapsulation) in the sender's context.
+   */
+  forwarderUserCpuUs: number;
   loadavg: number;
 }
 
@@ -77,6 +83,30 @@ export function processCpuNs(pid: number): number {
 }
 
 const cpuNsOf = (pids: number[]) => pids.reduce((a, p) => a + processCpuNs(p), 0);
+
+/** Clock ticks per second of /proc's utime (USER_HZ: 100 on Linux, whatever CONFIG_HZ). */
+const USER_HZ = 100;
+
+/** User-mode CPU time a process has used so far (ns, all its threads, 10 ms resolution); NaN when it is gone. */
+export function processUserCpuNs(pid: number): number {
+  let ticks = 0;
+  try {
+    for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+        // fields after the command (which may hold spaces) end with ')': utime is the 12th after it
+        ticks += Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[11]);
+      } catch {
+        // the thread ended between the listing and the read
+      }
+    }
+  } catch {
+    return NaN;
+  }
+  return (ticks * 1e9) / USER_HZ;
+}
+
+const userNsOf = (pids: number[]) => pids.reduce((a, p) => a + processUserCpuNs(p), 0);
 
 /**
  * CPU each process uses with no traffic (ns per ms: timers, gossip, the router link, GC), sampled over `ms`: a
@@ -334,6 +364,8 @@ export interface PopForwardSummary {
   /** median CPU µs of the forwarding process per round trip, and per forwarded datagram */
   forwarderCpuUs: number;
   forwarderCpuUsPerDatagram: number;
+  /** median user-mode CPU µs of the forwarding process per forwarded datagram */
+  forwarderUserCpuUsPerDatagram: number;
   /** median CPU µs of the owner's processes per round trip */
   ownerCpuUs: number;
 }
@@ -362,6 +394,9 @@ export function summarizePopForward(results: PopForwardResult[]): PopForwardSumm
       forwarderCpuUs: median(rs.map((r) => r.forwarderCpuUs)),
       forwarderCpuUsPerDatagram: FORWARDED_PER_ROUND_TRIP[setup]
         ? median(rs.map((r) => r.forwarderCpuUs / FORWARDED_PER_ROUND_TRIP[setup]))
+        : NaN,
+      forwarderUserCpuUsPerDatagram: FORWARDED_PER_ROUND_TRIP[setup]
+        ? median(rs.map((r) => r.forwarderUserCpuUs / FORWARDED_PER_ROUND_TRIP[setup]))
         : NaN,
       ownerCpuUs: median(rs.map((r) => r.ownerCpuUs)),
     };
@@ -408,12 +443,16 @@ export function renderPopForward(
     `Goals: vxlan ≥ 0.8× direct round trips/s (${verdict(vx.ratioToDirect >= 0.8)}: ${f2(vx.ratioToDirect)}×), added`,
     `p50 ≤ 30 µs (${verdict(vx.addedP50Us <= 30)}: ${f0(vx.addedP50Us)} µs). CPU per forwarded datagram on the wrong host`,
     `(less dependent on the machine's load than round trips/s): vxlan ${f1(vx.forwarderCpuUsPerDatagram)} µs (the`,
-    `dispatcher's primary) vs relay ${f1(relay.forwarderCpuUsPerDatagram)} µs (the plain Node relay, per datagram it relays).`,
+    `dispatcher's primary) vs relay ${f1(relay.forwarderCpuUsPerDatagram)} µs (the plain Node relay, per datagram it relays);`,
+    `of which user mode: vxlan ${f1(vx.forwarderUserCpuUsPerDatagram)} µs vs relay ${f1(relay.forwarderUserCpuUsPerDatagram)} µs.`,
     '',
     '`fwd CPU` is the CPU time (all threads, `/proc/<pid>/task/*/schedstat`) of the process on the wrong host that',
     'forwards (vxlan/udp: its dispatcher primary; relay: the relay) per round trip and per forwarded datagram (vxlan/udp',
     'forward one datagram per round trip, the reply goes straight to the client; the relay handles two); `owner CPU` the',
-    "owner's primary per round trip (udp: plus its pop-router, which opens and injects). Each process's CPU with no",
+    "owner's primary per round trip (udp: plus its pop-router, which opens and injects). `fwd user` is the user-mode part",
+    "(utime, 10 ms ticks; no idle subtracted): the rest is the kernel's, and between namespaces on one machine the",
+    "sender's kernel time includes the receiving side's softirq work (the bridge, the owner's VXLAN decapsulation).",
+    "Each process's CPU with no",
     'traffic (sampled before the runs) is subtracted for the duration of each measurement; it was (ms of CPU per s): ' +
       (Object.entries(idleMsPerS)
         .filter(([k]) => k !== 'direct forwarder')
@@ -421,11 +460,11 @@ export function renderPopForward(
         .join(', ') || 'n/a') +
       '.',
     '',
-    '| set-up | round trips/s | × direct | p50 µs | p99 µs | added p50 µs | added p99 µs | lost | fwd CPU µs/rt | fwd CPU µs/datagram | owner CPU µs/rt |',
-    '| ------ | ------------- | -------- | ------ | ------ | ------------ | ------------ | ---- | ------------- | ------------------- | --------------- |',
+    '| set-up | round trips/s | × direct | p50 µs | p99 µs | added p50 µs | added p99 µs | lost | fwd CPU µs/rt | fwd CPU µs/datagram | fwd user µs/datagram | owner CPU µs/rt |',
+    '| ------ | ------------- | -------- | ------ | ------ | ------------ | ------------ | ---- | ------------- | ------------------- | -------------------- | --------------- |',
     ...summary.map(
       (s) =>
-        `| ${s.setup} | ${f0(s.roundTripsPerS)} | ${f2(s.ratioToDirect)} | ${f0(s.p50Us)} | ${f0(s.p99Us)} | ${s.setup === 'direct' ? '—' : f0(s.addedP50Us)} | ${s.setup === 'direct' ? '—' : f0(s.addedP99Us)} | ${s.lost} | ${s.setup === 'direct' ? '—' : f1(s.forwarderCpuUs)} | ${s.setup === 'direct' ? '—' : f1(s.forwarderCpuUsPerDatagram)} | ${f1(s.ownerCpuUs)} |`,
+        `| ${s.setup} | ${f0(s.roundTripsPerS)} | ${f2(s.ratioToDirect)} | ${f0(s.p50Us)} | ${f0(s.p99Us)} | ${s.setup === 'direct' ? '—' : f0(s.addedP50Us)} | ${s.setup === 'direct' ? '—' : f0(s.addedP99Us)} | ${s.lost} | ${s.setup === 'direct' ? '—' : f1(s.forwarderCpuUs)} | ${s.setup === 'direct' ? '—' : f1(s.forwarderCpuUsPerDatagram)} | ${s.setup === 'direct' ? '—' : f1(s.forwarderUserCpuUsPerDatagram)} | ${f1(s.ownerCpuUs)} |`,
     ),
     '',
     `Forwarded by the wrong hosts' dispatchers during the run (\`sipdisp_pop_events{event="forwarded"}\`): v2 ${forwarded['v'] ?? 'n/a'}, u2 ${forwarded['u'] ?? 'n/a'}.`,
@@ -436,11 +475,11 @@ export function renderPopForward(
         .join(', ') || 'n/a'
     }.`,
     '',
-    '| run | set-up | round trips | lost | elapsed ms | round trips/s | p50 µs | p99 µs | fwd CPU µs/rt | owner CPU µs/rt | load avg |',
-    '| --- | ------ | ----------- | ---- | ---------- | ------------- | ------ | ------ | ------------- | --------------- | -------- |',
+    '| run | set-up | round trips | lost | elapsed ms | round trips/s | p50 µs | p99 µs | fwd CPU µs/rt | fwd user µs/rt | owner CPU µs/rt | load avg |',
+    '| --- | ------ | ----------- | ---- | ---------- | ------------- | ------ | ------ | ------------- | -------------- | --------------- | -------- |',
     ...results.map(
       (r) =>
-        `| ${r.run} | ${r.setup} | ${r.roundTrips} | ${r.lost} | ${f0(r.elapsedMs)} | ${f0(r.roundTripsPerS)} | ${f0(r.p50Us)} | ${f0(r.p99Us)} | ${f1(r.forwarderCpuUs)} | ${f1(r.ownerCpuUs)} | ${r.loadavg.toFixed(2)} |`,
+        `| ${r.run} | ${r.setup} | ${r.roundTrips} | ${r.lost} | ${f0(r.elapsedMs)} | ${f0(r.roundTripsPerS)} | ${f0(r.p50Us)} | ${f0(r.p99Us)} | ${f1(r.forwarderCpuUs)} | ${f1(r.forwarderUserCpuUs)} | ${f1(r.ownerCpuUs)} | ${r.loadavg.toFixed(2)} |`,
     ),
     '',
   ].join('\n');
@@ -466,9 +505,11 @@ export async function runPopForward(o: PopForwardOptions, command: string): Prom
         const pids = fl.pids(setup);
         const t0 = performance.now();
         const fwd0 = cpuNsOf(pids.forwarder);
+        const usr0 = userNsOf(pids.forwarder);
         const own0 = cpuNsOf(pids.owner);
         const r = await fl.measure(setup, o);
         const fwd1 = cpuNsOf(pids.forwarder);
+        const usr1 = userNsOf(pids.forwarder);
         const own1 = cpuNsOf(pids.owner);
         const ms = performance.now() - t0;
         const perRt = (ns: number) => ns / 1000 / r.roundTrips;
@@ -479,6 +520,7 @@ export async function runPopForward(o: PopForwardOptions, command: string): Prom
           roundTripsPerS: r.roundTrips / (r.elapsedMs / 1000),
           forwarderCpuUs: pids.forwarder.length ? perRt(fwd1 - fwd0 - idleNs(pids.forwarder, ms)) : NaN,
           ownerCpuUs: perRt(own1 - own0 - idleNs(pids.owner, ms)),
+          forwarderUserCpuUs: pids.forwarder.length ? perRt(usr1 - usr0) : NaN,
           loadavg: os.loadavg()[0]!,
         });
       }

@@ -39,6 +39,7 @@ describe('pop-forward', () => {
             lost: number;
             p50Us: number;
             forwarderCpuUs: number | null;
+            forwarderUserCpuUs: number | null;
             ownerCpuUs: number;
           }>;
           summary: Array<{ setup: string; ratioToDirect: number }>;
@@ -55,6 +56,9 @@ describe('pop-forward', () => {
           expect(r.ownerCpuUs).toBeGreaterThan(0);
           if (r.setup === 'direct') expect(r.forwarderCpuUs).toBeNull();
           else expect(r.forwarderCpuUs).toBeGreaterThan(0);
+          // its user-mode part: read too (10 ms ticks: may be 0 in a short run)
+          if (r.setup === 'direct') expect(r.forwarderUserCpuUs).toBeNull();
+          else expect(r.forwarderUserCpuUs).toBeGreaterThanOrEqual(0);
         }
         // the wrong hosts really forwarded (not answered themselves): every round trip answered through the VIP
         // went through the tunnel (a quick run under CI load may hit its time bound before all 2 × 20 requests, so
@@ -72,6 +76,7 @@ describe('pop-forward', () => {
         expect(md).toMatch(/^Load average at the end \(1\/5\/15 min\): [0-9.]+ \/ /m);
         expect(md).toMatch(/\| vxlan \| [0-9]+ \| [0-9.]+ \| [0-9]+ \|/);
         expect(md).toMatch(/CPU per forwarded datagram on the wrong host/);
+        expect(md).toMatch(/of which user mode: vxlan [0-9.n/a]+ µs vs relay/);
         expect(md).toMatch(/vxlan [0-9.]+ µs \(the\s+dispatcher's primary\) vs relay [0-9.]+ µs/);
         expect((await listNamespaces()).filter((n) => n.startsWith('popns-fwd-'))).toEqual([]);
       } finally {

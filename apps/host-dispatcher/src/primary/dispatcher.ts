@@ -115,8 +115,6 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
   private readonly bound: ServiceSockets[] = [];
   /** C10: the UDP socket on `--inner-address` (vxlan POP): what the kernel decapsulated for us arrives here. */
   private inner: dgram.Socket | undefined;
-  /** The socket encapsulated datagrams leave from, either mode (bound on first use to an ephemeral port). */
-  private outer: dgram.Socket | undefined;
   private seqServer: SeqpacketServer | undefined;
   private runtimeDir = '';
   private ownsRuntimeDir = false;
@@ -261,8 +259,8 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       // both modes (C15): the outer datagram leaves from a socket not bound to the VIP, so its source is this
       // host's own address on the POP network (from the VIP socket it would carry the VIP, which the owner has on lo
       // too and drops as a martian; and the vxlan fence admits only the POP network's addresses). The owner needs
-      // no outer source: the udp header names the sender and carries the client's address and the service index
-      sendDatagram: (bytes, length, address, port) => this.tunnelOut().send(bytes, 0, length, port, address),
+      // no outer source: the udp header names the sender and carries the client's address and the service index.
+      // PopIngress keeps one such socket per owner host, connected (pop-ingress.ts)
     });
     // the POP data plane: inactive (every message claimed here, as without a POP) until a pop-router sends its table
     this.udpIngress.pop = components.popRouting ?? this.pop;
@@ -369,21 +367,13 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
         b.tcp.close();
       }
       this.inner?.close();
-      this.outer?.close();
+      this.pop.close();
       this.seqServer?.close();
       this.router.stop();
       if (this.ownsRuntimeDir) fs.rmSync(this.runtimeDir, { recursive: true, force: true });
       this.logger.info('dispatcher stopped');
     }
     await this.stopped;
-  }
-
-  private tunnelOut(): dgram.Socket {
-    if (!this.outer) {
-      this.outer = dgram.createSocket('udp4');
-      this.outer.on('error', (err) => this.logger.warn({ err }, 'tunnel send socket error'));
-    }
-    return this.outer;
   }
 
   /** The inner (tunnel) socket's address, when `--inner-address` is set. */

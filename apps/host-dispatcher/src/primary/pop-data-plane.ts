@@ -274,6 +274,13 @@ export class PopDataPlane {
     return n;
   }
 
+  /** Counts a datagram the adapter encapsulated itself (vxlan headers sent as a buffer list); returns `ok`. */
+  encapsulated(ok: boolean): boolean {
+    if (ok) this.counters.forwarded++;
+    else this.counters.encapFailed++;
+    return ok;
+  }
+
   dialogOpened(session: string, callId: string): void {
     this.localCalls.add(callId);
     this.dialogs.set(session, (this.dialogs.get(session) ?? 0) + 1);

@@ -2,7 +2,17 @@
  * The thin adapter between the primary's UDP ingress and the pure {@link PopDataPlane}: decodes the router's table
  * frames, sends forwarded datagrams, passes claims/releases/`held` back to the router, and exposes the counters.
  * It is the primary's {@link PopRouting} hook: called for each UDP message no worker here holds.
+ *
+ * Sending (the forward's hot path): one UDP socket per destination host, **connected** to its tunnel endpoint and
+ * bound to no service address (C15: the kernel picks this host's own source address towards the owner; from the VIP
+ * socket the owner would drop it as a martian). Connected, `send` skips the per-datagram address resolution an
+ * unconnected socket does (`dgram` looks the address string up and sends on a later tick), and Node sends at once
+ * (`uv_udp_try_send`) when the socket's queue is empty. In vxlan mode nothing is copied or allocated per datagram:
+ * the destination's 50-byte header (a copy of its template) is patched in place and sent with the received payload
+ * as one datagram from a buffer list. If a send had to be queued (the socket buffer was full) the header is still
+ * referenced by it: that destination gets a fresh header for the next datagram.
  */
+import dgram from 'node:dgram';
 import { Gauge, type Registry } from 'prom-client';
 import type { SipKeys } from '@switchyard/affinity';
 import { RateLimitedLog, type Clock, type Logger } from '@switchyard/core';
@@ -12,16 +22,25 @@ import {
   heldChunks,
   LINK_FRAME_SESSION,
   LINK_FRAME_TABLE,
+  parseIpv4,
   TUNNEL_MAX_OVERHEAD,
-  VXLAN_TEMPLATE_BYTES,
+  writeVxlanHeader,
 } from '@switchyard/pop-wire';
-import { PopDataPlane } from './pop-data-plane.js';
+import { PopDataPlane, type PopHost } from './pop-data-plane.js';
 import type { IngressPacket, PopRouting, PopVerdict } from '../ingress/routing.js';
 
 export { LINK_FRAME_TABLE };
 
-/** Largest encapsulation overhead of either mode. */
-const OVERHEAD = Math.max(TUNNEL_MAX_OVERHEAD, VXLAN_TEMPLATE_BYTES);
+/** A destination host's connected socket and its reusable vxlan header. */
+interface Sender {
+  /** The host as last seen (the data plane makes a new object per table update; endpoint and template compared). */
+  host: PopHost;
+  readonly socket: dgram.Socket;
+  /** Until the connect completes, datagrams go through the shared unconnected socket (with a header of their own). */
+  connected: boolean;
+  /** vxlan mode: a copy of the host's template, patched per datagram. */
+  header: Buffer;
+}
 
 export class PopIngress implements PopRouting {
   readonly plane: PopDataPlane;
@@ -34,11 +53,11 @@ export class PopIngress implements PopRouting {
     send: (frame: Buffer) => void;
     /** This host's owner token for the workers' Contact (C9), whenever a router's snapshot (re)sets it. */
     ownerToken?: (token: string | undefined) => void;
-    /** Sends an encapsulated datagram from service address `local`'s socket. */
-    sendDatagram: (bytes: Buffer, length: number, address: string, port: number, local: number) => void;
+    /** The tunnel sockets' factory (default: an IPv4 UDP socket bound to no service address). */
+    createSocket?: () => dgram.Socket;
   }) {
     this.plane = new PopDataPlane({ now: () => components.clock.now() });
-    this.sendDatagram = components.sendDatagram;
+    this.createSocket = components.createSocket ?? (() => dgram.createSocket('udp4'));
     this.badInput = new RateLimitedLog(components.logger, components.clock, 10, 1000);
     this.send = components.send;
     this.onOwnerToken = components.ownerToken;
@@ -72,13 +91,13 @@ export class PopIngress implements PopRouting {
   }
   private readonly send: (frame: Buffer) => void;
   private readonly onOwnerToken: ((token: string | undefined) => void) | undefined;
-  private readonly sendDatagram: (
-    bytes: Buffer,
-    length: number,
-    address: string,
-    port: number,
-    local: number,
-  ) => void;
+  private readonly createSocket: () => dgram.Socket;
+  /** Destination host id → its connected socket; replaced when the host's endpoint or template changes. */
+  private readonly senders = new Map<string, Sender>();
+  private fallback: dgram.Socket | undefined;
+  /** The last client address parsed for a vxlan header, and its value: a client sends many datagrams in a row. */
+  private lastAddress = '';
+  private lastAddressValue = -1;
 
   /**
    * The primary's {@link PopRouting} hook, called for a message no worker here holds: `forwarded` when it was
@@ -89,12 +108,83 @@ export class PopIngress implements PopRouting {
     this.flush();
     // the data plane never forwards an injected datagram; the guard keeps one forward at most if that changed
     if (d.kind === 'local' || packet.injected) return 'claim';
-    // one buffer per forwarded datagram: dgram.send may still read it after returning
-    const out = Buffer.allocUnsafe(packet.payload.length + OVERHEAD);
-    const n = this.plane.encapsulate(out, d.host, packet.local, packet.address, packet.port, packet.payload);
-    if (n < 0) return 'claim';
-    this.sendDatagram(out, n, d.host.address, d.host.port, packet.local);
-    return 'forwarded';
+    return this.forward(d.host, packet) ? 'forwarded' : 'claim';
+  }
+
+  /** Encapsulates and sends one datagram to `host`; false when it cannot be (IPv6 client in vxlan mode, no key). */
+  private forward(host: PopHost, packet: IngressPacket): boolean {
+    const s = this.sender(host);
+    const payload = packet.payload;
+    if (this.plane.encapsulation === 'vxlan') {
+      if (packet.address !== this.lastAddress) {
+        this.lastAddress = packet.address;
+        this.lastAddressValue = parseIpv4(packet.address);
+      }
+      const src = this.lastAddressValue;
+      if (src < 0 || writeVxlanHeader(s.header, host.template, src, packet.port, payload.length) < 0)
+        return this.plane.encapsulated(false);
+      // the payload is the datagram Node received (a fresh buffer; injected ones, whose buffer is reused, never
+      // get here), so the send may keep it
+      if (!s.connected) {
+        // not connected yet (a connecting socket drops a send with an address): the unconnected socket resolves the
+        // address and sends on a later tick, so this header is the send's own
+        const header = Buffer.from(host.template);
+        writeVxlanHeader(header, host.template, src, packet.port, payload.length);
+        this.unconnected().send([header, payload], host.port, host.address);
+        return this.plane.encapsulated(true);
+      }
+      s.socket.send([s.header, payload]);
+      if (s.socket.getSendQueueCount() > 0) s.header = Buffer.from(host.template);
+      return this.plane.encapsulated(true);
+    }
+    // udp mode: header, payload and MAC in one buffer (the HMAC covers them all), one per datagram
+    const out = Buffer.allocUnsafe(payload.length + TUNNEL_MAX_OVERHEAD);
+    const n = this.plane.encapsulate(out, host, packet.local, packet.address, packet.port, payload);
+    if (n < 0) return false;
+    if (s.connected) s.socket.send(out.subarray(0, n));
+    else this.unconnected().send(out.subarray(0, n), host.port, host.address);
+    return true;
+  }
+
+  /** The host's connected socket, made on its first forward (and again when its endpoint or template changed). */
+  private sender(host: PopHost): Sender {
+    const s = this.senders.get(host.id);
+    if (s?.host === host) return s;
+    if (
+      s &&
+      s.host.port === host.port &&
+      s.host.address === host.address &&
+      s.host.template.equals(host.template)
+    ) {
+      s.host = host;
+      return s;
+    }
+    if (s) s.socket.close();
+    const socket = this.createSocket();
+    const made: Sender = { host, socket, connected: false, header: Buffer.from(host.template) };
+    socket.on('error', (err) => this.badInput.warn({ err, host: host.id }, 'tunnel send socket error'));
+    socket.connect(host.port, host.address, () => {
+      made.connected = true;
+    });
+    this.senders.set(host.id, made);
+    return made;
+  }
+
+  /** The socket for datagrams to a host whose connected socket is not ready yet (made on first use). */
+  private unconnected(): dgram.Socket {
+    if (!this.fallback) {
+      this.fallback = this.createSocket();
+      this.fallback.on('error', (err) => this.badInput.warn({ err }, 'tunnel send socket error'));
+    }
+    return this.fallback;
+  }
+
+  /** Closes the tunnel sockets (the dispatcher stops). */
+  close(): void {
+    for (const s of this.senders.values()) s.socket.close();
+    this.senders.clear();
+    this.fallback?.close();
+    this.fallback = undefined;
   }
 
   /** A frame from the router that is not an injected datagram. */

@@ -37,7 +37,25 @@ export interface RouterCounters {
   heldElsewhere: number;
   /** Data-plane releases not carried out: the session was assigned here by a scheduler (epoch > 0). */
   keptAssigned: number;
+  /** Sessions whose release was deferred by the linger (their last dialog ended; kept claimed for a while). */
+  lingered: number;
+  /** Lingering sessions that got a new dialog before the linger ran out (kept, no release/re-claim churn). */
+  lingerReused: number;
+  /** Lingering sessions released when their linger ran out (or at once when the host started draining). */
+  lingerReleased: number;
 }
+
+/** The defaults of {@link RouterCoreInit}, one comment per value. */
+export const ROUTER_CORE_DEFAULTS = {
+  /**
+   * How long a session stays claimed here after its last dialog ended (ms): 64·T1 = 32 s, RFC 3261 Timer B/F, the
+   * longest a caller retransmits a request of the call that just ended, and long enough that participants of one
+   * conference arriving seconds apart find it owned instead of released and re-claimed (a re-claim races with a
+   * retransmission that lands on another host, which then claims it too: a second dialog on a second host).
+   * 0: released at once (before the linger existed).
+   */
+  releaseLingerMs: 32_000,
+} as const;
 
 const live = (s: MemberStatus | 'unknown') => s === 'alive' || s === 'suspect';
 
@@ -50,6 +68,13 @@ export const DRAIN_MARKER_PREFIX = '\u0001drain:';
 export const drainMarker = (host: string): string => `${DRAIN_MARKER_PREFIX}${host}`;
 export const isDrainMarker = (session: string): boolean => session.startsWith(DRAIN_MARKER_PREFIX);
 
+export interface RouterCoreInit {
+  self: string;
+  mode: Encapsulation;
+  /** See {@link ROUTER_CORE_DEFAULTS}. */
+  releaseLingerMs?: number;
+}
+
 export class RouterCore {
   readonly counters: RouterCounters = {
     claimsRedirected: 0,
@@ -57,15 +82,45 @@ export class RouterCore {
     lostWithDialogs: 0,
     heldElsewhere: 0,
     keptAssigned: 0,
+    lingered: 0,
+    lingerReused: 0,
+    lingerReleased: 0,
   };
   /** Dialogs per session on this host's workers, from the dispatcher's reports. */
   readonly localDialogs = new Map<string, number>();
+  /** Sessions whose last dialog ended here → when they are released (unless a dialog opens again first). */
+  private readonly lingering = new Map<string, number>();
   private draining = false;
+  private readonly lingerMs: number;
 
   constructor(
-    private readonly components: { ownership: OwnershipReader; hosts: HostTable },
-    private readonly init: { self: string; mode: Encapsulation },
-  ) {}
+    private readonly components: { ownership: OwnershipReader; hosts: HostTable; now: () => number },
+    private readonly init: RouterCoreInit,
+  ) {
+    this.lingerMs = init.releaseLingerMs ?? ROUTER_CORE_DEFAULTS.releaseLingerMs;
+  }
+
+  /** Sessions waiting out their linger. */
+  get lingeringCount(): number {
+    return this.lingering.size;
+  }
+
+  /**
+   * Releases the sessions whose linger ran out and that are still ours, assigned by no scheduler and without dialogs
+   * here. The adapter calls it periodically; the clock is injected, so tests step it.
+   */
+  tick(): RouterCommand[] {
+    if (!this.lingering.size) return [];
+    const now = this.components.now();
+    const out: RouterCommand[] = [];
+    for (const [session, due] of this.lingering) {
+      if (due > now) continue;
+      this.lingering.delete(session);
+      const c = this.releaseNow(session);
+      if (c) out.push(c);
+    }
+    return out;
+  }
 
   get isDraining(): boolean {
     return this.draining;
@@ -104,6 +159,21 @@ export class RouterCore {
     return [{ kind: 'delta', draining }];
   }
 
+  /**
+   * A host that starts draining releases its lingering sessions at once: a conference kept here would take its next
+   * participants here (the data plane sends an owned session's new calls to its owner), and a draining host takes
+   * nothing new. The adapter calls this with {@link setDraining}(true).
+   */
+  releaseLingering(): RouterCommand[] {
+    const out: RouterCommand[] = [];
+    for (const session of this.lingering.keys()) {
+      const c = this.releaseNow(session);
+      if (c) out.push(c);
+    }
+    this.lingering.clear();
+    return out;
+  }
+
   onGossip(e: GossipEvent): RouterToDispatcher[] {
     switch (e.type) {
       case 'member-joined':
@@ -116,6 +186,9 @@ export class RouterCore {
       }
       case 'owner-changed': {
         if (isDrainMarker(e.session)) return [];
+        // another host took it (or it closed, or a scheduler assigned it): nothing of ours lingers any more
+        if (e.entry.owner !== this.init.self || e.entry.closed || e.entry.epoch > 0)
+          this.lingering.delete(e.session);
         if (
           e.previous?.owner === this.init.self &&
           e.entry.owner !== this.init.self &&
@@ -125,6 +198,7 @@ export class RouterCore {
         return [{ kind: 'delta', owners: [[e.session, e.entry.closed ? null : e.entry.owner]] }];
       }
       case 'session-closed':
+        this.lingering.delete(e.session);
         return isDrainMarker(e.session) ? [] : [{ kind: 'delta', owners: [[e.session, null]] }];
       case 'sessions-orphaned': {
         const lost = e.sessions.filter((s) => !isDrainMarker(s));
@@ -148,6 +222,13 @@ export class RouterCore {
           this.counters.keptAssigned++;
           return [];
         }
+        // kept claimed for the linger (a draining host releases at once: it takes nothing new)
+        if (this.lingerMs > 0 && !this.draining) {
+          if (!this.lingering.has(m.session)) this.counters.lingered++;
+          this.lingering.set(m.session, this.components.now() + this.lingerMs);
+          return [];
+        }
+        this.lingering.delete(m.session);
         return [{ type: 'close', session: m.session }];
       }
       case 'held': {
@@ -167,6 +248,7 @@ export class RouterCore {
       }
       case 'sessionOpened': {
         const k = m.conferenceId || m.callId;
+        if (this.lingering.delete(k)) this.counters.lingerReused++;
         this.localDialogs.set(k, (this.localDialogs.get(k) ?? 0) + 1);
         return [];
       }
@@ -178,6 +260,15 @@ export class RouterCore {
         return [];
       }
     }
+  }
+
+  /** A lingering session's release, if it is still ours, unassigned and without dialogs here. */
+  private releaseNow(session: string): RouterCommand | undefined {
+    if ((this.localDialogs.get(session) ?? 0) > 0) return undefined;
+    const o = this.components.ownership.owner(session);
+    if (o?.owner !== this.init.self || (o.epoch ?? 0) > 0) return undefined;
+    this.counters.lingerReleased++;
+    return { type: 'close', session };
   }
 
   private claim(session: string): RouterCommand[] {

@@ -76,23 +76,44 @@ export function encapsulateVxlan(
 ): number {
   const src = parseIpv4(srcAddress);
   const total = VXLAN_TEMPLATE_BYTES + payload.length;
-  const ipLength = 28 + payload.length;
-  if (src < 0 || total > out.length || ipLength > 0xffff) return -1;
+  if (src < 0 || total > out.length) return -1;
   template.copy(out, 0, 0, VXLAN_TEMPLATE_BYTES);
+  if (writeVxlanHeader(out, template, src, srcPort, payload.length) < 0) return -1;
   out.set(payload, VXLAN_TEMPLATE_BYTES);
+  return total;
+}
+
+/**
+ * The forwarding hot path's form (no payload copy): writes only the per-packet fields — the client's address
+ * (`src`, as from {@link parseIpv4}) and port, the two lengths and the IPv4 checksum — into `header`, a copy of
+ * `template` made once (the constant fields are never touched, so one header per destination is reused); the caller
+ * sends `[header, payload]` as one datagram (a buffer list). The checksum is derived from the template's, so a
+ * header is patched the same whatever was written into it before. Returns the datagram length, or -1 when the
+ * payload is too large for an IPv4 length.
+ */
+export function writeVxlanHeader(
+  header: Buffer,
+  template: Buffer,
+  src: number,
+  srcPort: number,
+  payloadLength: number,
+): number {
+  const ipLength = 28 + payloadLength;
+  if (ipLength > 0xffff) return -1;
   const hi = src >>> 16;
   const lo = src & 0xffff;
-  let hc = out.readUInt16BE(IP + 10);
+  // the template's checksum covers zero source and length: add the three 16-bit words (RFC 1624)
+  let hc = (template[IP + 10]! << 8) | template[IP + 11]!;
   hc = updateChecksum(hc, 0, ipLength);
   hc = updateChecksum(hc, 0, hi);
   hc = updateChecksum(hc, 0, lo);
-  out.writeUInt16BE(ipLength, IP + 2);
-  out.writeUInt16BE(hi, IP + 12);
-  out.writeUInt16BE(lo, IP + 14);
-  out.writeUInt16BE(hc, IP + 10);
-  out.writeUInt16BE(srcPort, UDP);
-  out.writeUInt16BE(8 + payload.length, UDP + 4);
-  return total;
+  header.writeUInt16BE(ipLength, IP + 2);
+  header.writeUInt16BE(hi, IP + 12);
+  header.writeUInt16BE(lo, IP + 14);
+  header.writeUInt16BE(hc, IP + 10);
+  header.writeUInt16BE(srcPort, UDP);
+  header.writeUInt16BE(8 + payloadLength, UDP + 4);
+  return VXLAN_TEMPLATE_BYTES + payloadLength;
 }
 
 export interface VxlanInner {
