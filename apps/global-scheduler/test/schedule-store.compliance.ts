@@ -104,6 +104,25 @@ export function scheduleStoreCompliance(
       ]);
     });
 
+    it('the stored placement reads back exactly, whatever characters the server id and address hold', async () => {
+      const s = await make();
+      await s.create(req('q', { expectedParticipants: 3, startAt: T0 + 5, durationS: 61 }));
+      const [r] = await s.claim('s1', 1, T0 + 10, T0 + 5000);
+      const odd = cand('srv "1"\\/é\u0001', 10, { address: '[::1]:5060;x="y"\\z' });
+      const out = await s.place('s1', [r!], [odd], { now: T0 + 11 });
+      expect(out[0]).toMatchObject({ ok: true });
+      const got = await s.get('q');
+      expect(got?.assignment).toEqual({
+        serverId: odd.id,
+        address: odd.address,
+        epoch: 1,
+        expiresAt: T0 + 5 + 61_000,
+        moves: 0,
+        placedAt: T0 + 11,
+      });
+      expect(await s.conferencesOn(odd.id)).toEqual(['q']);
+    });
+
     it('a batch larger than one variadic command: each conference placed once, consecutive epochs, counts right', async () => {
       const s = await make();
       const n = 1100; // over the scripts' 500-item pieces, so every bulk command is cut at least twice

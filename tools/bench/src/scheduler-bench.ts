@@ -34,7 +34,12 @@ import type { AddressInfo } from 'node:net';
 import { Cluster, Redis } from 'ioredis';
 import { parseCli, systemClock, type CliSpec } from '@switchyard/core';
 import { startFleetProcess, startSchedulerProcess } from '@switchyard/fleet-sim';
-import { RedisScheduleStore, type ConferenceRequest } from '@switchyard/global-scheduler';
+import {
+  RedisScheduleStore,
+  RegionPartitionedStore,
+  type ConferenceRequest,
+  type ScheduleStore,
+} from '@switchyard/global-scheduler';
 import {
   packageBin,
   startRedisCluster,
@@ -81,6 +86,11 @@ const spec: CliSpec = {
       defaultText: 'single',
     },
     create: { type: 'string', doc: 'direct (the store CREATE script) or api (HTTP)', defaultText: 'direct' },
+    'region-partitions': {
+      type: 'string',
+      doc: 'region partition counts to measure (comma list): 0 = one schedule (no partitions); k = regions r0…r(k-1), each its own partition (the schedulers get --region-partitions), conferences and servers spread evenly over them',
+      defaultText: '0',
+    },
     rate: { type: 'string', doc: 'steady mode: conferences created per second', defaultText: '1000' },
     'duration-s': { type: 'string', doc: 'steady mode: seconds of load', defaultText: '10' },
     'steady-round-ms': { type: 'string', doc: 'steady mode: round interval', defaultText: '20' },
@@ -88,6 +98,10 @@ const spec: CliSpec = {
       type: 'string',
       doc: 'bound on each process start (a loaded machine needs more)',
       defaultText: '90',
+    },
+    slowlog: {
+      type: 'boolean',
+      doc: "burst runs record every command in Redis's SLOWLOG (threshold 0) to name each script's time; off by default: it costs Redis CPU itself (every command's arguments copied, script-inner ones included), which lowers the placements/s it measures",
     },
     quick: { type: 'boolean', doc: 'a short smoke run of both modes (figures meaningless)' },
     out: {
@@ -154,6 +168,8 @@ interface RunResult {
   backend: BackendKind;
   variant: Variant;
   schedulers: number;
+  /** Region partitions (0 = one schedule). */
+  partitions: number;
   conferences: number;
   placementsPerS: number;
   p50Ms: number;
@@ -277,17 +293,31 @@ async function metric(url: string, name: string): Promise<number> {
   return m ? Number(m[1]) : 0;
 }
 
-function request(id: string, startAt: number): ConferenceRequest {
-  return { id, region: 'default', expectedParticipants: 1, startAt, durationS: 3600, createdAt: Date.now() };
+function request(id: string, startAt: number, region = 'default'): ConferenceRequest {
+  return { id, region, expectedParticipants: 1, startAt, durationS: 3600, createdAt: Date.now() };
+}
+
+/** The region of the i-th conference or server with k region partitions (k = 0: one schedule, region 'default'). */
+const regionOf = (i: number, k: number): string => (k ? `r${i % k}` : 'default');
+/** The regions of k partitions, as the schedulers' --region-partitions takes them. */
+const partitionRegions = (k: number): string[] => Array.from({ length: k }, (_, i) => `r${i}`);
+
+/** The bench's own view of the schedule (create, counts, list): as the schedulers see it. */
+function storeFor(redis: Backend, prefix: string, k: number): ScheduleStore {
+  return k
+    ? new RegionPartitionedStore({ redis: redis.client }, { prefix, regions: partitionRegions(k) })
+    : new RedisScheduleStore({ redis: redis.client }, { prefix });
 }
 
 /** Creates the conferences with the store's CREATE script from this process, 500 in flight (ioredis pipelines). */
-async function createDirect(store: RedisScheduleStore, ids: string[], startAt: number): Promise<void> {
+async function createDirect(store: ScheduleStore, ids: string[], startAt: number, k: number): Promise<void> {
   for (let i = 0; i < ids.length; i += 500)
-    await Promise.all(ids.slice(i, i + 500).map((id) => store.create(request(id, startAt))));
+    await Promise.all(
+      ids.slice(i, i + 500).map((id, j) => store.create(request(id, startAt, regionOf(i + j, k)))),
+    );
 }
 
-async function create(urls: string[], ids: string[], startAt: number): Promise<void> {
+async function create(urls: string[], ids: string[], startAt: number, k: number): Promise<void> {
   let next = 0;
   await Promise.all(
     Array.from({ length: 16 }, async () => {
@@ -297,7 +327,13 @@ async function create(urls: string[], ids: string[], startAt: number): Promise<v
         const r = await fetch(`${urls[i % urls.length]}/v1/conferences`, {
           method: 'POST',
           headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ id: ids[i], expectedParticipants: 1, startAt, durationS: 3600 }),
+          body: JSON.stringify({
+            id: ids[i],
+            expectedParticipants: 1,
+            startAt,
+            durationS: 3600,
+            region: regionOf(i, k),
+          }),
         });
         if (r.status !== 201) throw new Error(`create ${ids[i]}: HTTP ${r.status}`);
         await r.arrayBuffer();
@@ -316,6 +352,10 @@ interface Options {
   nServers: number;
   roundMs: number;
   batch: number;
+  /** Region partition counts to measure (0 = none). */
+  partitions: number[];
+  /** Burst runs record every command in SLOWLOG (names the scripts; costs Redis CPU itself). */
+  slowlog: boolean;
 }
 
 interface SteadyOptions {
@@ -328,6 +368,7 @@ interface SteadyResult {
   backend: BackendKind;
   variant: Variant;
   schedulers: number;
+  partitions: number;
   rate: number;
   offered: number;
   /** Create requests that failed (connection reset or refused under load, or not 201); not in the latencies. */
@@ -352,8 +393,9 @@ async function steadyRun(
   o: Options,
   s: SteadyOptions,
   tag: string,
+  k = 0,
 ): Promise<SteadyResult> {
-  const rig = await startRig(redis, `s${tag}`, n, o, variant, s.roundMs);
+  const rig = await startRig(redis, `s${tag}`, n, o, variant, s.roundMs, [], k);
   try {
     const urls = rig.urls;
     const store = rig.store;
@@ -370,11 +412,17 @@ async function steadyRun(
         const at = Date.now();
         const sending =
           o.create === 'direct'
-            ? store.create(request(id, at)).then(() => 201)
+            ? store.create(request(id, at, regionOf(sent, k))).then(() => 201)
             : fetch(`${urls[sent % urls.length]}/v1/conferences`, {
                 method: 'POST',
                 headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-                body: JSON.stringify({ id, expectedParticipants: 1, startAt: at, durationS: 3600 }),
+                body: JSON.stringify({
+                  id,
+                  expectedParticipants: 1,
+                  startAt: at,
+                  durationS: 3600,
+                  region: regionOf(sent, k),
+                }),
               }).then(async (r) => {
                 await r.arrayBuffer();
                 return r.status;
@@ -406,6 +454,7 @@ async function steadyRun(
       backend: redis.kind,
       variant,
       schedulers: n,
+      partitions: k,
       rate: s.rate,
       offered: total,
       failedCreates: failed,
@@ -465,6 +514,7 @@ async function failoverRun(redis: Backend, o: Options, tag: string): Promise<Fai
       store,
       Array.from({ length: FAILOVER.conferences }, (_, i) => `fo${i}`),
       Date.now(),
+      0,
     );
     await waitFor(
       'failover: all placed',
@@ -518,7 +568,7 @@ async function costRun(redis: Backend, o: Options, tag: string): Promise<StepCos
   const steps: StepCost[] = [];
   steps.push(
     await measureStep(redis.client, 'CREATE (the API’s write, not the scheduler’s)', o.m, async () => {
-      await createDirect(store, ids, now);
+      await createDirect(store, ids, now, 0);
       return o.m;
     }),
   );
@@ -587,7 +637,8 @@ async function startRig(
   variant: Variant,
   roundMs?: number,
   extra: string[] = [],
-): Promise<{ urls: string[]; pids: number[]; store: RedisScheduleStore; stop: () => Promise<void> }> {
+  k = 0,
+): Promise<{ urls: string[]; pids: number[]; store: ScheduleStore; stop: () => Promise<void> }> {
   // the conference servers: registry records of a day's TTL; their keep-alive probe is this endpoint
   const health = http.createServer((_, res) => res.end('ok'));
   await new Promise<void>((r) => health.listen(0, '127.0.0.1', r));
@@ -598,7 +649,7 @@ async function startRig(
       id: `srv-${i}`,
       service: 'conference-server',
       address: `127.0.0.1:${20_000 + i}`,
-      region: 'default',
+      region: regionOf(i, k),
       capacity: 100_000,
       ttlMs: 86_400_000,
       meta: { probe },
@@ -610,7 +661,8 @@ async function startRig(
     });
   let scheds: { proc: Spawned; url: string }[];
   try {
-    scheds = await startSchedulers(redis, prefix, n, o, variant, roundMs, extra);
+    const partitionArgs = k ? ['--region-partitions', partitionRegions(k).join(',')] : [];
+    scheds = await startSchedulers(redis, prefix, n, o, variant, roundMs, [...extra, ...partitionArgs]);
   } catch (err) {
     await closeHealth();
     throw err;
@@ -618,7 +670,7 @@ async function startRig(
   return {
     urls: scheds.map((x) => x.url),
     pids: scheds.map((x) => x.proc.pid),
-    store: new RedisScheduleStore({ redis: redis.client }, { prefix }),
+    store: storeFor(redis, prefix, k),
     stop: async () => {
       await Promise.all(scheds.map((x) => x.proc.stop()));
       await closeHealth();
@@ -633,7 +685,7 @@ interface ListedConference {
 }
 
 /** Every conference, page by page, read from the store. */
-async function listConferences(store: RedisScheduleStore): Promise<ListedConference[]> {
+async function listConferences(store: ScheduleStore): Promise<ListedConference[]> {
   const out: ListedConference[] = [];
   let cursor: string | undefined;
   for (;;) {
@@ -650,13 +702,14 @@ async function oneRun(
   variant: Variant,
   o: Options,
   tag: string,
+  k = 0,
 ): Promise<RunResult> {
-  const rig = await startRig(redis, `b${tag}`, n, o, variant);
+  const rig = await startRig(redis, `b${tag}`, n, o, variant, undefined, [], k);
   try {
     const urls = rig.urls;
     const store = rig.store;
     const make = (ids: string[], at: number) =>
-      o.create === 'direct' ? createDirect(store, ids, at) : create(urls, ids, at);
+      o.create === 'direct' ? createDirect(store, ids, at, k) : create(urls, ids, at, k);
     // warm-up: measure the creation rate with conferences that never fall due (an hour ahead, window 0)
     const w0 = Date.now();
     await make(
@@ -680,7 +733,7 @@ async function oneRun(
     const q0 = await total();
     const q0t = Date.now();
     while (Date.now() < startAt - 20) await sleep(5);
-    const cost = await startRedisCost(redis.client);
+    const cost = await startRedisCost(redis.client, { slowlog: o.slowlog });
     const cpu0 = rig.pids.map(processCpuUs);
     const c0 = await total();
     const bgPerMs = (c0 - q0) / Math.max(1, Date.now() - q0t);
@@ -702,6 +755,7 @@ async function oneRun(
       backend: redis.kind,
       variant,
       schedulers: n,
+      partitions: k,
       conferences: o.m,
       placementsPerS: o.m / (Math.max(1, last) / 1000),
       p50Ms: pct(latencies, 50),
@@ -759,14 +813,16 @@ function redisBenchmark(host: string, port: number, requests: number, cluster: b
 function costRow(rs: RunResult[], n: number) {
   const redisCpu = median(rs.map((x) => x.redisCpuUsPerPlacement));
   const schedCpu = median(rs.map((x) => x.schedulerCpuUsPerPlacement));
-  const names = [...new Set(rs.flatMap((x) => Object.keys(x.redisScripts)))];
+  // by script with --slowlog; else by command (INFO commandstats: a script's inner commands count on their own)
+  const table = (x: RunResult) => (Object.keys(x.redisScripts).length ? x.redisScripts : x.redisCommands);
+  const names = [...new Set(rs.flatMap((x) => Object.keys(table(x))))];
   const scripts = Object.fromEntries(
     names
       .map((k): [string, { calls: number; us: number }] => [
         k,
         {
-          calls: Number(median(rs.map((x) => x.redisScripts[k]?.calls ?? 0)).toFixed(4)),
-          us: Number(median(rs.map((x) => x.redisScripts[k]?.us ?? 0)).toFixed(3)),
+          calls: Number(median(rs.map((x) => table(x)[k]?.calls ?? 0)).toFixed(4)),
+          us: Number(median(rs.map((x) => table(x)[k]?.us ?? 0)).toFixed(3)),
         },
       ])
       .sort((a, b) => b[1].us - a[1].us),
@@ -833,6 +889,13 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
     nServers: positiveInt('servers', v['servers'], quick ? 5 : 50),
     roundMs: positiveInt('round-ms', v['roundMs'], 100),
     batch: positiveInt('place-batch', v['placeBatch'], 200),
+    slowlog: (cli.values as Record<string, unknown>)['slowlog'] === true,
+    partitions: (v['regionPartitions'] ?? '0').split(',').map((x) => {
+      const k = Number(x);
+      if (!(Number.isInteger(k) && k >= 0 && k <= 16))
+        throw new Error(`--region-partitions: integers 0..16 (comma list), got ${x}`);
+      return k;
+    }),
     create: (() => {
       const c = v['create'] ?? 'direct';
       if (c !== 'direct' && c !== 'api') throw new Error(`--create: direct or api, got ${c}`);
@@ -872,34 +935,36 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
       for (let r = 0; r < o.runs; r++) {
         for (const variant of o.variants) {
           for (const n of o.counts) {
-            const tag = `${kind[0]}${r}${variant[0]}${n}`;
-            if (modes.has('burst')) {
-              progress(`${kind} run ${r + 1}/${o.runs}: ${variant}, ${n} scheduler(s), ${o.m} conferences`);
-              ours.push(await oneRun(redis, n, variant, o, tag));
+            for (const k of o.partitions) {
+              const tag = `${kind[0]}${r}${variant[0]}${n}p${k}`;
+              const parts = k ? `, ${k} region partitions` : '';
+              if (modes.has('burst')) {
+                progress(
+                  `${kind} run ${r + 1}/${o.runs}: ${variant}, ${n} scheduler(s)${parts}, ${o.m} conferences`,
+                );
+                ours.push(await oneRun(redis, n, variant, o, tag, k));
+              }
+              if (modes.has('steady')) {
+                progress(
+                  `${kind} run ${r + 1}/${o.runs}: steady ${steady.rate}/s, ${variant}, ${n} scheduler(s)${parts}`,
+                );
+                steadyRuns.push(await steadyRun(redis, n, variant, o, steady, tag, k));
+              }
+              // the failover and cost modes run once per round, without partitions variation
+              const firstOfRound = n === o.counts[0] && variant === o.variants[0] && k === o.partitions[0];
+              // the agent that is killed is a fleet-sim process, which speaks to one Redis only
+              if (modes.has('failover') && kind === 'single' && firstOfRound) {
+                progress(`${kind} run ${r + 1}/${o.runs}: failover`);
+                failovers.push(await failoverRun(redis, o, tag));
+              }
+              if (modes.has('cost') && firstOfRound) {
+                progress(`${kind} run ${r + 1}/${o.runs}: cost of each step`);
+                for (const c of await costRun(redis, o, tag)) costs.push({ ...c, backend: kind, run: r });
+              }
+              loads.push(os.loadavg()[0]!);
+              progress(`${kind} run ${r + 1}/${o.runs}: redis-benchmark`);
+              base.push({ backend: kind, ...redis.redisBenchmark(quick ? 10_000 : 100_000) });
             }
-            if (modes.has('steady')) {
-              progress(
-                `${kind} run ${r + 1}/${o.runs}: steady ${steady.rate}/s, ${variant}, ${n} scheduler(s)`,
-              );
-              steadyRuns.push(await steadyRun(redis, n, variant, o, steady, tag));
-            }
-            // the agent that is killed is a fleet-sim process, which speaks to one Redis only
-            if (
-              modes.has('failover') &&
-              kind === 'single' &&
-              n === o.counts[0] &&
-              variant === o.variants[0]
-            ) {
-              progress(`${kind} run ${r + 1}/${o.runs}: failover`);
-              failovers.push(await failoverRun(redis, o, tag));
-            }
-            if (modes.has('cost') && n === o.counts[0] && variant === o.variants[0]) {
-              progress(`${kind} run ${r + 1}/${o.runs}: cost of each step`);
-              for (const c of await costRun(redis, o, tag)) costs.push({ ...c, backend: kind, run: r });
-            }
-            loads.push(os.loadavg()[0]!);
-            progress(`${kind} run ${r + 1}/${o.runs}: redis-benchmark`);
-            base.push({ backend: kind, ...redis.redisBenchmark(quick ? 10_000 : 100_000) });
           }
         }
       }
@@ -917,60 +982,71 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
   );
   const steadyRows = backends.flatMap((backend) =>
     o.variants.flatMap((variant) =>
-      o.counts.flatMap((n) => {
-        const rs = steadyRuns.filter(
-          (x) => x.backend === backend && x.schedulers === n && x.variant === variant,
-        );
-        if (!rs.length) return [];
-        return [
-          {
-            backend,
-            variant,
-            schedulers: n,
-            runs: rs.length,
-            rate: steady.rate,
-            achievedRate: Math.round(median(rs.map((x) => x.achievedRate))),
-            placed: Math.round(median(rs.map((x) => x.placed))),
-            offered: rs[0]!.offered,
-            failedCreates: Math.round(median(rs.map((x) => x.failedCreates))),
-            p50Ms: median(rs.map((x) => x.p50Ms)),
-            p99Ms: median(rs.map((x) => x.p99Ms)),
-            maxMs: median(rs.map((x) => x.maxMs)),
-          },
-        ];
-      }),
+      o.counts.flatMap((n) =>
+        o.partitions.flatMap((k) => {
+          const rs = steadyRuns.filter(
+            (x) => x.backend === backend && x.schedulers === n && x.variant === variant && x.partitions === k,
+          );
+          if (!rs.length) return [];
+          return [
+            {
+              backend,
+              variant,
+              schedulers: n,
+              partitions: k,
+              runs: rs.length,
+              rate: steady.rate,
+              achievedRate: Math.round(median(rs.map((x) => x.achievedRate))),
+              placed: Math.round(median(rs.map((x) => x.placed))),
+              offered: rs[0]!.offered,
+              failedCreates: Math.round(median(rs.map((x) => x.failedCreates))),
+              p50Ms: median(rs.map((x) => x.p50Ms)),
+              p99Ms: median(rs.map((x) => x.p99Ms)),
+              maxMs: median(rs.map((x) => x.maxMs)),
+            },
+          ];
+        }),
+      ),
     ),
   );
   const rows = backends.flatMap((backend) =>
     o.variants.flatMap((variant) =>
-      o.counts.flatMap((n) => {
-        if (!modes.has('burst')) return [];
-        const rs = ours.filter(
-          (x) => x.backend === backend && x.schedulers === n && x.variant === variant && x.valid,
-        );
-        const placementsPerS = median(rs.map((x) => x.placementsPerS));
-        const commandsPerPlacement = median(rs.map((x) => x.commandsPerPlacement));
-        const grossCommandsPerPlacement = median(rs.map((x) => x.grossCommandsPerPlacement));
-        // the limit uses the gross count (idle traffic included): never flattering, and never divided by ~0
-        const limit = limits.get(backend)!.getPerS / grossCommandsPerPlacement;
-        return [
-          {
-            backend,
-            variant,
-            schedulers: n,
-            validRuns: rs.length,
-            placementsPerS: Math.round(placementsPerS),
-            p50Ms: median(rs.map((x) => x.p50Ms)),
-            p99Ms: median(rs.map((x) => x.p99Ms)),
-            commandsPerPlacement: Number(commandsPerPlacement.toFixed(3)),
-            grossCommandsPerPlacement: Number(grossCommandsPerPlacement.toFixed(3)),
-            idleCommandsPerS: Math.round(median(rs.map((x) => x.idleCommandsPerS))),
-            redisLimitPlacementsPerS: Math.round(limit),
-            ratioToLimit: Number((placementsPerS / limit).toFixed(3)),
-            ...costRow(rs, n),
-          },
-        ];
-      }),
+      o.counts.flatMap((n) =>
+        o.partitions.flatMap((k) => {
+          if (!modes.has('burst')) return [];
+          const rs = ours.filter(
+            (x) =>
+              x.backend === backend &&
+              x.schedulers === n &&
+              x.variant === variant &&
+              x.partitions === k &&
+              x.valid,
+          );
+          const placementsPerS = median(rs.map((x) => x.placementsPerS));
+          const commandsPerPlacement = median(rs.map((x) => x.commandsPerPlacement));
+          const grossCommandsPerPlacement = median(rs.map((x) => x.grossCommandsPerPlacement));
+          // the limit uses the gross count (idle traffic included): never flattering, and never divided by ~0
+          const limit = limits.get(backend)!.getPerS / grossCommandsPerPlacement;
+          return [
+            {
+              backend,
+              variant,
+              schedulers: n,
+              partitions: k,
+              validRuns: rs.length,
+              placementsPerS: Math.round(placementsPerS),
+              p50Ms: median(rs.map((x) => x.p50Ms)),
+              p99Ms: median(rs.map((x) => x.p99Ms)),
+              commandsPerPlacement: Number(commandsPerPlacement.toFixed(3)),
+              grossCommandsPerPlacement: Number(grossCommandsPerPlacement.toFixed(3)),
+              idleCommandsPerS: Math.round(median(rs.map((x) => x.idleCommandsPerS))),
+              redisLimitPlacementsPerS: Math.round(limit),
+              ratioToLimit: Number((placementsPerS / limit).toFixed(3)),
+              ...costRow(rs, n),
+            },
+          ];
+        }),
+      ),
     ),
   );
   const command = `node tools/bench/dist/main.js scheduler ${argv.join(' ')}`.trim();
@@ -997,6 +1073,7 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
       steady,
       backends,
       create: o.create,
+      regionPartitions: o.partitions,
     },
     redisBenchmark: {
       getPerS: single.getPerS,
@@ -1029,11 +1106,11 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
       .join('; ')}.`,
     '',
     ...(rows.length ? [] : ['(burst mode not run)', '']),
-    '| backend | variant | schedulers | valid runs | placements/s | latency p50 (ms) | p99 (ms) | Redis commands / placement (net) | gross | idle commands/s | Redis limit (GET/s ÷ gross) | ratio to limit |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| backend | variant | schedulers | region partitions | valid runs | placements/s | latency p50 (ms) | p99 (ms) | Redis commands / placement (net) | gross | idle commands/s | Redis limit (GET/s ÷ gross) | ratio to limit |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map(
       (x) =>
-        `| ${x.backend} | ${x.variant} | ${x.schedulers} | ${x.validRuns} | ${x.placementsPerS} | ${x.p50Ms} | ${x.p99Ms} | ${x.commandsPerPlacement} | ${x.grossCommandsPerPlacement} | ${x.idleCommandsPerS} | ${x.redisLimitPlacementsPerS} | ${x.ratioToLimit} |`,
+        `| ${x.backend} | ${x.variant} | ${x.schedulers} | ${x.partitions} | ${x.validRuns} | ${x.placementsPerS} | ${x.p50Ms} | ${x.p99Ms} | ${x.commandsPerPlacement} | ${x.grossCommandsPerPlacement} | ${x.idleCommandsPerS} | ${x.redisLimitPlacementsPerS} | ${x.ratioToLimit} |`,
     ),
     '',
     '- `publish`: each placement is also put on the registry feed (service `conference`, one `putMany` script per',
@@ -1045,20 +1122,27 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
     '  with nothing to do) measured just before the burst; it is noisy when it is near 0. The limit column is what',
     '  Redis could sustain doing nothing but the gross commands at the GET rate of redis-benchmark.',
     '- Redis, the schedulers, the load generator and redis-benchmark all share the same cores.',
+    '- Region partitions k > 0 (`--region-partitions`): the schedulers run with `--region-partitions r0,…,r(k-1)`;',
+    '  conferences and servers are spread evenly over the k regions, so every placement stays in its own partition',
+    '  (one schedule hash tag per region: on a Cluster they spread over the masters). 0 = one schedule.',
     '',
     '### CPU per placement (what does not depend on the load)',
     '',
-    '| backend | variant | schedulers | load average (1 min) per run | Redis CPU µs / placement | schedulers CPU µs / placement (sum) | Redis ceiling/s (1 core) | schedulers ceiling/s (n cores) | implied ceiling/s |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| backend | variant | schedulers | region partitions | load average (1 min) per run | Redis CPU µs / placement | schedulers CPU µs / placement (sum) | Redis ceiling/s (1 core) | schedulers ceiling/s (n cores) | implied ceiling/s |',
+    '|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map(
       (x) =>
-        `| ${x.backend} | ${x.variant} | ${x.schedulers} | ${x.loadAverages.join(', ')} | ${x.redisCpuUsPerPlacement} | ${x.schedulerCpuUsPerPlacement} | ${x.redisCeilingPerS} | ${x.schedulerCeilingPerS} | ${x.impliedCeilingPerS} |`,
+        `| ${x.backend} | ${x.variant} | ${x.schedulers} | ${x.partitions} | ${x.loadAverages.join(', ')} | ${x.redisCpuUsPerPlacement} | ${x.schedulerCpuUsPerPlacement} | ${x.redisCeilingPerS} | ${x.schedulerCeilingPerS} | ${x.impliedCeilingPerS} |`,
     ),
     '',
-    "Redis's time per placement by command or script (`SLOWLOG` at threshold 0, medians over runs; a script's entry includes the commands it called, which Redis 7 also logs on their own; these are wall times inside Redis, so on a loaded machine they include preemption: the CPU columns above are the load-independent figures):",
+    o.slowlog
+      ? "Redis's time per placement by command or script (`--slowlog`: `SLOWLOG` at threshold 0 during the burst, which itself costs Redis CPU and lowers the rates above; medians over runs; a script's entry includes the commands it called, which Redis 7 also logs on their own; these are wall times inside Redis, so on a loaded machine they include preemption: the CPU columns above are the load-independent figures):"
+      : "Redis's time per placement by command (`INFO commandstats`, medians over runs: `evalsha` is every script call, its inner commands also count under their own names; `SLOWLOG`, which names each script, is off unless `--slowlog`: it costs Redis CPU itself; wall times inside Redis, so on a loaded machine they include preemption: the CPU columns above are the load-independent figures):",
     '',
     ...rows.flatMap((x) => [
-      `- ${x.backend} / ${x.variant} / ${x.schedulers}: ${Object.entries(x.scripts)
+      `- ${x.backend} / ${x.variant} / ${x.schedulers}${x.partitions ? ` / ${x.partitions} partitions` : ''}: ${Object.entries(
+        x.scripts,
+      )
         .slice(0, 8)
         .map(([k, v]) => `${k} ${v.us} µs (${v.calls} calls)`)
         .join('; ')}`,
@@ -1092,11 +1176,11 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
           `${steady.rate} conferences/s for ${steady.durationS} s, each due at the moment it is created (startAt = request time,`,
           `window 0: nothing placed ahead); rounds every ${steady.roundMs} ms; medians over runs of each run's percentiles.`,
           '',
-          '| backend | variant | schedulers | runs | offered/s | achieved/s | placed / offered | failed creates | p50 (ms) | p99 (ms) | max (ms) |',
-          '|---|---|---|---|---|---|---|---|---|---|---|',
+          '| backend | variant | schedulers | region partitions | runs | offered/s | achieved/s | placed / offered | failed creates | p50 (ms) | p99 (ms) | max (ms) |',
+          '|---|---|---|---|---|---|---|---|---|---|---|---|',
           ...steadyRows.map(
             (x) =>
-              `| ${x.backend} | ${x.variant} | ${x.schedulers} | ${x.runs} | ${x.rate} | ${x.achievedRate} | ${x.placed} / ${x.offered} | ${x.failedCreates} | ${x.p50Ms} | ${x.p99Ms} | ${x.maxMs} |`,
+              `| ${x.backend} | ${x.variant} | ${x.schedulers} | ${x.partitions} | ${x.runs} | ${x.rate} | ${x.achievedRate} | ${x.placed} / ${x.offered} | ${x.failedCreates} | ${x.p50Ms} | ${x.p99Ms} | ${x.maxMs} |`,
           ),
           '',
           "- Latency = placedAt − startAt, both on this machine's clock; it includes the wait for the next round",

@@ -220,13 +220,22 @@ local H = 7
 local cands = {}
 local maxCap = 0
 local base = H + nConf * 4
+-- the candidates' down flags and reservations: one SMISMEMBER and one HMGET for all (it was two commands each)
+local candIds = {}
+for j = 1, nCand do candIds[j] = ARGV[base + (j - 1) * 5 + 1] end
+local downs, reservedOf = {}, {}
+for s = 1, nCand, 500 do
+  local part = redis.call('SMISMEMBER', KEYS[5], unpack(candIds, s, math.min(nCand, s + 499)))
+  for j = 1, #part do downs[s + j - 1] = part[j] end
+end
+reservedOf = hmget(KEYS[4], candIds)
 for j = 1, nCand do
   local o = base + (j - 1) * 5
   local id = ARGV[o + 1]
   cands[j] = {
     id = id, address = ARGV[o + 2], capacity = tonumber(ARGV[o + 3]), load = tonumber(ARGV[o + 4]),
-    tier = tonumber(ARGV[o + 5]), down = redis.call('SISMEMBER', KEYS[5], id) == 1,
-    reserved = tonumber(redis.call('HGET', KEYS[4], id) or '0'), units = 0, ids = {}
+    tier = tonumber(ARGV[o + 5]), down = downs[j] == 1,
+    reserved = tonumber(reservedOf[j] or '0'), units = 0, ids = {}
   }
   if (not cands[j].down) and cands[j].capacity > maxCap then maxCap = cands[j].capacity end
 end
@@ -315,8 +324,13 @@ for i = 1, nConf do
       local moves = tonumber(movesOf[i] or '0')
       local expiresAt = tonumber(startAt) + tonumber(ARGV[o + 4])
       entries[#entries + 1] = id
-      entries[#entries + 1] = cjson.encode({ serverId = k.id, address = k.address, epoch = epoch,
-        expiresAt = expiresAt, moves = moves, units = units, startAt = tonumber(startAt), placedAt = now })
+      -- the entry's JSON by concatenation (as cjson.encode would write it: strings encoded, numbers with %.14g):
+      -- a table and an encode per conference cost more than the rest of its placement
+      if not k.head then
+        k.head = '{"serverId":' .. cjson.encode(k.id) .. ',"address":' .. cjson.encode(k.address) .. ',"epoch":'
+      end
+      entries[#entries + 1] = k.head .. epoch .. ',"expiresAt":' .. expiresAt .. ',"moves":' .. moves ..
+        ',"units":' .. units .. ',"startAt":' .. tonumber(startAt) .. ',"placedAt":' .. now .. '}'
       expiries[#expiries + 1] = expiresAt; expiries[#expiries + 1] = id
       k.reserved = k.reserved + units
       k.key = math.max(k.reserved, k.load) / k.capacity

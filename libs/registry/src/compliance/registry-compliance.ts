@@ -100,6 +100,43 @@ export function registryCompliance(name: string, makeHarness: () => Promise<Comp
       expect(await store.putMany!([])).toEqual([]);
     });
 
+    it('putMany publishes exactly what the same puts in a row would: an id twice, an expired one re-put', async () => {
+      const seq = `${svc}-seq`;
+      const ids = ['a', 'b', 'c', 'a'];
+      const loads = [1, 2, 3, 4];
+      for (const s of [svc, seq]) {
+        await store.put({ ...rec('a'), service: s });
+        await store.put({ ...rec('b'), service: s, ttlMs: 5000 });
+      }
+      const watches = [collect(store.watch(svc, 2)), collect(store.watch(seq, 2))];
+      h.clock.advance(2000); // 'a' is past expiresAt, 'b' is not (a sweep may or may not get to 'a' first)
+      const many = await store.putMany!(ids.map((id, i) => ({ ...rec(id), load: loads[i]! })));
+      const one: ServiceRecord[] = [];
+      for (let i = 0; i < ids.length; i++)
+        one.push(await store.put({ ...rec(ids[i]!), service: seq, load: loads[i]! }));
+      expect(many.map((r) => [r.id, r.revision, r.expiresAt, r.load])).toEqual(
+        one.map((r) => [r.id, r.revision, r.expiresAt, r.load]),
+      );
+      expect(many.map((r) => r.revision)).toEqual([4, 5, 6, 7]);
+      const shape = (c: Collector) =>
+        c.events.flatMap((e) =>
+          'record' in e ? [[e.type, e.record.id, e.revision, e.record.load, e.record.expiresAt]] : [],
+        );
+      for (const c of watches) await c.waitFor('revision 7', (e) => e.revision === 7);
+      expect(shape(watches[0]!)).toEqual(shape(watches[1]!));
+      expect(shape(watches[0]!).map((e) => e.slice(0, 3))).toEqual([
+        ['expired', 'a', 3],
+        ['added', 'a', 4],
+        ['updated', 'b', 5],
+        ['added', 'c', 6],
+        ['updated', 'a', 7],
+      ]);
+      const strip = (r: ServiceRecord | undefined) => r && { ...r, service: '' };
+      for (const id of ['a', 'b', 'c'])
+        expect(strip(await store.get(svc, id))).toEqual(strip(await store.get(seq, id)));
+      expect(await store.currentRevision(svc)).toBe(7);
+    });
+
     it('put fills defaults, get/list return live records, revisions count per service', async () => {
       const a = await store.put(rec('a'));
       expect(a).toMatchObject({
