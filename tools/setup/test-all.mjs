@@ -47,6 +47,11 @@ if (fs.existsSync(reports)) {
     for (const file of r.testResults ?? []) {
       const where = path.relative(root, file.name ?? f);
       if (file.status === 'failed' && file.message) failures.push(`${where}: ${file.message}`);
+      // a hook's error (beforeAll, afterAll) fails the file with no message and its tests only skipped
+      else if (file.status === 'failed' && !(file.assertionResults ?? []).some((t) => t.status === 'failed'))
+        failures.push(
+          `${where}: the file failed outside its tests (a beforeAll/afterAll hook): see its output above`,
+        );
       for (const t of file.assertionResults ?? [])
         if (t.status === 'failed')
           failures.push(`${where} › ${t.fullName}\n${(t.failureMessages ?? []).join('\n')}`);

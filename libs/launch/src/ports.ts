@@ -2,13 +2,56 @@
  * Ports for processes under test. A port picked here is free only until someone else binds it, so a process that is
  * given one can lose the race under load (`listen EADDRINUSE`); {@link onFreePort} retries such a start on another
  * port. Code that binds in-process should bind port 0 and read the port back instead.
+ *
+ * Picked ports come from below the kernel's ephemeral range (`net.ipv4.ip_local_port_range`, 32768–60999 by
+ * default), not from a bind to port 0: a port in the ephemeral range can be taken meanwhile as the source port of
+ * any client connection on the machine (a Redis client of a test running alongside), and held for as long as that
+ * connection lives, so a process restarted on the same port fails every time. Below the range only listeners
+ * compete, and those pick at random.
  */
-import net from 'node:net';
+import crypto from 'node:crypto';
 import dgram from 'node:dgram';
+import fs from 'node:fs';
+import net from 'node:net';
 import { LaunchError, isLaunchError } from './errors.js';
 
-/** A TCP port that was free on `host` a moment ago (bind to 0, read, close). */
+export const PORT_DEFAULTS = {
+  /** The lowest port picked: above the well-known and the usual service ports (Redis 6379, SIP 5060, 8080 …). */
+  lowest: 10_000,
+  /** Random candidates probed below the ephemeral range before falling back to a bind to port 0. */
+  attempts: 50,
+} as const;
+
+/** The ports picked from, `[lowest, highest]`, or undefined when the ephemeral range leaves no room below it. */
+export function pickablePorts(
+  ephemeral = '/proc/sys/net/ipv4/ip_local_port_range',
+): [number, number] | undefined {
+  let low = 32_768;
+  try {
+    const first = Number(fs.readFileSync(ephemeral, 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isInteger(first) && first > 0) low = first;
+  } catch {
+    // not Linux: the IANA ephemeral range starts at 49152, so the default above is below it too
+  }
+  const highest = low - 1;
+  return highest - PORT_DEFAULTS.lowest >= 1_000 ? [PORT_DEFAULTS.lowest, highest] : undefined;
+}
+
+const PICKABLE = pickablePorts();
+
+/**
+ * A TCP port that was free on `host` a moment ago: a random one below the ephemeral range that a listener could
+ * bind just now, or (if none of {@link PORT_DEFAULTS.attempts} could, or there is no such range) one the kernel gave
+ * for a bind to port 0.
+ */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
+  if (PICKABLE) {
+    const [lowest, highest] = PICKABLE;
+    for (let i = 0; i < PORT_DEFAULTS.attempts; i++) {
+      const port = crypto.randomInt(lowest, highest + 1);
+      if (await tcpPortFree(port, host)) return port;
+    }
+  }
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);
@@ -59,6 +102,8 @@ export async function freePortRange(
   for (let i = 0; i < attempts; i++) {
     const base = await pick(host);
     if (base + count - 1 > 65535) continue;
+    // a range that starts below the ephemeral range stays below it
+    if (PICKABLE && base <= PICKABLE[1] && base + count - 1 > PICKABLE[1]) continue;
     let ok = true;
     for (let p = base; ok && p < base + count; p++) ok = await tcpPortFree(p, host);
     if (ok) return base;

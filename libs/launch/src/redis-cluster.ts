@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { freePort } from './ports.js';
+import { freePort, pickablePorts } from './ports.js';
 import { spawnProcess, type Spawned } from './processes.js';
 import { redisServerArgs, redisServerPath } from './redis-server.js';
 import { waitFor } from './wait.js';
@@ -49,10 +49,15 @@ function canListen(host: string, port: number): Promise<boolean> {
   });
 }
 
-/** A port p free on `host` whose cluster bus port p + 10000 is free too. */
+/**
+ * A port p free on `host` whose cluster bus port p + 10000 is free too, the bus port preferably below the ephemeral
+ * range as well (see `freePort`), for the first half of the attempts.
+ */
 async function freeClusterPort(host: string): Promise<number> {
+  const highest = pickablePorts()?.[1] ?? 65535;
   for (let i = 0; i < 50; i++) {
     const p = await freePort(host);
+    if (i < 25 && p + 10000 > highest) continue;
     if (p + 10000 <= 65535 && (await canListen(host, p + 10000))) return p;
   }
   throw new Error(`no port pair (p, p + 10000) free on ${host}`);

@@ -12,6 +12,7 @@ import {
   freeTcpUdpPort,
   onFreePort,
   packageBin,
+  pickablePorts,
   runSipp,
   spawnBin,
   spawnProcess,
@@ -129,6 +130,36 @@ describe('onFreePort', () => {
     await new Promise<void>((r) => srv.listen(port, '127.0.0.1', r));
     await new Promise((r) => srv.close(r));
     expect(await freePort()).toBeGreaterThan(0);
+  });
+
+  it('picks ports below the kernel ephemeral range, which client connections take their source ports from', async () => {
+    const range = pickablePorts();
+    expect(range).toBeDefined();
+    const [lowest, highest] = range!;
+    const ephemeralLow = Number(
+      fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0],
+    );
+    expect(highest).toBe(ephemeralLow - 1);
+    for (let i = 0; i < 20; i++) {
+      const port = await freePort();
+      expect(port).toBeGreaterThanOrEqual(lowest);
+      expect(port).toBeLessThanOrEqual(highest);
+    }
+    const base = await freePortRange(3);
+    expect(base + 2).toBeLessThanOrEqual(highest);
+  });
+
+  it('knows the ephemeral range from the kernel file, and leaves no room when the range starts low', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-ports-'));
+    try {
+      const file = path.join(dir, 'range');
+      fs.writeFileSync(file, '40000\t60999\n');
+      expect(pickablePorts(file)).toEqual([10_000, 39_999]);
+      fs.writeFileSync(file, '1024\t65535\n');
+      expect(pickablePorts(file)).toBeUndefined();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a free port range binds every port of it, and a bad count is refused', async () => {
