@@ -61,11 +61,34 @@ export interface SippResult {
   rttMs: number[];
 }
 
+export const SIPP_DEFAULTS = {
+  /** Runs of SIPp when it stops before its first call because its local port was taken (see {@link localPortTaken}). */
+  startAttempts: 3,
+} as const;
+
 /**
- * Runs SIPp once and reads its final statistics. A run that fails calls resolves normally (the counts say so).
+ * Whether SIPp stopped before creating any call because the local port it chose was taken. With `-p 0` SIPp walks up
+ * from 5060 and binds the first port it can; two SIPp processes started at the same moment can both bind one port
+ * (SO_REUSEADDR) and then the second one's `listen` fails with errno 98. Nothing was sent: running it again is safe.
+ */
+export function localPortTaken(r: Pick<SippResult, 'created' | 'diagnostics'>): boolean {
+  return !(r.created > 0) && /Unable to (listen|bind) main socket, errno = 98/.test(r.diagnostics);
+}
+
+/**
+ * Runs SIPp and reads its final statistics. A run that fails calls resolves normally (the counts say so). Without a
+ * `localPort`, a run that could not start on the port SIPp picked is run again, up to
+ * {@link SIPP_DEFAULTS.startAttempts} times.
  * @throws LaunchError `LNC_ERR_NOT_INSTALLED` when `sipp` cannot be started.
  */
 export async function runSipp(run: SippRun): Promise<SippResult> {
+  for (let attempt = 1; ; attempt++) {
+    const r = await runSippOnce(run);
+    if (run.localPort || attempt >= SIPP_DEFAULTS.startAttempts || !localPortTaken(r)) return r;
+  }
+}
+
+async function runSippOnce(run: SippRun): Promise<SippResult> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sipp-'));
   let scenarioArgs = ['-sn', run.scenario ?? 'uac'];
   if (run.conferences?.length) {

@@ -10,6 +10,7 @@ import {
   freePort,
   freePortRange,
   freeTcpUdpPort,
+  localPortTaken,
   onFreePort,
   packageBin,
   pickablePorts,
@@ -229,6 +230,20 @@ describe('package bins', () => {
   it('a package without that bin fails with LNC_ERR_NO_BIN', () => {
     expect(() => packageBin('@switchyard/core')).toThrow(expect.objectContaining({ code: 'LNC_ERR_NO_BIN' }));
     expect(() => packageBin('vitest', 'nope')).toThrow(expect.objectContaining({ code: 'LNC_ERR_NO_BIN' }));
+  });
+});
+
+describe('localPortTaken', () => {
+  const refused =
+    '2026-12-02\t06:41:16.488376\t1796193676.488376: Unable to listen main socket, errno = 98 (Address already in use)';
+  it('recognises SIPp stopping before its first call on a taken local port, and nothing else', () => {
+    expect(localPortTaken({ created: 0, diagnostics: `sipp -sn uac …\n${refused}` })).toBe(true);
+    expect(localPortTaken({ created: NaN, diagnostics: refused.replace('listen', 'bind') })).toBe(true);
+    // calls were made: the run's result stands
+    expect(localPortTaken({ created: 3, diagnostics: refused })).toBe(false);
+    expect(localPortTaken({ created: 0, diagnostics: 'Unable to connect a TCP socket, errno = 111' })).toBe(
+      false,
+    );
   });
 });
 
