@@ -13,6 +13,8 @@ export const PopRouterErrors = {
   POP_ERR_BAD_REQUEST: 'a request body or parameter does not validate',
   POP_ERR_VXLAN:
     'vxlan mode: vx0, its MAC, the inner address or rp_filter 0 is missing (named), or --vxlan-setup failed / is not root',
+  POP_ERR_KERNEL_FORWARD:
+    '--kernel-forward: the BPF object is missing (clang absent at build), not root, or tc/bpftool failed (named)',
   POP_ERR_STATE: 'a lifecycle method was called in the wrong state',
 } as const satisfies Record<string, string>;
 

@@ -29,6 +29,7 @@ import {
   tunnelKeysToWire,
   writeInjectedFrame,
   type DispatcherToRouter,
+  type KernelForwardWire,
   type OwnerKeys,
   type TunnelKeys,
 } from '@switchyard/pop-wire';
@@ -40,6 +41,7 @@ import { PopRouterMetrics } from './metrics.js';
 import { drainMarker, isDrainMarker, RouterCore, type RouterCommand } from './ownership/router-core.js';
 import type { PopRouterConfig } from './settings.js';
 import { VxlanDevice } from './vxlan/vxlan-device.js';
+import { KernelForwardAttach } from './kernel-forward/kernel-forward-attach.js';
 
 export interface PopRouterComponents {
   clock?: Clock;
@@ -72,6 +74,9 @@ export class PopRouter implements Startable, PopControl {
   private apiUrl = '';
   /** The kernel set-up made by `--vxlan-setup` (undone on stop). */
   private vxlan: VxlanDevice | undefined;
+  /** `--kernel-forward`: the attached classifier and its maps (sent to the dispatcher in every snapshot). */
+  private kernelForward: KernelForwardAttach | undefined;
+  private kernelForwardWire: KernelForwardWire | undefined;
   /** Keys of the owner tokens in Contact (C9), derived from the keyring; sent to the dispatcher in every snapshot. */
   private readonly ownerKeys: OwnerKeys;
 
@@ -153,9 +158,19 @@ export class PopRouter implements Startable, PopControl {
       } else dev.check();
     }
     try {
+      if (this.config.kernelForward && this.config.encapsulation === 'vxlan') {
+        this.kernelForward = new KernelForwardAttach({
+          device: this.config.kernelForwardDevice,
+          address: this.config.address,
+          object: this.config.kernelForwardObject,
+        });
+        this.kernelForwardWire = await this.kernelForward.attach();
+        this.logger.info({ kernelForward: this.kernelForwardWire }, 'kernel forward attached');
+      }
       await this.startParts();
     } catch (err) {
       // leave the host as it was: a failed start removes the kernel set-up it made
+      await this.kernelForward?.detach();
       await this.vxlan?.tearDown();
       throw err;
     }
@@ -244,6 +259,7 @@ export class PopRouter implements Startable, PopControl {
     }
     await this.node.stop();
     await this.api?.close();
+    await this.kernelForward?.detach();
     await this.vxlan?.tearDown();
     this.logger.info('pop-router stopped');
   }
@@ -383,8 +399,10 @@ export class PopRouter implements Startable, PopControl {
     this.metrics.linkConnected.set(1);
     const keys = this.config.encapsulation === 'udp' ? tunnelKeysToWire(this.config.tunnelKeys) : undefined;
     const ownerKeys = tunnelKeysToWire(this.ownerKeys);
-    for (const m of this.core.snapshot(this.node.members(), this.node.ownerEntries(), keys, ownerKeys))
+    for (const m of this.core.snapshot(this.node.members(), this.node.ownerEntries(), keys, ownerKeys)) {
+      if (m.kind === 'snapshot' && this.kernelForwardWire) m.kernelForward = this.kernelForwardWire;
       this.toDispatcher(m);
+    }
   }
 
   private toDispatcher(m: Parameters<DispatcherLink['send']>[0]): void {

@@ -102,6 +102,25 @@ export const PopRouterSettings = defineSettings({
         'undone on stop. Without it the router checks them and names what is missing',
       'POPR_VXLAN_SETUP',
     ),
+    kernelForward: setting(
+      Type.Boolean(),
+      false,
+      'vxlan mode, root: attach the kernel forward (eBPF at tc ingress of --kernel-forward-device) so the ' +
+        "dispatcher can delegate a client's datagrams for another host to the kernel; detached on stop",
+      'POPR_KERNEL_FORWARD',
+    ),
+    kernelForwardDevice: setting(
+      Type.String({ maxLength: 15 }),
+      '',
+      "the interface clients' datagrams arrive on (tc ingress); empty = the one holding --address",
+      'POPR_KERNEL_FORWARD_DEVICE',
+    ),
+    kernelForwardObject: setting(
+      Type.String(),
+      '',
+      'the compiled BPF object; empty = dist/bpf/kernel-forward.bpf.o of this package (built when clang exists)',
+      'POPR_KERNEL_FORWARD_OBJECT',
+    ),
     sipPort: setting(
       port(1),
       5060,

@@ -261,6 +261,8 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       // too and drops as a martian; and the vxlan fence admits only the POP network's addresses). The owner needs
       // no outer source: the udp header names the sender and carries the client's address and the service index.
       // PopIngress keeps one such socket per owner host, connected (pop-ingress.ts)
+      // the kernel forward's key names the service port a client sent to
+      servicePort: (local) => this.bound[local]?.udp.address().port ?? 0,
     });
     // the POP data plane: inactive (every message claimed here, as without a POP) until a pop-router sends its table
     this.udpIngress.pop = components.popRouting ?? this.pop;

@@ -163,6 +163,11 @@ export class PopDataPlane {
     return this.owners.size;
   }
 
+  /** A host of the table (undefined: unknown). */
+  host(id: string): PopHost | undefined {
+    return this.hosts.get(id);
+  }
+
   ownerOf(session: string): string | undefined {
     return this.owners.get(session);
   }

@@ -24,9 +24,18 @@ import {
   LINK_FRAME_TABLE,
   parseIpv4,
   TUNNEL_MAX_OVERHEAD,
+  type RouterToDispatcher,
   writeVxlanHeader,
 } from '@switchyard/pop-wire';
 import { PopDataPlane, type PopHost } from './pop-data-plane.js';
+import {
+  clientKey,
+  KERNEL_FORWARD_DEFAULTS,
+  KernelForwardTable,
+  type KernelForwardAction,
+  type KernelForwardInit,
+} from './kernel-forward-table.js';
+import { KernelForwardMap } from './kernel-forward-map.js';
 import type { IngressPacket, PopRouting, PopVerdict } from '../ingress/routing.js';
 
 export { LINK_FRAME_TABLE };
@@ -55,7 +64,15 @@ export class PopIngress implements PopRouting {
     ownerToken?: (token: string | undefined) => void;
     /** The tunnel sockets' factory (default: an IPv4 UDP socket bound to no service address). */
     createSocket?: () => dgram.Socket;
+    /** The UDP port of service address `local` (the kernel forward's key names it). */
+    servicePort?: (local: number) => number;
+    /** Kernel forward delegation settings (default {@link KERNEL_FORWARD_DEFAULTS}). */
+    kernelForward?: KernelForwardInit;
   }) {
+    this.clock = components.clock;
+    this.logger = components.logger;
+    this.servicePortOf = components.servicePort;
+    this.kfInit = components.kernelForward ?? KERNEL_FORWARD_DEFAULTS;
     this.plane = new PopDataPlane({ now: () => components.clock.now() });
     this.createSocket = components.createSocket ?? (() => dgram.createSocket('udp4'));
     this.badInput = new RateLimitedLog(components.logger, components.clock, 10, 1000);
@@ -88,7 +105,37 @@ export class PopIngress implements PopRouting {
         this.set({ event: 'followed' }, c.followed);
       },
     });
+    const kf = (): { table: KernelForwardTable; map: KernelForwardMap } | undefined => this.kf;
+    new Gauge({
+      name: 'sipdisp_pop_kernel_forward',
+      help:
+        'Kernel forward (docs/pop-router.md): entries (now), installed, removed_<reason> (owner-gone, ' +
+        'session-moved, idle, reset, failed), refused_full, write_failed, kernel_hits (datagrams the tc program ' +
+        'forwarded, read every sweep), kernel_passed (hits it could not encapsulate)',
+      labelNames: ['event'] as const,
+      registers: [components.registry],
+      collect() {
+        const k = kf();
+        if (!k) return;
+        const c = k.table.counters;
+        this.set({ event: 'entries' }, k.table.size);
+        this.set({ event: 'installed' }, c.installed);
+        for (const [r, n] of Object.entries(c.removed)) this.set({ event: `removed_${r}` }, n);
+        this.set({ event: 'refused_full' }, c.refusedFull);
+        this.set({ event: 'write_failed' }, k.map.writeFailed);
+        this.set({ event: 'kernel_hits' }, k.map.hits);
+        this.set({ event: 'kernel_passed' }, k.map.passed);
+      },
+    });
   }
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly servicePortOf: ((local: number) => number) | undefined;
+  private readonly servicePorts: number[] = [];
+  private readonly kfInit: KernelForwardInit;
+  /** The kernel forward, while the router's snapshot offers one (vxlan mode, `--kernel-forward`). */
+  private kf:
+    { table: KernelForwardTable; map: KernelForwardMap; sweep: ReturnType<typeof setInterval> } | undefined;
   private readonly send: (frame: Buffer) => void;
   private readonly onOwnerToken: ((token: string | undefined) => void) | undefined;
   private readonly createSocket: () => dgram.Socket;
@@ -107,8 +154,80 @@ export class PopIngress implements PopRouting {
     const d = this.plane.decide(keys, packet.injected, packet.payload);
     this.flush();
     // the data plane never forwards an injected datagram; the guard keeps one forward at most if that changed
-    if (d.kind === 'local' || packet.injected) return 'claim';
-    return this.forward(d.host, packet) ? 'forwarded' : 'claim';
+    if (d.kind === 'local' || packet.injected) {
+      if (this.kf && !packet.injected)
+        this.kf.table.handledHere(clientKey(packet.address, packet.port, this.servicePort(packet.local)));
+      return 'claim';
+    }
+    if (!this.forward(d.host, packet)) return 'claim';
+    if (this.kf && packet.transport === 'udp') {
+      const client = {
+        address: packet.address,
+        port: packet.port,
+        servicePort: this.servicePort(packet.local),
+      };
+      const actions = this.kf.table.forwarded(
+        client,
+        d.host.id,
+        keys.conferenceId ?? keys.callId,
+        this.clock.now(),
+      );
+      if (actions.length) this.kf.map.apply(actions);
+    }
+    return 'forwarded';
+  }
+
+  private servicePort(local: number): number {
+    let p = this.servicePorts[local];
+    if (!p) {
+      p = this.servicePortOf?.(local) ?? 0;
+      if (p) this.servicePorts[local] = p;
+    }
+    return p;
+  }
+
+  /** The kernel forward's table and map adapter, while active (tests, diagnostics). */
+  get kernelForward(): { table: KernelForwardTable; map: KernelForwardMap } | undefined {
+    return this.kf;
+  }
+
+  /** Starts, restarts or ends the kernel forward after a router snapshot. */
+  private setKernelForward(m: Extract<RouterToDispatcher, { kind: 'snapshot' }>): void {
+    const wire = m.mode === 'vxlan' ? m.kernelForward : undefined;
+    if (this.kf) {
+      // a new snapshot starts afresh: our entries in the old table go (the router may have re-attached: new maps)
+      this.kf.map.apply(this.kf.table.reset());
+      clearInterval(this.kf.sweep);
+      this.kf = undefined;
+    }
+    if (!wire || !this.servicePortOf) return;
+    const table = new KernelForwardTable(this.kfInit);
+    const map = new KernelForwardMap(wire, {
+      logger: this.logger,
+      host: (id) => this.plane.host(id),
+      failed: (key) => table.failed(key),
+    });
+    const sweep = setInterval(() => {
+      void map
+        .read((key) => table.hit(key, this.clock.now()))
+        .then(() => {
+          if (this.kf?.table === table) map.apply(table.sweep(this.clock.now()));
+        });
+    }, this.kfInit.idleSweepMs);
+    sweep.unref();
+    this.kf = { table, map, sweep };
+    this.logger.info({ kernelForward: wire }, 'kernel forward active');
+  }
+
+  /** Router deltas that end kernel entries: hosts that died or left, sessions that moved. */
+  private kernelForwardDelta(m: Extract<RouterToDispatcher, { kind: 'delta' }>): void {
+    const kf = this.kf;
+    if (!kf) return;
+    const actions: KernelForwardAction[] = [];
+    for (const h of m.hosts ?? []) if (!h.alive) actions.push(...kf.table.hostGone(h.id));
+    for (const id of m.hostsRemoved ?? []) actions.push(...kf.table.hostGone(id));
+    for (const [session, owner] of m.owners ?? []) actions.push(...kf.table.ownerChanged(session, owner));
+    if (actions.length) kf.map.apply(actions);
   }
 
   /** Encapsulates and sends one datagram to `host`; false when it cannot be (IPv6 client in vxlan mode, no key). */
@@ -181,6 +300,11 @@ export class PopIngress implements PopRouting {
 
   /** Closes the tunnel sockets (the dispatcher stops). */
   close(): void {
+    if (this.kf) {
+      this.kf.map.apply(this.kf.table.reset());
+      clearInterval(this.kf.sweep);
+      this.kf = undefined;
+    }
     for (const s of this.senders.values()) s.socket.close();
     this.senders.clear();
     this.fallback?.close();
@@ -196,7 +320,10 @@ export class PopIngress implements PopRouting {
       return;
     }
     this.plane.apply(m);
-    if (m.kind === 'snapshot') this.onOwnerToken?.(this.plane.selfToken);
+    if (m.kind === 'snapshot') {
+      this.onOwnerToken?.(this.plane.selfToken);
+      this.setKernelForward(m);
+    } else this.kernelForwardDelta(m);
   }
 
   /** A router (re)connected: tell it what we hold so it re-claims it. */

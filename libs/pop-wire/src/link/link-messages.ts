@@ -33,6 +33,16 @@ export interface LinkHost {
   alive: boolean;
 }
 
+/** The router's kernel forward, as the dispatcher needs it (see the snapshot's `kernelForward`). */
+export interface KernelForwardWire {
+  /** BPF map id of the forward table (hash: client IPv4, client port, service port → owner's encapsulation). */
+  fwdMap: number;
+  /** BPF map id of the per-CPU counters ([0] forwarded, [1] not encapsulated). */
+  hitsMap: number;
+  /** The interface the program is attached to (tc ingress). */
+  device: string;
+}
+
 export type RouterToDispatcher =
   | {
       kind: 'snapshot';
@@ -44,6 +54,12 @@ export type RouterToDispatcher =
       /** Keys of the owner tokens in Contact (C9; both modes): the dispatcher signs and verifies with them. */
       ownerKeys?: TunnelKeysWire;
       hosts: LinkHost[];
+      /**
+       * vxlan mode with the router's `--kernel-forward`: the tc program is attached to this host's external
+       * interface; the ids of its maps (global on the machine, so usable from any mount namespace), which the
+       * dispatcher's primary fills with the clients it delegates (docs/pop-router.md "Kernel forward").
+       */
+      kernelForward?: KernelForwardWire;
     }
   | {
       kind: 'delta';
@@ -145,6 +161,18 @@ export function decodeRouterMessage(frame: Buffer): RouterToDispatcher | undefin
     if (k !== undefined && (typeof k !== 'object' || !Array.isArray(k.keys))) return undefined;
     const ok = m['ownerKeys'] as TunnelKeysWire | undefined;
     if (ok !== undefined && (typeof ok !== 'object' || ok === null || !Array.isArray(ok.keys)))
+      return undefined;
+    const kf = m['kernelForward'] as KernelForwardWire | undefined;
+    if (
+      kf !== undefined &&
+      (typeof kf !== 'object' ||
+        kf === null ||
+        !Number.isInteger(kf.fwdMap) ||
+        kf.fwdMap <= 0 ||
+        !Number.isInteger(kf.hitsMap) ||
+        kf.hitsMap <= 0 ||
+        !isStr(kf.device, 15))
+    )
       return undefined;
     return m as unknown as RouterToDispatcher;
   }

@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Switchyard POP kernel forward (docs/pop-router.md "Kernel forward"): a tc ingress classifier (clsact,
+ * direct-action) on a POP host's external interface. A UDP datagram whose (client IPv4, client port, service port)
+ * is in `sy_fwd` was delegated by this host's dispatcher primary: its session is owned by another host. It is
+ * encapsulated here exactly as the user-space vxlan path does (outer IPv4 + UDP + VXLAN + inner Ethernet, inner
+ * destination = the tunnel address and port) and redirected out of `ifindex` with the kernel's neighbour lookup.
+ * Anything else (a miss, a fragment, IP options, IPv6) goes up the stack unchanged (TC_ACT_OK): the primary's path.
+ *
+ * No libbpf headers: the few helpers are declared below from the kernel's uapi <linux/bpf.h> ids.
+ */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/udp.h>
+#include <linux/in.h>
+
+#define SEC(name) __attribute__((section(name), used))
+#define __uint(name, val) int(*name)[val]
+#define __type(name, val) typeof(val) *name
+
+static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)BPF_FUNC_map_lookup_elem;
+static __u64 (*bpf_ktime_get_ns)(void) = (void *)BPF_FUNC_ktime_get_ns;
+static long (*bpf_skb_store_bytes)(struct __sk_buff *skb, __u32 offset, const void *from, __u32 len,
+                                   __u64 flags) = (void *)BPF_FUNC_skb_store_bytes;
+static long (*bpf_l3_csum_replace)(struct __sk_buff *skb, __u32 offset, __u64 from, __u64 to,
+                                   __u64 size) = (void *)BPF_FUNC_l3_csum_replace;
+static long (*bpf_l4_csum_replace)(struct __sk_buff *skb, __u32 offset, __u64 from, __u64 to,
+                                   __u64 flags) = (void *)BPF_FUNC_l4_csum_replace;
+static __s64 (*bpf_csum_diff)(__be32 *from, __u32 from_size, __be32 *to, __u32 to_size,
+                              __wsum seed) = (void *)BPF_FUNC_csum_diff;
+static long (*bpf_skb_adjust_room)(struct __sk_buff *skb, __s32 len_diff, __u32 mode,
+                                   __u64 flags) = (void *)BPF_FUNC_skb_adjust_room;
+static long (*bpf_redirect_neigh)(__u32 ifindex, struct bpf_redir_neigh *params, int plen,
+                                  __u64 flags) = (void *)BPF_FUNC_redirect_neigh;
+
+#define bswap16(x) __builtin_bswap16(x)
+#define bswap32(x) __builtin_bswap32(x)
+
+/* Key: the client as the datagram names it (network byte order), and the service port it was sent to. */
+struct fwd_key {
+  __u32 saddr;
+  __u16 sport;
+  __u16 dport;
+};
+
+/*
+ * Value (48 bytes + 8): written by the dispatcher's primary (little-endian host fields marked "host", the rest in
+ * network byte order, exactly as they go on the wire). Layout mirrored in kernel-forward-map.ts.
+ */
+struct fwd_val {
+  __u32 outer_src;   /* 0: this host's address towards the owner */
+  __u32 outer_dst;   /* 4: the owner's address (its vx0 local address) */
+  __u16 vxlan_port;  /* 8: the owner's VXLAN UDP port */
+  __u16 inner_dport; /* 10: the template's inner destination port */
+  __u32 inner_dst;   /* 12: the template's inner destination address (the tunnel address) */
+  __u32 ifindex;     /* 16 (host): where the encapsulated packet leaves */
+  __u8 vx_eth[22];   /* 20: the template's VXLAN header + inner Ethernet header */
+  __u8 pad[6];       /* 42 */
+  __u64 last_ns;     /* 48 (host): written by this program on each hit (idle detection) */
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct fwd_key);
+  __type(value, struct fwd_val);
+} sy_fwd SEC(".maps");
+
+/* [0] datagrams forwarded, [1] hits that could not be encapsulated (passed up the stack instead). */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 2);
+  __type(key, __u32);
+  __type(value, __u64);
+} sy_hits SEC(".maps");
+
+#define ENCAP_LEN 50 /* outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14 */
+#define ETH_LEN 14
+#define INNER_IP (ETH_LEN + ENCAP_LEN)
+#define INNER_UDP (INNER_IP + 20)
+
+static __always_inline void count(__u32 i) {
+  __u64 *c = bpf_map_lookup_elem(&sy_hits, &i);
+  if (c) *c += 1;
+}
+
+struct encap {
+  struct iphdr ip;
+  struct udphdr udp;
+  __u8 vx_eth[22];
+};
+
+SEC("tc")
+int sy_forward(struct __sk_buff *skb) {
+  void *data = (void *)(long)skb->data;
+  void *end = (void *)(long)skb->data_end;
+  struct ethhdr *eth = data;
+  if ((void *)(eth + 1) > end || eth->h_proto != bswap16(ETH_P_IP)) return TC_ACT_OK;
+  struct iphdr *ip = (void *)(eth + 1);
+  if ((void *)(ip + 1) > end || ip->ihl != 5 || ip->protocol != IPPROTO_UDP) return TC_ACT_OK;
+  if (ip->frag_off & bswap16(0x3fff)) return TC_ACT_OK; /* a fragment: the stack reassembles it */
+  struct udphdr *udp = (void *)(ip + 1);
+  if ((void *)(udp + 1) > end) return TC_ACT_OK;
+  struct fwd_key k = {.saddr = ip->saddr, .sport = udp->source, .dport = udp->dest};
+  struct fwd_val *v = bpf_map_lookup_elem(&sy_fwd, &k);
+  if (!v) return TC_ACT_OK;
+  __u32 old_daddr = ip->daddr;
+  __u16 old_dport = udp->dest;
+  __u16 ip_len = bswap16(ip->tot_len);
+  __u16 csum0 = udp->check;
+  if (ip_len > 0xffff - ENCAP_LEN) goto fail;
+
+  struct encap h = {};
+  h.ip.version = 4;
+  h.ip.ihl = 5;
+  h.ip.tot_len = bswap16(ip_len + ENCAP_LEN);
+  h.ip.frag_off = bswap16(0x4000); /* DF, as the user-space path's socket sends */
+  h.ip.ttl = 64;
+  h.ip.protocol = IPPROTO_UDP;
+  h.ip.saddr = v->outer_src;
+  h.ip.daddr = v->outer_dst;
+  __s64 sum = bpf_csum_diff(0, 0, (__be32 *)&h.ip, sizeof(h.ip), 0);
+  if (sum < 0) goto fail;
+  __u32 s = (__u32)sum;
+  s = (s & 0xffff) + (s >> 16);
+  s = (s & 0xffff) + (s >> 16);
+  h.ip.check = (__u16)~s;
+  /* source port from the client's port: spreads clients over the owner's receive queues like the kernel's vxlan */
+  h.udp.source = bswap16(0xc000 | (bswap16(k.sport) & 0x3fff));
+  h.udp.dest = v->vxlan_port;
+  h.udp.len = bswap16(ip_len + ENCAP_LEN - 20);
+  h.udp.check = 0; /* allowed for IPv4 (RFC 7348 recommends 0) */
+  __builtin_memcpy(h.vx_eth, v->vx_eth, sizeof(h.vx_eth));
+
+  if (bpf_skb_adjust_room(skb, ENCAP_LEN, BPF_ADJ_ROOM_MAC,
+                          BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP |
+                              BPF_F_ADJ_ROOM_ENCAP_L2_ETH | BPF_F_ADJ_ROOM_ENCAP_L2(ETH_LEN)))
+    goto fail;
+  if (bpf_skb_store_bytes(skb, ETH_LEN, &h, ENCAP_LEN, 0)) return TC_ACT_SHOT;
+  /* the inner packet goes to the tunnel address and port, as the user-space template's does */
+  if (csum0)
+    bpf_l4_csum_replace(skb, INNER_UDP + 6, old_daddr, v->inner_dst, BPF_F_PSEUDO_HDR | sizeof(__u32));
+  if (csum0) bpf_l4_csum_replace(skb, INNER_UDP + 6, old_dport, v->inner_dport, sizeof(__u16));
+  bpf_l3_csum_replace(skb, INNER_IP + 10, old_daddr, v->inner_dst, sizeof(__u32));
+  bpf_skb_store_bytes(skb, INNER_IP + 16, &v->inner_dst, sizeof(__u32), 0);
+  bpf_skb_store_bytes(skb, INNER_UDP + 2, &v->inner_dport, sizeof(__u16), 0);
+  v->last_ns = bpf_ktime_get_ns();
+  count(0);
+  return bpf_redirect_neigh(v->ifindex, 0, 0, 0);
+fail:
+  count(1);
+  return TC_ACT_OK;
+}
+
+char _license[] SEC("license") = "GPL";

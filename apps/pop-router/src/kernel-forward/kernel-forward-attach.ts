@@ -1,0 +1,123 @@
+/**
+ * The router's side of the kernel forward (docs/pop-router.md "Kernel forward"): attaches the BPF classifier
+ * (`bpf/kernel-forward.bpf.c`, compiled by this package's build when clang exists) at tc ingress (clsact,
+ * direct-action) of the host's external interface, and finds the ids of its two maps for the dispatcher, which fills
+ * the forward table. Map ids are global on the machine, so the dispatcher reaches them from any mount namespace
+ * (nothing is pinned: `ip netns exec` gives each process its own /sys, where a pinned path would not be shared).
+ * Detaching (stop) frees the program and its maps with it.
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { KernelForwardWire } from '@switchyard/pop-wire';
+import { PopRouterError } from '../errors.js';
+
+/** tc filter priority of our classifier (one per device; `replace` keeps a restart idempotent). */
+export const KERNEL_FORWARD_PREF = 49;
+
+/** The compiled object this package's build writes (`npm run build-bpf`; skipped without clang). */
+export function defaultKernelForwardObject(): string {
+  // dist/kernel-forward/…js → dist/bpf/…; from the sources (vitest) src/kernel-forward → dist/bpf
+  const here = import.meta.dirname;
+  const fromDist = path.join(here, '../bpf/kernel-forward.bpf.o');
+  return fs.existsSync(fromDist) ? fromDist : path.join(here, '../../dist/bpf/kernel-forward.bpf.o');
+}
+
+function run(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile(cmd, args, { timeout: 20_000 }, (err, out, stderr) =>
+      err
+        ? reject(
+            new PopRouterError(
+              'POP_ERR_KERNEL_FORWARD',
+              `${cmd} ${args.join(' ')}: ${String(stderr).trim() || err.message}`,
+              { cause: err },
+            ),
+          )
+        : resolve(String(out)),
+    ),
+  );
+}
+
+/** The interface holding `address` (from `ip -j addr`). */
+export async function deviceOf(address: string): Promise<string> {
+  const list = JSON.parse(await run('ip', ['-j', 'addr', 'show'])) as {
+    ifname: string;
+    addr_info?: { local?: string }[];
+  }[];
+  const dev = list.find((l) => l.addr_info?.some((a) => a.local === address))?.ifname;
+  if (!dev)
+    throw new PopRouterError(
+      'POP_ERR_KERNEL_FORWARD',
+      `no interface holds ${address}: set --kernel-forward-device`,
+    );
+  return dev;
+}
+
+export class KernelForwardAttach {
+  private attached: string | undefined;
+
+  constructor(private readonly init: { device: string; address: string; object: string }) {}
+
+  /** Attaches the classifier and returns what the dispatcher needs. Throws POP_ERR_KERNEL_FORWARD, naming why. */
+  async attach(): Promise<KernelForwardWire> {
+    const object = this.init.object || defaultKernelForwardObject();
+    if (!fs.existsSync(object))
+      throw new PopRouterError(
+        'POP_ERR_KERNEL_FORWARD',
+        `BPF object ${object} not found (the build compiles it only when clang is installed)`,
+      );
+    const device = this.init.device || (await deviceOf(this.init.address));
+    // clsact may exist already (another tc user): keep it
+    await run('tc', ['qdisc', 'add', 'dev', device, 'clsact']).catch(async (err: unknown) => {
+      const q = await run('tc', ['qdisc', 'show', 'dev', device]);
+      if (!q.includes('clsact')) throw err;
+    });
+    const filter = ['dev', device, 'ingress', 'pref', String(KERNEL_FORWARD_PREF)];
+    await run('tc', [
+      'filter',
+      'replace',
+      ...filter,
+      'handle',
+      '1',
+      'bpf',
+      'direct-action',
+      'obj',
+      object,
+      'sec',
+      'tc',
+    ]);
+    this.attached = device;
+    const shown = JSON.parse(await run('tc', ['-j', 'filter', 'show', ...filter])) as {
+      options?: { prog?: { id?: number } };
+    }[];
+    const progId = shown.find((f) => f.options?.prog?.id)?.options?.prog?.id;
+    if (!progId)
+      throw new PopRouterError('POP_ERR_KERNEL_FORWARD', `no BPF program on ${device} after attaching`);
+    const prog = JSON.parse(await run('bpftool', ['-j', 'prog', 'show', 'id', String(progId)])) as {
+      map_ids?: number[];
+    };
+    const maps = new Map<string, number>();
+    for (const id of prog.map_ids ?? []) {
+      const m = JSON.parse(await run('bpftool', ['-j', 'map', 'show', 'id', String(id)])) as {
+        name?: string;
+      };
+      if (m.name) maps.set(m.name, id);
+    }
+    const fwdMap = maps.get('sy_fwd');
+    const hitsMap = maps.get('sy_hits');
+    if (!fwdMap || !hitsMap)
+      throw new PopRouterError('POP_ERR_KERNEL_FORWARD', `program ${progId} lacks its maps sy_fwd/sy_hits`);
+    return { fwdMap, hitsMap, device };
+  }
+
+  /** Removes our classifier (its maps go with it); the clsact qdisc stays (harmless, maybe shared). */
+  async detach(): Promise<void> {
+    const device = this.attached;
+    if (!device) return;
+    this.attached = undefined;
+    await run('tc', ['filter', 'del', 'dev', device, 'ingress', 'pref', String(KERNEL_FORWARD_PREF)]).catch(
+      () => undefined,
+    );
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * The kernel forward end to end (root, clang-built BPF object, bpftool; CI has all three): a namespace POP of two
+ * hosts in vxlan mode with `--kernel-forward`, the VIP routed to host 1 (A) only, a conference owned by host 2 (B).
+ * A client's OPTIONS to the VIP land on A: A's primary forwards them to B (user space) until it delegates the client;
+ * from then on the tc program on A's `pop0` encapsulates them (its hit counter grows, A's primary's forward counter
+ * stops) and B's kernel decapsulates them to B's worker, which answers. Then B's processes stop (it leaves the
+ * POP): A removes the entry and the client's datagrams go back to A's primary (handled there: no live owner).
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NetnsPop, waitFor, type NetnsPopHost } from '@switchyard/testing';
+
+const root = process.getuid?.() === 0;
+const has = (cmd: string) => {
+  try {
+    execFileSync(cmd, ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+};
+const object = path.join(import.meta.dirname, '../dist/bpf/kernel-forward.bpf.o');
+const skip = !root
+  ? 'needs root'
+  : !has('bpftool')
+    ? 'needs bpftool (apt-get install bpftool)'
+    : !fs.existsSync(object)
+      ? `needs ${object} (built by the pop-router build when clang is installed)`
+      : '';
+if (skip) console.warn(`kernel forward suite skipped: ${skip}`);
+
+const CONFERENCE = 'kfconf';
+const CLIENT_PORT = 41_000 + (process.pid % 1000);
+
+/** One OPTIONS at a time from one source port; prints {answered, lost}. */
+const CLIENT = `
+const dgram = require('node:dgram');
+const [target, port, conf, count, src] = process.argv.slice(1);
+const s = dgram.createSocket('udp4');
+let answered = 0, lost = 0, n = 0, timer;
+function next() {
+  if (n >= Number(count)) { console.log(JSON.stringify({ answered, lost })); s.close(); return; }
+  n++;
+  const m = 'OPTIONS sip:' + conf + '@' + target + ':' + port + ' SIP/2.0\\r\\nVia: SIP/2.0/UDP 0.0.0.0:' + src +
+    ';branch=z9hG4bK-kf' + n + ';rport\\r\\nFrom: <sip:kf@client>;tag=kf\\r\\nTo: <sip:' + conf + '@' + target +
+    '>\\r\\nCall-ID: kf-' + src + '\\r\\nCSeq: ' + n + ' OPTIONS\\r\\nMax-Forwards: 70\\r\\nContent-Length: 0\\r\\n\\r\\n';
+  s.send(m, Number(port), target);
+  timer = setTimeout(() => { lost++; next(); }, 1000);
+}
+s.on('message', () => { clearTimeout(timer); answered++; next(); });
+s.bind(Number(src), () => next());
+`;
+
+describe.skipIf(skip !== '')('kernel forward (tc eBPF, namespace POP of 2 hosts)', () => {
+  let pop: NetnsPop;
+  let a: NetnsPopHost;
+  let b: NetnsPopHost;
+
+  beforeAll(async () => {
+    pop = await NetnsPop.start({
+      prefix: 'popfwd4-kf',
+      name: 'k',
+      hosts: 2,
+      workers: 1,
+      ecmp: false,
+      gossip: 'unicast',
+      vip: '198.19.0.120',
+      inner: '198.19.0.121',
+      addressBase: 40,
+      hostEnv: () => ({ POPR_KERNEL_FORWARD: 'true', POPR_KERNEL_FORWARD_OBJECT: object }),
+    });
+    [a, b] = pop.hosts as [NetnsPopHost, NetnsPopHost];
+    await pop.lab.route(pop.routerNs, `${pop.vip}/32`, [{ via: a.address, dev: pop.network.bridge }]);
+    // B claims the conference (scheduler-style, epoch 1); A must know it before the client starts
+    await pop.lab.run(b.ns, 'curl', [
+      '-sf',
+      '-X',
+      'PUT',
+      '-H',
+      `Authorization: Bearer ${pop.token}`,
+      '-H',
+      'content-type: application/json',
+      '-d',
+      '{"epoch":1}',
+      `http://${b.address}:7947/v1/sessions/${CONFERENCE}`,
+    ]);
+    await waitFor(
+      `${CONFERENCE} owned by ${b.id} on ${a.id}`,
+      async () =>
+        ((await pop.get(a, 7947, `/v1/sessions/${CONFERENCE}`).catch(() => undefined)) as { owner?: string })
+          ?.owner === b.id,
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+  }, 300_000);
+
+  afterAll(async () => {
+    await pop?.dispose();
+  }, 60_000);
+
+  const client = async (count: number) =>
+    JSON.parse(
+      (
+        await pop.lab.run(
+          pop.client,
+          process.execPath,
+          ['-e', CLIENT, pop.vip, '5060', CONFERENCE, String(count), String(CLIENT_PORT)],
+          60_000,
+        )
+      )
+        .trim()
+        .split('\n')
+        .at(-1)!,
+    ) as { answered: number; lost: number };
+
+  /** The ids of the program's maps on A (tc in A's namespace; map ids are global, bpftool reads them from here). */
+  const maps = async () => {
+    const shown = JSON.parse(
+      await pop.lab.run(a.ns, 'tc', ['-j', 'filter', 'show', 'dev', 'pop0', 'ingress']),
+    ) as {
+      options?: { prog?: { id?: number } };
+    }[];
+    const prog = shown.find((f) => f.options?.prog?.id)?.options?.prog?.id;
+    expect(prog, 'a BPF program at tc ingress of A pop0').toBeDefined();
+    const ids = (
+      JSON.parse(
+        execFileSync('bpftool', ['-j', 'prog', 'show', 'id', String(prog)], { encoding: 'utf8' }),
+      ) as {
+        map_ids: number[];
+      }
+    ).map_ids;
+    const byName = new Map<string, number>();
+    for (const id of ids)
+      byName.set(
+        (
+          JSON.parse(
+            execFileSync('bpftool', ['-j', 'map', 'show', 'id', String(id)], { encoding: 'utf8' }),
+          ) as { name: string }
+        ).name,
+        id,
+      );
+    return { fwd: byName.get('sy_fwd')!, hits: byName.get('sy_hits')! };
+  };
+  const entries = (id: number) =>
+    (
+      JSON.parse(
+        execFileSync('bpftool', ['-j', 'map', 'dump', 'id', String(id)], { encoding: 'utf8' }),
+      ) as unknown[]
+    ).length;
+  const hits = (id: number) =>
+    (
+      JSON.parse(execFileSync('bpftool', ['-j', 'map', 'dump', 'id', String(id)], { encoding: 'utf8' })) as {
+        values: { value: string[] }[];
+      }[]
+    )[0]!.values.reduce(
+      (s, c) => s + Number(Buffer.from(c.value.map((x) => parseInt(x, 16))).readBigUInt64LE(0)),
+      0,
+    );
+  const forwardedOnA = () => pop.dispatcherMetric(a, 'sipdisp_pop_events', 'event="forwarded"');
+  const decapOnB = () => pop.dispatcherMetric(b, 'sipdisp_decapsulated_total');
+
+  it('delegates the client to the kernel: B answers, A primary stops forwarding, the BPF hits grow; owner gone → back to the primary', async () => {
+    const m = await maps();
+    expect(entries(m.fwd)).toBe(0);
+    const hits0 = hits(m.hits);
+    // phase 1: user-space forwards until the primary delegates (8 in a row to one owner, the default)
+    const first = await client(12);
+    expect(first).toEqual({ answered: 12, lost: 0 });
+    await waitFor('the kernel entry written on A', async () => entries(m.fwd) === 1, {
+      timeoutMs: 20_000,
+      intervalMs: 100,
+    });
+    const fwd1 = await forwardedOnA();
+    expect(fwd1, 'A forwarded the first datagrams in user space').toBeGreaterThanOrEqual(8);
+    const decap1 = await decapOnB();
+
+    // phase 2: the kernel forwards; A's primary sees none of it
+    const second = await client(30);
+    expect(second).toEqual({ answered: 30, lost: 0 });
+    expect(await forwardedOnA(), "A's primary forwarded nothing more").toBe(fwd1);
+    expect(hits(m.hits) - hits0, 'the BPF program forwarded every datagram').toBe(30);
+    expect((await decapOnB()) - decap1, "B's kernel decapsulated them to B's dispatcher").toBe(30);
+
+    // phase 3: B leaves (its processes stop gracefully); A removes the entry; the datagrams go to A's primary again
+    for (const p of [b.dispatcher, b.router]) p.child.kill('SIGTERM');
+    await waitFor('A removed the kernel entry after B left', async () => entries(m.fwd) === 0, {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    });
+    const hits2 = hits(m.hits);
+    const third = await client(5);
+    expect(third, 'handled on A now (no live owner)').toEqual({ answered: 5, lost: 0 });
+    expect(hits(m.hits), 'no kernel forward any more').toBe(hits2);
+    expect(await pop.dispatcherMetric(a, 'sipdisp_pop_kernel_forward', 'event="removed_owner-gone"')).toBe(1);
+  }, 180_000);
+});
