@@ -3,8 +3,10 @@
  * hosts in vxlan mode with `--kernel-forward`, the VIP routed to host 1 (A) only, a conference owned by host 2 (B).
  * A client's OPTIONS to the VIP land on A: A's primary forwards them to B (user space) until it delegates the client;
  * from then on the tc program on A's `pop0` encapsulates them (its hit counter grows, A's primary's forward counter
- * stops) and B's kernel decapsulates them to B's worker, which answers. Then B's processes stop (it leaves the
- * POP): A removes the entry and the client's datagrams go back to A's primary (handled there: no live owner).
+ * stops) and B's kernel decapsulates them to B's worker, which answers. Then B releases the conference (the session
+ * moves to no owner): A removes the entry and handles the client itself; B claims it again, the client is delegated
+ * again; then B's processes stop (it leaves the POP): A removes the entry and the client's datagrams go back to A's
+ * primary (handled there: no live owner).
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -37,7 +39,7 @@ const CLIENT_PORT = 41_000 + (process.pid % 1000);
 /** One OPTIONS at a time from one source port; prints {answered, lost}. */
 const CLIENT = `
 const dgram = require('node:dgram');
-const [target, port, conf, count, src] = process.argv.slice(1);
+const [target, port, conf, count, src, call] = process.argv.slice(1);
 const s = dgram.createSocket('udp4');
 let answered = 0, lost = 0, n = 0, timer;
 function next() {
@@ -45,7 +47,7 @@ function next() {
   n++;
   const m = 'OPTIONS sip:' + conf + '@' + target + ':' + port + ' SIP/2.0\\r\\nVia: SIP/2.0/UDP 0.0.0.0:' + src +
     ';branch=z9hG4bK-kf' + n + ';rport\\r\\nFrom: <sip:kf@client>;tag=kf\\r\\nTo: <sip:' + conf + '@' + target +
-    '>\\r\\nCall-ID: kf-' + src + '\\r\\nCSeq: ' + n + ' OPTIONS\\r\\nMax-Forwards: 70\\r\\nContent-Length: 0\\r\\n\\r\\n';
+    '>\\r\\nCall-ID: kf-' + src + '-' + call + '\\r\\nCSeq: ' + n + ' OPTIONS\\r\\nMax-Forwards: 70\\r\\nContent-Length: 0\\r\\n\\r\\n';
   s.send(m, Number(port), target);
   timer = setTimeout(() => { lost++; next(); }, 1000);
 }
@@ -73,19 +75,12 @@ describe.skipIf(skip !== '')('kernel forward (tc eBPF, namespace POP of 2 hosts)
     });
     [a, b] = pop.hosts as [NetnsPopHost, NetnsPopHost];
     await pop.lab.route(pop.routerNs, `${pop.vip}/32`, [{ via: a.address, dev: pop.network.bridge }]);
-    // B claims the conference (scheduler-style, epoch 1); A must know it before the client starts
-    await pop.lab.run(b.ns, 'curl', [
-      '-sf',
-      '-X',
-      'PUT',
-      '-H',
-      `Authorization: Bearer ${pop.token}`,
-      '-H',
-      'content-type: application/json',
-      '-d',
-      '{"epoch":1}',
-      `http://${b.address}:7947/v1/sessions/${CONFERENCE}`,
-    ]);
+    await claimOnB(1);
+  }, 300_000);
+
+  /** B claims the conference (scheduler-style, with an epoch); A must know it before the client sends. */
+  async function claimOnB(epoch: number) {
+    await session(b, 'PUT', JSON.stringify({ epoch }));
     await waitFor(
       `${CONFERENCE} owned by ${b.id} on ${a.id}`,
       async () =>
@@ -93,19 +88,32 @@ describe.skipIf(skip !== '')('kernel forward (tc eBPF, namespace POP of 2 hosts)
           ?.owner === b.id,
       { timeoutMs: 30_000, intervalMs: 200 },
     );
-  }, 300_000);
+  }
+
+  const session = (h: NetnsPopHost, method: string, body?: string) =>
+    pop.lab.run(h.ns, 'curl', [
+      '-sf',
+      '-X',
+      method,
+      '-H',
+      `Authorization: Bearer ${pop.token}`,
+      ...(body ? ['-H', 'content-type: application/json', '-d', body] : []),
+      `http://${h.address}:7947/v1/sessions/${CONFERENCE}`,
+    ]);
 
   afterAll(async () => {
     await pop?.dispose();
   }, 60_000);
 
+  let calls = 0;
+  /** `count` OPTIONS from the client's port, in a call (Call-ID) of their own: a host that handled a call keeps it. */
   const client = async (count: number) =>
     JSON.parse(
       (
         await pop.lab.run(
           pop.client,
           process.execPath,
-          ['-e', CLIENT, pop.vip, '5060', CONFERENCE, String(count), String(CLIENT_PORT)],
+          ['-e', CLIENT, pop.vip, '5060', CONFERENCE, String(count), String(CLIENT_PORT), String(++calls)],
           60_000,
         )
       )
@@ -182,7 +190,35 @@ describe.skipIf(skip !== '')('kernel forward (tc eBPF, namespace POP of 2 hosts)
     expect(hits(m.hits) - hits0, 'the BPF program forwarded every datagram').toBe(30);
     expect((await decapOnB()) - decap1, "B's kernel decapsulated them to B's dispatcher").toBe(30);
 
-    // phase 3: B leaves (its processes stop gracefully); A removes the entry; the datagrams go to A's primary again
+    // the dispatcher's idle sweep (every 5 s) reads the program's counter into its metrics
+    await waitFor(
+      "A's kernel_hits metric reads the program's counter",
+      async () => (await pop.dispatcherMetric(a, 'sipdisp_pop_kernel_forward', 'event="kernel_hits"')) >= 30,
+      { timeoutMs: 20_000, intervalMs: 500 },
+    );
+
+    // phase 3: the session moves away from B (released: no owner): A removes the entry, handles the client itself
+    await session(b, 'DELETE');
+    await waitFor('A removed the entry after the session moved', async () => entries(m.fwd) === 0, {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    });
+    expect(await pop.dispatcherMetric(a, 'sipdisp_pop_kernel_forward', 'event="removed_session-moved"')).toBe(
+      1,
+    );
+    const hits1 = hits(m.hits);
+    expect(await client(3)).toEqual({ answered: 3, lost: 0 });
+    expect(hits(m.hits), 'not through the kernel').toBe(hits1);
+
+    // B owns it again: the client is delegated again after its next run of forwards
+    await claimOnB(2);
+    expect(await client(12)).toEqual({ answered: 12, lost: 0 });
+    await waitFor('the kernel entry written again', async () => entries(m.fwd) === 1, {
+      timeoutMs: 20_000,
+      intervalMs: 100,
+    });
+
+    // phase 4: B leaves (its processes stop gracefully); A removes the entry; the datagrams go to A's primary again
     for (const p of [b.dispatcher, b.router]) p.child.kill('SIGTERM');
     await waitFor('A removed the kernel entry after B left', async () => entries(m.fwd) === 0, {
       timeoutMs: 30_000,

@@ -25,6 +25,12 @@ describe('router ↔ dispatcher link messages', () => {
       hosts: [{ id: 'h2', address: '127.0.3.2', port: 7000, template: 'AAA=', alive: true }],
     };
     expect(decodeRouterMessage(encodeLinkFrame(LINK_FRAME_TABLE, snap))).toEqual(snap);
+    const kernel: RouterToDispatcher = {
+      ...snap,
+      mode: 'vxlan',
+      kernelForward: { fwdMap: 28, hitsMap: 29, device: 'pop0' },
+    };
+    expect(decodeRouterMessage(encodeLinkFrame(LINK_FRAME_TABLE, kernel))).toEqual(kernel);
     const delta: RouterToDispatcher = {
       kind: 'delta',
       owners: [
@@ -54,6 +60,23 @@ describe('router ↔ dispatcher link messages', () => {
       { kind: 'snapshot', self: '', mode: 'udp', draining: false, hosts: [] },
       { kind: 'snapshot', self: 'h1', mode: 'udp', draining: false, hosts: [], ownerKeys: null },
       { kind: 'snapshot', self: 'h1', mode: 'udp', draining: false, hosts: [], ownerKeys: { keys: 3 } },
+      { kind: 'snapshot', self: 'h1', mode: 'vxlan', draining: false, hosts: [], kernelForward: null },
+      {
+        kind: 'snapshot',
+        self: 'h1',
+        mode: 'vxlan',
+        draining: false,
+        hosts: [],
+        kernelForward: { fwdMap: 0, hitsMap: 2, device: 'eth0' },
+      },
+      {
+        kind: 'snapshot',
+        self: 'h1',
+        mode: 'vxlan',
+        draining: false,
+        hosts: [],
+        kernelForward: { fwdMap: 1, hitsMap: 2, device: 'x'.repeat(16) },
+      },
       { kind: 'delta', owners: [['x']] },
       { kind: 'delta', owners: [['x'.repeat(200), 'h']] },
       { kind: 'delta', hosts: [{ id: 'h', address: 'a', port: 0, template: '', alive: true }] },
