@@ -182,12 +182,18 @@ describe.skipIf(skip !== '')('kernel forward (tc eBPF, namespace POP of 2 hosts)
     const fwd1 = await forwardedOnA();
     expect(fwd1, 'A forwarded the first datagrams in user space').toBeGreaterThanOrEqual(8);
     const decap1 = await decapOnB();
+    // phase 1's last datagrams may have taken the kernel path already (the entry is written while they are sent)
+    const hits1 = hits(m.hits);
+    expect(
+      hits1 - hits0 + fwd1,
+      'every datagram of phase 1 (and the claim) took one path',
+    ).toBeGreaterThanOrEqual(12);
 
     // phase 2: the kernel forwards; A's primary sees none of it
     const second = await client(30);
     expect(second).toEqual({ answered: 30, lost: 0 });
     expect(await forwardedOnA(), "A's primary forwarded nothing more").toBe(fwd1);
-    expect(hits(m.hits) - hits0, 'the BPF program forwarded every datagram').toBe(30);
+    expect(hits(m.hits) - hits1, 'the BPF program forwarded every datagram').toBe(30);
     expect((await decapOnB()) - decap1, "B's kernel decapsulated them to B's dispatcher").toBe(30);
 
     // the dispatcher's idle sweep (every 5 s) reads the program's counter into its metrics
@@ -206,9 +212,9 @@ describe.skipIf(skip !== '')('kernel forward (tc eBPF, namespace POP of 2 hosts)
     expect(await pop.dispatcherMetric(a, 'sipdisp_pop_kernel_forward', 'event="removed_session-moved"')).toBe(
       1,
     );
-    const hits1 = hits(m.hits);
+    const hits3 = hits(m.hits);
     expect(await client(3)).toEqual({ answered: 3, lost: 0 });
-    expect(hits(m.hits), 'not through the kernel').toBe(hits1);
+    expect(hits(m.hits), 'not through the kernel').toBe(hits3);
 
     // B owns it again: the client is delegated again after its next run of forwards
     await claimOnB(2);

@@ -207,7 +207,12 @@ export class PopIngress implements PopRouting {
       host: (id) => this.plane.host(id),
       failed: (key) => table.failed(key),
     });
+    // reading the maps spawns bpftool (a few ms of this process's CPU): only while there are entries, and once more
+    // after the last one went (so the hit counter's final value is read)
+    let readAgain = false;
     const sweep = setInterval(() => {
+      if (table.size === 0 && !readAgain) return;
+      readAgain = table.size > 0;
       void map
         .read((key) => table.hit(key, this.clock.now()))
         .then(() => {
