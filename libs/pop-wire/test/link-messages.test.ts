@@ -26,8 +26,11 @@ describe('router ↔ dispatcher link messages', () => {
     };
     expect(decodeRouterMessage(encodeLinkFrame(LINK_FRAME_TABLE, snap))).toEqual(snap);
     const kernel: RouterToDispatcher = {
-      ...snap,
+      kind: 'snapshot',
+      self: 'h1',
       mode: 'vxlan',
+      draining: false,
+      hosts: [],
       kernelForward: { fwdMap: 28, hitsMap: 29, device: 'pop0' },
     };
     expect(decodeRouterMessage(encodeLinkFrame(LINK_FRAME_TABLE, kernel))).toEqual(kernel);

@@ -27,7 +27,7 @@ describe('pop-forward', () => {
   });
 
   it.runIf(netns)(
-    '--quick runs the 4 set-ups through real namespaces and writes a well-formed report (not its speed)',
+    '--quick runs every set-up through real namespaces and writes a well-formed report (not its speed)',
     async () => {
       const out = fs.mkdtempSync(path.join(os.tmpdir(), 'pop-fwd-'));
       try {
