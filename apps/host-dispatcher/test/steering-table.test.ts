@@ -1,6 +1,13 @@
 /** Kernel steering's pure core in the primary: when a peer is delegated, and every way a delegation ends. */
 import { describe, expect, it } from 'vitest';
-import { STEERING_TEST_PROFILE, SteeringTable, type SteeringView } from '../src/index.js';
+import {
+  ipv4Number,
+  isSteerableAddress,
+  STEERING_TEST_PROFILE,
+  SteeringTable,
+  trackKey,
+  type SteeringView,
+} from '../src/index.js';
 
 function setup(over: Partial<{ allowed: boolean; ready: string[]; hosts: Record<string, string> }> = {}) {
   const state = {
@@ -10,6 +17,7 @@ function setup(over: Partial<{ allowed: boolean; ready: string[]; hosts: Record<
   };
   const view: SteeringView = {
     allowed: () => state.allowed,
+    steerable: (local) => local !== 7,
     workerReady: (w) => state.ready.includes(w),
     conferenceHost: (c) => state.hosts[c],
   };
@@ -23,17 +31,20 @@ function setup(over: Partial<{ allowed: boolean; ready: string[]; hosts: Record<
 describe('SteeringTable', () => {
   it('delegates a peer after delegateAfter datagrams in a row to the worker that holds its conference', () => {
     const t = setup();
-    expect(t.routed('w1', 'a')).toEqual([]);
-    expect(t.routed('w1', 'a')).toEqual([]);
+    expect(t.routed('w1', 'a')).toBeUndefined();
+    expect(t.routed('w1', 'a')).toBeUndefined();
     const a = t.routed('w1', 'a');
-    expect(a).toEqual([
-      { type: 'steer', worker: 'w1', peer: { local: 0, address: '127.0.93.2', port: 5080 }, gen: 1 },
-    ]);
+    expect(a).toEqual({
+      type: 'steer',
+      worker: 'w1',
+      peer: { local: 0, address: '127.0.93.2', port: 5080 },
+      gen: 1,
+    });
     expect(t.table.stateOf(0, '127.0.93.2', 5080)).toBe('pending');
     expect(t.table.of('w1')).toBe(1);
     // datagrams reaching the primary meanwhile (before connect) change nothing
-    expect(t.routed('w1', 'a')).toEqual([]);
-    t.table.confirmed('w1', a[0]!.peer, 1);
+    expect(t.routed('w1', 'a')).toBeUndefined();
+    t.table.confirmed('w1', a!.peer, 1);
     expect(t.table.stateOf(0, '127.0.93.2', 5080)).toBe('active');
     expect(t.table.counts).toMatchObject({ asked: 1, delegated: 1 });
   });
@@ -44,8 +55,8 @@ describe('SteeringTable', () => {
     t.routed('w1', 'a');
     t.routed('w2', 'b');
     t.routed('w1', 'a');
-    expect(t.routed('w1', 'a')).toEqual([]);
-    expect(t.routed('w1', 'a')).toHaveLength(1);
+    expect(t.routed('w1', 'a')).toBeUndefined();
+    expect(t.routed('w1', 'a')).toBeDefined();
   });
 
   it('never delegates a conference the worker does not hold, no conference, a worker not ready, or when not allowed', () => {
@@ -57,7 +68,7 @@ describe('SteeringTable', () => {
     ];
     for (const [over, conf] of cases) {
       const t = setup(over);
-      for (let i = 0; i < 10; i++) expect(t.routed('w1', conf)).toEqual([]);
+      for (let i = 0; i < 10; i++) expect(t.routed('w1', conf)).toBeUndefined();
     }
   });
 
@@ -65,7 +76,7 @@ describe('SteeringTable', () => {
     const t = setup();
     let asked = 0;
     for (let port = 1; port <= 10; port++)
-      for (let i = 0; i < 3; i++) asked += t.routed('w1', 'a', port).length;
+      for (let i = 0; i < 3; i++) asked += t.routed('w1', 'a', port) ? 1 : 0;
     expect(asked).toBe(STEERING_TEST_PROFILE.maxPerWorker);
     expect(t.table.active).toBe(STEERING_TEST_PROFILE.maxPerWorker);
   });
@@ -114,5 +125,38 @@ describe('SteeringTable', () => {
     for (let port = 1; port <= STEERING_TEST_PROFILE.maxTracked + 5; port++) t.routed('w1', 'a', port);
     expect(t.table.stateOf(0, '127.0.93.2', 1)).toBeUndefined();
     expect(t.table.stateOf(0, '127.0.93.2', STEERING_TEST_PROFILE.maxTracked + 5)).toBe('counting');
+  });
+
+  it('keys IPv4 peers by number and IPv6 peers by string, each peer apart', () => {
+    expect(ipv4Number('127.0.93.2')).toBe(0x7f005d02);
+    expect(ipv4Number('255.255.255.255')).toBe(0xffffffff);
+    for (const bad of ['::1', '1.2.3', '1.2.3.4.5', '256.1.1.1', '1..2.3', '1.2.3.4x', '', '1234.1.1.1'])
+      expect(ipv4Number(bad)).toBe(-1);
+    expect(trackKey(31, '255.255.255.255', 65535)).toBe(Number.MAX_SAFE_INTEGER);
+    expect(trackKey(1, '::1', 5060)).toBe('1|::1|5060');
+    expect(trackKey(32, '127.0.0.1', 5060)).toBe('32|127.0.0.1|5060');
+    const t = setup();
+    const v6 = (port: number) => t.table.routed('w1', 0, '::1', port, 'a');
+    const v4 = (local: number) => t.table.routed('w1', local, '127.0.93.2', 5080, 'a');
+    v6(5080);
+    v6(5080);
+    v4(1);
+    v4(1);
+    expect(v6(5081)).toBeUndefined();
+    expect(v6(5080)?.peer).toEqual({ local: 0, address: '::1', port: 5080 });
+    expect(v4(0)).toBeUndefined();
+    expect(v4(1)?.peer).toEqual({ local: 1, address: '127.0.93.2', port: 5080 });
+    expect(t.table.stateOf(0, '::1', 5080)).toBe('pending');
+    expect(t.table.stateOf(1, '127.0.93.2', 5080)).toBe('pending');
+    expect(t.table.stateOf(0, '127.0.93.2', 5080)).toBe('counting');
+  });
+
+  it('delegates nothing on a wildcard service address (local 7 stands for one here)', () => {
+    const t = setup();
+    for (let i = 0; i < 10; i++) expect(t.table.routed('w1', 7, '127.0.93.2', 5080, 'a')).toBeUndefined();
+    expect(t.table.active).toBe(0);
+    for (const a of ['0.0.0.0', '::', '::0', '0:0:0:0:0:0:0:0', '::ffff:0.0.0.0', '', undefined])
+      expect(isSteerableAddress(a)).toBe(false);
+    for (const a of ['127.0.93.1', '::1', 'fe80::1', '10.0.0.0']) expect(isSteerableAddress(a)).toBe(true);
   });
 });

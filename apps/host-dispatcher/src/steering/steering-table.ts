@@ -28,6 +28,12 @@ export const STEERING_DEFAULTS = {
   idleSweepMs: 5_000,
   /** Peers being counted at most (the oldest counting one is forgotten first): bounded memory under a scan. */
   maxTracked: 65_536,
+  /**
+   * A closing connected socket waits at most this long (ms) for its marker datagram (the end of its queue) before it
+   * is closed anyway. The marker crosses loopback in microseconds; only a full receive buffer (the marker dropped)
+   * makes the wait last this long, and then what is queued is still bounced while it lasts.
+   */
+  drainMs: 1_000,
 } as const;
 
 /** For tests: delegate after a few datagrams, short idle timeout (driven by a ManualClock). */
@@ -47,6 +53,7 @@ export interface SteeringInit {
   idleMs: number;
   idleSweepMs: number;
   maxTracked: number;
+  drainMs: number;
 }
 
 /** A peer as the primary and the worker name it: the service address index, the peer's address and port. */
@@ -58,6 +65,39 @@ export interface SteeredPeer {
 
 export function peerKey(local: number, address: string, port: number): string {
   return `${local}|${address}|${port}`;
+}
+
+/**
+ * The primary's key of a peer, computed per datagram without allocating: for an IPv4 peer a number (service address
+ * index, the address's 32 bits, the port: at most 2^5 · 2^32 · 2^16 = 2^53, a safe integer); for anything else
+ * (IPv6, more than 32 service addresses) the string {@link peerKey}.
+ */
+export function trackKey(local: number, address: string, port: number): number | string {
+  const ip = ipv4Number(address);
+  if (ip < 0 || local >= 32 || local < 0) return peerKey(local, address, port);
+  return (local * 0x1_0000_0000 + ip) * 0x1_0000 + port;
+}
+
+/** A dotted-quad IPv4 address as its 32-bit number, or -1 (scanned by char code: no allocation). */
+export function ipv4Number(a: string): number {
+  let n = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < a.length; i++) {
+    const c = a.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || part > 255 || ++dots > 3) return -1;
+      n = n * 256 + part;
+      part = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (++digits > 3) return -1;
+      part = part * 10 + (c - 48);
+    } else return -1;
+  }
+  if (dots !== 3 || digits === 0 || part > 255) return -1;
+  return n * 256 + part;
 }
 
 /** Why a delegation ended (the worker's reasons and the primary's). */
@@ -80,6 +120,11 @@ export type SteeringAction =
 export interface SteeringView {
   /** Whether steering may delegate now (false while the POP data plane is active). */
   allowed(): boolean;
+  /**
+   * Whether peers of service address `local` may be delegated: not for a wildcard address (0.0.0.0, ::), where a
+   * connected socket would take the route's source address as its own and miss the peer's datagrams to any other).
+   */
+  steerable(local: number): boolean;
   /** Whether the worker takes new work (ready, not draining). */
   workerReady(worker: string): boolean;
   /** Which worker holds a conference per the workers' dialog reports. */
@@ -104,7 +149,7 @@ export interface SteeringCounts {
 }
 
 export class SteeringTable {
-  private readonly tracks = new Map<string, Track>();
+  private readonly tracks = new Map<number | string, Track>();
   private readonly perWorker = new Map<string, number>();
   private nextGen = 1;
   readonly counts: SteeringCounts = {
@@ -132,12 +177,13 @@ export class SteeringTable {
 
   /** The delegation state of a peer, if any (tests and the control API). */
   stateOf(local: number, address: string, port: number): Track['state'] | undefined {
-    return this.tracks.get(peerKey(local, address, port))?.state;
+    return this.tracks.get(trackKey(local, address, port))?.state;
   }
 
   /**
    * The primary routed one datagram of this peer (arrived on the service socket, not injected) to `worker`; `conf`
-   * is its conference key. Returns the steer action when the peer is now delegated.
+   * is its conference key. Returns the steer action when the peer is now delegated. Called per datagram: allocates
+   * nothing for a peer it already counts (numeric key for IPv4, no array: at most one action).
    */
   routed(
     worker: string,
@@ -145,8 +191,8 @@ export class SteeringTable {
     address: string,
     port: number,
     conf: string | undefined,
-  ): SteeringAction[] {
-    const key = peerKey(local, address, port);
+  ): SteeringAction | undefined {
+    const key = trackKey(local, address, port);
     let t = this.tracks.get(key);
     if (!t) {
       if (this.tracks.size >= this.init.maxTracked) this.forgetOldestCounting();
@@ -155,26 +201,27 @@ export class SteeringTable {
     }
     // a delegated peer's datagram still reaching the primary: the window before connect(), or a bounce (the worker
     // reports the end itself); nothing to count
-    if (t.state !== 'counting') return [];
+    if (t.state !== 'counting') return undefined;
     if (t.worker !== worker) {
       t.worker = worker;
       t.n = 0;
     }
     t.n++;
-    if (t.n < this.init.delegateAfter) return [];
-    if (conf === undefined || this.view.conferenceHost(conf) !== worker) return [];
-    if (!this.view.allowed() || !this.view.workerReady(worker)) return [];
-    if (this.of(worker) >= this.init.maxPerWorker) return [];
+    if (t.n < this.init.delegateAfter) return undefined;
+    if (conf === undefined || this.view.conferenceHost(conf) !== worker) return undefined;
+    if (!this.view.allowed() || !this.view.steerable(local) || !this.view.workerReady(worker))
+      return undefined;
+    if (this.of(worker) >= this.init.maxPerWorker) return undefined;
     t.state = 'pending';
     t.gen = this.nextGen++;
     this.add(worker, 1);
     this.counts.asked++;
-    return [{ type: 'steer', worker, peer: t.peer, gen: t.gen }];
+    return { type: 'steer', worker, peer: t.peer, gen: t.gen };
   }
 
   /** The worker's connected socket is up. */
   confirmed(worker: string, peer: SteeredPeer, gen: number): void {
-    const t = this.tracks.get(peerKey(peer.local, peer.address, peer.port));
+    const t = this.tracks.get(trackKey(peer.local, peer.address, peer.port));
     if (!t || t.gen !== gen || t.worker !== worker || t.state !== 'pending') return;
     t.state = 'active';
     this.counts.delegated++;
@@ -185,7 +232,7 @@ export class SteeringTable {
    * the peer has with that worker). Counting starts afresh.
    */
   ended(worker: string, peer: SteeredPeer, reason: SteeringEnd, gen?: number): void {
-    const key = peerKey(peer.local, peer.address, peer.port);
+    const key = trackKey(peer.local, peer.address, peer.port);
     const t = this.tracks.get(key);
     if (!t || t.state === 'counting' || t.worker !== worker) return;
     if (gen !== undefined && t.gen !== gen) return;
@@ -226,7 +273,7 @@ export class SteeringTable {
     return out;
   }
 
-  private drop(key: string, t: Track, reason: SteeringEnd): void {
+  private drop(key: number | string, t: Track, reason: SteeringEnd): void {
     this.tracks.delete(key);
     this.add(t.worker, -1);
     this.counts.ended[reason]++;
@@ -245,4 +292,11 @@ export class SteeringTable {
       return;
     }
   }
+}
+
+/** Whether kernel steering can work on a service socket bound to this address: a unicast one, not a wildcard. */
+export function isSteerableAddress(address: string | undefined): boolean {
+  if (address === undefined || address === '' || address === '0.0.0.0') return false;
+  // '::', '::0', '0:0:0:0:0:0:0:0' (an IPv4-mapped wildcard '::ffff:0.0.0.0' too)
+  return !/^(?:[0:]*|::ffff:0\.0\.0\.0)$/i.test(address);
 }
