@@ -81,11 +81,12 @@ class Peer {
   }
 }
 
-describe('kernel steering (--steering)', () => {
+describe('kernel steering (on by default)', () => {
   let d: RunningDispatcher;
   let peer: Peer;
   beforeAll(async () => {
-    d = await startDispatcher({ minWorkers: 2, maxWorkers: 2, args: ['--steering'] });
+    // no flag: steering is on by default
+    d = await startDispatcher({ minWorkers: 2, maxWorkers: 2 });
     peer = await Peer.open(d.sipPort);
   });
   afterAll(async () => {
