@@ -5,7 +5,6 @@ import {
   isSteerableAddress,
   STEERING_TEST_PROFILE,
   SteeringTable,
-  trackKey,
   type SteeringView,
 } from '../src/index.js';
 
@@ -127,14 +126,11 @@ describe('SteeringTable', () => {
     expect(t.table.stateOf(0, '127.0.93.2', STEERING_TEST_PROFILE.maxTracked + 5)).toBe('counting');
   });
 
-  it('keys IPv4 peers by number and IPv6 peers by string, each peer apart', () => {
+  it('keeps every peer apart: IPv4 (low and high addresses), IPv6, past 32 service addresses', () => {
     expect(ipv4Number('127.0.93.2')).toBe(0x7f005d02);
     expect(ipv4Number('255.255.255.255')).toBe(0xffffffff);
     for (const bad of ['::1', '1.2.3', '1.2.3.4.5', '256.1.1.1', '1..2.3', '1.2.3.4x', '', '1234.1.1.1'])
       expect(ipv4Number(bad)).toBe(-1);
-    expect(trackKey(31, '255.255.255.255', 65535)).toBe(Number.MAX_SAFE_INTEGER);
-    expect(trackKey(1, '::1', 5060)).toBe('1|::1|5060');
-    expect(trackKey(32, '127.0.0.1', 5060)).toBe('32|127.0.0.1|5060');
     const t = setup();
     const v6 = (port: number) => t.table.routed('w1', 0, '::1', port, 'a');
     const v4 = (local: number) => t.table.routed('w1', local, '127.0.93.2', 5080, 'a');
@@ -149,6 +145,21 @@ describe('SteeringTable', () => {
     expect(t.table.stateOf(0, '::1', 5080)).toBe('pending');
     expect(t.table.stateOf(1, '127.0.93.2', 5080)).toBe('pending');
     expect(t.table.stateOf(0, '127.0.93.2', 5080)).toBe('counting');
+    // addresses past 128.0.0.0 (a negative int32), the same port on another address, and a 33rd service address
+    for (const [local, address] of [
+      [0, '255.255.255.255'],
+      [0, '198.18.0.1'],
+      [40, '127.0.93.2'],
+    ] as const) {
+      for (let i = 0; i < 2; i++) t.table.routed('w2', local, address, 5080, 'b');
+      expect(t.table.routed('w2', local, address, 5080, 'b')?.peer).toEqual({ local, address, port: 5080 });
+    }
+    expect(t.table.stateOf(0, '127.0.93.2', 5080)).toBe('counting');
+    expect(t.table.active).toBe(5);
+    t.table.workerGone('w2');
+    expect(t.table.active).toBe(2);
+    expect(t.table.stateOf(0, '198.18.0.1', 5080)).toBeUndefined();
+    expect(t.table.stateOf(0, '::1', 5080)).toBe('pending');
   });
 
   it('delegates nothing on a wildcard service address (local 7 stands for one here)', () => {

@@ -67,17 +67,6 @@ export function peerKey(local: number, address: string, port: number): string {
   return `${local}|${address}|${port}`;
 }
 
-/**
- * The primary's key of a peer, computed per datagram without allocating: for an IPv4 peer a number (service address
- * index, the address's 32 bits, the port: at most 2^5 · 2^32 · 2^16 = 2^53, a safe integer); for anything else
- * (IPv6, more than 32 service addresses) the string {@link peerKey}.
- */
-export function trackKey(local: number, address: string, port: number): number | string {
-  const ip = ipv4Number(address);
-  if (ip < 0 || local >= 32 || local < 0) return peerKey(local, address, port);
-  return (local * 0x1_0000_0000 + ip) * 0x1_0000 + port;
-}
-
 /** A dotted-quad IPv4 address as its 32-bit number, or -1 (scanned by char code: no allocation). */
 export function ipv4Number(a: string): number {
   let n = 0;
@@ -131,6 +120,57 @@ export interface SteeringView {
   conferenceHost(conf: string): string | undefined;
 }
 
+/**
+ * Tracks by peer, found per datagram without allocating: an IPv4 peer by two small integers (its address as an
+ * int32, then service address index · 2^16 + port: both V8 small integers, where one 48-bit key would be a heap
+ * number allocated per lookup), anything else (IPv6, more than 32 service addresses) by the string {@link peerKey}.
+ * Iterates in insertion order (oldest first).
+ */
+class PeerIndex<T extends { peer: SteeredPeer }> {
+  private readonly v4 = new Map<number, Map<number, T>>();
+  private readonly other = new Map<string, T>();
+  private readonly order = new Set<T>();
+
+  get size(): number {
+    return this.order.size;
+  }
+
+  get(local: number, address: string, port: number): T | undefined {
+    const ip = ipv4Number(address);
+    if (ip < 0 || local < 0 || local >= 32) return this.other.get(peerKey(local, address, port));
+    return this.v4.get(ip | 0)?.get(local * 0x1_0000 + port);
+  }
+
+  add(t: T): void {
+    const { local, address, port } = t.peer;
+    const ip = ipv4Number(address);
+    if (ip < 0 || local < 0 || local >= 32) this.other.set(peerKey(local, address, port), t);
+    else {
+      let inner = this.v4.get(ip | 0);
+      if (!inner) this.v4.set(ip | 0, (inner = new Map()));
+      inner.set(local * 0x1_0000 + port, t);
+    }
+    this.order.add(t);
+  }
+
+  delete(t: T): void {
+    const { local, address, port } = t.peer;
+    const ip = ipv4Number(address);
+    if (ip < 0 || local < 0 || local >= 32) this.other.delete(peerKey(local, address, port));
+    else {
+      const inner = this.v4.get(ip | 0);
+      inner?.delete(local * 0x1_0000 + port);
+      if (inner?.size === 0) this.v4.delete(ip | 0);
+    }
+    this.order.delete(t);
+  }
+
+  /** Oldest first; deleting the current entry while iterating is fine (a Set's iteration skips deleted ones). */
+  values(): IterableIterator<T> {
+    return this.order.values();
+  }
+}
+
 interface Track {
   worker: string;
   /** Consecutive datagrams routed to `worker` (counting only). */
@@ -149,7 +189,7 @@ export interface SteeringCounts {
 }
 
 export class SteeringTable {
-  private readonly tracks = new Map<number | string, Track>();
+  private readonly tracks = new PeerIndex<Track>();
   private readonly perWorker = new Map<string, number>();
   private nextGen = 1;
   readonly counts: SteeringCounts = {
@@ -177,7 +217,7 @@ export class SteeringTable {
 
   /** The delegation state of a peer, if any (tests and the control API). */
   stateOf(local: number, address: string, port: number): Track['state'] | undefined {
-    return this.tracks.get(trackKey(local, address, port))?.state;
+    return this.tracks.get(local, address, port)?.state;
   }
 
   /**
@@ -192,12 +232,11 @@ export class SteeringTable {
     port: number,
     conf: string | undefined,
   ): SteeringAction | undefined {
-    const key = trackKey(local, address, port);
-    let t = this.tracks.get(key);
+    let t = this.tracks.get(local, address, port);
     if (!t) {
       if (this.tracks.size >= this.init.maxTracked) this.forgetOldestCounting();
       t = { worker, n: 0, state: 'counting', gen: 0, peer: { local, address, port } };
-      this.tracks.set(key, t);
+      this.tracks.add(t);
     }
     // a delegated peer's datagram still reaching the primary: the window before connect(), or a bounce (the worker
     // reports the end itself); nothing to count
@@ -221,7 +260,7 @@ export class SteeringTable {
 
   /** The worker's connected socket is up. */
   confirmed(worker: string, peer: SteeredPeer, gen: number): void {
-    const t = this.tracks.get(trackKey(peer.local, peer.address, peer.port));
+    const t = this.tracks.get(peer.local, peer.address, peer.port);
     if (!t || t.gen !== gen || t.worker !== worker || t.state !== 'pending') return;
     t.state = 'active';
     this.counts.delegated++;
@@ -232,11 +271,10 @@ export class SteeringTable {
    * the peer has with that worker). Counting starts afresh.
    */
   ended(worker: string, peer: SteeredPeer, reason: SteeringEnd, gen?: number): void {
-    const key = trackKey(peer.local, peer.address, peer.port);
-    const t = this.tracks.get(key);
+    const t = this.tracks.get(peer.local, peer.address, peer.port);
     if (!t || t.state === 'counting' || t.worker !== worker) return;
     if (gen !== undefined && t.gen !== gen) return;
-    this.drop(key, t, reason);
+    this.drop(t, reason);
   }
 
   /** Takes back every delegation of a worker (it drains or stops). */
@@ -256,25 +294,25 @@ export class SteeringTable {
 
   /** The worker exited: its sockets are gone, nothing to tell it. */
   workerGone(worker: string): void {
-    for (const [key, t] of this.tracks) {
+    for (const t of this.tracks.values()) {
       if (t.worker !== worker) continue;
-      if (t.state === 'counting') this.tracks.delete(key);
-      else this.drop(key, t, 'worker-gone');
+      if (t.state === 'counting') this.tracks.delete(t);
+      else this.drop(t, 'worker-gone');
     }
   }
 
   private revokeWhere(pred: (t: Track) => boolean): SteeringAction[] {
     const out: SteeringAction[] = [];
-    for (const [key, t] of this.tracks) {
+    for (const t of this.tracks.values()) {
       if (t.state === 'counting' || !pred(t)) continue;
       out.push({ type: 'unsteer', worker: t.worker, peer: t.peer, gen: t.gen });
-      this.drop(key, t, 'revoked');
+      this.drop(t, 'revoked');
     }
     return out;
   }
 
-  private drop(key: number | string, t: Track, reason: SteeringEnd): void {
-    this.tracks.delete(key);
+  private drop(t: Track, reason: SteeringEnd): void {
+    this.tracks.delete(t);
     this.add(t.worker, -1);
     this.counts.ended[reason]++;
   }
@@ -286,9 +324,9 @@ export class SteeringTable {
   }
 
   private forgetOldestCounting(): void {
-    for (const [key, t] of this.tracks) {
+    for (const t of this.tracks.values()) {
       if (t.state !== 'counting') continue;
-      this.tracks.delete(key);
+      this.tracks.delete(t);
       return;
     }
   }
