@@ -160,9 +160,10 @@ export const DispatcherSettings = defineSettings({
     ),
     steering: setting(
       Type.Boolean(),
-      false,
-      'kernel steering: a peer routed to one worker long enough gets its own connected UDP socket in that worker, ' +
-        'so its datagrams skip the primary (off by default: see docs/host-dispatcher.md)',
+      true,
+      'kernel steering, on by default (SIPDISP_STEERING=false turns it off): a peer routed to one worker long ' +
+        'enough gets its own connected UDP socket in that worker, so its datagrams skip the primary; never on a ' +
+        'wildcard address; puts SO_REUSEADDR on the UDP service socket (see docs/host-dispatcher.md)',
       'SIPDISP_STEERING',
     ),
     runtimeDir: setting(

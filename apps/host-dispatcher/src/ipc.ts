@@ -112,7 +112,7 @@ export type ToWorker =
       tcpIdleMs: number;
       statsIntervalMs: number;
       /** Kernel steering's limits in the worker (absent: the named defaults). */
-      steering?: { maxPerWorker: number; idleMs: number; idleSweepMs: number };
+      steering?: { maxPerWorker: number; idleMs: number; idleSweepMs: number; drainMs?: number };
     }
   | { t: 'udp'; local: number }
   /** `bytes`: what the primary read before the hand-off (a Uint8Array after structured clone). */

@@ -32,6 +32,12 @@ describe('dispatcher settings', () => {
     expect(r.config).toMatchObject({ minWorkers: 3, maxWorkers: 6, noRinging: true, t1Ms: 500 });
     expect(Object.isFrozen(r.config)).toBe(true);
     expect(() => loadDispatcherConfig(['--t1-ms', '5'], {})).toThrow(ConfigError);
+    // kernel steering is on by default; off through the environment (a boolean flag can only switch on)
+    expect(DISPATCHER_DEFAULTS.steering).toBe(true);
+    expect(r.config.steering).toBe(true);
+    const off = loadDispatcherConfig([], { SIPDISP_STEERING: 'false' });
+    if (off.help) throw new Error('help');
+    expect(off.config.steering).toBe(false);
     expect(() => loadDispatcherConfig(['--min-workers', '5', '--max-workers', '2'], {})).toThrow(
       /maxWorkers/,
     );

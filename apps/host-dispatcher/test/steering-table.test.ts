@@ -1,6 +1,12 @@
 /** Kernel steering's pure core in the primary: when a peer is delegated, and every way a delegation ends. */
 import { describe, expect, it } from 'vitest';
-import { STEERING_TEST_PROFILE, SteeringTable, type SteeringView } from '../src/index.js';
+import {
+  ipv4Number,
+  isSteerableAddress,
+  STEERING_TEST_PROFILE,
+  SteeringTable,
+  type SteeringView,
+} from '../src/index.js';
 
 function setup(over: Partial<{ allowed: boolean; ready: string[]; hosts: Record<string, string> }> = {}) {
   const state = {
@@ -10,6 +16,7 @@ function setup(over: Partial<{ allowed: boolean; ready: string[]; hosts: Record<
   };
   const view: SteeringView = {
     allowed: () => state.allowed,
+    steerable: (local) => local !== 7,
     workerReady: (w) => state.ready.includes(w),
     conferenceHost: (c) => state.hosts[c],
   };
@@ -23,17 +30,20 @@ function setup(over: Partial<{ allowed: boolean; ready: string[]; hosts: Record<
 describe('SteeringTable', () => {
   it('delegates a peer after delegateAfter datagrams in a row to the worker that holds its conference', () => {
     const t = setup();
-    expect(t.routed('w1', 'a')).toEqual([]);
-    expect(t.routed('w1', 'a')).toEqual([]);
+    expect(t.routed('w1', 'a')).toBeUndefined();
+    expect(t.routed('w1', 'a')).toBeUndefined();
     const a = t.routed('w1', 'a');
-    expect(a).toEqual([
-      { type: 'steer', worker: 'w1', peer: { local: 0, address: '127.0.93.2', port: 5080 }, gen: 1 },
-    ]);
+    expect(a).toEqual({
+      type: 'steer',
+      worker: 'w1',
+      peer: { local: 0, address: '127.0.93.2', port: 5080 },
+      gen: 1,
+    });
     expect(t.table.stateOf(0, '127.0.93.2', 5080)).toBe('pending');
     expect(t.table.of('w1')).toBe(1);
     // datagrams reaching the primary meanwhile (before connect) change nothing
-    expect(t.routed('w1', 'a')).toEqual([]);
-    t.table.confirmed('w1', a[0]!.peer, 1);
+    expect(t.routed('w1', 'a')).toBeUndefined();
+    t.table.confirmed('w1', a!.peer, 1);
     expect(t.table.stateOf(0, '127.0.93.2', 5080)).toBe('active');
     expect(t.table.counts).toMatchObject({ asked: 1, delegated: 1 });
   });
@@ -44,8 +54,8 @@ describe('SteeringTable', () => {
     t.routed('w1', 'a');
     t.routed('w2', 'b');
     t.routed('w1', 'a');
-    expect(t.routed('w1', 'a')).toEqual([]);
-    expect(t.routed('w1', 'a')).toHaveLength(1);
+    expect(t.routed('w1', 'a')).toBeUndefined();
+    expect(t.routed('w1', 'a')).toBeDefined();
   });
 
   it('never delegates a conference the worker does not hold, no conference, a worker not ready, or when not allowed', () => {
@@ -57,7 +67,7 @@ describe('SteeringTable', () => {
     ];
     for (const [over, conf] of cases) {
       const t = setup(over);
-      for (let i = 0; i < 10; i++) expect(t.routed('w1', conf)).toEqual([]);
+      for (let i = 0; i < 10; i++) expect(t.routed('w1', conf)).toBeUndefined();
     }
   });
 
@@ -65,7 +75,7 @@ describe('SteeringTable', () => {
     const t = setup();
     let asked = 0;
     for (let port = 1; port <= 10; port++)
-      for (let i = 0; i < 3; i++) asked += t.routed('w1', 'a', port).length;
+      for (let i = 0; i < 3; i++) asked += t.routed('w1', 'a', port) ? 1 : 0;
     expect(asked).toBe(STEERING_TEST_PROFILE.maxPerWorker);
     expect(t.table.active).toBe(STEERING_TEST_PROFILE.maxPerWorker);
   });
@@ -114,5 +124,50 @@ describe('SteeringTable', () => {
     for (let port = 1; port <= STEERING_TEST_PROFILE.maxTracked + 5; port++) t.routed('w1', 'a', port);
     expect(t.table.stateOf(0, '127.0.93.2', 1)).toBeUndefined();
     expect(t.table.stateOf(0, '127.0.93.2', STEERING_TEST_PROFILE.maxTracked + 5)).toBe('counting');
+  });
+
+  it('keeps every peer apart: IPv4 (low and high addresses), IPv6, past 32 service addresses', () => {
+    expect(ipv4Number('127.0.93.2')).toBe(0x7f005d02);
+    expect(ipv4Number('255.255.255.255')).toBe(0xffffffff);
+    for (const bad of ['::1', '1.2.3', '1.2.3.4.5', '256.1.1.1', '1..2.3', '1.2.3.4x', '', '1234.1.1.1'])
+      expect(ipv4Number(bad)).toBe(-1);
+    const t = setup();
+    const v6 = (port: number) => t.table.routed('w1', 0, '::1', port, 'a');
+    const v4 = (local: number) => t.table.routed('w1', local, '127.0.93.2', 5080, 'a');
+    v6(5080);
+    v6(5080);
+    v4(1);
+    v4(1);
+    expect(v6(5081)).toBeUndefined();
+    expect(v6(5080)?.peer).toEqual({ local: 0, address: '::1', port: 5080 });
+    expect(v4(0)).toBeUndefined();
+    expect(v4(1)?.peer).toEqual({ local: 1, address: '127.0.93.2', port: 5080 });
+    expect(t.table.stateOf(0, '::1', 5080)).toBe('pending');
+    expect(t.table.stateOf(1, '127.0.93.2', 5080)).toBe('pending');
+    expect(t.table.stateOf(0, '127.0.93.2', 5080)).toBe('counting');
+    // addresses past 128.0.0.0 (a negative int32), the same port on another address, and a 33rd service address
+    for (const [local, address] of [
+      [0, '255.255.255.255'],
+      [0, '198.18.0.1'],
+      [40, '127.0.93.2'],
+    ] as const) {
+      for (let i = 0; i < 2; i++) t.table.routed('w2', local, address, 5080, 'b');
+      expect(t.table.routed('w2', local, address, 5080, 'b')?.peer).toEqual({ local, address, port: 5080 });
+    }
+    expect(t.table.stateOf(0, '127.0.93.2', 5080)).toBe('counting');
+    expect(t.table.active).toBe(5);
+    t.table.workerGone('w2');
+    expect(t.table.active).toBe(2);
+    expect(t.table.stateOf(0, '198.18.0.1', 5080)).toBeUndefined();
+    expect(t.table.stateOf(0, '::1', 5080)).toBe('pending');
+  });
+
+  it('delegates nothing on a wildcard service address (local 7 stands for one here)', () => {
+    const t = setup();
+    for (let i = 0; i < 10; i++) expect(t.table.routed('w1', 7, '127.0.93.2', 5080, 'a')).toBeUndefined();
+    expect(t.table.active).toBe(0);
+    for (const a of ['0.0.0.0', '::', '::0', '0:0:0:0:0:0:0:0', '::ffff:0.0.0.0', '', undefined])
+      expect(isSteerableAddress(a)).toBe(false);
+    for (const a of ['127.0.93.1', '::1', 'fe80::1', '10.0.0.0']) expect(isSteerableAddress(a)).toBe(true);
   });
 });

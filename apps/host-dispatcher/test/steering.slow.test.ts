@@ -81,11 +81,12 @@ class Peer {
   }
 }
 
-describe('kernel steering (--steering)', () => {
+describe('kernel steering (on by default)', () => {
   let d: RunningDispatcher;
   let peer: Peer;
   beforeAll(async () => {
-    d = await startDispatcher({ minWorkers: 2, maxWorkers: 2, args: ['--steering'] });
+    // no flag: steering is on by default
+    d = await startDispatcher({ minWorkers: 2, maxWorkers: 2 });
     peer = await Peer.open(d.sipPort);
   });
   afterAll(async () => {
@@ -190,5 +191,39 @@ describe('kernel steering (--steering)', () => {
     const primaryBefore = await d.metric('sipdisp_datagrams_total');
     expect(await peer.info('a1')).toMatch(/^SIP\/2\.0 200/);
     expect(await d.metric('sipdisp_datagrams_total')).toBe(primaryBefore + 1);
+  });
+
+  it('loses nothing across an undelegation: every request of a burst sent around it is answered', async () => {
+    const p2 = await Peer.open(d.sipPort);
+    try {
+      const delegatedBefore = await event('delegated');
+      await p2.call('conf-d', 'd1');
+      await waitFor(
+        'the second peer delegated',
+        async () => {
+          expect(await p2.info('d1')).toMatch(/^SIP\/2\.0 200/);
+          return (await event('delegated')) > delegatedBefore;
+        },
+        { timeoutMs: 20_000, intervalMs: 1 },
+      );
+      const bouncedBefore = await event('bounced');
+      // sent in one go: the 6th (another conference) makes the worker close its connected socket while the rest of
+      // the burst is queued in it or arriving; a plain close() would drop those, the drain hands them to the primary
+      const burst = Array.from({ length: 60 }, (_, i) =>
+        p2.request(
+          i === 5
+            ? { method: 'OPTIONS', conf: 'conf-e', callId: 'e-burst' }
+            : { method: 'OPTIONS', conf: 'conf-d', callId: `d-burst-${i}` },
+        ),
+      );
+      const answers = await Promise.all(burst);
+      expect(answers.filter((a) => a === undefined)).toHaveLength(0);
+      expect(answers.every((a) => /^SIP\/2\.0 200/.test(a!))).toBe(true);
+      expect(await event('bounced')).toBe(bouncedBefore + 1);
+      expect(await d.metric('sipdisp_steering_delegations')).toBe(0);
+      expect(await d.metric('sipdisp_affinity_violations_total')).toBe(0);
+    } finally {
+      p2.close();
+    }
   });
 });

@@ -17,8 +17,8 @@ export interface Proc {
   stop(): Promise<void>;
 }
 
-function start(name: string, cmd: string, args: string[], cwd?: string) {
-  const spawned = spawnProcess(cmd, args, { cwd, env: { ...process.env, LOG_LEVEL: 'warn' } });
+function start(name: string, cmd: string, args: string[], cwd?: string, env: NodeJS.ProcessEnv = {}) {
+  const spawned = spawnProcess(cmd, args, { cwd, env: { ...process.env, LOG_LEVEL: 'warn', ...env } });
   const proc: Proc = {
     name,
     pid: spawned.pid,
@@ -64,6 +64,8 @@ export async function startDispatcher(
   workers: number,
   extraArgs: string[] = [],
   main?: string,
+  /** Extra environment (e.g. `SIPDISP_STEERING=false`: a boolean setting that defaults to on has no off flag). */
+  env: NodeJS.ProcessEnv = {},
 ): Promise<Proc> {
   const args = [
     // BENCH_DISPATCHER_MAIN: another build's main.js (e.g. the base of a change), to measure before/after side by side
@@ -86,7 +88,7 @@ export async function startDispatcher(
     '--no-ringing',
     ...extraArgs,
   ];
-  const { proc, spawned } = start(`dispatcher-${workers}w`, process.execPath, args);
+  const { proc, spawned } = start(`dispatcher-${workers}w`, process.execPath, args, undefined, env);
   await ready(spawned, `${proc.name} healthy`, async () => {
     const r = await fetch(`http://127.0.0.1:${controlPort}/healthz`).catch(() => undefined);
     return !!r?.ok && ((await r.json()) as { ready: number }).ready >= workers;

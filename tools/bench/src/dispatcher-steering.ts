@@ -78,9 +78,12 @@ export async function steeringLatency(runs: number, count: number): Promise<Stee
   const procs: Proc[] = [];
   try {
     procs.push(await startStandalone(ports.direct));
-    procs.push(await startDispatcher(ports.off, await freePort(), 1));
+    // steering is on by default (since branch dsteer2): off only through the environment
+    procs.push(
+      await startDispatcher(ports.off, await freePort(), 1, [], undefined, { SIPDISP_STEERING: 'false' }),
+    );
     const onControl = await freePort();
-    procs.push(await startDispatcher(ports.on, onControl, 1, ['--steering']));
+    procs.push(await startDispatcher(ports.on, onControl, 1));
     const bySetup: Record<Setup, { port: number; proc: Proc }> = {
       direct: { port: ports.direct, proc: procs[0]! },
       'steering off': { port: ports.off, proc: procs[1]! },
@@ -129,9 +132,9 @@ export function steeringSection(s: SteeringRuns | undefined): string[] {
     '## Latency added per datagram with kernel steering (OPTIONS → 200, one in flight), microseconds',
     '',
     `${s.runs} runs of ${s.count} round trips (after 200 warm-up ones), each measuring one worker listening directly,`,
-    'the dispatcher with one worker (steering off) and the dispatcher with one worker and `--steering`, the order',
-    'rotating. Each round-trip socket first makes one call in `conf-bench` (INVITE → 200 → ACK) so that the worker',
-    'holds the conference its OPTIONS name (a steered worker answers only what it holds). CPU: user + system time of',
+    'the dispatcher with one worker and steering off (`SIPDISP_STEERING=false`) and the dispatcher with one worker',
+    'at its default settings (steering on since branch dsteer2), the order rotating. Each round-trip socket first',
+    'makes one call in `conf-bench` (INVITE → 200 → ACK) so that the worker holds the conference its OPTIONS name (a steered worker answers only what it holds). CPU: user + system time of',
     'the set-up (the dispatcher and its worker together) per round trip, from /proc (10 ms ticks). Goal (issue 9):',
     'added p50 ≤ 25 µs, p99 ≤ 250 µs, as the median over the runs.',
     '',

@@ -58,7 +58,7 @@ import { DialogHandover } from './dialog-handover.js';
 import { DIALOG_MIRROR_DEFAULTS } from './dialog-mirror.js';
 import { MoverMetrics } from './mover-metrics.js';
 import { PrimarySteering } from '../steering/primary-steering.js';
-import { STEERING_DEFAULTS, type SteeringInit } from '../steering/steering-table.js';
+import { isSteerableAddress, STEERING_DEFAULTS, type SteeringInit } from '../steering/steering-table.js';
 
 export type { WorkerStatus } from '../pool/worker-pool.js';
 
@@ -113,6 +113,8 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
   private readonly handover: DialogHandover;
   private readonly moverMetrics: MoverMetrics;
   private readonly bound: ServiceSockets[] = [];
+  /** Per service address: whether kernel steering may delegate its peers (on, and not a wildcard address). */
+  private readonly steerableLocals: boolean[] = [];
   /** C10: the UDP socket on `--inner-address` (vxlan POP): what the kernel decapsulated for us arrives here. */
   private inner: dgram.Socket | undefined;
   private seqServer: SeqpacketServer | undefined;
@@ -280,6 +282,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
         view: {
           // this host's own POP data plane inactive: no session is owned by another host (with a POP, off: v1)
           allowed: () => this.udpIngress.pop === this.pop && !this.pop.plane.active,
+          steerable: (local) => this.steerableLocals[local] ?? false,
           workerReady: (id) => this.pool.get(id)?.status === 'ready',
           conferenceHost: (conf) => this.router.conferenceHost(conf),
         },
@@ -326,7 +329,13 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
     server.listen(this.seqpacketPath, 64);
     this.seqServer = server;
     for (const spec of this.config.listen) {
-      const s = await bindServiceAddress(parseListen(spec), { reuseAddr: this.config.steering });
+      const addr = parseListen(spec);
+      // kernel steering needs SO_REUSEADDR (the workers' connected sockets share the port); never on a wildcard
+      // address, which steering leaves alone
+      const s = await bindServiceAddress(addr, {
+        reuseAddr: this.config.steering && isSteerableAddress(addr.host),
+      });
+      this.steerableLocals.push(this.config.steering && isSteerableAddress(s.udp.address().address));
       const local = this.bound.length;
       s.udp.on('error', (err) => this.logger.warn({ err }, 'udp socket error'));
       s.udp.on('message', (msg, rinfo) =>

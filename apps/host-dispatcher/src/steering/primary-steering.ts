@@ -8,7 +8,6 @@ import { FRAME_BOUNCED_UNDELEGATE, readFrameHeader, type FromWorker, type ToWork
 import {
   SteeringTable,
   type SteeringAction,
-  type SteeringEnd,
   type SteeringInit,
   type SteeringView,
 } from './steering-table.js';
@@ -24,31 +23,24 @@ export interface PrimarySteeringComponents {
 
 export class PrimarySteering {
   readonly table: SteeringTable;
-  private readonly delegations: Gauge;
-  private readonly events: Counter<'event'>;
   private readonly bouncedFrames: { inc(): void };
-  /** Counted ends so far, to export only the increase (the table counts, prom-client adds). */
-  private readonly exported: Record<SteeringEnd | 'asked' | 'delegated', number> = {
-    asked: 0,
-    delegated: 0,
-    bounced: 0,
-    idle: 0,
-    refused: 0,
-    revoked: 0,
-    'worker-gone': 0,
-  };
 
   constructor(
     private readonly c: PrimarySteeringComponents,
     init: SteeringInit,
   ) {
-    this.table = new SteeringTable(c.view, init);
-    this.delegations = new Gauge({
+    const table = new SteeringTable(c.view, init);
+    this.table = table;
+    // the table counts; the metrics read its counts at scrape time (nothing to keep in step per event)
+    new Gauge({
       name: 'sipdisp_steering_delegations',
       help: 'kernel steering: peers delegated to a worker (its connected socket up or being made)',
       registers: [c.registry],
+      collect() {
+        this.set(table.active);
+      },
     });
-    this.events = new Counter({
+    new Counter({
       name: 'sipdisp_steering_events_total',
       help:
         'kernel steering: asked (delegation sent to a worker), delegated (its socket is up), ended by reason: ' +
@@ -56,19 +48,25 @@ export class PrimarySteering {
         'data plane active), worker-gone',
       labelNames: ['event'],
       registers: [c.registry],
+      collect() {
+        const t = table.counts;
+        this.reset();
+        this.inc({ event: 'asked' }, t.asked);
+        this.inc({ event: 'delegated' }, t.delegated);
+        for (const [event, n] of Object.entries(t.ended)) this.inc({ event }, n);
+      },
     });
-    const bounced = new Counter({
+    this.bouncedFrames = new Counter({
       name: 'sipdisp_steering_bounced_datagrams_total',
       help: 'kernel steering: datagrams a worker got on a connected socket and handed back to the primary',
       registers: [c.registry],
     });
-    this.bouncedFrames = bounced;
   }
 
   /** The UDP ingress forwarded one datagram of this peer (arrived on service socket `local`) to `worker`. */
   routed(worker: string, local: number, address: string, port: number, conf: string | undefined): void {
     const a = this.table.routed(worker, local, address, port, conf);
-    if (a.length) this.apply(a);
+    if (a) this.send(a);
   }
 
   /** A worker's `steered` report. */
@@ -76,7 +74,6 @@ export class PrimarySteering {
     const peer = { local: m.local, address: m.address, port: m.port };
     if (m.ok) this.table.confirmed(worker, peer, m.gen);
     else this.table.ended(worker, peer, m.reason ?? 'refused', m.gen);
-    this.sync();
   }
 
   /** A bounce frame from a worker's seqpacket connection: ends the delegation if it says so, then routes it. */
@@ -84,50 +81,32 @@ export class PrimarySteering {
     const h = readFrameHeader(frame);
     if (!h) return;
     this.bouncedFrames.inc();
-    if (h.type === FRAME_BOUNCED_UNDELEGATE) {
+    if (h.type === FRAME_BOUNCED_UNDELEGATE)
       this.table.ended(worker, { local: h.local, address: h.address, port: h.port }, 'bounced');
-      this.sync();
-    }
     this.c.route(frame.subarray(h.payloadOffset), h.address, h.port, h.local);
   }
 
   /** The worker drains or is being stopped: its peers go back to the primary. */
   revokeWorker(worker: string): void {
-    this.apply(this.table.revokeWorker(worker));
+    for (const a of this.table.revokeWorker(worker)) this.send(a);
   }
 
   /** Something outside changed (the POP table): revoke what is no longer allowed. */
   revalidate(): void {
-    this.apply(this.table.revalidate());
+    for (const a of this.table.revalidate()) this.send(a);
   }
 
   workerGone(worker: string): void {
     this.table.workerGone(worker);
-    this.sync();
   }
 
-  private apply(actions: SteeringAction[]): void {
-    for (const a of actions)
-      this.c.send(a.worker, {
-        t: a.type,
-        local: a.peer.local,
-        address: a.peer.address,
-        port: a.peer.port,
-        gen: a.gen,
-      });
-    this.sync();
-  }
-
-  /** Exports the table's counts (the increase since the last call) and the active delegations. */
-  private sync(): void {
-    const t = this.table.counts;
-    const now: Record<string, number> = { asked: t.asked, delegated: t.delegated, ...t.ended };
-    for (const [event, n] of Object.entries(now)) {
-      const key = event as keyof typeof this.exported;
-      const d = n - this.exported[key];
-      if (d > 0) this.events.inc({ event }, d);
-      this.exported[key] = n;
-    }
-    this.delegations.set(this.table.active);
+  private send(a: SteeringAction): void {
+    this.c.send(a.worker, {
+      t: a.type,
+      local: a.peer.local,
+      address: a.peer.address,
+      port: a.peer.port,
+      gen: a.gen,
+    });
   }
 }

@@ -5,13 +5,24 @@
  * what this worker must not handle alone goes back to the primary as a bounce frame, never dropped, including what
  * lands here in the window between bind() and connect() (then the socket is the newest unconnected one on the port
  * and may get ANY peer's datagram) and what was queued from another peer before connect().
+ *
+ * Closing loses nothing: the socket is first re-connected to a private marker socket (so the kernel gives the peer's
+ * new datagrams to the primary's service socket again), then a marker datagram is sent to it from there; it queues
+ * behind whatever the peer's datagrams already wait in the socket, and those are bounced to the primary until the
+ * marker arrives; only then is the socket closed (see docs/host-dispatcher.md "Kernel steering").
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { extractSipKeys } from '@switchyard/affinity';
 import type { Clock, Logger, TimerHandle } from '@switchyard/core';
 import type { LocalAddress } from '../ipc.js';
-import { peerKey, STEERING_DEFAULTS, type SteeredPeer, type SteeringEnd } from './steering-table.js';
+import {
+  isSteerableAddress,
+  peerKey,
+  STEERING_DEFAULTS,
+  type SteeredPeer,
+  type SteeringEnd,
+} from './steering-table.js';
 import { steeredVerdict, type HeldHere } from './steered-verdict.js';
 
 export interface SteeredSocketsComponents {
@@ -33,7 +44,11 @@ export interface SteeredSocketsInit {
   idleMs: number;
   idleSweepMs: number;
   maxMessageBytes: number;
+  /** A closing socket whose marker has not arrived by then is closed anyway (see STEERING_DEFAULTS.drainMs). */
+  drainMs: number;
 }
+
+const MARKER = Buffer.alloc(0);
 
 interface Entry {
   peer: SteeredPeer;
@@ -42,12 +57,19 @@ interface Entry {
   connected: boolean;
   closed: boolean;
   lastUsed: number;
+  /** While closing: the marker socket the connected socket is re-connected to, and the drain deadline. */
+  marker?: dgram.Socket;
+  markerPort?: number;
+  markerAddress?: string;
+  deadline?: TimerHandle;
 }
 
 export class SteeredSockets {
   private readonly entries = new Map<string, Entry>();
+  /** Closing sockets still draining their queue (no longer in `entries`: a new delegation of the peer may start). */
+  private readonly draining = new Set<Entry>();
   private sweep: TimerHandle | undefined;
-  readonly counters = { local: 0, bounced: 0, undelegated: 0 };
+  readonly counters = { local: 0, bounced: 0, undelegated: 0, drained: 0 };
 
   constructor(
     private readonly c: SteeredSocketsComponents,
@@ -62,6 +84,11 @@ export class SteeredSockets {
     return this.entries.size;
   }
 
+  /** Closing sockets whose queue is still being drained. */
+  get drainingCount(): number {
+    return this.draining.size;
+  }
+
   /** Whether a connected socket for this peer is up. */
   connected(peer: SteeredPeer): boolean {
     return this.entries.get(peerKey(peer.local, peer.address, peer.port))?.connected ?? false;
@@ -71,7 +98,12 @@ export class SteeredSockets {
   steer(peer: SteeredPeer, gen: number): void {
     const key = peerKey(peer.local, peer.address, peer.port);
     const local = this.c.locals()[peer.local];
-    if (this.entries.has(key) || !local || this.entries.size >= this.init.maxSockets) {
+    if (
+      this.entries.has(key) ||
+      !local ||
+      !isSteerableAddress(local.address) ||
+      this.entries.size >= this.init.maxSockets
+    ) {
       this.c.report(peer, gen, { ok: false, reason: 'refused' });
       return;
     }
@@ -81,7 +113,7 @@ export class SteeredSockets {
     sock.on('message', (msg, rinfo) => this.onMessage(e, msg, rinfo.address, rinfo.port));
     sock.on('error', (err) => {
       this.c.logger.warn({ err, peer: `${peer.address}:${peer.port}` }, 'steered socket failed');
-      this.close(e, 'refused', true);
+      this.close(e, 'refused', true, true);
     });
     sock.bind(local.port, local.address, () => {
       if (e.closed) return;
@@ -101,13 +133,27 @@ export class SteeredSockets {
     if (e && e.gen === gen) this.close(e, 'revoked', false);
   }
 
-  /** Closes every connected socket (drain, exit); the peers' datagrams go to the primary again. */
+  /**
+   * Closes every connected socket at once, without draining (the process exits: the primary took the delegations
+   * back before stopping it); the peers' datagrams go to the primary again.
+   */
   closeAll(reason: SteeringEnd): void {
-    for (const e of [...this.entries.values()]) this.close(e, reason, true);
+    for (const e of [...this.entries.values()]) this.close(e, reason, true, true);
+    for (const e of [...this.draining]) this.finish(e);
   }
 
   private onMessage(e: Entry, msg: Buffer, address: string, port: number): void {
     const from: SteeredPeer = { local: e.peer.local, address, port };
+    if (e.marker) {
+      // closing: the marker ends the drain; everything queued before it goes to the primary
+      if (port === e.markerPort && msg.length === 0 && address === e.markerAddress) this.finish(e);
+      else {
+        this.counters.bounced++;
+        this.counters.drained++;
+        this.c.bounce(msg, from, false);
+      }
+      return;
+    }
     // before connect(): the newest unconnected socket on the port may get any peer's datagram; after it, datagrams
     // queued before it may still be another peer's. Neither is ours to judge: the primary routes them
     if (!e.connected || e.closed || address !== e.peer.address || port !== e.peer.port) {
@@ -143,15 +189,56 @@ export class SteeredSockets {
     }
   }
 
-  private close(e: Entry, reason: SteeringEnd, report: boolean): void {
+  /**
+   * Ends a delegation. Unless `now` (an error, the process exits), the socket first stops taking the peer's new
+   * datagrams and its queue is drained to the primary (see the file comment).
+   */
+  private close(e: Entry, reason: SteeringEnd, report: boolean, now = false): void {
     if (e.closed) return;
     e.closed = true;
     this.entries.delete(peerKey(e.peer.local, e.peer.address, e.peer.port));
-    try {
-      e.sock.close();
-    } catch {
-      // already closed by an error
-    }
     if (report) this.c.report(e.peer, e.gen, { ok: false, reason });
+    const local = this.c.locals()[e.peer.local];
+    if (now || !e.connected || !local) {
+      // not connected yet: the socket never had the peer's datagrams to itself; what it got was bounced as it came
+      closeQuietly(e.sock);
+      return;
+    }
+    this.draining.add(e);
+    e.deadline = this.c.clock.setTimeout(() => this.finish(e), this.init.drainMs);
+    const marker = dgram.createSocket(net.isIPv6(local.address) ? 'udp6' : 'udp4');
+    e.marker = marker;
+    marker.on('error', () => this.finish(e));
+    marker.bind(0, local.address, () => {
+      if (!this.draining.has(e)) return;
+      const m = marker.address();
+      e.markerPort = m.port;
+      e.markerAddress = m.address;
+      try {
+        // between disconnect() and connect() the socket is unconnected again: what it gets then is bounced too
+        e.sock.disconnect();
+        e.sock.connect(e.markerPort, local.address, () => {
+          if (this.draining.has(e)) marker.send(MARKER, local.port, local.address);
+        });
+      } catch {
+        this.finish(e);
+      }
+    });
+  }
+
+  /** The drain is over (marker arrived, deadline, error, exit): close the socket and its marker. */
+  private finish(e: Entry): void {
+    if (!this.draining.delete(e)) return;
+    if (e.deadline) this.c.clock.clearTimeout(e.deadline);
+    closeQuietly(e.sock);
+    if (e.marker) closeQuietly(e.marker);
+  }
+}
+
+function closeQuietly(sock: dgram.Socket): void {
+  try {
+    sock.close();
+  } catch {
+    // already closed by an error
   }
 }

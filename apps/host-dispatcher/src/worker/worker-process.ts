@@ -276,6 +276,7 @@ export class WorkerProcess {
         maxSockets: init?.steering?.maxPerWorker ?? STEERING_DEFAULTS.maxPerWorker,
         idleMs: init?.steering?.idleMs ?? STEERING_DEFAULTS.idleMs,
         idleSweepMs: init?.steering?.idleSweepMs ?? STEERING_DEFAULTS.idleSweepMs,
+        drainMs: init?.steering?.drainMs ?? STEERING_DEFAULTS.drainMs,
         maxMessageBytes,
       },
     );
