@@ -88,6 +88,9 @@ export class Scheduler implements Startable {
   /** What the round in progress is waiting for (for the overrun warning). */
   private step = 'none';
   private sharePublishing = false;
+  /** The share last put in the registry record, and when (see publishShare). */
+  private publishedShare: number | undefined;
+  private publishedAt = 0;
   /** A tick came while a round was running: run the round it stands for when this one ends. */
   private catchUp = false;
   private listeners: PlacementListener[] = [];
@@ -352,9 +355,15 @@ export class Scheduler implements Startable {
   /**
    * The share also goes into this scheduler's registry record, for feed subscribers (the console). Not awaited by
    * the round: the Lease serialises it behind its heartbeat, which may be slower than a round; one at a time.
+   * Only when the share changed (or a lease TTL after the last publish): an idle scheduler's share stays 0 round
+   * after round, and a registry update is two Redis scripts (read, write) and a feed event per round for nothing.
    */
   private publishShare(report: ShareReport): void {
     if (this.sharePublishing || !this.lease) return;
+    const now = this.components.clock.now();
+    if (report.share === this.publishedShare && now - this.publishedAt < this.settings.leaseTtlMs) return;
+    this.publishedShare = report.share;
+    this.publishedAt = now;
     this.sharePublishing = true;
     this.lease
       .update({ meta: { round: String(report.round), share: String(report.share) } })

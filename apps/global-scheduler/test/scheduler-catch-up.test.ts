@@ -91,4 +91,38 @@ describe('Scheduler catch-up round', () => {
       await registry.stop();
     }
   });
+
+  it('puts the share in its registry record when it changes, not every idle round', async () => {
+    const { clock, registry, store, s, release, isHeld } = await setup();
+    try {
+      await clock.advanceAsync(INTERVAL);
+      for (let i = 0; i < 1000 && !isHeld(); i++) await flushEventLoop();
+      release();
+      const record = async () => (await registry.list('scheduler')).find((r) => r.id === 'a')!;
+      for (let i = 0; i < 1000 && (await record()).meta.share !== '0'; i++) await flushEventLoop();
+      const idle = await record();
+      expect(idle.meta.share).toBe('0');
+      // more idle rounds (well within a lease TTL): the record is not rewritten
+      for (let k = 0; k < 3; k++) {
+        await clock.advanceAsync(INTERVAL);
+        for (let i = 0; i < 20; i++) await flushEventLoop();
+      }
+      expect((await record()).meta.round).toBe(idle.meta.round);
+      // a round with work: the new share is published
+      await store.create({
+        id: 'c',
+        region: 'default',
+        expectedParticipants: 2,
+        startAt: clock.now(),
+        durationS: 60,
+        createdAt: clock.now(),
+      });
+      await clock.advanceAsync(INTERVAL);
+      for (let i = 0; i < 1000 && (await record()).meta.share !== '1'; i++) await flushEventLoop();
+      expect((await record()).meta.share).toBe('1');
+    } finally {
+      await s.stop();
+      await registry.stop();
+    }
+  });
 });
