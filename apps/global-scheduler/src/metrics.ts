@@ -21,6 +21,11 @@ export class SchedulerMetrics {
     help: 'round ticks skipped because the previous round was still running',
     registers: [this.registry],
   });
+  readonly catchUps = new Counter({
+    name: 'scheduler_round_catch_ups_total',
+    help: 'rounds run at once after an overrun, for the tick that found the previous round still running',
+    registers: [this.registry],
+  });
   readonly placements = new Counter({
     name: 'scheduler_placements_total',
     help: 'conferences placed',

@@ -15,7 +15,7 @@ import {
   type TimerHandle,
 } from '@switchyard/core';
 import { KeepAliveTracker } from './keepalive/keepalive.js';
-import { httpProbe } from './keepalive/http-probe.js';
+import { httpProbe, type HttpProbe } from './keepalive/http-probe.js';
 import { probeTargetOf, type Probe } from './keepalive/probe.js';
 import { SipOptionsProbe } from './keepalive/sip-options-probe.js';
 import { SchedulerMetrics } from './metrics.js';
@@ -75,6 +75,8 @@ export class Scheduler implements Startable {
   private readonly probe: Probe;
   /** The default probe's SIP socket (none when a probe is injected). */
   private readonly sipProbe: SipOptionsProbe | undefined;
+  /** The default probe's HTTP agent (none when a probe is injected). */
+  private readonly httpProbe: HttpProbe | undefined;
   private unsubscribeStore: (() => void) | undefined;
   private lease: Lease | undefined;
   private roundTimer: TimerHandle | undefined;
@@ -86,6 +88,11 @@ export class Scheduler implements Startable {
   /** What the round in progress is waiting for (for the overrun warning). */
   private step = 'none';
   private sharePublishing = false;
+  /** The share last put in the registry record, and when (see publishShare). */
+  private publishedShare: number | undefined;
+  private publishedAt = 0;
+  /** A tick came while a round was running: run the round it stands for when this one ends. */
+  private catchUp = false;
   private listeners: PlacementListener[] = [];
   private started = false;
   /** False while the store (Redis) is unreachable; the API answers 503 then. */
@@ -106,6 +113,7 @@ export class Scheduler implements Startable {
       const sip = new SipOptionsProbe({ clock: components.clock });
       const http = httpProbe(components.clock);
       this.sipProbe = sip;
+      this.httpProbe = http;
       this.probe = async (record, timeoutMs) => {
         const t = probeTargetOf(record);
         if (t.kind === 'sip') return sip.probe(t.address, timeoutMs);
@@ -189,8 +197,8 @@ export class Scheduler implements Startable {
       const every = this.settings.roundIntervalMs;
       const first = every - (clock.now() % every);
       this.roundTimer = clock.setTimeout(() => {
-        this.roundTimer = clock.setInterval(() => void this.runRound(), every);
-        void this.runRound();
+        this.roundTimer = clock.setInterval(() => this.tick(), every);
+        this.tick();
       }, first);
       this.probeTimer = clock.setInterval(() => void this.probeOnce(), this.settings.probeIntervalMs);
     }
@@ -209,7 +217,24 @@ export class Scheduler implements Startable {
     await this.lease?.stop();
     this.unsubscribeStore?.();
     await this.sipProbe?.stop();
+    this.httpProbe?.close();
     await this.components.store.stop();
+  }
+
+  /**
+   * The round timer. A tick that finds the previous round still running is not lost: the round it stands for runs
+   * as soon as that one ends (a skipped tick used to cost a whole interval of latency to everything that fell due
+   * meanwhile: the tail of the steady-rate latency). It runs only while the clock is still in a later interval
+   * than the round that overran, so a scheduler never runs the same round number twice (two shares of one
+   * snapshot), and at most one catch-up is pending.
+   */
+  private tick(): void {
+    if (this.running) {
+      this.catchUp = true;
+      void this.runRound(); // counts and logs the overrun
+      return;
+    }
+    void this.runRound();
   }
 
   /** Runs one round now (the timer calls this). Resolves when the round is over. */
@@ -223,8 +248,17 @@ export class Scheduler implements Startable {
       );
       return this.running;
     }
-    const p = this.drive({ type: 'tick', now: this.components.clock.now() }).finally(() => {
+    const now = this.components.clock.now();
+    const round = Math.floor(now / this.settings.roundIntervalMs);
+    const p = this.drive({ type: 'tick', now }).finally(() => {
       this.running = undefined;
+      if (!this.catchUp) return;
+      this.catchUp = false;
+      const current = Math.floor(this.components.clock.now() / this.settings.roundIntervalMs);
+      if (this.started && current > round) {
+        this.metrics.catchUps.inc();
+        void this.runRound();
+      }
     });
     this.running = p;
     return p;
@@ -238,6 +272,7 @@ export class Scheduler implements Startable {
 
   private async drive(first: RoundEvent): Promise<void> {
     let action = this.handle(first);
+    let membersAhead: Promise<ServiceRecord[]> | undefined;
     for (;;) {
       let next: RoundEvent;
       try {
@@ -270,10 +305,16 @@ export class Scheduler implements Startable {
             this.step = 'none';
             return;
           case 'reclaim':
+            // the member list does not depend on the reclaim: both go out at once, one round trip less before the
+            // PLACE (the latency from due to placed)
+            membersAhead = this.components.registry.list(this.settings.schedulerService);
+            membersAhead.catch(() => undefined); // awaited (and its error handled) in list-members
             next = { type: 'reclaimed', count: await this.components.store.reclaimExpired(action.now) };
             break;
           case 'list-members': {
-            const live = await this.components.registry.list(this.settings.schedulerService);
+            const live = await (membersAhead ??
+              this.components.registry.list(this.settings.schedulerService));
+            membersAhead = undefined;
             this.members = live.map((r) => r.id);
             next = { type: 'members', ids: this.members };
             break;
@@ -314,9 +355,15 @@ export class Scheduler implements Startable {
   /**
    * The share also goes into this scheduler's registry record, for feed subscribers (the console). Not awaited by
    * the round: the Lease serialises it behind its heartbeat, which may be slower than a round; one at a time.
+   * Only when the share changed (or a lease TTL after the last publish): an idle scheduler's share stays 0 round
+   * after round, and a registry update is two Redis scripts (read, write) and a feed event per round for nothing.
    */
   private publishShare(report: ShareReport): void {
     if (this.sharePublishing || !this.lease) return;
+    const now = this.components.clock.now();
+    if (report.share === this.publishedShare && now - this.publishedAt < this.settings.leaseTtlMs) return;
+    this.publishedShare = report.share;
+    this.publishedAt = now;
     this.sharePublishing = true;
     this.lease
       .update({ meta: { round: String(report.round), share: String(report.share) } })
@@ -362,13 +409,18 @@ export class Scheduler implements Startable {
       backoffMaxMs: this.settings.backoffMaxMs,
     });
     end();
+    // counters once per batch: a prom-client inc is a label lookup and a map write each
+    let placed = 0;
+    let lost = 0;
     for (let j = 0; j < outcomes.length; j++) {
       const o = outcomes[j]!;
-      if (o.ok) this.metrics.placements.inc();
-      else if (o.reason === 'claim-lost') this.metrics.claimsLost.inc();
+      if (o.ok) placed++;
+      else if (o.reason === 'claim-lost') lost++;
       else if (o.reason !== 'already-placed') this.metrics.noRoom.inc({ reason: o.reason });
       for (const l of this.listeners) l(batch[j]!, o);
     }
+    if (placed) this.metrics.placements.inc(placed);
+    if (lost) this.metrics.claimsLost.inc(lost);
     this.step = 'publish';
     await this.publish(batch, outcomes);
     this.step = 'place';

@@ -262,11 +262,7 @@ export class RedisRegistryStore implements RegistryStore {
         this.remember(service),
         this.eval(SCRIPTS.writeMany, service, args) as Promise<Array<number | string>>,
       ]);
-      return items.map(({ body }, i) => ({
-        ...body,
-        revision: Number(res[i * 2]),
-        expiresAt: Number(res[i * 2 + 1]),
-      }));
+      return items.map(({ body }, i) => withRevision(body, Number(res[i * 2]), Number(res[i * 2 + 1])));
     } catch (err) {
       return this.errors.rethrow(err);
     }
@@ -436,7 +432,7 @@ export class RedisRegistryStore implements RegistryStore {
         details: { expected: expect, actual: Number(res[1]) },
       });
     }
-    return { ...body, revision: Number(res[1]), expiresAt: Number(res[2]) };
+    return withRevision(body, Number(res[1]), Number(res[2]));
   }
 
   /** Every put re-adds the service to the sweep set, so the set is rebuilt after a Redis restart. */
@@ -480,6 +476,25 @@ export class RedisRegistryStore implements RegistryStore {
       throw backend(err);
     }
   }
+}
+
+/**
+ * A stored record from its body: the fields named one by one, not `{ ...body, … }`: on the feed's write path
+ * (`putMany`, a record per placement) the spread was the largest single cost in a CPU profile of the caller.
+ */
+function withRevision(body: RecordBody, revision: number, expiresAt: number): ServiceRecord {
+  return {
+    id: body.id,
+    service: body.service,
+    address: body.address,
+    region: body.region,
+    load: body.load,
+    capacity: body.capacity,
+    state: body.state,
+    meta: body.meta,
+    revision,
+    expiresAt,
+  };
 }
 
 /** One watcher: a snapshot (or resume), then XREAD BLOCK on its own connection, checking the epoch after each. */

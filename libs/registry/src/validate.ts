@@ -87,10 +87,15 @@ function meta(v: unknown, limits: RecordLimits): Record<string, string> {
     );
   }
   const out: Record<string, string> = {};
+  // JSON writes a UTF-16 code unit as at most 6 bytes (a \u escape), an entry adds 6 more ("":"" and a comma):
+  // below that bound the exact size (a JSON.stringify per record, on the feed's write path) is not needed
+  let bound = 2;
   for (const [k, val] of entries) {
     if (typeof val !== 'string') throw bad(`meta.${k}`, 'must be a string');
     out[k] = val;
+    bound += 6 * (k.length + val.length) + 6;
   }
+  if (bound <= limits.maxMetaBytes) return out;
   const bytes = Buffer.byteLength(JSON.stringify(out));
   if (bytes > limits.maxMetaBytes) {
     throw new RegistryError(

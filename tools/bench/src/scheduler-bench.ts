@@ -182,6 +182,14 @@ interface RunResult {
   redisCpuUsPerPlacement: number;
   /** CPU µs of all scheduler processes together per placement over the burst (gross). */
   schedulerCpuUsPerPlacement: number;
+  /**
+   * The same less their idle CPU rate (rounds with nothing to claim, heartbeats, probes) measured just before the
+   * burst: what the placements themselves cost. A burst that drains slowly on a loaded machine carries that much
+   * more idle time in the gross figure.
+   */
+  schedulerNetCpuUsPerPlacement: number;
+  /** CPU ms per second of all scheduler processes together, idle, just before the burst. */
+  schedulerIdleCpuMsPerS: number;
   /** Redis's own µs and calls per placement, per top-level command or script (SLOWLOG at threshold 0). */
   redisScripts: CostTable;
   /** The same per command, inner calls of scripts included (INFO commandstats). */
@@ -732,11 +740,14 @@ async function oneRun(
     await sleep(Math.max(0, Math.min(200, startAt - Date.now() - 600)));
     const q0 = await total();
     const q0t = Date.now();
+    const idleCpu0 = rig.pids.map(processCpuUs);
     while (Date.now() < startAt - 20) await sleep(5);
     const cost = await startRedisCost(redis.client, { slowlog: o.slowlog });
     const cpu0 = rig.pids.map(processCpuUs);
     const c0 = await total();
     const bgPerMs = (c0 - q0) / Math.max(1, Date.now() - q0t);
+    const idleCpuUsPerMs =
+      cpu0.reduce((sum, c, i) => sum + c - idleCpu0[i]!, 0) / Math.max(1, Date.now() - q0t);
     // polled from this process's own connection: not in the schedulers' command counts
     const t0 = Date.now();
     await waitFor(`${o.m} placed`, async () => (await store.counts()).placed === o.m, {
@@ -766,6 +777,8 @@ async function oneRun(
       createPerS,
       redisCpuUsPerPlacement: redisCost.cpuUs / o.m,
       schedulerCpuUsPerPlacement: schedCpuUs / o.m,
+      schedulerNetCpuUsPerPlacement: (schedCpuUs - idleCpuUsPerMs * phaseMs) / o.m,
+      schedulerIdleCpuMsPerS: idleCpuUsPerMs,
       redisScripts: perPlacement(redisCost.topLevel, o.m),
       redisCommands: perPlacement(redisCost.commands, o.m),
       slowlogComplete: redisCost.slowlogDropped === 0,
@@ -813,6 +826,9 @@ function redisBenchmark(host: string, port: number, requests: number, cluster: b
 function costRow(rs: RunResult[], n: number) {
   const redisCpu = median(rs.map((x) => x.redisCpuUsPerPlacement));
   const schedCpu = median(rs.map((x) => x.schedulerCpuUsPerPlacement));
+  // older result files (before the net figure) have none: NaN rather than a made-up 0
+  const schedNet = median(rs.map((x) => x.schedulerNetCpuUsPerPlacement ?? NaN));
+  const schedIdle = median(rs.map((x) => x.schedulerIdleCpuMsPerS ?? NaN));
   // by script with --slowlog; else by command (INFO commandstats: a script's inner commands count on their own)
   const table = (x: RunResult) => (Object.keys(x.redisScripts).length ? x.redisScripts : x.redisCommands);
   const names = [...new Set(rs.flatMap((x) => Object.keys(table(x))))];
@@ -832,6 +848,8 @@ function costRow(rs: RunResult[], n: number) {
   return {
     redisCpuUsPerPlacement: Number(redisCpu.toFixed(2)),
     schedulerCpuUsPerPlacement: Number(schedCpu.toFixed(2)),
+    schedulerNetCpuUsPerPlacement: Number(schedNet.toFixed(2)),
+    schedulerIdleCpuMsPerS: Number(schedIdle.toFixed(1)),
     redisCeilingPerS: Math.round(redisCeiling),
     schedulerCeilingPerS: Math.round(schedCeiling),
     impliedCeilingPerS: Math.round(Math.min(redisCeiling, schedCeiling)),
@@ -1128,11 +1146,11 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
     '',
     '### CPU per placement (what does not depend on the load)',
     '',
-    '| backend | variant | schedulers | region partitions | load average (1 min) per run | Redis CPU µs / placement | schedulers CPU µs / placement (sum) | Redis ceiling/s (1 core) | schedulers ceiling/s (n cores) | implied ceiling/s |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| backend | variant | schedulers | region partitions | load average (1 min) per run | Redis CPU µs / placement | schedulers CPU µs / placement (sum) | schedulers net of idle | schedulers idle CPU ms/s | Redis ceiling/s (1 core) | schedulers ceiling/s (n cores) | implied ceiling/s |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map(
       (x) =>
-        `| ${x.backend} | ${x.variant} | ${x.schedulers} | ${x.partitions} | ${x.loadAverages.join(', ')} | ${x.redisCpuUsPerPlacement} | ${x.schedulerCpuUsPerPlacement} | ${x.redisCeilingPerS} | ${x.schedulerCeilingPerS} | ${x.impliedCeilingPerS} |`,
+        `| ${x.backend} | ${x.variant} | ${x.schedulers} | ${x.partitions} | ${x.loadAverages.join(', ')} | ${x.redisCpuUsPerPlacement} | ${x.schedulerCpuUsPerPlacement} | ${x.schedulerNetCpuUsPerPlacement} | ${x.schedulerIdleCpuMsPerS} | ${x.redisCeilingPerS} | ${x.schedulerCeilingPerS} | ${x.impliedCeilingPerS} |`,
     ),
     '',
     o.slowlog
@@ -1152,7 +1170,9 @@ export async function schedulerBenchMain(argv: string[]): Promise<number> {
     '  processes, 10 ms resolution) from just before the burst falls due until all are placed, / M: gross (idle',
     "  rounds, heartbeats and the bench's 50 ms polling of the store are in it). A process waiting for a core costs",
     '  no CPU time, so these figures hold on a loaded machine (cache and frequency effects aside). The ceilings are',
-    '  what one core for Redis and one per scheduler would sustain at that cost.',
+    '  what one core for Redis and one per scheduler would sustain at that cost. "Net of idle" takes out the',
+    "  schedulers' idle CPU rate (rounds with nothing to claim, heartbeats, keep-alive probes), measured over about",
+    '  0.6 s just before the burst (10 ms resolution per process: a few µs per placement of noise), times the drain.',
     '',
     '### The steps alone (`--mode cost`)',
     '',

@@ -18,6 +18,8 @@ interface Report {
     p99Ms: number;
     redisCpuUsPerPlacement: number;
     schedulerCpuUsPerPlacement: number;
+    schedulerNetCpuUsPerPlacement: number;
+    schedulerIdleCpuMsPerS: number;
     impliedCeilingPerS: number;
   }[];
   costRows: { step: string; calls: number; redisCpuUsPerPlacement: number; nodeCpuUsPerPlacement: number }[];
@@ -56,6 +58,9 @@ describe('scheduler bench --quick (smoke: well-formed output, not speed)', () =>
       expect(report.rows[0]!.redisCpuUsPerPlacement).toBeGreaterThan(0);
       // (the schedulers' figure has 10 ms resolution: a short quick burst on an idle machine may read 0)
       expect(report.rows[0]!.schedulerCpuUsPerPlacement).toBeGreaterThanOrEqual(0);
+      // the idle rate is a rate (>= 0); the net figure is gross less idle × drain, finite (it may be < 0 when noisy)
+      expect(report.rows[0]!.schedulerIdleCpuMsPerS).toBeGreaterThanOrEqual(0);
+      expect(Number.isFinite(report.rows[0]!.schedulerNetCpuUsPerPlacement)).toBe(true);
       expect(report.rows[0]!.impliedCeilingPerS).toBeGreaterThan(0);
       // cost mode: each step of a placement, measured alone
       expect(report.costRows.map((c) => c.step.split(' ')[0])).toEqual(['CREATE', 'CLAIM', 'PLACE', 'feed']);
