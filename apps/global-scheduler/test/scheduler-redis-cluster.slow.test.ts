@@ -148,8 +148,18 @@ describe.each([0, 1])('Redis Cluster failover mid-placement, waitReplicas %i', (
     );
     expect(placedNow.length).toBe(rows.length);
     expect(reservedTotal).toBe(placedNow.length); // every placed conference holds exactly one reservation
-    // an assignment acknowledged twice got a higher epoch the second time: the later one always wins
-    expect(epochBack).toEqual([]);
+    if (waitReplicas > 0) {
+      // an assignment acknowledged by a replica survives: acknowledged twice, it got a higher epoch the second time
+      expect(epochBack).toEqual([]);
+    } else {
+      // without WAIT a placement acknowledged just before the kill can be lost with its epoch (the documented loss
+      // bound, docs/global-scheduler.md): the re-placement may repeat that epoch, never go below it
+      const below = reAcked.filter((id) => {
+        const e = placements.get(id)!;
+        return e[e.length - 1]! < e[0]!;
+      });
+      expect(below).toEqual([]);
+    }
     expect(placedNow.length).toBe(N - (N - rows.length));
     for (const s of schedulers) await s.stop();
   }, 120_000);
