@@ -25,13 +25,15 @@ const formatStatus =
     stdio: 'inherit',
   }).status ?? 1;
 if (formatStatus !== 0) console.error('formatting differs: run `npm run format` (the tests still run)');
-// Nx keeps its cache per machine (~/.nx), shared by every clone: in CI nothing is taken from it, so a result computed
-// for another checkout (or with inputs Nx does not hash, such as a dependency's sources read through the
-// `@switchyard/source` condition) can never pass a check that would fail here
+// Nx keeps its cache per machine (~/.nx), shared by every clone: in CI nothing is taken from it (checks and tests), so
+// a result computed for another checkout (or with inputs Nx does not hash, such as a dependency's sources read
+// through the `@switchyard/source` condition, or a `dist` that tsc's incremental check left stale and Nx cached
+// under the new sources' hash, seen on 2026-12-02) can never pass a check that would fail here
 const fresh = process.env.CI === 'true' ? ['--skip-nx-cache'] : [];
 let status = nx(['run-many', '-t', 'build', 'lint', 'typecheck', '--output-style=static', ...fresh]);
 // tests after the build; two projects at a time on two cores, each running its files in parallel
-if (status === 0) status = nx(['run-many', '-t', 'test', '--parallel=2', '--output-style=static']);
+// (in CI not replayed from the cache either: every suite runs on the checkout under test)
+if (status === 0) status = nx(['run-many', '-t', 'test', '--parallel=2', '--output-style=static', ...fresh]);
 
 let passed = 0;
 let failed = 0;

@@ -15,7 +15,7 @@
 import dgram from 'node:dgram';
 import { Gauge, type Registry } from 'prom-client';
 import type { SipKeys } from '@switchyard/affinity';
-import { RateLimitedLog, type Clock, type Logger } from '@switchyard/core';
+import { RateLimitedLog, type Clock, type Logger, type TimerHandle } from '@switchyard/core';
 import {
   decodeRouterMessage,
   encodeLinkFrame,
@@ -134,8 +134,7 @@ export class PopIngress implements PopRouting {
   private readonly servicePorts: number[] = [];
   private readonly kfInit: KernelForwardInit;
   /** The kernel forward, while the router's snapshot offers one (vxlan mode, `--kernel-forward`). */
-  private kf:
-    { table: KernelForwardTable; map: KernelForwardMap; sweep: ReturnType<typeof setInterval> } | undefined;
+  private kf: { table: KernelForwardTable; map: KernelForwardMap; sweep: TimerHandle } | undefined;
   private readonly send: (frame: Buffer) => void;
   private readonly onOwnerToken: ((token: string | undefined) => void) | undefined;
   private readonly createSocket: () => dgram.Socket;
@@ -197,7 +196,7 @@ export class PopIngress implements PopRouting {
     if (this.kf) {
       // a new snapshot starts afresh: our entries in the old table go (the router may have re-attached: new maps)
       this.kf.map.apply(this.kf.table.reset());
-      clearInterval(this.kf.sweep);
+      this.clock.clearInterval(this.kf.sweep);
       this.kf = undefined;
     }
     if (!wire || !this.servicePortOf) return;
@@ -210,7 +209,8 @@ export class PopIngress implements PopRouting {
     // reading the maps spawns bpftool (a few ms of this process's CPU): only while there are entries, and once more
     // after the last one went (so the hit counter's final value is read)
     let readAgain = false;
-    const sweep = setInterval(() => {
+    // on the injected clock (the dispatcher's), like every other timer of the primary
+    const sweep = this.clock.setInterval(() => {
       if (table.size === 0 && !readAgain) return;
       readAgain = table.size > 0;
       void map
@@ -219,7 +219,6 @@ export class PopIngress implements PopRouting {
           if (this.kf?.table === table) map.apply(table.sweep(this.clock.now()));
         });
     }, this.kfInit.idleSweepMs);
-    sweep.unref();
     this.kf = { table, map, sweep };
     this.logger.info({ kernelForward: wire }, 'kernel forward active');
   }
@@ -307,7 +306,7 @@ export class PopIngress implements PopRouting {
   close(): void {
     if (this.kf) {
       this.kf.map.apply(this.kf.table.reset());
-      clearInterval(this.kf.sweep);
+      this.clock.clearInterval(this.kf.sweep);
       this.kf = undefined;
     }
     for (const s of this.senders.values()) s.socket.close();
