@@ -168,7 +168,8 @@ export async function startLoopbackPop(n: number, third = 3) {
             ...['--drain-timeout-ms', '1000', '--runtime-dir', runtimeDir],
           ],
           // a loaded shared machine can take longer than the default 10 s to start a worker
-          { env: { ...env, SIPDISP_WORKER_START_TIMEOUT_MS: '60000' } },
+          // a POP host runs without kernel steering (tools/deploy/pop-host/pop-host.env): the POP table routes
+          { env: { ...env, SIPDISP_WORKER_START_TIMEOUT_MS: '60000', SIPDISP_STEERING: 'false' } },
         );
       const h: PopHostProcs = {
         id: `h${i + 1}`,
