@@ -367,7 +367,11 @@ export class Scheduler implements Startable {
     this.sharePublishing = true;
     this.lease
       .update({ meta: { round: String(report.round), share: String(report.share) } })
-      .catch((err: unknown) => this.warn.warn({ err }, 'could not publish the share in the lease record'))
+      .catch((err: unknown) => {
+        // not published: the next round tries again (not a lease TTL later)
+        this.publishedShare = undefined;
+        this.warn.warn({ err }, 'could not publish the share in the lease record');
+      })
       .finally(() => {
         this.sharePublishing = false;
       });

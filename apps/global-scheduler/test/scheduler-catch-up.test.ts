@@ -125,4 +125,32 @@ describe('Scheduler catch-up round', () => {
       await registry.stop();
     }
   });
+  it('publishes the share again at the next round when putting it in the record failed', async () => {
+    const { clock, registry, s, release, isHeld } = await setup();
+    try {
+      // the first share update fails (the store refuses it once)
+      const update = registry.update.bind(registry);
+      let failed = 0;
+      registry.update = async (...args: Parameters<typeof registry.update>) => {
+        if (args[2].meta?.['share'] !== undefined && failed++ === 0) throw new Error('refused once');
+        return update(...args);
+      };
+      await clock.advanceAsync(INTERVAL);
+      for (let i = 0; i < 1000 && !isHeld(); i++) await flushEventLoop();
+      release();
+      for (let i = 0; i < 1000 && failed === 0; i++) await flushEventLoop();
+      expect(failed).toBe(1);
+      const record = async () => (await registry.list('scheduler')).find((r) => r.id === 'a')!;
+      expect((await record()).meta.share).toBeUndefined();
+      // two rounds later, well within a lease TTL (6 rounds in the test profile): published
+      for (let k = 0; k < 2; k++) {
+        await clock.advanceAsync(INTERVAL);
+        for (let i = 0; i < 50; i++) await flushEventLoop();
+      }
+      expect((await record()).meta.share).toBe('0');
+    } finally {
+      await s.stop();
+      await registry.stop();
+    }
+  });
 });
