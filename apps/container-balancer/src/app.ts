@@ -119,6 +119,7 @@ export class BalancerApp implements Startable {
         new DirectUpstream(v.address, {
           connections: this.config.poolConnections,
           connectTimeoutMs: this.config.connectTimeoutMs,
+          pipelining: this.config.upstreamPipelining,
         }),
       );
   }

@@ -120,6 +120,12 @@ export const BalancerSettings = defineSettings({
       'connect timeout to a direct container',
       'BALANCER_CONNECT_TIMEOUT_MS',
     ),
+    upstreamPipelining: setting(
+      int(1, 128),
+      D.upstreamPipelining,
+      'idempotent requests pipelined on one connection to a direct container (1 = no pipelining; others never are)',
+      'BALANCER_UPSTREAM_PIPELINING',
+    ),
     poolConnections: setting(
       int(1, 1024),
       64,

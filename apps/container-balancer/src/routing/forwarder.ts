@@ -145,6 +145,7 @@ class Call implements ForwardCall {
           method: req.method,
           path: req.path,
           headers: req.headers,
+          idempotent: req.idempotent,
           ...(req.body !== undefined ? { body: req.body } : {}),
           timeoutMs: this.fwd.init.upstreamTimeoutMs,
         },

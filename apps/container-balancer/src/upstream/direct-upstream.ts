@@ -71,32 +71,48 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 }
 
+/**
+ * Two pools when pipelining is on: idempotent requests with no streamed body share connections up to `pipelining`
+ * deep (undici's `blocking: false`, or it would wait for each response's headers before sending the next), all
+ * other requests go one at a time on connections of their own. undici itself never pipelines a non-idempotent
+ * request, but it would queue one on a connection behind the GETs in flight there (head-of-line: a POST waiting
+ * for a slow GET's body); its own pool keeps it off them. When a pipelined connection breaks, undici fails the
+ * request at its head (retried on the next container by the forwarder, like any reset) and sends the unanswered
+ * ones behind it again on a new connection (safe: they are idempotent).
+ */
 export class DirectUpstream implements Upstream {
   private readonly pool: Pool;
+  private readonly pipelined: Pool | undefined;
 
-  constructor(address: string, init: { connections: number; connectTimeoutMs: number }) {
-    this.pool = new Pool(`http://${address}`, {
-      connections: init.connections,
-      connect: { timeout: init.connectTimeoutMs },
-      pipelining: 1,
-    });
+  constructor(address: string, init: { connections: number; connectTimeoutMs: number; pipelining?: number }) {
+    const origin = `http://${address}`;
+    const connect = { timeout: init.connectTimeoutMs };
+    this.pool = new Pool(origin, { connections: init.connections, connect, pipelining: 1 });
+    const depth = init.pipelining ?? 1;
+    this.pipelined =
+      depth > 1 ? new Pool(origin, { connections: init.connections, connect, pipelining: depth }) : undefined;
   }
 
   dispatch(req: UpstreamRequest, handler: UpstreamHandler): void {
-    this.pool.dispatch(
-      {
-        method: req.method as Dispatcher.HttpMethod,
-        path: req.path,
-        headers: req.headers as string[],
-        body: req.body ?? null,
-        headersTimeout: req.timeoutMs,
-        bodyTimeout: 0, // long bodies are streamed; a stalled one ends with the client
-      },
-      new Exchange(handler),
-    );
+    const body = req.body ?? null;
+    const pipeline =
+      this.pipelined !== undefined && req.idempotent === true && (body === null || Buffer.isBuffer(body));
+    const options: Dispatcher.DispatchOptions = {
+      method: req.method as Dispatcher.HttpMethod,
+      path: req.path,
+      headers: req.headers as string[],
+      body,
+      headersTimeout: req.timeoutMs,
+      bodyTimeout: 0, // long bodies are streamed; a stalled one ends with the client
+    };
+    if (pipeline) {
+      options.idempotent = true; // undici's own default says so for GET and HEAD only
+      options.blocking = false;
+      this.pipelined!.dispatch(options, new Exchange(handler));
+    } else this.pool.dispatch(options, new Exchange(handler));
   }
 
   async destroy(): Promise<void> {
-    await this.pool.destroy();
+    await Promise.all([this.pool.destroy(), this.pipelined?.destroy()]);
   }
 }

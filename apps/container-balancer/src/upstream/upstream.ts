@@ -16,6 +16,11 @@ export interface UpstreamRequest {
   /** Path and query on the container, starting with '/'. */
   path: string;
   headers: HeaderList;
+  /**
+   * The request may be sent again (the retry policy's rule): only such requests are pipelined to a container,
+   * since undici re-sends the unanswered ones of a pipeline whose connection broke.
+   */
+  idempotent?: boolean;
   /** A buffered body (re-sendable) or a stream (sent once). */
   body?: Buffer | Readable;
   /** No response headers within this → UpstreamFailure 'timeout'. */
