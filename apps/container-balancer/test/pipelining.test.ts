@@ -7,11 +7,11 @@
 import http from 'node:http';
 import type net from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { systemClock } from '@switchyard/core';
-import { ContainerLink, LINK_TEST_PROFILE } from '@switchyard/container-link';
-import { waitFor } from '@switchyard/testing';
-import type { BalancerApp } from '../src/index.js';
-import { HOST, REG_TOKEN, startBalancer, waitForQueue } from './helpers/start.js';
+import { ConfigError, systemClock } from '@switchyard/core';
+import type { ContainerLink } from '@switchyard/container-link';
+import { thrownBy, waitFor } from '@switchyard/testing';
+import { BalancerSettings, type BalancerApp } from '../src/index.js';
+import { HOST, REG_TOKEN, linkDirect, startBalancer, waitForQueue } from './helpers/start.js';
 
 interface Arrival {
   method: string;
@@ -83,22 +83,14 @@ describe('pipelining to direct containers (--upstream-pipelining 4)', () => {
 
   beforeAll(async () => {
     b = await startBalancer(systemClock, { upstreamPipelining: 4 });
-    const reg = b.registrationAddress();
     for (const s of [h, n]) {
       await new Promise<void>((r) => s.server.listen(0, HOST, r));
-      const link = new ContainerLink(
-        { clock: systemClock },
-        {
-          host: reg.host,
-          port: reg.port,
-          token: REG_TOKEN,
-          mode: 'direct',
-          heartbeatMs: LINK_TEST_PROFILE.heartbeatMs,
-          reconnectMs: LINK_TEST_PROFILE.reconnectMs,
-          record: { id: s.id, service: 'pipe', capacity: 100, address: `${HOST}:${s.port}` },
-        },
-      );
-      await link.start();
+      const link = await linkDirect(b, {
+        id: s.id,
+        service: 'pipe',
+        capacity: 100,
+        address: `${HOST}:${s.port}`,
+      });
       links.push(link);
     }
     await waitForQueue(b, ['h', 'n'], 'pipe');
@@ -176,5 +168,16 @@ describe('pipelining to direct containers (--upstream-pipelining 4)', () => {
       'in flight back to 0',
       () => b.table.get('h')?.inFlight === 0 && b.table.get('n')?.inFlight === 0,
     );
+  });
+});
+
+describe('--upstream-pipelining', () => {
+  it('is off by default (1) and accepts 1 to 128, naming the field otherwise', () => {
+    const parse = (over: Record<string, unknown>) => () =>
+      BalancerSettings.parse({ registrationToken: REG_TOKEN, ...over });
+    expect(parse({})().upstreamPipelining).toBe(1);
+    expect(parse({ upstreamPipelining: 128 })().upstreamPipelining).toBe(128);
+    for (const bad of [0, 129])
+      expect(thrownBy(parse({ upstreamPipelining: bad }), ConfigError).field).toBe('upstreamPipelining');
   });
 });

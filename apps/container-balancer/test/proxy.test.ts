@@ -9,11 +9,11 @@ import http from 'node:http';
 import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '@switchyard/core';
-import { ContainerLink, LINK_TEST_PROFILE } from '@switchyard/container-link';
+import type { ContainerLink } from '@switchyard/container-link';
 import type { BalancerApp } from '../src/index.js';
 import { forwardHeaders, responseHeaders } from '../src/routing/proxy-handler.js';
 import { waitFor } from '@switchyard/testing';
-import { HOST, REG_TOKEN, startBalancer, waitForQueue } from './helpers/start.js';
+import { HOST, linkDirect, startBalancer, waitForQueue } from './helpers/start.js';
 
 interface Seen {
   method: string;
@@ -46,7 +46,6 @@ describe('the /svc proxy', () => {
 
   beforeAll(async () => {
     b = await startBalancer(systemClock);
-    const reg = b.registrationAddress();
     for (const id of ['p1', 'p2']) {
       const server = http.createServer((req, res) => {
         if (req.url === '/big') {
@@ -100,24 +99,12 @@ describe('the /svc proxy', () => {
       });
       await new Promise<void>((r) => server.listen(0, HOST, r));
       servers.push(server);
-      const link = new ContainerLink(
-        { clock: systemClock },
-        {
-          host: reg.host,
-          port: reg.port,
-          token: REG_TOKEN,
-          mode: 'direct',
-          heartbeatMs: LINK_TEST_PROFILE.heartbeatMs,
-          reconnectMs: LINK_TEST_PROFILE.reconnectMs,
-          record: {
-            id,
-            service: 'echo',
-            capacity: 10,
-            address: `${HOST}:${(server.address() as net.AddressInfo).port}`,
-          },
-        },
-      );
-      await link.start();
+      const link = await linkDirect(b, {
+        id,
+        service: 'echo',
+        capacity: 10,
+        address: `${HOST}:${(server.address() as net.AddressInfo).port}`,
+      });
       links.push(link);
     }
     await waitForQueue(b, ['p1', 'p2'], 'echo');

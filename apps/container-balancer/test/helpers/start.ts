@@ -1,8 +1,8 @@
 /** Test helpers: a balancer in-process on 127.0.41.1, real mixer processes, a raw registration socket. */
 import net from 'node:net';
 import path from 'node:path';
-import { silentLogger, type Clock } from '@switchyard/core';
-import { encodeLinkFrame, type Hello } from '@switchyard/container-link';
+import { silentLogger, systemClock, type Clock } from '@switchyard/core';
+import { ContainerLink, LINK_TEST_PROFILE, encodeLinkFrame, type Hello } from '@switchyard/container-link';
 import { encodeFrame, type RecordBody } from '@switchyard/registry';
 import { spawnProcess, waitFor, type Spawned } from '@switchyard/testing';
 import { BALANCER_TEST_PROFILE, BalancerApp, BalancerSettings, resolveConfig } from '../../src/index.js';
@@ -141,4 +141,26 @@ export const hb = (rec: RecordBody, seq = 0): Buffer => encodeFrame({ v: 1, k: '
 
 export async function json<T>(res: Response): Promise<T> {
   return (await res.json()) as T;
+}
+
+/** Registers the HTTP server at `address` as direct container `id` of `service` (@switchyard/container-link, real TCP). */
+export async function linkDirect(
+  balancer: BalancerApp,
+  record: { id: string; service: string; capacity: number; address: string },
+): Promise<ContainerLink> {
+  const reg = balancer.registrationAddress();
+  const link = new ContainerLink(
+    { clock: systemClock },
+    {
+      host: reg.host,
+      port: reg.port,
+      token: REG_TOKEN,
+      mode: 'direct',
+      heartbeatMs: LINK_TEST_PROFILE.heartbeatMs,
+      reconnectMs: LINK_TEST_PROFILE.reconnectMs,
+      record,
+    },
+  );
+  await link.start();
+  return link;
 }
