@@ -161,7 +161,7 @@ export const DispatcherSettings = defineSettings({
     steering: setting(
       Type.Boolean(),
       true,
-      'kernel steering, on by default (SIPDISP_STEERING=false turns it off): a peer routed to one worker long ' +
+      'kernel steering, on by default (--steering=false, --no-steering or SIPDISP_STEERING=false turns it off): a peer routed to one worker long ' +
         'enough gets its own connected UDP socket in that worker, so its datagrams skip the primary; never on a ' +
         'wildcard address; puts SO_REUSEADDR on the UDP service socket (see docs/host-dispatcher.md)',
       'SIPDISP_STEERING',

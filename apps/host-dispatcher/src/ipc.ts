@@ -115,8 +115,11 @@ export type ToWorker =
       steering?: { maxPerWorker: number; idleMs: number; idleSweepMs: number; drainMs?: number };
     }
   | { t: 'udp'; local: number }
-  /** `bytes`: what the primary read before the hand-off (a Uint8Array after structured clone). */
-  | { t: 'tcp'; local: number; bytes: Uint8Array }
+  /**
+   * `bytes`: what the primary read before the hand-off, as a latin1 string (one char per byte, so any bytes round-trip
+   * through the channel's JSON; see {@link tcpHandoff} and {@link handedOffBytes}).
+   */
+  | { t: 'tcp'; local: number; bytes: string }
   | { t: 'drain' }
   | { t: 'query'; q: number }
   | { t: 'violation'; kind: 'conference' | 'dialog'; key: string; owner: string }
@@ -177,6 +180,24 @@ export type FromWorker =
       ok: boolean;
       reason?: 'idle' | 'refused' | 'revoked' | 'bounced' | 'worker-gone';
     };
+
+/**
+ * The IPC channel's serialization. JSON, not `'advanced'` (V8's structured clone): every message on the channel is
+ * plain JSON (strings, numbers, booleans, null, arrays, plain objects; no Buffer, Map, BigInt or undefined that
+ * matters), and Node's JSON path costs less per message than building a V8 serializer and deserializer for each one,
+ * on both sides of every TCP hand-off (the handle's message and Node's ACK of it). Measured in docs/host-dispatcher.md.
+ */
+export const IPC_SERIALIZATION = 'json' as const;
+
+/** The hand-off message of a TCP connection: the bytes already read travel as latin1 (lossless for any byte). */
+export function tcpHandoff(local: number, bytes: Buffer): Extract<ToWorker, { t: 'tcp' }> {
+  return { t: 'tcp', local, bytes: bytes.toString('latin1') };
+}
+
+/** The bytes of a hand-off message, as the primary read them. */
+export function handedOffBytes(m: Extract<ToWorker, { t: 'tcp' }>): Buffer {
+  return Buffer.from(m.bytes, 'latin1');
+}
 
 /**
  * The socket of a connection handed off by the primary. The primary sends the raw libuv handle (it never builds a

@@ -1,10 +1,16 @@
 /** The in-process fixture shared by the tests that drive a real Dispatcher with one forked worker and no spare. */
-import { Dispatcher, parseDispatcherConfig } from '../src/index.js';
+import { Dispatcher, parseDispatcherConfig, type DispatcherComponents } from '../src/index.js';
 
-/** One worker, no spare, no drain wait, control API on a free port, a patient worker start; `overrides` (settings input) win. */
-export function oneWorkerDispatcher(overrides: Record<string, unknown> = {}): Dispatcher {
+/**
+ * One worker, no spare, no drain wait, control API on a free port, a patient worker start; `overrides` (settings
+ * input) win; `components` e.g. a ManualClock.
+ */
+export function oneWorkerDispatcher(
+  overrides: Record<string, unknown> = {},
+  components: DispatcherComponents = {},
+): Dispatcher {
   return new Dispatcher(
-    {},
+    components,
     parseDispatcherConfig({
       listen: ['127.0.0.1:0'],
       minWorkers: 1,

@@ -32,12 +32,22 @@ describe('dispatcher settings', () => {
     expect(r.config).toMatchObject({ minWorkers: 3, maxWorkers: 6, noRinging: true, t1Ms: 500 });
     expect(Object.isFrozen(r.config)).toBe(true);
     expect(() => loadDispatcherConfig(['--t1-ms', '5'], {})).toThrow(ConfigError);
-    // kernel steering is on by default; off through the environment (a boolean flag can only switch on)
+    // kernel steering is on by default; off through the environment or the flag with an explicit value
     expect(DISPATCHER_DEFAULTS.steering).toBe(true);
     expect(r.config.steering).toBe(true);
-    const off = loadDispatcherConfig([], { SIPDISP_STEERING: 'false' });
-    if (off.help) throw new Error('help');
-    expect(off.config.steering).toBe(false);
+    const steering = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
+      const x = loadDispatcherConfig(argv, env);
+      if (x.help) throw new Error('help');
+      return x.config.steering;
+    };
+    expect(steering([], { SIPDISP_STEERING: 'false' })).toBe(false);
+    expect(steering(['--steering=false'])).toBe(false);
+    expect(steering(['--steering', 'off', '--min-workers', '2'])).toBe(false);
+    expect(steering(['--no-steering'])).toBe(false);
+    // the flag wins over the environment, both ways
+    expect(steering(['--steering=true'], { SIPDISP_STEERING: 'false' })).toBe(true);
+    expect(steering(['--steering=off'], { SIPDISP_STEERING: 'true' })).toBe(false);
+    expect(() => loadDispatcherConfig(['--steering=maybe'], {})).toThrow(/--steering takes true, false/);
     expect(() => loadDispatcherConfig(['--min-workers', '5', '--max-workers', '2'], {})).toThrow(
       /maxWorkers/,
     );

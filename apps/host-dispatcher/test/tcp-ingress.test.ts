@@ -7,6 +7,7 @@
  */
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '@switchyard/core';
 import { waitFor } from '@switchyard/testing';
 import type { Dispatcher } from '../src/index.js';
 import { invite } from './sip-fixtures.js';
@@ -95,6 +96,28 @@ describe('TCP ingress: raw accept, first message, hand-off', () => {
     expect(await counter(d, 'sipdisp_tcp_handoffs_total')).toBe(3);
   });
 
+  it('hands the bytes read over unchanged non-ASCII (UTF-8 through the JSON channel)', async () => {
+    // a display name in UTF-8 (multi-byte characters: bytes 0x80-0xff): the worker echoes From in its 200, so the
+    // response shows the exact bytes the worker got from the primary. (Bytes that are not UTF-8 the worker's parser
+    // itself replaces; the channel carries them unchanged, test/ipc-serialization.test.ts.)
+    const from = Buffer.from('From: "Zoë 会議 ☎" <sip:z@127.0.0.1:5080>;tag=ft1');
+    const msg = Buffer.from(
+      options(9)
+        .toString('latin1')
+        .replace('From: sipp <sip:sipp@127.0.0.1:5080>;tag=ft1', from.toString('latin1')),
+      'latin1',
+    );
+    const c = await client(port);
+    const got: Buffer[] = [];
+    c.sock.on('data', (b: Buffer) => got.push(b));
+    c.sock.write(msg);
+    await waitFor('the 200 from the worker', () => (c.text().includes('\r\n\r\n') ? true : undefined));
+    const res = Buffer.concat(got);
+    expect(res.subarray(0, 11).toString('latin1')).toBe('SIP/2.0 200');
+    expect(res.includes(from)).toBe(true);
+    c.sock.destroy();
+  });
+
   it('leaves the connection to the worker alone: when the worker closes it, the peer sees the close', async () => {
     const c = await client(port);
     c.sock.write(options(8));
@@ -126,6 +149,62 @@ describe('TCP ingress: raw accept, first message, hand-off', () => {
       (await counter(d, 'sipdisp_tcp_rejected_total', 'closed')) === 1 ? true : undefined,
     );
     sock.destroy();
+  });
+});
+
+describe('TCP ingress: the first-message deadline (one sweep on the injected clock)', () => {
+  it('closes each connection whose first message is not whole by its own deadline, and no other', async () => {
+    const clock = new ManualClock();
+    const d = oneWorkerDispatcher({ tcpFirstMessageMs: 1000 }, { clock });
+    await d.start();
+    const port = d.addresses[0]!.port;
+    const conns: Awaited<ReturnType<typeof client>>[] = [];
+    try {
+      /** Opens a connection that writes part of a message and waits until the primary has read it. */
+      const partial = async () => {
+        const before = await counter(d, 'sipdisp_tcp_partial_reads_total');
+        const c = await client(port);
+        conns.push(c);
+        c.sock.write(options(20 + conns.length).subarray(0, 40));
+        await waitFor('the partial first message read by the primary', async () =>
+          (await counter(d, 'sipdisp_tcp_partial_reads_total')) === before + 1 ? true : undefined,
+        );
+        return c;
+      };
+      const early = [await partial(), await partial()];
+      // a connection whose first message is whole in time: handed off, never closed by the deadline
+      const whole = await client(port);
+      conns.push(whole);
+      whole.sock.write(options(30));
+      await waitFor('the 200 on the whole connection', () =>
+        whole.text().startsWith('SIP/2.0 200') ? true : undefined,
+      );
+      clock.advance(500);
+      const late = [await partial()];
+      clock.advance(499);
+      // 999 ms after the first ones: nobody is past a deadline yet
+      expect(await counter(d, 'sipdisp_tcp_rejected_total', 'timeout')).toBe(0);
+      clock.advance(1);
+      await waitFor('the two early connections closed at their deadline', () =>
+        early.every((c) => c.closed()) ? true : undefined,
+      );
+      expect(await counter(d, 'sipdisp_tcp_rejected_total', 'timeout')).toBe(2);
+      expect(late[0]!.closed()).toBe(false);
+      clock.advance(500);
+      await waitFor('the late connection closed at its own deadline', () =>
+        late[0]!.closed() ? true : undefined,
+      );
+      expect(await counter(d, 'sipdisp_tcp_rejected_total', 'timeout')).toBe(3);
+      // the handed-off connection is the worker's: still open and answering
+      whole.sock.write(options(31));
+      await waitFor('a second 200 on the handed-off connection', () =>
+        [...whole.text().matchAll(/^SIP\/2\.0 200/gm)].length === 2 ? true : undefined,
+      );
+      expect(whole.closed()).toBe(false);
+    } finally {
+      for (const c of conns) c.sock.destroy();
+      await d.stop();
+    }
   });
 });
 

@@ -46,7 +46,7 @@ describe('parseCli', () => {
     options: {
       port: { type: 'string' as const, env: 'DEMO_PORT', doc: 'port to bind', defaultText: '5060' },
       'min-workers': { type: 'string' as const, field: 'workers.min', doc: 'fewest workers' },
-      verbose: { type: 'boolean' as const, doc: 'talk more' },
+      verbose: { type: 'boolean' as const, env: 'DEMO_VERBOSE', doc: 'talk more' },
     },
   };
 
@@ -64,6 +64,39 @@ describe('parseCli', () => {
       expect(r.text).toContain('--min-workers');
       expect(r.text).toContain('DEMO_PORT');
     }
+  });
+
+  it('takes an explicit value for a boolean flag: --x=false, --x off, --no-x (a default of true can be turned off)', () => {
+    const v = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
+      const r = parseCli(spec, argv, env);
+      return r.help ? undefined : r.values['verbose'];
+    };
+    expect(v(['--verbose'])).toBe(true);
+    expect(v([])).toBeUndefined();
+    for (const [word, want] of [
+      ['false', false],
+      ['off', false],
+      ['0', false],
+      ['true', true],
+      ['on', true],
+      ['1', true],
+    ] as const) {
+      expect(v([`--verbose=${word}`])).toBe(want);
+      expect(v(['--verbose', word, '--port', '7'])).toBe(want);
+    }
+    expect(v(['--no-verbose'])).toBe(false);
+    // an explicit value wins over a bare flag given as well, and over the environment
+    expect(v(['--verbose', '--verbose=false'])).toBe(false);
+    expect(v(['--no-verbose'], { DEMO_VERBOSE: 'true' })).toBe(false);
+    // a string flag's value is never taken for a boolean word or a negation
+    const r = parseCli(spec, ['--port', 'off', '--verbose'], {});
+    expect(r.help === false && r.values).toEqual({ port: 'off', verbose: true });
+    expect(() => parseCli(spec, ['--port', '--no-verbose'], {})).toThrow(
+      expect.objectContaining({ code: 'CORE_ERR_USAGE' }),
+    );
+    expect(() => parseCli(spec, ['--verbose=maybe'], {})).toThrowError(/takes true, false, on, off, 1 or 0/);
+    expect(() => parseCli(spec, ['--no-port'], {})).toThrowError(/see --help/);
+    expect(() => parseCli(spec, ['--port=1', 'off'], {})).toThrowError(/see --help/);
   });
 
   it('rejects unknown flags with a usage error', () => {

@@ -64,7 +64,10 @@ export async function startDispatcher(
   workers: number,
   extraArgs: string[] = [],
   main?: string,
-  /** Extra environment (e.g. `SIPDISP_STEERING=false`: a boolean setting that defaults to on has no off flag). */
+  /**
+   * Extra environment (e.g. `SIPDISP_STEERING=false`: the environment, not `--steering=false`, so that a base build
+   * from before boolean flags took a value, run with BENCH_DISPATCHER_BASE_MAIN, reads it too).
+   */
   env: NodeJS.ProcessEnv = {},
 ): Promise<Proc> {
   const args = [

@@ -13,7 +13,7 @@ import net from 'node:net';
 import { extractSipKeys } from '@switchyard/affinity';
 import type { Clock, RateLimitedLog } from '@switchyard/core';
 import type { ChildProcess } from 'node:child_process';
-import type { ToWorker } from '../ipc.js';
+import { tcpHandoff } from '../ipc.js';
 import type { DispatcherMetrics } from '../metrics.js';
 import type { AffinityRouter } from '../primary/router.js';
 import { frameMessage } from '../sip/framing.js';
@@ -154,7 +154,7 @@ export class TcpIngress {
     // primary leaks one descriptor per connection. The callback runs once the message is written: the kernel has
     // copied the descriptor into it by then, so closing ours is safe.
     // No peer address here: getpeername costs two syscalls per connection and the worker can ask its own socket.
-    child.send({ t: 'tcp', local, bytes } satisfies ToWorker, handle as unknown as net.Socket, (err) => {
+    child.send(tcpHandoff(local, bytes), handle as unknown as net.Socket, (err) => {
       if (err) this.c.metrics.tcpRejected.inc({ reason: 'handoff-failed' });
       handle.close();
     });

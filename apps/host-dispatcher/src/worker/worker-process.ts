@@ -14,6 +14,7 @@ import {
   FRAME_HELLO,
   FRAME_MAX_ADDR,
   FRAME_MIRROR,
+  handedOffBytes,
   handedOffSocket,
   readFrameHeader,
   writeFrameHeader,
@@ -174,11 +175,7 @@ export class WorkerProcess {
         return;
       }
       case 'tcp':
-        this.adoptTcp(
-          handedOffSocket(handle),
-          m.local,
-          Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength),
-        );
+        this.adoptTcp(handedOffSocket(handle), m.local, handedOffBytes(m));
         return;
       case 'steer':
         this.steering().steer({ local: m.local, address: m.address, port: m.port }, m.gen);
