@@ -37,6 +37,7 @@ describe('pop-forward', () => {
             setup: string;
             roundTrips: number;
             lost: number;
+            p10Us: number;
             p50Us: number;
             forwarderCpuUs: number | null;
             forwarderUserCpuUs: number | null;
@@ -52,6 +53,8 @@ describe('pop-forward', () => {
           expect(r.roundTrips + r.lost).toBeLessThanOrEqual(2 * 20);
           expect(r.roundTrips).toBeGreaterThan(0);
           expect(r.p50Us).toBeGreaterThan(0);
+          expect(r.p10Us).toBeGreaterThan(0);
+          expect(r.p10Us).toBeLessThanOrEqual(r.p50Us);
           // CPU per round trip was read from the processes on the path (none forwards in direct: null in JSON)
           expect(r.ownerCpuUs).toBeGreaterThan(0);
           if (r.setup === 'direct') expect(r.forwarderCpuUs).toBeNull();
@@ -69,6 +72,11 @@ describe('pop-forward', () => {
         // and the owners received them through the tunnel: v1's kernel decapsulated, u1's router injected
         expect(json.tunnel['sipdisp_decapsulated_total (v1)']).toBeGreaterThanOrEqual(answered('vxlan'));
         expect(json.tunnel['pop_tunnel_injected_total']).toBeGreaterThanOrEqual(answered('udp'));
+        // with --kernel-decap d1's tc program took every forwarded datagram before its vx0 (none went through it)
+        expect(json.tunnel['sipdisp_decapsulated_total (d1)']).toBeGreaterThanOrEqual(
+          answered('vxlan-kdecap'),
+        );
+        expect(json.tunnel['vx0 rx packets (d1)']).toBe(0);
         expect(json.summary.find((s) => s.setup === 'direct')?.ratioToDirect).toBe(1);
         const md = fs.readFileSync(path.join(out, 'pop-router-forwarding.md'), 'utf8');
         expect(md).toMatch(/^# POP forwarding/);
