@@ -9,38 +9,21 @@
  * is not decapsulated by the program (counted as refused) and the nftables fence drops it (not delivered), while the
  * same packet from A is decapsulated by the program and delivered.
  */
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildVxlanTemplate, encapsulateVxlan, vxlanMacFor } from '@switchyard/pop-wire';
+import { NetnsPop, waitFor, type NetnsPopHost } from '@switchyard/testing';
 import {
-  NETNS_POP_CLIENT,
-  NETNS_POP_INTERNAL,
-  NetnsPop,
-  waitFor,
-  type NetnsPopHost,
-} from '@switchyard/testing';
+  fenceCounted,
+  fenceVxlan,
+  hitCounter,
+  optionsClient,
+  programMaps,
+  sendVxlan,
+  BPF_OBJECT,
+  kernelSuiteSkip,
+} from './kernel-helpers.js';
 
-const root = process.getuid?.() === 0;
-const has = (cmd: string, arg = '--version') => {
-  try {
-    execFileSync(cmd, [arg], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
-const object = path.join(import.meta.dirname, '../dist/bpf/kernel-forward.bpf.o');
-const skip = !root
-  ? 'needs root'
-  : !has('bpftool')
-    ? 'needs bpftool (apt-get install bpftool)'
-    : !has('nft', '--version')
-      ? 'needs nft (apt-get install nftables)'
-      : !fs.existsSync(object)
-        ? `needs ${object} (built by the pop-router build when clang is installed)`
-        : '';
+const object = BPF_OBJECT;
+const skip = kernelSuiteSkip(['bpftool', 'nft']);
 if (skip) console.warn(`kernel decapsulation suite skipped: ${skip}`);
 
 const CONFERENCE = 'kdconf';
@@ -49,28 +32,6 @@ const CLIENT_PORT = 42_000 + (process.pid % 1000);
 const FORWARDED = 0;
 const DECAPSULATED = 2;
 const REFUSED_OUTSIDE = 3;
-
-/** One OPTIONS at a time from one source port; prints {answered, lost, from} (`from`: the answers' source). */
-const CLIENT = `
-const dgram = require('node:dgram');
-const [target, port, conf, count, src, call] = process.argv.slice(1);
-const s = dgram.createSocket('udp4');
-let answered = 0, lost = 0, n = 0, timer; const from = new Set();
-function next() {
-  if (n >= Number(count)) { console.log(JSON.stringify({ answered, lost, from: [...from] })); s.close(); return; }
-  n++;
-  const m = 'OPTIONS sip:' + conf + '@' + target + ':' + port + ' SIP/2.0\\r\\nVia: SIP/2.0/UDP 0.0.0.0:' + src +
-    ';branch=z9hG4bK-kd' + n + ';rport\\r\\nFrom: <sip:kd@client>;tag=kd\\r\\nTo: <sip:' + conf + '@' + target +
-    '>\\r\\nCall-ID: kd-' + src + '-' + call + '\\r\\nCSeq: ' + n + ' OPTIONS\\r\\nMax-Forwards: 70\\r\\nContent-Length: 0\\r\\n\\r\\n';
-  s.send(m, Number(port), target);
-  timer = setTimeout(() => { lost++; next(); }, 1000);
-}
-s.on('message', (_m, r) => { clearTimeout(timer); answered++; from.add(r.address + ':' + r.port); next(); });
-s.bind(Number(src), () => next());
-`;
-
-const bpftool = (...args: string[]) =>
-  JSON.parse(execFileSync('bpftool', ['-j', ...args], { encoding: 'utf8' }));
 
 describe.skipIf(skip !== '')('kernel decapsulation (tc eBPF on the owner, namespace POP of 2 hosts)', () => {
   let pop: NetnsPop;
@@ -121,27 +82,12 @@ describe.skipIf(skip !== '')('kernel decapsulation (tc eBPF on the owner, namesp
     await pop?.dispose();
   }, 60_000);
 
-  /** The id of the program's map `name` on host h (tc in h's namespace; map ids are global). */
   const mapOf = async (h: NetnsPopHost, name: string): Promise<number> => {
-    const shown = JSON.parse(
-      await pop.lab.run(h.ns, 'tc', ['-j', 'filter', 'show', 'dev', 'pop0', 'ingress']),
-    ) as {
-      options?: { prog?: { id?: number } };
-    }[];
-    const prog = shown.find((f) => f.options?.prog?.id)?.options?.prog?.id;
-    expect(prog, `a BPF program at tc ingress of ${h.id} pop0`).toBeDefined();
-    for (const id of (bpftool('prog', 'show', 'id', String(prog)) as { map_ids: number[] }).map_ids)
-      if ((bpftool('map', 'show', 'id', String(id)) as { name: string }).name === name) return id;
-    throw new Error(`no map ${name} on ${h.id}`);
+    const id = (await programMaps(pop, h)).get(name);
+    expect(id, `map ${name} of ${h.id}'s program`).toBeDefined();
+    return id!;
   };
-  /** One counter of sy_hits, summed over CPUs. */
-  const counter = (mapId: number, index: number) =>
-    (bpftool('map', 'dump', 'id', String(mapId)) as { key: number; values: { value: string[] }[] }[])[
-      index
-    ]!.values.reduce(
-      (s, c) => s + Number(Buffer.from(c.value.map((x) => parseInt(x, 16))).readBigUInt64LE(0)),
-      0,
-    );
+  const counter = hitCounter;
   const vx0Received = async (h: NetnsPopHost) =>
     (
       JSON.parse(await pop.lab.run(h.ns, 'ip', ['-j', '-s', 'link', 'show', 'vx0'])) as {
@@ -151,20 +97,8 @@ describe.skipIf(skip !== '')('kernel decapsulation (tc eBPF on the owner, namesp
   const decapOnB = () => pop.dispatcherMetric(b, 'sipdisp_decapsulated_total');
 
   let calls = 0;
-  const client = async (count: number) =>
-    JSON.parse(
-      (
-        await pop.lab.run(
-          pop.client,
-          process.execPath,
-          ['-e', CLIENT, pop.vip, '5060', CONFERENCE, String(count), String(CLIENT_PORT), String(++calls)],
-          60_000,
-        )
-      )
-        .trim()
-        .split('\n')
-        .at(-1)!,
-    ) as { answered: number; lost: number; from: string[] };
+  const client = (count: number) =>
+    optionsClient(pop, { conference: CONFERENCE, count, port: CLIENT_PORT, call: ++calls, tag: 'kd' });
 
   it("B's tc program decapsulates every forwarded datagram (vx0 sees none); the client's own address reaches B's worker", async () => {
     const hitsA = await mapOf(a, 'sy_hits');
@@ -189,55 +123,19 @@ describe.skipIf(skip !== '')('kernel decapsulation (tc eBPF on the owner, namesp
   }, 120_000);
 
   it('fence: VXLAN from outside the POP network is not decapsulated by the program nor delivered; from A it is', async () => {
-    await pop.lab.nft(
-      b.ns,
-      [
-        'table inet vxlanfence {',
-        '  chain input {',
-        '    type filter hook input priority 0; policy accept;',
-        `    udp dport 4789 ip saddr != ${NETNS_POP_INTERNAL} counter drop`,
-        '  }',
-        '}',
-      ].join('\n'),
-    );
-    const template = buildVxlanTemplate({
-      vni: 42,
-      dstMac: vxlanMacFor(b.id),
-      srcMac: vxlanMacFor('outside'),
-      innerAddress: pop.inner,
-      innerPort: 5060,
-    });
-    const packet = (tag: string) => {
-      const sip = Buffer.from(
-        `OPTIONS sip:${tag}@${pop.vip} SIP/2.0\r\nVia: SIP/2.0/UDP ${NETNS_POP_CLIENT}:5999;branch=z9hG4bK-${tag}\r\n` +
-          `From: <sip:x@${NETNS_POP_CLIENT}>;tag=1\r\nTo: <sip:${tag}@${pop.vip}>\r\nCall-ID: ${tag}\r\n` +
-          'CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n',
-      );
-      const out = Buffer.alloc(sip.length + 100);
-      const n = encapsulateVxlan(out, template, NETNS_POP_CLIENT, 5999, sip);
-      return out.subarray(0, n).toString('hex');
-    };
-    const send = (ns: string, hex: string) =>
-      pop.lab.run(ns, process.execPath, [
-        '-e',
-        `const s=require('dgram').createSocket('udp4');s.send(Buffer.from(process.argv[1],'hex'),4789,process.argv[2],()=>s.close())`,
-        hex,
-        b.address,
-      ]);
+    await fenceVxlan(pop, b);
     const hitsB = await mapOf(b, 'sy_hits');
     const refused0 = counter(hitsB, REFUSED_OUTSIDE);
     const decap0 = counter(hitsB, DECAPSULATED);
     const inner0 = await decapOnB();
     // from the client namespace (outside the POP network), routed to B through the router
-    await send(pop.client, packet('kd-fence-out'));
-    await waitFor('the fence counted the outside packet', async () =>
-      /counter packets [1-9]/.test(await pop.lab.run(b.ns, 'nft', ['list', 'table', 'inet', 'vxlanfence'])),
-    );
+    await sendVxlan(pop, pop.client, b, 'kd-fence-out');
+    await waitFor('the fence counted the outside packet', () => fenceCounted(pop, b));
     expect(counter(hitsB, REFUSED_OUTSIDE) - refused0, 'the program refused it').toBe(1);
     expect(counter(hitsB, DECAPSULATED), 'the program did not decapsulate it').toBe(decap0);
     expect(await decapOnB(), 'not delivered').toBe(inner0);
     // the same packet from A (inside) is decapsulated by the program and delivered to the tunnel socket
-    await send(a.ns, packet('kd-fence-in'));
+    await sendVxlan(pop, a.ns, b, 'kd-fence-in');
     await waitFor('the inside packet delivered on B', async () => (await decapOnB()) === inner0 + 1);
     expect(counter(hitsB, DECAPSULATED) - decap0).toBe(1);
     expect(counter(hitsB, REFUSED_OUTSIDE) - refused0).toBe(1);
