@@ -56,7 +56,9 @@ describe('pop-forward', () => {
           expect(r.p10Us).toBeGreaterThan(0);
           expect(r.p10Us).toBeLessThanOrEqual(r.p50Us);
           // CPU per round trip was read from the processes on the path (none forwards in direct: null in JSON)
-          expect(r.ownerCpuUs).toBeGreaterThan(0);
+          // (a finite number: net of the idle estimate, a 20-request quick run at load 20+ can come out below 0 —
+          // seen once: -1,869 µs, when the idle sample caught a burst of the owner's background work)
+          expect(Number.isFinite(r.ownerCpuUs), `${r.setup} owner CPU read`).toBe(true);
           if (r.setup === 'direct') expect(r.forwarderCpuUs).toBeNull();
           else expect(r.forwarderCpuUs).toBeGreaterThan(0);
           // its user-mode part: read too (10 ms ticks: may be 0 in a short run)
