@@ -377,6 +377,15 @@ export class PopRouter implements Startable, PopControl {
 
   async metricsText(): Promise<{ contentType: string; body: string }> {
     this.refreshGauges();
+    const decap = await this.kernelForward?.decapCounters().catch((err: unknown) => {
+      this.logger.warn({ err }, 'kernel decapsulation counters unreadable');
+      return undefined;
+    });
+    if (decap) {
+      this.metrics.kernelDecap.set({ event: 'decapsulated' }, decap.decapsulated);
+      this.metrics.kernelDecap.set({ event: 'refused_outside' }, decap.refusedOutside);
+      this.metrics.kernelDecap.set({ event: 'not_matching' }, decap.notMatching);
+    }
     return { contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() };
   }
 

@@ -120,6 +120,10 @@ describe.skipIf(skip !== '')('kernel decapsulation (tc eBPF on the owner, namesp
     expect(counter(hitsB, DECAPSULATED) - decap0, "B's tc program decapsulated all of them").toBe(40);
     expect((await decapOnB()) - inner0, "B's dispatcher got them on its tunnel socket").toBe(40);
     expect(await vx0Received(b), 'none went through vx0').toBe(vx0);
+    // the router exports the program's counter
+    const scraped = (await pop.get(b, 7947, '/metrics')) as string;
+    const line = scraped.split('\n').find((l) => l.startsWith('pop_kernel_decap{event="decapsulated"}'));
+    expect(Number(line?.split(' ').at(-1)), "B's router /metrics").toBe(counter(hitsB, DECAPSULATED));
   }, 120_000);
 
   it('fence: VXLAN from outside the POP network is not decapsulated by the program nor delivered; from A it is', async () => {

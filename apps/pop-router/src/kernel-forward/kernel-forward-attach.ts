@@ -65,6 +65,7 @@ export class KernelForwardAttach {
   private attached: string | undefined;
   /** the POP network the decapsulation admits (after attach with `decap`) */
   decapSources: string | undefined;
+  private hitsMap: number | undefined;
 
   constructor(
     private readonly init: {
@@ -125,6 +126,7 @@ export class KernelForwardAttach {
     const hitsMap = maps.get('sy_hits');
     if (!fwdMap || !hitsMap)
       throw new PopRouterError('POP_ERR_KERNEL_FORWARD', `program ${progId} lacks its maps sy_fwd/sy_hits`);
+    this.hitsMap = hitsMap;
     const decap = this.init.decap;
     if (decap) {
       const decapMap = maps.get('sy_decap');
@@ -145,6 +147,25 @@ export class KernelForwardAttach {
       this.decapSources = sources;
     }
     return { fwdMap, hitsMap, device };
+  }
+
+  /**
+   * The decapsulation's counters (`sy_hits` [2]–[4], summed over CPUs; bpf/kernel-forward.bpf.c), read with bpftool;
+   * undefined without `--kernel-decap` or once detached.
+   */
+  async decapCounters(): Promise<
+    { decapsulated: number; refusedOutside: number; notMatching: number } | undefined
+  > {
+    if (!this.decapSources || !this.hitsMap || !this.attached) return undefined;
+    const dump = JSON.parse(await run('bpftool', ['-j', 'map', 'dump', 'id', String(this.hitsMap)])) as {
+      values?: { value: string[] }[];
+    }[];
+    const sum = (i: number) =>
+      (dump[i]?.values ?? []).reduce(
+        (s, c) => s + Number(Buffer.from(c.value.map((x) => parseInt(x, 16))).readBigUInt64LE(0)),
+        0,
+      );
+    return { decapsulated: sum(2), refusedOutside: sum(3), notMatching: sum(4) };
   }
 
   /** Removes our classifier (its maps go with it); the clsact qdisc stays (harmless, maybe shared). */
