@@ -7,6 +7,15 @@
  * destination = the tunnel address and port) and redirected out of `ifindex` with the kernel's neighbour lookup.
  * Anything else (a miss, a fragment, IP options, IPv6) goes up the stack unchanged (TC_ACT_OK): the primary's path.
  *
+ * The owner's side (`--kernel-decap`, docs/pop-router.md "Kernel decapsulation"): when `sy_decap` is enabled, a
+ * VXLAN datagram to this host's address and VXLAN port whose outer source is inside the POP network and whose
+ * VXLAN/inner headers are exactly what a template makes (VNI, vx0's MAC, inner IPv4 UDP to the tunnel address and
+ * port) is decapsulated here (`bpf_skb_adjust_room` −50 bytes at the MAC layer) and passed up the stack as the
+ * inner packet: it reaches the tunnel-address socket with the client's own address, without the vxlan device's
+ * pass (vx0, gro_cells, a second softirq). A decapsulated packet is never forwarded again (it returns at once).
+ * VXLAN from outside the POP network, or anything not matching, goes up the stack unchanged, where the nftables
+ * fence and vx0 decide as without this program.
+ *
  * No libbpf headers: the few helpers are declared below from the kernel's uapi <linux/bpf.h> ids.
  */
 #include <linux/bpf.h>
@@ -32,6 +41,7 @@ static __s64 (*bpf_csum_diff)(__be32 *from, __u32 from_size, __be32 *to, __u32 t
                               __wsum seed) = (void *)BPF_FUNC_csum_diff;
 static long (*bpf_skb_adjust_room)(struct __sk_buff *skb, __s32 len_diff, __u32 mode,
                                    __u64 flags) = (void *)BPF_FUNC_skb_adjust_room;
+static long (*bpf_skb_pull_data)(struct __sk_buff *skb, __u32 len) = (void *)BPF_FUNC_skb_pull_data;
 static long (*bpf_redirect_neigh)(__u32 ifindex, struct bpf_redir_neigh *params, int plen,
                                   __u64 flags) = (void *)BPF_FUNC_redirect_neigh;
 
@@ -68,13 +78,41 @@ struct {
   __type(value, struct fwd_val);
 } sy_fwd SEC(".maps");
 
-/* [0] datagrams forwarded, [1] hits that could not be encapsulated (passed up the stack instead). */
+/*
+ * [0] datagrams forwarded, [1] hits that could not be encapsulated (passed up the stack instead), [2] datagrams
+ * decapsulated (owner side), [3] VXLAN to our port from outside the POP network (passed to the stack and its fence),
+ * [4] VXLAN from the POP network not matching the template or not decapsulable (passed to vx0).
+ */
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, 2);
+  __uint(max_entries, 5);
   __type(key, __u32);
   __type(value, __u64);
 } sy_hits SEC(".maps");
+
+/*
+ * The owner side's configuration (one entry, written by the router with --kernel-decap; all zero = off). Network
+ * byte order but `enabled`. Layout mirrored in kernel-decap-config.ts.
+ */
+struct decap_cfg {
+  __u32 enabled;     /* 0 (host): 1 = decapsulate */
+  __u32 local;       /* 4: this host's address (the outer destination) */
+  __u32 net;         /* 8: the POP network: outer source & mask must equal net */
+  __u32 mask;        /* 12 */
+  __u16 vxlan_port;  /* 16: our VXLAN UDP port */
+  __u16 inner_dport; /* 18: the tunnel port (the dispatcher's SIP port) */
+  __u32 inner_dst;   /* 20: the tunnel address */
+  __u32 vni_word;    /* 24: the VXLAN header's second word (VNI << 8) */
+  __u8 mac[6];       /* 28: vx0's MAC, the inner Ethernet destination */
+  __u8 pad[2];       /* 34 */
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct decap_cfg);
+} sy_decap SEC(".maps");
 
 #define ENCAP_LEN 50 /* outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14 */
 #define ETH_LEN 14
@@ -92,6 +130,45 @@ struct encap {
   __u8 vx_eth[22];
 };
 
+#define DECAP_NOT_OURS 0xffff
+
+/* Owner side: see the file comment. DECAP_NOT_OURS: not VXLAN to us (the forward lookup follows). */
+static __always_inline int decap(struct __sk_buff *skb, struct iphdr *ip, struct udphdr *udp) {
+  __u32 zero = 0;
+  struct decap_cfg *c = bpf_map_lookup_elem(&sy_decap, &zero);
+  if (!c || !c->enabled || udp->dest != c->vxlan_port || ip->daddr != c->local) return DECAP_NOT_OURS;
+  if ((ip->saddr & c->mask) != c->net) {
+    count(3); /* outside the POP network: never decapsulated here; the stack's fence drops it */
+    return TC_ACT_OK;
+  }
+  __u16 outer_len = bswap16(ip->tot_len);
+  if (skb->len < INNER_UDP + 8 || bpf_skb_pull_data(skb, INNER_UDP + 8)) goto pass;
+  void *data = (void *)(long)skb->data;
+  void *end = (void *)(long)skb->data_end;
+  if (data + INNER_UDP + 8 > end) goto pass;
+  __u8 *vx = data + ETH_LEN + 28;
+  if (vx[0] != 0x08 || vx[1] | vx[2] | vx[3]) goto pass;
+  if (*(__u32 *)(vx + 4) != c->vni_word) goto pass;
+  struct ethhdr *ieth = (void *)(vx + 8);
+  __u8 *m = ieth->h_dest;
+  if ((m[0] ^ c->mac[0]) | (m[1] ^ c->mac[1]) | (m[2] ^ c->mac[2]) | (m[3] ^ c->mac[3]) | (m[4] ^ c->mac[4]) |
+      (m[5] ^ c->mac[5]))
+    goto pass;
+  if (ieth->h_proto != bswap16(ETH_P_IP)) goto pass;
+  struct iphdr *iip = (void *)(ieth + 1);
+  if (iip->version != 4 || iip->ihl != 5 || iip->protocol != IPPROTO_UDP || iip->daddr != c->inner_dst) goto pass;
+  if (iip->frag_off & bswap16(0x3fff)) goto pass;
+  if (bswap16(iip->tot_len) + ENCAP_LEN != outer_len) goto pass;
+  struct udphdr *iudp = (void *)(iip + 1);
+  if (iudp->dest != c->inner_dport) goto pass;
+  if (bpf_skb_adjust_room(skb, -ENCAP_LEN, BPF_ADJ_ROOM_MAC, 0)) goto pass;
+  count(2);
+  return TC_ACT_OK; /* the inner packet goes up the stack; never forwarded again */
+pass:
+  count(4);
+  return TC_ACT_OK;
+}
+
 SEC("tc")
 int sy_forward(struct __sk_buff *skb) {
   void *data = (void *)(long)skb->data;
@@ -102,6 +179,17 @@ int sy_forward(struct __sk_buff *skb) {
   if ((void *)(ip + 1) > end || ip->ihl != 5 || ip->protocol != IPPROTO_UDP) return TC_ACT_OK;
   if (ip->frag_off & bswap16(0x3fff)) return TC_ACT_OK; /* a fragment: the stack reassembles it */
   struct udphdr *udp = (void *)(ip + 1);
+  if ((void *)(udp + 1) > end) return TC_ACT_OK;
+  int d = decap(skb, ip, udp);
+  if (d != DECAP_NOT_OURS) return d;
+  /* decap() may have pulled data: re-derive the packet pointers */
+  data = (void *)(long)skb->data;
+  end = (void *)(long)skb->data_end;
+  eth = data;
+  if ((void *)(eth + 1) > end) return TC_ACT_OK;
+  ip = (void *)(eth + 1);
+  if ((void *)(ip + 1) > end) return TC_ACT_OK;
+  udp = (void *)(ip + 1);
   if ((void *)(udp + 1) > end) return TC_ACT_OK;
   struct fwd_key k = {.saddr = ip->saddr, .sport = udp->source, .dport = udp->dest};
   struct fwd_val *v = bpf_map_lookup_elem(&sy_fwd, &k);

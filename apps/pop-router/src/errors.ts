@@ -14,7 +14,7 @@ export const PopRouterErrors = {
   POP_ERR_VXLAN:
     'vxlan mode: vx0, its MAC, the inner address or rp_filter 0 is missing (named), or --vxlan-setup failed / is not root',
   POP_ERR_KERNEL_FORWARD:
-    '--kernel-forward: the BPF object is missing (clang absent at build), not root, or tc/bpftool failed (named)',
+    '--kernel-forward / --kernel-decap: the BPF object is missing (clang absent at build), not root, or tc/bpftool failed (named)',
   POP_ERR_STATE: 'a lifecycle method was called in the wrong state',
 } as const satisfies Record<string, string>;
 

@@ -20,6 +20,12 @@ export class PopRouterMetrics {
     help: 'tunnel datagrams authenticated and injected into the dispatcher',
     registers: this.r,
   });
+  readonly kernelDecap = new Gauge({
+    name: 'pop_kernel_decap',
+    help: '--kernel-decap: VXLAN datagrams the tc program decapsulated, refused (outer source outside the POP network: left to the stack and its fence) or left to vx0 (not matching the template); read from the program at each scrape',
+    labelNames: ['event'] as const,
+    registers: this.r,
+  });
   readonly linkConnected = new Gauge({
     name: 'pop_dispatcher_link_up',
     help: '1 while the link to the local dispatcher is connected',

@@ -32,6 +32,7 @@ import {
   type KernelForwardWire,
   type OwnerKeys,
   type TunnelKeys,
+  vxlanMacFor,
 } from '@switchyard/pop-wire';
 import { buildApi, type HostView, type PopControl, type SessionView } from './api/api.js';
 import { PopRouterError } from './errors.js';
@@ -158,14 +159,34 @@ export class PopRouter implements Startable, PopControl {
       } else dev.check();
     }
     try {
-      if (this.config.kernelForward && this.config.encapsulation === 'vxlan') {
+      const c = this.config;
+      if ((c.kernelForward || c.kernelDecap) && c.encapsulation === 'vxlan') {
         this.kernelForward = new KernelForwardAttach({
-          device: this.config.kernelForwardDevice,
-          address: this.config.address,
-          object: this.config.kernelForwardObject,
+          device: c.kernelForwardDevice,
+          address: c.address,
+          object: c.kernelForwardObject,
+          decap: c.kernelDecap
+            ? {
+                local: c.address,
+                sources: c.kernelDecapSources,
+                vxlanPort: c.vxlanPort,
+                innerPort: c.sipPort,
+                innerAddress: c.innerAddress,
+                vni: c.vni,
+                mac: vxlanMacFor(c.id),
+              }
+            : undefined,
         });
-        this.kernelForwardWire = await this.kernelForward.attach();
-        this.logger.info({ kernelForward: this.kernelForwardWire }, 'kernel forward attached');
+        const wire = await this.kernelForward.attach();
+        // the dispatcher is offered the forward's maps only with --kernel-forward (decap alone needs no table)
+        if (c.kernelForward) this.kernelForwardWire = wire;
+        this.logger.info(
+          {
+            kernelForward: c.kernelForward ? wire : false,
+            kernelDecap: this.kernelForward.decapSources ?? false,
+          },
+          'kernel program attached',
+        );
       }
       await this.startParts();
     } catch (err) {
@@ -356,6 +377,15 @@ export class PopRouter implements Startable, PopControl {
 
   async metricsText(): Promise<{ contentType: string; body: string }> {
     this.refreshGauges();
+    const decap = await this.kernelForward?.decapCounters().catch((err: unknown) => {
+      this.logger.warn({ err }, 'kernel decapsulation counters unreadable');
+      return undefined;
+    });
+    if (decap) {
+      this.metrics.kernelDecap.set({ event: 'decapsulated' }, decap.decapsulated);
+      this.metrics.kernelDecap.set({ event: 'refused_outside' }, decap.refusedOutside);
+      this.metrics.kernelDecap.set({ event: 'not_matching' }, decap.notMatching);
+    }
     return { contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() };
   }
 

@@ -109,6 +109,20 @@ export const PopRouterSettings = defineSettings({
         "dispatcher can delegate a client's datagrams for another host to the kernel; detached on stop",
       'POPR_KERNEL_FORWARD',
     ),
+    kernelDecap: setting(
+      Type.Boolean(),
+      false,
+      'vxlan mode, root: decapsulate VXLAN from the POP network in the same tc program (before vx0: no vxlan ' +
+        'device pass); vx0 stays for anything it does not take. Detached on stop',
+      'POPR_KERNEL_DECAP',
+    ),
+    kernelDecapSources: setting(
+      Type.String({ pattern: '^$|^[0-9.]+/[0-9]{1,2}$' }),
+      '',
+      'the POP network (CIDR) whose VXLAN the tc program decapsulates; empty = the subnet of --address on its ' +
+        'interface. VXLAN from elsewhere is left to the stack (and its nftables fence)',
+      'POPR_KERNEL_DECAP_SOURCES',
+    ),
     kernelForwardDevice: setting(
       Type.String({ maxLength: 15 }),
       '',

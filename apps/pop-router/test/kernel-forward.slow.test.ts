@@ -8,52 +8,23 @@
  * again; then B's processes stop (it leaves the POP): A removes the entry and the client's datagrams go back to A's
  * primary (handled there: no live owner).
  */
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NetnsPop, waitFor, type NetnsPopHost } from '@switchyard/testing';
+import {
+  BPF_OBJECT,
+  hitCounter,
+  kernelSuiteSkip,
+  mapEntries,
+  optionsClient,
+  programMaps,
+} from './kernel-helpers.js';
 
-const root = process.getuid?.() === 0;
-const has = (cmd: string) => {
-  try {
-    execFileSync(cmd, ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
-const object = path.join(import.meta.dirname, '../dist/bpf/kernel-forward.bpf.o');
-const skip = !root
-  ? 'needs root'
-  : !has('bpftool')
-    ? 'needs bpftool (apt-get install bpftool)'
-    : !fs.existsSync(object)
-      ? `needs ${object} (built by the pop-router build when clang is installed)`
-      : '';
+const object = BPF_OBJECT;
+const skip = kernelSuiteSkip(['bpftool']);
 if (skip) console.warn(`kernel forward suite skipped: ${skip}`);
 
 const CONFERENCE = 'kfconf';
 const CLIENT_PORT = 41_000 + (process.pid % 1000);
-
-/** One OPTIONS at a time from one source port; prints {answered, lost}. */
-const CLIENT = `
-const dgram = require('node:dgram');
-const [target, port, conf, count, src, call] = process.argv.slice(1);
-const s = dgram.createSocket('udp4');
-let answered = 0, lost = 0, n = 0, timer;
-function next() {
-  if (n >= Number(count)) { console.log(JSON.stringify({ answered, lost })); s.close(); return; }
-  n++;
-  const m = 'OPTIONS sip:' + conf + '@' + target + ':' + port + ' SIP/2.0\\r\\nVia: SIP/2.0/UDP 0.0.0.0:' + src +
-    ';branch=z9hG4bK-kf' + n + ';rport\\r\\nFrom: <sip:kf@client>;tag=kf\\r\\nTo: <sip:' + conf + '@' + target +
-    '>\\r\\nCall-ID: kf-' + src + '-' + call + '\\r\\nCSeq: ' + n + ' OPTIONS\\r\\nMax-Forwards: 70\\r\\nContent-Length: 0\\r\\n\\r\\n';
-  s.send(m, Number(port), target);
-  timer = setTimeout(() => { lost++; next(); }, 1000);
-}
-s.on('message', () => { clearTimeout(timer); answered++; next(); });
-s.bind(Number(src), () => next());
-`;
 
 describe.skipIf(skip !== '')('kernel forward (tc eBPF, namespace POP of 2 hosts)', () => {
   let pop: NetnsPop;
@@ -107,64 +78,25 @@ describe.skipIf(skip !== '')('kernel forward (tc eBPF, namespace POP of 2 hosts)
 
   let calls = 0;
   /** `count` OPTIONS from the client's port, in a call (Call-ID) of their own: a host that handled a call keeps it. */
-  const client = async (count: number) =>
-    JSON.parse(
-      (
-        await pop.lab.run(
-          pop.client,
-          process.execPath,
-          ['-e', CLIENT, pop.vip, '5060', CONFERENCE, String(count), String(CLIENT_PORT), String(++calls)],
-          60_000,
-        )
-      )
-        .trim()
-        .split('\n')
-        .at(-1)!,
-    ) as { answered: number; lost: number };
+  const client = async (count: number) => {
+    const r = await optionsClient(pop, {
+      conference: CONFERENCE,
+      count,
+      port: CLIENT_PORT,
+      call: ++calls,
+      tag: 'kf',
+    });
+    return { answered: r.answered, lost: r.lost };
+  };
 
-  /** The ids of the program's maps on A (tc in A's namespace; map ids are global, bpftool reads them from here). */
+  /** The ids of the program's maps on A. */
   const maps = async () => {
-    const shown = JSON.parse(
-      await pop.lab.run(a.ns, 'tc', ['-j', 'filter', 'show', 'dev', 'pop0', 'ingress']),
-    ) as {
-      options?: { prog?: { id?: number } };
-    }[];
-    const prog = shown.find((f) => f.options?.prog?.id)?.options?.prog?.id;
-    expect(prog, 'a BPF program at tc ingress of A pop0').toBeDefined();
-    const ids = (
-      JSON.parse(
-        execFileSync('bpftool', ['-j', 'prog', 'show', 'id', String(prog)], { encoding: 'utf8' }),
-      ) as {
-        map_ids: number[];
-      }
-    ).map_ids;
-    const byName = new Map<string, number>();
-    for (const id of ids)
-      byName.set(
-        (
-          JSON.parse(
-            execFileSync('bpftool', ['-j', 'map', 'show', 'id', String(id)], { encoding: 'utf8' }),
-          ) as { name: string }
-        ).name,
-        id,
-      );
+    const byName = await programMaps(pop, a);
     return { fwd: byName.get('sy_fwd')!, hits: byName.get('sy_hits')! };
   };
-  const entries = (id: number) =>
-    (
-      JSON.parse(
-        execFileSync('bpftool', ['-j', 'map', 'dump', 'id', String(id)], { encoding: 'utf8' }),
-      ) as unknown[]
-    ).length;
-  const hits = (id: number) =>
-    (
-      JSON.parse(execFileSync('bpftool', ['-j', 'map', 'dump', 'id', String(id)], { encoding: 'utf8' })) as {
-        values: { value: string[] }[];
-      }[]
-    )[0]!.values.reduce(
-      (s, c) => s + Number(Buffer.from(c.value.map((x) => parseInt(x, 16))).readBigUInt64LE(0)),
-      0,
-    );
+  const entries = mapEntries;
+  /** Datagrams the program forwarded (sy_hits[0]). */
+  const hits = (id: number) => hitCounter(id, 0);
   const forwardedOnA = () => pop.dispatcherMetric(a, 'sipdisp_pop_events', 'event="forwarded"');
   const decapOnB = () => pop.dispatcherMetric(b, 'sipdisp_decapsulated_total');
 

@@ -6,16 +6,15 @@
  * `kill -9` of a host with the route agent withdrawing its nexthop, then the fence: a VXLAN packet from outside the POP's internal network is not delivered.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildVxlanTemplate, encapsulateVxlan, vxlanMacFor } from '@switchyard/pop-wire';
 import {
   NETNS_POP_CLIENT as CLIENT,
-  NETNS_POP_INTERNAL as INTERNAL,
   listNamespaces,
   NetnsPop,
   RouteAgent,
   runSipp,
   waitFor,
 } from '@switchyard/testing';
+import { fenceCounted, fenceVxlan, sendVxlan } from './kernel-helpers.js';
 
 const root = process.getuid?.() === 0;
 if (!root) console.warn('netns POP suite skipped: needs root');
@@ -202,51 +201,15 @@ describe.skipIf(!root)('namespace POP, vxlan mode', () => {
 
   it('fence: a VXLAN packet from outside the internal network is dropped; one from inside is delivered', async () => {
     const [h1, h2] = pop.hosts as [(typeof pop.hosts)[0], (typeof pop.hosts)[0]];
-    await pop.lab.nft(
-      h1.ns,
-      [
-        'table inet vxlanfence {',
-        '  chain input {',
-        '    type filter hook input priority 0; policy accept;',
-        `    udp dport 4789 ip saddr != ${INTERNAL} counter drop`,
-        '  }',
-        '}',
-      ].join('\n'),
-    );
-    const template = buildVxlanTemplate({
-      vni: 42,
-      dstMac: vxlanMacFor(h1.id),
-      srcMac: vxlanMacFor('outside'),
-      innerAddress: pop.inner,
-      innerPort: 5060,
-    });
-    const packet = (tag: string) => {
-      const sip = Buffer.from(
-        `OPTIONS sip:${tag}@${pop.vip} SIP/2.0\r\nVia: SIP/2.0/UDP ${CLIENT}:5999;branch=z9hG4bK-${tag}\r\n` +
-          `From: <sip:x@${CLIENT}>;tag=1\r\nTo: <sip:${tag}@${pop.vip}>\r\nCall-ID: ${tag}\r\nCSeq: 1 OPTIONS\r\n` +
-          'Content-Length: 0\r\n\r\n',
-      );
-      const out = Buffer.alloc(sip.length + 100);
-      const n = encapsulateVxlan(out, template, CLIENT, 5999, sip);
-      return out.subarray(0, n).toString('hex');
-    };
-    const send = (ns: string, hex: string) =>
-      pop.lab.run(ns, process.execPath, [
-        '-e',
-        `const s=require('dgram').createSocket('udp4');s.send(Buffer.from(process.argv[1],'hex'),4789,process.argv[2],()=>s.close())`,
-        hex,
-        h1.address,
-      ]);
+    await fenceVxlan(pop, h1);
     const decap = () => pop.dispatcherMetric(h1, 'sipdisp_decapsulated_total');
     const before = await decap();
     // from the client namespace (outside the POP's internal network), routed to h1 through the router
-    await send(pop.client, packet('fence-out'));
-    await waitFor('the fence counted the outside packet', async () =>
-      /counter packets [1-9]/.test(await pop.lab.run(h1.ns, 'nft', ['list', 'table', 'inet', 'vxlanfence'])),
-    );
+    await sendVxlan(pop, pop.client, h1, 'fence-out');
+    await waitFor('the fence counted the outside packet', () => fenceCounted(pop, h1));
     expect(await decap()).toBe(before);
     // the same packet from another host (inside) is decapsulated and reaches the dispatcher's inner socket
-    await send(h2.ns, packet('fence-in'));
+    await sendVxlan(pop, h2.ns, h1, 'fence-in');
     await waitFor('the inside packet decapsulated on h1', async () => (await decap()) === before + 1);
   }, 120_000);
 });

@@ -21,6 +21,8 @@ export interface ClientResult {
   roundTrips: number;
   lost: number;
   elapsedMs: number;
+  /** the 10th percentile: the path's own cost with the least scheduling delay in it (a loaded machine) */
+  p10Us: number;
   p50Us: number;
   p99Us: number;
 }
@@ -155,6 +157,7 @@ export async function runClient(
     roundTrips: rtts.length,
     lost,
     elapsedMs,
+    p10Us: percentile(sorted, 10),
     p50Us: percentile(sorted, 50),
     p99Us: percentile(sorted, 99),
   };

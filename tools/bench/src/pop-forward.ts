@@ -10,6 +10,8 @@
  * - `vxlan-kernel`: as `vxlan` on a third POP (k1/k2) whose routers run `--kernel-forward`: after the first datagrams
  *   of a client (8 in a row to one owner) k2's primary delegates it and the tc program on k2's interface
  *   encapsulates in the kernel (docs/pop-router.md "Kernel forward");
+ * - `vxlan-kdecap`: as `vxlan-kernel` on a fourth POP (d1/d2) whose routers also run `--kernel-decap`: d1's tc
+ *   program removes the encapsulation before vx0 (docs/pop-router.md "Kernel decapsulation");
  * - `udp`: client → VIP routed to u2 → HMAC tunnel to u1's pop-router, which injects into its dispatcher;
  * - `relay`: client → a plain Node UDP relay on v2 → v1 and back (the baseline).
  * Each: `loops` closed loops with one OPTIONS in flight, bounded by requests per loop and time.
@@ -33,7 +35,7 @@ import type { ClientResult } from './pop-forward-agent.js';
 import { int, median as medianOf } from './pop-convergence.js';
 import type { Subcommand } from './subcommand.js';
 
-export const SETUPS = ['direct', 'vxlan', 'vxlan-kernel', 'udp', 'relay'] as const;
+export const SETUPS = ['direct', 'vxlan', 'vxlan-kernel', 'vxlan-kdecap', 'udp', 'relay'] as const;
 export type Setup = (typeof SETUPS)[number];
 
 export interface PopForwardOptions {
@@ -42,6 +44,8 @@ export interface PopForwardOptions {
   requests: number;
   timeMs: number;
   out: string;
+  /** the set-ups measured (default all; `direct` always, every other is paired with it) */
+  setups: Setup[];
 }
 
 export interface PopForwardResult extends ClientResult {
@@ -70,6 +74,7 @@ export const FORWARDED_PER_ROUND_TRIP: Record<Setup, number> = {
   direct: 0,
   vxlan: 1,
   'vxlan-kernel': 1,
+  'vxlan-kdecap': 1,
   udp: 1,
   relay: 2,
 };
@@ -141,6 +146,11 @@ const spec: CliSpec = {
     'time-ms': { type: 'string', doc: 'time bound of one measurement, ms', defaultText: '3000' },
     quick: { type: 'boolean', doc: 'smoke run: 1 run, 2 loops × 200 requests, 2 s bound' },
     out: { type: 'string', doc: 'report directory', defaultText: 'docs/benchmarks' },
+    setups: {
+      type: 'string',
+      doc: `comma-separated set-ups to measure (direct is always measured): ${SETUPS.join(',')}`,
+      defaultText: 'all',
+    },
   },
 };
 
@@ -155,7 +165,17 @@ export function parsePopForwardOptions(argv: string[]): PopForwardOptions | { he
     requests: int(v['requests'], quick ? 200 : 5000, 'requests'),
     timeMs: int(v['timeMs'], quick ? 2000 : 3000, 'time-ms'),
     out: String(v['out'] ?? 'docs/benchmarks'),
+    setups: parseSetups(v['setups']),
   };
+}
+
+function parseSetups(v: unknown): Setup[] {
+  if (v === undefined || v === 'all') return [...SETUPS];
+  const names = String(v).split(',').filter(Boolean);
+  for (const n of names)
+    if (!(SETUPS as readonly string[]).includes(n))
+      throw new Error(`--setups: unknown set-up ${n} (one of ${SETUPS.join(', ')})`);
+  return SETUPS.filter((x) => x === 'direct' || names.includes(x));
 }
 
 const SIP_PORT = NETNS_POP_PORTS.sip;
@@ -178,8 +198,16 @@ const POPS = {
     base: 30,
     conference: 'fwdbenchk',
   },
+  /** vxlan with the kernel forward and the owner's kernel decapsulation (--kernel-forward --kernel-decap) */
+  d: {
+    encapsulation: 'vxlan',
+    vip: '198.19.0.130',
+    inner: '198.19.0.131',
+    base: 40,
+    conference: 'fwdbenchd',
+  },
 } as const;
-const POP_NAMES = ['v', 'u', 'k'] as const;
+const POP_NAMES = ['v', 'u', 'k', 'd'] as const;
 type PopName = keyof typeof POPS;
 const hostAddr = (pop: PopName, i: number) => `198.18.1.${POPS[pop].base + i}`;
 
@@ -236,6 +264,9 @@ class ForwardLab {
           // the VIP of each POP lands on its host 2, which does not own the conference (routed below)
           ecmp: false,
           ...(pop === 'k' ? { hostEnv: () => ({ POPR_KERNEL_FORWARD: 'true' }) } : {}),
+          ...(pop === 'd'
+            ? { hostEnv: () => ({ POPR_KERNEL_FORWARD: 'true', POPR_KERNEL_DECAP: 'true' }) }
+            : {}),
         }),
       );
       await this.network.lab.route(this.network.router, `${p.vip}/32`, [
@@ -316,6 +347,11 @@ class ForwardLab {
           forwarder: [this.hostOf('k', 2).dispatcher.pid],
           owner: [this.hostOf('k', 1).dispatcher.pid],
         };
+      case 'vxlan-kdecap':
+        return {
+          forwarder: [this.hostOf('d', 2).dispatcher.pid],
+          owner: [this.hostOf('d', 1).dispatcher.pid],
+        };
       case 'udp':
         return {
           forwarder: [this.hostOf('u', 2).dispatcher.pid],
@@ -335,6 +371,8 @@ class ForwardLab {
         return this.client1(`${POPS.v.vip}:${SIP_PORT}`, v, o.loops, o.requests, o.timeMs);
       case 'vxlan-kernel':
         return this.client1(`${POPS.k.vip}:${SIP_PORT}`, POPS.k.conference, o.loops, o.requests, o.timeMs);
+      case 'vxlan-kdecap':
+        return this.client1(`${POPS.d.vip}:${SIP_PORT}`, POPS.d.conference, o.loops, o.requests, o.timeMs);
       case 'udp':
         return this.client1(`${POPS.u.vip}:${SIP_PORT}`, POPS.u.conference, o.loops, o.requests, o.timeMs);
       case 'relay':
@@ -357,6 +395,12 @@ class ForwardLab {
   async kernelHits(h: Host): Promise<number> {
     const v = await this.dispatcherSample(h, 'sipdisp_pop_kernel_forward{event="kernel_hits"}');
     return Number.isNaN(v) ? 0 : v;
+  }
+
+  /** Packets the host's vx0 received (the kernel's vxlan device; the tc decapsulation bypasses it). */
+  async vx0Received(h: Host): Promise<number> {
+    const out = await this.network.lab.run(h.ns, 'ip', ['-j', '-s', 'link', 'show', 'vx0']);
+    return (JSON.parse(out) as { stats64: { rx: { packets: number } } }[])[0]!.stats64.rx.packets;
   }
 
   /** The udp owner's tunnel counters (received, injected, dropped by reason): where udp-mode datagrams went. */
@@ -389,8 +433,11 @@ export interface PopForwardSummary {
   setup: Setup;
   roundTripsPerS: number;
   ratioToDirect: number;
+  p10Us: number;
   p50Us: number;
   p99Us: number;
+  /** paired like the others: the added 10th percentile is the path's cost with the least scheduling noise */
+  addedP10Us: number;
   addedP50Us: number;
   addedP99Us: number;
   lost: number;
@@ -409,7 +456,7 @@ export interface PopForwardSummary {
  */
 export function summarizePopForward(results: PopForwardResult[]): PopForwardSummary[] {
   const directOf = new Map(results.filter((r) => r.setup === 'direct').map((r) => [r.run, r]));
-  return SETUPS.map((setup) => {
+  return SETUPS.filter((setup) => results.some((r) => r.setup === setup)).map((setup) => {
     const rs = results.filter((r) => r.setup === setup);
     const paired = rs.flatMap((r) => {
       const d = directOf.get(r.run);
@@ -419,8 +466,10 @@ export function summarizePopForward(results: PopForwardResult[]): PopForwardSumm
       setup,
       roundTripsPerS: median(rs.map((r) => r.roundTripsPerS)),
       ratioToDirect: median(paired.map(({ r, d }) => r.roundTripsPerS / d.roundTripsPerS)),
+      p10Us: median(rs.map((r) => r.p10Us)),
       p50Us: median(rs.map((r) => r.p50Us)),
       p99Us: median(rs.map((r) => r.p99Us)),
+      addedP10Us: median(paired.map(({ r, d }) => r.p10Us - d.p10Us)),
       addedP50Us: median(paired.map(({ r, d }) => r.p50Us - d.p50Us)),
       addedP99Us: median(paired.map(({ r, d }) => r.p99Us - d.p99Us)),
       lost: rs.reduce((a, r) => a + r.lost, 0),
@@ -445,9 +494,17 @@ export function renderPopForward(
   idleMsPerS: Record<string, number> = {},
 ): string {
   const summary = summarizePopForward(results);
-  const vx = summary.find((s) => s.setup === 'vxlan')!;
-  const vk = summary.find((s) => s.setup === 'vxlan-kernel')!;
-  const relay = summary.find((s) => s.setup === 'relay')!;
+  // a set-up left out by --setups reads n/a
+  const none = { ratioToDirect: NaN, addedP50Us: NaN, forwarderCpuUsPerDatagram: NaN };
+  const pick = (setup: Setup) => ({
+    ...none,
+    forwarderUserCpuUsPerDatagram: NaN,
+    ...summary.find((s) => s.setup === setup),
+  });
+  const vx = pick('vxlan');
+  const vk = pick('vxlan-kernel');
+  const vd = pick('vxlan-kdecap');
+  const relay = pick('relay');
   const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
   const load = os.loadavg();
   const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
@@ -474,11 +531,14 @@ export function renderPopForward(
     "  primary forwards a client's first 8 datagrams in user space, then delegates the client to the tc program on its",
     "  interface, which encapsulates in the kernel (each measurement's client sockets are new: 8 × loops datagrams of",
     '  each measurement still take the user-space path).',
+    '- **vxlan-kdecap**: as vxlan-kernel on a fourth POP (d1 owner, d2 wrong host) whose routers also run',
+    "  `--kernel-decap`: d1's tc program removes the encapsulation before vx0 (no vxlan device pass).",
     "- **udp**: client → VIP routed to u2 → HMAC tunnel to u1's pop-router, which injects the datagram into its",
     '  dispatcher; u1 replies straight to the client.',
     '- **relay**: client → a plain Node UDP relay on v2 → v1, and back through the relay (the baseline).',
     '',
-    `Goals (≥ 0.8× direct round trips/s, added p50 ≤ 30 µs): vxlan-kernel ${verdict(vk.ratioToDirect >= 0.8)}: ${f2(vk.ratioToDirect)}×,`,
+    `Goals (≥ 0.8× direct round trips/s, added p50 ≤ 30 µs): vxlan-kdecap ${verdict(vd.ratioToDirect >= 0.8)}: ${f2(vd.ratioToDirect)}×,`,
+    `${verdict(vd.addedP50Us <= 30)}: ${f0(vd.addedP50Us)} µs; vxlan-kernel ${verdict(vk.ratioToDirect >= 0.8)}: ${f2(vk.ratioToDirect)}×,`,
     `${verdict(vk.addedP50Us <= 30)}: ${f0(vk.addedP50Us)} µs; vxlan (user space) ${verdict(vx.ratioToDirect >= 0.8)}: ${f2(vx.ratioToDirect)}×,`,
     `${verdict(vx.addedP50Us <= 30)}: ${f0(vx.addedP50Us)} µs. CPU per forwarded datagram on the wrong host`,
     `(less dependent on the machine's load than round trips/s): vxlan ${f1(vx.forwarderCpuUsPerDatagram)} µs (the`,
@@ -501,14 +561,14 @@ export function renderPopForward(
         .join(', ') || 'n/a') +
       '.',
     '',
-    '| set-up | round trips/s | × direct | p50 µs | p99 µs | added p50 µs | added p99 µs | lost | fwd CPU µs/rt | fwd CPU µs/datagram | fwd user µs/datagram | owner CPU µs/rt |',
-    '| ------ | ------------- | -------- | ------ | ------ | ------------ | ------------ | ---- | ------------- | ------------------- | -------------------- | --------------- |',
+    '| set-up | round trips/s | × direct | p10 µs | p50 µs | p99 µs | added p10 µs | added p50 µs | added p99 µs | lost | fwd CPU µs/rt | fwd CPU µs/datagram | fwd user µs/datagram | owner CPU µs/rt |',
+    '| ------ | ------------- | -------- | ------ | ------ | ------ | ------------ | ------------ | ------------ | ---- | ------------- | ------------------- | -------------------- | --------------- |',
     ...summary.map(
       (s) =>
-        `| ${s.setup} | ${f0(s.roundTripsPerS)} | ${f2(s.ratioToDirect)} | ${f0(s.p50Us)} | ${f0(s.p99Us)} | ${s.setup === 'direct' ? '—' : f0(s.addedP50Us)} | ${s.setup === 'direct' ? '—' : f0(s.addedP99Us)} | ${s.lost} | ${s.setup === 'direct' ? '—' : f1(s.forwarderCpuUs)} | ${s.setup === 'direct' ? '—' : f1(s.forwarderCpuUsPerDatagram)} | ${s.setup === 'direct' ? '—' : f1(s.forwarderUserCpuUsPerDatagram)} | ${f1(s.ownerCpuUs)} |`,
+        `| ${s.setup} | ${f0(s.roundTripsPerS)} | ${f2(s.ratioToDirect)} | ${f0(s.p10Us)} | ${f0(s.p50Us)} | ${f0(s.p99Us)} | ${s.setup === 'direct' ? '—' : f0(s.addedP10Us)} | ${s.setup === 'direct' ? '—' : f0(s.addedP50Us)} | ${s.setup === 'direct' ? '—' : f0(s.addedP99Us)} | ${s.lost} | ${s.setup === 'direct' ? '—' : f1(s.forwarderCpuUs)} | ${s.setup === 'direct' ? '—' : f1(s.forwarderCpuUsPerDatagram)} | ${s.setup === 'direct' ? '—' : f1(s.forwarderUserCpuUsPerDatagram)} | ${f1(s.ownerCpuUs)} |`,
     ),
     '',
-    `Forwarded by the wrong hosts' dispatchers during the run (\`sipdisp_pop_events{event="forwarded"}\`): v2 ${forwarded['v'] ?? 'n/a'}, u2 ${forwarded['u'] ?? 'n/a'}, k2 ${forwarded['k'] ?? 'n/a'} (user space); by k2's tc program (\`sipdisp_pop_kernel_forward{event="kernel_hits"}\`, read every 5 s): ${forwarded['k-kernel'] ?? 'n/a'}.`,
+    `Forwarded by the wrong hosts' dispatchers during the run (\`sipdisp_pop_events{event="forwarded"}\`): v2 ${forwarded['v'] ?? 'n/a'}, u2 ${forwarded['u'] ?? 'n/a'}, k2 ${forwarded['k'] ?? 'n/a'}, d2 ${forwarded['d'] ?? 'n/a'} (user space); by k2's and d2's tc programs (\`sipdisp_pop_kernel_forward{event="kernel_hits"}\`, read every 5 s): ${forwarded['k-kernel'] ?? 'n/a'}, ${forwarded['d-kernel'] ?? 'n/a'}.`,
     '',
     `Tunnel counters at the end (u1's pop-router; v1's dispatcher): ${
       Object.entries(tunnel)
@@ -516,11 +576,11 @@ export function renderPopForward(
         .join(', ') || 'n/a'
     }.`,
     '',
-    '| run | set-up | round trips | lost | elapsed ms | round trips/s | p50 µs | p99 µs | fwd CPU µs/rt | fwd user µs/rt | owner CPU µs/rt | load avg |',
-    '| --- | ------ | ----------- | ---- | ---------- | ------------- | ------ | ------ | ------------- | -------------- | --------------- | -------- |',
+    '| run | set-up | round trips | lost | elapsed ms | round trips/s | p10 µs | p50 µs | p99 µs | fwd CPU µs/rt | fwd user µs/rt | owner CPU µs/rt | load avg |',
+    '| --- | ------ | ----------- | ---- | ---------- | ------------- | ------ | ------ | ------ | ------------- | -------------- | --------------- | -------- |',
     ...results.map(
       (r) =>
-        `| ${r.run} | ${r.setup} | ${r.roundTrips} | ${r.lost} | ${f0(r.elapsedMs)} | ${f0(r.roundTripsPerS)} | ${f0(r.p50Us)} | ${f0(r.p99Us)} | ${f1(r.forwarderCpuUs)} | ${f1(r.forwarderUserCpuUs)} | ${f1(r.ownerCpuUs)} | ${r.loadavg.toFixed(2)} |`,
+        `| ${r.run} | ${r.setup} | ${r.roundTrips} | ${r.lost} | ${f0(r.elapsedMs)} | ${f0(r.roundTripsPerS)} | ${f0(r.p10Us)} | ${f0(r.p50Us)} | ${f0(r.p99Us)} | ${f1(r.forwarderCpuUs)} | ${f1(r.forwarderUserCpuUs)} | ${f1(r.ownerCpuUs)} | ${r.loadavg.toFixed(2)} |`,
     ),
     '',
   ].join('\n');
@@ -534,16 +594,19 @@ export async function runPopForward(o: PopForwardOptions, command: string): Prom
       u: await fl.forwarded(fl.hostOf('u', 2)).catch(() => NaN),
       k: await fl.forwarded(fl.hostOf('k', 2)).catch(() => NaN),
       'k-kernel': await fl.kernelHits(fl.hostOf('k', 2)).catch(() => NaN),
+      d: await fl.forwarded(fl.hostOf('d', 2)).catch(() => NaN),
+      'd-kernel': await fl.kernelHits(fl.hostOf('d', 2)).catch(() => NaN),
     };
+    const setups = o.setups;
     // warm-up, not recorded: JIT of every process on each path, ARP, the routers' first lookups
-    for (const setup of SETUPS) await fl.measure(setup, { ...o, loops: 1, requests: 100, timeMs: 1000 });
-    const allPids = [...new Set(SETUPS.flatMap((s) => [...fl.pids(s).forwarder, ...fl.pids(s).owner]))];
+    for (const setup of setups) await fl.measure(setup, { ...o, loops: 1, requests: 100, timeMs: 1000 });
+    const allPids = [...new Set(setups.flatMap((s) => [...fl.pids(s).forwarder, ...fl.pids(s).owner]))];
     const idle = await idleCpuRates(allPids, Math.min(2000, o.timeMs));
     const idleNs = (pids: number[], ms: number) => pids.reduce((a, p) => a + (idle.get(p) ?? 0) * ms, 0);
     const results: PopForwardResult[] = [];
     for (let run = 1; run <= o.runs; run++)
-      for (let k = 0; k < SETUPS.length; k++) {
-        const setup = SETUPS[(k + run - 1) % SETUPS.length]!;
+      for (let k = 0; k < setups.length; k++) {
+        const setup = setups[(k + run - 1) % setups.length]!;
         process.stderr.write(`[pop-forward] run ${run}/${o.runs}: ${setup}\n`);
         const pids = fl.pids(setup);
         const t0 = performance.now();
@@ -572,17 +635,25 @@ export async function runPopForward(o: PopForwardOptions, command: string): Prom
       u: (await fl.forwarded(fl.hostOf('u', 2)).catch(() => NaN)) - forwardedBefore.u,
       k: (await fl.forwarded(fl.hostOf('k', 2)).catch(() => NaN)) - forwardedBefore.k,
       // the dispatcher reads the program's counter every idle sweep (5 s): wait for one after the last run
+      d: (await fl.forwarded(fl.hostOf('d', 2)).catch(() => NaN)) - forwardedBefore.d,
       'k-kernel': await new Promise((r) => setTimeout(r, 5_500)).then(
         async () => (await fl.kernelHits(fl.hostOf('k', 2)).catch(() => NaN)) - forwardedBefore['k-kernel'],
       ),
+      'd-kernel': (await fl.kernelHits(fl.hostOf('d', 2)).catch(() => NaN)) - forwardedBefore['d-kernel'],
     };
     const tunnel: Record<string, number> = await fl.tunnelCounters(fl.hostOf('u', 1)).catch(() => ({}));
     // what v1's kernel decapsulated (its inner-address socket), warm-up and claim included
     tunnel['sipdisp_decapsulated_total (v1)'] = await fl
       .dispatcherSample(fl.hostOf('v', 1), 'sipdisp_decapsulated_total')
       .catch(() => NaN);
+    // the kernel decapsulation's proof: d1's tunnel socket got them, d1's vx0 did not (the tc program took them)
+    tunnel['sipdisp_decapsulated_total (d1)'] = await fl
+      .dispatcherSample(fl.hostOf('d', 1), 'sipdisp_decapsulated_total')
+      .catch(() => NaN);
+    tunnel['vx0 rx packets (d1)'] = await fl.vx0Received(fl.hostOf('d', 1)).catch(() => NaN);
+    tunnel['vx0 rx packets (k1)'] = await fl.vx0Received(fl.hostOf('k', 1)).catch(() => NaN);
     const idleMsPerS = Object.fromEntries(
-      SETUPS.flatMap((s) => {
+      setups.flatMap((s) => {
         const p = fl.pids(s);
         return [
           [`${s} forwarder`, p.forwarder.reduce((a, x) => a + (idle.get(x) ?? 0) / 1000, 0)],

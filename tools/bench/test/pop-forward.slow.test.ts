@@ -37,6 +37,7 @@ describe('pop-forward', () => {
             setup: string;
             roundTrips: number;
             lost: number;
+            p10Us: number;
             p50Us: number;
             forwarderCpuUs: number | null;
             forwarderUserCpuUs: number | null;
@@ -52,8 +53,12 @@ describe('pop-forward', () => {
           expect(r.roundTrips + r.lost).toBeLessThanOrEqual(2 * 20);
           expect(r.roundTrips).toBeGreaterThan(0);
           expect(r.p50Us).toBeGreaterThan(0);
+          expect(r.p10Us).toBeGreaterThan(0);
+          expect(r.p10Us).toBeLessThanOrEqual(r.p50Us);
           // CPU per round trip was read from the processes on the path (none forwards in direct: null in JSON)
-          expect(r.ownerCpuUs).toBeGreaterThan(0);
+          // (a finite number: net of the idle estimate, a 20-request quick run at load 20+ can come out below 0 —
+          // seen once: -1,869 µs, when the idle sample caught a burst of the owner's background work)
+          expect(Number.isFinite(r.ownerCpuUs), `${r.setup} owner CPU read`).toBe(true);
           if (r.setup === 'direct') expect(r.forwarderCpuUs).toBeNull();
           else expect(r.forwarderCpuUs).toBeGreaterThan(0);
           // its user-mode part: read too (10 ms ticks: may be 0 in a short run)
@@ -69,6 +74,11 @@ describe('pop-forward', () => {
         // and the owners received them through the tunnel: v1's kernel decapsulated, u1's router injected
         expect(json.tunnel['sipdisp_decapsulated_total (v1)']).toBeGreaterThanOrEqual(answered('vxlan'));
         expect(json.tunnel['pop_tunnel_injected_total']).toBeGreaterThanOrEqual(answered('udp'));
+        // with --kernel-decap d1's tc program took every forwarded datagram before its vx0 (none went through it)
+        expect(json.tunnel['sipdisp_decapsulated_total (d1)']).toBeGreaterThanOrEqual(
+          answered('vxlan-kdecap'),
+        );
+        expect(json.tunnel['vx0 rx packets (d1)']).toBe(0);
         expect(json.summary.find((s) => s.setup === 'direct')?.ratioToDirect).toBe(1);
         const md = fs.readFileSync(path.join(out, 'pop-router-forwarding.md'), 'utf8');
         expect(md).toMatch(/^# POP forwarding/);

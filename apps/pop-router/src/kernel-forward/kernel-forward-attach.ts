@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { KernelForwardWire } from '@switchyard/pop-wire';
 import { PopRouterError } from '../errors.js';
+import { bpftoolHex, encodeDecapConfig, type KernelDecapConfig } from './kernel-decap-config.js';
 
 /** tc filter priority of our classifier (one per device; `replace` keeps a restart idempotent). */
 export const KERNEL_FORWARD_PREF = 49;
@@ -39,25 +40,42 @@ function run(cmd: string, args: string[]): Promise<string> {
   );
 }
 
-/** The interface holding `address` (from `ip -j addr`). */
-export async function deviceOf(address: string): Promise<string> {
+/** The interface holding `address` and the prefix length it has there (from `ip -j addr`). */
+export async function interfaceOf(address: string): Promise<{ device: string; prefixlen: number }> {
   const list = JSON.parse(await run('ip', ['-j', 'addr', 'show'])) as {
     ifname: string;
-    addr_info?: { local?: string }[];
+    addr_info?: { local?: string; prefixlen?: number }[];
   }[];
-  const dev = list.find((l) => l.addr_info?.some((a) => a.local === address))?.ifname;
-  if (!dev)
-    throw new PopRouterError(
-      'POP_ERR_KERNEL_FORWARD',
-      `no interface holds ${address}: set --kernel-forward-device`,
-    );
-  return dev;
+  for (const l of list) {
+    const a = l.addr_info?.find((x) => x.local === address);
+    if (a) return { device: l.ifname, prefixlen: a.prefixlen ?? 32 };
+  }
+  throw new PopRouterError(
+    'POP_ERR_KERNEL_FORWARD',
+    `no interface holds ${address}: set --kernel-forward-device`,
+  );
+}
+
+/** The interface holding `address` (from `ip -j addr`). */
+export async function deviceOf(address: string): Promise<string> {
+  return (await interfaceOf(address)).device;
 }
 
 export class KernelForwardAttach {
   private attached: string | undefined;
+  /** the POP network the decapsulation admits (after attach with `decap`) */
+  decapSources: string | undefined;
+  private hitsMap: number | undefined;
 
-  constructor(private readonly init: { device: string; address: string; object: string }) {}
+  constructor(
+    private readonly init: {
+      device: string;
+      address: string;
+      object: string;
+      /** `--kernel-decap`: the owner-side decapsulation's configuration (`sources` empty = --address's subnet) */
+      decap?: KernelDecapConfig | undefined;
+    },
+  ) {}
 
   /** Attaches the classifier and returns what the dispatcher needs. Throws POP_ERR_KERNEL_FORWARD, naming why. */
   async attach(): Promise<KernelForwardWire> {
@@ -108,7 +126,46 @@ export class KernelForwardAttach {
     const hitsMap = maps.get('sy_hits');
     if (!fwdMap || !hitsMap)
       throw new PopRouterError('POP_ERR_KERNEL_FORWARD', `program ${progId} lacks its maps sy_fwd/sy_hits`);
+    this.hitsMap = hitsMap;
+    const decap = this.init.decap;
+    if (decap) {
+      const decapMap = maps.get('sy_decap');
+      if (!decapMap)
+        throw new PopRouterError('POP_ERR_KERNEL_FORWARD', `program ${progId} lacks its map sy_decap`);
+      const sources = decap.sources || `${decap.local}/${(await interfaceOf(this.init.address)).prefixlen}`;
+      const value = encodeDecapConfig({ ...decap, sources });
+      await run('bpftool', [
+        'map',
+        'update',
+        'id',
+        String(decapMap),
+        'key',
+        ...bpftoolHex(Buffer.alloc(4)),
+        'value',
+        ...bpftoolHex(value),
+      ]);
+      this.decapSources = sources;
+    }
     return { fwdMap, hitsMap, device };
+  }
+
+  /**
+   * The decapsulation's counters (`sy_hits` [2]–[4], summed over CPUs; bpf/kernel-forward.bpf.c), read with bpftool;
+   * undefined without `--kernel-decap` or once detached.
+   */
+  async decapCounters(): Promise<
+    { decapsulated: number; refusedOutside: number; notMatching: number } | undefined
+  > {
+    if (!this.decapSources || !this.hitsMap || !this.attached) return undefined;
+    const dump = JSON.parse(await run('bpftool', ['-j', 'map', 'dump', 'id', String(this.hitsMap)])) as {
+      values?: { value: string[] }[];
+    }[];
+    const sum = (i: number) =>
+      (dump[i]?.values ?? []).reduce(
+        (s, c) => s + Number(Buffer.from(c.value.map((x) => parseInt(x, 16))).readBigUInt64LE(0)),
+        0,
+      );
+    return { decapsulated: sum(2), refusedOutside: sum(3), notMatching: sum(4) };
   }
 
   /** Removes our classifier (its maps go with it); the clsact qdisc stays (harmless, maybe shared). */
