@@ -5,7 +5,13 @@ import { startDispatcher, type RunningDispatcher } from './harness.js';
 describe('control API on a running dispatcher', () => {
   let d: RunningDispatcher;
   beforeAll(async () => {
-    d = await startDispatcher({ minWorkers: 2, maxWorkers: 3, args: ['--drain-timeout-ms', '3000'] });
+    // Steering off: this test counts the datagrams the primary saw, and a steered peer's later datagrams go to
+    // its worker's socket without passing the primary (the count then depends on when the peer was delegated).
+    d = await startDispatcher({
+      minWorkers: 2,
+      maxWorkers: 3,
+      args: ['--drain-timeout-ms', '3000', '--steering=false'],
+    });
   });
   afterAll(async () => {
     await d?.stop();
@@ -38,7 +44,8 @@ describe('control API on a running dispatcher', () => {
     ]) {
       expect(text).toContain(name);
     }
-    expect(await d.metric('sipdisp_datagrams_total')).toBe(15);
+    // 5 calls × (INVITE, ACK, BYE), plus whatever SIPp retransmitted on a loaded machine.
+    expect(await d.metric('sipdisp_datagrams_total'), r.diagnostics).toBe(15 + r.retransmissions);
     const loads = (await d.workers()).map((w) => w.load);
     expect(loads[2]).toBe(0);
     expect(loads.reduce((a, b) => a + b, 0)).toBe(5);
