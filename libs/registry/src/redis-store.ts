@@ -23,6 +23,7 @@ import { ErrorCounter, RegistryError } from './errors.js';
 import { FeedQueue } from './feed.js';
 import { READ, REMOVE, RENEW, SWEEP, WRITE, WRITE_MANY } from './redis-scripts.js';
 import type {
+  PutManyOptions,
   ChangeEvent,
   RecordInput,
   RecordPatch,
@@ -240,13 +241,14 @@ export class RedisRegistryStore implements RegistryStore {
     }
   }
 
-  async putMany(inputs: readonly RecordInput[]): Promise<ServiceRecord[]> {
+  async putMany(inputs: readonly RecordInput[], opts: PutManyOptions = {}): Promise<ServiceRecord[]> {
     try {
       if (inputs.length === 0) return [];
       const now = this.clock.now();
       const items = inputs.map((i) => normalizeInput(i, this.limits));
       const service = items[0]!.body.service;
-      const args: string[] = [String(items.length)];
+      const quiet = opts.returnRecords === false;
+      const args: string[] = [String(items.length), quiet ? '0' : '1'];
       for (const { body, ttlMs } of items) {
         if (body.service !== service)
           throw new RegistryError(
@@ -262,6 +264,7 @@ export class RedisRegistryStore implements RegistryStore {
         this.remember(service),
         this.eval(SCRIPTS.writeMany, service, args) as Promise<Array<number | string>>,
       ]);
+      if (quiet) return [];
       return items.map(({ body }, i) => withRevision(body, Number(res[i * 2]), Number(res[i * 2 + 1])));
     } catch (err) {
       return this.errors.rethrow(err);
