@@ -248,7 +248,10 @@ export class RedisRegistryStore implements RegistryStore {
       const items = inputs.map((i) => normalizeInput(i, this.limits));
       const service = items[0]!.body.service;
       const quiet = opts.returnRecords === false;
-      const args: string[] = [String(items.length), quiet ? '0' : '1'];
+      // the records packed into one argument (see WRITE_MANY) unless an id holds the separator
+      const packable = items.every(({ body }) => !body.id.includes('\n'));
+      const args: string[] = [String(items.length), quiet ? '0' : '1', packable ? '1' : '0'];
+      let packed = '';
       for (const { body, ttlMs } of items) {
         if (body.service !== service)
           throw new RegistryError(
@@ -258,8 +261,11 @@ export class RedisRegistryStore implements RegistryStore {
               details: { field: 'service' },
             },
           );
-        args.push(body.id, JSON.stringify(body), String(now + ttlMs));
+        const json = JSON.stringify(body);
+        if (packable) packed += `${body.id}\n${now + ttlMs}\n${json}\n`;
+        else args.push(body.id, json, String(now + ttlMs));
       }
+      if (packable) args.push(packed);
       const [, res] = await Promise.all([
         this.remember(service),
         this.eval(SCRIPTS.writeMany, service, args) as Promise<Array<number | string>>,

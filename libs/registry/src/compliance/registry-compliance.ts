@@ -181,6 +181,17 @@ export function registryCompliance(name: string, makeHarness: () => Promise<Comp
       expect(await store.get(quiet, 'z')).toBeUndefined();
     });
 
+    it('putMany stores ids and bodies with newlines and quotes as they were given', async () => {
+      // the Redis store packs a batch into one argument split at newlines, unless an id holds one
+      const odd = { k: 'line\nbreak "q" \\ é' };
+      const withNl = await store.putMany!([rec('n\nl', { meta: odd }), rec('plain', { meta: odd })]);
+      const packed = await store.putMany!([rec('p1', { meta: odd }), rec('p2', { address: 'a\nb' })]);
+      for (const r of [...withNl, ...packed]) expect(await store.get(svc, r.id)).toEqual(r);
+      expect((await store.get(svc, 'n\nl'))?.meta).toEqual(odd);
+      expect((await store.get(svc, 'p2'))?.address).toBe('a\nb');
+      expect([...withNl, ...packed].map((r) => r.revision)).toEqual([1, 2, 3, 4]);
+    });
+
     it('put fills defaults, get/list return live records, revisions count per service', async () => {
       const a = await store.put(rec('a'));
       expect(a).toMatchObject({
