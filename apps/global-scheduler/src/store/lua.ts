@@ -49,15 +49,15 @@ end
 
 /**
  * KEYS pending, claims, claimer, conf. ARGV n, windowEnd, leaseUntil, schedulerId.
- * Moves up to n due conferences from pending to claims; returns their requests as ONE JSON array (the stored
- * request JSON of each, joined: one bulk reply and one parse for the caller instead of one of each per conference;
- * '[]' when none is due). Four variadic commands for the whole claim (it was four per conference).
+ * Moves up to n due conferences from pending to claims; returns their request JSON. Four variadic commands for
+ * the whole claim (it was four per conference). (Answering one JSON array, `table.concat` of the rows, was tried:
+ * it saved the caller ~1 µs per conference and cost Redis 2–4 µs more, so each row stays its own bulk reply.)
  */
 export const CLAIM =
   BULK +
   `
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[1]))
-if #ids == 0 then return '[]' end
+if #ids == 0 then return {} end
 local members, leases, claimers = {}, {}, {}
 local lease, sidp = ARGV[3], ARGV[4] .. '|'
 for i = 1, #ids, 2 do
@@ -69,11 +69,7 @@ end
 bulk('ZREM', KEYS[1], members, 500)
 bulk('ZADD', KEYS[2], leases, 1000)
 bulk('HSET', KEYS[3], claimers, 1000)
-local rows, json = hmget(KEYS[4], members), {}
-for i = 1, #members do
-  if rows[i] then json[#json + 1] = rows[i] end
-end
-return '[' .. table.concat(json, ',') .. ']'
+return hmget(KEYS[4], members)
 `;
 
 /** Shared Lua helper: append one entry to a conference's move history (a JSON array), keeping the last max. */

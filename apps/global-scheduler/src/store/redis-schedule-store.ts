@@ -413,12 +413,12 @@ export class RedisScheduleStore implements ScheduleStore {
     leaseUntil: number,
   ): Promise<ConferenceRequest[]> {
     if (n <= 0) return [];
-    const json = (await this.run(
+    const rows = (await this.run(
       CLAIM,
       [this.k.pending, this.k.claims, this.k.claimer, this.k.conf],
       [n, windowEnd, leaseUntil, schedulerId],
-    )) as string;
-    return JSON.parse(json) as ConferenceRequest[];
+    )) as (string | null)[];
+    return rows.filter((r): r is string => !!r).map((r) => JSON.parse(r) as ConferenceRequest);
   }
 
   async place(
