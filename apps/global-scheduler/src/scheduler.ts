@@ -464,7 +464,8 @@ export class Scheduler implements Startable {
     // the schedule table is the truth; the feed entry is a notification and is rewritten on the next move
     if (registry.putMany)
       await registry
-        .putMany(records)
+        // the returned records are not used: the registry then neither sends nor builds them
+        .putMany(records, { returnRecords: false })
         .catch((err: unknown) =>
           this.warn.warn({ err, count: records.length }, 'could not publish assignments'),
         );

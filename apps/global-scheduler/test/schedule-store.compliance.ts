@@ -123,6 +123,45 @@ export function scheduleStoreCompliance(
       expect(await s.conferencesOn(odd.id)).toEqual(['q']);
     });
 
+    it('places a batch whose ids hold spaces and newlines like any other (PLACE then takes them unpacked)', async () => {
+      const s = await make();
+      // claimed earliest first: the ordinary ids, then the odd ones
+      const plain = [req('p1', { durationS: 7 }), req('p2', { startAt: T0 + 1, expectedParticipants: 5 })];
+      const odd = [
+        req('o 1', { startAt: T0 + 2, durationS: 9 }),
+        req('o\n2', { startAt: T0 + 3, expectedParticipants: 4 }),
+      ];
+      for (const r of [...plain, ...odd]) await s.create(r);
+      const servers = [cand('a', 8), cand('b', 8)];
+      // the same batch shape twice: ordinary ids (packed into one argument) and odd ones (one argument each)
+      const placeAll = async (batch: ConferenceRequest[]) => {
+        const claimed = await s.claim('s1', 2, T0 + 10, T0 + 5000);
+        expect(claimed.map((c) => c.id).sort()).toEqual(batch.map((c) => c.id).sort());
+        return s.place('s1', batch, servers, { now: T0 + 20 });
+      };
+      const a = await placeAll(plain);
+      const b = await placeAll(odd);
+      expect(a.map((o) => (o.ok ? [o.assignment.serverId, o.assignment.epoch] : o.reason))).toEqual([
+        ['a', 1],
+        ['b', 2],
+      ]);
+      expect(b.map((o) => (o.ok ? [o.assignment.serverId, o.assignment.epoch] : o.reason))).toEqual([
+        ['a', 3],
+        ['a', 4],
+      ]);
+      for (const r of [...plain, ...odd])
+        expect((await s.get(r.id))?.assignment).toMatchObject({
+          expiresAt: r.startAt + r.durationS * 1000,
+          placedAt: T0 + 20,
+          moves: 0,
+        });
+      expect(await s.reservations()).toEqual([
+        { serverId: 'a', reserved: 8, conferences: 3 },
+        { serverId: 'b', reserved: 5, conferences: 1 },
+      ]);
+      expect((await s.conferencesOn('a')).sort()).toEqual(['o\n2', 'o 1', 'p1']);
+    });
+
     it('a batch larger than one variadic command: each conference placed once, consecutive epochs, counts right', async () => {
       const s = await make();
       const n = 1100; // over the scripts' 500-item pieces, so every bulk command is cut at least twice

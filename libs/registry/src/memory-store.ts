@@ -4,6 +4,7 @@ import { parseConfig, type Clock, type TimerHandle } from '@switchyard/core';
 import { ErrorCounter, RegistryError } from './errors.js';
 import { FeedQueue } from './feed.js';
 import type {
+  PutManyOptions,
   ChangeEvent,
   FeedEvent,
   RecordInput,
@@ -117,7 +118,7 @@ export class MemoryRegistryStore implements RegistryStore {
     }
   }
 
-  async putMany(inputs: readonly RecordInput[]): Promise<ServiceRecord[]> {
+  async putMany(inputs: readonly RecordInput[], opts: PutManyOptions = {}): Promise<ServiceRecord[]> {
     try {
       // validate all first: a bad record writes nothing
       const items = inputs.map((i) => normalizeInput(i, this.limits));
@@ -125,11 +126,12 @@ export class MemoryRegistryStore implements RegistryStore {
         throw new RegistryError('REG_ERR_INVALID_RECORD', 'invalid record: service differs within putMany', {
           details: { field: 'service' },
         });
-      return items.map(({ body, ttlMs }) => {
+      const records = items.map(({ body, ttlMs }) => {
         const s = this.state(body.service);
         const cur = this.live(s, body.id);
         return this.write(s, body, this.clock.now() + ttlMs, cur ? 'updated' : 'added');
       });
+      return opts.returnRecords === false ? [] : records;
     } catch (err) {
       return this.errors.rethrow(err);
     }

@@ -23,6 +23,7 @@ import { ErrorCounter, RegistryError } from './errors.js';
 import { FeedQueue } from './feed.js';
 import { READ, REMOVE, RENEW, SWEEP, WRITE, WRITE_MANY } from './redis-scripts.js';
 import type {
+  PutManyOptions,
   ChangeEvent,
   RecordInput,
   RecordPatch,
@@ -240,13 +241,17 @@ export class RedisRegistryStore implements RegistryStore {
     }
   }
 
-  async putMany(inputs: readonly RecordInput[]): Promise<ServiceRecord[]> {
+  async putMany(inputs: readonly RecordInput[], opts: PutManyOptions = {}): Promise<ServiceRecord[]> {
     try {
       if (inputs.length === 0) return [];
       const now = this.clock.now();
       const items = inputs.map((i) => normalizeInput(i, this.limits));
       const service = items[0]!.body.service;
-      const args: string[] = [String(items.length)];
+      const quiet = opts.returnRecords === false;
+      // the records packed into one argument (see WRITE_MANY) unless an id holds the separator
+      const packable = items.every(({ body }) => !body.id.includes('\n'));
+      const args: string[] = [String(items.length), quiet ? '0' : '1', packable ? '1' : '0'];
+      let packed = '';
       for (const { body, ttlMs } of items) {
         if (body.service !== service)
           throw new RegistryError(
@@ -256,12 +261,16 @@ export class RedisRegistryStore implements RegistryStore {
               details: { field: 'service' },
             },
           );
-        args.push(body.id, JSON.stringify(body), String(now + ttlMs));
+        const json = JSON.stringify(body);
+        if (packable) packed += `${body.id}\n${now + ttlMs}\n${json}\n`;
+        else args.push(body.id, json, String(now + ttlMs));
       }
+      if (packable) args.push(packed);
       const [, res] = await Promise.all([
         this.remember(service),
         this.eval(SCRIPTS.writeMany, service, args) as Promise<Array<number | string>>,
       ]);
+      if (quiet) return [];
       return items.map(({ body }, i) => withRevision(body, Number(res[i * 2]), Number(res[i * 2 + 1])));
     } catch (err) {
       return this.errors.rethrow(err);

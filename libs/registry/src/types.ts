@@ -63,6 +63,15 @@ export interface Watch extends AsyncIterable<FeedEvent> {
   close(): void;
 }
 
+export interface PutManyOptions {
+  /**
+   * false: resolve to an empty array instead of the stored records (the writes and events are the same). For a
+   * caller that ignores them (the scheduler's feed publish): the records' revisions are then neither sent back by
+   * Redis nor turned into objects, a cost per record on both sides.
+   */
+  returnRecords?: boolean;
+}
+
 export interface RegistryStore extends Startable {
   /** Create or replace; publishes added/updated at once. Throws REG_ERR_INVALID_*, REG_ERR_META_TOO_LARGE, REG_ERR_CONFLICT. */
   put(input: RecordInput, opts?: WriteOptions): Promise<ServiceRecord>;
@@ -71,7 +80,7 @@ export interface RegistryStore extends Startable {
    * put(); no compare-and-set. Validates every record first: a bad one throws and nothing is written.
    * Throws REG_ERR_INVALID_* (also when the services differ), REG_ERR_META_TOO_LARGE.
    */
-  putMany?(inputs: readonly RecordInput[]): Promise<ServiceRecord[]>;
+  putMany?(inputs: readonly RecordInput[], opts?: PutManyOptions): Promise<ServiceRecord[]>;
   /** Patch a live record; publishes updated. Throws REG_ERR_NOT_FOUND, REG_ERR_CONFLICT, REG_ERR_INVALID_*. */
   update(
     service: string,

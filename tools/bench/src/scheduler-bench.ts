@@ -629,6 +629,8 @@ async function costRun(redis: Backend, o: Options, tag: string): Promise<StepCos
             ttlMs: 86_400_000,
             meta: { serverId: a.serverId, epoch: String(a.epoch), moves: String(a.moves) },
           })),
+          // as the scheduler calls it (a registry without the option returns the records anyway)
+          { returnRecords: false },
         );
       return Math.ceil(placed.length / o.batch);
     }),

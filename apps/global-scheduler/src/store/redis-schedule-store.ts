@@ -468,7 +468,20 @@ export class RedisScheduleStore implements ScheduleStore {
       options.backoffMaxMs ?? PLACE_DEFAULTS.backoffMaxMs,
       deferMisses ? '1' : '0',
     ];
-    for (const c of conferences) args.push(c.id, c.expectedParticipants, c.startAt, c.durationS * 1000);
+    // one packed argument for the conferences (see PLACE) unless an id holds its separators
+    let packed = '';
+    for (const c of conferences) {
+      if (c.id.includes(' ') || c.id.includes('\n')) {
+        packed = '';
+        break;
+      }
+      packed += `${c.id} ${c.expectedParticipants} ${c.startAt} ${c.durationS * 1000}\n`;
+    }
+    if (packed) args.push('1', packed);
+    else {
+      args.push('0');
+      for (const c of conferences) args.push(c.id, c.expectedParticipants, c.startAt, c.durationS * 1000);
+    }
     for (const c of candidates) args.push(c.id, c.address, c.capacity, c.load, c.tier);
     const r = (await this.run(PLACE, keys, args, true)) as number[];
     return conferences.map((c, i): HomePlaceOutcome => {

@@ -137,6 +137,61 @@ export function registryCompliance(name: string, makeHarness: () => Promise<Comp
       expect(await store.currentRevision(svc)).toBe(7);
     });
 
+    it('putMany with returnRecords false resolves to [] and writes and publishes what it would return', async () => {
+      const quiet = `${svc}-quiet`;
+      const ids = ['a', 'b', 'c', 'a'];
+      for (const s of [svc, quiet]) {
+        await store.put({ ...rec('a'), service: s });
+        await store.put({ ...rec('b'), service: s, ttlMs: 5000 });
+      }
+      const watches = [collect(store.watch(svc, 2)), collect(store.watch(quiet, 2))];
+      h.clock.advance(2000); // 'a' is past expiresAt: an 'expired' event first, then 'added'
+      const inputs = ids.map((id, i) => ({ ...rec(id), load: i + 1 }));
+      const loud = await store.putMany!(inputs);
+      expect(loud.map((r) => r.revision)).toEqual([4, 5, 6, 7]);
+      expect(
+        await store.putMany!(
+          inputs.map((r) => ({ ...r, service: quiet })),
+          { returnRecords: false },
+        ),
+      ).toEqual([]);
+      const shape = (c: Collector) =>
+        c.events.flatMap((e) =>
+          'record' in e ? [[e.type, e.record.id, e.revision, e.record.load, e.record.expiresAt]] : [],
+        );
+      for (const c of watches) await c.waitFor('revision 7', (e) => e.revision === 7);
+      expect(shape(watches[1]!)).toEqual(shape(watches[0]!));
+      const strip = (r: ServiceRecord | undefined) => r && { ...r, service: '' };
+      for (const id of ['a', 'b', 'c'])
+        expect(strip(await store.get(quiet, id))).toEqual(strip(await store.get(svc, id)));
+      expect(strip(await store.get(quiet, 'a'))).toEqual(strip(loud[3]));
+      expect(await store.currentRevision(quiet)).toBe(7);
+      // validation still runs first: a bad record writes nothing
+      await expect(
+        store.putMany!(
+          [
+            { ...rec('z'), service: quiet },
+            { ...rec('bad'), service: quiet, ttlMs: -1 },
+          ],
+          {
+            returnRecords: false,
+          },
+        ),
+      ).rejects.toMatchObject({ code: 'REG_ERR_INVALID_TTL' });
+      expect(await store.get(quiet, 'z')).toBeUndefined();
+    });
+
+    it('putMany stores ids and bodies with newlines and quotes as they were given', async () => {
+      // the Redis store packs a batch into one argument split at newlines, unless an id holds one
+      const odd = { k: 'line\nbreak "q" \\ é' };
+      const withNl = await store.putMany!([rec('n\nl', { meta: odd }), rec('plain', { meta: odd })]);
+      const packed = await store.putMany!([rec('p1', { meta: odd }), rec('p2', { address: 'a\nb' })]);
+      for (const r of [...withNl, ...packed]) expect(await store.get(svc, r.id)).toEqual(r);
+      expect((await store.get(svc, 'n\nl'))?.meta).toEqual(odd);
+      expect((await store.get(svc, 'p2'))?.address).toBe('a\nb');
+      expect([...withNl, ...packed].map((r) => r.revision)).toEqual([1, 2, 3, 4]);
+    });
+
     it('put fills defaults, get/list return live records, revisions count per service', async () => {
       const a = await store.put(rec('a'));
       expect(a).toMatchObject({
