@@ -32,6 +32,34 @@ function lastLine(p: Spawned, type: string): Status | undefined {
   return undefined;
 }
 
+/** Each member's last status, for a failure message: who sees whom in which state, digests and entry counts. */
+function summary(procs: Spawned[]): string {
+  return procs
+    .map((p, i) => {
+      const s = lastLine(p, 'status');
+      if (!s) return `host-${i + 1}: no status yet (output: ${p.output().slice(-200)})`;
+      const seen = Object.entries(s.members)
+        .map(([id, st]) => `${id}=${st}`)
+        .join(' ');
+      return `${s.id}: ${seen}; digest ${s.digest}; owners ${s.owners}; orphaned [${s.orphaned.join(',')}]`;
+    })
+    .join('\n');
+}
+
+/** `waitFor`, with every member's last status appended to the message when it times out. */
+async function waitForMembers<T>(
+  what: string,
+  procs: Spawned[],
+  check: () => T | undefined | false,
+  timeoutMs: number,
+): Promise<T> {
+  try {
+    return await waitFor(what, check, { timeoutMs, intervalMs: 100 });
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\nlast status of each member:\n${summary(procs)}`);
+  }
+}
+
 function start(i: number, seeds: string[]): Spawned {
   const cfg = {
     id: `host-${i}`,
@@ -59,8 +87,9 @@ describe('UDP unicast: 5 member processes on 127.0.1.1-5', () => {
     for (let i = 2; i <= 5; i++) procs.push(start(i, [ready.address!]));
     const ids = procs.map((_, i) => `host-${i + 1}`);
 
-    await waitFor(
+    await waitForMembers(
       'all 5 members see all 5 alive and hold the same 10 ownership entries',
+      procs,
       () => {
         const st = procs.map((p) => lastLine(p, 'status'));
         if (st.some((s) => !s)) return false;
@@ -68,13 +97,14 @@ describe('UDP unicast: 5 member processes on 127.0.1.1-5', () => {
         const sameDigest = new Set(st.map((s) => s!.digest)).size === 1;
         return allAlive && sameDigest && st.every((s) => s!.owners === 10);
       },
-      { timeoutMs: 20_000, intervalMs: 100 },
+      20_000,
     );
 
     await procs[2]!.kill9();
     const others = procs.filter((_, i) => i !== 2);
-    await waitFor(
+    await waitForMembers(
       'the 4 survivors declare host-3 dead and report its 2 sessions orphaned',
+      others,
       () =>
         others.every((p) => {
           const s = lastLine(p, 'status');
@@ -84,7 +114,7 @@ describe('UDP unicast: 5 member processes on 127.0.1.1-5', () => {
             s.orphaned.includes('conf-3-b')
           );
         }),
-      { timeoutMs: 20_000, intervalMs: 100 },
+      20_000,
     );
     for (const p of others) {
       const s = lastLine(p, 'status')!;
