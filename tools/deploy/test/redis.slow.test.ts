@@ -266,11 +266,16 @@ describe('tools/deploy/redis', () => {
     await agentSeenBy(a, 'deploy-sentinel-host', flags);
     // written to the master the sentinels name, and replicated
     expect(Number((await redisCli(master.port, HOST, 'dbsize')).trim())).toBeGreaterThan(0);
+    // Replication is ordered: once a marker written after the schedulers' keys is on the replica, so is everything
+    // before it. (Comparing the two DBSIZEs raced with the leases the schedulers keep writing and expiring: it failed
+    // once in CI under load.)
+    await redisCli(master.port, HOST, 'set', 'deploy-test:replicated', 'yes');
     await waitFor(
-      'the replica to hold the same keys',
+      'the replica to hold a marker written to the master after the schedulers wrote, and their keys',
       async () =>
-        (await redisCli(replica.port, HOST, 'dbsize')).trim() ===
-          (await redisCli(master.port, HOST, 'dbsize')).trim() || undefined,
+        ((await redisCli(replica.port, HOST, 'get', 'deploy-test:replicated')).trim() === 'yes' &&
+          Number((await redisCli(replica.port, HOST, 'dbsize')).trim()) > 1) ||
+        undefined,
       { timeoutMs: 10_000, intervalMs: 100 },
     );
   }, 180_000);
