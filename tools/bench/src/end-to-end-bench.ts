@@ -77,6 +77,8 @@ export interface EndToEndReport {
   placement: {
     conferences: number;
     failed: number;
+    /** Why each failed one failed (first 10): `place`/`claim` errors, or `sipp` for a call that did not complete. */
+    failures: { id: string; stage: 'place' | 'sipp'; reason: string }[];
     wallS: number;
     perSecond: number;
     claimedP50Ms: number;
@@ -183,6 +185,12 @@ export async function runEndToEndBench(
     const claimed: number[] = [];
     const connected: number[] = [];
     let failed = 0;
+    const failures: EndToEndReport['placement']['failures'] = [];
+    const fail = (id: string, stage: 'place' | 'sipp', reason: string) => {
+      failed++;
+      if (failures.length < 10) failures.push({ id, stage, reason: reason.slice(0, 300) });
+      log(`conference ${id} failed at ${stage}: ${reason.slice(0, 300)}`);
+    };
     const started = Date.now();
     let next = 0;
     await Promise.all(
@@ -190,11 +198,17 @@ export async function runEndToEndBench(
         while (next < o.place) {
           const id = `e2eb-${tag}-place-${next++}`;
           const t0 = Date.now();
+          let owner: (typeof hosts)[number];
           try {
             const placed = await placeConference(stack.cfg, id, 2);
-            const owner = hosts.find((h) => h.id === placed.serverId)!;
+            owner = hosts.find((h) => h.id === placed.serverId)!;
             await waitClaimed(owner.router, id, placed.epoch);
             claimed.push(Date.now() - t0);
+          } catch (err) {
+            fail(id, 'place', err instanceof Error ? err.message : String(err));
+            continue;
+          }
+          try {
             const r = await runSipp({
               target: owner.sip,
               calls: 1,
@@ -204,9 +218,14 @@ export async function runEndToEndBench(
               args: ['-i', owner.address],
             });
             if (r.successful === 1) connected.push(Date.now() - t0);
-            else failed++;
-          } catch {
-            failed++;
+            else
+              fail(
+                id,
+                'sipp',
+                `exit ${r.code}, ${r.failed} failed, ${r.timeoutOnRecv} timeouts on receive, ${r.retransmissions} retransmissions: ${r.diagnostics}`,
+              );
+          } catch (err) {
+            fail(id, 'sipp', err instanceof Error ? err.message : String(err));
           }
         }
       }),
@@ -226,6 +245,7 @@ export async function runEndToEndBench(
       placement: {
         conferences: o.place,
         failed,
+        failures,
         wallS: Number(wallS.toFixed(2)),
         perSecond: Number(((o.place - failed) / wallS).toFixed(2)),
         claimedP50Ms: percentile(claimed, 50),
@@ -277,6 +297,8 @@ export function renderEndToEnd(r: EndToEndReport): string {
     '| ---: | ---: | ---: | ---: | ---: |',
     `| ${p.perSecond} | ${p.failed} | ${p.wallS} | ${p.claimedP50Ms} / ${p.claimedP99Ms} | ${p.connectedP50Ms} / ${p.connectedP99Ms} |`,
     '',
+    ...p.failures.map((f) => `- failed: \`${f.id}\` at ${f.stage}: ${f.reason.replace(/\s+/g, ' ')}`),
+    ...(p.failures.length ? [''] : []),
     'The "first participant" time includes starting one SIPp process per conference (tens of ms on an idle machine).',
     '',
   ].join('\n');
