@@ -331,6 +331,24 @@ describe('raw HTTP/1.1 upstream client', () => {
     await p.destroy();
   });
 
+  it("does not reuse a connection idle longer than 4 s, or than the container's Keep-Alive timeout less 1 s", async () => {
+    const clock = new ManualClock();
+    const p = new RawH1Pool(address, clock, { connections: 4, connectTimeoutMs: 2000 });
+    expect(await text(await requestOn(p, get()))).toBe('ok');
+    clock.advance(4000);
+    expect(await text(await requestOn(p, get()))).toBe('ok'); // 4 s idle: still reused
+    clock.advance(4001);
+    expect(await text(await requestOn(p, get()))).toBe('ok'); // over 4 s: a new connection
+    expect(srv.conns).toEqual([1, 1, 2]);
+    await waitFor('the stale connection closed', () => (srv.closed.includes(1) ? true : undefined));
+    srv.scripts.push(['HTTP/1.1 200 OK\r\nkeep-alive: timeout=2\r\ncontent-length: 2\r\n\r\nok']);
+    expect(await text(await requestOn(p, get()))).toBe('ok');
+    clock.advance(1001); // the container keeps it 2 s: reused for 1 s at most
+    expect(await text(await requestOn(p, get()))).toBe('ok');
+    expect(srv.conns).toEqual([1, 1, 2, 2, 3]);
+    await p.destroy();
+  });
+
   it('aborting an exchange closes its connection; the pool opens another', async () => {
     srv.scripts.push('hold');
     let abort: (() => void) | undefined;

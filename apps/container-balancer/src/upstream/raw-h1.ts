@@ -32,6 +32,16 @@ const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\r\n]*)?$/;
 const DIGITS = /^\d{1,15}$/;
 const HEX = /^[0-9A-Fa-f]{1,12}$/;
 const CRLF2 = Buffer.from('\r\n\r\n');
+const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout=(\d{1,6})/i;
+
+/**
+ * An idle connection is not reused after this long (ms) unless the container's `Keep-Alive: timeout=N` says
+ * longer: a container closes idle connections on its side (Node's http server after 5 s), and a request written
+ * on a connection it is closing at that moment would fail. undici's defaults, the same reasoning.
+ */
+export const IDLE_REUSE_MS = 4000;
+/** How much earlier than the container's own `timeout=N` an idle connection stops being reused. */
+const IDLE_MARGIN_MS = 1000;
 
 /** Request headers the client frames itself: whatever the caller's list says under these names is dropped. */
 const FRAMED = new Set(['content-length', 'transfer-encoding', 'host', 'expect', 'connection', 'keep-alive']);
@@ -76,6 +86,9 @@ class Conn {
   private line = '';
   private keepAlive = true;
   private dead = false;
+  /** When it went idle, and how long it may stay idle and still be reused (ms). */
+  idleSince = 0;
+  reuseMs = IDLE_REUSE_MS;
   private readonly resume = () => this.sock.resume();
 
   constructor(
@@ -218,6 +231,9 @@ class Conn {
           if (t === 'close') close = true;
           else if (t === 'keep-alive' && m[1] === '0') close = false;
         }
+      } else if (name.length === 10 && name.toLowerCase() === 'keep-alive') {
+        const t = KEEP_ALIVE_TIMEOUT.exec(value);
+        if (t) this.reuseMs = Math.max(0, Number(t[1]) * 1000 - IDLE_MARGIN_MS);
       }
     }
     if (chunked && length >= 0) throw new Protocol('both content-length and transfer-encoding');
@@ -419,7 +435,7 @@ export class RawH1Pool {
         return handler.onError(new UpstreamFailure('connect', 'upstream request refused (bad header)'));
     }
     const p: Pending = { req, handler, aborted: false };
-    const idle = this.idle.pop();
+    const idle = this.takeIdle();
     if (idle) return idle.start(p);
     if (this.all.size < this.init.connections) {
       const c = new Conn(this, this.host, this.port);
@@ -430,6 +446,18 @@ export class RawH1Pool {
     this.queue.push(p);
   }
 
+  /** The most recently used idle connection that may still be reused; older ones are closed. */
+  private takeIdle(): Conn | undefined {
+    let c: Conn | undefined;
+    let now = -1;
+    while ((c = this.idle.pop()) !== undefined) {
+      if (now < 0) now = this.clock.now();
+      if (now - c.idleSince <= c.reuseMs) return c;
+      c.kill(undefined); // idle too long: the container may be closing it
+    }
+    return undefined;
+  }
+
   /** `c` finished its exchange and may be reused. */
   release(c: Conn): void {
     for (;;) {
@@ -437,6 +465,7 @@ export class RawH1Pool {
       if (!p) break;
       if (!p.aborted) return c.start(p);
     }
+    c.idleSince = this.clock.now();
     this.idle.push(c);
   }
 
