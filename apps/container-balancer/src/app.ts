@@ -120,6 +120,8 @@ export class BalancerApp implements Startable {
           connections: this.config.poolConnections,
           connectTimeoutMs: this.config.connectTimeoutMs,
           pipelining: this.config.upstreamPipelining,
+          client: this.config.upstreamClient,
+          clock: this.components.clock,
         }),
       );
   }

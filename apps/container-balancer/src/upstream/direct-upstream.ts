@@ -1,5 +1,7 @@
 /** A direct-mode container: an undici pool of keep-alive HTTP/1.1 connections to the address it advertised. */
 import { Pool, type Dispatcher } from 'undici';
+import type { Clock } from '@switchyard/core';
+import { RawH1Pool } from './raw-h1.js';
 import {
   UpstreamFailure,
   type FailureKind,
@@ -83,20 +85,40 @@ class Exchange implements Dispatcher.DispatchHandler {
 export class DirectUpstream implements Upstream {
   private readonly pool: Pool;
   private readonly pipelined: Pool | undefined;
+  /** `--upstream-client raw` without pipelining: idempotent requests with no streamed body go here. */
+  private readonly raw: RawH1Pool | undefined;
 
-  constructor(address: string, init: { connections: number; connectTimeoutMs: number; pipelining?: number }) {
+  constructor(
+    address: string,
+    init: {
+      connections: number;
+      connectTimeoutMs: number;
+      pipelining?: number;
+      /** 'raw': the minimal client of raw-h1.ts for idempotent requests (needs `clock`); default 'undici'. */
+      client?: 'raw' | 'undici';
+      clock?: Clock;
+    },
+  ) {
     const origin = `http://${address}`;
     const connect = { timeout: init.connectTimeoutMs };
     this.pool = new Pool(origin, { connections: init.connections, connect, pipelining: 1 });
     const depth = init.pipelining ?? 1;
     this.pipelined =
       depth > 1 ? new Pool(origin, { connections: init.connections, connect, pipelining: depth }) : undefined;
+    this.raw =
+      depth === 1 && init.client === 'raw' && init.clock
+        ? new RawH1Pool(address, init.clock, {
+            connections: init.connections,
+            connectTimeoutMs: init.connectTimeoutMs,
+          })
+        : undefined;
   }
 
   dispatch(req: UpstreamRequest, handler: UpstreamHandler): void {
     const body = req.body ?? null;
-    const pipeline =
-      this.pipelined !== undefined && req.idempotent === true && (body === null || Buffer.isBuffer(body));
+    const plain = req.idempotent === true && (body === null || Buffer.isBuffer(body));
+    if (plain && this.raw !== undefined) return this.raw.dispatch(req, handler);
+    const pipeline = this.pipelined !== undefined && plain;
     const options: Dispatcher.DispatchOptions = {
       method: req.method as Dispatcher.HttpMethod,
       path: req.path,
@@ -113,6 +135,6 @@ export class DirectUpstream implements Upstream {
   }
 
   async destroy(): Promise<void> {
-    await Promise.all([this.pool.destroy(), this.pipelined?.destroy()]);
+    await Promise.all([this.pool.destroy(), this.pipelined?.destroy(), this.raw?.destroy()]);
   }
 }
