@@ -79,8 +79,9 @@ function checkShares(schedulers: SchedulerProc[]): number {
   for (const [round, rs] of byRound) {
     const sum = rs.reduce((a, r) => a + r.share, 0);
     // all members reported: shares sum to the round's total
+    // the reports themselves in the message: which scheduler saw which total and members, and when
     if (rs.length === rs[0]!.n && sum !== rs[0]!.total)
-      throw new Error(`round ${round}: shares sum ${sum} != ${rs[0]!.total}`);
+      throw new Error(`round ${round}: shares sum ${sum} != ${rs[0]!.total}: ${JSON.stringify(rs)}`);
   }
   return reports.length;
 }
