@@ -52,6 +52,23 @@ export class SchedulerMetrics {
       },
     });
   })();
+  /** Read at every scrape for the view gauge (the scheduler sets it to its server view's counts). */
+  collectView: (() => Record<'serving' | 'draining' | 'down', number>) | undefined;
+  readonly viewServers: Gauge<'state'> = (() => {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- prom-client calls collect with the gauge as this
+    const self = this;
+    return new Gauge({
+      name: 'scheduler_view_servers',
+      help: "conference servers in this scheduler's registry view (what placement chooses from), by state",
+      labelNames: ['state'],
+      registers: [this.registry],
+      collect() {
+        const counts = self.collectView?.();
+        if (!counts) return;
+        for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+      },
+    });
+  })();
   readonly claimsLost = new Counter({
     name: 'scheduler_claims_lost_total',
     help: 'claims that expired before placement',

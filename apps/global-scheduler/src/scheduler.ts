@@ -72,6 +72,8 @@ export class Scheduler implements Startable {
   private readonly tracker: KeepAliveTracker;
   private readonly log: Logger;
   private readonly warn: RateLimitedLog;
+  /** Its own budget: a region without candidates is warned about every round it lasts, not in others' place. */
+  private readonly noCandidatesLog: RateLimitedLog;
   private readonly probe: Probe;
   /** The default probe's SIP socket (none when a probe is injected). */
   private readonly sipProbe: SipOptionsProbe | undefined;
@@ -108,6 +110,7 @@ export class Scheduler implements Startable {
     this.metrics = components.metrics ?? new SchedulerMetrics();
     this.log = (components.logger ?? silentLogger).child({ scheduler: init.id });
     this.warn = new RateLimitedLog(this.log, components.clock, 5, 5000);
+    this.noCandidatesLog = new RateLimitedLog(this.log, components.clock, 1, 5000);
     if (components.probe) this.probe = components.probe;
     else {
       const sip = new SipOptionsProbe({ clock: components.clock });
@@ -140,6 +143,7 @@ export class Scheduler implements Startable {
     this.servers.onCapacity = (id) => this.wake('capacity', id);
     this.metrics.storeUp.set(1);
     this.metrics.collectUnplaceable = () => this.components.store.unplaceableByReason();
+    this.metrics.collectView = () => this.servers.counts();
   }
 
   private wake(kind: 'capacity' | 'room', serverId: string): void {
@@ -387,6 +391,12 @@ export class Scheduler implements Startable {
     const batches: { batch: ConferenceRequest[]; candidates: Candidate[] }[] = [];
     for (const [region, list] of byRegion) {
       const candidates = this.servers.candidates(region);
+      // what makes a conference unplaceable with `no-servers`, said where it is decided (rate-limited)
+      if (candidates.length === 0)
+        this.noCandidatesLog.warn(
+          { region, conferences: list.length, view: this.servers.counts(), synced: this.servers.ready },
+          'no candidate servers for a region',
+        );
       for (let i = 0; i < list.length; i += this.settings.placeBatch)
         batches.push({ batch: list.slice(i, i + this.settings.placeBatch), candidates });
     }

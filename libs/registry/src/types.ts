@@ -15,7 +15,10 @@ export interface ServiceRecord {
   meta: Record<string, string>;
   /** The service's revision counter at this record's last change (not bumped by renew). */
   revision: number;
-  /** Ms since epoch on the store's clock; renew() moves it. */
+  /**
+   * Ms since epoch on the store's clock; renew() moves it without publishing, so in a feed event or snapshot it
+   * is the value of that moment: a watcher must not judge liveness by it (the `expired` event is the expiry).
+   */
   expiresAt: number;
 }
 

@@ -217,3 +217,49 @@ export async function checkInvariants(
   }
   return all;
 }
+
+/**
+ * What a failed wait prints, for a failure that does not reproduce at will: the fleets' lease warnings (an agent
+ * starved past its TTL logs `lease lost`), and per scheduler what it can place on — the registry's servers
+ * (`/v1/servers`: live, marked down), the servers in its own feed view (`scheduler_view_servers` of `/metrics`,
+ * which placement chooses from), the unplaceable counts by reason with a few of them (attempts, next retry), and
+ * its last log lines other than round reports. Never throws: a scheduler killed by the test answers nothing.
+ */
+export async function clusterDiagnostics(scheds: SchedulerProc[], fleets: Spawned[]): Promise<string> {
+  const out: string[] = [];
+  fleets.forEach((f, i) => {
+    const lines = f.output().split('\n');
+    const lost = lines.filter((l) => l.includes('lease lost') || l.includes('"agent lease"'));
+    out.push(
+      `fleet ${i}: ${lost.length} lease warnings${lost.length ? `, last: ${lost.slice(-3).join(' | ')}` : ''}`,
+    );
+  });
+  for (const s of scheds) {
+    try {
+      const list = await servers(s.url);
+      const live = list.filter((x) => x.live).length;
+      const down = list.filter((x) => x.markedDown).map((x) => x.id);
+      const metrics = await (await fetch(`${s.url}/metrics`)).text();
+      const view = metrics
+        .split('\n')
+        .filter((l) => l.startsWith('scheduler_view_servers{'))
+        .join(', ');
+      const u = await api<{ counts: Record<string, number>; items: unknown[] }>(
+        `${s.url}/v1/unplaceable?limit=3`,
+      );
+      out.push(
+        `${s.id}: /v1/servers ${list.length} (${live} live, marked down: [${down.join(',')}]); view: ${view || '?'}; ` +
+          `unplaceable ${JSON.stringify(u.body.counts)} e.g. ${JSON.stringify(u.body.items)}`,
+      );
+    } catch (err) {
+      out.push(`${s.id}: API not answering (${(err as Error).message})`);
+    }
+    const tail = s.proc
+      .output()
+      .split('\n')
+      .filter((l) => l && !l.includes('"msg":"round"'))
+      .slice(-15);
+    out.push(`${s.id} last lines:\n${tail.join('\n')}`);
+  }
+  return out.join('\n');
+}

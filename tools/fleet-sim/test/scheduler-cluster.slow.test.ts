@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { stopAllSpawned, waitFor, type RedisServer, type Spawned } from '@switchyard/testing';
 import {
   checkInvariants,
+  clusterDiagnostics,
   createConferences,
   placedCount,
   roundReports,
@@ -56,6 +57,16 @@ async function startFleet(...args: Parameters<typeof startFleetProcess>): Promis
   return fleet;
 }
 
+/** `wait`, and when it fails, the cluster's state printed first (see clusterDiagnostics). */
+async function explained<T>(wait: Promise<T>, scheds: SchedulerProc[], fleets: Spawned[]): Promise<T> {
+  try {
+    return await wait;
+  } catch (err) {
+    console.log(await clusterDiagnostics(scheds, fleets));
+    throw err;
+  }
+}
+
 function checkShares(schedulers: SchedulerProc[]): number {
   const reports = schedulers.flatMap((s) => roundReports(s.proc));
   for (const r of reports) {
@@ -68,8 +79,9 @@ function checkShares(schedulers: SchedulerProc[]): number {
   for (const [round, rs] of byRound) {
     const sum = rs.reduce((a, r) => a + r.share, 0);
     // all members reported: shares sum to the round's total
+    // the reports themselves in the message: which scheduler saw which total and members, and when
     if (rs.length === rs[0]!.n && sum !== rs[0]!.total)
-      throw new Error(`round ${round}: shares sum ${sum} != ${rs[0]!.total}`);
+      throw new Error(`round ${round}: shares sum ${sum} != ${rs[0]!.total}: ${JSON.stringify(rs)}`);
   }
   return reports.length;
 }
@@ -87,10 +99,14 @@ describe('scheduler cluster, real processes', () => {
       ids,
       (i) => 1 + (i % 4),
     );
-    await waitFor('2,000 conferences placed', async () => (await placedCount(scheds[0]!.url)) === 2000, {
-      timeoutMs: 150_000,
-      intervalMs: 250,
-    });
+    await explained(
+      waitFor('2,000 conferences placed', async () => (await placedCount(scheds[0]!.url)) === 2000, {
+        timeoutMs: 150_000,
+        intervalMs: 250,
+      }),
+      scheds,
+      [fleet],
+    );
     const all = await checkInvariants(scheds[0]!.url, ids, 600);
     expect(all).toHaveLength(2000);
     // least loaded first spreads them over the fleet (a server wrongly marked down by a probe starved of CPU
@@ -154,16 +170,7 @@ describe('scheduler cluster, real processes', () => {
       const st: Record<string, number> = {};
       for (const c of all) st[c.state] = (st[c.state] ?? 0) + 1;
       console.log(JSON.stringify(st), JSON.stringify(all.filter((c) => c.state !== 'placed').slice(0, 3)));
-      for (const sch of scheds.slice(0, 2))
-        console.log(
-          sch.id,
-          sch.proc
-            .output()
-            .split('\n')
-            .filter((l) => !l.includes('"msg":"round"'))
-            .slice(-15)
-            .join('\n'),
-        );
+      console.log(await clusterDiagnostics(scheds.slice(0, 2), [fleet]));
       throw err;
     });
     await checkInvariants(scheds[0]!.url, ids, 1000);
@@ -191,13 +198,14 @@ describe('scheduler cluster, real processes', () => {
       ids,
       () => 2,
     );
-    await waitFor('600 placed', async () => (await placedCount(scheds[0]!.url)) === 600, {
-      timeoutMs: 120_000,
-      intervalMs: 50,
-    }).catch(async (err) => {
-      console.log(JSON.stringify(await servers(scheds[0]!.url)), scheds[0]!.proc.output().slice(-3000));
-      throw err;
-    });
+    await explained(
+      waitFor('600 placed', async () => (await placedCount(scheds[0]!.url)) === 600, {
+        timeoutMs: 120_000,
+        intervalMs: 50,
+      }),
+      scheds,
+      [fleet, solo],
+    );
     const onSolo = (await listAll(scheds[0]!.url))
       .filter((c) => c.assignment?.serverId === 'solo-0')
       .map((c) => c.id);
@@ -263,10 +271,14 @@ describe('scheduler cluster, real processes', () => {
       second,
       () => 3,
     );
-    await waitFor('all 900 placed', async () => (await placedCount(scheds[0]!.url)) === 900, {
-      timeoutMs: 120_000,
-      intervalMs: 50,
-    });
+    await explained(
+      waitFor('all 900 placed', async () => (await placedCount(scheds[0]!.url)) === 900, {
+        timeoutMs: 120_000,
+        intervalMs: 50,
+      }),
+      scheds,
+      [fleet],
+    );
     await checkInvariants(scheds[0]!.url, [...first, ...second], 1000);
     for (const s of scheds) expect(s.proc.output()).toContain('store unavailable');
     await Promise.all([...scheds.map((s) => s.proc.stop()), fleet.stop()]);

@@ -122,16 +122,30 @@ export class ServerView {
     return [...this.records.values()];
   }
 
+  /** Servers in the view by state (the `scheduler_view_servers` gauge, the no-candidates warning). */
+  counts(): Record<'serving' | 'draining' | 'down', number> {
+    const out = { serving: 0, draining: 0, down: 0 };
+    for (const r of this.records.values()) out[r.state]++;
+    return out;
+  }
+
   /**
    * Serving servers with capacity, tiered: the region (0), its fallbacks in order (1..), then any other region
    * (when the settings allow it, or `anyRegion` is set: an operator's move may go anywhere).
+   *
+   * A record in the view is live until the feed says `expired` or `removed` (the registry's sweepers publish an
+   * expiry within their interval); its `expiresAt` is NOT looked at: it is the one of the record's last put or
+   * update, since a renewal (the agent's heartbeat) moves expiresAt in the store but publishes nothing. Filtering on
+   * it dropped every server whose load had not changed for one lease TTL from the candidates, although its agent
+   * was renewing: a conference retried then found `no-servers`, and once its back-off was capped at a multiple of
+   * the agents' periodic publish it could keep missing their short windows (the fleet-sim kill -9 flake,
+   * docs/global-scheduler.md).
    */
   candidates(region: string, anyRegion = false): Candidate[] {
     const order = [region, ...(this.init.fallbacks[region] ?? [])];
-    const now = this.components.clock.now();
     const out: Candidate[] = [];
     for (const r of this.records.values()) {
-      if (r.state !== 'serving' || r.capacity <= 0 || r.expiresAt <= now) continue;
+      if (r.state !== 'serving' || r.capacity <= 0) continue;
       let tier = order.indexOf(r.region);
       if (tier < 0) {
         if (!this.init.fallbackAnyRegion && !anyRegion) continue;
