@@ -12,9 +12,9 @@
 import net from 'node:net';
 import { extractSipKeys } from '@switchyard/affinity';
 import type { Clock, RateLimitedLog } from '@switchyard/core';
-import type { ChildProcess } from 'node:child_process';
 import { tcpHandoff } from '../ipc.js';
 import type { DispatcherMetrics } from '../metrics.js';
+import type { HandoffTarget } from '../pool/worker-processes.js';
 import type { AffinityRouter } from '../primary/router.js';
 import { frameMessage } from '../sip/framing.js';
 import { decideRoute } from './routing.js';
@@ -25,8 +25,8 @@ export interface TcpIngressComponents {
   router: AffinityRouter;
   metrics: DispatcherMetrics;
   badInput: RateLimitedLog;
-  /** The worker's process if it can take a connection now (ready, IPC up), else undefined. */
-  workerFor(id: string): ChildProcess | undefined;
+  /** Where the worker takes a connection if it can take one now (ready, IPC up), else undefined. */
+  workerFor(id: string): HandoffTarget | undefined;
   newConference(): void;
 }
 
@@ -137,24 +137,35 @@ export class TcpIngress {
       } catch {
         worker = undefined;
       }
-      const child = worker === undefined ? undefined : this.c.workerFor(worker);
-      if (!child) return refuse('no-worker');
+      const target = worker === undefined ? undefined : this.c.workerFor(worker);
+      if (!target) return refuse('no-worker');
       // stops reading: everything read so far is in buf and travels with the handle
       settle();
-      this.handOff(handle, local, buf, child);
+      this.handOff(handle, local, buf, target);
       if (newConference) this.c.newConference();
     };
     const err = handle.readStart();
     if (err) refuse('closed');
   }
 
-  private handOff(handle: RawTcpHandle, local: number, bytes: Buffer, child: ChildProcess): void {
+  private handOff(handle: RawTcpHandle, local: number, bytes: Buffer, target: HandoffTarget): void {
+    const handoff = target.handoff;
+    if (handoff) {
+      // the worker's own channel (handoff-channel.ts): one write, nothing back; our copy closed once it is written
+      handoff.send(handle, local, bytes, (status) => {
+        if (status) this.c.metrics.tcpRejected.inc({ reason: 'handoff-failed' });
+        handle.close();
+      });
+      this.c.metrics.handoffs.inc();
+      return;
+    }
+    this.c.metrics.handoffsOverIpc.inc();
     // A raw handle travels as 'net.Native', which Node never closes in the sender (it does for a net.Socket): our
     // descriptor must be closed here, or the connection outlives the worker's close (the peer gets no FIN) and the
     // primary leaks one descriptor per connection. The callback runs once the message is written: the kernel has
     // copied the descriptor into it by then, so closing ours is safe.
     // No peer address here: getpeername costs two syscalls per connection and the worker can ask its own socket.
-    child.send(tcpHandoff(local, bytes), handle as unknown as net.Socket, (err) => {
+    target.child.send(tcpHandoff(local, bytes), handle as unknown as net.Socket, (err) => {
       if (err) this.c.metrics.tcpRejected.inc({ reason: 'handoff-failed' });
       handle.close();
     });
