@@ -82,7 +82,11 @@ export class TcpIngress {
    * `'connection'` (its `close()` still stops listening). `onAcceptError` gets accept failures (e.g. EMFILE).
    */
   attach(server: net.Server, local: number, onAcceptError: (errno: number) => void): void {
-    listeningHandle(server).onconnection = (err, client) => {
+    const listening = listeningHandle(server);
+    // TCP_NODELAY once, on the listening socket: Linux copies it into every connection accepted from it (the kernel
+    // clones the listener's TCP state), so no `setsockopt` per connection here or in the worker
+    listening.setNoDelay(true);
+    listening.onconnection = (err, client) => {
       if (err || !client) return onAcceptError(err);
       this.onHandle(client, local);
     };
@@ -105,7 +109,6 @@ export class TcpIngress {
       settle();
       this.refuse(handle, buf ?? Buffer.alloc(0), reason);
     };
-    handle.setNoDelay(true);
     handle.onread = (ab) => {
       if (done) return;
       const nread = streamBaseState[kReadBytesOrError]!;
