@@ -1,7 +1,8 @@
 /**
  * TCP ingress: reads an accepted connection's first SIP message (bounded in size and time), decides with
  * {@link decideRoute} like a datagram, and hands the whole connection, with the bytes already read, to the chosen
- * worker over IPC. Refused connections get a stateless 400/503/513 when SIP allows, else are closed.
+ * worker: over the worker's hand-off channel (`HandoffSender` in handoff-channel.ts, one `sendmsg`, nothing
+ * back), else over Node's IPC channel. Refused connections get a stateless 400/503/513 when SIP allows, else are closed.
  *
  * Connections are taken from the listening handle itself, as `node:cluster`'s primary does: the primary never builds
  * a `net.Socket` (stream state, listeners, the server's connection count) for a connection it only passes on, and
