@@ -85,6 +85,13 @@ export const DispatcherSettings = defineSettings({
       'a TCP peer must send its first whole message within this (ms), else it is closed',
       'SIPDISP_TCP_FIRST_MESSAGE_MS',
     ),
+    tcpHandoffChannel: setting(
+      Type.Boolean(),
+      true,
+      'pass accepted TCP connections to workers over a socket of our own (one sendmsg, no ACK back), on by default; ' +
+        "false: over Node's IPC channel (child.send, a NODE_HANDLE_ACK per connection), as node:cluster does",
+      'SIPDISP_TCP_HANDOFF_CHANNEL',
+    ),
     tcpIdleMs: setting(
       int({ minimum: 1000 }),
       300_000,

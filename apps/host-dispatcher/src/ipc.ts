@@ -113,6 +113,8 @@ export type ToWorker =
       statsIntervalMs: number;
       /** Kernel steering's limits in the worker (absent: the named defaults). */
       steering?: { maxPerWorker: number; idleMs: number; idleSweepMs: number; drainMs?: number };
+      /** The descriptor of the TCP hand-off channel (handoff-channel.ts); absent: TCP comes as 'tcp' messages. */
+      handoffFd?: number;
     }
   | { t: 'udp'; local: number }
   /**

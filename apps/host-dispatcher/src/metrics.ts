@@ -35,6 +35,12 @@ export class DispatcherMetrics {
     help: 'TCP connections handed to a worker',
     registers: [this.registry],
   });
+  /** Of those, the ones sent over Node's IPC channel (the worker has no hand-off channel of its own). */
+  readonly handoffsOverIpc = new Counter({
+    name: 'sipdisp_tcp_handoffs_ipc_total',
+    help: "TCP connections handed to a worker over Node's IPC channel instead of the hand-off channel",
+    registers: [this.registry],
+  });
   /**
    * Reads of a TCP connection's first message that did not complete it (a message split over segments): 0 per
    * connection when the first request comes in one segment, which is the usual case and costs nothing here.

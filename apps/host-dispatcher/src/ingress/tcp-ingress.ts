@@ -1,7 +1,8 @@
 /**
  * TCP ingress: reads an accepted connection's first SIP message (bounded in size and time), decides with
  * {@link decideRoute} like a datagram, and hands the whole connection, with the bytes already read, to the chosen
- * worker over IPC. Refused connections get a stateless 400/503/513 when SIP allows, else are closed.
+ * worker: over the worker's hand-off channel (`HandoffSender` in handoff-channel.ts, one `sendmsg`, nothing
+ * back), else over Node's IPC channel. Refused connections get a stateless 400/503/513 when SIP allows, else are closed.
  *
  * Connections are taken from the listening handle itself, as `node:cluster`'s primary does: the primary never builds
  * a `net.Socket` (stream state, listeners, the server's connection count) for a connection it only passes on, and
@@ -12,9 +13,9 @@
 import net from 'node:net';
 import { extractSipKeys } from '@switchyard/affinity';
 import type { Clock, RateLimitedLog } from '@switchyard/core';
-import type { ChildProcess } from 'node:child_process';
 import { tcpHandoff } from '../ipc.js';
 import type { DispatcherMetrics } from '../metrics.js';
+import type { HandoffTarget } from '../pool/worker-processes.js';
 import type { AffinityRouter } from '../primary/router.js';
 import { frameMessage } from '../sip/framing.js';
 import { decideRoute } from './routing.js';
@@ -25,8 +26,8 @@ export interface TcpIngressComponents {
   router: AffinityRouter;
   metrics: DispatcherMetrics;
   badInput: RateLimitedLog;
-  /** The worker's process if it can take a connection now (ready, IPC up), else undefined. */
-  workerFor(id: string): ChildProcess | undefined;
+  /** Where the worker takes a connection if it can take one now (ready, IPC up), else undefined. */
+  workerFor(id: string): HandoffTarget | undefined;
   newConference(): void;
 }
 
@@ -82,7 +83,11 @@ export class TcpIngress {
    * `'connection'` (its `close()` still stops listening). `onAcceptError` gets accept failures (e.g. EMFILE).
    */
   attach(server: net.Server, local: number, onAcceptError: (errno: number) => void): void {
-    listeningHandle(server).onconnection = (err, client) => {
+    const listening = listeningHandle(server);
+    // TCP_NODELAY once, on the listening socket: Linux copies it into every connection accepted from it (the kernel
+    // clones the listener's TCP state), so no `setsockopt` per connection here or in the worker
+    listening.setNoDelay(true);
+    listening.onconnection = (err, client) => {
       if (err || !client) return onAcceptError(err);
       this.onHandle(client, local);
     };
@@ -105,7 +110,6 @@ export class TcpIngress {
       settle();
       this.refuse(handle, buf ?? Buffer.alloc(0), reason);
     };
-    handle.setNoDelay(true);
     handle.onread = (ab) => {
       if (done) return;
       const nread = streamBaseState[kReadBytesOrError]!;
@@ -137,24 +141,35 @@ export class TcpIngress {
       } catch {
         worker = undefined;
       }
-      const child = worker === undefined ? undefined : this.c.workerFor(worker);
-      if (!child) return refuse('no-worker');
+      const target = worker === undefined ? undefined : this.c.workerFor(worker);
+      if (!target) return refuse('no-worker');
       // stops reading: everything read so far is in buf and travels with the handle
       settle();
-      this.handOff(handle, local, buf, child);
+      this.handOff(handle, local, buf, target);
       if (newConference) this.c.newConference();
     };
     const err = handle.readStart();
     if (err) refuse('closed');
   }
 
-  private handOff(handle: RawTcpHandle, local: number, bytes: Buffer, child: ChildProcess): void {
+  private handOff(handle: RawTcpHandle, local: number, bytes: Buffer, target: HandoffTarget): void {
+    const handoff = target.handoff;
+    if (handoff) {
+      // the worker's own channel (handoff-channel.ts): one write, nothing back; our copy closed once it is written
+      handoff.send(handle, local, bytes, (status) => {
+        if (status) this.c.metrics.tcpRejected.inc({ reason: 'handoff-failed' });
+        handle.close();
+      });
+      this.c.metrics.handoffs.inc();
+      return;
+    }
+    this.c.metrics.handoffsOverIpc.inc();
     // A raw handle travels as 'net.Native', which Node never closes in the sender (it does for a net.Socket): our
     // descriptor must be closed here, or the connection outlives the worker's close (the peer gets no FIN) and the
     // primary leaks one descriptor per connection. The callback runs once the message is written: the kernel has
     // copied the descriptor into it by then, so closing ours is safe.
     // No peer address here: getpeername costs two syscalls per connection and the worker can ask its own socket.
-    child.send(tcpHandoff(local, bytes), handle as unknown as net.Socket, (err) => {
+    target.child.send(tcpHandoff(local, bytes), handle as unknown as net.Socket, (err) => {
       if (err) this.c.metrics.tcpRejected.inc({ reason: 'handoff-failed' });
       handle.close();
     });

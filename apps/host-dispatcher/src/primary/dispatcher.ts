@@ -183,6 +183,8 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
         }),
         udpSockets: () => this.bound.map((b) => b.udp),
         queryTimeoutMs: PRIMARY_DEFAULTS.queryTimeoutMs,
+        // the runtime directory exists from start(), before any fork
+        handoffDir: () => (config.tcpHandoffChannel ? this.runtimeDir : undefined),
       },
     );
     this.moverMetrics = new MoverMetrics(this.metrics.mediaMover);
@@ -230,7 +232,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
         badInput: this.badInput,
         workerFor: (id) => {
           const w = this.pool.get(id);
-          return w && w.status !== 'stopping' && this.procs.connected(id) ? this.procs.child(id) : undefined;
+          return w && w.status !== 'stopping' && this.procs.connected(id) ? this.procs.target(id) : undefined;
         },
         newConference,
       },
@@ -346,6 +348,8 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       this.bound.push(s);
     }
     if (this.config.innerAddress) this.inner = await this.bindInner(this.config.innerAddress);
+    // one TCP hand-off channel ready for each worker forked at start (and a spare one for the next fork)
+    await this.procs.prepareHandoff(this.config.minWorkers + this.config.spareWorkers + 1);
     const forked = this.feed({ type: 'start' }).flatMap((a) => (a.type === 'fork' ? [a.id] : []));
     try {
       await Promise.all(forked.map((id) => this.waitReady(id)));
@@ -373,6 +377,7 @@ export class Dispatcher extends EventEmitter implements Startable, SessionHost {
       await this.stopped;
       this.phase = 'stopped';
       this.procs.clearTimers();
+      this.procs.closeHandoff();
       for (const b of this.bound) {
         b.udp.close();
         b.tcp.close();

@@ -24,6 +24,7 @@ import {
   type WorkerState,
 } from '../ipc.js';
 import { StreamFramer } from '../sip/framing.js';
+import { HandoffReader } from '../handoff-channel.js';
 import { SipUas, type DialogInfo, type Peer } from './uas.js';
 import { mediaSourceFromEnv } from './media.js';
 import { mediaMoverFromEnv, type MediaMover } from './media-move.js';
@@ -77,6 +78,8 @@ export class WorkerProcess {
   private readonly held = new HeldCounts();
   private steered: SteeredSockets | undefined;
   private seq: SeqpacketSocket | undefined;
+  /** TCP connections from the primary over the hand-off channel (absent: they come as 'tcp' IPC messages). */
+  private handoff: HandoffReader | undefined;
 
   constructor(
     private readonly logger: Logger = createLogger('host-dispatcher-worker'),
@@ -106,6 +109,7 @@ export class WorkerProcess {
 
   private exit(code: number): void {
     this.steered?.closeAll('worker-gone');
+    this.handoff?.close();
     this.mirror.flush();
     this.mover?.stop();
     this.uas?.shutdown();
@@ -163,6 +167,7 @@ export class WorkerProcess {
             : undefined;
           this.mover?.start();
           if (this.mover) this.reportMover(this.mover, m.statsIntervalMs);
+          if (m.handoffFd !== undefined) this.openHandoff(m.handoffFd);
         }
         return;
       case 'udp': {
@@ -315,6 +320,25 @@ export class WorkerProcess {
       this.malformed++;
       this.badInput.warn({ err: String(err) }, 'message handling failed');
     }
+  }
+
+  /** Reads the hand-off channel: each frame is a connection with the bytes the primary read before passing it. */
+  private openHandoff(fd: number): void {
+    this.handoff = new HandoffReader(
+      fd,
+      (f) => {
+        try {
+          this.adoptTcp(handedOffSocket(f.handle), f.local, f.bytes);
+        } catch (err) {
+          this.logger.error({ err }, 'TCP hand-off failed');
+        }
+      },
+      (left) => {
+        // the primary closed its end (it is going): connections whose frame never came whole cannot be served
+        for (const h of left) handedOffSocket(h).destroy();
+        this.handoff = undefined;
+      },
+    );
   }
 
   private adoptTcp(sock: net.Socket, local: number, first: Buffer): void {
