@@ -44,6 +44,12 @@ static long (*bpf_skb_adjust_room)(struct __sk_buff *skb, __s32 len_diff, __u32 
 static long (*bpf_skb_pull_data)(struct __sk_buff *skb, __u32 len) = (void *)BPF_FUNC_skb_pull_data;
 static long (*bpf_redirect_neigh)(__u32 ifindex, struct bpf_redir_neigh *params, int plen,
                                   __u64 flags) = (void *)BPF_FUNC_redirect_neigh;
+static long (*bpf_redirect)(__u32 ifindex, __u64 flags) = (void *)BPF_FUNC_redirect;
+static long (*bpf_redirect_peer)(__u32 ifindex, __u64 flags) = (void *)BPF_FUNC_redirect_peer;
+static long (*bpf_fib_lookup)(void *ctx, struct bpf_fib_lookup *params, int plen,
+                              __u32 flags) = (void *)BPF_FUNC_fib_lookup;
+static long (*bpf_map_update_elem)(void *map, const void *key, const void *value,
+                                   __u64 flags) = (void *)BPF_FUNC_map_update_elem;
 
 #define bswap16(x) __builtin_bswap16(x)
 #define bswap32(x) __builtin_bswap32(x)
@@ -81,11 +87,15 @@ struct {
 /*
  * [0] datagrams forwarded, [1] hits that could not be encapsulated (passed up the stack instead), [2] datagrams
  * decapsulated (owner side), [3] VXLAN to our port from outside the POP network (passed to the stack and its fence),
- * [4] VXLAN from the POP network not matching the template or not decapsulable (passed to vx0).
+ * [4] VXLAN from the POP network not matching the template or not decapsulable (passed to vx0). The forward's
+ * egress (of [0]): [5] sent with the cached next hop (`bpf_redirect`), [6] of those into the veth peer
+ * (`bpf_redirect_peer`), [7] with the kernel's neighbour lookup (`bpf_redirect_neigh`: egress mode 0, or the next hop
+ * not resolved), [8] next-hop cache refreshes (`bpf_fib_lookup`).
  */
+#define HITS_ENTRIES 9
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, 5);
+  __uint(max_entries, HITS_ENTRIES);
   __type(key, __u32);
   __type(value, __u64);
 } sy_hits SEC(".maps");
@@ -113,6 +123,48 @@ struct {
   __type(key, __u32);
   __type(value, struct decap_cfg);
 } sy_decap SEC(".maps");
+
+/*
+ * How the forward leaves (one entry, written by the router at attach, `--kernel-forward-egress`; all zero = mode 0).
+ * Layout mirrored in kernel-egress-config.ts.
+ * - mode 0 (`neigh`): `bpf_redirect_neigh` for every datagram (the kernel's route and neighbour lookup each time).
+ * - mode 1 (`redirect`): the owner's next hop (egress ifindex, our MAC, its MAC) from `bpf_fib_lookup`, cached per
+ *   owner address in `sy_nh` for NH_TTL_NS; the outer Ethernet header written here and `bpf_redirect` to the egress
+ *   interface's transmit. An unresolved neighbour (or any lookup failure) falls back to `bpf_redirect_neigh`, which
+ *   resolves it.
+ * - mode 2 (`peer`): as 1, and when the egress is `peer_ifindex` (the attached device, a veth whose peer is in
+ *   another network namespace: checked by the router), `bpf_redirect_peer`: the packet enters the peer's receive
+ *   path at once (what the veth's transmit would deliver there, without its queue and a softirq pass).
+ */
+struct egress_cfg {
+  __u32 mode;         /* 0 (host) */
+  __u32 peer_ifindex; /* 4 (host) */
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct egress_cfg);
+} sy_egress SEC(".maps");
+
+/* A cached next hop towards one owner address (written by this program only). */
+struct nh {
+  __u32 ifindex;
+  __u8 smac[6];
+  __u8 dmac[6];
+  __u64 expires_ns;
+};
+
+/* How long a next hop is reused before the FIB and neighbour tables are asked again (a changed MAC is seen then). */
+#define NH_TTL_NS 200000000ULL
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1024);
+  __type(key, __u32);
+  __type(value, struct nh);
+} sy_nh SEC(".maps");
 
 #define ENCAP_LEN 50 /* outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14 */
 #define ETH_LEN 14
@@ -167,6 +219,52 @@ static __always_inline int decap(struct __sk_buff *skb, struct iphdr *ip, struct
 pass:
   count(4);
   return TC_ACT_OK;
+}
+
+/*
+ * Sends the encapsulated packet (its outer Ethernet header still the received one) towards the owner: see struct
+ * egress_cfg. `outer_len` is the outer IPv4 length (the FIB lookup's MTU check).
+ */
+static __always_inline int egress(struct __sk_buff *skb, struct fwd_val *v, __u32 outer_len, __u64 now) {
+  __u32 zero = 0;
+  struct egress_cfg *e = bpf_map_lookup_elem(&sy_egress, &zero);
+  if (!e || !e->mode) goto neigh;
+  __u32 dst = v->outer_dst;
+  struct nh *n = bpf_map_lookup_elem(&sy_nh, &dst);
+  struct nh fresh;
+  if (!n || n->expires_ns < now) {
+    struct bpf_fib_lookup f = {};
+    f.family = 2; /* AF_INET */
+    f.l4_protocol = IPPROTO_UDP;
+    f.tot_len = outer_len;
+    f.ifindex = v->ifindex;
+    f.ipv4_src = v->outer_src;
+    f.ipv4_dst = dst;
+    count(8);
+    if (bpf_fib_lookup(skb, &f, sizeof(f), BPF_FIB_LOOKUP_OUTPUT) != BPF_FIB_LKUP_RET_SUCCESS) goto neigh;
+    fresh.ifindex = f.ifindex;
+    __builtin_memcpy(fresh.smac, f.smac, 6);
+    __builtin_memcpy(fresh.dmac, f.dmac, 6);
+    fresh.expires_ns = now + NH_TTL_NS;
+    bpf_map_update_elem(&sy_nh, &dst, &fresh, BPF_ANY);
+    n = &fresh;
+  }
+  __u32 ifindex = n->ifindex;
+  void *data = (void *)(long)skb->data;
+  void *end = (void *)(long)skb->data_end;
+  struct ethhdr *eth = data;
+  if ((void *)(eth + 1) > end) goto neigh;
+  __builtin_memcpy(eth->h_dest, n->dmac, 6);
+  __builtin_memcpy(eth->h_source, n->smac, 6);
+  count(5);
+  if (e->mode == 2 && ifindex == e->peer_ifindex) {
+    count(6);
+    return bpf_redirect_peer(ifindex, 0);
+  }
+  return bpf_redirect(ifindex, 0);
+neigh:
+  count(7);
+  return bpf_redirect_neigh(v->ifindex, 0, 0, 0);
 }
 
 SEC("tc")
@@ -234,9 +332,10 @@ int sy_forward(struct __sk_buff *skb) {
   bpf_l3_csum_replace(skb, INNER_IP + 10, old_daddr, v->inner_dst, sizeof(__u32));
   bpf_skb_store_bytes(skb, INNER_IP + 16, &v->inner_dst, sizeof(__u32), 0);
   bpf_skb_store_bytes(skb, INNER_UDP + 2, &v->inner_dport, sizeof(__u16), 0);
-  v->last_ns = bpf_ktime_get_ns();
+  __u64 now = bpf_ktime_get_ns();
+  v->last_ns = now;
   count(0);
-  return bpf_redirect_neigh(v->ifindex, 0, 0, 0);
+  return egress(skb, v, ip_len + ENCAP_LEN, now);
 fail:
   count(1);
   return TC_ACT_OK;
