@@ -46,8 +46,6 @@ static long (*bpf_redirect_neigh)(__u32 ifindex, struct bpf_redir_neigh *params,
                                   __u64 flags) = (void *)BPF_FUNC_redirect_neigh;
 static long (*bpf_redirect)(__u32 ifindex, __u64 flags) = (void *)BPF_FUNC_redirect;
 static long (*bpf_redirect_peer)(__u32 ifindex, __u64 flags) = (void *)BPF_FUNC_redirect_peer;
-static long (*bpf_fib_lookup)(void *ctx, struct bpf_fib_lookup *params, int plen,
-                              __u32 flags) = (void *)BPF_FUNC_fib_lookup;
 static long (*bpf_map_update_elem)(void *map, const void *key, const void *value,
                                    __u64 flags) = (void *)BPF_FUNC_map_update_elem;
 
@@ -89,8 +87,8 @@ struct {
  * decapsulated (owner side), [3] VXLAN to our port from outside the POP network (passed to the stack and its fence),
  * [4] VXLAN from the POP network not matching the template or not decapsulable (passed to vx0). The forward's
  * egress (of [0]): [5] sent with the cached next hop (`bpf_redirect`), [6] of those into the veth peer
- * (`bpf_redirect_peer`), [7] with the kernel's neighbour lookup (`bpf_redirect_neigh`: egress mode 0, or the next hop
- * not resolved), [8] next-hop cache refreshes (`bpf_fib_lookup`).
+ * (`bpf_redirect_peer`), [7] with the kernel's neighbour lookup (`bpf_redirect_neigh`: egress mode 0, or the owner's
+ * MAC not learned), [8] ARP senders learned into `sy_nh`.
  */
 #define HITS_ENTRIES 9
 struct {
@@ -128,17 +126,21 @@ struct {
  * How the forward leaves (one entry, written by the router at attach, `--kernel-forward-egress`; all zero = mode 0).
  * Layout mirrored in kernel-egress-config.ts.
  * - mode 0 (`neigh`): `bpf_redirect_neigh` for every datagram (the kernel's route and neighbour lookup each time).
- * - mode 1 (`redirect`): the owner's next hop (egress ifindex, our MAC, its MAC) from `bpf_fib_lookup`, cached per
- *   owner address in `sy_nh` for NH_TTL_NS; the outer Ethernet header written here and `bpf_redirect` to the egress
- *   interface's transmit. An unresolved neighbour (or any lookup failure) falls back to `bpf_redirect_neigh`, which
- *   resolves it.
- * - mode 2 (`peer`): as 1, and when the egress is `peer_ifindex` (the attached device, a veth whose peer is in
- *   another network namespace: checked by the router), `bpf_redirect_peer`: the packet enters the peer's receive
- *   path at once (what the veth's transmit would deliver there, without its queue and a softirq pass).
+ * - mode 1 (`redirect`): the owner's MAC as learned here from ARP (below), our MAC the one the client's datagram was
+ *   sent to, and `bpf_redirect` to the interface's transmit: no route or neighbour lookup. An owner not learned (or
+ *   learned more than NH_TTL_NS ago), outside `net/mask`, or a forward leaving by another interface than the one it
+ *   came in on falls back to `bpf_redirect_neigh`.
+ * - mode 2 (`peer`): as 1, and when the interface is `peer_ifindex` (a veth whose peer is in another network
+ *   namespace: checked by the router), `bpf_redirect_peer`: the packet enters the peer's receive path at once (what
+ *   the veth's transmit would deliver there, without its queue and a softirq pass).
+ * (`bpf_fib_lookup` would give the MACs too but refuses unless IPv4 forwarding is on for the interface, which a POP
+ * host does not need and should not turn on.)
  */
 struct egress_cfg {
   __u32 mode;         /* 0 (host) */
   __u32 peer_ifindex; /* 4 (host) */
+  __u32 net;          /* 8: the interface's on-link network (network order): ARP senders learned from it only */
+  __u32 mask;         /* 12 */
 };
 
 struct {
@@ -148,16 +150,19 @@ struct {
   __type(value, struct egress_cfg);
 } sy_egress SEC(".maps");
 
-/* A cached next hop towards one owner address (written by this program only). */
+/*
+ * Next hops learned from ARP on this interface (requests and replies: sender IP → sender MAC, the same packets the
+ * kernel's neighbour table learns from), key the IPv4 address (network order). Written by this program only.
+ */
 struct nh {
-  __u32 ifindex;
-  __u8 smac[6];
-  __u8 dmac[6];
-  __u64 expires_ns;
+  __u8 mac[6];
+  __u8 pad[2];
+  __u64 learned_ns;
 };
 
-/* How long a next hop is reused before the FIB and neighbour tables are asked again (a changed MAC is seen then). */
-#define NH_TTL_NS 200000000ULL
+/* A learned MAC is used this long after the ARP it came from; then the kernel's lookup until ARP is seen again
+ * (the kernel re-probes a neighbour it uses, and the reply is learned here). */
+#define NH_TTL_NS 60000000000ULL
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -174,6 +179,38 @@ struct {
 static __always_inline void count(__u32 i) {
   __u64 *c = bpf_map_lookup_elem(&sy_hits, &i);
   if (c) *c += 1;
+}
+
+struct arp_eth_ipv4 {
+  __be16 htype;
+  __be16 ptype;
+  __u8 hlen;
+  __u8 plen;
+  __be16 op;
+  __u8 sha[6];
+  __u8 spa[4];
+  __u8 tha[6];
+  __u8 tpa[4];
+} __attribute__((packed));
+
+/* An ARP packet on this interface: learn its sender when inside the on-link network (egress modes 1 and 2). */
+static __always_inline void learn_arp(struct __sk_buff *skb, void *data, void *end) {
+  struct arp_eth_ipv4 *a = data + ETH_HLEN;
+  if ((void *)(a + 1) > end) return;
+  if (a->htype != bswap16(1) || a->ptype != bswap16(ETH_P_IP) || a->hlen != 6 || a->plen != 4) return;
+  if (a->op != bswap16(1) && a->op != bswap16(2)) return;
+  if (a->sha[0] & 1) return; /* a multicast or broadcast sender MAC: never a next hop */
+  __u32 zero = 0;
+  struct egress_cfg *e = bpf_map_lookup_elem(&sy_egress, &zero);
+  if (!e || !e->mode) return;
+  __u32 spa;
+  __builtin_memcpy(&spa, a->spa, 4);
+  if (!spa || (spa & e->mask) != e->net) return;
+  struct nh n = {};
+  __builtin_memcpy(n.mac, a->sha, 6);
+  n.learned_ns = bpf_ktime_get_ns();
+  bpf_map_update_elem(&sy_nh, &spa, &n, BPF_ANY);
+  count(8);
 }
 
 struct encap {
@@ -222,46 +259,28 @@ pass:
 }
 
 /*
- * Sends the encapsulated packet (its outer Ethernet header still the received one) towards the owner: see struct
- * egress_cfg. `outer_len` is the outer IPv4 length (the FIB lookup's MTU check).
+ * Sends the encapsulated packet (its outer Ethernet header still the received one: destination our MAC) towards the
+ * owner: see struct egress_cfg.
  */
-static __always_inline int egress(struct __sk_buff *skb, struct fwd_val *v, __u32 outer_len, __u64 now) {
+static __always_inline int egress(struct __sk_buff *skb, struct fwd_val *v, __u64 now) {
   __u32 zero = 0;
   struct egress_cfg *e = bpf_map_lookup_elem(&sy_egress, &zero);
-  if (!e || !e->mode) goto neigh;
+  if (!e || !e->mode || v->ifindex != skb->ingress_ifindex) goto neigh;
   __u32 dst = v->outer_dst;
   struct nh *n = bpf_map_lookup_elem(&sy_nh, &dst);
-  struct nh fresh;
-  if (!n || n->expires_ns < now) {
-    struct bpf_fib_lookup f = {};
-    f.family = 2; /* AF_INET */
-    f.l4_protocol = IPPROTO_UDP;
-    f.tot_len = outer_len;
-    f.ifindex = v->ifindex;
-    f.ipv4_src = v->outer_src;
-    f.ipv4_dst = dst;
-    count(8);
-    if (bpf_fib_lookup(skb, &f, sizeof(f), BPF_FIB_LOOKUP_OUTPUT) != BPF_FIB_LKUP_RET_SUCCESS) goto neigh;
-    fresh.ifindex = f.ifindex;
-    __builtin_memcpy(fresh.smac, f.smac, 6);
-    __builtin_memcpy(fresh.dmac, f.dmac, 6);
-    fresh.expires_ns = now + NH_TTL_NS;
-    bpf_map_update_elem(&sy_nh, &dst, &fresh, BPF_ANY);
-    n = &fresh;
-  }
-  __u32 ifindex = n->ifindex;
+  if (!n || n->learned_ns + NH_TTL_NS < now) goto neigh;
   void *data = (void *)(long)skb->data;
   void *end = (void *)(long)skb->data_end;
   struct ethhdr *eth = data;
   if ((void *)(eth + 1) > end) goto neigh;
-  __builtin_memcpy(eth->h_dest, n->dmac, 6);
-  __builtin_memcpy(eth->h_source, n->smac, 6);
+  __builtin_memcpy(eth->h_source, eth->h_dest, 6); /* the client's datagram came to our MAC */
+  __builtin_memcpy(eth->h_dest, n->mac, 6);
   count(5);
-  if (e->mode == 2 && ifindex == e->peer_ifindex) {
+  if (e->mode == 2 && v->ifindex == e->peer_ifindex) {
     count(6);
-    return bpf_redirect_peer(ifindex, 0);
+    return bpf_redirect_peer(v->ifindex, 0);
   }
-  return bpf_redirect(ifindex, 0);
+  return bpf_redirect(v->ifindex, 0);
 neigh:
   count(7);
   return bpf_redirect_neigh(v->ifindex, 0, 0, 0);
@@ -272,7 +291,12 @@ int sy_forward(struct __sk_buff *skb) {
   void *data = (void *)(long)skb->data;
   void *end = (void *)(long)skb->data_end;
   struct ethhdr *eth = data;
-  if ((void *)(eth + 1) > end || eth->h_proto != bswap16(ETH_P_IP)) return TC_ACT_OK;
+  if ((void *)(eth + 1) > end) return TC_ACT_OK;
+  if (eth->h_proto == bswap16(ETH_P_ARP)) {
+    learn_arp(skb, data, end);
+    return TC_ACT_OK; /* the kernel handles the ARP as always */
+  }
+  if (eth->h_proto != bswap16(ETH_P_IP)) return TC_ACT_OK;
   struct iphdr *ip = (void *)(eth + 1);
   if ((void *)(ip + 1) > end || ip->ihl != 5 || ip->protocol != IPPROTO_UDP) return TC_ACT_OK;
   if (ip->frag_off & bswap16(0x3fff)) return TC_ACT_OK; /* a fragment: the stack reassembles it */
@@ -335,7 +359,7 @@ int sy_forward(struct __sk_buff *skb) {
   __u64 now = bpf_ktime_get_ns();
   v->last_ns = now;
   count(0);
-  return egress(skb, v, ip_len + ENCAP_LEN, now);
+  return egress(skb, v, now);
 fail:
   count(1);
   return TC_ACT_OK;

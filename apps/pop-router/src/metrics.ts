@@ -28,7 +28,7 @@ export class PopRouterMetrics {
   });
   readonly kernelForward = new Gauge({
     name: 'pop_kernel_forward',
-    help: "--kernel-forward: the tc program's forwards (forwarded, not_encapsulated) and how they left (egress_redirect: the cached next hop, egress_peer: of those into the veth peer, egress_neigh: the kernel's neighbour lookup; next_hop_lookups: cache refreshes); read from the program at most once a second",
+    help: "--kernel-forward: the tc program's forwards (forwarded, not_encapsulated) and how they left (egress_redirect: with the owner's MAC learned from ARP, egress_peer: of those into the veth peer, egress_neigh: the kernel's neighbour lookup; arp_learned: ARP senders learned); read from the program at most once a second",
     labelNames: ['event'] as const,
     registers: this.r,
   });

@@ -395,7 +395,7 @@ export class PopRouter implements Startable, PopControl {
       this.metrics.kernelForward.set({ event: 'egress_redirect' }, k.egressRedirect);
       this.metrics.kernelForward.set({ event: 'egress_peer' }, k.egressPeer);
       this.metrics.kernelForward.set({ event: 'egress_neigh' }, k.egressNeigh);
-      this.metrics.kernelForward.set({ event: 'next_hop_lookups' }, k.nextHopLookups);
+      this.metrics.kernelForward.set({ event: 'arp_learned' }, k.arpLearned);
     }
     return { contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() };
   }

@@ -132,8 +132,8 @@ export const PopRouterSettings = defineSettings({
       ]),
       'auto',
       "how the kernel forward's packets leave: neigh (the kernel's route and neighbour lookup per packet), " +
-        'redirect (the next hop cached per owner, 200 ms), peer (as redirect, into the peer of a veth whose peer is ' +
-        'in another namespace); auto = peer on such a veth, else redirect',
+        "redirect (the owner's MAC learned from ARP on the interface, no lookup), peer (as redirect, into the peer " +
+        'of a veth whose peer is in another namespace); auto = peer on such a veth, else redirect',
       'POPR_KERNEL_FORWARD_EGRESS',
     ),
     kernelForwardDevice: setting(

@@ -39,12 +39,18 @@ describe("kernel forward egress (the sy_egress map value, from the device's link
 
   it('lays out struct egress_cfg of bpf/kernel-forward.bpf.c (mode, peer ifindex; host order)', () => {
     const link = parseEgressLink(vethElsewhere, 'pop0');
-    const peer = encodeEgressConfig({ name: 'peer', mode: 2 }, link);
+    const peer = encodeEgressConfig({ name: 'peer', mode: 2 }, link, '198.18.1.42/24');
     expect(peer.length).toBe(EGRESS_CONFIG_BYTES);
-    expect([...peer]).toEqual([2, 0, 0, 0, 7, 0, 0, 0]);
+    // mode, peer ifindex (host order), then the on-link network and mask (network order)
+    expect([...peer]).toEqual([2, 0, 0, 0, 7, 0, 0, 0, 198, 18, 1, 0, 255, 255, 255, 0]);
     // the peer ifindex only with mode 2: the program never calls bpf_redirect_peer otherwise
-    expect([...encodeEgressConfig({ name: 'redirect', mode: 1 }, link)]).toEqual([1, 0, 0, 0, 0, 0, 0, 0]);
-    expect([...encodeEgressConfig({ name: 'neigh', mode: 0 }, link)]).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+    expect([
+      ...encodeEgressConfig({ name: 'redirect', mode: 1 }, link, '10.1.2.3/16').subarray(0, 16),
+    ]).toEqual([1, 0, 0, 0, 0, 0, 0, 0, 10, 1, 0, 0, 255, 255, 0, 0]);
+    expect([...encodeEgressConfig({ name: 'neigh', mode: 0 }, link, '10.0.0.1/32').subarray(0, 8)]).toEqual([
+      0, 0, 0, 0, 0, 0, 0, 0,
+    ]);
+    expect(() => encodeEgressConfig({ name: 'neigh', mode: 0 }, link, 'x/99')).toThrow(/not a CIDR/);
   });
 });
 

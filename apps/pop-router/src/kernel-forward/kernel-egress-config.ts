@@ -5,11 +5,15 @@
  * bpf/kernel-forward.bpf.c (host byte order).
  */
 import { PopRouterError } from '../errors.js';
+import { parseCidr } from './kernel-decap-config.js';
 
 export const KERNEL_EGRESS_MODES = ['auto', 'neigh', 'redirect', 'peer'] as const;
 export type KernelEgressMode = (typeof KERNEL_EGRESS_MODES)[number];
 
-/** What the program does: 0 `bpf_redirect_neigh` each time, 1 cached next hop + `bpf_redirect`, 2 as 1 + veth peer. */
+/**
+ * What the program does: 0 `bpf_redirect_neigh` each time, 1 the owner's MAC learned from ARP + `bpf_redirect`, 2 as
+ * 1 + `bpf_redirect_peer` into the veth's peer.
+ */
 export type KernelEgress =
   { name: 'neigh'; mode: 0 } | { name: 'redirect'; mode: 1 } | { name: 'peer'; mode: 2 };
 
@@ -23,7 +27,7 @@ export interface EgressLink {
 }
 
 /** sizeof(struct egress_cfg) */
-export const EGRESS_CONFIG_BYTES = 8;
+export const EGRESS_CONFIG_BYTES = 16;
 
 /** Parses `ip -j -d link show dev X`. Throws POP_ERR_KERNEL_FORWARD when it names no device. */
 export function parseEgressLink(json: string, device: string): EgressLink {
@@ -62,10 +66,16 @@ export function chooseEgress(mode: KernelEgressMode, link: EgressLink, device: s
   }
 }
 
-/** The map value: mode, then the device whose peer `bpf_redirect_peer` may use (both host order, little-endian). */
-export function encodeEgressConfig(e: KernelEgress, link: EgressLink): Buffer {
+/**
+ * The map value: mode and the device whose peer `bpf_redirect_peer` may use (host order, little-endian), then the
+ * interface's on-link network `onLink` (`a.b.c.d/len`, network order): the ARP senders the program learns.
+ */
+export function encodeEgressConfig(e: KernelEgress, link: EgressLink, onLink: string): Buffer {
   const b = Buffer.alloc(EGRESS_CONFIG_BYTES);
   b.writeUInt32LE(e.mode, 0);
   b.writeUInt32LE(e.mode === 2 ? link.ifindex : 0, 4);
+  const { net, mask } = parseCidr(onLink);
+  net.copy(b, 8);
+  mask.copy(b, 12);
   return b;
 }

@@ -35,7 +35,8 @@ export interface KernelCounters {
   egressRedirect: number;
   egressPeer: number;
   egressNeigh: number;
-  nextHopLookups: number;
+  /** ARP senders the program learned (owners' MACs for the egress modes redirect and peer) */
+  arpLearned: number;
 }
 
 /** tc filter priority of our classifier (one per device; `replace` keeps a restart idempotent). */
@@ -183,7 +184,13 @@ export class KernelForwardAttach {
       'key',
       ...bpftoolHex(Buffer.alloc(4)),
       'value',
-      ...bpftoolHex(encodeEgressConfig(egress, link)),
+      ...bpftoolHex(
+        encodeEgressConfig(
+          egress,
+          link,
+          `${this.init.address}/${(await interfaceOf(this.init.address)).prefixlen}`,
+        ),
+      ),
     ]);
     this.egress = egress;
     const decap = this.init.decap;
@@ -249,7 +256,7 @@ export class KernelForwardAttach {
       egressRedirect: sum(5),
       egressPeer: sum(6),
       egressNeigh: sum(7),
-      nextHopLookups: sum(8),
+      arpLearned: sum(8),
     };
   }
 
