@@ -44,6 +44,10 @@ static long (*bpf_skb_adjust_room)(struct __sk_buff *skb, __s32 len_diff, __u32 
 static long (*bpf_skb_pull_data)(struct __sk_buff *skb, __u32 len) = (void *)BPF_FUNC_skb_pull_data;
 static long (*bpf_redirect_neigh)(__u32 ifindex, struct bpf_redir_neigh *params, int plen,
                                   __u64 flags) = (void *)BPF_FUNC_redirect_neigh;
+static long (*bpf_redirect)(__u32 ifindex, __u64 flags) = (void *)BPF_FUNC_redirect;
+static long (*bpf_redirect_peer)(__u32 ifindex, __u64 flags) = (void *)BPF_FUNC_redirect_peer;
+static long (*bpf_map_update_elem)(void *map, const void *key, const void *value,
+                                   __u64 flags) = (void *)BPF_FUNC_map_update_elem;
 
 #define bswap16(x) __builtin_bswap16(x)
 #define bswap32(x) __builtin_bswap32(x)
@@ -81,11 +85,15 @@ struct {
 /*
  * [0] datagrams forwarded, [1] hits that could not be encapsulated (passed up the stack instead), [2] datagrams
  * decapsulated (owner side), [3] VXLAN to our port from outside the POP network (passed to the stack and its fence),
- * [4] VXLAN from the POP network not matching the template or not decapsulable (passed to vx0).
+ * [4] VXLAN from the POP network not matching the template or not decapsulable (passed to vx0). The forward's
+ * egress (of [0]): [5] sent with the cached next hop (`bpf_redirect`), [6] of those into the veth peer
+ * (`bpf_redirect_peer`), [7] with the kernel's neighbour lookup (`bpf_redirect_neigh`: egress mode 0, or the owner's
+ * MAC not learned), [8] ARP senders learned into `sy_nh`.
  */
+#define HITS_ENTRIES 9
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, 5);
+  __uint(max_entries, HITS_ENTRIES);
   __type(key, __u32);
   __type(value, __u64);
 } sy_hits SEC(".maps");
@@ -114,6 +122,55 @@ struct {
   __type(value, struct decap_cfg);
 } sy_decap SEC(".maps");
 
+/*
+ * How the forward leaves (one entry, written by the router at attach, `--kernel-forward-egress`; all zero = mode 0).
+ * Layout mirrored in kernel-egress-config.ts.
+ * - mode 0 (`neigh`): `bpf_redirect_neigh` for every datagram (the kernel's route and neighbour lookup each time).
+ * - mode 1 (`redirect`): the owner's MAC as learned here from ARP (below), our MAC the one the client's datagram was
+ *   sent to, and `bpf_redirect` to the interface's transmit: no route or neighbour lookup. An owner not learned (or
+ *   learned more than NH_TTL_NS ago), outside `net/mask`, or a forward leaving by another interface than the one it
+ *   came in on falls back to `bpf_redirect_neigh`.
+ * - mode 2 (`peer`): as 1, and when the interface is `peer_ifindex` (a veth whose peer is in another network
+ *   namespace: checked by the router), `bpf_redirect_peer`: the packet enters the peer's receive path at once (what
+ *   the veth's transmit would deliver there, without its queue and a softirq pass).
+ * (`bpf_fib_lookup` would give the MACs too but refuses unless IPv4 forwarding is on for the interface, which a POP
+ * host does not need and should not turn on.)
+ */
+struct egress_cfg {
+  __u32 mode;         /* 0 (host) */
+  __u32 peer_ifindex; /* 4 (host) */
+  __u32 net;          /* 8: the interface's on-link network (network order): ARP senders learned from it only */
+  __u32 mask;         /* 12 */
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct egress_cfg);
+} sy_egress SEC(".maps");
+
+/*
+ * Next hops learned from ARP on this interface (requests and replies: sender IP → sender MAC, the same packets the
+ * kernel's neighbour table learns from), key the IPv4 address (network order). Written by this program only.
+ */
+struct nh {
+  __u8 mac[6];
+  __u8 pad[2];
+  __u64 learned_ns;
+};
+
+/* A learned MAC is used this long after the ARP it came from; then the kernel's lookup until ARP is seen again
+ * (the kernel re-probes a neighbour it uses, and the reply is learned here). */
+#define NH_TTL_NS 60000000000ULL
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1024);
+  __type(key, __u32);
+  __type(value, struct nh);
+} sy_nh SEC(".maps");
+
 #define ENCAP_LEN 50 /* outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14 */
 #define ETH_LEN 14
 #define INNER_IP (ETH_LEN + ENCAP_LEN)
@@ -122,6 +179,38 @@ struct {
 static __always_inline void count(__u32 i) {
   __u64 *c = bpf_map_lookup_elem(&sy_hits, &i);
   if (c) *c += 1;
+}
+
+struct arp_eth_ipv4 {
+  __be16 htype;
+  __be16 ptype;
+  __u8 hlen;
+  __u8 plen;
+  __be16 op;
+  __u8 sha[6];
+  __u8 spa[4];
+  __u8 tha[6];
+  __u8 tpa[4];
+} __attribute__((packed));
+
+/* An ARP packet on this interface: learn its sender when inside the on-link network (egress modes 1 and 2). */
+static __always_inline void learn_arp(struct __sk_buff *skb, void *data, void *end) {
+  struct arp_eth_ipv4 *a = data + ETH_HLEN;
+  if ((void *)(a + 1) > end) return;
+  if (a->htype != bswap16(1) || a->ptype != bswap16(ETH_P_IP) || a->hlen != 6 || a->plen != 4) return;
+  if (a->op != bswap16(1) && a->op != bswap16(2)) return;
+  if (a->sha[0] & 1) return; /* a multicast or broadcast sender MAC: never a next hop */
+  __u32 zero = 0;
+  struct egress_cfg *e = bpf_map_lookup_elem(&sy_egress, &zero);
+  if (!e || !e->mode) return;
+  __u32 spa;
+  __builtin_memcpy(&spa, a->spa, 4);
+  if (!spa || (spa & e->mask) != e->net) return;
+  struct nh n = {};
+  __builtin_memcpy(n.mac, a->sha, 6);
+  n.learned_ns = bpf_ktime_get_ns();
+  bpf_map_update_elem(&sy_nh, &spa, &n, BPF_ANY);
+  count(8);
 }
 
 struct encap {
@@ -169,12 +258,45 @@ pass:
   return TC_ACT_OK;
 }
 
+/*
+ * Sends the encapsulated packet (its outer Ethernet header still the received one: destination our MAC) towards the
+ * owner: see struct egress_cfg.
+ */
+static __always_inline int egress(struct __sk_buff *skb, struct fwd_val *v, __u64 now) {
+  __u32 zero = 0;
+  struct egress_cfg *e = bpf_map_lookup_elem(&sy_egress, &zero);
+  if (!e || !e->mode || v->ifindex != skb->ingress_ifindex) goto neigh;
+  __u32 dst = v->outer_dst;
+  struct nh *n = bpf_map_lookup_elem(&sy_nh, &dst);
+  if (!n || n->learned_ns + NH_TTL_NS < now) goto neigh;
+  void *data = (void *)(long)skb->data;
+  void *end = (void *)(long)skb->data_end;
+  struct ethhdr *eth = data;
+  if ((void *)(eth + 1) > end) goto neigh;
+  __builtin_memcpy(eth->h_source, eth->h_dest, 6); /* the client's datagram came to our MAC */
+  __builtin_memcpy(eth->h_dest, n->mac, 6);
+  count(5);
+  if (e->mode == 2 && v->ifindex == e->peer_ifindex) {
+    count(6);
+    return bpf_redirect_peer(v->ifindex, 0);
+  }
+  return bpf_redirect(v->ifindex, 0);
+neigh:
+  count(7);
+  return bpf_redirect_neigh(v->ifindex, 0, 0, 0);
+}
+
 SEC("tc")
 int sy_forward(struct __sk_buff *skb) {
   void *data = (void *)(long)skb->data;
   void *end = (void *)(long)skb->data_end;
   struct ethhdr *eth = data;
-  if ((void *)(eth + 1) > end || eth->h_proto != bswap16(ETH_P_IP)) return TC_ACT_OK;
+  if ((void *)(eth + 1) > end) return TC_ACT_OK;
+  if (eth->h_proto == bswap16(ETH_P_ARP)) {
+    learn_arp(skb, data, end);
+    return TC_ACT_OK; /* the kernel handles the ARP as always */
+  }
+  if (eth->h_proto != bswap16(ETH_P_IP)) return TC_ACT_OK;
   struct iphdr *ip = (void *)(eth + 1);
   if ((void *)(ip + 1) > end || ip->ihl != 5 || ip->protocol != IPPROTO_UDP) return TC_ACT_OK;
   if (ip->frag_off & bswap16(0x3fff)) return TC_ACT_OK; /* a fragment: the stack reassembles it */
@@ -234,9 +356,10 @@ int sy_forward(struct __sk_buff *skb) {
   bpf_l3_csum_replace(skb, INNER_IP + 10, old_daddr, v->inner_dst, sizeof(__u32));
   bpf_skb_store_bytes(skb, INNER_IP + 16, &v->inner_dst, sizeof(__u32), 0);
   bpf_skb_store_bytes(skb, INNER_UDP + 2, &v->inner_dport, sizeof(__u16), 0);
-  v->last_ns = bpf_ktime_get_ns();
+  __u64 now = bpf_ktime_get_ns();
+  v->last_ns = now;
   count(0);
-  return bpf_redirect_neigh(v->ifindex, 0, 0, 0);
+  return egress(skb, v, now);
 fail:
   count(1);
   return TC_ACT_OK;

@@ -26,6 +26,12 @@ export class PopRouterMetrics {
     labelNames: ['event'] as const,
     registers: this.r,
   });
+  readonly kernelForward = new Gauge({
+    name: 'pop_kernel_forward',
+    help: "--kernel-forward: the tc program's forwards (forwarded, not_encapsulated) and how they left (egress_redirect: with the owner's MAC learned from ARP, egress_peer: of those into the veth peer, egress_neigh: the kernel's neighbour lookup; arp_learned: ARP senders learned); read from the program at most once a second",
+    labelNames: ['event'] as const,
+    registers: this.r,
+  });
   readonly linkConnected = new Gauge({
     name: 'pop_dispatcher_link_up',
     help: '1 while the link to the local dispatcher is connected',

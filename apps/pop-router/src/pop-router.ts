@@ -165,6 +165,8 @@ export class PopRouter implements Startable, PopControl {
           device: c.kernelForwardDevice,
           address: c.address,
           object: c.kernelForwardObject,
+          egress: c.kernelForwardEgress,
+          now: () => this.clock.now(),
           decap: c.kernelDecap
             ? {
                 local: c.address,
@@ -184,6 +186,7 @@ export class PopRouter implements Startable, PopControl {
           {
             kernelForward: c.kernelForward ? wire : false,
             kernelDecap: this.kernelForward.decapSources ?? false,
+            egress: this.kernelForward.egress?.name,
           },
           'kernel program attached',
         );
@@ -377,14 +380,22 @@ export class PopRouter implements Startable, PopControl {
 
   async metricsText(): Promise<{ contentType: string; body: string }> {
     this.refreshGauges();
-    const decap = await this.kernelForward?.decapCounters().catch((err: unknown) => {
-      this.logger.warn({ err }, 'kernel decapsulation counters unreadable');
+    const k = await this.kernelForward?.counters().catch((err: unknown) => {
+      this.logger.warn({ err }, 'kernel program counters unreadable');
       return undefined;
     });
-    if (decap) {
-      this.metrics.kernelDecap.set({ event: 'decapsulated' }, decap.decapsulated);
-      this.metrics.kernelDecap.set({ event: 'refused_outside' }, decap.refusedOutside);
-      this.metrics.kernelDecap.set({ event: 'not_matching' }, decap.notMatching);
+    if (k && this.kernelForward?.decapSources) {
+      this.metrics.kernelDecap.set({ event: 'decapsulated' }, k.decapsulated);
+      this.metrics.kernelDecap.set({ event: 'refused_outside' }, k.refusedOutside);
+      this.metrics.kernelDecap.set({ event: 'not_matching' }, k.notMatching);
+    }
+    if (k && this.config.kernelForward) {
+      this.metrics.kernelForward.set({ event: 'forwarded' }, k.forwarded);
+      this.metrics.kernelForward.set({ event: 'not_encapsulated' }, k.notEncapsulated);
+      this.metrics.kernelForward.set({ event: 'egress_redirect' }, k.egressRedirect);
+      this.metrics.kernelForward.set({ event: 'egress_peer' }, k.egressPeer);
+      this.metrics.kernelForward.set({ event: 'egress_neigh' }, k.egressNeigh);
+      this.metrics.kernelForward.set({ event: 'arp_learned' }, k.arpLearned);
     }
     return { contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() };
   }

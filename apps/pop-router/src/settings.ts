@@ -123,6 +123,19 @@ export const PopRouterSettings = defineSettings({
         'interface. VXLAN from elsewhere is left to the stack (and its nftables fence)',
       'POPR_KERNEL_DECAP_SOURCES',
     ),
+    kernelForwardEgress: setting(
+      Type.Union([
+        Type.Literal('auto'),
+        Type.Literal('neigh'),
+        Type.Literal('redirect'),
+        Type.Literal('peer'),
+      ]),
+      'auto',
+      "how the kernel forward's packets leave: neigh (the kernel's route and neighbour lookup per packet), " +
+        "redirect (the owner's MAC learned from ARP on the interface, no lookup), peer (as redirect, into the peer " +
+        'of a veth whose peer is in another namespace); auto = peer on such a veth, else redirect',
+      'POPR_KERNEL_FORWARD_EGRESS',
+    ),
     kernelForwardDevice: setting(
       Type.String({ maxLength: 15 }),
       '',

@@ -6,7 +6,8 @@
  * stops) and B's kernel decapsulates them to B's worker, which answers. Then B releases the conference (the session
  * moves to no owner): A removes the entry and handles the client itself; B claims it again, the client is delegated
  * again; then B's processes stop (it leaves the POP): A removes the entry and the client's datagrams go back to A's
- * primary (handled there: no live owner).
+ * primary (handled there: no live owner). The kernel forwards leave by the default egress (auto: A's pop0 is a veth
+ * whose peer is in another namespace, so `bpf_redirect_peer` with the cached next hop), counted in sy_hits[5]/[6].
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NetnsPop, waitFor, type NetnsPopHost } from '@switchyard/testing';
@@ -17,6 +18,7 @@ import {
   mapEntries,
   optionsClient,
   programMaps,
+  resolveNeighbour,
 } from './kernel-helpers.js';
 
 const object = BPF_OBJECT;
@@ -24,6 +26,10 @@ const skip = kernelSuiteSkip(['bpftool']);
 if (skip) console.warn(`kernel forward suite skipped: ${skip}`);
 
 const CONFERENCE = 'kfconf';
+/** sy_hits indices of the egress (bpf/kernel-forward.bpf.c) */
+const EGRESS_REDIRECT = 5;
+const EGRESS_PEER = 6;
+const EGRESS_NEIGH = 7;
 const CLIENT_PORT = 41_000 + (process.pid % 1000);
 
 describe.skipIf(skip !== '')('kernel forward (tc eBPF, namespace POP of 2 hosts)', () => {
@@ -47,6 +53,12 @@ describe.skipIf(skip !== '')('kernel forward (tc eBPF, namespace POP of 2 hosts)
     [a, b] = pop.hosts as [NetnsPopHost, NetnsPopHost];
     await pop.lab.route(pop.routerNs, `${pop.vip}/32`, [{ via: a.address, dev: pop.network.bridge }]);
     await claimOnB(1);
+    await resolveNeighbour(pop, a, b);
+    await waitFor(
+      `${a.id} learned ${b.id}'s MAC from ARP (sy_nh)`,
+      async () => mapEntries((await programMaps(pop, a)).get('sy_nh')!) >= 1,
+      { timeoutMs: 20_000, intervalMs: 100 },
+    );
   }, 300_000);
 
   /** B claims the conference (scheduler-style, with an epoch); A must know it before the client sends. */
@@ -116,13 +128,28 @@ describe.skipIf(skip !== '')('kernel forward (tc eBPF, namespace POP of 2 hosts)
     const decap1 = await decapOnB();
     // phase 1's last datagrams may have taken the kernel path already (the entry is written while they are sent)
     const hits1 = hits(m.hits);
+    const peer1 = hitCounter(m.hits, EGRESS_PEER);
+    const redirect1 = hitCounter(m.hits, EGRESS_REDIRECT);
+    const neigh1 = hitCounter(m.hits, EGRESS_NEIGH);
     expect(hits1 - hits0 + fwd1, 'each datagram of phase 1 took one of the two paths').toBe(12);
 
+    // A learned B's MAC from ARP (resolveNeighbour, in beforeAll): the program's next hop, used by the egress below
+    expect(entries((await programMaps(pop, a)).get('sy_nh')!), "B's MAC in A's sy_nh").toBeGreaterThanOrEqual(
+      1,
+    );
     // phase 2: the kernel forwards; A's primary sees none of it
     const second = await client(30);
     expect(second).toEqual({ answered: 30, lost: 0 });
     expect(await forwardedOnA(), "A's primary forwarded nothing more").toBe(fwd1);
     expect(hits(m.hits) - hits1, 'the BPF program forwarded every datagram').toBe(30);
+    // the egress (default auto): A's pop0 is a veth whose peer is in the router namespace, so every kernel forward
+    // went into that peer with B's MAC learned from ARP (bpf_redirect_peer), none through the neighbour lookup
+    expect(hitCounter(m.hits, EGRESS_PEER) - peer1, 'into the veth peer').toBe(30);
+    expect(hitCounter(m.hits, EGRESS_REDIRECT) - redirect1, 'with the learned MAC').toBe(30);
+    expect(hitCounter(m.hits, EGRESS_NEIGH) - neigh1, 'no neighbour-lookup fallback').toBe(0);
+    const scraped = (await pop.get(a, 7947, '/metrics')) as string;
+    const peerLine = scraped.split('\n').find((l) => l.startsWith('pop_kernel_forward{event="egress_peer"}'));
+    expect(Number(peerLine?.split(' ').at(-1)), "A's router /metrics").toBe(hitCounter(m.hits, EGRESS_PEER));
     expect((await decapOnB()) - decap1, "B's kernel decapsulated them to B's dispatcher").toBe(30);
 
     // the dispatcher's idle sweep (every 5 s) reads the program's counter into its metrics

@@ -162,3 +162,18 @@ export function kernelSuiteSkip(tools: string[]): string {
     return `needs ${BPF_OBJECT} (built by the pop-router build when clang is installed)`;
   return '';
 }
+
+/**
+ * Makes A resolve B's MAC again with its program attached (egress modes redirect/peer learn it from the ARP reply at
+ * A's tc ingress): A's neighbour entries on pop0 are flushed and one UDP datagram from A to B (the discard port)
+ * makes A's kernel ask. (Without it, whether the ARP between A and B happened before or after A's router attached the
+ * program depends on start order.) The caller waits for the entry in A's `sy_nh`.
+ */
+export async function resolveNeighbour(pop: NetnsPop, a: NetnsPopHost, b: NetnsPopHost): Promise<void> {
+  await pop.lab.run(a.ns, 'ip', ['neigh', 'flush', 'dev', 'pop0']);
+  await pop.lab.run(a.ns, process.execPath, [
+    '-e',
+    `const s=require('dgram').createSocket('udp4');s.send('x',9,process.argv[1],()=>s.close())`,
+    b.address,
+  ]);
+}

@@ -11,7 +11,33 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { KernelForwardWire } from '@switchyard/pop-wire';
 import { PopRouterError } from '../errors.js';
+import { CachedRead } from './cached-read.js';
 import { bpftoolHex, encodeDecapConfig, type KernelDecapConfig } from './kernel-decap-config.js';
+import {
+  chooseEgress,
+  encodeEgressConfig,
+  parseEgressLink,
+  type KernelEgress,
+  type KernelEgressMode,
+} from './kernel-egress-config.js';
+
+/** A scrape of `/metrics` reads the program's counters (a bpftool child) at most this often; others share it. */
+export const KERNEL_COUNTERS_MIN_INTERVAL_MS = 1000;
+
+/** The program's counters (`sy_hits`, summed over CPUs; bpf/kernel-forward.bpf.c). */
+export interface KernelCounters {
+  forwarded: number;
+  notEncapsulated: number;
+  decapsulated: number;
+  refusedOutside: number;
+  notMatching: number;
+  /** the forward's egress: with the cached next hop, of those into the veth peer, with the neighbour lookup */
+  egressRedirect: number;
+  egressPeer: number;
+  egressNeigh: number;
+  /** ARP senders the program learned (owners' MACs for the egress modes redirect and peer) */
+  arpLearned: number;
+}
 
 /** tc filter priority of our classifier (one per device; `replace` keeps a restart idempotent). */
 export const KERNEL_FORWARD_PREF = 49;
@@ -65,7 +91,10 @@ export class KernelForwardAttach {
   private attached: string | undefined;
   /** the POP network the decapsulation admits (after attach with `decap`) */
   decapSources: string | undefined;
+  /** how the forward's packets leave (after attach) */
+  egress: KernelEgress | undefined;
   private hitsMap: number | undefined;
+  private readonly counterReads: CachedRead<KernelCounters>;
 
   constructor(
     private readonly init: {
@@ -74,8 +103,23 @@ export class KernelForwardAttach {
       object: string;
       /** `--kernel-decap`: the owner-side decapsulation's configuration (`sources` empty = --address's subnet) */
       decap?: KernelDecapConfig | undefined;
+      /** `--kernel-forward-egress` (default auto) */
+      egress?: KernelEgressMode | undefined;
+      /** ms clock of the counters' read cache (default Date.now) */
+      now?: () => number;
     },
-  ) {}
+  ) {
+    this.counterReads = new CachedRead(
+      () => this.readCounters(),
+      init.now ?? Date.now,
+      KERNEL_COUNTERS_MIN_INTERVAL_MS,
+    );
+  }
+
+  /** Counter reads made with bpftool so far (scrapes within the minimum interval share one). */
+  get counterReadCount(): number {
+    return this.counterReads.reads;
+  }
 
   /** Attaches the classifier and returns what the dispatcher needs. Throws POP_ERR_KERNEL_FORWARD, naming why. */
   async attach(): Promise<KernelForwardWire> {
@@ -127,6 +171,28 @@ export class KernelForwardAttach {
     if (!fwdMap || !hitsMap)
       throw new PopRouterError('POP_ERR_KERNEL_FORWARD', `program ${progId} lacks its maps sy_fwd/sy_hits`);
     this.hitsMap = hitsMap;
+    const egressMap = maps.get('sy_egress');
+    if (!egressMap)
+      throw new PopRouterError('POP_ERR_KERNEL_FORWARD', `program ${progId} lacks its map sy_egress`);
+    const link = parseEgressLink(await run('ip', ['-j', '-d', 'link', 'show', 'dev', device]), device);
+    const egress = chooseEgress(this.init.egress ?? 'auto', link, device);
+    await run('bpftool', [
+      'map',
+      'update',
+      'id',
+      String(egressMap),
+      'key',
+      ...bpftoolHex(Buffer.alloc(4)),
+      'value',
+      ...bpftoolHex(
+        encodeEgressConfig(
+          egress,
+          link,
+          `${this.init.address}/${(await interfaceOf(this.init.address)).prefixlen}`,
+        ),
+      ),
+    ]);
+    this.egress = egress;
     const decap = this.init.decap;
     if (decap) {
       const decapMap = maps.get('sy_decap');
@@ -150,14 +216,30 @@ export class KernelForwardAttach {
   }
 
   /**
-   * The decapsulation's counters (`sy_hits` [2]–[4], summed over CPUs; bpf/kernel-forward.bpf.c), read with bpftool;
-   * undefined without `--kernel-decap` or once detached.
+   * The program's counters, read with bpftool at most once per {@link KERNEL_COUNTERS_MIN_INTERVAL_MS} (concurrent
+   * and close scrapes share one read); undefined once detached.
+   */
+  async counters(): Promise<KernelCounters | undefined> {
+    if (!this.hitsMap || !this.attached) return undefined;
+    return this.counterReads.get();
+  }
+
+  /**
+   * The decapsulation's counters (`sy_hits` [2]–[4]); undefined without `--kernel-decap` or once detached.
    */
   async decapCounters(): Promise<
     { decapsulated: number; refusedOutside: number; notMatching: number } | undefined
   > {
-    if (!this.decapSources || !this.hitsMap || !this.attached) return undefined;
+    if (!this.decapSources) return undefined;
+    const c = await this.counters();
+    return (
+      c && { decapsulated: c.decapsulated, refusedOutside: c.refusedOutside, notMatching: c.notMatching }
+    );
+  }
+
+  private async readCounters(): Promise<KernelCounters> {
     const dump = JSON.parse(await run('bpftool', ['-j', 'map', 'dump', 'id', String(this.hitsMap)])) as {
+      key?: string[];
       values?: { value: string[] }[];
     }[];
     const sum = (i: number) =>
@@ -165,7 +247,17 @@ export class KernelForwardAttach {
         (s, c) => s + Number(Buffer.from(c.value.map((x) => parseInt(x, 16))).readBigUInt64LE(0)),
         0,
       );
-    return { decapsulated: sum(2), refusedOutside: sum(3), notMatching: sum(4) };
+    return {
+      forwarded: sum(0),
+      notEncapsulated: sum(1),
+      decapsulated: sum(2),
+      refusedOutside: sum(3),
+      notMatching: sum(4),
+      egressRedirect: sum(5),
+      egressPeer: sum(6),
+      egressNeigh: sum(7),
+      arpLearned: sum(8),
+    };
   }
 
   /** Removes our classifier (its maps go with it); the clsact qdisc stays (harmless, maybe shared). */
