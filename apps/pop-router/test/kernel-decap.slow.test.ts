@@ -10,7 +10,7 @@
  * same packet from A is decapsulated by the program and delivered.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NetnsPop, waitFor, type NetnsPopHost } from '@switchyard/testing';
+import { waitFor, type NetnsPop, type NetnsPopHost } from '@switchyard/testing';
 import {
   fenceCounted,
   fenceVxlan,
@@ -20,6 +20,7 @@ import {
   sendVxlan,
   BPF_OBJECT,
   kernelSuiteSkip,
+  startKernelPop,
 } from './kernel-helpers.js';
 
 const object = BPF_OBJECT;
@@ -39,16 +40,10 @@ describe.skipIf(skip !== '')('kernel decapsulation (tc eBPF on the owner, namesp
   let b: NetnsPopHost;
 
   beforeAll(async () => {
-    pop = await NetnsPop.start({
+    pop = await startKernelPop({
       prefix: 'popfwd5-kd',
       name: 'd',
-      hosts: 2,
-      workers: 1,
-      ecmp: false,
-      gossip: 'unicast',
-      vip: '198.19.0.130',
-      inner: '198.19.0.131',
-      addressBase: 50,
+      slot: 5,
       hostEnv: () => ({
         POPR_KERNEL_FORWARD: 'true',
         POPR_KERNEL_DECAP: 'true',

@@ -10,7 +10,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NetnsPop, waitFor, type NetnsPopHost } from '@switchyard/testing';
+import { waitFor, type NetnsPop, type NetnsPopHost } from '@switchyard/testing';
 import { bpftoolHex } from '../src/kernel-forward/kernel-decap-config.js';
 import { encodeEgressConfig } from '../src/kernel-forward/kernel-egress-config.js';
 import {
@@ -21,6 +21,7 @@ import {
   optionsClient,
   programMaps,
   resolveNeighbour,
+  startKernelPop,
 } from './kernel-helpers.js';
 
 const skip = kernelSuiteSkip(['bpftool']);
@@ -41,16 +42,10 @@ describe.skipIf(skip !== '')('kernel forward egress modes; --kernel-decap withou
   let b: NetnsPopHost;
 
   beforeAll(async () => {
-    pop = await NetnsPop.start({
+    pop = await startKernelPop({
       prefix: 'popfwd6-ke',
       name: 'e',
-      hosts: 2,
-      workers: 1,
-      ecmp: false,
-      gossip: 'unicast',
-      vip: '198.19.0.140',
-      inner: '198.19.0.141',
-      addressBase: 60,
+      slot: 6,
       hostEnv: ({ index }): Record<string, string> =>
         index === 1
           ? {

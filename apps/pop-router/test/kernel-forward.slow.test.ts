@@ -10,7 +10,7 @@
  * whose peer is in another namespace, so `bpf_redirect_peer` with the cached next hop), counted in sy_hits[5]/[6].
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NetnsPop, waitFor, type NetnsPopHost } from '@switchyard/testing';
+import { waitFor, type NetnsPop, type NetnsPopHost } from '@switchyard/testing';
 import {
   BPF_OBJECT,
   hitCounter,
@@ -19,6 +19,7 @@ import {
   optionsClient,
   programMaps,
   resolveNeighbour,
+  startKernelPop,
 } from './kernel-helpers.js';
 
 const object = BPF_OBJECT;
@@ -38,16 +39,10 @@ describe.skipIf(skip !== '')('kernel forward (tc eBPF, namespace POP of 2 hosts)
   let b: NetnsPopHost;
 
   beforeAll(async () => {
-    pop = await NetnsPop.start({
+    pop = await startKernelPop({
       prefix: 'popfwd4-kf',
       name: 'k',
-      hosts: 2,
-      workers: 1,
-      ecmp: false,
-      gossip: 'unicast',
-      vip: '198.19.0.120',
-      inner: '198.19.0.121',
-      addressBase: 40,
+      slot: 4,
       hostEnv: () => ({ POPR_KERNEL_FORWARD: 'true', POPR_KERNEL_FORWARD_OBJECT: object }),
     });
     [a, b] = pop.hosts as [NetnsPopHost, NetnsPopHost];

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildVxlanTemplate, encapsulateVxlan, vxlanMacFor } from '@switchyard/pop-wire';
-import { NETNS_POP_CLIENT, NETNS_POP_INTERNAL, type NetnsPop, type NetnsPopHost } from '@switchyard/testing';
+import { NETNS_POP_CLIENT, NETNS_POP_INTERNAL, NetnsPop, type NetnsPopHost } from '@switchyard/testing';
 
 /**
  * One OPTIONS at a time from one source port, each awaited for 1 s; prints {answered, lost, from} (`from`: the
@@ -31,6 +31,32 @@ function next() {
 s.on('message', (_m, r) => { clearTimeout(timer); answered++; from.add(r.address + ':' + r.port); next(); });
 s.bind(Number(src), () => next());
 `;
+
+/**
+ * The namespace POP the kernel suites use: 2 hosts of 1 worker, no ECMP (the VIP is routed to host A), unicast
+ * gossip. `slot` keeps the suites apart when they run at once: VIP 198.19.0.(80 + 10·slot), the inner address one
+ * above, host addresses from 10·slot.
+ */
+export function startKernelPop(o: {
+  prefix: string;
+  name: string;
+  slot: number;
+  hostEnv: (host: { id: string; index: number; address: string }) => Record<string, string>;
+}): Promise<NetnsPop> {
+  const vip = 80 + 10 * o.slot;
+  return NetnsPop.start({
+    prefix: o.prefix,
+    name: o.name,
+    hosts: 2,
+    workers: 1,
+    ecmp: false,
+    gossip: 'unicast',
+    vip: `198.19.0.${vip}`,
+    inner: `198.19.0.${vip + 1}`,
+    addressBase: 10 * o.slot,
+    hostEnv: o.hostEnv,
+  });
+}
 
 export interface ClientRun {
   answered: number;
