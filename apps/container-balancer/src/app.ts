@@ -120,8 +120,6 @@ export class BalancerApp implements Startable {
           connections: this.config.poolConnections,
           connectTimeoutMs: this.config.connectTimeoutMs,
           pipelining: this.config.upstreamPipelining,
-          client: this.config.upstreamClient,
-          clock: this.components.clock,
         }),
       );
   }

@@ -126,12 +126,6 @@ export const BalancerSettings = defineSettings({
       'idempotent requests pipelined on one connection to a direct container (1 = no pipelining; others never are)',
       'BALANCER_UPSTREAM_PIPELINING',
     ),
-    upstreamClient: setting(
-      Type.Union([Type.Literal('raw'), Type.Literal('undici')]),
-      D.upstreamClient,
-      'HTTP/1.1 client for idempotent requests to direct containers without pipelining: raw (minimal, one request per connection at a time) or undici; other requests always use undici',
-      'BALANCER_UPSTREAM_CLIENT',
-    ),
     poolConnections: setting(
       int(1, 1024),
       64,

@@ -1,7 +1,5 @@
 /** A direct-mode container: an undici pool of keep-alive HTTP/1.1 connections to the address it advertised. */
 import { Pool, type Dispatcher } from 'undici';
-import type { Clock } from '@switchyard/core';
-import { RawH1Pool } from './raw-h1.js';
 import {
   UpstreamFailure,
   type FailureKind,
@@ -85,8 +83,6 @@ class Exchange implements Dispatcher.DispatchHandler {
 export class DirectUpstream implements Upstream {
   private readonly pool: Pool;
   private readonly pipelined: Pool | undefined;
-  /** `--upstream-client raw` without pipelining: idempotent requests with no streamed body go here. */
-  private readonly raw: RawH1Pool | undefined;
 
   constructor(
     address: string,
@@ -94,9 +90,6 @@ export class DirectUpstream implements Upstream {
       connections: number;
       connectTimeoutMs: number;
       pipelining?: number;
-      /** 'raw': the minimal client of raw-h1.ts for idempotent requests (needs `clock`); default 'undici'. */
-      client?: 'raw' | 'undici';
-      clock?: Clock;
     },
   ) {
     const origin = `http://${address}`;
@@ -105,19 +98,11 @@ export class DirectUpstream implements Upstream {
     const depth = init.pipelining ?? 1;
     this.pipelined =
       depth > 1 ? new Pool(origin, { connections: init.connections, connect, pipelining: depth }) : undefined;
-    this.raw =
-      depth === 1 && init.client === 'raw' && init.clock
-        ? new RawH1Pool(address, init.clock, {
-            connections: init.connections,
-            connectTimeoutMs: init.connectTimeoutMs,
-          })
-        : undefined;
   }
 
   dispatch(req: UpstreamRequest, handler: UpstreamHandler): void {
     const body = req.body ?? null;
     const plain = req.idempotent === true && (body === null || Buffer.isBuffer(body));
-    if (plain && this.raw !== undefined) return this.raw.dispatch(req, handler);
     const pipeline = this.pipelined !== undefined && plain;
     const options: Dispatcher.DispatchOptions = {
       method: req.method as Dispatcher.HttpMethod,
@@ -135,6 +120,6 @@ export class DirectUpstream implements Upstream {
   }
 
   async destroy(): Promise<void> {
-    await Promise.all([this.pool.destroy(), this.pipelined?.destroy(), this.raw?.destroy()]);
+    await Promise.all([this.pool.destroy(), this.pipelined?.destroy()]);
   }
 }
