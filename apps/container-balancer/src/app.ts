@@ -11,6 +11,7 @@ import { BalancerMetrics } from './metrics.js';
 import { ContainerTable, type ContainerView } from './queues/container-table.js';
 import { RegistrationServer } from './registration/registration-server.js';
 import { Forwarder } from './routing/forwarder.js';
+import { LlhttpFront, loadLlhttp } from './routing/llhttp-front.js';
 import type { BalancerConfig } from './settings.js';
 import { DirectUpstream } from './upstream/direct-upstream.js';
 import { ReverseUpstream } from './upstream/reverse-upstream.js';
@@ -29,6 +30,8 @@ export class BalancerApp implements Startable {
   private readonly upstreams = new Map<string, Upstream>();
   private readonly forwarder: Forwarder;
   private api: FastifyInstance | undefined;
+  /** `--proxy-front llhttp`: the listening front (fastify then answers through inject, never listens). */
+  private front: LlhttpFront | undefined;
   /** `http://host:port` once listening. */
   url: string | undefined;
 
@@ -37,6 +40,7 @@ export class BalancerApp implements Startable {
     private readonly config: Readonly<BalancerConfig>,
   ) {
     const { clock, logger } = components;
+    if (config.proxyFront === 'llhttp') loadLlhttp(); // fails at once, naming the flag, on a Node without it
     this.metrics = components.metrics ?? new BalancerMetrics();
     this.table = new ContainerTable(
       { clock },
@@ -93,13 +97,44 @@ export class BalancerApp implements Startable {
         maxRetryBodyBytes: this.config.maxRetryBodyBytes,
       },
     );
-    await this.api.listen({ host: this.config.host, port: this.config.port });
-    const a = this.api.server.address() as net.AddressInfo;
+    let a: net.AddressInfo;
+    if (this.config.proxyFront === 'llhttp') {
+      const api = this.api;
+      await api.ready();
+      this.front = new LlhttpFront(
+        {
+          forwarder: this.forwarder,
+          metrics: this.metrics,
+          fallback: async (r) => {
+            const res = await api.inject({
+              method: r.method as 'GET',
+              url: r.url,
+              headers: r.headers,
+              ...(r.body !== undefined ? { payload: r.body } : {}),
+            });
+            return { status: res.statusCode, headers: res.headers, body: res.rawPayload };
+          },
+        },
+        {
+          retryAfterS: this.config.retryAfterS,
+          maxRetryBodyBytes: this.config.maxRetryBodyBytes,
+          maxHeaderSize: 16 * 1024,
+          idleTimeoutMs: 5000,
+          maxApiBodyBytes: 64 * 1024,
+        },
+      );
+      a = await this.front.listen(this.config.host, this.config.port);
+    } else {
+      await this.api.listen({ host: this.config.host, port: this.config.port });
+      a = this.api.server.address() as net.AddressInfo;
+    }
     this.url = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
   }
 
   /** Graceful: stop taking registrations and requests, let in-flight requests finish, then close containers. */
   async stop(): Promise<void> {
+    await this.front?.close(); // waits for in-flight requests
+    this.front = undefined;
     await this.api?.close(); // waits for in-flight requests
     this.api = undefined;
     await this.registration.stop();

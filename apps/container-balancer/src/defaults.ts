@@ -12,6 +12,7 @@ export const BALANCER_DEFAULTS = Object.freeze({
   upstreamTimeoutMs: 10_000, // no response headers from a container within this → 504 (never retried)
   connectTimeoutMs: 1000, // connecting to a direct-mode container
   upstreamPipelining: 1, // idempotent requests in flight on one connection to a direct container (1 = none; see docs)
+  proxyFront: 'llhttp' as 'llhttp' | 'node', // the HTTP front: net + Node's llhttp binding, or node:http (see docs)
   retryAfterS: 1, // Retry-After of a 503 when a service has no container
   maxStickyKeys: 100_000, // allocation keys remembered (oldest forgotten first)
   pickLogSize: 0, // picks recorded with every candidate's score (for tests and audits); 0 = off

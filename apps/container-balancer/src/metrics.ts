@@ -28,6 +28,12 @@ export class BalancerMetrics {
     labelNames: ['service'] as const,
     registers: [this.registry],
   });
+  readonly frontErrors = new Counter({
+    name: 'balancer_front_errors_total',
+    help: 'client requests the llhttp front refused before routing them (bad_request, header_overflow, upgrade, api_body_too_large)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly registrations = new Counter({
     name: 'balancer_registrations_total',
     help: 'containers registered',

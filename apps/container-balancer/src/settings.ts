@@ -126,6 +126,12 @@ export const BalancerSettings = defineSettings({
       'idempotent requests pipelined on one connection to a direct container (1 = no pipelining; others never are)',
       'BALANCER_UPSTREAM_PIPELINING',
     ),
+    proxyFront: setting(
+      Type.Union([Type.Literal('llhttp'), Type.Literal('node')]),
+      D.proxyFront,
+      "HTTP front: llhttp (node:net + Node's internal llhttp binding, Node 20's API) or node (node:http)",
+      'BALANCER_PROXY_FRONT',
+    ),
     poolConnections: setting(
       int(1, 1024),
       64,

@@ -34,7 +34,8 @@ function fetchVia(agent: http.Agent, url: string): Promise<{ status: number; bod
   });
 }
 
-describe('the /svc proxy', () => {
+// every case through both HTTP fronts: net + llhttp (the default) and node:http (--proxy-front node)
+describe.each(['llhttp', 'node'] as const)('the /svc proxy (front %s)', (proxyFront) => {
   let b: BalancerApp;
   const servers: http.Server[] = [];
   const links: ContainerLink[] = [];
@@ -45,7 +46,7 @@ describe('the /svc proxy', () => {
   const aborted: string[] = [];
 
   beforeAll(async () => {
-    b = await startBalancer(systemClock);
+    b = await startBalancer(systemClock, { proxyFront });
     for (const id of ['p1', 'p2']) {
       const server = http.createServer((req, res) => {
         if (req.url === '/big') {

@@ -31,6 +31,21 @@ export interface ProxyInit {
   maxRetryBodyBytes: number;
 }
 
+/**
+ * `/svc/<service>/<rest>` split into the service and the container's path (`/` + query when `rest` is empty).
+ * The service is empty when the URL has none.
+ */
+export function splitSvcUrl(url: string): { service: string; path: string } {
+  const slash = url.indexOf('/', PROXY_PREFIX.length);
+  const q = url.indexOf('?', PROXY_PREFIX.length);
+  const end = slash >= 0 && (q < 0 || slash < q) ? slash : q >= 0 ? q : url.length;
+  const rest = url.slice(end);
+  return {
+    service: url.slice(PROXY_PREFIX.length, end),
+    path: rest.length === 0 || rest.charCodeAt(0) === 63 /* '?' */ ? `/${rest}` : rest,
+  };
+}
+
 /** Forwarding headers the proxy sets itself: whatever the client sent under these names is replaced. */
 const OWN = new Set(['x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-prefix']);
 
@@ -62,7 +77,9 @@ export function forwardHeaders(
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const k = raw[i]!.toLowerCase();
-    if (HOP_BY_HOP.has(k) || k === 'x-forwarded-for' || OWN.has(k) || named?.has(k)) continue;
+    // `Expect: 100-continue` is answered by the front itself (undici refuses to send it)
+    if (HOP_BY_HOP.has(k) || k === 'x-forwarded-for' || k === 'expect' || OWN.has(k) || named?.has(k))
+      continue;
     out.push(k, raw[i + 1]!);
   }
   out.push('x-forwarded-for', xff === undefined ? f.ip : `${xff}, ${f.ip}`, 'x-forwarded-proto', f.proto);
@@ -220,13 +237,7 @@ export function createProxyHandler(
     proxy.fail(res, service, new BalancerError(code, message));
 
   return (req, res) => {
-    const url = req.url!;
-    const slash = url.indexOf('/', PROXY_PREFIX.length);
-    const q = url.indexOf('?', PROXY_PREFIX.length);
-    const end = slash >= 0 && (q < 0 || slash < q) ? slash : q >= 0 ? q : url.length;
-    const service = url.slice(PROXY_PREFIX.length, end);
-    const rest = url.slice(end);
-    const path = rest.length === 0 || rest.charCodeAt(0) === 63 /* '?' */ ? `/${rest}` : rest;
+    const { service, path } = splitSvcUrl(req.url!);
     if (service.length === 0)
       return failWith(res, service, 'BAL_ERR_BAD_REQUEST', 'the path must be /svc/<service>/<path>');
     const method = req.method!;
