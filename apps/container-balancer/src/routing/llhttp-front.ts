@@ -340,6 +340,8 @@ class Conn {
   /** The exchange whose answer, once out, ends the connection (Connection: close, a body until the close). */
   private closeAfter: Exchange | undefined;
   private closed = false;
+  /** The client's address, read once. */
+  ip: string | undefined;
 
   constructor(
     readonly front: LlhttpFront,
@@ -519,6 +521,7 @@ export class LlhttpFront {
     socket.setTimeout(this.init.idleTimeoutMs);
     socket.on('timeout', () => {
       if (conn.idle()) socket.destroy();
+      else socket.setTimeout(this.init.idleTimeoutMs); // busy (a long answer): look again after another period
     });
     socket.on('error', () => undefined);
     socket.on('end', () => {
@@ -603,7 +606,7 @@ export class LlhttpFront {
       return;
     }
     const { headers, idempotencyKey, framed } = forwardHeaders(raw, {
-      ip: conn.socket.remoteAddress ?? '',
+      ip: (conn.ip ??= conn.socket.remoteAddress ?? ''), // a getpeername call: once per connection
       proto: 'http',
       prefix: `${PROXY_PREFIX}${s}`,
     });
