@@ -12,6 +12,7 @@ import { systemClock } from '@switchyard/core';
 import type { ContainerLink } from '@switchyard/container-link';
 import { waitFor } from '@switchyard/testing';
 import type { BalancerApp } from '../src/index.js';
+import { loadLlhttp } from '../src/routing/llhttp-front.js';
 import { HOST, linkDirect, startBalancer, waitForQueue } from './helpers/start.js';
 
 /** A raw client connection: everything it received as latin1 text, and whether the balancer closed it. */
@@ -223,6 +224,32 @@ describe('the llhttp front', () => {
     }
   });
 
+  it('Connection: close: answered with connection: close, then closed; a request pipelined after it never reaches a container', async () => {
+    const n = received.length;
+    const c = await raw(b.url!);
+    c.write(
+      'GET /svc/fr/last HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /svc/fr/too-late HTTP/1.1\r\nHost: a\r\n\r\n',
+    );
+    await waitFor('closed by the balancer', () => c.ended());
+    expect(statuses(c.text())).toEqual([200]);
+    expect(c.text().toLowerCase()).toContain('connection: close\r\n');
+    expect(c.text().endsWith('GET:/last:')).toBe(true);
+    expect(received.slice(n)).toEqual(['/last']);
+  });
+
+  it('a malformed chunk in a buffered (idempotent) body: 400 for that request, nothing sent to a container, closed', async () => {
+    const before = await frontErrors('bad_request');
+    const n = received.length;
+    const c = await raw(b.url!);
+    c.write(
+      'PUT /svc/fr/badchunk HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\nzz\r\n',
+    );
+    await waitFor('closed by the balancer', () => c.ended());
+    expect(statuses(c.text())).toEqual([400]);
+    expect(received.slice(n)).toEqual([]);
+    expect(await frontErrors('bad_request')).toBe(before + 1);
+  });
+
   it('sends no body after HEAD or a 204 (the next answer follows the head at once)', async () => {
     const c = await raw(b.url!);
     try {
@@ -275,5 +302,18 @@ describe('the llhttp front', () => {
     c.sock.destroy();
     await waitFor('the container sees its request aborted', () => aborted.includes(id));
     await waitFor('in flight back to 0', () => b.table.get(id)?.inFlight === 0);
+  });
+
+  it("the start-up check: Node 20's parser is found here; a Node without it fails naming --proxy-front node", () => {
+    expect(typeof loadLlhttp().HTTPParser).toBe('function');
+    const missing = /needs Node's internal _http_common\.HTTPParser .*use --proxy-front node/;
+    expect(() => loadLlhttp(() => ({}))).toThrow(missing);
+    expect(() =>
+      loadLlhttp(() => {
+        throw new Error('Cannot find module');
+      }),
+    ).toThrow(missing);
+    // a parser class without consume (another Node's API) is refused too
+    expect(() => loadLlhttp(() => ({ HTTPParser: class {}, methods: [] }))).toThrow(missing);
   });
 });

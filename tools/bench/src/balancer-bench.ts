@@ -510,7 +510,7 @@ work: every process below (wrk, both proxies, the backends) competes for the sam
 
 HTTP/1.1 keep-alive GETs from \`wrk -t${o['threads']} -c${o['connections']} -d${o['duration']}s --latency\` through our
 balancer (\`/svc/bench/\`: the least-loaded container of service \`bench\`, picked exactly per request from the
-in-flight counts, an undici pool of keep-alive connections per container, forwarding headers) and through HAProxy ${haproxyVersion()} \`balance
+in-flight counts, an undici pool of keep-alive connections per container, forwarding headers; its HTTP front is \`--proxy-front llhttp\` (node:net + Node's llhttp binding) unless \`BALANCER_PROXY_FRONT\` says otherwise) and through HAProxy ${haproxyVersion()} \`balance
 leastconn\` with one thread (\`nbthread 1\`, \`http-reuse always\`), both in front of the **same two Node backends**
 (plain \`http\` servers answering \`ok\`, registered with the balancer by \`@switchyard/container-link\`), and one
 backend directly. First ${o['warmup']} s of unrecorded load on each target (JIT, pools); then ${o['runs']} runs, ours

@@ -53,10 +53,10 @@ interface LlhttpModule {
  * Loads Node's internal parser binding, or throws an error saying why this front cannot run (the module is
  * undocumented; its shape is the one of Node 20).
  */
-export function loadLlhttp(): LlhttpModule {
+export function loadLlhttp(load: (name: string) => unknown = createRequire(import.meta.url)): LlhttpModule {
   let mod: Partial<LlhttpModule> | undefined;
   try {
-    mod = createRequire(import.meta.url)('_http_common') as Partial<LlhttpModule>;
+    mod = load('_http_common') as Partial<LlhttpModule>;
   } catch {
     mod = undefined;
   }
@@ -572,6 +572,7 @@ export class LlhttpFront {
     const ex = new Exchange(conn, service, method, false, keepAlive && !upgrade && !this.stopping, http10);
     conn.add(ex);
     conn.current = ex;
+    if (!ex.keepAlive) conn.closing = true; // no request after this one is taken
     if (upgrade) {
       // CONNECT and Upgrade are not proxied: refused, and the connection closed (its bytes are no longer HTTP)
       this.frontErrors.inc({ reason: 'upgrade' });
@@ -735,6 +736,8 @@ export class LlhttpFront {
   /** The request could not be parsed: 431 or 400 after the answers before it, then the connection closes. */
   private parseError(conn: Conn, err: Error): void {
     const code = (err as { code?: string }).code;
+    // bytes after a request that closes the connection (llhttp: HPE_CLOSED_CONNECTION): dropped, as they are ignored
+    if (conn.closing && conn.current === undefined) return;
     const overflow = code === 'HPE_HEADER_OVERFLOW';
     this.frontErrors.inc({ reason: overflow ? 'header_overflow' : 'bad_request' });
     const cur = conn.current;
