@@ -6,10 +6,12 @@
  *   (INVITE, final response, ACK) to the claim address so that host owns the conference, then runs `loops` loops,
  *   each with one SIP OPTIONS to `sip:<conference>@<target>` in flight at a time, until `requests` per loop or
  *   `timeMs` in all; prints one JSON line (round trips, lost, elapsed, p50/p99 µs).
- * - `latency <direct ip:port> <forwarded ip:port> <conference> <samples> <timeMs> <warmup>`: the unloaded phase: one
+ * - `latency <direct ip:port> <forwarded ip:port> <conference> <samples> <timeMs> <warmup> [stamp]`: the unloaded phase: one
  *   socket, one OPTIONS in flight, the target alternating request by request between the owner directly and the
  *   forwarded path (VIP or relay), until `samples` answered per path or `timeMs`; the first `warmup` pairs are not
- *   recorded (a kernel forward delegates a client after its first datagrams). Prints one JSON line
+ *   recorded (a kernel forward delegates a client after its first datagrams). `stamp` (measurement, `--hop-stamps`):
+ *   each OPTIONS carries a 16-hex-digit body, CLOCK_MONOTONIC ns at its send, for the hosts' hop-stamp program
+ *   (tools/bench/bpf/hop-stamp.bpf.c). Prints one JSON line
  *   ({@link LatencyResult}).
  * - `relay <listen ip:port> <upstream ip:port>`: the baseline, a plain Node UDP relay: one upstream socket per
  *   client address, replies relayed back to the client.
@@ -207,6 +209,7 @@ export async function runLatency(
   samples: number,
   timeMs: number,
   warmup: number,
+  stamp = false,
 ): Promise<LatencyResult> {
   const rtts: [number[], number[]] = [[], []];
   const lost = [0, 0];
@@ -234,7 +237,8 @@ export async function runLatency(
       const msg =
         `OPTIONS sip:${conference}@${target.join(':')} SIP/2.0\r\nVia: SIP/2.0/UDP 0.0.0.0:${port};branch=${branch};rport\r\n` +
         `From: <sip:bench@bench.invalid>;tag=lat\r\nTo: <sip:${conference}@${target.join(':')}>\r\n` +
-        `Call-ID: lat-${process.pid}\r\nCSeq: ${n + 1} OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n`;
+        `Call-ID: lat-${process.pid}\r\nCSeq: ${n + 1} OPTIONS\r\nMax-Forwards: 70\r\n` +
+        (stamp ? 'Content-Type: text/plain\r\nContent-Length: 16\r\n\r\n' : 'Content-Length: 0\r\n\r\n');
       const us = await new Promise<number>((resolve) => {
         const timer = setTimeout(() => resolve(NaN), REQUEST_TIMEOUT_MS);
         pending = {
@@ -245,7 +249,12 @@ export async function runLatency(
             resolve(v);
           },
         };
-        s.send(msg, target[1], target[0]);
+        // process.hrtime is CLOCK_MONOTONIC (libuv), the clock of the program's bpf_ktime_get_ns
+        s.send(
+          stamp ? msg + process.hrtime.bigint().toString(16).padStart(16, '0') : msg,
+          target[1],
+          target[0],
+        );
       });
       pending = undefined;
       if (n < 2 * warmup) continue;
@@ -298,7 +307,7 @@ async function agentMain(argv: string[]): Promise<void> {
     const r = await runClient(split(target), conference, Number(loops), Number(requests), Number(timeMs));
     process.stdout.write(`${JSON.stringify(r)}\n`);
   } else if (role === 'latency') {
-    const [direct, forwarded, conference, samples, timeMs, warmup] = a;
+    const [direct, forwarded, conference, samples, timeMs, warmup, stamp] = a;
     if (!direct || !forwarded || !conference)
       throw new Error(
         'usage: latency <direct ip:port> <forwarded ip:port> <conference> <samples> <ms> <warmup>',
@@ -310,6 +319,7 @@ async function agentMain(argv: string[]): Promise<void> {
       Number(samples),
       Number(timeMs),
       Number(warmup),
+      stamp === 'stamp',
     );
     process.stdout.write(`${JSON.stringify(r)}\n`);
   } else if (role === 'relay') {

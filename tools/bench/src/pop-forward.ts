@@ -55,6 +55,21 @@ export interface PopForwardOptions {
   latencySamples: number;
   /** latency phase: time bound of one set-up's interleaved measurement, ms */
   latencyTimeMs: number;
+  /**
+   * Measurement (off by default): the latency phase's datagrams carry their send time and a tc program on the
+   * vxlan POPs' hosts histograms when each reaches their ingress (tools/bench/bpf/hop-stamp.bpf.c; needs clang).
+   */
+  hopStamps: boolean;
+}
+
+/** One host's hop-stamp histogram of one kind: client's send → this host's tc ingress. */
+export interface HopStamp {
+  host: string;
+  kind: 'sip' | 'vxlan';
+  datagrams: number;
+  p10Us: number;
+  p50Us: number;
+  p99Us: number;
 }
 
 /** The latency phase: one set-up, one run, its forwarded path and its owner directly, interleaved. */
@@ -172,6 +187,10 @@ const spec: CliSpec = {
       doc: 'time bound of one latency measurement (one set-up, both paths), ms',
       defaultText: '4000',
     },
+    'hop-stamps': {
+      type: 'boolean',
+      doc: "measurement: time each latency-phase datagram from its send to each vxlan host's tc ingress (a tc program, needs clang)",
+    },
     setups: {
       type: 'string',
       doc: `comma-separated set-ups to measure (direct is always measured): ${SETUPS.join(',')}`,
@@ -194,6 +213,7 @@ export function parsePopForwardOptions(argv: string[]): PopForwardOptions | { he
     setups: parseSetups(v['setups']),
     latencySamples: nonNegativeInt(v['latencySamples'], quick ? 100 : 2000, 'latency-samples'),
     latencyTimeMs: int(v['latencyTimeMs'], quick ? 1500 : 4000, 'latency-time-ms'),
+    hopStamps: v['hopStamps'] === true,
   };
 }
 
@@ -277,6 +297,27 @@ const LATENCY_PATHS: Record<
     conference: POPS.v.conference,
   },
 };
+/** Buckets (1 µs each) per kind of the hop-stamp histogram (BUCKETS in hop-stamp.bpf.c). */
+const HOP_BUCKETS = 1024;
+
+/** Count and p10/p50/p99 (µs, bucket = µs) of a histogram of 1 µs buckets; NaN percentiles when empty. */
+export function histogramPercentiles(counts: number[]): {
+  datagrams: number;
+  p10Us: number;
+  p50Us: number;
+  p99Us: number;
+} {
+  const n = counts.reduce((a, c) => a + c, 0);
+  const at = (p: number) => {
+    if (!n) return NaN;
+    const rank = Math.max(1, Math.ceil((p / 100) * n));
+    let seen = 0;
+    for (let i = 0; i < counts.length; i++) if ((seen += counts[i]!) >= rank) return i;
+    return counts.length - 1;
+  };
+  return { datagrams: n, p10Us: at(10), p50Us: at(50), p99Us: at(99) };
+}
+
 /** Pairs of the latency phase not recorded: a kernel forward takes a client over after 8 datagrams (and a bpftool). */
 const LATENCY_WARMUP_PAIRS = 200;
 
@@ -453,7 +494,12 @@ class ForwardLab {
    * The latency phase of one set-up: its owner directly and its forwarded path, alternating per request from one
    * client socket (first pairs not recorded: a kernel forward delegates the client after its first datagrams).
    */
-  async latency(setup: Exclude<Setup, 'direct'>, samples: number, timeMs: number): Promise<LatencyResult> {
+  async latency(
+    setup: Exclude<Setup, 'direct'>,
+    samples: number,
+    timeMs: number,
+    stamp = false,
+  ): Promise<LatencyResult> {
     const { owner, forwarded, conference } = LATENCY_PATHS[setup];
     const out = await this.network.lab.run(
       this.client,
@@ -467,10 +513,90 @@ class ForwardLab {
         String(samples),
         String(timeMs),
         String(LATENCY_WARMUP_PAIRS),
+        ...(stamp ? ['stamp'] : []),
       ],
       timeMs + 30_000,
     );
     return JSON.parse(out.trim().split('\n').at(-1)!) as LatencyResult;
+  }
+
+  private readonly hopMaps = new Map<string, number>();
+
+  /**
+   * Measurement: compiles tools/bench/bpf/hop-stamp.bpf.c (clang, into a temporary directory) and attaches it at tc
+   * ingress of each host's interface before the POP's own program (pref 48 < 49; it returns TC_ACT_UNSPEC, so the
+   * next filter runs as without it). Removed with the namespaces.
+   */
+  async attachHopStamps(hosts: Host[]): Promise<void> {
+    const src = path.join(import.meta.dirname, '../bpf/hop-stamp.bpf.c');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hop-stamp-'));
+    try {
+      const obj = path.join(dir, 'hop-stamp.bpf.o');
+      const includes = ['/usr/include/x86_64-linux-gnu', '/usr/include/aarch64-linux-gnu'].filter((d) =>
+        fs.existsSync(path.join(d, 'asm')),
+      );
+      await this.network.lab.run(this.client, 'clang', [
+        '-O2',
+        '-g',
+        '-Wall',
+        '-target',
+        'bpf',
+        ...includes.flatMap((d) => ['-I', d]),
+        '-c',
+        src,
+        '-o',
+        obj,
+      ]);
+      for (const h of hosts) {
+        const links = JSON.parse(await this.network.lab.run(h.ns, 'ip', ['-j', 'addr', 'show'])) as {
+          ifname: string;
+          addr_info?: { local?: string }[];
+        }[];
+        const dev = links.find((l) => l.addr_info?.some((a) => a.local === h.address))?.ifname;
+        if (!dev) throw new Error(`hop stamps: no interface holds ${h.address} in ${h.ns}`);
+        // the POP's router added clsact with --kernel-forward; on the others add it
+        await this.network.lab.run(h.ns, 'tc', ['qdisc', 'add', 'dev', dev, 'clsact']).catch(() => undefined);
+        const filter = ['dev', dev, 'ingress', 'pref', '48'];
+        await this.network.lab.run(h.ns, 'tc', [
+          ...['filter', 'add', ...filter, 'handle', '1', 'bpf', 'direct-action', 'obj', obj, 'sec', 'tc'],
+        ]);
+        const shown = JSON.parse(
+          await this.network.lab.run(h.ns, 'tc', ['-j', 'filter', 'show', ...filter]),
+        ) as { options?: { prog?: { id?: number } } }[];
+        const progId = shown.find((f) => f.options?.prog?.id)?.options?.prog?.id;
+        const prog = JSON.parse(
+          await this.network.lab.run(h.ns, 'bpftool', ['-j', 'prog', 'show', 'id', String(progId)]),
+        ) as { map_ids?: number[] };
+        const mapId = prog.map_ids?.[0];
+        if (!progId || !mapId) throw new Error(`hop stamps: no program or map on ${h.ns} ${dev}`);
+        this.hopMaps.set(h.id, mapId);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** The hop-stamp histograms (1 µs buckets), per host and kind. */
+  async hopStamps(): Promise<HopStamp[]> {
+    const out: HopStamp[] = [];
+    for (const [host, id] of this.hopMaps) {
+      const dump = JSON.parse(
+        await this.network.lab.run(this.client, 'bpftool', ['-j', 'map', 'dump', 'id', String(id)]),
+      ) as { values?: { value: string[] }[] }[];
+      const counts = dump.map((e) =>
+        (e.values ?? []).reduce(
+          (a, c) => a + Number(Buffer.from(c.value.map((x) => parseInt(x, 16))).readBigUInt64LE(0)),
+          0,
+        ),
+      );
+      for (const [k, kind] of (['sip', 'vxlan'] as const).entries())
+        out.push({
+          host,
+          kind,
+          ...histogramPercentiles(counts.slice(k * HOP_BUCKETS, (k + 1) * HOP_BUCKETS)),
+        });
+    }
+    return out;
   }
 
   /** One sample of a dispatcher metric on one host (proof that the forwarded set-ups took the tunnel). */
@@ -632,6 +758,7 @@ export function renderPopForward(
   tunnel: Record<string, number> = {},
   idleMsPerS: Record<string, number> = {},
   latency: PopLatencyResult[] = [],
+  hops: HopStamp[] = [],
 ): string {
   const summary = summarizePopForward(results);
   const lat = summarizePopLatency(latency);
@@ -716,6 +843,29 @@ export function renderPopForward(
         `| ${l.setup} | ${l.runs} | ${f0(l.samples)} | ${f0(l.direct.p10Us)} | ${f0(l.direct.p50Us)} | ${f0(l.direct.p99Us)} | ${f0(l.forwarded.p10Us)} | ${f0(l.forwarded.p50Us)} | ${f0(l.forwarded.p99Us)} | ${f0(l.addedP10Us)} | **${f0(l.addedP50Us)}** | ${f0(l.addedP50MinUs)}…${f0(l.addedP50MaxUs)} | ${f0(l.addedP99Us)} | ${l.direct.lost}/${l.forwarded.lost} |`,
     ),
     '',
+    ...(hops.length
+      ? [
+          '### Hop stamps (measurement, `--hop-stamps`)',
+          '',
+          "Every latency-phase datagram carried its send time (CLOCK_MONOTONIC ns, the request's last 16 bytes); a tc",
+          "program before the POP's own one on each host's interface (tools/bench/bpf/hop-stamp.bpf.c) histogrammed",
+          "send → this host's tc ingress, in 1 µs buckets, over all runs (not paired). `sip`: a plain datagram to 5060",
+          "(on host 1: the direct path; on host 2: the forwarded path's arrival at the wrong host); `vxlan`: on host 1,",
+          "the forwarded path's arrival at the owner (encapsulated by host 2's program or, on v2, its primary). So",
+          "host 1 `vxlan` − host 1 `sip` is what the forward adds up to the owner's ingress, and host 1 `vxlan` − host 2",
+          "`sip` the wrong host → owner hop (from ingress to ingress: its program, the bridge, the owner's veth).",
+          '',
+          '| host | kind | datagrams | p10 µs | p50 µs | p99 µs |',
+          '| ---- | ---- | --------- | ------ | ------ | ------ |',
+          ...hops
+            .filter((h) => h.datagrams > 0)
+            .map(
+              (h) =>
+                `| ${h.host} | ${h.kind} | ${h.datagrams} | ${f0(h.p10Us)} | ${f0(h.p50Us)} | ${f0(h.p99Us)} |`,
+            ),
+          '',
+        ]
+      : []),
     '## Throughput phase (under load: closed loops)',
     '',
     `CPU per forwarded datagram on the wrong host`,
@@ -795,11 +945,13 @@ export async function runPopForward(o: PopForwardOptions, command: string): Prom
     const results: PopForwardResult[] = [];
     const latency: PopLatencyResult[] = [];
     const forwardedSetups = setups.filter((s): s is Exclude<Setup, 'direct'> => s !== 'direct');
+    if (o.hopStamps && o.latencySamples > 0)
+      await fl.attachHopStamps((['v', 'k', 'd'] as const).flatMap((p) => [fl.hostOf(p, 1), fl.hostOf(p, 2)]));
     for (let run = 1; run <= o.runs; run++) {
       for (let k = 0; o.latencySamples > 0 && k < forwardedSetups.length; k++) {
         const setup = forwardedSetups[(k + run - 1) % forwardedSetups.length]!;
         process.stderr.write(`[pop-forward] run ${run}/${o.runs}: latency ${setup}\n`);
-        const r = await fl.latency(setup, o.latencySamples, o.latencyTimeMs);
+        const r = await fl.latency(setup, o.latencySamples, o.latencyTimeMs, o.hopStamps);
         latency.push({ setup, run, ...r, loadavg: os.loadavg()[0]! });
       }
       for (let k = 0; k < setups.length; k++) {
@@ -859,7 +1011,8 @@ export async function runPopForward(o: PopForwardOptions, command: string): Prom
         ];
       }),
     );
-    const md = renderPopForward(results, o, command, forwarded, tunnel, idleMsPerS, latency);
+    const hops = o.hopStamps ? await fl.hopStamps() : [];
+    const md = renderPopForward(results, o, command, forwarded, tunnel, idleMsPerS, latency, hops);
     fs.mkdirSync(o.out, { recursive: true });
     fs.writeFileSync(
       path.join(o.out, 'pop-router-forwarding.json'),
@@ -873,6 +1026,7 @@ export async function runPopForward(o: PopForwardOptions, command: string): Prom
           summary: summarizePopForward(results),
           latencySummary: summarizePopLatency(latency),
           latency,
+          hopStamps: hops,
           forwarded,
           tunnel,
           idleMsPerS,

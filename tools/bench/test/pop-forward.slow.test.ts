@@ -10,6 +10,7 @@ import {
   SETUPS,
   SUBCOMMANDS,
   summarizePopLatency,
+  histogramPercentiles,
   type PopLatencyResult,
 } from '../src/index.js';
 
@@ -25,6 +26,18 @@ describe('pop-forward', () => {
     expect(parsePopForwardOptions([])).toMatchObject({ latencySamples: 2000, latencyTimeMs: 4000 });
     expect(parsePopForwardOptions(['--latency-samples', '0'])).toMatchObject({ latencySamples: 0 });
     expect(() => parsePopForwardOptions(['--latency-samples', '-3'])).toThrow(/latency-samples/);
+  });
+
+  it('reads percentiles from a histogram of 1 µs buckets', () => {
+    // 10 datagrams: 1 at 3 µs, 8 at 5 µs, 1 at 40 µs
+    const h = new Array<number>(64).fill(0);
+    h[3] = 1;
+    h[5] = 8;
+    h[40] = 1;
+    expect(histogramPercentiles(h)).toEqual({ datagrams: 10, p10Us: 3, p50Us: 5, p99Us: 40 });
+    expect(histogramPercentiles(new Array<number>(8).fill(0))).toMatchObject({ datagrams: 0, p50Us: NaN });
+    expect(parsePopForwardOptions(['--hop-stamps'])).toMatchObject({ hopStamps: true });
+    expect(parsePopForwardOptions([])).toMatchObject({ hopStamps: false });
   });
 
   it('summarizes the latency phase by paired per-run differences, not by differences of medians', () => {
@@ -111,7 +124,16 @@ describe('pop-forward', () => {
       const out = fs.mkdtempSync(path.join(os.tmpdir(), 'pop-fwd-'));
       try {
         expect(
-          await popForward.run(['--quick', '--requests', '20', '--latency-samples', '20', '--out', out]),
+          await popForward.run([
+            '--quick',
+            '--requests',
+            '20',
+            '--latency-samples',
+            '20',
+            '--hop-stamps',
+            '--out',
+            out,
+          ]),
         ).toBe(0);
         const json = JSON.parse(fs.readFileSync(path.join(out, 'pop-router-forwarding.json'), 'utf8')) as {
           results: Array<{
@@ -181,6 +203,21 @@ describe('pop-forward', () => {
           expect(r.forwarded.p10Us).toBeLessThanOrEqual(r.forwarded.p50Us);
         }
         expect(md).toMatch(/^## Latency phase \(unloaded/m);
+        // --hop-stamps: d1 saw the direct path's datagrams plain and the forwarded ones as VXLAN, d2 the forwarded
+        // ones plain (warm-up included, so at least what was answered)
+        const hops = (
+          JSON.parse(fs.readFileSync(path.join(out, 'pop-router-forwarding.json'), 'utf8')) as {
+            hopStamps: { host: string; kind: string; datagrams: number; p50Us: number }[];
+          }
+        ).hopStamps;
+        const hop = (host: string, kind: string) => hops.find((h) => h.host === host && h.kind === kind);
+        const kdecap = lat.latency.find((r) => r.setup === 'vxlan-kdecap')!;
+        expect(hop('popns-fwd-d1', 'sip')?.datagrams).toBeGreaterThanOrEqual(kdecap.direct.samples);
+        expect(hop('popns-fwd-d1', 'vxlan')?.datagrams).toBeGreaterThanOrEqual(kdecap.forwarded.samples);
+        expect(hop('popns-fwd-d2', 'sip')?.datagrams).toBeGreaterThanOrEqual(kdecap.forwarded.samples);
+        expect(hop('popns-fwd-d2', 'vxlan')?.datagrams).toBe(0);
+        expect(hop('popns-fwd-d1', 'vxlan')?.p50Us).toBeGreaterThanOrEqual(0);
+        expect(md).toMatch(/^### Hop stamps/m);
         expect(md).toMatch(
           /^- vxlan-kdecap .*added p50 (met|NOT met) ≤ 30 µs: \*\*-?[0-9]+ µs\*\* unloaded.*under load \(2 loops\): -?[0-9]+ µs\.$/m,
         );
