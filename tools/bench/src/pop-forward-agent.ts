@@ -6,6 +6,13 @@
  *   (INVITE, final response, ACK) to the claim address so that host owns the conference, then runs `loops` loops,
  *   each with one SIP OPTIONS to `sip:<conference>@<target>` in flight at a time, until `requests` per loop or
  *   `timeMs` in all; prints one JSON line (round trips, lost, elapsed, p50/p99 µs).
+ * - `latency <direct ip:port> <forwarded ip:port> <conference> <samples> <timeMs> <warmup> [stamp]`: the unloaded phase: one
+ *   socket, one OPTIONS in flight, the target alternating request by request between the owner directly and the
+ *   forwarded path (VIP or relay), until `samples` answered per path or `timeMs`; the first `warmup` pairs are not
+ *   recorded (a kernel forward delegates a client after its first datagrams). `stamp` (measurement, `--hop-stamps`):
+ *   each OPTIONS carries a 16-hex-digit body, CLOCK_MONOTONIC ns at its send, for the hosts' hop-stamp program
+ *   (tools/bench/bpf/hop-stamp.bpf.c). Prints one JSON line
+ *   ({@link LatencyResult}).
  * - `relay <listen ip:port> <upstream ip:port>`: the baseline, a plain Node UDP relay: one upstream socket per
  *   client address, replies relayed back to the client.
  */
@@ -25,6 +32,22 @@ export interface ClientResult {
   p10Us: number;
   p50Us: number;
   p99Us: number;
+}
+
+/** One path of the interleaved latency phase. */
+export interface PathLatency {
+  samples: number;
+  lost: number;
+  p10Us: number;
+  p50Us: number;
+  p99Us: number;
+}
+
+/** The interleaved latency phase: the two paths, measured request by request in turn from one socket. */
+export interface LatencyResult {
+  direct: PathLatency;
+  forwarded: PathLatency;
+  elapsedMs: number;
 }
 
 const split = (hp: string): [string, number] => {
@@ -163,6 +186,91 @@ export async function runClient(
   };
 }
 
+function pathLatency(rtts: number[], lost: number): PathLatency {
+  const sorted = Float64Array.from(rtts).sort();
+  return {
+    samples: rtts.length,
+    lost,
+    p10Us: percentile(sorted, 10),
+    p50Us: percentile(sorted, 50),
+    p99Us: percentile(sorted, 99),
+  };
+}
+
+/**
+ * One socket, one OPTIONS in flight: request i goes to `direct` when i is even, to `forwarded` when odd, so both
+ * paths see the same moment's machine (load, CPU frequency, caches) to within one round trip. Bounded by `samples`
+ * answered per path (or `4 × samples` requests per path) and by `timeMs`; the first `warmup` pairs are discarded.
+ */
+export async function runLatency(
+  direct: [string, number],
+  forwarded: [string, number],
+  conference: string,
+  samples: number,
+  timeMs: number,
+  warmup: number,
+  stamp = false,
+): Promise<LatencyResult> {
+  const rtts: [number[], number[]] = [[], []];
+  const lost = [0, 0];
+  const targets = [direct, forwarded] as const;
+  const s = dgram.createSocket('udp4');
+  const port = await bound(s);
+  let pending: { branch: string; t0: number; done: (us: number) => void } | undefined;
+  s.on('message', (b) => {
+    if (pending && b.includes(pending.branch, 0, 'latin1'))
+      pending.done((performance.now() - pending.t0) * 1000);
+  });
+  const started = performance.now();
+  const deadline = started + timeMs;
+  try {
+    for (
+      let n = 0;
+      n < 2 * (warmup + 4 * samples) &&
+      performance.now() < deadline &&
+      (rtts[0].length < samples || rtts[1].length < samples);
+      n++
+    ) {
+      const which = n & 1;
+      const target = targets[which];
+      const branch = `z9hG4bK-lat-${n}-${which}`;
+      const msg =
+        `OPTIONS sip:${conference}@${target.join(':')} SIP/2.0\r\nVia: SIP/2.0/UDP 0.0.0.0:${port};branch=${branch};rport\r\n` +
+        `From: <sip:bench@bench.invalid>;tag=lat\r\nTo: <sip:${conference}@${target.join(':')}>\r\n` +
+        `Call-ID: lat-${process.pid}\r\nCSeq: ${n + 1} OPTIONS\r\nMax-Forwards: 70\r\n` +
+        (stamp ? 'Content-Type: text/plain\r\nContent-Length: 16\r\n\r\n' : 'Content-Length: 0\r\n\r\n');
+      const us = await new Promise<number>((resolve) => {
+        const timer = setTimeout(() => resolve(NaN), REQUEST_TIMEOUT_MS);
+        pending = {
+          branch,
+          t0: performance.now(),
+          done: (v) => {
+            clearTimeout(timer);
+            resolve(v);
+          },
+        };
+        // process.hrtime is CLOCK_MONOTONIC (libuv), the clock of the program's bpf_ktime_get_ns
+        s.send(
+          stamp ? msg + process.hrtime.bigint().toString(16).padStart(16, '0') : msg,
+          target[1],
+          target[0],
+        );
+      });
+      pending = undefined;
+      if (n < 2 * warmup) continue;
+      if (Number.isNaN(us)) lost[which]!++;
+      else rtts[which].push(us);
+    }
+  } finally {
+    s.close();
+  }
+  return {
+    direct: pathLatency(rtts[0], lost[0]!),
+    forwarded: pathLatency(rtts[1], lost[1]!),
+    elapsedMs: performance.now() - started,
+  };
+}
+
 /** The baseline relay; resolves once listening, returns a stop function. */
 export async function startRelay(listen: [string, number], upstream: [string, number]): Promise<() => void> {
   const front = dgram.createSocket('udp4');
@@ -197,6 +305,22 @@ async function agentMain(argv: string[]): Promise<void> {
       throw new Error('usage: client <ip:port> <conference> <loops> <requests> <ms>');
     if (claim) await openCall(split(claim), conference);
     const r = await runClient(split(target), conference, Number(loops), Number(requests), Number(timeMs));
+    process.stdout.write(`${JSON.stringify(r)}\n`);
+  } else if (role === 'latency') {
+    const [direct, forwarded, conference, samples, timeMs, warmup, stamp] = a;
+    if (!direct || !forwarded || !conference)
+      throw new Error(
+        'usage: latency <direct ip:port> <forwarded ip:port> <conference> <samples> <ms> <warmup>',
+      );
+    const r = await runLatency(
+      split(direct),
+      split(forwarded),
+      conference,
+      Number(samples),
+      Number(timeMs),
+      Number(warmup),
+      stamp === 'stamp',
+    );
     process.stdout.write(`${JSON.stringify(r)}\n`);
   } else if (role === 'relay') {
     const [listen, upstream] = a;

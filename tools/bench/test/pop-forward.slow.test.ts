@@ -3,7 +3,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { listNamespaces, NetnsLab } from '@switchyard/launch';
 import { describe, expect, it } from 'vitest';
-import { parsePopForwardOptions, popForward, processCpuNs, SETUPS, SUBCOMMANDS } from '../src/index.js';
+import {
+  parsePopForwardOptions,
+  popForward,
+  processCpuNs,
+  SETUPS,
+  SUBCOMMANDS,
+  summarizePopLatency,
+  histogramPercentiles,
+  type PopLatencyResult,
+} from '../src/index.js';
 
 // needs root (network namespaces) and the built pop-router and host-dispatcher; CI runs as root
 const netns = await NetnsLab.available();
@@ -14,6 +23,89 @@ describe('pop-forward', () => {
     expect(parsePopForwardOptions([])).toMatchObject({ runs: 9, loops: 4, requests: 5000, timeMs: 3000 });
     expect(parsePopForwardOptions(['--quick'])).toMatchObject({ runs: 1, loops: 2, requests: 200 });
     expect(() => parsePopForwardOptions(['--loops', '0'])).toThrow(/loops/);
+    expect(parsePopForwardOptions([])).toMatchObject({ latencySamples: 2000, latencyTimeMs: 4000 });
+    expect(parsePopForwardOptions(['--latency-samples', '0'])).toMatchObject({ latencySamples: 0 });
+    expect(() => parsePopForwardOptions(['--latency-samples', '-3'])).toThrow(/latency-samples/);
+  });
+
+  it('reads percentiles from a histogram of 1 µs buckets', () => {
+    // 10 datagrams: 1 at 3 µs, 8 at 5 µs, 1 at 40 µs
+    const h = new Array<number>(64).fill(0);
+    h[3] = 1;
+    h[5] = 8;
+    h[40] = 1;
+    expect(histogramPercentiles(h)).toEqual({ datagrams: 10, p10Us: 3, p50Us: 5, p99Us: 40 });
+    expect(histogramPercentiles(new Array<number>(8).fill(0))).toMatchObject({ datagrams: 0, p50Us: NaN });
+    expect(parsePopForwardOptions(['--hop-stamps'])).toMatchObject({ hopStamps: true });
+    expect(parsePopForwardOptions([])).toMatchObject({ hopStamps: false });
+  });
+
+  it('summarizes the latency phase by paired per-run differences, not by differences of medians', () => {
+    const path = (p10: number, p50: number, p99: number, samples = 2000, lost = 0) => ({
+      samples,
+      lost,
+      p10Us: p10,
+      p50Us: p50,
+      p99Us: p99,
+    });
+    // run 2 is a slow moment for both paths: paired, it adds what the other runs add
+    const rs: PopLatencyResult[] = [
+      {
+        setup: 'vxlan-kdecap',
+        run: 1,
+        direct: path(90, 100, 300),
+        forwarded: path(95, 110, 320),
+        elapsedMs: 1,
+        loadavg: 1,
+      },
+      {
+        setup: 'vxlan-kdecap',
+        run: 2,
+        direct: path(190, 400, 900),
+        forwarded: path(200, 412, 990, 1990, 1),
+        elapsedMs: 1,
+        loadavg: 1,
+      },
+      {
+        setup: 'vxlan-kdecap',
+        run: 3,
+        direct: path(80, 120, 250),
+        forwarded: path(84, 128, 240),
+        elapsedMs: 1,
+        loadavg: 1,
+      },
+      {
+        setup: 'vxlan',
+        run: 1,
+        direct: path(90, 100, 300),
+        forwarded: path(150, 200, 500),
+        elapsedMs: 1,
+        loadavg: 1,
+      },
+      // a run where one path got no answer is left out (no pair)
+      {
+        setup: 'vxlan',
+        run: 2,
+        direct: path(90, 100, 300),
+        forwarded: path(NaN, NaN, NaN, 0, 5),
+        elapsedMs: 1,
+        loadavg: 1,
+      },
+    ];
+    const [vx, vd] = summarizePopLatency(rs);
+    expect(vd).toMatchObject({
+      setup: 'vxlan-kdecap',
+      runs: 3,
+      samples: 2000,
+      addedP50Us: 10,
+      addedP10Us: 5,
+    });
+    expect(vd!.addedP50MinUs).toBe(8);
+    expect(vd!.addedP50MaxUs).toBe(12);
+    expect(vd!.addedP99Us).toBe(20);
+    expect(vd!.direct.p50Us).toBe(120);
+    expect(vd!.forwarded.lost).toBe(1);
+    expect(vx).toMatchObject({ setup: 'vxlan', runs: 1, addedP50Us: 100 });
   });
 
   it("a process's CPU time grows while it works; a pid that is gone reads NaN", () => {
@@ -31,7 +123,18 @@ describe('pop-forward', () => {
     async () => {
       const out = fs.mkdtempSync(path.join(os.tmpdir(), 'pop-fwd-'));
       try {
-        expect(await popForward.run(['--quick', '--requests', '20', '--out', out])).toBe(0);
+        expect(
+          await popForward.run([
+            '--quick',
+            '--requests',
+            '20',
+            '--latency-samples',
+            '20',
+            '--hop-stamps',
+            '--out',
+            out,
+          ]),
+        ).toBe(0);
         const json = JSON.parse(fs.readFileSync(path.join(out, 'pop-router-forwarding.json'), 'utf8')) as {
           results: Array<{
             setup: string;
@@ -88,6 +191,36 @@ describe('pop-forward', () => {
         expect(md).toMatch(/CPU per forwarded datagram on the wrong host/);
         expect(md).toMatch(/of which user mode: vxlan [0-9.n/a]+ µs vs relay/);
         expect(md).toMatch(/vxlan [0-9.]+ µs \(the\s+dispatcher's primary\) vs relay [0-9.]+ µs/);
+        // the latency phase: every forwarded set-up measured with its owner directly, both paths answered
+        const lat = JSON.parse(fs.readFileSync(path.join(out, 'pop-router-forwarding.json'), 'utf8')) as {
+          latency: PopLatencyResult[];
+        };
+        expect(lat.latency.map((r) => r.setup).sort()).toEqual(SETUPS.filter((s) => s !== 'direct').sort());
+        for (const r of lat.latency) {
+          expect(r.direct.samples, `${r.setup} direct answered`).toBeGreaterThan(0);
+          expect(r.forwarded.samples, `${r.setup} forwarded answered`).toBeGreaterThan(0);
+          expect(r.direct.samples + r.direct.lost).toBeLessThanOrEqual(4 * 20 + 1);
+          expect(r.forwarded.p10Us).toBeLessThanOrEqual(r.forwarded.p50Us);
+        }
+        expect(md).toMatch(/^## Latency phase \(unloaded/m);
+        // --hop-stamps: d1 saw the direct path's datagrams plain and the forwarded ones as VXLAN, d2 the forwarded
+        // ones plain (warm-up included, so at least what was answered)
+        const hops = (
+          JSON.parse(fs.readFileSync(path.join(out, 'pop-router-forwarding.json'), 'utf8')) as {
+            hopStamps: { host: string; kind: string; datagrams: number; p50Us: number }[];
+          }
+        ).hopStamps;
+        const hop = (host: string, kind: string) => hops.find((h) => h.host === host && h.kind === kind);
+        const kdecap = lat.latency.find((r) => r.setup === 'vxlan-kdecap')!;
+        expect(hop('popns-fwd-d1', 'sip')?.datagrams).toBeGreaterThanOrEqual(kdecap.direct.samples);
+        expect(hop('popns-fwd-d1', 'vxlan')?.datagrams).toBeGreaterThanOrEqual(kdecap.forwarded.samples);
+        expect(hop('popns-fwd-d2', 'sip')?.datagrams).toBeGreaterThanOrEqual(kdecap.forwarded.samples);
+        expect(hop('popns-fwd-d2', 'vxlan')?.datagrams).toBe(0);
+        expect(hop('popns-fwd-d1', 'vxlan')?.p50Us).toBeGreaterThanOrEqual(0);
+        expect(md).toMatch(/^### Hop stamps/m);
+        expect(md).toMatch(
+          /^- vxlan-kdecap .*added p50 (met|NOT met) ≤ 30 µs: \*\*-?[0-9]+ µs\*\* unloaded.*under load \(2 loops\): -?[0-9]+ µs\.$/m,
+        );
         expect((await listNamespaces()).filter((n) => n.startsWith('popns-fwd-'))).toEqual([]);
       } finally {
         fs.rmSync(out, { recursive: true, force: true });
