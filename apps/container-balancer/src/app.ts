@@ -105,11 +105,13 @@ export class BalancerApp implements Startable {
         {
           forwarder: this.forwarder,
           metrics: this.metrics,
+          clock: this.components.clock,
           fallback: async (r) => {
             const res = await api.inject({
               method: r.method as 'GET',
               url: r.url,
               headers: r.headers,
+              remoteAddress: r.remoteAddress,
               ...(r.body !== undefined ? { payload: r.body } : {}),
             });
             return { status: res.statusCode, headers: res.headers, body: res.rawPayload };
@@ -120,6 +122,7 @@ export class BalancerApp implements Startable {
           maxRetryBodyBytes: this.config.maxRetryBodyBytes,
           maxHeaderSize: 16 * 1024,
           idleTimeoutMs: 5000,
+          headersTimeoutMs: this.config.headersTimeoutMs,
           maxApiBodyBytes: 64 * 1024,
         },
       );

@@ -16,6 +16,7 @@ export const BALANCER_DEFAULTS = Object.freeze({
   retryAfterS: 1, // Retry-After of a 503 when a service has no container
   maxStickyKeys: 100_000, // allocation keys remembered (oldest forgotten first)
   pickLogSize: 0, // picks recorded with every candidate's score (for tests and audits); 0 = off
+  headersTimeoutMs: 10_000, // llhttp front: a request head not complete this long after its first byte: 408, closed
   maxRetryBodyBytes: 1024 * 1024, // an idempotent request's body is buffered up to this so it can be re-sent
 });
 

@@ -156,6 +156,12 @@ export const BalancerSettings = defineSettings({
       'picks recorded with every candidate score (GET /v1/picks); 0 = off',
       'BALANCER_PICK_LOG_SIZE',
     ),
+    headersTimeoutMs: setting(
+      int(100, 600_000),
+      D.headersTimeoutMs,
+      'llhttp front: a request head must be complete this long after its first byte, else 408 and the connection closes (slow-header clients)',
+      'BALANCER_HEADERS_TIMEOUT_MS',
+    ),
     maxRetryBodyBytes: setting(
       int(0),
       D.maxRetryBodyBytes,

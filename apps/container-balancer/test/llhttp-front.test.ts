@@ -8,7 +8,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { systemClock } from '@switchyard/core';
+import { ManualClock, systemClock } from '@switchyard/core';
 import type { ContainerLink } from '@switchyard/container-link';
 import { waitFor } from '@switchyard/testing';
 import type { BalancerApp } from '../src/index.js';
@@ -315,5 +315,41 @@ describe('the llhttp front', () => {
     ).toThrow(missing);
     // a parser class without consume (another Node's API) is refused too
     expect(() => loadLlhttp(() => ({ HTTPParser: class {}, methods: [] }))).toThrow(missing);
+  });
+});
+
+describe('the llhttp front: a slow request head (headersTimeoutMs, on the injected clock)', () => {
+  const clock = new ManualClock();
+  let b: BalancerApp;
+  beforeAll(async () => {
+    b = await startBalancer(clock, { proxyFront: 'llhttp', headersTimeoutMs: 1000 });
+  });
+  afterAll(async () => {
+    await b.stop();
+  });
+
+  it('answers 408 and closes a connection whose head is not complete in time; a complete one is left alone', async () => {
+    const slow = await raw(b.url);
+    slow.write('GET /svc/fr/x HTTP/1.1\r\nHost: a\r\nX-Trickle: 1'); // no end of head: a slow-header client
+    const done = await raw(b.url);
+    done.write('GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n');
+    await waitFor('the complete request answered', () => statuses(done.text()).length === 1);
+    expect(statuses(done.text())).toEqual([200]);
+    // each poll moves the clock past the limit: the sweep (every second) cuts the head once its bytes were parsed
+    await waitFor('the slow head cut', () => {
+      clock.advance(1100);
+      return slow.ended();
+    });
+    expect(slow.text()).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+    expect(slow.text()).toMatch(/\r\nconnection: close\r\n/);
+    const counted = (await b.metrics.frontErrors.get()).values.find(
+      (v) => v.labels.reason === 'headers_timeout',
+    );
+    expect(counted?.value).toBe(1);
+    // the connection whose request was complete (no head in progress) stays open and answers again
+    expect(done.ended()).toBe(false);
+    done.write('GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n');
+    await waitFor('the second request answered', () => statuses(done.text()).length === 2);
+    done.sock.destroy();
   });
 });

@@ -17,6 +17,7 @@ import net from 'node:net';
 import { STATUS_CODES } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Counter } from 'prom-client';
+import type { Clock, TimerHandle } from '@switchyard/core';
 import { BalancerError, STATUS, type BalancerErrorCode } from '../errors.js';
 import type { BalancerMetrics } from '../metrics.js';
 import type { ContainerView } from '../queues/container-table.js';
@@ -39,6 +40,7 @@ interface LlhttpParser {
 interface LlhttpModule {
   HTTPParser: (new () => LlhttpParser) & {
     REQUEST: number;
+    kOnMessageBegin: number;
     kOnHeaders: number;
     kOnHeadersComplete: number;
     kOnBody: number;
@@ -64,9 +66,15 @@ export function loadLlhttp(load: (name: string) => unknown = createRequire(impor
   const ok =
     typeof P === 'function' &&
     Array.isArray(mod!.methods) &&
-    [P.kOnHeaders, P.kOnHeadersComplete, P.kOnBody, P.kOnMessageComplete, P.kOnExecute, P.REQUEST].every(
-      (k) => typeof k === 'number',
-    ) &&
+    [
+      P.kOnMessageBegin,
+      P.kOnHeaders,
+      P.kOnHeadersComplete,
+      P.kOnBody,
+      P.kOnMessageComplete,
+      P.kOnExecute,
+      P.REQUEST,
+    ].every((k) => typeof k === 'number') &&
     typeof P.prototype.consume === 'function' &&
     typeof P.prototype.initialize === 'function';
   if (!ok)
@@ -79,12 +87,16 @@ export function loadLlhttp(load: (name: string) => unknown = createRequire(impor
 export interface FrontComponents {
   forwarder: Forwarder;
   metrics: BalancerMetrics;
+  /** Times the request heads (`headersTimeoutMs`). */
+  clock: Clock;
   /** Answers a request outside /svc/ (fastify's inject). */
   fallback(req: {
     method: string;
     url: string;
     headers: Record<string, string>;
     body: Buffer | undefined;
+    /** The client's address, as fastify's `request.ip` would have it. */
+    remoteAddress: string;
   }): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }>;
 }
 
@@ -95,12 +107,19 @@ export interface FrontInit {
   maxHeaderSize: number;
   /** A connection with nothing in flight and no bytes for this long is closed (Node's keepAliveTimeout: 5 s). */
   idleTimeoutMs: number;
+  /**
+   * A request head (first byte to the end of its headers) not complete within this is answered 408 and its
+   * connection closed: node:http's `headersTimeout`, which the idle check alone does not give (a client trickling one
+   * byte a second is never idle). Checked once a second, so a head may take up to a second longer.
+   */
+  headersTimeoutMs: number;
   /** Largest body of a request outside /svc/ (fastify's bodyLimit). */
   maxApiBodyBytes: number;
 }
 
 /** Why the front refused or cut a connection (`balancer_front_errors_total{reason}`). */
-export type FrontErrorReason = 'bad_request' | 'header_overflow' | 'upgrade' | 'api_body_too_large';
+export type FrontErrorReason =
+  'bad_request' | 'header_overflow' | 'upgrade' | 'api_body_too_large' | 'headers_timeout';
 
 interface ServiceCounters {
   ok: { inc(): void };
@@ -342,6 +361,8 @@ class Conn {
   private closed = false;
   /** The client's address, read once. */
   ip: string | undefined;
+  /** When the head being parsed began (clock ms); 0: no head in progress. */
+  headSince = 0;
 
   constructor(
     readonly front: LlhttpFront,
@@ -425,6 +446,7 @@ export class LlhttpFront {
   readonly metrics: BalancerMetrics;
   readonly retryAfterS: number;
   private stopping = false;
+  private sweeper: TimerHandle | undefined;
 
   constructor(
     private readonly components: FrontComponents,
@@ -443,6 +465,7 @@ export class LlhttpFront {
       this.server.once('error', reject);
       this.server.listen({ host, port }, () => {
         this.server.off('error', reject);
+        this.sweeper ??= this.components.clock.setInterval(() => this.expireHeads(), 1000);
         resolve(this.server.address() as net.AddressInfo);
       });
     });
@@ -451,9 +474,26 @@ export class LlhttpFront {
   /** Stops accepting; idle connections close now, busy ones after their answers. */
   close(): Promise<void> {
     this.stopping = true;
+    this.components.clock.clearInterval(this.sweeper);
+    this.sweeper = undefined;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const c of this.conns) c.drain();
     return closed;
+  }
+
+  /** Connections whose request head has taken longer than `headersTimeoutMs`: 408 when nothing is in flight, closed. */
+  expireHeads(): void {
+    const limit = this.components.clock.now() - this.init.headersTimeoutMs;
+    for (const c of this.conns) {
+      if (c.headSince === 0 || c.headSince > limit) continue;
+      c.headSince = 0;
+      this.frontErrors.inc({ reason: 'headers_timeout' });
+      // behind answers still in flight a 408 would be taken for theirs: then the connection is only cut
+      if (c.idle())
+        c.socket.end('HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      c.aborted();
+      c.socket.destroySoon();
+    }
   }
 
   countersFor(service: string): ServiceCounters {
@@ -482,6 +522,12 @@ export class LlhttpFront {
     this.conns.add(conn);
     let headers: string[] = [];
     let url = '';
+    const clock = this.components.clock;
+    parser[HTTPParser.kOnMessageBegin] = () => {
+      // after Connection: close the bytes that follow are dropped, never timed (the answer in flight is not cut)
+      if (!conn.closing) conn.headSince = clock.now();
+      return 0;
+    };
     parser[HTTPParser.kOnHeaders] = (h: string[], u: string) => {
       for (const x of h) headers.push(x);
       url += u;
@@ -497,6 +543,7 @@ export class LlhttpFront {
       upgrade: boolean,
       keepAlive: boolean,
     ) => {
+      conn.headSince = 0;
       const raw = h ?? headers;
       const path = u ?? url;
       headers = [];
@@ -670,29 +717,37 @@ export class LlhttpFront {
       ex.chunks = undefined;
       if (ex.refused) return;
       const body = chunks.length > 0 ? Buffer.concat(chunks) : undefined;
-      this.components.fallback({ method, url, headers, body }).then(
-        (r) => {
-          const out: string[] = [];
-          for (const [k, v] of Object.entries(r.headers)) {
-            const lk = k.toLowerCase();
-            if (
-              lk === 'content-length' ||
-              lk === 'transfer-encoding' ||
-              lk === 'connection' ||
-              lk === 'keep-alive'
-            )
-              continue;
-            for (const one of Array.isArray(v) ? v : [v]) out.push(`${k}: ${String(one)}`);
-          }
-          ex.sendWhole(r.status, out, r.body);
-        },
-        () =>
-          ex.sendWhole(
-            500,
-            ['content-type: application/json; charset=utf-8'],
-            Buffer.from('{"code":"BAL_ERR_INTERNAL","message":"internal error"}'),
-          ),
-      );
+      this.components
+        .fallback({
+          method,
+          url,
+          headers,
+          body,
+          remoteAddress: (ex.conn.ip ??= ex.conn.socket.remoteAddress ?? ''),
+        })
+        .then(
+          (r) => {
+            const out: string[] = [];
+            for (const [k, v] of Object.entries(r.headers)) {
+              const lk = k.toLowerCase();
+              if (
+                lk === 'content-length' ||
+                lk === 'transfer-encoding' ||
+                lk === 'connection' ||
+                lk === 'keep-alive'
+              )
+                continue;
+              for (const one of Array.isArray(v) ? v : [v]) out.push(`${k}: ${String(one)}`);
+            }
+            ex.sendWhole(r.status, out, r.body);
+          },
+          () =>
+            ex.sendWhole(
+              500,
+              ['content-type: application/json; charset=utf-8'],
+              Buffer.from('{"code":"BAL_ERR_INTERNAL","message":"internal error"}'),
+            ),
+        );
     };
   }
 
