@@ -329,9 +329,9 @@ describe('the llhttp front: a slow request head (headersTimeoutMs, on the inject
   });
 
   it('answers 408 and closes a connection whose head is not complete in time; a complete one is left alone', async () => {
-    const slow = await raw(b.url);
+    const slow = await raw(b.url!);
     slow.write('GET /svc/fr/x HTTP/1.1\r\nHost: a\r\nX-Trickle: 1'); // no end of head: a slow-header client
-    const done = await raw(b.url);
+    const done = await raw(b.url!);
     done.write('GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n');
     await waitFor('the complete request answered', () => statuses(done.text()).length === 1);
     expect(statuses(done.text())).toEqual([200]);

@@ -19,6 +19,31 @@
 import dgram from 'node:dgram';
 import { pathToFileURL } from 'node:url';
 
+/**
+ * One OPTIONS to the conference at `target`, its head only: with `bodyBytes` > 0 it announces a text body of that
+ * length, which the caller appends (the hop stamp).
+ */
+function optionsRequest(
+  conference: string,
+  target: readonly [string, number],
+  port: number,
+  branch: string,
+  tag: string,
+  callId: string,
+  cseq: number,
+  bodyBytes: number,
+): string {
+  const uri = `sip:${conference}@${target.join(':')}`;
+  return (
+    `OPTIONS ${uri} SIP/2.0\r\nVia: SIP/2.0/UDP 0.0.0.0:${port};branch=${branch};rport\r\n` +
+    `From: <sip:bench@bench.invalid>;tag=${tag}\r\nTo: <${uri}>\r\n` +
+    `Call-ID: ${callId}\r\nCSeq: ${cseq} OPTIONS\r\nMax-Forwards: 70\r\n` +
+    (bodyBytes > 0
+      ? `Content-Type: text/plain\r\nContent-Length: ${bodyBytes}\r\n\r\n`
+      : 'Content-Length: 0\r\n\r\n')
+  );
+}
+
 /** One request not answered within this is counted lost and the loop goes on. */
 const REQUEST_TIMEOUT_MS = 500;
 /** A relay keeps at most this many clients (bounded memory). */
@@ -150,10 +175,16 @@ export async function runClient(
     try {
       for (let n = 0; n < requests && performance.now() < deadline; n++) {
         const branch = `z9hG4bK-${l}-${n}-f`;
-        const msg =
-          `OPTIONS sip:${conference}@${target.join(':')} SIP/2.0\r\nVia: SIP/2.0/UDP 0.0.0.0:${port};branch=${branch};rport\r\n` +
-          `From: <sip:bench@bench.invalid>;tag=l${l}\r\nTo: <sip:${conference}@${target.join(':')}>\r\n` +
-          `Call-ID: fwd-${process.pid}-${l}\r\nCSeq: ${n + 1} OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n`;
+        const msg = optionsRequest(
+          conference,
+          target,
+          port,
+          branch,
+          `l${l}`,
+          `fwd-${process.pid}-${l}`,
+          n + 1,
+          0,
+        );
         const ok = await new Promise<boolean>((resolve) => {
           const timer = setTimeout(() => resolve(false), REQUEST_TIMEOUT_MS);
           pending = {
@@ -234,11 +265,16 @@ export async function runLatency(
       const which = n & 1;
       const target = targets[which];
       const branch = `z9hG4bK-lat-${n}-${which}`;
-      const msg =
-        `OPTIONS sip:${conference}@${target.join(':')} SIP/2.0\r\nVia: SIP/2.0/UDP 0.0.0.0:${port};branch=${branch};rport\r\n` +
-        `From: <sip:bench@bench.invalid>;tag=lat\r\nTo: <sip:${conference}@${target.join(':')}>\r\n` +
-        `Call-ID: lat-${process.pid}\r\nCSeq: ${n + 1} OPTIONS\r\nMax-Forwards: 70\r\n` +
-        (stamp ? 'Content-Type: text/plain\r\nContent-Length: 16\r\n\r\n' : 'Content-Length: 0\r\n\r\n');
+      const msg = optionsRequest(
+        conference,
+        target,
+        port,
+        branch,
+        'lat',
+        `lat-${process.pid}`,
+        n + 1,
+        stamp ? 16 : 0,
+      );
       const us = await new Promise<number>((resolve) => {
         const timer = setTimeout(() => resolve(NaN), REQUEST_TIMEOUT_MS);
         pending = {

@@ -22,7 +22,13 @@ import { BalancerError, STATUS, type BalancerErrorCode } from '../errors.js';
 import type { BalancerMetrics } from '../metrics.js';
 import type { ContainerView } from '../queues/container-table.js';
 import type { ForwardCall, Forwarder, ForwardSink } from './forwarder.js';
-import { forwardHeaders, PROXY_PREFIX, responseHeaders, splitSvcUrl } from './proxy-handler.js';
+import {
+  contentLength,
+  forwardHeaders,
+  PROXY_PREFIX,
+  responseHeaders,
+  splitSvcUrl,
+} from './proxy-handler.js';
 import { IDEMPOTENT_METHODS } from './retry-policy.js';
 
 /** The parts of Node 20's internal `HTTPParser` this front uses (lib/_http_common.js, src/node_http_parser.cc). */
@@ -131,16 +137,6 @@ const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 /** Small answers go out as one buffer (head and body copied together): one write, no writev. */
 const JOIN_BELOW = 16 * 1024;
-
-/** The response's Content-Length when it is a plain decimal, else -1. */
-function contentLength(list: readonly string[]): number {
-  for (let i = 0; i < list.length; i += 2)
-    if (list[i]!.length === 14 && list[i]!.toLowerCase() === 'content-length') {
-      const v = list[i + 1]!;
-      return /^\d{1,15}$/.test(v) ? Number(v) : -1;
-    }
-  return -1;
-}
 
 function errorBody(err: BalancerError): Buffer {
   return Buffer.from(JSON.stringify({ code: err.code, message: err.message }));

@@ -115,7 +115,7 @@ interface ServiceCounters {
 }
 
 /** The response's Content-Length when it is a plain decimal, else -1 (chunked, absent, or garbage). */
-function contentLength(list: readonly string[]): number {
+export function contentLength(list: readonly string[]): number {
   for (let i = 0; i < list.length; i += 2)
     if (list[i]!.length === 14 && list[i]!.toLowerCase() === 'content-length') {
       const v = list[i + 1]!;
