@@ -92,6 +92,36 @@ function bound(s: dgram.Socket): Promise<number> {
   });
 }
 
+/**
+ * One OPTIONS in flight on a socket: `ask` sends one and resolves with its round trip in µs once an answer naming
+ * its branch arrives, or NaN after REQUEST_TIMEOUT_MS.
+ */
+function oneInFlight(
+  s: dgram.Socket,
+): (branch: string, msg: () => string, target: readonly [string, number]) => Promise<number> {
+  let pending: { branch: string; t0: number; done: (us: number) => void } | undefined;
+  s.on('message', (b) => {
+    if (pending && b.includes(pending.branch, 0, 'latin1'))
+      pending.done((performance.now() - pending.t0) * 1000);
+  });
+  return async (branch, msg, target) => {
+    const us = await new Promise<number>((resolve) => {
+      const timer = setTimeout(() => resolve(NaN), REQUEST_TIMEOUT_MS);
+      pending = {
+        branch,
+        t0: performance.now(),
+        done: (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+      };
+      s.send(msg(), target[1], target[0]);
+    });
+    pending = undefined;
+    return us;
+  };
+}
+
 /** Sends `make(n)` until a reply containing `match` arrives (retransmitting), resolves with the reply. */
 async function transact(
   s: dgram.Socket,
@@ -165,13 +195,7 @@ export async function runClient(
   const loop = async (l: number) => {
     const s = dgram.createSocket('udp4');
     const port = await bound(s);
-    let pending: { branch: string; t0: number; done: (ok: boolean) => void } | undefined;
-    s.on('message', (b) => {
-      if (pending && b.includes(pending.branch, 0, 'latin1')) {
-        rtts.push((performance.now() - pending.t0) * 1000);
-        pending.done(true);
-      }
-    });
+    const ask = oneInFlight(s);
     try {
       for (let n = 0; n < requests && performance.now() < deadline; n++) {
         const branch = `z9hG4bK-${l}-${n}-f`;
@@ -185,20 +209,9 @@ export async function runClient(
           n + 1,
           0,
         );
-        const ok = await new Promise<boolean>((resolve) => {
-          const timer = setTimeout(() => resolve(false), REQUEST_TIMEOUT_MS);
-          pending = {
-            branch,
-            t0: performance.now(),
-            done: (v) => {
-              clearTimeout(timer);
-              resolve(v);
-            },
-          };
-          s.send(msg, target[1], target[0]);
-        });
-        pending = undefined;
-        if (!ok) lost++;
+        const us = await ask(branch, () => msg, target);
+        if (Number.isNaN(us)) lost++;
+        else rtts.push(us);
       }
     } finally {
       s.close();
@@ -247,11 +260,7 @@ export async function runLatency(
   const targets = [direct, forwarded] as const;
   const s = dgram.createSocket('udp4');
   const port = await bound(s);
-  let pending: { branch: string; t0: number; done: (us: number) => void } | undefined;
-  s.on('message', (b) => {
-    if (pending && b.includes(pending.branch, 0, 'latin1'))
-      pending.done((performance.now() - pending.t0) * 1000);
-  });
+  const ask = oneInFlight(s);
   const started = performance.now();
   const deadline = started + timeMs;
   try {
@@ -275,24 +284,12 @@ export async function runLatency(
         n + 1,
         stamp ? 16 : 0,
       );
-      const us = await new Promise<number>((resolve) => {
-        const timer = setTimeout(() => resolve(NaN), REQUEST_TIMEOUT_MS);
-        pending = {
-          branch,
-          t0: performance.now(),
-          done: (v) => {
-            clearTimeout(timer);
-            resolve(v);
-          },
-        };
-        // process.hrtime is CLOCK_MONOTONIC (libuv), the clock of the program's bpf_ktime_get_ns
-        s.send(
-          stamp ? msg + process.hrtime.bigint().toString(16).padStart(16, '0') : msg,
-          target[1],
-          target[0],
-        );
-      });
-      pending = undefined;
+      // process.hrtime is CLOCK_MONOTONIC (libuv), the clock of the program's bpf_ktime_get_ns; read at the send
+      const us = await ask(
+        branch,
+        () => (stamp ? msg + process.hrtime.bigint().toString(16).padStart(16, '0') : msg),
+        target,
+      );
       if (n < 2 * warmup) continue;
       if (Number.isNaN(us)) lost[which]!++;
       else rtts[which].push(us);
