@@ -18,6 +18,8 @@ export const BalancerErrors = {
   BAL_ERR_UPSTREAM_TIMEOUT: 'the container did not answer within --upstream-timeout-ms (HTTP 504)',
   BAL_ERR_NOT_FOUND: 'no container with that id (HTTP 404)',
   BAL_ERR_BAD_REQUEST: 'a request field is missing or invalid (HTTP 400)',
+  BAL_ERR_INTERNAL:
+    'the control API failed to answer a request the llhttp front passed it (HTTP 500; logged by fastify)',
 } as const;
 export type BalancerErrorCode = keyof typeof BalancerErrors;
 
@@ -37,4 +39,5 @@ export const STATUS: Readonly<Record<BalancerErrorCode, number>> = Object.freeze
   BAL_ERR_UPSTREAM_TIMEOUT: 504,
   BAL_ERR_NOT_FOUND: 404,
   BAL_ERR_BAD_REQUEST: 400,
+  BAL_ERR_INTERNAL: 500,
 });

@@ -739,9 +739,9 @@ export class LlhttpFront {
           },
           () =>
             ex.sendWhole(
-              500,
+              STATUS.BAL_ERR_INTERNAL,
               ['content-type: application/json; charset=utf-8'],
-              Buffer.from('{"code":"BAL_ERR_INTERNAL","message":"internal error"}'),
+              errorBody(new BalancerError('BAL_ERR_INTERNAL', 'internal error')),
             ),
         );
     };
