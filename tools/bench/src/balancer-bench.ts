@@ -48,6 +48,16 @@ export const BALANCER_BENCH_CLI: CliSpec = {
       doc: 'also run this balancer main.js (another build, with its own 2 backends) in every run, side by side with ours: before/after CPU per request under the same contention',
       defaultText: 'none',
     },
+    'baseline-args': {
+      type: 'string',
+      doc: 'flags for the --baseline-main build, space-separated (e.g. "--upstream-pipelining 16": a before/after of that path)',
+      defaultText: 'none',
+    },
+    'pipelined-depth': {
+      type: 'string',
+      doc: 'also run our balancer with --upstream-pipelining N (a second process with its own 2 backends) in every run, side by side; 0 = not',
+      defaultText: '16',
+    },
     'out-dir': { type: 'string', doc: 'where to write the report', defaultText: '<repo>/docs/benchmarks' },
     'no-write': { type: 'boolean', doc: 'print the tables only' },
   },
@@ -251,12 +261,17 @@ export interface BalancerBenchResult {
   options: Record<string, number | boolean>;
   loadAverage: { start: string; end: string };
   throughput: {
-    runs: Record<'ours' | 'haproxy' | 'direct', Figure[]> & { baseline?: Figure[] };
-    medians: Record<'ours' | 'haproxy' | 'direct', Figure> & { baseline?: Figure };
+    runs: Record<'ours' | 'haproxy' | 'direct', Figure[]> & { baseline?: Figure[]; pipelined?: Figure[] };
+    medians: Record<'ours' | 'haproxy' | 'direct', Figure> & { baseline?: Figure; pipelined?: Figure };
     ratio: number;
     cpuRatio: number;
     /** With --baseline-main: that build's main.js and the median of the per-run CPU ratios ours / baseline. */
-    baseline?: { main: string; cpuRatio: number };
+    baseline?: { main: string; args?: string; cpuRatio: number; pipelinedCpuRatio?: number };
+    /**
+     * With --pipelined-depth N > 0: ours again, a second process run with `--upstream-pipelining N`; medians of the
+     * per-run ratios to HAProxy (req/s and CPU per request).
+     */
+    pipelined?: { depth: number; ratio: number; cpuRatio: number };
   };
   quality: { delaysMs: number[]; ours: Quality; haproxyLeastconn: Quality; random: Quality };
   selection: { containers: number; cases: SelectionFigure[] };
@@ -285,7 +300,10 @@ export async function balancerBenchMain(argv: string[]): Promise<number> {
     qualityDuration: num('qualityDuration', 5, 1),
     containers: num('containers', 10_000, 1_000),
     delayUnitMs: num('delayUnitMs', 20, 5),
+    pipelinedDepth: v['pipelinedDepth'] === undefined ? 16 : Math.round(Number(v['pipelinedDepth'])),
   };
+  if (!(o.pipelinedDepth === 0 || (o.pipelinedDepth >= 2 && o.pipelinedDepth <= 128)))
+    throw new Error('bench balancer: --pipelined-depth must be 0 (not run) or 2 to 128');
   for (const bin of ['wrk', 'haproxy'])
     try {
       execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
@@ -302,14 +320,18 @@ export async function balancerBenchMain(argv: string[]): Promise<number> {
       typeof v['balancerMain'] === 'string'
         ? path.resolve(v['balancerMain'])
         : packageBin('@switchyard/container-balancer');
-    const bal = await spawnReady(
-      process.execPath,
-      [main, '--host', HOST, '--port', '0', '--register-host', HOST, '--register-port', '0'],
-      '"balancer":"ready"',
-      { BALANCER_REGISTRATION_TOKEN: TOKEN },
-    );
-    children.push(bal.child);
-    const { url, register } = JSON.parse(bal.line) as { url: string; register: string };
+    const startBalancer = async (file: string, extra: string[] = []) => {
+      const b = await spawnReady(
+        process.execPath,
+        [file, '--host', HOST, '--port', '0', '--register-host', HOST, '--register-port', '0', ...extra],
+        '"balancer":"ready"',
+        { BALANCER_REGISTRATION_TOKEN: TOKEN },
+      );
+      children.push(b.child);
+      return { ...(JSON.parse(b.line) as { url: string; register: string }), pid: b.child.pid };
+    };
+    const bal = await startBalancer(main);
+    const { url, register } = bal;
     const startBackends = async (reg: string, ids: string[]) => {
       const ports: number[] = [];
       for (const id of ids) {
@@ -324,19 +346,23 @@ export async function balancerBenchMain(argv: string[]): Promise<number> {
       return ports;
     };
     const baselineMain = typeof v['baselineMain'] === 'string' ? path.resolve(v['baselineMain']) : undefined;
+    const baselineArgs =
+      typeof v['baselineArgs'] === 'string' ? v['baselineArgs'].split(' ').filter(Boolean) : [];
+    if (baselineArgs.length > 0 && !baselineMain)
+      throw new Error('bench balancer: --baseline-args needs --baseline-main');
     let baseline: { url: string; pid: number | undefined } | undefined;
     if (baselineMain) {
-      const bb = await spawnReady(
-        process.execPath,
-        [baselineMain, '--host', HOST, '--port', '0', '--register-host', HOST, '--register-port', '0'],
-        '"balancer":"ready"',
-        { BALANCER_REGISTRATION_TOKEN: TOKEN },
-      );
-      children.push(bb.child);
-      const line = JSON.parse(bb.line) as { url: string; register: string };
-      await startBackends(line.register, ['base1', 'base2']);
-      await waitForServices(line.url, 'bench', 2);
-      baseline = { url: `${line.url}/svc/bench/`, pid: bb.child.pid };
+      const bb = await startBalancer(baselineMain, baselineArgs);
+      await startBackends(bb.register, ['base1', 'base2']);
+      await waitForServices(bb.url, 'bench', 2);
+      baseline = { url: `${bb.url}/svc/bench/`, pid: bb.pid };
+    }
+    let pipelined: { url: string; pid: number | undefined } | undefined;
+    if (o.pipelinedDepth > 0) {
+      const pb = await startBalancer(main, ['--upstream-pipelining', String(o.pipelinedDepth)]);
+      await startBackends(pb.register, ['pipe1', 'pipe2']);
+      await waitForServices(pb.url, 'bench', 2);
+      pipelined = { url: `${pb.url}/svc/bench/`, pid: pb.pid };
     }
     const backends = await startBackends(register, ['b1', 'b2']);
     // service times long against a proxy's own cost, so that in flight at the servers measures the choice, not how
@@ -363,26 +389,27 @@ export async function balancerBenchMain(argv: string[]): Promise<number> {
 
     // 1. throughput, CPU per request
     const targets = {
-      ours: { url: `${url}/svc/bench/`, pid: bal.child.pid },
+      ours: { url: `${url}/svc/bench/`, pid: bal.pid },
       haproxy: { url: `http://${HOST}:${hport}/`, pid: hap.pid },
       direct: { url: `http://${HOST}:${backends[0]}/`, pid: undefined },
       ...(baseline ? { baseline } : {}),
+      ...(pipelined ? { pipelined } : {}),
     };
-    type Target = 'ours' | 'haproxy' | 'direct' | 'baseline';
-    const withBaseline = (ks: Target[]): Target[] => (baseline ? [...ks, 'baseline'] : ks);
-    for (const k of withBaseline(['ours', 'haproxy', 'direct'])) {
+    type Target = 'ours' | 'haproxy' | 'direct' | 'baseline' | 'pipelined';
+    const present = (ks: Target[]): Target[] => ks.filter((k) => targets[k] !== undefined);
+    for (const k of present(['ours', 'haproxy', 'direct', 'baseline', 'pipelined'])) {
       wrk(targets[k]!.url, { ...o, duration: o.warmup });
       log(`warm-up ${k}: ${o.warmup} s`);
     }
-    const runs: Record<Target, Figure[]> = { ours: [], haproxy: [], direct: [], baseline: [] };
+    const runs: Record<Target, Figure[]> = { ours: [], haproxy: [], direct: [], baseline: [], pipelined: [] };
     for (let r = 0; r < o.runs; r++) {
-      // the baseline build runs right before ours in odd runs and right after it in even ones
-      const order: Target[] =
+      // the order turns around every run: the baseline build stays next to ours, the pipelined balancer next to
+      // HAProxy, and which of a pair goes first alternates
+      const order = present(
         r % 2 === 0
-          ? withBaseline(['ours', 'haproxy', 'direct'])
-          : baseline
-            ? ['haproxy', 'baseline', 'ours', 'direct']
-            : ['haproxy', 'ours', 'direct'];
+          ? ['ours', 'baseline', 'pipelined', 'haproxy', 'direct']
+          : ['haproxy', 'pipelined', 'baseline', 'ours', 'direct'],
+      );
       for (const k of order) {
         wrk(targets[k]!.url, { ...o, duration: o.rewarm });
         const f = wrk(targets[k]!.url, o, targets[k]!.pid);
@@ -393,6 +420,7 @@ export async function balancerBenchMain(argv: string[]): Promise<number> {
       }
     }
     if (!baseline) delete (runs as Partial<Record<Target, Figure[]>>).baseline;
+    if (!pipelined) delete (runs as Partial<Record<Target, Figure[]>>).pipelined;
     const medians = Object.fromEntries(
       Object.entries(runs).map(([k, fs]) => [
         k,
@@ -413,9 +441,26 @@ export async function balancerBenchMain(argv: string[]): Promise<number> {
       baseline && baselineMain
         ? {
             main: path.relative(repo, baselineMain),
+            args: baselineArgs.join(' '),
             cpuRatio: median(runs.ours.map((f, i) => f.cpuUsPerRequest / runs.baseline[i]!.cpuUsPerRequest)),
+            ...(pipelined
+              ? {
+                  pipelinedCpuRatio: median(
+                    runs.pipelined.map((f, i) => f.cpuUsPerRequest / runs.baseline[i]!.cpuUsPerRequest),
+                  ),
+                }
+              : {}),
           }
         : undefined;
+    const pipelinedFigure = pipelined
+      ? {
+          depth: o.pipelinedDepth,
+          ratio: median(runs.pipelined.map((f, i) => f.rps / runs.haproxy[i]!.rps)),
+          cpuRatio: median(
+            runs.pipelined.map((f, i) => f.cpuUsPerRequest / runs.haproxy[i]!.cpuUsPerRequest),
+          ),
+        }
+      : undefined;
 
     // 2. balance quality over containers of uneven speed
     const qualityOf = async (target: string): Promise<Quality> => {
@@ -444,7 +489,14 @@ export async function balancerBenchMain(argv: string[]): Promise<number> {
       date: new Date().toISOString(),
       options: { ...o, quick },
       loadAverage: { start: loadStart, end: loadAverage() },
-      throughput: { runs, medians, ratio, cpuRatio, ...(baselineFigure ? { baseline: baselineFigure } : {}) },
+      throughput: {
+        runs,
+        medians,
+        ratio,
+        cpuRatio,
+        ...(baselineFigure ? { baseline: baselineFigure } : {}),
+        ...(pipelinedFigure ? { pipelined: pipelinedFigure } : {}),
+      },
       quality,
       selection,
     };
@@ -513,7 +565,11 @@ balancer (\`/svc/bench/\`: the least-loaded container of service \`bench\`, pick
 in-flight counts, an undici pool of keep-alive connections per container, forwarding headers; its HTTP front is \`--proxy-front llhttp\` (node:net + Node's llhttp binding) unless \`BALANCER_PROXY_FRONT\` says otherwise) and through HAProxy ${haproxyVersion()} \`balance
 leastconn\` with one thread (\`nbthread 1\`, \`http-reuse always\`), both in front of the **same two Node backends**
 (plain \`http\` servers answering \`ok\`, registered with the balancer by \`@switchyard/container-link\`), and one
-backend directly. First ${o['warmup']} s of unrecorded load on each target (JIT, pools); then ${o['runs']} runs, ours
+backend directly.${
+    t.pipelined
+      ? ` Ours is also run as a second process (its own 2 backends, same code) with \`--upstream-pipelining ${t.pipelined.depth}\`: idempotent requests pipelined up to ${t.pipelined.depth} deep on each upstream connection, the requests of one turn of the event loop leaving a connection in one write (off by default: head-of-line blocking; docs/container-balancer.md, "Pipelining to the containers"); the container picked is still the exact least-loaded one per request.`
+      : ''
+  } First ${o['warmup']} s of unrecorded load on each target (JIT, pools); then ${o['runs']} runs, ours
 and HAProxy back to back in each, alternating which goes first, each measurement right after ${o['rewarm']} s of
 unrecorded load on the same target; medians. CPU per request is the proxy process's
 own user + system time (\`/proc/<pid>/stat\`) over the run divided by the requests served: it depends far less on
@@ -523,20 +579,34 @@ and loopback TCP, differs far less between proxies).
 | target | req/s (median) | p99 ms (median) | proxy CPU µs/request (median) | of which user space | errors (all runs) |
 | --- | ---: | ---: | ---: | ---: | ---: |
 ${row('container balancer (ours)', m.ours)}
-${row('HAProxy leastconn, 1 thread', m.haproxy)}
-${row('one backend directly', m.direct)}${m.baseline ? `\n${row(`baseline build (\`${t.baseline?.main}\`), own 2 backends`, m.baseline)}` : ''}
+${m.pipelined ? `${row(`container balancer (ours), \`--upstream-pipelining ${t.pipelined?.depth}\`, own 2 backends`, m.pipelined)}\n` : ''}${row('HAProxy leastconn, 1 thread', m.haproxy)}
+${row('one backend directly', m.direct)}${m.baseline ? `\n${row(`baseline build (\`${t.baseline?.main}\`${t.baseline?.args ? ` \`${t.baseline.args}\`` : ''}), own 2 backends`, m.baseline)}` : ''}
 
 - **req/s ratio ours / HAProxy: ${f2(t.ratio)}x** (median of the per-run ratios; goal ≥ 0.6x, stretch 0.9x)
 - CPU per request ours / HAProxy: ${f2(t.cpuRatio)}x${
+    t.pipelined
+      ? `\n- **req/s ratio ours with \`--upstream-pipelining ${t.pipelined.depth}\` / HAProxy: ${f2(t.pipelined.ratio)}x**; CPU per request: ${f2(t.pipelined.cpuRatio)}x (medians of the per-run ratios)`
+      : ''
+  }${
     t.baseline
-      ? `\n- CPU per request ours / baseline build: ${f2(t.baseline.cpuRatio)}x (median of the per-run ratios; the baseline ran next to ours in every run)`
+      ? `\n- CPU per request ours / baseline build: ${f2(t.baseline.cpuRatio)}x${t.baseline.pipelinedCpuRatio !== undefined ? `; ours pipelined / baseline build: ${f2(t.baseline.pipelinedCpuRatio)}x` : ''} (medians of the per-run ratios; the baseline ran next to both in every run)`
       : ''
   }
 
-Per run (req/s ours / HAProxy, 1-minute load average after each): ${t.runs.ours.map((f, i) => `${f0(f.rps)} / ${f0(t.runs.haproxy[i]!.rps)} (load ${f.load?.toFixed(1) ?? '?'} / ${t.runs.haproxy[i]!.load?.toFixed(1) ?? '?'})`).join(', ')}.
-Per run (proxy CPU µs/request ours / HAProxy${t.runs.baseline ? ' / baseline build' : ''}): ${t.runs.ours
+Per run (req/s ours / HAProxy${t.runs.pipelined ? ' / ours pipelined' : ''}, 1-minute load average after each): ${t.runs.ours
+    .map((f, i) => {
+      const xs = [f, t.runs.haproxy[i]!, ...(t.runs.pipelined ? [t.runs.pipelined[i]!] : [])];
+      return `${xs.map((x) => f0(x.rps)).join(' / ')} (load ${xs.map((x) => x.load?.toFixed(1) ?? '?').join(' / ')})`;
+    })
+    .join(', ')}.
+Per run (proxy CPU µs/request ours / HAProxy${t.runs.baseline ? ' / baseline build' : ''}${t.runs.pipelined ? ' / ours pipelined' : ''}): ${t.runs.ours
     .map((f, i) =>
-      [f, t.runs.haproxy[i]!, ...(t.runs.baseline ? [t.runs.baseline[i]!] : [])]
+      [
+        f,
+        t.runs.haproxy[i]!,
+        ...(t.runs.baseline ? [t.runs.baseline[i]!] : []),
+        ...(t.runs.pipelined ? [t.runs.pipelined[i]!] : []),
+      ]
         .map((x) => f0(x.cpuUsPerRequest))
         .join(' / '),
     )

@@ -42,6 +42,12 @@ describe('bench balancer --quick', () => {
         expect(r.throughput.runs[k][0]!.load).toBeGreaterThanOrEqual(0); // the load next to each run's figure
       }
       expect(r.throughput.ratio).toBeGreaterThan(0);
+      // ours again with --upstream-pipelining (the default depth), in every run
+      expect(r.throughput.pipelined?.depth).toBe(16);
+      expect(r.throughput.runs.pipelined).toHaveLength(1);
+      expect(r.throughput.medians.pipelined!.requests).toBeGreaterThan(0);
+      expect(r.throughput.medians.pipelined!.errors).toBe(0);
+      expect(r.throughput.pipelined!.ratio).toBeGreaterThan(0);
       for (const q of [r.quality.ours, r.quality.haproxyLeastconn, r.quality.random]) {
         expect(q.avgInFlight).toHaveLength(r.quality.delaysMs.length);
         expect(q.served.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
@@ -53,6 +59,7 @@ describe('bench balancer --quick', () => {
       const md = fs.readFileSync(path.join(dir, 'container-balancer.md'), 'utf8');
       expect(md).toContain(r.command);
       expect(md).toMatch(/load average\s+[\d.]+ [\d.]+ [\d.]+ at the start/);
+      expect(md).toContain('`--upstream-pipelining 16`, own 2 backends |');
       for (const heading of ['## 1. Throughput', '## 2. Balance quality', '## 3. Selection cost'])
         expect(md).toContain(heading);
     } finally {

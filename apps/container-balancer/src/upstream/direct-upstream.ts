@@ -1,5 +1,5 @@
 /** A direct-mode container: an undici pool of keep-alive HTTP/1.1 connections to the address it advertised. */
-import { Pool, type Dispatcher } from 'undici';
+import { Pool, buildConnector, type Dispatcher } from 'undici';
 import {
   UpstreamFailure,
   type FailureKind,
@@ -7,6 +7,7 @@ import {
   type UpstreamHandler,
   type UpstreamRequest,
 } from './upstream.js';
+import { batchWrites } from './write-batch.js';
 
 /** undici's error codes, mapped to what the retry policy needs to know. */
 const KIND_BY_CODE: Readonly<Record<string, FailureKind>> = {
@@ -78,7 +79,9 @@ class Exchange implements Dispatcher.DispatchHandler {
  * request, but it would queue one on a connection behind the GETs in flight there (head-of-line: a POST waiting
  * for a slow GET's body); its own pool keeps it off them. When a pipelined connection breaks, undici fails the
  * request at its head (retried on the next container by the forwarder, like any reset) and sends the unanswered
- * ones behind it again on a new connection (safe: they are idempotent).
+ * ones behind it again on a new connection (safe: they are idempotent). The pipelined pool's sockets batch their
+ * writes per turn of the event loop ({@link batchWrites}), so the requests pipelined to one connection in a turn
+ * leave in one system call.
  */
 export class DirectUpstream implements Upstream {
   private readonly pool: Pool;
@@ -97,7 +100,13 @@ export class DirectUpstream implements Upstream {
     this.pool = new Pool(origin, { connections: init.connections, connect, pipelining: 1 });
     const depth = init.pipelining ?? 1;
     this.pipelined =
-      depth > 1 ? new Pool(origin, { connections: init.connections, connect, pipelining: depth }) : undefined;
+      depth > 1
+        ? new Pool(origin, {
+            connections: init.connections,
+            connect: batchingConnector(init.connectTimeoutMs),
+            pipelining: depth,
+          })
+        : undefined;
   }
 
   dispatch(req: UpstreamRequest, handler: UpstreamHandler): void {
@@ -122,4 +131,14 @@ export class DirectUpstream implements Upstream {
   async destroy(): Promise<void> {
     await Promise.all([this.pool.destroy(), this.pipelined?.destroy()]);
   }
+}
+
+/** undici's own connector (as a `Pool` builds it from `connect: { timeout }`), its sockets batching their writes. */
+function batchingConnector(timeoutMs: number): buildConnector.connector {
+  const connect = buildConnector({ timeout: timeoutMs });
+  return (options, callback) =>
+    connect(options, (...args) => {
+      if (args[0] === null) batchWrites(args[1]);
+      callback(...args);
+    });
 }
