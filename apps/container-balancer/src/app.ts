@@ -123,6 +123,7 @@ export class BalancerApp implements Startable {
           maxHeaderSize: 16 * 1024,
           idleTimeoutMs: 5000,
           headersTimeoutMs: this.config.headersTimeoutMs,
+          requestTimeoutMs: this.config.requestTimeoutMs,
           maxApiBodyBytes: 64 * 1024,
         },
       );

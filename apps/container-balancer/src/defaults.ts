@@ -17,6 +17,7 @@ export const BALANCER_DEFAULTS = Object.freeze({
   maxStickyKeys: 100_000, // allocation keys remembered (oldest forgotten first)
   pickLogSize: 0, // picks recorded with every candidate's score (for tests and audits); 0 = off
   headersTimeoutMs: 10_000, // llhttp front: a request head not complete this long after its first byte: 408, closed
+  requestTimeoutMs: 300_000, // llhttp front: a whole request (head and body) likewise; Node's requestTimeout; 0 = none
   maxRetryBodyBytes: 1024 * 1024, // an idempotent request's body is buffered up to this so it can be re-sent
 });
 

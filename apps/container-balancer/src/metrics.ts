@@ -30,7 +30,7 @@ export class BalancerMetrics {
   });
   readonly frontErrors = new Counter({
     name: 'balancer_front_errors_total',
-    help: 'client requests the llhttp front refused before routing them (bad_request, header_overflow, upgrade, api_body_too_large, headers_timeout)',
+    help: 'client requests the llhttp front refused before routing them (bad_request, header_overflow, upgrade, api_body_too_large, headers_timeout, request_timeout)',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

@@ -162,6 +162,12 @@ export const BalancerSettings = defineSettings({
       'llhttp front: a request head must be complete this long after its first byte, else 408 and the connection closes (slow-header clients)',
       'BALANCER_HEADERS_TIMEOUT_MS',
     ),
+    requestTimeoutMs: setting(
+      int(0, 3_600_000),
+      D.requestTimeoutMs,
+      'llhttp front: a whole request (head and body) must be in this long after its first byte, else 408 (or the connection cut) and closed; 0 = no limit (slow-body clients)',
+      'BALANCER_REQUEST_TIMEOUT_MS',
+    ),
     maxRetryBodyBytes: setting(
       int(0),
       D.maxRetryBodyBytes,
@@ -227,6 +233,11 @@ export function resolveConfig(values: Readonly<BalancerSettingsValues>): Readonl
     throw new ConfigError(
       'registrationToken',
       'a registration token of at least 8 characters is required (--registration-token-file or env)',
+    );
+  if (values.requestTimeoutMs !== 0 && values.requestTimeoutMs < values.headersTimeoutMs)
+    throw new ConfigError(
+      'requestTimeoutMs',
+      `must be 0 (no limit) or at least --headers-timeout-ms (${values.headersTimeoutMs}): a request's head is part of it`,
     );
   const api = readToken('apiTokenFile', values.apiToken, values.apiTokenFile);
   if (api !== undefined && api.length < 8)

@@ -11,9 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock, systemClock } from '@switchyard/core';
 import type { ContainerLink } from '@switchyard/container-link';
 import { waitFor } from '@switchyard/testing';
-import type { BalancerApp } from '../src/index.js';
+import { BalancerSettings, resolveConfig, type BalancerApp } from '../src/index.js';
 import { loadLlhttp } from '../src/routing/llhttp-front.js';
-import { HOST, linkDirect, startBalancer, waitForQueue } from './helpers/start.js';
+import { HOST, REG_TOKEN, linkDirect, startBalancer, waitForQueue } from './helpers/start.js';
 
 /** A raw client connection: everything it received as latin1 text, and whether the balancer closed it. */
 interface Raw {
@@ -351,5 +351,101 @@ describe('the llhttp front: a slow request head (headersTimeoutMs, on the inject
     done.write('GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n');
     await waitFor('the second request answered', () => statuses(done.text()).length === 2);
     done.sock.destroy();
+  });
+});
+
+describe('the llhttp front: a slow request body (requestTimeoutMs, on the injected clock)', () => {
+  const clock = new ManualClock();
+  let b: BalancerApp;
+  let server: http.Server;
+  let link: ContainerLink;
+  /** Paths the container received (at their head), and those whose request was cut before its body ended. */
+  const received: string[] = [];
+  const cut: string[] = [];
+
+  const requestTimeouts = async () =>
+    (await b.metrics.frontErrors.get()).values.find((v) => v.labels.reason === 'request_timeout')?.value ?? 0;
+  /** Moves the clock past the limit, one sweep (a second) at a time, until `done`. */
+  const expire = (what: string, done: () => boolean) =>
+    waitFor(what, () => {
+      if (!done()) clock.advance(1000);
+      return done();
+    });
+
+  beforeAll(async () => {
+    // the deadline of a silent container is far off: the clock jumps here, the container's heartbeats do not
+    b = await startBalancer(clock, {
+      proxyFront: 'llhttp',
+      headersTimeoutMs: 1000,
+      requestTimeoutMs: 2000,
+      deadlineMs: 3_600_000,
+    });
+    server = http.createServer((req, res) => {
+      received.push(req.url!);
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => res.end(`${req.method}:${req.url}:${Buffer.concat(chunks).toString()}`));
+      res.once('close', () => {
+        if (!res.writableEnded) cut.push(req.url!);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, HOST, r));
+    link = await linkDirect(b, {
+      id: 's1',
+      service: 'sb',
+      capacity: 10,
+      address: `${HOST}:${(server.address() as net.AddressInfo).port}`,
+    });
+    await waitForQueue(b, ['s1'], 'sb');
+  });
+  afterAll(async () => {
+    await link.stop();
+    await b.stop();
+    await new Promise((r) => server.close(r));
+  });
+
+  it("a streamed body not in in time: 408, closed, the container's request aborted and its in-flight count freed", async () => {
+    const c = await raw(b.url!);
+    c.write('POST /svc/sb/up HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789');
+    await waitFor('the container has the head', () => received.includes('/up'));
+    expect(b.table.get('s1')?.inFlight).toBe(1);
+    await expire('the slow body cut', () => c.ended());
+    expect(c.text()).toBe('HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    await waitFor('the container sees its request cut', () => cut.includes('/up'));
+    await waitFor('in flight back to 0', () => b.table.get('s1')?.inFlight === 0);
+    expect(await requestTimeouts()).toBe(1);
+  });
+
+  it('a buffered (idempotent) body not in in time: 408, nothing reached the container', async () => {
+    const c = await raw(b.url!);
+    c.write('PUT /svc/sb/put HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n012');
+    await expire('the slow body cut', () => c.ended());
+    expect(c.text()).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+    expect(received).not.toContain('/put');
+    expect(await requestTimeouts()).toBe(2);
+  });
+
+  it('a body in within the limit is passed on and answered; the connection stays', async () => {
+    const c = await raw(b.url!);
+    c.write('POST /svc/sb/ok HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nab');
+    await waitFor('the container has the head', () => received.includes('/ok'));
+    clock.advance(1000); // one sweep, the request half its limit old
+    c.write('cd');
+    await waitFor('the answer', () => c.text().includes('POST:/ok:abcd'));
+    expect(c.text()).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    clock.advance(3000); // sweeps with no request in progress cut nothing
+    c.write('GET /svc/sb/again HTTP/1.1\r\nHost: a\r\n\r\n');
+    await waitFor('the second answer', () => c.text().includes('GET:/again:'));
+    expect(c.ended()).toBe(false);
+    expect(await requestTimeouts()).toBe(2);
+    c.sock.destroy();
+  });
+
+  it('--request-timeout-ms below --headers-timeout-ms (and not 0) is refused at start-up', () => {
+    const parse = (over: Record<string, unknown>) =>
+      resolveConfig(BalancerSettings.parse({ registrationToken: REG_TOKEN, ...over }));
+    expect(() => parse({ headersTimeoutMs: 5000, requestTimeoutMs: 1000 })).toThrow(/requestTimeoutMs/);
+    expect(parse({ headersTimeoutMs: 5000, requestTimeoutMs: 0 }).requestTimeoutMs).toBe(0);
+    expect(parse({}).requestTimeoutMs).toBe(300_000);
   });
 });

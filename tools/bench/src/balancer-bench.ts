@@ -50,7 +50,7 @@ export const BALANCER_BENCH_CLI: CliSpec = {
     },
     'baseline-args': {
       type: 'string',
-      doc: 'flags for the --baseline-main build, space-separated (e.g. "--upstream-pipelining 16": a before/after of that path)',
+      doc: 'flags for the --baseline-main build, space-separated, after an = (e.g. --baseline-args="--upstream-pipelining 16": a before/after of that path)',
       defaultText: 'none',
     },
     'pipelined-depth': {
@@ -485,7 +485,9 @@ export async function balancerBenchMain(argv: string[]): Promise<number> {
     };
 
     const result: BalancerBenchResult = {
-      command: `node tools/bench/dist/main.js balancer ${argv.join(' ')}`.trim(),
+      // an argument with a space (--baseline-args=…) is quoted, so that the command printed can be pasted as is
+      command:
+        `node tools/bench/dist/main.js balancer ${argv.map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ')}`.trim(),
       date: new Date().toISOString(),
       options: { ...o, quick },
       loadAverage: { start: loadStart, end: loadAverage() },

@@ -93,7 +93,7 @@ export function loadLlhttp(load: (name: string) => unknown = createRequire(impor
 export interface FrontComponents {
   forwarder: Forwarder;
   metrics: BalancerMetrics;
-  /** Times the request heads (`headersTimeoutMs`). */
+  /** Times the request heads and whole requests (`headersTimeoutMs`, `requestTimeoutMs`). */
   clock: Clock;
   /** Answers a request outside /svc/ (fastify's inject). */
   fallback(req: {
@@ -119,13 +119,25 @@ export interface FrontInit {
    * byte a second is never idle). Checked once a second, so a head may take up to a second longer.
    */
   headersTimeoutMs: number;
+  /**
+   * A whole request (first byte to the end of its body) not complete within this: node:http's `requestTimeout`
+   * (a client trickling a body is never idle either). 408 when nothing of an answer can be on the way (no other
+   * request in flight, no answer started), else the connection is only cut; closed either way, the container's
+   * request aborted. 0: no limit. Checked with the heads, once a second.
+   */
+  requestTimeoutMs: number;
   /** Largest body of a request outside /svc/ (fastify's bodyLimit). */
   maxApiBodyBytes: number;
 }
 
 /** Why the front refused or cut a connection (`balancer_front_errors_total{reason}`). */
 export type FrontErrorReason =
-  'bad_request' | 'header_overflow' | 'upgrade' | 'api_body_too_large' | 'headers_timeout';
+  | 'bad_request'
+  | 'header_overflow'
+  | 'upgrade'
+  | 'api_body_too_large'
+  | 'headers_timeout'
+  | 'request_timeout';
 
 interface ServiceCounters {
   ok: { inc(): void };
@@ -359,6 +371,8 @@ class Conn {
   ip: string | undefined;
   /** When the head being parsed began (clock ms); 0: no head in progress. */
   headSince = 0;
+  /** When the request being received began (clock ms); 0: none in progress (its body is in, or none began). */
+  requestSince = 0;
 
   constructor(
     readonly front: LlhttpFront,
@@ -461,7 +475,7 @@ export class LlhttpFront {
       this.server.once('error', reject);
       this.server.listen({ host, port }, () => {
         this.server.off('error', reject);
-        this.sweeper ??= this.components.clock.setInterval(() => this.expireHeads(), 1000);
+        this.sweeper ??= this.components.clock.setInterval(() => this.expireSlow(), 1000);
         resolve(this.server.address() as net.AddressInfo);
       });
     });
@@ -477,10 +491,19 @@ export class LlhttpFront {
     return closed;
   }
 
-  /** Connections whose request head has taken longer than `headersTimeoutMs`: 408 when nothing is in flight, closed. */
-  expireHeads(): void {
-    const limit = this.components.clock.now() - this.init.headersTimeoutMs;
+  /**
+   * Connections whose request head has taken longer than `headersTimeoutMs`, or whose whole request longer than
+   * `requestTimeoutMs`: 408 when no other answer can be on the way, closed.
+   */
+  expireSlow(): void {
+    const now = this.components.clock.now();
+    const limit = now - this.init.headersTimeoutMs;
+    const requestLimit = this.init.requestTimeoutMs > 0 ? now - this.init.requestTimeoutMs : -Infinity;
     for (const c of this.conns) {
+      if (c.requestSince !== 0 && c.requestSince <= requestLimit) {
+        this.expireRequest(c);
+        continue;
+      }
       if (c.headSince === 0 || c.headSince > limit) continue;
       c.headSince = 0;
       this.frontErrors.inc({ reason: 'headers_timeout' });
@@ -490,6 +513,19 @@ export class LlhttpFront {
       c.aborted();
       c.socket.destroySoon();
     }
+  }
+
+  /** A request still arriving past `requestTimeoutMs` (its head may be in, its body not). */
+  private expireRequest(c: Conn): void {
+    c.requestSince = c.headSince = 0;
+    this.frontErrors.inc({ reason: 'request_timeout' });
+    // the request being received, alone on the connection with nothing of its answer out, may be answered 408
+    const cur = c.current;
+    const alone =
+      c.idle() || (cur !== undefined && c.head === cur && cur.next === undefined && !cur.headSent);
+    c.aborted(); // the container's request, if one was sent, is aborted (its in-flight count freed)
+    if (alone) c.socket.end('HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    c.socket.destroySoon();
   }
 
   countersFor(service: string): ServiceCounters {
@@ -521,7 +557,7 @@ export class LlhttpFront {
     const clock = this.components.clock;
     parser[HTTPParser.kOnMessageBegin] = () => {
       // after Connection: close the bytes that follow are dropped, never timed (the answer in flight is not cut)
-      if (!conn.closing) conn.headSince = clock.now();
+      if (!conn.closing) conn.headSince = conn.requestSince = clock.now();
       return 0;
     };
     parser[HTTPParser.kOnHeaders] = (h: string[], u: string) => {
@@ -779,6 +815,7 @@ export class LlhttpFront {
   }
 
   private messageComplete(conn: Conn): void {
+    conn.requestSince = 0;
     const ex = conn.current;
     conn.current = undefined;
     ex?.complete?.();
