@@ -158,7 +158,8 @@ export class BalancerApp implements Startable {
         new DirectUpstream(v.address, {
           connections: this.config.poolConnections,
           connectTimeoutMs: this.config.connectTimeoutMs,
-          pipelining: this.config.upstreamPipelining,
+          // the container knows how long its answers take: its own declaration wins over the flag, both ways
+          pipelining: v.pipelining ?? this.config.upstreamPipelining,
         }),
       );
   }

@@ -171,6 +171,71 @@ describe('pipelining to direct containers (--upstream-pipelining 4)', () => {
   });
 });
 
+describe("per container: meta.pipelining (the container's own declaration wins over the flag)", () => {
+  let b: BalancerApp;
+  /** declares 4 on a balancer at the default depth 1; declares 1 on one at depth 4 (two balancers) */
+  const four = new Backend('four');
+  const one = new Backend('one');
+  let b4: BalancerApp;
+  const links: ContainerLink[] = [];
+
+  const heldConnections = async (app: BalancerApp, s: Backend, service: string, count: number) => {
+    s.hold = true;
+    const get = (i: number) => fetch(`${app.url}/svc/${service}/m/${i}`).then((r) => r.text());
+    // the first alone (undici defers a request on an idle connection by a turn), the others once it is under way
+    const answers = [get(1)];
+    await waitFor(`the first GET held at ${s.id}`, () => s.held.length === 1);
+    for (let i = 2; i <= count; i++) answers.push(get(i));
+    await waitFor(`${count} GETs held at ${s.id}`, () => s.held.length === count);
+    const conns = s.arrivals.slice(-count).map((a) => a.conn);
+    s.release();
+    expect(await Promise.all(answers)).toEqual(
+      Array.from({ length: count }, (_, i) => `${s.id}:GET:/m/${i + 1}`),
+    );
+    return conns;
+  };
+
+  beforeAll(async () => {
+    b = await startBalancer(systemClock, {}); // --upstream-pipelining 1 (the default)
+    b4 = await startBalancer(systemClock, { upstreamPipelining: 4 });
+    for (const [app, s, pipelining] of [
+      [b, four, '4'],
+      [b4, one, '1'],
+    ] as const) {
+      await new Promise<void>((r) => s.server.listen(0, HOST, r));
+      links.push(
+        await linkDirect(app, {
+          id: s.id,
+          service: 'decl',
+          capacity: 100,
+          address: `${HOST}:${s.port}`,
+          meta: { pipelining },
+        }),
+      );
+      await waitForQueue(app, [s.id], 'decl');
+    }
+  });
+  afterAll(async () => {
+    four.release();
+    one.release();
+    await Promise.all(links.map((l) => l.stop()));
+    await Promise.all([b.stop(), b4.stop()]);
+    await Promise.all([four, one].map((s) => new Promise((r) => s.server.close(r))));
+  });
+
+  it('a container that declares 4 gets its GETs pipelined on one connection from a balancer at depth 1', async () => {
+    expect(b.table.get('four')?.pipelining).toBe(4);
+    const conns = await heldConnections(b, four, 'decl', 4);
+    expect(new Set(conns).size).toBe(1);
+  });
+
+  it('a container that declares 1 gets one request per connection from a balancer at depth 4', async () => {
+    expect(b4.table.get('one')?.pipelining).toBe(1);
+    const conns = await heldConnections(b4, one, 'decl', 3);
+    expect(new Set(conns).size).toBe(3);
+  });
+});
+
 describe('--upstream-pipelining', () => {
   it('is off by default (1) and accepts 1 to 128, naming the field otherwise', () => {
     const parse = (over: Record<string, unknown>) => () =>

@@ -12,7 +12,7 @@ import { waitFor } from '@switchyard/testing';
 import type { BalancerApp } from '../src/index.js';
 import { hb, hello, rawConnection, record, startBalancer } from './helpers/start.js';
 
-function replyOf(buf: Buffer): { k: string; code?: string } {
+function replyOf(buf: Buffer): { k: string; code?: string; message?: string } {
   const f = splitFirstFrame(buf, 4096);
   if (!f) throw new Error('no reply frame');
   return decodeReply(f.body);
@@ -81,6 +81,31 @@ describe('registration endpoint', () => {
     expect(keep.sock.destroyed).toBe(false);
     const metrics = await (await fetch(`${b.url}/metrics`)).text();
     expect(metrics).toMatch(/balancer_registrations_rejected_total\{code="BAL_ERR_UNAUTHORIZED"\} 1/);
+  });
+
+  it('takes meta.pipelining 1 to 128 as the container declares it; refuses anything else, naming the field', async () => {
+    await setup();
+    const declared = connect([hello(), hb(record('p16', { meta: { mode: 'direct', pipelining: '16' } }))]);
+    await waitFor('p16 welcomed', () => declared.received().length > 0);
+    expect(replyOf(declared.received()).k).toBe('welcome');
+    expect(b.table.get('p16')?.pipelining).toBe(16);
+    await good('plain');
+    expect(b.table.get('plain')?.pipelining).toBeNull(); // not declared: the balancer's flag applies
+    for (const bad of ['0', '129', '4x', '', '08', '1e2']) {
+      const c = connect([hello(), hb(record(`bad${bad}`, { meta: { mode: 'direct', pipelining: bad } }))]);
+      await c.closed;
+      expect(replyOf(c.received())).toMatchObject({
+        k: 'reject',
+        code: 'BAL_ERR_BAD_REGISTRATION',
+        message: expect.stringContaining('meta.pipelining') as unknown,
+      });
+    }
+    expect(
+      b.table
+        .services()[0]!
+        .containers.map((c) => c.id)
+        .sort(),
+    ).toEqual(['p16', 'plain']);
   });
 
   it('refuses a flood of registrations beyond the burst; the registered container keeps serving', async () => {

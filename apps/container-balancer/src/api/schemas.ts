@@ -14,6 +14,8 @@ export const ContainerSchema = Type.Object({
   state: Type.Union([Type.Literal('serving'), Type.Literal('draining')]),
   ready: Type.Boolean(),
   registeredAt: Type.Integer(),
+  /** What the container declared in `meta.pipelining`; null: the balancer's `--upstream-pipelining` applies. */
+  pipelining: Type.Union([Type.Integer(), Type.Null()]),
 });
 
 export const ServicesBody = Type.Object({

@@ -24,6 +24,11 @@ export interface Registration {
   load: number;
   /** What the container itself says (a container may drain itself). */
   state: ContainerState;
+  /**
+   * Idempotent requests it accepts pipelined on one connection (its `meta.pipelining`); null: not declared, the
+   * balancer's `--upstream-pipelining` applies (also when absent). Direct mode only (HTTP/2 multiplexes anyway).
+   */
+  pipelining?: number | null;
 }
 
 export interface ContainerView {
@@ -39,6 +44,7 @@ export interface ContainerView {
   /** Reverse mode: its HTTP/2 connection is attached (direct containers are always ready). */
   readonly ready: boolean;
   readonly registeredAt: number;
+  readonly pipelining: number | null;
 }
 
 interface Container {
@@ -53,6 +59,7 @@ interface Container {
   operatorDrain: boolean;
   ready: boolean;
   registeredAt: number;
+  pipelining: number | null;
   /** Sticky allocation keys bound here, so they go when the container goes. */
   keys: Set<string>;
 }
@@ -92,6 +99,7 @@ function view(c: Container): ContainerView {
     state: c.operatorDrain || c.reportedState === 'draining' ? 'draining' : 'serving',
     ready: c.ready,
     registeredAt: c.registeredAt,
+    pipelining: c.pipelining,
   };
 }
 
@@ -141,6 +149,7 @@ export class ContainerTable {
       operatorDrain: false,
       ready: r.mode === 'direct',
       registeredAt: this.components.clock.now(),
+      pipelining: r.pipelining ?? null,
       keys: new Set(),
     };
     this.byId.set(r.id, c);

@@ -63,6 +63,8 @@ export interface RegistrationEvents {
 
 const SERVICE_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const HOSTPORT = /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:.]+\]:\d{1,5}$/;
+/** `meta.pipelining`: a decimal integer 1 to 128 (the range of `--upstream-pipelining`). */
+const PIPELINING = /^(?:[1-9]|[1-9]\d|1[01]\d|12[0-8])$/;
 
 /** Translates a registration record into the core's terms, or names what is wrong with it. */
 export function toRegistration(
@@ -77,6 +79,9 @@ export function toRegistration(
   const mode = r.meta['mode'] ?? 'direct';
   if (mode !== 'direct' && mode !== 'reverse')
     return { ok: false, message: 'meta.mode must be direct or reverse' };
+  const declared = r.meta['pipelining'];
+  if (declared !== undefined && !PIPELINING.test(declared))
+    return { ok: false, message: 'meta.pipelining must be an integer from 1 to 128' };
   if (mode === 'direct') {
     const port = Number(r.address.slice(r.address.lastIndexOf(':') + 1));
     if (!HOSTPORT.test(r.address) || !(port >= 1 && port <= 65535))
@@ -92,6 +97,7 @@ export function toRegistration(
       capacity: r.capacity,
       load: r.load,
       state: r.state,
+      pipelining: declared === undefined ? null : Number(declared),
     },
   };
 }

@@ -146,7 +146,7 @@ export async function json<T>(res: Response): Promise<T> {
 /** Registers the HTTP server at `address` as direct container `id` of `service` (@switchyard/container-link, real TCP). */
 export async function linkDirect(
   balancer: BalancerApp,
-  record: { id: string; service: string; capacity: number; address: string },
+  record: { id: string; service: string; capacity: number; address: string; meta?: Record<string, string> },
 ): Promise<ContainerLink> {
   const reg = balancer.registrationAddress();
   const link = new ContainerLink(
