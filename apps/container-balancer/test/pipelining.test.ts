@@ -225,6 +225,13 @@ describe("per container: meta.pipelining (the container's own declaration wins o
 
   it('a container that declares 4 gets its GETs pipelined on one connection from a balancer at depth 1', async () => {
     expect(b.table.get('four')?.pipelining).toBe(4);
+    // the control API shows the declaration
+    const listed = (await (await fetch(`${b.url}/v1/services`)).json()) as {
+      services: Array<{ service: string; containers: Array<{ id: string; pipelining: number | null }> }>;
+    };
+    expect(listed.services.find((x) => x.service === 'decl')?.containers).toMatchObject([
+      { id: 'four', pipelining: 4 },
+    ]);
     const conns = await heldConnections(b, four, 'decl', 4);
     expect(new Set(conns).size).toBe(1);
   });
