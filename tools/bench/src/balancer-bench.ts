@@ -434,7 +434,7 @@ export async function balancerBenchMain(argv: string[]): Promise<number> {
         },
       ]),
     ) as Record<Target, Figure>;
-    // the ratio of each run's pair, then the median: a pair ran back to back under the same contention
+    // the ratio of each run's pair, then the median: a pair ran in the same run, minutes apart at most
     const ratio = median(runs.ours.map((f, i) => f.rps / runs.haproxy[i]!.rps));
     const cpuRatio = medians.ours.cpuUsPerRequest / medians.haproxy.cpuUsPerRequest;
     const baselineFigure =
@@ -571,9 +571,10 @@ backend directly.${
     t.pipelined
       ? ` Ours is also run as a second process (its own 2 backends, same code) with \`--upstream-pipelining ${t.pipelined.depth}\`: idempotent requests pipelined up to ${t.pipelined.depth} deep on each upstream connection, the requests of one turn of the event loop leaving a connection in one write (off by default: head-of-line blocking; docs/container-balancer.md, "Pipelining to the containers"); the container picked is still the exact least-loaded one per request.`
       : ''
-  } First ${o['warmup']} s of unrecorded load on each target (JIT, pools); then ${o['runs']} runs, ours
-and HAProxy back to back in each, alternating which goes first, each measurement right after ${o['rewarm']} s of
-unrecorded load on the same target; medians. CPU per request is the proxy process's
+  } First ${o['warmup']} s of unrecorded load on each target (JIT, pools); then ${o['runs']} runs, each measuring
+every target in turn (ours${t.baseline ? ', the baseline build' : ''}${t.pipelined ? ', ours pipelined' : ''}, HAProxy, then the backend directly; the proxies in the reverse order in every other run),
+each measurement right after ${o['rewarm']} s of unrecorded load on the same target; medians, and ratios as
+medians of each run's own ratio. CPU per request is the proxy process's
 own user + system time (\`/proc/<pid>/stat\`) over the run divided by the requests served: it depends far less on
 what else runs on the machine than req/s does; its user-space part is shown apart (the kernel's part, system calls
 and loopback TCP, differs far less between proxies).
