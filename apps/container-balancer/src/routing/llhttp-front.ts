@@ -505,7 +505,7 @@ export class LlhttpFront {
         continue;
       }
       if (c.headSince === 0 || c.headSince > limit) continue;
-      c.headSince = 0;
+      c.headSince = c.requestSince = 0; // cut once: a later sweep before its close must not count it again
       this.frontErrors.inc({ reason: 'headers_timeout' });
       // behind answers still in flight a 408 would be taken for theirs: then the connection is only cut
       if (c.idle())
